@@ -1,0 +1,139 @@
+// The benchmark's own checks: the load-tool parsers and /proc parsing read the figures the table
+// shows, and the floor proxy behaves like a proxy (the answer goes through, 502 when the origin is
+// gone). Run: node scripts/run-tests.mjs bench/load/load.test.ts
+import { test, describe, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { parseAutocannon, parseWrk } from './load.js'
+import { freePort, get, parseStatTicks, startProc, waitFor } from './procs.js'
+import type { Proc } from './procs.js'
+import { median, ratiosLine, summarize } from './report.js'
+import type { Measurement, SubjectResult } from './report.js'
+import { buildScripts } from './scripts.js'
+
+const WRK_OUT = `Running 2s test @ http://127.0.0.1:40001/bench
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     4.10ms    1.02ms  21.50ms   90.12%
+    Req/Sec    12.25k   500.00    13.00k    70.00%
+  Latency Distribution
+     50%    3.95ms
+     75%    4.30ms
+     90%    4.90ms
+     99%  812.00us
+  24500 requests in 2.00s, 4.84MB read
+  Socket errors: connect 1, read 2, write 0, timeout 3
+  Non-2xx or 3xx responses: 7
+Requests/sec:  12249.50
+Transfer/sec:      2.42MB
+`
+
+const WRK2_OUT = `Running 10s test @ http://127.0.0.1:40001/bench
+  1 threads and 50 connections
+  Thread calibration: mean lat.: 0.612ms, rate sampling interval: 10ms
+  Latency Distribution (HdrHistogram - Recorded Latency)
+ 50.000%  540.00us
+ 75.000%  700.00us
+ 90.000%    0.90ms
+ 99.000%    1.50ms
+ 99.900%    3.00ms
+100.000%    4.00ms
+  19990 requests in 10.00s, 3.95MB read
+Requests/sec:   1999.00
+`
+
+describe('load tool output', () => {
+  test('wrk: requests, rate, percentiles in any unit, errors', () => {
+    const r = parseWrk(WRK_OUT, 'wrk')
+    assert.equal(r.requests, 24500)
+    assert.equal(r.durationS, 2)
+    assert.equal(r.rps, 12249.5)
+    assert.equal(r.p50Ms, 3.95)
+    assert.equal(r.p99Ms, 0.812)
+    assert.equal(r.socketErrors, 6)
+    assert.equal(r.non2xx, 7)
+  })
+
+  test('wrk2: the HdrHistogram percentile block', () => {
+    const r = parseWrk(WRK2_OUT, 'wrk2')
+    assert.equal(r.p50Ms, 0.54)
+    assert.equal(r.p99Ms, 1.5)
+    assert.equal(r.requests, 19990)
+    assert.equal(r.socketErrors, 0)
+  })
+
+  test('wrk: output without a summary is an error, not zeros', () => {
+    assert.throws(() => parseWrk('unable to connect to 127.0.0.1:1 Connection refused', 'wrk'), /unexpected output/)
+  })
+
+  test('autocannon -j', () => {
+    const r = parseAutocannon(
+      JSON.stringify({ duration: 2, errors: 3, timeouts: 1, non2xx: 4, requests: { total: 2000 }, latency: { p50: 1, p99: 7 } }),
+    )
+    assert.deepEqual([r.requests, r.rps, r.p50Ms, r.p99Ms, r.non2xx, r.socketErrors], [2000, 1000, 1, 7, 4, 3])
+  })
+})
+
+describe('/proc and summaries', () => {
+  test('stat: utime + stime even when the command name has spaces and parentheses', () => {
+    const stat = '4242 (node (x) y) S 1 4242 4242 0 -1 4194304 500 0 0 0 1234 567 0 0 20 0 11 0 100 0 0'
+    assert.equal(parseStatTicks(stat), 1234 + 567)
+  })
+
+  test('median of odd and even counts; NaN ignored', () => {
+    assert.equal(median([3, 1, 2]), 2)
+    assert.equal(median([4, 1, 3, 2]), 2.5)
+    assert.equal(median([NaN, 5]), 5)
+  })
+
+  test('ratios are against the floor of the same scenario', () => {
+    const load = { tool: 'wrk', requests: 1000, durationS: 1, rps: 1000, p50Ms: 1, p99Ms: 2, non2xx: 1, socketErrors: 0 }
+    const m = (cpu: number): Measurement => ({
+      round: 1,
+      throughput: load,
+      cpuUsPerReq: cpu,
+      originCpuUsPerReq: 30,
+      rssMB: 50,
+      fixedRate: load,
+      cpuUsPerReqAtRate: cpu,
+      noisePct: { throughput: 0, fixedRate: 0 },
+    })
+    const subjects: SubjectResult[] = [
+      { name: 'floor', role: 'floor', status: 'ok', notes: [], rounds: [m(70), m(80)] },
+      { name: 'portico', role: 'gateway', status: 'ok', notes: [], rounds: [m(100), m(125)] },
+      { name: 'nginx', role: 'baseline', status: 'skipped', notes: [], rounds: [] },
+    ]
+    summarize(subjects)
+    assert.equal(subjects[0]?.summary?.cpuUsPerReq, 75)
+    assert.equal(subjects[1]?.summary?.cpuRatioToFloor, 1.5)
+    assert.equal(subjects[1]?.summary?.errors, 4)
+    assert.equal(subjects[2]?.summary, undefined)
+    assert.equal(ratiosLine(subjects), 'CPU per request vs floor: portico 1.50×')
+  })
+})
+
+describe('floor proxy', () => {
+  const procs: Proc[] = []
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop()))
+  })
+
+  test('passes the origin answer through, 502 when the origin is gone', async () => {
+    const scripts = buildScripts()
+    const [originPort, floorPort] = [await freePort(), await freePort()]
+    const origin = startProc('origin', process.execPath, [scripts.origin], { env: { ...process.env, PORT: String(originPort) } })
+    procs.push(origin)
+    const floor = startProc('floor', process.execPath, [scripts.floor], {
+      env: { ...process.env, PORT: String(floorPort), ORIGIN: `http://127.0.0.1:${originPort}` },
+    })
+    procs.push(floor)
+    const url = `http://127.0.0.1:${floorPort}/bench`
+    await waitFor(floor, 'the floor to answer', async () => (await get(url)).status === 200, 10_000)
+
+    const res = await get(url)
+    assert.equal(res.status, 200)
+    assert.equal(res.body, 'x'.repeat(100))
+
+    await origin.stop()
+    assert.equal((await get(url)).status, 502)
+  })
+})

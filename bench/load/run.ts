@@ -1,0 +1,283 @@
+// `npm run bench`: Portico against a Node.js floor, nginx and Node peers, on one pinned core each,
+// all in one run and interleaved round by round so machine drift hits every subject alike.
+// See bench/README.md for what each figure means.
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism, release, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fixedRate, throughput, WRK, WRK2 } from './load.js'
+import {
+  CLK_TCK,
+  canPin,
+  cpuMicros,
+  freePort,
+  get,
+  installCleanupHandlers,
+  lastLines,
+  machineBusyTicks,
+  rssMB,
+  selfAndReapedTicks,
+  startProc,
+  stopAll,
+  trackTempDir,
+  waitFor,
+} from './procs.js'
+import type { Proc } from './procs.js'
+import { markdown, summarize, textTable } from './report.js'
+import type { Measurement, Report, ScenarioResult, SubjectResult } from './report.js'
+import { scenarios } from './scenarios.js'
+import type { Scenario } from './scenarios.js'
+import { buildScripts, repoRoot } from './scripts.js'
+import type { ScriptName } from './scripts.js'
+import { subjects } from './subjects.js'
+import type { Running, Subject } from './subjects.js'
+
+const env = process.env
+const quick = env.BENCH_QUICK === '1'
+const seconds = (v: string | undefined, def: number): number => {
+  const n = v === undefined ? def : Number(v.replace(/s$/, ''))
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`bench: not a positive number of seconds: ${v}`)
+  return n
+}
+const list = (v: string | undefined): string[] | null => (v ? v.split(',').map((s) => s.trim()) : null)
+
+const settings = {
+  durationS: seconds(env.BENCH_DURATION, quick ? 2 : 10),
+  rounds: Math.round(seconds(env.BENCH_ROUNDS, quick ? 1 : 2)),
+  warmupS: seconds(env.BENCH_WARMUP, quick ? 1 : 3),
+  connections: Math.round(seconds(env.BENCH_CONNECTIONS, 50)),
+  rate: Math.round(seconds(env.BENCH_RATE, 2000)),
+  subjects: list(env.BENCH_SUBJECTS),
+  scenarios: list(env.BENCH_SCENARIOS),
+}
+
+// The subject gets core 0 to itself; the origin and the load generators share core 1. The CPU
+// figure is read per pid, so whatever else runs on core 1 does not enter it.
+const pinned = canPin && availableParallelism() >= 2
+const PROXY_CORE = pinned ? 0 : undefined
+const LOAD_CORE = pinned ? 1 : undefined
+const READY_TIMEOUT_MS = 20_000
+
+function firstLine(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' })
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] ?? 'unknown'
+}
+
+function pkgVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
+  } catch {
+    return 'not installed'
+  }
+}
+
+function machineInfo(): Record<string, string> {
+  const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown'
+  const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' })
+  return {
+    cpu,
+    cores: String(availableParallelism()),
+    kernel: release(),
+    node: process.version,
+    portico: `${pkgVersion('..')} (commit ${git.status === 0 ? git.stdout.trim() : 'none'})`,
+    wrk: WRK ? firstLine(WRK, ['-v']) : 'not installed (throughput by autocannon)',
+    wrk2: WRK2 ? firstLine(WRK2, ['-v']) : 'not installed (fixed rate by paced.ts)',
+    autocannon: pkgVersion('autocannon'),
+    nginx: subjects.find((s) => s.name === 'nginx')?.unavailable() ?? firstLine('nginx', ['-v']).replace('nginx version: ', ''),
+    undici: pkgVersion('undici'),
+    'http-proxy': pkgVersion('http-proxy'),
+    'fast-gateway': pkgVersion('fast-gateway'),
+    '@fastify/http-proxy': `${pkgVersion('@fastify/http-proxy')} (fastify ${pkgVersion('fastify')})`,
+    'CLK_TCK': String(CLK_TCK),
+    pinning: pinned ? `subject on core ${PROXY_CORE}, origin + load on core ${LOAD_CORE} (taskset)` : 'off (taskset missing or one core): figures are noisier',
+  }
+}
+
+function method(): string[] {
+  return [
+    `req/s: ${WRK ? 'wrk' : 'autocannon'} -t1 -c${settings.connections} for ${settings.durationS}s (closed loop, as fast as the subject answers), after a ${settings.warmupS}s warm-up with the same tool.`,
+    `CPU µs/req: utime + stime of the subject's pid (and descendants) from /proc/<pid>/stat around the ${WRK ? 'wrk' : 'autocannon'} run, divided by the requests it completed. Headline figure: it does not depend on how fast the load generator or origin are.`,
+    `× floor: CPU µs/req divided by the floor's (node:http + undici.Pool, the least a Node proxy does).`,
+    `p50 / p99: ${WRK2 ? 'wrk2 -R' : 'bench/load/paced.ts (open loop, 1 ms schedule, hrtime per request)'} at ${settings.rate} req/s for ${settings.durationS}s; milliseconds.`,
+    `RSS: VmRSS from /proc/<pid>/status right after the throughput run; the largest over rounds.`,
+    `errors: non-2xx responses + socket errors over all measured runs (warm-ups excluded).`,
+    `Each figure is the median over ${settings.rounds} round(s); the subject order rotates every round.`,
+    `noise: CPU used during the measured runs by processes that are not part of the benchmark (from /proc/stat), in % of one core; the largest over rounds. Above ~10% the figures, latency first, are disturbed.`,
+    `direct: the load goes straight to the origin (no proxy); its CPU column is the origin's own cost.`,
+  ]
+}
+
+async function startOrigins(sc: Scenario, script: string): Promise<Array<{ url: string; pid: number; proc: Proc }>> {
+  const out = []
+  for (let i = 0; i < sc.origins; i++) {
+    const port = await freePort()
+    const proc = startProc(`origin ${i + 1}`, process.execPath, [script], { core: LOAD_CORE, env: { ...env, NODE_ENV: 'production', PORT: String(port) } })
+    const url = `http://127.0.0.1:${port}`
+    await waitFor(proc, 'the origin to listen', async () => (await get(url + sc.path)).status === 200, READY_TIMEOUT_MS)
+    out.push({ url, pid: proc.pid, proc })
+  }
+  return out
+}
+
+interface Window {
+  subjectUs: number
+  originUs: number
+  /** CPU used by processes that are not ours (other jobs on the machine), in % of one core. */
+  noisePct: number
+}
+
+/** Start measuring CPU of the subject, the origin and everything else; call the result to stop. */
+function cpuWindow(subjectPid: number, originPid: number): () => Window {
+  const same = subjectPid === originPid
+  const s0 = cpuMicros(subjectPid)
+  const o0 = same ? 0 : cpuMicros(originPid)
+  const b0 = machineBusyTicks()
+  const self0 = selfAndReapedTicks()
+  const t0 = performance.now()
+  return () => {
+    const subjectUs = cpuMicros(subjectPid) - s0
+    const originUs = same ? subjectUs : cpuMicros(originPid) - o0
+    // Ours: the subject, the origin, this process and the load tool it has just reaped.
+    const oursTicks = ((subjectUs + (same ? 0 : originUs)) * CLK_TCK) / 1e6 + selfAndReapedTicks() - self0
+    const foreign = Math.max(0, machineBusyTicks() - b0 - oursTicks)
+    return { subjectUs, originUs, noisePct: (100 * foreign) / (((performance.now() - t0) / 1000) * CLK_TCK) }
+  }
+}
+
+async function measure(sc: Scenario, run: Running, originPid: number, round: number, pacedScript: string): Promise<Measurement> {
+  const load = { url: run.url + sc.path, connections: settings.connections, headers: sc.headers, core: LOAD_CORE }
+  await throughput({ ...load, durationS: settings.warmupS })
+  run.drainLog?.()
+
+  const w1 = cpuWindow(run.pid, originPid)
+  const t = await throughput({ ...load, durationS: settings.durationS })
+  const a = w1()
+  const rss = rssMB(run.pid)
+  const logBytes = run.drainLog?.()
+
+  const w2 = cpuWindow(run.pid, originPid)
+  const f = await fixedRate({ ...load, durationS: settings.durationS, rate: settings.rate, pacedScript })
+  const b = w2()
+  run.drainLog?.()
+  if (run.proc?.exit) throw new Error(`exited during the run: ${lastLines(run.proc.stderrTail())}`)
+  if (t.requests === 0) throw new Error('no request completed')
+  return {
+    round,
+    throughput: t,
+    cpuUsPerReq: a.subjectUs / t.requests,
+    originCpuUsPerReq: a.originUs / t.requests,
+    rssMB: rss,
+    fixedRate: f,
+    cpuUsPerReqAtRate: f.requests > 0 ? b.subjectUs / f.requests : NaN,
+    noisePct: { throughput: a.noisePct, fixedRate: b.noisePct },
+    ...(logBytes !== undefined ? { logBytesPerReq: logBytes / t.requests } : {}),
+  }
+}
+
+async function runScenario(sc: Scenario, scripts: Record<ScriptName, string>, tmp: string): Promise<ScenarioResult> {
+  const dir = join(tmp, sc.name)
+  mkdirSync(dir)
+  const origins = await startOrigins(sc, scripts.origin)
+  const chosen = subjects.filter((s) => !settings.subjects || settings.subjects.includes(s.name))
+  const results = new Map<Subject, SubjectResult>()
+  const running = new Map<Subject, Running>()
+  for (const s of chosen) {
+    const r: SubjectResult = { name: s.name, role: s.role, status: 'ok', notes: [], rounds: [] }
+    results.set(s, r)
+    const why = s.unavailable()
+    if (why) {
+      Object.assign(r, { status: 'skipped', reason: why })
+      continue
+    }
+    process.stdout.write(`[${sc.name}] starting ${s.name}\n`)
+    try {
+      const run = await s.start({ scenario: sc, origins, scripts, tmp: dir, core: PROXY_CORE, readyTimeoutMs: READY_TIMEOUT_MS })
+      // Same answer as the origin, or the numbers would compare different work.
+      const probe = await get(run.url + sc.path, sc.headers)
+      if (probe.status !== 200 || probe.body.length !== 100) throw new Error(`GET ${sc.path} answered ${probe.status} with ${probe.body.length} bytes, expected 200 with 100`)
+      r.notes.push(...run.notes)
+      running.set(s, run)
+    } catch (err) {
+      Object.assign(r, { status: 'failed', reason: (err as Error).message })
+      process.stdout.write(`[${sc.name}] ${s.name} failed to start: ${(err as Error).message}\n`)
+    }
+  }
+
+  for (let round = 1; round <= settings.rounds; round++) {
+    // Rotate the order each round so no subject is always measured first (or last).
+    const all = [...running.keys()]
+    const shift = all.length > 0 ? (round - 1) % all.length : 0
+    for (const s of [...all.slice(shift), ...all.slice(0, shift)]) {
+      const run = running.get(s) as Running
+      const r = results.get(s) as SubjectResult
+      process.stdout.write(`[${sc.name}] round ${round}/${settings.rounds}: ${s.name}\n`)
+      try {
+        r.rounds.push(await measure(sc, run, origins[0]?.pid ?? 0, round, scripts.paced))
+      } catch (err) {
+        Object.assign(r, { status: 'failed', reason: `round ${round}: ${(err as Error).message}` })
+        process.stdout.write(`[${sc.name}] ${s.name} failed: ${(err as Error).message}\n`)
+        running.delete(s)
+        await run.stop()
+      }
+    }
+  }
+  await Promise.all([...running.values()].map((run) => run.stop()))
+  await Promise.all(origins.map((o) => o.proc.stop()))
+
+  const list = [...results.values()]
+  summarize(list)
+  return { name: sc.name, description: sc.description, subjects: list }
+}
+
+async function main(): Promise<void> {
+  installCleanupHandlers()
+  const startedAt = new Date().toISOString()
+  const tmp = mkdtempSync(join(tmpdir(), 'portico-bench-'))
+  trackTempDir(tmp)
+  const scripts = buildScripts()
+  const machine = machineInfo()
+  const chosen = scenarios.filter((s) => !settings.scenarios || settings.scenarios.includes(s.name))
+  if (chosen.length === 0) throw new Error(`bench: no scenario named ${settings.scenarios?.join(', ')}; have ${scenarios.map((s) => s.name).join(', ')}`)
+  process.stdout.write(`bench: ${chosen.length} scenario(s), ${settings.rounds} round(s) of ${settings.durationS}s; ${machine.pinning}\n`)
+
+  const results: ScenarioResult[] = []
+  for (const sc of chosen) results.push(await runScenario(sc, scripts, tmp))
+  await stopAll()
+
+  const report: Report = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    settings: {
+      duration_s: settings.durationS,
+      rounds: settings.rounds,
+      warmup_s: settings.warmupS,
+      connections: settings.connections,
+      fixed_rate_rps: settings.rate,
+      quick: quick ? 'yes' : 'no',
+    },
+    method: method(),
+    scenarios: results,
+  }
+  const resultsDir = join(repoRoot, 'bench', 'results')
+  mkdirSync(resultsDir, { recursive: true })
+  const stamp = report.startedAt.replace(/[:.]/g, '-')
+  const json = `${JSON.stringify(report, null, 2)}\n`
+  const md = markdown(report)
+  for (const name of ['latest', stamp]) {
+    writeFileSync(join(resultsDir, `${name}.json`), json)
+    writeFileSync(join(resultsDir, `${name}.md`), md)
+  }
+
+  process.stdout.write(`\n${Object.entries(machine).map(([k, v]) => `${k}: ${v}`).join('\n')}\n\n`)
+  for (const sc of results) process.stdout.write(`${textTable(sc)}\n\n`)
+  process.stdout.write(`p50/p99 by ${WRK2 ? 'wrk2' : 'paced.ts'} at ${settings.rate} req/s; req/s and CPU by ${WRK ? 'wrk' : 'autocannon'}. Written bench/results/latest.{json,md} and ${stamp}.{json,md}\n`)
+  // Failing only when nothing at all was measured: a subject that fails is reported in the table.
+  if (!results.some((sc) => sc.subjects.some((s) => s.summary))) process.exitCode = 1
+}
+
+main().catch(async (err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`)
+  await stopAll()
+  process.exit(1)
+})

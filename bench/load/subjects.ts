@@ -1,0 +1,203 @@
+// The subjects under load: each starts as its own process on the proxy core and proxies to the
+// scenario's first origin (Portico gets the scenario's own config). A subject that cannot start
+// throws; run.ts reports it as failed and carries on with the others.
+import { closeSync, existsSync, mkdirSync, openSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { stringify } from 'yaml'
+import { freePort, get, startProc, waitFor, which } from './procs.js'
+import type { Proc } from './procs.js'
+import type { Scenario } from './scenarios.js'
+import { repoRoot } from './scripts.js'
+import type { ScriptName } from './scripts.js'
+
+export interface SubjectEnv {
+  scenario: Scenario
+  origins: Array<{ url: string; pid: number }>
+  scripts: Record<ScriptName, string>
+  /** This scenario's scratch directory (removed at the end of the run). */
+  tmp: string
+  /** Core to pin the subject to; undefined when pinning is off. */
+  core: number | undefined
+  readyTimeoutMs: number
+}
+
+export interface Running {
+  /** The pid whose CPU and RSS are measured. */
+  pid: number
+  /** Base URL the load goes to (no path). */
+  url: string
+  /** The process we started (none for `direct`). */
+  proc: Proc | null
+  notes: string[]
+  /** Called after each measured run: bytes of access log written since the last call, if any. */
+  drainLog?(): number
+  stop(): Promise<void>
+}
+
+export interface Subject {
+  name: string
+  role: 'reference' | 'floor' | 'gateway' | 'baseline' | 'peer'
+  /** Why the subject cannot run on this machine, or null. */
+  unavailable(): string | null
+  start(env: SubjectEnv): Promise<Running>
+}
+
+const require = createRequire(import.meta.url)
+const NGINX = which('nginx') ?? which('/usr/sbin/nginx')
+
+function missingPackage(...names: string[]): string | null {
+  for (const name of names) {
+    try {
+      require.resolve(name)
+    } catch {
+      return `package ${name} is not installed`
+    }
+  }
+  return null
+}
+
+async function waitServing(proc: Proc, url: string, path: string, timeoutMs: number): Promise<void> {
+  await waitFor(proc, `GET ${path} → 200`, async () => (await get(url + path)).status === 200, timeoutMs)
+}
+
+/** A Node.js proxy from one of the transpiled scripts (floor and the peers). */
+function nodeScript(name: string, role: Subject['role'], script: ScriptName, packages: string[]): Subject {
+  return {
+    name,
+    role,
+    unavailable: () => missingPackage(...packages),
+    async start(env) {
+      const port = await freePort()
+      const origin = env.origins[0]?.url ?? ''
+      const proc = startProc(name, process.execPath, [env.scripts[script]], {
+        core: env.core,
+        env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ORIGIN: origin },
+      })
+      const url = `http://127.0.0.1:${port}`
+      await waitServing(proc, url, env.scenario.path, env.readyTimeoutMs)
+      return { pid: proc.pid, url, proc, notes: [], stop: () => proc.stop() }
+    },
+  }
+}
+
+const direct: Subject = {
+  name: 'direct',
+  role: 'reference',
+  unavailable: () => null,
+  async start(env) {
+    const origin = env.origins[0]
+    if (!origin) throw new Error('no origin')
+    return {
+      pid: origin.pid,
+      url: origin.url,
+      proc: null,
+      notes: ['no proxy: load goes straight to the origin; its CPU figure is the origin process, which shares the load core'],
+      stop: async () => {},
+    }
+  },
+}
+
+const portico: Subject = {
+  name: 'portico',
+  role: 'gateway',
+  unavailable: () => null,
+  async start(env) {
+    if (!existsSync(join(repoRoot, 'dist', 'main.js'))) throw new Error('dist/main.js is missing (run `npm run build`)')
+    const [port, adminPort] = [await freePort(), await freePort()]
+    const config = env.scenario.gatewayConfig({ port, adminPort, origins: env.origins.map((o) => o.url) })
+    const configPath = join(env.tmp, 'portico.yaml')
+    writeFileSync(configPath, stringify(config))
+    // The access log goes to a real file (appending, so truncating it between runs is safe), which
+    // costs what a file-backed log costs in production, and lets us check it was written.
+    const logPath = join(env.tmp, 'portico-access.log')
+    const fd = openSync(logPath, 'a')
+    let proc: Proc
+    try {
+      proc = startProc('portico', process.execPath, [join(repoRoot, 'bin', 'portico.js'), 'start', '-c', configPath, '--no-cluster'], {
+        core: env.core,
+        cwd: repoRoot,
+        env: { ...process.env, NODE_ENV: 'production' },
+        stdout: fd,
+      })
+    } finally {
+      closeSync(fd)
+    }
+    const admin = `http://127.0.0.1:${adminPort}`
+    await waitFor(proc, 'GET /readyz → 200 on the admin port', async () => (await get(`${admin}/readyz`)).status === 200, env.readyTimeoutMs)
+    const url = `http://127.0.0.1:${port}`
+    return {
+      pid: proc.pid,
+      url,
+      proc,
+      notes: ['--no-cluster, workers: 1; access log on, stdout appended to a file in the temp dir'],
+      drainLog() {
+        const bytes = statSync(logPath).size
+        truncateSync(logPath, 0)
+        return bytes
+      },
+      stop: () => proc.stop(),
+    }
+  },
+}
+
+const nginx: Subject = {
+  name: 'nginx',
+  role: 'baseline',
+  unavailable: () => (NGINX ? null : 'nginx is not installed'),
+  async start(env) {
+    const port = await freePort()
+    const dir = join(env.tmp, 'nginx')
+    mkdirSync(dir, { recursive: true })
+    const origin = new URL(env.origins[0]?.url ?? '')
+    // keepalive_requests: nginx closes a keep-alive connection after 1000 requests by default (both
+    // client side and upstream side); the Node servers have no such limit, so lift it for parity.
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `worker_processes 1;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${join(dir, 'client_body')};
+  proxy_temp_path ${join(dir, 'proxy')};
+  fastcgi_temp_path ${join(dir, 'fastcgi')};
+  uwsgi_temp_path ${join(dir, 'uwsgi')};
+  scgi_temp_path ${join(dir, 'scgi')};
+  upstream origin {
+    server ${origin.host};
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`,
+    )
+    // master_process off: one process that is both master and worker, so one pid to measure.
+    const proc = startProc('nginx', NGINX as string, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off; master_process off;'], {
+      core: env.core,
+    })
+    const url = `http://127.0.0.1:${port}`
+    await waitServing(proc, url, env.scenario.path, env.readyTimeoutMs)
+    return { pid: proc.pid, url, proc, notes: ['one process (master_process off), upstream keepalive 64, access_log off'], stop: () => proc.stop() }
+  },
+}
+
+export const subjects: Subject[] = [
+  direct,
+  nodeScript('floor', 'floor', 'floor', ['undici']),
+  portico,
+  nginx,
+  nodeScript('http-proxy', 'peer', 'peers/http-proxy', ['http-proxy']),
+  nodeScript('fast-gateway', 'peer', 'peers/fast-gateway', ['fast-gateway']),
+  nodeScript('@fastify/http-proxy', 'peer', 'peers/fastify-http-proxy', ['fastify', '@fastify/http-proxy']),
+]

@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// pretest: make sure the servers the tests start for themselves are installed. On Debian as root
+// the missing packages are installed with apt-get; elsewhere we fail naming the package.
+import { execFileSync, spawnSync } from 'node:child_process'
+
+// binary → Debian package. Extend as tests start needing more real servers.
+const NEEDED = {
+  'redis-server': 'redis-server',
+}
+
+const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0
+const missing = Object.entries(NEEDED).filter(([bin]) => !has(bin))
+if (missing.length === 0) process.exit(0)
+
+const pkgs = [...new Set(missing.map(([, pkg]) => pkg))]
+const isRoot = process.getuid?.() === 0
+const hasApt = has('apt-get')
+if (!isRoot || !hasApt) {
+  console.error(`pretest: missing ${missing.map(([b]) => b).join(', ')}; install the Debian package(s): ${pkgs.join(' ')}`)
+  process.exit(1)
+}
+console.error(`pretest: installing ${pkgs.join(' ')} with apt-get`)
+execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' })
+execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })

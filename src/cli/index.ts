@@ -1,0 +1,91 @@
+// The `portico` command: argument parsing and dispatch only; the work lives in control/ and config/.
+// Exit codes: 0 ok, 1 failure (invalid config, cannot start), 2 usage error.
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { loadConfigFile } from '../config/load.js'
+import { formatErrors } from '../config/errors.js'
+import { runPrimary } from '../control/primary.js'
+import { PORTICO_VERSION } from '../control/version.js'
+import { MAIN_USAGE, START_USAGE, VALIDATE_USAGE } from './usage.js'
+
+class UsageError extends Error {}
+
+const CONFIG = { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } as const
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+}
+
+function configFile(flag: string | undefined): string {
+  return flag ?? (process.env.PORTICO_CONFIG || './portico.yaml')
+}
+
+function parseWorkers(value: string | undefined): number | 'auto' | undefined {
+  if (value === undefined || value === 'auto') return value
+  const n = Number(value)
+  if (!/^\d+$/.test(value) || n < 1 || n > 256) throw new UsageError(`--workers must be auto or an integer from 1 to 256, got "${value}"`)
+  return n
+}
+
+async function validate(args: string[]): Promise<number> {
+  const v = parse(args, CONFIG)
+  if (v.help === true) return help(VALIDATE_USAGE)
+  const file = configFile(v.config)
+  const result = await loadConfigFile(file)
+  if (!result.ok) {
+    process.stderr.write(formatErrors(result.errors) + '\n')
+    process.stderr.write(`${file}: ${result.errors.length} error${result.errors.length === 1 ? '' : 's'}\n`)
+    return 1
+  }
+  const routes = result.config.routes.length
+  const upstreams = Object.keys(result.config.upstreams).length
+  process.stdout.write(`${file}: OK (${routes} route${routes === 1 ? '' : 's'}, ${upstreams} upstream${upstreams === 1 ? '' : 's'}, hash ${result.hash.slice(0, 12)})\n`)
+  return 0
+}
+
+async function start(args: string[]): Promise<number | null> {
+  const v = parse(args, { ...CONFIG, workers: { type: 'string', short: 'w' }, 'no-cluster': { type: 'boolean' } })
+  if (v.help === true) return help(START_USAGE)
+  const workers = parseWorkers(v.workers)
+  if (v['no-cluster'] === true && workers !== undefined) throw new UsageError('--workers and --no-cluster exclude each other')
+  await runPrimary({ file: configFile(v.config), workers, cluster: v['no-cluster'] !== true })
+  return null
+}
+
+function help(text: string): number {
+  process.stdout.write(text)
+  return 0
+}
+
+/** Runs the command in argv; resolves with the exit code, or null while the gateway keeps running. */
+export async function runCli(argv: string[]): Promise<number | null> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'start':
+        return await start(rest)
+      case 'validate':
+        return await validate(rest)
+      case '-h':
+      case '--help':
+      case 'help':
+        return help(MAIN_USAGE)
+      case '-v':
+      case '--version':
+        process.stdout.write(`${PORTICO_VERSION}\n`)
+        return 0
+      case undefined:
+        process.stderr.write(MAIN_USAGE)
+        return 2
+      default:
+        throw new UsageError(command.startsWith('-') ? `unknown option '${command}'` : `unknown command '${command}'`)
+    }
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    process.stderr.write(`portico: ${err.message}\nRun 'portico --help' for usage.\n`)
+    return 2
+  }
+}

@@ -1,0 +1,181 @@
+// Reads a config document (YAML, or JSON which is YAML 1.2 too, so both get the same positions),
+// interpolates ${ENV}, validates it and reports every problem with file, YAML path and line:column.
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml'
+import type { Config } from './schema/index.js'
+import { compareErrors, type ConfigError } from './errors.js'
+import { formatPath, validateConfig, type Issue, type Segment } from './validate.js'
+
+export type LoadResult =
+  | { ok: true; config: Config; hash: string; file: string }
+  | { ok: false; errors: ConfigError[]; file: string }
+
+type Env = Record<string, string | undefined>
+
+export async function loadConfigFile(file: string, opts: { env?: Env } = {}): Promise<LoadResult> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    return { ok: false, file, errors: [{ file, path: '', line: 0, column: 0, message: (err as Error).message }] }
+  }
+  return loadConfigText(text, file, opts)
+}
+
+export function loadConfigText(text: string, file: string, opts: { env?: Env } = {}): LoadResult {
+  const env = opts.env ?? process.env
+  const lineCounter = new LineCounter()
+  // prettyErrors would append the offending source line to messages, which may hold a secret.
+  // merge: `<<: *defaults` lets a file share timeouts or plugin lists between entries.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true })
+  const at = (offset: number): { line: number; column: number } => {
+    const { line, col } = lineCounter.linePos(offset)
+    return { line, column: col }
+  }
+  const fail = (errors: ConfigError[]): LoadResult => ({ ok: false, file, errors: errors.sort(compareErrors) })
+
+  if (doc.errors.length > 0) {
+    return fail(doc.errors.map((e) => ({ file, path: '', ...at(e.pos[0]), message: e.message })))
+  }
+  if (doc.contents === null) {
+    return fail([{ file, path: '', line: 1, column: 1, message: 'the document is empty', hint: 'it needs at least "upstreams" and "routes"' }])
+  }
+
+  let raw: unknown
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    // Only alias expansion can throw here (a "billion laughs" document).
+    return fail([{ file, path: '', ...at(0), message: (err as Error).message }])
+  }
+
+  const locate = (path: readonly Segment[], which: 'key' | 'value'): { line: number; column: number } => {
+    const offset = findOffset(doc, path, which)
+    return offset === undefined ? { line: 0, column: 0 } : at(offset)
+  }
+  const toError = (issue: Issue): ConfigError => {
+    let message = issue.message
+    if (issue.firstDefinedAt !== undefined) {
+      const first = locate(issue.firstDefinedAt, 'value')
+      message += first.line > 0 ? ` (first defined at line ${first.line})` : ` (first defined at ${formatPath(issue.firstDefinedAt)})`
+    }
+    return {
+      file,
+      path: formatPath(issue.path),
+      ...locate(issue.path, issue.at ?? 'value'),
+      message,
+      ...(issue.hint === undefined ? {} : { hint: issue.hint }),
+    }
+  }
+
+  const interpolated = new Set<string>()
+  const envIssues: Issue[] = []
+  const resolved = interpolate(raw, [], env, interpolated, envIssues)
+  const issues = [...envIssues, ...validateConfig(resolved, interpolated)]
+  if (issues.length > 0) return fail(issues.map(toError))
+
+  return { ok: true, file, config: resolved as Config, hash: hashConfig(resolved) }
+}
+
+/** sha256 of the canonical JSON (keys sorted): equal content gives an equal hash, however written. */
+export function hashConfig(config: unknown): string {
+  return createHash('sha256').update(canonicalJson(config)).digest('hex')
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`
+  if (typeof v === 'object' && v !== null) {
+    const entries = Object.entries(v)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`
+  }
+  return JSON.stringify(v) ?? 'null'
+}
+
+// ---------------------------------------------------------------------------------------------
+// ${ENV} interpolation, on parsed string values only (never keys), so YAML positions stay right.
+
+// `$${` is an escaped literal "${"; otherwise `${` opens a reference that must close with `}`.
+const REF_RE = /\$\$\{|\$\{([^}]*)(\}?)/g
+const BODY_RE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s
+
+/**
+ * Returns a new tree (never mutates: YAML aliases share objects, and an escaped `$${` must not be
+ * interpolated a second time through another path). Records the paths of substituted values.
+ */
+function interpolate(v: unknown, path: Segment[], env: Env, interpolated: Set<string>, issues: Issue[]): unknown {
+  if (typeof v === 'string') {
+    if (!v.includes('${')) return v
+    let substituted = false
+    const out = v.replace(REF_RE, (match: string, body: string | undefined, close: string | undefined) => {
+      if (match === '$${') return '${'
+      const m = close === '}' ? BODY_RE.exec(body ?? '') : null
+      if (m === null) {
+        issues.push({ path, message: 'has a malformed ${...} reference; use ${NAME} or ${NAME:-default}', hint: 'write $${ for a literal "${"' })
+        return match
+      }
+      substituted = true
+      const name = m[1]!
+      const value = env[name]
+      if (value !== undefined && value !== '') return value
+      if (m[2] !== undefined) return m[2]
+      if (value === '') return value
+      issues.push({ path, message: `environment variable "${name}" is not set`, hint: `set it, or give a default: \${${name}:-value}` })
+      return match
+    })
+    if (substituted) interpolated.add(formatPath(path))
+    return out
+  }
+  if (Array.isArray(v)) return v.map((x, i) => interpolate(x, [...path, i], env, interpolated, issues))
+  if (typeof v === 'object' && v !== null) {
+    // fromEntries defines own properties, so a "__proto__" key stays a plain key.
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolate(x, [...path, k], env, interpolated, issues)]))
+  }
+  return v
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML path → source offset
+
+/**
+ * Offset of the node at `path`: its key for 'key', its value otherwise. Walks as far as the path
+ * exists and falls back to the deepest node found (a missing key is reported at its parent).
+ */
+function findOffset(doc: Document, path: readonly Segment[], which: 'key' | 'value'): number | undefined {
+  let node: unknown = doc.contents
+  let offset = rangeStart(node)
+  for (let i = 0; i < path.length; i++) {
+    if (isAlias(node)) node = node.resolve(doc)
+    const seg = path[i]!
+    if (isMap(node)) {
+      const pair = node.items.find((p) => keyText(p.key) === String(seg))
+      if (pair === undefined) break
+      const keyOffset = rangeStart(pair.key)
+      const last = i === path.length - 1
+      // An empty value (`key:`) has a zero-width range at the end of the line: point at the key.
+      if ((last && which === 'key') || isEmptyScalar(pair.value)) return keyOffset ?? offset
+      node = pair.value
+    } else if (isSeq(node) && typeof seg === 'number') {
+      node = node.items[seg]
+    } else {
+      break
+    }
+    offset = rangeStart(node) ?? offset
+  }
+  return offset
+}
+
+function keyText(key: unknown): string | undefined {
+  if (isScalar(key)) return String(key.value)
+  return typeof key === 'string' ? key : undefined
+}
+
+function isEmptyScalar(node: unknown): boolean {
+  return isScalar(node) && node.value === null && node.source === ''
+}
+
+function rangeStart(node: unknown): number | undefined {
+  return (node as Node | null)?.range?.[0]
+}

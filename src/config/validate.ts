@@ -1,0 +1,433 @@
+// Validation of a parsed, interpolated config document: the JSON Schema (Ajv) first, then what a
+// schema cannot say (cross-references, regexes that must compile, addresses, plugin configs).
+// Everything is collected so the user sees every problem in one run. This module knows nothing
+// about YAML: it reports paths as segments and load.ts turns them into line:column.
+import { isIP } from 'node:net'
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { ConfigSchema, type TSchema } from './schema/index.js'
+import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize } from './units.js'
+import { BUILTIN_PLUGINS } from '../plugins/registry.js'
+import { checkPathPattern } from '../router/table.js'
+import type { PluginDefinition } from '../plugins/contract.js'
+import { suggest } from './errors.js'
+
+export type Segment = string | number
+
+/** One problem, located by path; load.ts adds file, line and column. */
+export interface Issue {
+  path: Segment[]
+  message: string
+  hint?: string
+  /** Point at the key itself (unknown keys) rather than at its value. */
+  at?: 'key' | 'value'
+  /** Another place the message refers to ("first defined at line N"). */
+  firstDefinedAt?: Segment[]
+}
+
+// The document schema is compiled once, at module load. Defaults are NOT applied here: the
+// document handed on keeps what the user wrote, and the snapshot compiler owns the defaults.
+// verbose gives each error its schema and parent schema, which the messages are built from.
+const configAjv = new Ajv({ allErrors: true, useDefaults: false, verbose: true })
+const validateDocument = configAjv.compile(ConfigSchema)
+
+// Plugin configs DO get defaults, so a plugin's create() receives a complete config. Strict mode is
+// off because plugin schemas come from plugin authors and may carry defaults inside unions or
+// keywords Ajv does not know; a plugin is not refused for that.
+const pluginAjv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false })
+const pluginValidators = new WeakMap<PluginDefinition, ValidateFunction>()
+
+function pluginValidator(def: PluginDefinition): ValidateFunction {
+  let v = pluginValidators.get(def)
+  if (v === undefined) {
+    v = pluginAjv.compile(def.schema)
+    pluginValidators.set(def, v)
+  }
+  return v
+}
+
+/** "routes[2].plugins[0].config.origins"; keys that would be ambiguous are quoted. */
+export function formatPath(path: readonly Segment[]): string {
+  let out = ''
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`
+    else if (/^[A-Za-z0-9_$-]+$/.test(seg)) out += out === '' ? seg : `.${seg}`
+    else out += `[${JSON.stringify(seg)}]`
+  }
+  return out
+}
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/**
+ * Validates `doc` in place: plugin configs get their defaults (an omitted `config` becomes the
+ * defaulted object). `interpolated` holds formatPath() of every value that came from the
+ * environment: such values are never quoted in a message, since they may be secrets.
+ */
+export function validateConfig(doc: unknown, interpolated: ReadonlySet<string>): Issue[] {
+  const issues: Issue[] = []
+  if (!validateDocument(doc)) issues.push(...translate(validateDocument.errors ?? [], doc, []))
+  checkUnits(ConfigSchema, doc, [], issues)
+  if (isObj(doc)) crossCheck(doc, interpolated, issues)
+  return dedupe(issues)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ajv errors → human messages
+
+function translate(errors: readonly ErrorObject[], data: unknown, prefix: Segment[]): Issue[] {
+  // A failed union yields one error per branch plus the anyOf error itself. The user gets one
+  // message for the union, so every error raised inside a failed anyOf is dropped.
+  const unions = errors.filter((e) => e.keyword === 'anyOf').map((e) => `${e.schemaPath}/`)
+  const out: Issue[] = []
+  for (const e of errors) {
+    if (unions.some((u) => e.schemaPath.startsWith(u))) continue
+    const path = [...prefix, ...toSegments(e.instancePath, data)]
+    const schema = e.schema as unknown
+    const parent = (e.parentSchema ?? {}) as Obj
+    const p = e.params as Obj
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const key = String(p.additionalProperty)
+        const pattern = firstPatternProperty(parent)
+        if (pattern !== undefined) {
+          out.push({ path: [...path, key], at: 'key', message: `key "${key}" ${describePattern(pattern)}` })
+        } else {
+          const allowed = isObj(parent.properties) ? Object.keys(parent.properties) : []
+          out.push({ path: [...path, key], at: 'key', message: `unknown key "${key}"`, ...hint(suggest(key, allowed)) })
+        }
+        break
+      }
+      case 'required':
+        out.push({ path, message: `missing required key "${String(p.missingProperty)}"` })
+        break
+      case 'anyOf': {
+        const branches = Array.isArray(schema) ? (schema as Obj[]) : []
+        const consts = branches.map((b) => b.const).filter((c): c is string => typeof c === 'string')
+        const near = typeof e.data === 'string' && consts.length > 0 ? suggest(e.data, consts) : undefined
+        out.push({ path, message: `must be ${describeUnion(branches)}`, ...hint(near?.startsWith('did') === true ? near : undefined) })
+        break
+      }
+      case 'const':
+        out.push({ path, message: `must be ${JSON.stringify(p.allowedValue)}` })
+        break
+      case 'enum':
+        out.push({ path, message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` })
+        break
+      case 'type':
+        out.push({ path, message: `must be ${describeType(String(p.type))}` })
+        break
+      case 'pattern':
+        out.push({ path, message: describePattern(String(p.pattern)) })
+        break
+      case 'minItems':
+        out.push({ path, message: `must have at least ${String(p.limit)} item${p.limit === 1 ? '' : 's'}` })
+        break
+      case 'maxItems':
+        out.push({ path, message: `must have at most ${String(p.limit)} items` })
+        break
+      case 'minLength':
+        out.push({ path, message: p.limit === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters long` })
+        break
+      case 'maxLength':
+        out.push({ path, message: `must be at most ${String(p.limit)} characters long` })
+        break
+      case 'minimum':
+      case 'maximum':
+      case 'exclusiveMinimum':
+      case 'exclusiveMaximum':
+        out.push({ path, message: `must be ${String(p.comparison)} ${String(p.limit)}` })
+        break
+      default:
+        // Ajv's own wording for the rare keywords; it never includes the value.
+        out.push({ path, message: e.message ?? `fails ${e.keyword}` })
+    }
+  }
+  return out
+}
+
+const hint = (h: string | undefined): { hint?: string } => (h === undefined ? {} : { hint: h })
+
+/** Turns a JSON pointer into segments, using the data to tell array indexes from keys. */
+function toSegments(pointer: string, data: unknown): Segment[] {
+  if (pointer === '') return []
+  const out: Segment[] = []
+  let cur: unknown = data
+  for (const raw of pointer.slice(1).split('/')) {
+    const tok = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (Array.isArray(cur)) {
+      out.push(Number(tok))
+      cur = cur[Number(tok)]
+    } else {
+      out.push(tok)
+      cur = isObj(cur) ? cur[tok] : undefined
+    }
+  }
+  return out
+}
+
+function firstPatternProperty(schema: Obj): string | undefined {
+  return isObj(schema.patternProperties) ? Object.keys(schema.patternProperties)[0] : undefined
+}
+
+// Patterns used by the schema, said the way a user would say them.
+const PATTERN_WORDS: Record<string, string> = {
+  '^[A-Za-z0-9_.-]+$': 'may contain only letters, digits, "_", "." and "-"',
+  '^https?://': 'must start with http:// or https://',
+  '^/': 'must start with "/"',
+  '^[A-Z]+$': 'must be an upper-case HTTP method like GET',
+  [DURATION_PATTERN]: 'must be a duration like 250ms, 2s, 5m',
+  [SIZE_PATTERN]: 'must be a size like 512b, 64kb, 10mb',
+}
+
+function describePattern(pattern: string): string {
+  return PATTERN_WORDS[pattern] ?? `must match the pattern ${pattern}`
+}
+
+function describeType(type: string): string {
+  switch (type) {
+    case 'object':
+      return 'a mapping (key: value)'
+    case 'array':
+      return 'a list'
+    case 'integer':
+      return 'an integer'
+    default:
+      return `a ${type}`
+  }
+}
+
+function describeUnion(branches: readonly Obj[]): string {
+  const patterns = branches.map((b) => b.pattern)
+  if (patterns.includes(DURATION_PATTERN)) return 'a duration like 250ms, 2s, 5m or integer milliseconds'
+  if (patterns.includes(SIZE_PATTERN)) return 'a size like 512b, 64kb, 10mb or integer bytes'
+  if (branches.length > 0 && branches.every((b) => b.const !== undefined)) {
+    return `one of ${branches.map((b) => JSON.stringify(b.const)).join(', ')}`
+  }
+  return branches.map(describeBranch).join(' or ')
+}
+
+function describeBranch(b: Obj): string {
+  if (b.const !== undefined) return JSON.stringify(b.const)
+  if (typeof b.pattern === 'string') return `a string that ${describePattern(b.pattern).replace(/^must /, 'must ')}`
+  const type = String(b.type ?? 'value')
+  const min = typeof b.minimum === 'number' ? b.minimum : undefined
+  const max = typeof b.maximum === 'number' ? b.maximum : undefined
+  if ((type === 'integer' || type === 'number') && min !== undefined && max !== undefined) return `${describeType(type)} from ${min} to ${max}`
+  if (type === 'string' && b.minLength === 1) return 'a non-empty string'
+  return describeType(type)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durations and sizes: the schema checks their shape; here they are parsed exactly as the
+// compiler will parse them, and refused when they would not work as a Node timer / byte count.
+
+/** Node clamps longer timers to 1ms (with a warning), so a too-long timeout would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+const DURATION_RE = new RegExp(DURATION_PATTERN)
+const SIZE_RE = new RegExp(SIZE_PATTERN)
+
+function unitKind(schema: Obj): 'duration' | 'size' | undefined {
+  if (!Array.isArray(schema.anyOf)) return undefined
+  const patterns = (schema.anyOf as Obj[]).map((b) => b.pattern)
+  if (patterns.includes(DURATION_PATTERN)) return 'duration'
+  if (patterns.includes(SIZE_PATTERN)) return 'size'
+  return undefined
+}
+
+/** Walks data and schema together and checks every value whose schema is a Duration or a Size. */
+function checkUnits(schema: TSchema | Obj, data: unknown, path: Segment[], issues: Issue[]): void {
+  const s = schema as Obj
+  const kind = unitKind(s)
+  if (kind === 'duration') {
+    const ms = typeof data === 'number' ? data : typeof data === 'string' && DURATION_RE.test(data) ? parseDuration(data) : undefined
+    if (ms !== undefined && ms > MAX_TIMER_MS) {
+      issues.push({ path, message: `must be at most ${MAX_TIMER_MS}ms (about 24.8 days), the longest timer Node can set` })
+    }
+    return
+  }
+  if (kind === 'size') {
+    const bytes = typeof data === 'number' ? data : typeof data === 'string' && SIZE_RE.test(data) ? parseSize(data) : undefined
+    if (bytes !== undefined && !Number.isSafeInteger(bytes)) issues.push({ path, message: 'is too large' })
+    return
+  }
+  if (isObj(data)) {
+    const props = isObj(s.properties) ? s.properties : {}
+    const patternProps = isObj(s.patternProperties) ? Object.values(s.patternProperties) : []
+    for (const [k, v] of Object.entries(data)) {
+      const sub = (Object.hasOwn(props, k) ? props[k] : patternProps[0]) as Obj | undefined
+      if (isObj(sub)) checkUnits(sub, v, [...path, k], issues)
+    }
+  } else if (Array.isArray(data) && isObj(s.items)) {
+    data.forEach((v, i) => checkUnits(s.items as Obj, v, [...path, i], issues))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-references and values the schema cannot check
+
+function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, issues: Issue[]): void {
+  // Names the user typed are quoted back, unless they came from the environment.
+  const show = (path: Segment[], value: string): string => (interpolated.has(formatPath(path)) ? '(value from the environment)' : JSON.stringify(value))
+
+  const upstreams = isObj(doc.upstreams) ? doc.upstreams : {}
+  for (const [name, up] of Object.entries(upstreams)) {
+    if (isObj(up)) checkUpstream(up, ['upstreams', name], issues)
+  }
+  const upstreamNames = Object.keys(upstreams)
+
+  const server = doc.server
+  if (isObj(server)) {
+    checkListen(server.listen, ['server', 'listen'], issues)
+    if (Array.isArray(server.trusted_proxies)) {
+      server.trusted_proxies.forEach((v, i) => {
+        if (typeof v === 'string' && !isAddressOrCidr(v)) {
+          issues.push({ path: ['server', 'trusted_proxies', i], message: 'must be an IPv4/IPv6 address or CIDR like 10.0.0.0/8 or fd00::/8' })
+        }
+      })
+    }
+  }
+  if (isObj(doc.admin)) checkListen(doc.admin.listen, ['admin', 'listen'], issues)
+
+  const firstByName = new Map<string, number>()
+  const routes = Array.isArray(doc.routes) ? doc.routes : []
+  routes.forEach((route, i) => {
+    if (!isObj(route)) return
+    const at = (...rest: Segment[]): Segment[] => ['routes', i, ...rest]
+    if (typeof route.name === 'string') {
+      const first = firstByName.get(route.name)
+      if (first === undefined) firstByName.set(route.name, i)
+      else issues.push({ path: at('name'), message: `duplicate route name ${show(at('name'), route.name)}`, firstDefinedAt: ['routes', first, 'name'] })
+    }
+    if (typeof route.upstream === 'string' && !Object.hasOwn(upstreams, route.upstream)) {
+      issues.push({
+        path: at('upstream'),
+        message: `unknown upstream ${show(at('upstream'), route.upstream)}`,
+        ...hint(upstreamNames.length === 0 ? 'no upstreams are defined' : suggest(route.upstream, upstreamNames, 'defined upstreams')),
+      })
+    }
+    if (Array.isArray(route.paths)) {
+      route.paths.forEach((p, j) => {
+        if (typeof p !== 'string' || p === '') return
+        const problem = checkPathPattern(p)
+        if (problem !== null) issues.push({ path: at('paths', j), message: problem })
+      })
+    }
+    if (Array.isArray(route.hosts)) {
+      route.hosts.forEach((h, j) => {
+        if (typeof h === 'string' && h !== '' && !isHostPattern(h)) {
+          issues.push({ path: at('hosts', j), message: 'must be a hostname like api.example.com or a wildcard like *.example.com' })
+        }
+      })
+    }
+    if (isObj(route.headers)) {
+      for (const [name, value] of Object.entries(route.headers)) {
+        if (typeof value === 'string' && value.startsWith('~')) checkRegex(value.slice(1), at('headers', name), issues)
+      }
+    }
+    if (isObj(route.rewrite) && typeof route.rewrite.pattern === 'string' && route.rewrite.pattern !== '') {
+      checkRegex(route.rewrite.pattern, at('rewrite', 'pattern'), issues)
+    }
+    if (Array.isArray(route.plugins)) route.plugins.forEach((use, j) => checkPluginUse(use, at('plugins', j), show, issues))
+  })
+
+  if (Array.isArray(doc.plugins)) doc.plugins.forEach((use, j) => checkPluginUse(use, ['plugins', j], show, issues))
+}
+
+function checkUpstream(up: Obj, path: Segment[], issues: Issue[]): void {
+  if (!Array.isArray(up.targets)) return
+  let weighted = 0
+  up.targets.forEach((t, i) => {
+    if (!isObj(t)) return
+    if (t.weight === undefined || (typeof t.weight === 'number' && t.weight > 0)) weighted++
+    if (typeof t.url !== 'string' || !/^https?:\/\//.test(t.url)) return
+    let url: URL
+    try {
+      url = new URL(t.url)
+    } catch {
+      issues.push({ path: [...path, 'targets', i, 'url'], message: 'is not a valid URL' })
+      return
+    }
+    if (url.hostname === '') issues.push({ path: [...path, 'targets', i, 'url'], message: 'must name a host' })
+    else if (url.search !== '' || url.hash !== '') {
+      issues.push({ path: [...path, 'targets', i, 'url'], message: 'must not have a query string or fragment' })
+    }
+  })
+  if (up.targets.length > 0 && weighted === 0) {
+    issues.push({ path: [...path, 'targets'], message: 'every target has weight 0, so nothing would get traffic' })
+  }
+}
+
+/** V8 puts the pattern itself in the message (maybe a secret); keep only the reason after it. */
+function regexReason(err: unknown): string {
+  return String((err as Error).message).split(': ').pop() ?? 'invalid'
+}
+
+function checkRegex(source: string, path: Segment[], issues: Issue[]): void {
+  try {
+    new RegExp(source)
+  } catch (err) {
+    issues.push({ path, message: `is not a valid regular expression: ${regexReason(err)}` })
+  }
+}
+
+const LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?'
+const HOST_RE = new RegExp(`^(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*$`, 'i')
+
+/** Exact hostname, IPv4 address, [IPv6] literal, or a "*." wildcard over a hostname. */
+function isHostPattern(h: string): boolean {
+  if (h.startsWith('[') && h.endsWith(']')) return isIP(h.slice(1, -1)) === 6
+  return h.length <= 253 && HOST_RE.test(h)
+}
+
+function isAddressOrCidr(v: string): boolean {
+  const slash = v.indexOf('/')
+  const addr = slash === -1 ? v : v.slice(0, slash)
+  const family = isIP(addr)
+  if (family === 0) return false
+  if (slash === -1) return true
+  const bits = v.slice(slash + 1)
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
+}
+
+/** "host:port", "[v6]:port" or a bare port (a string when it came from ${PORT}). */
+function checkListen(value: unknown, path: Segment[], issues: Issue[]): void {
+  if (typeof value !== 'string' || value === '') return
+  const bad = (): void => void issues.push({ path, message: 'must be host:port, [ipv6]:port or a port number, e.g. 0.0.0.0:8080' })
+  const validPort = (p: string): boolean => /^\d{1,5}$/.test(p) && Number(p) <= 65535
+  if (/^\d+$/.test(value)) {
+    if (!validPort(value)) bad()
+    return
+  }
+  const colon = value.lastIndexOf(':')
+  if (colon <= 0 || !validPort(value.slice(colon + 1))) return bad()
+  const host = value.slice(0, colon)
+  if (host.startsWith('[') ? !(host.endsWith(']') && isIP(host.slice(1, -1)) === 6) : host.includes(':') || !isHostPattern(host) || host.startsWith('*')) bad()
+}
+
+function checkPluginUse(use: unknown, path: Segment[], show: (p: Segment[], v: string) => string, issues: Issue[]): void {
+  if (!isObj(use) || typeof use.name !== 'string' || use.name === '') return
+  const def = BUILTIN_PLUGINS.get(use.name)
+  if (def === undefined) {
+    issues.push({ path: [...path, 'name'], message: `unknown plugin ${show([...path, 'name'], use.name)}`, ...hint(suggest(use.name, [...BUILTIN_PLUGINS.keys()], 'built-in plugins')) })
+    return
+  }
+  // `- {name: cors, enabled: false}` only switches a global plugin off; there is nothing to check.
+  if (use.enabled === false && use.config === undefined) return
+  const config = use.config === undefined ? {} : use.config
+  if (!isObj(config)) return // the document schema already said "must be a mapping"
+  const validate = pluginValidator(def)
+  if (!validate(config)) issues.push(...translate(validate.errors ?? [], config, [...path, 'config']))
+  checkUnits(def.schema, config, [...path, 'config'], issues)
+  use.config = config
+}
+
+function dedupe(issues: Issue[]): Issue[] {
+  const seen = new Set<string>()
+  return issues.filter((i) => {
+    const key = `${formatPath(i.path)}\0${i.message}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}

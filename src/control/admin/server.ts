@@ -1,0 +1,131 @@
+// The admin listener of the control plane: health probes, status and Prometheus metrics. It runs
+// in the primary (cluster mode) or in the single process, never in a data-plane worker.
+// /status and /metrics need the bearer token when one is configured; the probes stay open so
+// orchestrators can use them without secrets.
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import { Registry } from 'prom-client'
+import { errorBody } from '../../proxy/errors.js'
+import type { Readiness } from '../pool.js'
+import { formatHostPort, isLoopback, parseListen, type HostPort } from './address.js'
+
+export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9180'
+
+export interface AdminSource {
+  readiness(): Readiness
+  status(): unknown
+  metrics(): Promise<string>
+}
+
+export interface AdminOptions {
+  listen: string | number | undefined
+  token: string | undefined
+  logger: Logger
+  source: AdminSource
+}
+
+export interface AdminServer {
+  address: AddressInfo
+  close(): Promise<void>
+}
+
+/** The admin address to bind, or an Error saying why this config may not start an admin listener. */
+export function resolveAdminListen(listen: string | number | undefined, token: string | undefined): HostPort {
+  const addr = parseListen(listen ?? DEFAULT_ADMIN_LISTEN, 'admin.listen')
+  if (!isLoopback(addr.host) && (token === undefined || token === '')) {
+    throw new Error(
+      `admin.listen is ${formatHostPort(addr)}, which is not a loopback address, and admin.token is not set: ` +
+        'anyone who can reach it could read /status and /metrics. Set admin.token (e.g. token: ${PORTICO_ADMIN_TOKEN}) ' +
+        'or keep admin.listen on 127.0.0.1.',
+    )
+  }
+  return addr
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest()
+
+/** Digests have equal length whatever the input, so timingSafeEqual never leaks the token length. */
+function tokenMatches(header: string | undefined, expected: Buffer): boolean {
+  const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)
+  return m !== null && timingSafeEqual(digest(m[1]!), expected)
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers })
+  res.end(text)
+}
+
+function sendError(res: http.ServerResponse, status: number, error: string, message: string, headers: http.OutgoingHttpHeaders = {}): void {
+  const requestId = randomUUID()
+  res.setHeader('x-request-id', requestId)
+  // route_not_found and method_not_allowed come from the catalogue; 401 has no catalogue code yet.
+  const body =
+    error === 'route_not_found' || error === 'method_not_allowed'
+      ? errorBody(error, requestId, message)
+      : JSON.stringify({ status, error, message, request_id: requestId })
+  sendJson(res, status, body, headers)
+}
+
+const PROTECTED = new Set(['/status', '/metrics'])
+const KNOWN = new Set(['/healthz', '/readyz', '/status', '/metrics'])
+
+export async function startAdminServer(opts: AdminOptions): Promise<AdminServer> {
+  const addr = resolveAdminListen(opts.listen, opts.token)
+  const expected = opts.token === undefined || opts.token === '' ? null : digest(opts.token)
+  const { logger, source } = opts
+
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0]!
+    if (!KNOWN.has(path)) return sendError(res, 404, 'route_not_found', `no admin endpoint ${req.method} ${path}`)
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'GET, HEAD' })
+    }
+    if (expected !== null && PROTECTED.has(path) && !tokenMatches(req.headers.authorization, expected)) {
+      return sendError(res, 401, 'unauthorized', 'a valid admin token is required (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' })
+    }
+    switch (path) {
+      case '/healthz':
+        return sendJson(res, 200, { status: 'ok' })
+      case '/readyz': {
+        const r = source.readiness()
+        return r.ready ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not_ready', reason: r.reason })
+      }
+      case '/status':
+        return sendJson(res, 200, source.status())
+      case '/metrics':
+        source.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) })
+            res.end(text)
+          },
+          (err: unknown) => {
+            logger.error({ err }, 'metrics collection failed')
+            sendError(res, 500, 'internal_error', 'metrics collection failed')
+          },
+        )
+    }
+  })
+  server.headersTimeout = 10_000
+  server.requestTimeout = 30_000
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(new Error(`admin listener could not bind ${formatHostPort(addr)}: ${err.code ?? err.message}`))
+    })
+    server.listen(addr.port, addr.host, () => resolve())
+  })
+  const address = server.address() as AddressInfo
+  logger.info({ address: address.address, port: address.port, token: expected !== null }, 'admin listening')
+
+  return {
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  }
+}

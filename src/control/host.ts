@@ -1,0 +1,43 @@
+// Drives one DataPlane for the control plane: the first load also binds the listener, later
+// loads only swap Snapshots, drain happens once. Used by a cluster worker (worker.ts) and by
+// single-process mode (single.ts), so both modes load and drain the same way.
+import type { Logger } from 'pino'
+import { createDataPlane, type DataPlane } from '../proxy/data-plane.js'
+import type { ConfigDoc } from './ipc.js'
+
+export class DataPlaneHost {
+  readonly plane: DataPlane
+  #listening = false
+  #drained: Promise<void> | null = null
+  /** Loads run one after another: a second load must not race the first one's listen(). */
+  #queue: Promise<unknown> = Promise.resolve()
+
+  constructor(logger: Logger) {
+    this.plane = createDataPlane({ logger })
+  }
+
+  get listening(): boolean {
+    return this.#listening
+  }
+
+  /** Compile and swap `doc`; binds the listener on the first successful load. Rejects with the compile/listen error. */
+  load(doc: ConfigDoc): Promise<void> {
+    const run = async () => {
+      if (this.#drained !== null) throw new Error('draining: config not applied')
+      await this.plane.load(doc.config, { version: doc.version, hash: doc.hash })
+      if (!this.#listening) {
+        await this.plane.listen()
+        this.#listening = true
+      }
+    }
+    const p = this.#queue.then(run)
+    this.#queue = p.catch(() => undefined)
+    return p
+  }
+
+  /** Idempotent: a second drain request waits for the first. */
+  drain(timeoutMs: number): Promise<void> {
+    this.#drained ??= this.plane.drain(timeoutMs)
+    return this.#drained
+  }
+}

@@ -1,0 +1,43 @@
+// What the control plane needs from "the workers", whether they are cluster processes
+// (supervisor.ts) or the data plane inside this very process (single.ts). Reload, drain, status
+// and metrics go through this one interface so both modes share primary.ts.
+import type { ConfigDoc } from './ipc.js'
+
+export type WorkerState = 'starting' | 'ready' | 'restarting' | 'draining' | 'exited'
+
+export interface WorkerInfo {
+  /** Stable slot number (0..N-1); a restarted worker keeps its slot. */
+  slot: number
+  /** cluster worker id (changes on restart); 0 in single-process mode. */
+  id: number
+  pid: number | null
+  state: WorkerState
+  restarts: number
+  /** Config version whose Snapshot this worker serves, null before its first load. */
+  config_version: number | null
+  /** Last load error reported by this worker (its old Snapshot kept serving). */
+  last_error: string | null
+  started_at: string | null
+}
+
+export type LoadReply = { slot: number; ok: true } | { slot: number; ok: false; error: string }
+
+export type Readiness = { ready: true } | { ready: false; reason: string }
+
+export interface WorkerPool {
+  readonly mode: 'cluster' | 'single'
+  /** Start the data plane on `doc`; resolves once every worker loaded it and listens, rejects otherwise. */
+  start(doc: ConfigDoc): Promise<void>
+  /** Send `doc` to every live worker; one reply per worker (a worker that dies counts as failed). */
+  load(doc: ConfigDoc): Promise<LoadReply[]>
+  /** The document a worker (re)started from now on receives. */
+  setCurrent(doc: ConfigDoc): void
+  /** Stop accepting, let in-flight requests finish up to timeoutMs, then stop every worker. */
+  drain(timeoutMs: number): Promise<void>
+  /** Immediate stop (second signal): no waiting for anything. */
+  kill(): void
+  readiness(): Readiness
+  workers(): WorkerInfo[]
+  /** Prometheus exposition of the data plane plus this process's own registry. */
+  metrics(): Promise<string>
+}

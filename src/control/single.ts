@@ -1,0 +1,78 @@
+// Single-process mode (--no-cluster): the data plane runs inside the control-plane process.
+// Used for development, tests and embedding; reload and drain go through the same DataPlaneHost
+// as a cluster worker.
+import type { Logger } from 'pino'
+import { enableProcessMetrics, registry } from '../observability/metrics.js'
+import { DataPlaneHost } from './host.js'
+import type { ConfigDoc } from './ipc.js'
+import type { LoadReply, Readiness, WorkerInfo, WorkerPool, WorkerState } from './pool.js'
+
+export class InProcessPool implements WorkerPool {
+  readonly mode = 'single' as const
+  #host: DataPlaneHost
+  #state: WorkerState = 'starting'
+  #version: number | null = null
+  #lastError: string | null = null
+  #startedAt = Date.now()
+
+  constructor(logger: Logger) {
+    enableProcessMetrics()
+    this.#host = new DataPlaneHost(logger)
+  }
+
+  async start(doc: ConfigDoc): Promise<void> {
+    await this.#host.load(doc)
+    this.#version = doc.version
+    this.#state = 'ready'
+  }
+
+  async load(doc: ConfigDoc): Promise<LoadReply[]> {
+    try {
+      await this.#host.load(doc)
+      this.#version = doc.version
+      this.#lastError = null
+      return [{ slot: 0, ok: true }]
+    } catch (err) {
+      this.#lastError = err instanceof Error ? err.message : String(err)
+      return [{ slot: 0, ok: false, error: this.#lastError }]
+    }
+  }
+
+  setCurrent(): void {
+    // The one data plane already holds whatever loaded last; there is no worker to restart.
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    this.#state = 'draining'
+    await this.#host.drain(timeoutMs)
+    this.#state = 'exited'
+  }
+
+  kill(): void {
+    this.#state = 'exited'
+  }
+
+  readiness(): Readiness {
+    if (this.#state === 'ready') return { ready: true }
+    return { ready: false, reason: this.#state === 'draining' || this.#state === 'exited' ? 'draining' : 'data plane not loaded yet' }
+  }
+
+  workers(): WorkerInfo[] {
+    return [
+      {
+        slot: 0,
+        id: 0,
+        pid: process.pid,
+        state: this.#state,
+        restarts: 0,
+        config_version: this.#version,
+        last_error: this.#lastError,
+        started_at: new Date(this.#startedAt).toISOString(),
+      },
+    ]
+  }
+
+  metrics(): Promise<string> {
+    return registry.metrics()
+  }
+}

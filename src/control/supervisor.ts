@@ -1,0 +1,297 @@
+// The cluster side of the control plane: forks N data-plane workers, hands each the current
+// document, restarts the ones that die (exponential backoff), broadcasts reloads, drains, and
+// gathers metrics. Workers share the listening port through node:cluster.
+import cluster, { type Worker } from 'node:cluster'
+import type { Logger } from 'pino'
+import { AggregatorRegistry } from 'prom-client'
+import { registry } from '../observability/metrics.js'
+import { isFromWorker, type ConfigDoc, type FromWorker, type ToWorker, type WorkerMetrics } from './ipc.js'
+import type { LoadReply, Readiness, WorkerInfo, WorkerPool, WorkerState } from './pool.js'
+
+const BACKOFF_MIN_MS = 100
+const BACKOFF_MAX_MS = 10_000
+/** A worker that stayed up this long is considered healthy again: its backoff resets. */
+const STABLE_AFTER_MS = 30_000
+/** A worker that does not answer a load in this time counts as failed for that load. */
+const LOAD_TIMEOUT_MS = 30_000
+/** Workers that do not answer a scrape in this time are left out of it. */
+const METRICS_TIMEOUT_MS = 2_000
+/** After the drain deadline, stragglers get this long before SIGKILL. */
+const DRAIN_GRACE_MS = 5_000
+
+interface Slot {
+  index: number
+  worker: Worker | null
+  state: WorkerState
+  restarts: number
+  backoffMs: number
+  startedAt: number
+  version: number | null
+  lastError: string | null
+  restartTimer: NodeJS.Timeout | null
+}
+
+interface PendingLoad {
+  version: number
+  resolve(reply: LoadReply): void
+}
+
+export class ClusterSupervisor implements WorkerPool {
+  readonly mode = 'cluster' as const
+  #logger: Logger
+  #slots: Slot[]
+  #current: ConfigDoc | null = null
+  #draining = false
+  #started = false
+  #pending = new Map<number, PendingLoad[]>() // by slot
+  #scrapeId = 0
+  #scrapes = new Map<number, { left: number; results: WorkerMetrics[]; done(): void }>()
+
+  constructor(count: number, logger: Logger) {
+    this.#logger = logger
+    this.#slots = Array.from({ length: count }, (_, index) => ({
+      index,
+      worker: null,
+      state: 'starting' as WorkerState,
+      restarts: 0,
+      backoffMs: BACKOFF_MIN_MS,
+      startedAt: 0,
+      version: null,
+      lastError: null,
+      restartTimer: null,
+    }))
+  }
+
+  start(doc: ConfigDoc): Promise<void> {
+    this.#current = doc
+    const firstLoads = this.#slots.map((slot) => this.#expectLoad(slot, doc.version))
+    for (const slot of this.#slots) this.#fork(slot)
+    return Promise.all(firstLoads).then((replies) => {
+      const failed = replies.filter((r): r is Extract<LoadReply, { ok: false }> => !r.ok)
+      if (failed.length > 0) throw new Error(`worker ${failed[0]!.slot} could not start: ${failed[0]!.error}`)
+      this.#started = true
+    })
+  }
+
+  setCurrent(doc: ConfigDoc): void {
+    this.#current = doc
+  }
+
+  load(doc: ConfigDoc): Promise<LoadReply[]> {
+    this.#current = doc
+    const replies: Array<Promise<LoadReply>> = []
+    for (const slot of this.#slots) {
+      if (slot.worker === null || slot.state !== 'ready') continue // a starting worker gets #current on hello
+      replies.push(this.#expectLoad(slot, doc.version))
+      this.#send(slot.worker, { type: 'load', ...doc })
+    }
+    return Promise.all(replies)
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    this.#draining = true
+    const exits: Array<Promise<void>> = []
+    for (const slot of this.#slots) {
+      if (slot.restartTimer !== null) clearTimeout(slot.restartTimer)
+      slot.restartTimer = null
+      const w = slot.worker
+      if (w === null) {
+        slot.state = 'exited'
+        continue
+      }
+      slot.state = 'draining'
+      exits.push(new Promise<void>((resolve) => w.once('exit', () => resolve())))
+      this.#send(w, { type: 'drain', timeout_ms: timeoutMs })
+    }
+    let killTimer: NodeJS.Timeout | undefined
+    const deadline = new Promise<void>((resolve) => {
+      killTimer = setTimeout(() => {
+        this.#logger.warn('workers did not finish draining in time; killing them')
+        this.kill()
+        resolve()
+      }, timeoutMs + DRAIN_GRACE_MS)
+    })
+    await Promise.race([Promise.all(exits), deadline])
+    clearTimeout(killTimer)
+  }
+
+  kill(): void {
+    this.#draining = true
+    for (const slot of this.#slots) {
+      if (slot.restartTimer !== null) clearTimeout(slot.restartTimer)
+      slot.worker?.process.kill('SIGKILL')
+    }
+  }
+
+  readiness(): Readiness {
+    if (this.#draining) return { ready: false, reason: 'draining' }
+    const notReady = this.#slots.filter((s) => s.state !== 'ready')
+    if (notReady.length === 0) return { ready: true }
+    return { ready: false, reason: `${notReady.length} of ${this.#slots.length} workers not ready (${notReady.map((s) => `${s.index}: ${s.state}`).join(', ')})` }
+  }
+
+  workers(): WorkerInfo[] {
+    return this.#slots.map((s) => ({
+      slot: s.index,
+      id: s.worker?.id ?? 0,
+      pid: s.worker?.process.pid ?? null,
+      state: s.state,
+      restarts: s.restarts,
+      config_version: s.version,
+      last_error: s.lastError,
+      started_at: s.startedAt === 0 ? null : new Date(s.startedAt).toISOString(),
+    }))
+  }
+
+  /**
+   * Sums every worker's registry with prom-client's aggregation, plus this process's own registry
+   * (config reload counters live here). prom-client's clusterMetrics() could not include the
+   * primary's registry without duplicate metric families, so the workers' JSON is collected over
+   * our own IPC message and merged with AggregatorRegistry.aggregate().
+   */
+  async metrics(): Promise<string> {
+    const live = this.#slots.flatMap((s) => (s.worker !== null && s.worker.isConnected() && s.state !== 'starting' ? [s.worker] : []))
+    const id = ++this.#scrapeId
+    const results: WorkerMetrics[] = []
+    if (live.length > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#scrapes.delete(id)
+          this.#logger.warn({ missing: live.length - results.length }, 'some workers did not answer the metrics scrape in time')
+          resolve()
+        }, METRICS_TIMEOUT_MS)
+        this.#scrapes.set(id, {
+          left: live.length,
+          results,
+          done: () => {
+            clearTimeout(timer)
+            this.#scrapes.delete(id)
+            resolve()
+          },
+        })
+        for (const w of live) this.#send(w, { type: 'metrics_req', id })
+      })
+    }
+    results.push(await registry.getMetricsAsJSON())
+    return AggregatorRegistry.aggregate(results).metrics()
+  }
+
+  #fork(slot: Slot): void {
+    slot.restartTimer = null
+    if (this.#draining) return
+    const worker = cluster.fork({ PORTICO_WORKER_SLOT: String(slot.index) })
+    slot.worker = worker
+    slot.state = 'starting'
+    slot.version = null
+    slot.startedAt = Date.now()
+    worker.on('message', (msg: unknown) => {
+      if (isFromWorker(msg)) this.#onMessage(slot, worker, msg)
+    })
+    worker.on('exit', (code, signal) => this.#onExit(slot, worker, code, signal))
+    // 'error' fires when sending to a worker that is going away; the 'exit' handler deals with it.
+    worker.on('error', (err) => this.#logger.debug({ err, worker: worker.id }, 'worker channel error'))
+  }
+
+  #onMessage(slot: Slot, worker: Worker, msg: FromWorker): void {
+    switch (msg.type) {
+      case 'hello':
+        if (this.#current !== null) this.#send(worker, { type: 'load', ...this.#current })
+        break
+      case 'loaded':
+        slot.state = slot.state === 'draining' ? 'draining' : 'ready'
+        slot.version = msg.version
+        slot.lastError = null
+        this.#settle(slot, msg.version, { slot: slot.index, ok: true })
+        // A worker that started while a reload was being broadcast loaded the older document.
+        if (this.#current !== null && msg.version !== this.#current.version && slot.state === 'ready') {
+          this.#send(worker, { type: 'load', ...this.#current })
+        }
+        break
+      case 'load_failed':
+        slot.lastError = msg.error
+        this.#settle(slot, msg.version, { slot: slot.index, ok: false, error: msg.error })
+        break
+      case 'metrics': {
+        const scrape = this.#scrapes.get(msg.id)
+        if (scrape === undefined) break
+        scrape.results.push(msg.metrics)
+        if (--scrape.left === 0) scrape.done()
+        break
+      }
+    }
+  }
+
+  #onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
+    if (slot.worker !== worker) return
+    slot.worker = null
+    // Loads this worker never answered fail now rather than at the timeout.
+    for (const p of this.#pending.get(slot.index) ?? []) p.resolve({ slot: slot.index, ok: false, error: `worker exited (code ${code}, signal ${signal})` })
+    this.#pending.delete(slot.index)
+    this.#failScrapes()
+    if (this.#draining) {
+      slot.state = 'exited'
+      this.#logger.info({ worker: worker.id, worker_pid: worker.process.pid, code, signal }, 'worker exited')
+      return
+    }
+    if (!this.#started) {
+      // Startup failures are reported by start(); restarting would only loop on the same error.
+      slot.state = 'exited'
+      return
+    }
+    const upMs = Date.now() - slot.startedAt
+    if (upMs >= STABLE_AFTER_MS) slot.backoffMs = BACKOFF_MIN_MS
+    const delay = slot.backoffMs
+    slot.backoffMs = Math.min(slot.backoffMs * 2, BACKOFF_MAX_MS)
+    slot.restarts++
+    slot.state = 'restarting'
+    this.#logger.error(
+      { worker: worker.id, worker_pid: worker.process.pid, slot: slot.index, code, signal, up_ms: upMs, restart_in_ms: delay, restarts: slot.restarts },
+      'worker died unexpectedly; restarting',
+    )
+    slot.restartTimer = setTimeout(() => this.#fork(slot), delay)
+  }
+
+  /** A worker that died cannot answer a scrape: stop waiting for it. */
+  #failScrapes(): void {
+    for (const scrape of this.#scrapes.values()) if (--scrape.left === 0) scrape.done()
+  }
+
+  #expectLoad(slot: Slot, version: number): Promise<LoadReply> {
+    return new Promise<LoadReply>((resolve) => {
+      const list = this.#pending.get(slot.index) ?? []
+      const timer = setTimeout(() => {
+        this.#remove(slot.index, entry)
+        resolve({ slot: slot.index, ok: false, error: `no answer within ${LOAD_TIMEOUT_MS}ms` })
+      }, LOAD_TIMEOUT_MS)
+      const entry: PendingLoad = {
+        version,
+        resolve: (reply) => {
+          clearTimeout(timer)
+          resolve(reply)
+        },
+      }
+      list.push(entry)
+      this.#pending.set(slot.index, list)
+    })
+  }
+
+  #settle(slot: Slot, version: number, reply: LoadReply): void {
+    const list = this.#pending.get(slot.index)
+    const entry = list?.find((p) => p.version === version)
+    if (entry === undefined) return
+    this.#remove(slot.index, entry)
+    entry.resolve(reply)
+  }
+
+  #remove(slotIndex: number, entry: PendingLoad): void {
+    const list = this.#pending.get(slotIndex)
+    if (list === undefined) return
+    const i = list.indexOf(entry)
+    if (i >= 0) list.splice(i, 1)
+  }
+
+  #send(worker: Worker, msg: ToWorker): void {
+    if (!worker.isConnected()) return
+    worker.send(msg)
+  }
+}

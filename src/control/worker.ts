@@ -1,0 +1,77 @@
+// A data-plane worker under node:cluster. It never reads the config file: the primary sends the
+// validated document over IPC, and the worker compiles, swaps and serves it. Metrics requests are
+// answered from this process's registry so the primary can aggregate them.
+import cluster from 'node:cluster'
+import type { LevelWithSilent } from 'pino'
+import { createLogger } from '../observability/logger.js'
+import { enableProcessMetrics, registry } from '../observability/metrics.js'
+import { parseDuration } from '../config/units.js'
+import { DataPlaneHost } from './host.js'
+import { isToWorker, type FromWorker, type ToWorker } from './ipc.js'
+
+const DEFAULT_DRAIN = '30s'
+
+export function runWorker(): void {
+  const logger = createLogger('info', { pid: process.pid, role: 'worker', worker: cluster.worker?.id ?? 0 })
+  enableProcessMetrics()
+  const host = new DataPlaneHost(logger)
+  let drainTimeoutMs = parseDuration(DEFAULT_DRAIN)
+
+  const send = (msg: FromWorker, then?: () => void) => {
+    if (!process.connected || process.send === undefined) return then?.()
+    process.send(msg, undefined, {}, () => then?.())
+  }
+
+  const drainAndExit = (timeoutMs: number, why: string) => {
+    logger.info({ timeout_ms: timeoutMs, why }, 'worker draining')
+    host.drain(timeoutMs).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'drain failed')
+        process.exit(1)
+      },
+    )
+  }
+
+  const onLoad = async (msg: Extract<ToWorker, { type: 'load' }>) => {
+    const first = !host.listening
+    try {
+      await host.load(msg)
+      logger.level = (msg.config.log?.level ?? 'info') as LevelWithSilent
+      drainTimeoutMs = parseDuration(msg.config.server?.drain_timeout ?? DEFAULT_DRAIN)
+      send({ type: 'loaded', version: msg.version })
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err)
+      logger.error({ version: msg.version, err }, first ? 'worker could not start' : 'config version rejected by worker; previous Snapshot keeps serving')
+      // A worker without a Snapshot is useless: exit non-zero and let the supervisor decide
+      // (give up at startup, restart with backoff later on the current document).
+      send({ type: 'load_failed', version: msg.version, error }, first ? () => process.exit(1) : undefined)
+    }
+  }
+
+  process.on('message', (msg: unknown) => {
+    if (!isToWorker(msg)) return
+    switch (msg.type) {
+      case 'load':
+        void onLoad(msg)
+        break
+      case 'drain':
+        drainAndExit(msg.timeout_ms, 'primary asked')
+        break
+      case 'metrics_req':
+        registry.getMetricsAsJSON().then(
+          (metrics) => send({ type: 'metrics', id: msg.id, metrics }),
+          (err: unknown) => logger.warn({ err }, 'metrics collection failed'),
+        )
+        break
+    }
+  })
+  // Ctrl-C in a terminal signals the whole process group: drain like the primary will ask us to,
+  // instead of dying with requests in flight.
+  process.on('SIGTERM', () => drainAndExit(drainTimeoutMs, 'SIGTERM'))
+  process.on('SIGINT', () => drainAndExit(drainTimeoutMs, 'SIGINT'))
+  // The primary is gone (crashed or killed): nobody supervises or reloads us any more.
+  process.on('disconnect', () => drainAndExit(drainTimeoutMs, 'primary disconnected'))
+
+  send({ type: 'hello' })
+}

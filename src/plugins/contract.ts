@@ -1,0 +1,76 @@
+// The plugin contract (architecture page, "Plugins"; style.md §3). A plugin is declared as data,
+// compiled once per Snapshot into an instance, and run as plain arrays per phase.
+import type { TSchema, Static } from '@sinclair/typebox'
+import type { RequestContext } from '../proxy/context.js'
+import type { Logger } from 'pino'
+
+/** Fixed phase order. rewrite = on request, before anything else looks at the path. */
+export type Phase = 'rewrite' | 'access' | 'beforeUpstream' | 'response' | 'log'
+export const PHASES: readonly Phase[] = ['rewrite', 'access', 'beforeUpstream', 'response', 'log']
+
+/**
+ * A reply made by a plugin instead of proxying: ends the request. Use `error` for the gateway's
+ * JSON error shape ({status, error, message, request_id}); otherwise `body` is sent as is
+ * (an object is sent as JSON).
+ */
+export interface LocalReply {
+  status: number
+  headers?: Record<string, string | string[]>
+  body?: string | Buffer | Record<string, unknown>
+  /** snake_case error code; when set the body is the standard JSON error. */
+  error?: string
+  message?: string
+}
+
+/** undefined = continue with the next plugin. */
+export type Verdict = undefined | LocalReply
+
+/** Upstream response head, mutable by `response` handlers before it is written to the client. */
+export interface UpstreamHead {
+  status: number
+  headers: Record<string, string | string[]>
+}
+
+/** What the log phase learns about a finished request. */
+export interface Completed {
+  status: number
+  bytesSent: number
+  durationMs: number
+  upstreamDurationMs: number | undefined
+  error: string | undefined
+}
+
+export interface PluginEnv {
+  logger: Logger
+  /** Name of the route this instance serves, or undefined for a global instance. */
+  route: string | undefined
+}
+
+export interface PluginInstance {
+  rewrite?(ctx: RequestContext): Verdict | Promise<Verdict>
+  access?(ctx: RequestContext): Verdict | Promise<Verdict>
+  beforeUpstream?(ctx: RequestContext): Verdict | Promise<Verdict>
+  response?(ctx: RequestContext, head: UpstreamHead): void | Promise<void>
+  log?(ctx: RequestContext, done: Completed): void
+  /** The Snapshot holding this instance was retired: stop timers, close sockets. */
+  close?(): Promise<void> | void
+}
+
+export interface PluginDefinition<S extends TSchema = TSchema> {
+  /** kebab-case = folder name = `name:` in YAML. */
+  name: string
+  /** The compiler wires only these phases. */
+  phases: readonly Phase[]
+  /** Higher runs first inside a phase; ties by name. */
+  priority: number
+  /** TypeBox schema; snake_case keys, additionalProperties: false, defaults + descriptions. */
+  schema: S
+  status: 'stable' | 'beta' | 'experimental'
+  /** Called at compile time with the validated config (defaults applied); never per request. */
+  create(config: Static<S>, env: PluginEnv): PluginInstance
+}
+
+/** Identity helper that keeps the schema's static type for create(). */
+export function definePlugin<S extends TSchema>(def: PluginDefinition<S>): PluginDefinition<S> {
+  return def
+}

@@ -1,0 +1,78 @@
+// RequestContext: the one per-request object. Fixed shape (every field initialised in the
+// constructor) so V8 keeps one hidden class on the hot path.
+import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http'
+
+export type HeaderMap = Record<string, string | string[] | undefined>
+
+export class RequestContext {
+  /** x-request-id: the client's when valid, else generated. */
+  id: string
+  /** performance.now() at arrival. */
+  readonly start: number
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly method: string
+  /** Host without port, lower-cased. */
+  host: string
+  /** Normalized path (router/normalize.ts); what routes were matched against. */
+  path: string
+  /** Raw query string without '?', or '' when absent. */
+  query: string
+  /** Client address after trusted_proxies resolution. */
+  clientIp: string
+  /** Path parameters captured by the route. */
+  params: Record<string, string | undefined>
+  /** Name of the matched route ('' until matched). */
+  routeName: string
+  /** Path to send upstream (after strip_prefix / rewrite; plugins may change it before upstream). */
+  upstreamPath: string
+  /** Headers to send upstream (hop-by-hop already removed). Plugins may change them. */
+  upstreamHeaders: OutgoingHttpHeaders
+  /** Extra headers to add to the client response (set by plugins in any phase). */
+  responseHeaders: Record<string, string | string[]> | null
+  /** Chosen target URL origin, for logs. */
+  target: string
+  upstreamStart: number
+  upstreamDurationMs: number | undefined
+  /** Identity established by an auth plugin. */
+  consumer: string | undefined
+  #state: Map<string, unknown> | null
+
+  constructor(req: IncomingMessage, res: ServerResponse, id: string, start: number) {
+    this.id = id
+    this.start = start
+    this.req = req
+    this.res = res
+    this.method = req.method ?? 'GET'
+    this.host = ''
+    this.path = '/'
+    this.query = ''
+    this.clientIp = ''
+    this.params = {}
+    this.routeName = ''
+    this.upstreamPath = '/'
+    this.upstreamHeaders = {}
+    this.responseHeaders = null
+    this.target = ''
+    this.upstreamStart = 0
+    this.upstreamDurationMs = undefined
+    this.consumer = undefined
+    this.#state = null
+  }
+
+  /** Per-request state of one plugin, keyed by plugin name (no per-request closures). */
+  state<T>(plugin: string, init?: () => T): T {
+    this.#state ??= new Map()
+    let s = this.#state.get(plugin) as T | undefined
+    if (s === undefined && init !== undefined) {
+      s = init()
+      this.#state.set(plugin, s)
+    }
+    return s as T
+  }
+
+  /** Adds a header to the client response (merged over the upstream's). */
+  setResponseHeader(name: string, value: string | string[]): void {
+    ;(this.responseHeaders ??= {})[name.toLowerCase()] = value
+  }
+}

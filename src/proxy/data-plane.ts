@@ -1,0 +1,40 @@
+// The data plane of one process: a Snapshot reference, the HTTP listener and the request handler.
+// Control (src/control) drives it: load() a validated config, listen(), drain() on shutdown.
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import type { Config } from '../config/schema/index.js'
+
+export interface SnapshotMeta {
+  /** Monotonic config version assigned by the control plane. */
+  version: number
+  /** sha256 of the canonical config document. */
+  hash: string
+}
+
+export interface DataPlaneStatus {
+  ready: boolean
+  version: number
+  hash: string
+  inFlight: number
+  routes: number
+  upstreams: Record<string, { balancer: string; targets: Array<{ url: string; weight: number }> }>
+}
+
+export interface DataPlaneOptions {
+  logger: Logger
+}
+
+export interface DataPlane {
+  /**
+   * Compile `config` into a new Snapshot and swap it in atomically. Rejects with an Error whose
+   * message names the problem when compilation fails; the previous Snapshot keeps serving.
+   */
+  load(config: Config, meta: SnapshotMeta): Promise<void>
+  /** Bind server.listen of the first loaded config. Returns the bound address (port 0 → real port). */
+  listen(): Promise<AddressInfo>
+  /** Stop accepting connections, let in-flight requests finish up to timeoutMs, then close everything. */
+  drain(timeoutMs: number): Promise<void>
+  status(): DataPlaneStatus
+}
+
+export { createDataPlane } from './server.js'

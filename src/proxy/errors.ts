@@ -1,0 +1,29 @@
+// The catalogue of replies the gateway itself makes. Every gateway-made response comes from here,
+// so codes are stable and documented (docs/errors.md; a test compares the two).
+
+export const ERRORS = {
+  bad_request: { status: 400, message: 'malformed request' },
+  invalid_path: { status: 400, message: 'the request path is not acceptable' },
+  unauthorized: { status: 401, message: 'authentication required' },
+  forbidden: { status: 403, message: 'access denied' },
+  route_not_found: { status: 404, message: 'no route matches the request' },
+  method_not_allowed: { status: 405, message: 'method not allowed on this route' },
+  request_timeout: { status: 408, message: 'the client did not send the request in time' },
+  payload_too_large: { status: 413, message: 'request body exceeds the limit' },
+  header_fields_too_large: { status: 431, message: 'request headers exceed the limit' },
+  plugin_error: { status: 500, message: 'a plugin failed while handling the request' },
+  internal_error: { status: 500, message: 'internal gateway error' },
+  upstream_unreachable: { status: 502, message: 'the upstream could not be reached' },
+  upstream_bad_response: { status: 502, message: 'the upstream sent an invalid or incomplete response' },
+  no_healthy_target: { status: 503, message: 'no upstream target is available' },
+  shutting_down: { status: 503, message: 'the gateway is shutting down' },
+  upstream_timeout: { status: 504, message: 'the upstream did not answer in time' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+/** JSON body of a gateway error, the same shape everywhere. */
+export function errorBody(code: ErrorCode, requestId: string, message?: string): string {
+  const e = ERRORS[code]
+  return JSON.stringify({ status: e.status, error: code, message: message ?? e.message, request_id: requestId })
+}

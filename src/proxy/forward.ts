@@ -1,0 +1,140 @@
+// Header handling between client and upstream: hop-by-hop removal (RFC 9110 §7.6.1), the
+// X-Forwarded-* family and Forwarded (RFC 7239), Via, and the client address through trusted proxies.
+import { BlockList, isIP } from 'node:net'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+
+/**
+ * Never forwarded in either direction. `expect` is answered by the gateway itself (Node sends
+ * 100 Continue) and undici refuses it; `host` is decided by preserve_host; `forwarded`/`x-forwarded-*`
+ * are rebuilt below.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+])
+
+const REQUEST_SKIP = new Set([...HOP_BY_HOP, 'host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'via', 'x-request-id'])
+
+/** Trusted proxies, compiled once per Snapshot. */
+export class TrustedProxies {
+  readonly #list: BlockList
+  readonly empty: boolean
+
+  constructor(entries: readonly string[]) {
+    this.#list = new BlockList()
+    for (const e of entries) {
+      const [addr, bits] = e.split('/') as [string, string | undefined]
+      const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4'
+      if (bits === undefined) this.#list.addAddress(addr, family)
+      else this.#list.addSubnet(addr, Number(bits), family)
+    }
+    this.empty = entries.length === 0
+  }
+
+  has(addr: string): boolean {
+    if (this.empty || addr === '') return false
+    return this.#list.check(addr, isIP(addr) === 6 ? 'ipv6' : 'ipv4')
+  }
+}
+
+/** Strips the IPv4-mapped prefix so logs and BlockList checks see 10.0.0.1, not ::ffff:10.0.0.1. */
+export function plainAddress(addr: string | undefined): string {
+  if (addr === undefined) return ''
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr
+}
+
+/**
+ * The client address: the socket peer unless the peer is a trusted proxy, in which case walk
+ * X-Forwarded-For from the right, skipping trusted hops (the rightmost untrusted address is the
+ * first one a trusted hop vouches for; anything left of it could be spoofed by the client).
+ */
+export function clientAddress(peer: string, xff: string | string[] | undefined, trusted: TrustedProxies): string {
+  if (xff === undefined || !trusted.has(peer)) return peer
+  const list = (Array.isArray(xff) ? xff.join(',') : xff).split(',')
+  for (let i = list.length - 1; i >= 0; i--) {
+    const hop = plainAddress(list[i]!.trim())
+    if (isIP(hop) === 0) return peer // garbage in the chain: trust nothing past the peer
+    if (!trusted.has(hop)) return hop
+  }
+  return plainAddress(list[0]!.trim())
+}
+
+/** Removes hop-by-hop headers, including those named in `Connection`. Mutates and returns `headers`. */
+function connectionNamed(value: string | string[] | undefined): string[] | null {
+  if (value === undefined) return null
+  const s = Array.isArray(value) ? value.join(',') : value
+  if (s === 'keep-alive' || s === 'close' || s === 'Keep-Alive') return null
+  return s.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '')
+}
+
+export interface ForwardInfo {
+  peer: string
+  clientIp: string
+  proto: 'http' | 'https'
+  /** Client Host header as sent (with port), or '' */
+  host: string
+  requestId: string
+  trustedPeer: boolean
+}
+
+/**
+ * Builds the upstream request headers from the client's. One pass over the parsed headers; the
+ * skip set is precomputed. Forwarding headers from an untrusted peer are dropped and rebuilt, so a
+ * client cannot spoof its address to the upstream.
+ */
+export function upstreamRequestHeaders(src: IncomingHttpHeaders, info: ForwardInfo): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {}
+  const named = connectionNamed(src.connection)
+  for (const name in src) {
+    if (REQUEST_SKIP.has(name)) continue
+    if (named !== null && named.includes(name)) continue
+    out[name] = src[name]
+  }
+  // TE: trailers is the one TE value a proxy may pass on; nothing here needs it, so it is dropped.
+  const priorXff = info.trustedPeer ? src['x-forwarded-for'] : undefined
+  out['x-forwarded-for'] = priorXff === undefined ? info.peer : `${Array.isArray(priorXff) ? priorXff.join(', ') : priorXff}, ${info.peer}`
+  const priorProto = info.trustedPeer ? src['x-forwarded-proto'] : undefined
+  out['x-forwarded-proto'] = priorProto ?? info.proto
+  const priorHost = info.trustedPeer ? src['x-forwarded-host'] : undefined
+  if (priorHost !== undefined) out['x-forwarded-host'] = priorHost
+  else if (info.host !== '') out['x-forwarded-host'] = info.host
+  const priorFwd = info.trustedPeer ? src.forwarded : undefined
+  const hop = `for=${forwardedNode(info.peer)};proto=${info.proto}${info.host !== '' ? `;host=${quoteIfNeeded(info.host)}` : ''}`
+  out.forwarded = priorFwd === undefined ? hop : `${priorFwd}, ${hop}`
+  const via = src.via
+  out.via = via === undefined ? '1.1 portico' : `${via}, 1.1 portico`
+  out['x-request-id'] = info.requestId
+  return out
+}
+
+/** RFC 7239 §6: IPv6 nodes are quoted and bracketed. */
+function forwardedNode(ip: string): string {
+  return ip.includes(':') ? `"[${ip}]"` : ip
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+function quoteIfNeeded(v: string): string {
+  return TOKEN.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`
+}
+
+/** Removes hop-by-hop headers from an upstream response (undici gives lower-case keys). */
+export function cleanResponseHeaders(headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  const named = connectionNamed(headers.connection)
+  for (const name of HOP_BY_HOP) delete headers[name]
+  if (named !== null) for (const n of named) delete headers[n]
+  return headers
+}
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._:@/+=-]{1,128}$/
+/** A client-supplied request id is kept only when it is short and harmless in logs and headers. */
+export function validRequestId(v: string | string[] | undefined): string | undefined {
+  return typeof v === 'string' && REQUEST_ID_RE.test(v) ? v : undefined
+}

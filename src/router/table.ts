@@ -1,0 +1,572 @@
+/**
+ * The route table: which route serves a request, given its host, method, normalized path and headers.
+ *
+ * Path patterns
+ * - `/exact`: matches that path only.
+ * - `/users/:id`: a parameter takes one whole, non-empty segment (`/users/` does not match).
+ *   Names are letters, digits and `_`. A ':' inside a segment is literal (`/v1/models:predict`).
+ * - `/files/*`: wildcard tail, only as the last segment. It matches `/files/` (with `*` = '') and
+ *   everything below it, and NOT `/files` itself: write both patterns to serve both. The tail is
+ *   captured as param `*`.
+ * - `~^/regex$`: a JavaScript regular expression tested against the normalized path; anchor it
+ *   yourself. Named groups become params.
+ * - Patterns are written in normalized form (see normalize.ts): a pattern that normalization would
+ *   change (`/a//b`, `/a/./b`, `/%7Euser`) could never match, so it is refused with the form to write.
+ * - Paths are case-sensitive, and `/users` and `/users/` are different paths. find-my-way's
+ *   `ignoreTrailingSlash` is off on purpose: a gateway forwards the path as received, and upstreams
+ *   often serve the two differently (a directory index, a redirect), so folding them here would route
+ *   one upstream's URL space onto another. Declare both patterns when both should be served.
+ * - Params arrive already decoded by normalize.ts (unreserved escapes only); they are not decoded
+ *   again, so `%2F`-style tricks cannot reappear inside a param.
+ *
+ * Hosts: `api.example.com` exact; `*.example.com` any subdomain at any depth (`a.b.example.com`),
+ * never the apex `example.com` nor `evil-example.com`. The request host is given lower-cased and
+ * without port. Omitted = any host.
+ * Headers: name → exact value, or `~regex` tested (unanchored unless you anchor it) against the
+ * value, repeated headers joined with ", ". A missing header never matches. All must match.
+ * Methods: upper-case; omitted = any. HEAD is allowed wherever GET is.
+ *
+ * Precedence, best first:
+ *   1. `priority` (higher wins; default 0);
+ *   2. host specificity of the host that matched: exact > wildcard (longer suffix first) > no hosts;
+ *   3. path class of the pattern that matched: exact > param (more literal segments first) >
+ *      wildcard (longer prefix first) > regex;
+ *   4. declaration order (route, then its paths, then its hosts).
+ * Among the routes whose path AND host AND headers match, the method decides: the best route that
+ * also allows the method wins; if none allows it the answer is 405 with `Allow` listing the union of
+ * their methods; if no route matches path, host and headers the answer is 404. So a less specific
+ * route still wins when a more specific one's host or header matchers fail, and `priority` can lift
+ * a regex route above an exact one.
+ *
+ * How a match runs (everything below is precomputed in the constructor):
+ * - Every non-regex pattern is registered once in one find-my-way router (`find()` only, under a
+ *   single pseudo-method: methods are ours to check). Its store is a PatternNode holding the entries
+ *   (route × path × host) that use the pattern, sorted by precedence.
+ * - find-my-way returns the most specific pattern P matching the path. The walk takes the first
+ *   entry of P that passes host, headers and method. Then it walks P's "rivals": the entries of
+ *   every other pattern that could match a path P matches (decided per segment at build time, or
+ *   exactly when P is a literal path; regex patterns always count), sorted by precedence. It stops
+ *   at the first rival ranked below the winner so far, so in the common case (priority 0, no hosts)
+ *   it stops at once. Exact patterns are never rivals: if one matched, find-my-way would have
+ *   returned it.
+ * - When find-my-way finds nothing, only regex routes can match: they are walked in order.
+ * - A request costs one find-my-way lookup and a few comparisons; it allocates find-my-way's result
+ *   with its params object and our result object, nothing else.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import FindMyWay from 'find-my-way'
+import { normalizePath } from './normalize.js'
+
+export interface RouteSpec<T> {
+  name: string
+  /** Exact ("api.example.com") or wildcard ("*.example.com": any subdomain depth ≥ 1, not the apex). */
+  hosts?: string[]
+  /** Upper-case; omitted = any. */
+  methods?: string[]
+  /** "/exact", "/users/:id", "/files/*", "~^/regex$". */
+  paths: string[]
+  /** Header name → exact value, or "~regex" tested against the joined value. */
+  headers?: Record<string, string>
+  /** Default 0; higher wins. */
+  priority?: number
+  data: T
+}
+
+export type MatchResult<T> =
+  | { kind: 'found'; data: T; name: string; params: Record<string, string | undefined> }
+  | { kind: 'not_found' }
+  | { kind: 'method_not_allowed'; allow: string }
+
+type Params = Record<string, string | undefined>
+type Router = ReturnType<typeof FindMyWay>
+
+const CLASS_REGEX = 0
+const CLASS_WILDCARD = 1
+const CLASS_PARAM = 2
+const CLASS_EXACT = 3
+
+const HOST_ANY = 0
+const HOST_WILDCARD = 1
+const HOST_EXACT = 2
+
+// find-my-way decodes the path it is given (decodeURI, then decodeURIComponent on params), which
+// would decode a second time what normalize.ts deliberately kept encoded (`%20`, `%3A`), and it
+// gives up on escapes that are not UTF-8 (`%C0%AE`). So find-my-way never sees a '%': it is
+// swapped for DEL, which normalize.ts never lets through, in patterns and paths alike, and swapped
+// back in params.
+const SENTINEL = '\x7f'
+
+const NOT_FOUND: MatchResult<never> = Object.freeze({ kind: 'not_found' })
+const EMPTY_QUERY = Object.freeze({})
+const noop = (): void => {}
+const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+const METHOD = /^[A-Z][A-Z-]*$/
+
+function newRouter(): Router {
+  return FindMyWay({
+    caseSensitive: true,
+    ignoreTrailingSlash: false,
+    ignoreDuplicateSlashes: false,
+    // No length cap on params: the server's header-size limit already bounds the whole path, and a
+    // cap would turn a long but valid id into a surprising 404.
+    maxParamLength: Infinity,
+    // Only find() is used and the query is split off before routing; this skips parsing ''.
+    querystringParser: () => EMPTY_QUERY,
+  })
+}
+
+type Segment = { kind: 'literal'; text: string } | { kind: 'param'; name: string } | { kind: 'wildcard' }
+
+interface ParsedPath {
+  cls: typeof CLASS_EXACT | typeof CLASS_PARAM | typeof CLASS_WILDCARD
+  source: string
+  segments: Segment[]
+  /** Param names in order, '*' last for a wildcard: find-my-way's params object has these keys. */
+  paramNames: string[]
+  /** The pattern as find-my-way reads it. */
+  fmwPattern: string
+  /** Same shape with param names erased: find-my-way treats `/u/:id` and `/u/:name` as one route. */
+  key: string
+  /** Tie-break inside the class: literal segments for params, prefix length for wildcards. */
+  specificity: number
+}
+
+interface ParsedRegex {
+  cls: typeof CLASS_REGEX
+  regex: RegExp
+}
+
+function parsePattern(pattern: string): ParsedPath | ParsedRegex | string {
+  if (pattern.length === 0) return 'path pattern is empty'
+  if (pattern.startsWith('~')) {
+    const body = pattern.slice(1)
+    if (body.length === 0) return 'the regular expression after "~" is empty'
+    try {
+      return { cls: CLASS_REGEX, regex: new RegExp(body) }
+    } catch (err) {
+      return `invalid regular expression: ${(err as Error).message}`
+    }
+  }
+  if (!pattern.startsWith('/')) return 'must start with "/" (or "~" for a regular expression)'
+  if (pattern.includes('?')) return 'must not contain "?": routes match the path, never the query string'
+  const normalized = normalizePath(pattern)
+  if (normalized === undefined) {
+    return (
+      'is not a valid path: only visible ASCII is allowed, without "\\" or "#", percent-escapes must be ' +
+      'valid and must not encode "/", "\\" or control characters, and ".;" segments are refused'
+    )
+  }
+  if (normalized !== pattern) {
+    return `never matches: requests are normalized before routing, so write it as "${normalized}"`
+  }
+
+  const parts = pattern.split('/').slice(1)
+  const segments: Segment[] = []
+  const paramNames: string[] = []
+  let literals = 0
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string
+    if (part.includes('*')) {
+      if (part !== '*' || i !== parts.length - 1) return '"*" is only allowed as the whole last segment ("/prefix/*")'
+      segments.push({ kind: 'wildcard' })
+      paramNames.push('*')
+    } else if (part.startsWith(':')) {
+      const name = part.slice(1)
+      if (!PARAM_NAME.test(name)) {
+        return (
+          `parameter "${part}" must be a whole segment named with letters, digits and "_" ` +
+          '(use a ~regex path for partial segments or constrained values)'
+        )
+      }
+      if (paramNames.includes(name)) return `parameter ":${name}" appears twice`
+      segments.push({ kind: 'param', name })
+      paramNames.push(name)
+    } else {
+      segments.push({ kind: 'literal', text: part })
+      literals++
+    }
+  }
+  const fmwPattern = toFmw(segments, (name) => `:${name}`)
+  const key = toFmw(segments, () => ':')
+  const last = segments[segments.length - 1]
+  if (last?.kind === 'wildcard') {
+    return { cls: CLASS_WILDCARD, source: pattern, segments, paramNames, fmwPattern, key, specificity: pattern.length - 1 }
+  }
+  if (paramNames.length > 0) {
+    return { cls: CLASS_PARAM, source: pattern, segments, paramNames, fmwPattern, key, specificity: literals }
+  }
+  return { cls: CLASS_EXACT, source: pattern, segments, paramNames, fmwPattern, key, specificity: 0 }
+}
+
+function toFmw(segments: Segment[], param: (name: string) => string): string {
+  let out = ''
+  for (const s of segments) {
+    // A literal ':' is written '::' for find-my-way, which would otherwise start a param there.
+    out += '/' + (s.kind === 'literal' ? s.text.replaceAll(':', '::').replaceAll('%', SENTINEL) : s.kind === 'param' ? param(s.name) : '*')
+  }
+  return out
+}
+
+/**
+ * null when `pattern` is a valid path pattern, else a message saying what is wrong with it.
+ * Used by config validation to report bad patterns with line:col.
+ */
+export function checkPathPattern(pattern: string): string | null {
+  const parsed = parsePattern(pattern)
+  return typeof parsed === 'string' ? parsed : null
+}
+
+/** Could some path match both patterns? Exact for this grammar, except that it lets a param match ''. */
+function mayOverlap(a: Segment[], b: Segment[]): boolean {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a[i] as Segment
+    const y = b[i] as Segment
+    if (x.kind === 'wildcard' || y.kind === 'wildcard') return true
+    if (x.kind === 'literal' && y.kind === 'literal' && x.text !== y.text) return false
+  }
+  return a.length === b.length
+}
+
+interface HeaderMatcher {
+  name: string
+  exact: string
+  regex: RegExp | null
+}
+
+/** One non-regex pattern in find-my-way: the entries using it, and the entries that may beat them. */
+class PatternNode<T> {
+  readonly parsed: ParsedPath
+  readonly entries: Entry<T>[] = []
+  rivals: Entry<T>[] = []
+  /** Named params that must be non-empty (find-my-way lets a param match ''), or null. */
+  readonly named: string[] | null
+  /** This pattern alone, to test it as a rival; null for exact patterns, which are never rivals. */
+  readonly alone: Router | null
+
+  constructor(parsed: ParsedPath) {
+    this.parsed = parsed
+    const named = parsed.paramNames.filter((n) => n !== '*')
+    this.named = named.length > 0 ? named : null
+    if (parsed.cls === CLASS_EXACT) {
+      this.alone = null
+    } else {
+      this.alone = newRouter()
+      this.alone.on('GET', parsed.fmwPattern, noop)
+    }
+  }
+
+  /** find-my-way's params are usable (no empty named param). */
+  accepts(params: Params): boolean {
+    const named = this.named
+    if (named === null) return true
+    for (let i = 0; i < named.length; i++) if (params[named[i] as string] === '') return false
+    return true
+  }
+}
+
+class Entry<T> {
+  /** Position in the table's total order (lower is better); set once the order is known. */
+  rank = 0
+  readonly name: string
+  readonly data: T
+  readonly methods: ReadonlySet<string> | null
+  readonly hostKind: number
+  /** Exact host, or the suffix (".example.com") of a wildcard host. */
+  readonly host: string
+  readonly headers: readonly HeaderMatcher[] | null
+  readonly node: PatternNode<T> | null
+  readonly regex: RegExp | null
+  /** This entry's own param names when they differ from the node's (same shape, other names). */
+  readonly renames: readonly string[] | null
+  readonly priority: number
+  readonly cls: number
+  readonly specificity: number
+  readonly order: number
+
+  constructor(
+    route: { name: string; data: T; methods: ReadonlySet<string> | null; headers: readonly HeaderMatcher[] | null; priority: number },
+    host: { kind: number; value: string },
+    path: { node: PatternNode<T>; names: string[] } | RegExp,
+    order: number,
+  ) {
+    this.name = route.name
+    this.data = route.data
+    this.methods = route.methods
+    this.headers = route.headers
+    this.priority = route.priority
+    this.hostKind = host.kind
+    this.host = host.value
+    this.order = order
+    if (path instanceof RegExp) {
+      this.node = null
+      this.regex = path
+      this.renames = null
+      this.cls = CLASS_REGEX
+      this.specificity = 0
+    } else {
+      this.node = path.node
+      this.regex = null
+      const canonical = path.node.parsed.paramNames
+      this.renames = path.names.every((n, i) => n === canonical[i]) ? null : path.names
+      this.cls = path.node.parsed.cls
+      this.specificity = path.node.parsed.specificity
+    }
+  }
+
+  /** Host, headers and method: everything but the path. */
+  qualifies(host: string, method: string, headers: IncomingHttpHeaders): boolean {
+    return this.hostMatches(host) && (this.headers === null || headersMatch(this.headers, headers)) && (this.methods === null || this.methods.has(method))
+  }
+
+  hostMatches(host: string): boolean {
+    if (this.hostKind === HOST_ANY) return true
+    if (this.hostKind === HOST_EXACT) return host === this.host
+    return host.length > this.host.length && host.endsWith(this.host)
+  }
+
+  /** Tests the path against this entry's pattern alone (rivals and regex routes). */
+  matchPath(path: string, fmwPath: string): Params | null {
+    if (this.regex !== null) {
+      const m = this.regex.exec(path)
+      return m === null ? null : { ...m.groups }
+    }
+    const node = this.node as PatternNode<T>
+    const hit = (node.alone as Router).find('GET', fmwPath)
+    return hit !== null && node.accepts(hit.params) ? hit.params : null
+  }
+
+  /** Makes find-my-way's params this entry's: '%' restored, own param names. */
+  ownParams(params: Params, hadPercent: boolean): Params {
+    if (hadPercent) {
+      for (const k in params) {
+        const v = params[k]
+        if (v !== undefined && v.includes(SENTINEL)) params[k] = v.replaceAll(SENTINEL, '%')
+      }
+    }
+    const renames = this.renames
+    if (renames === null) return params
+    const canonical = (this.node as PatternNode<T>).parsed.paramNames
+    const out: Params = {}
+    for (let i = 0; i < renames.length; i++) out[renames[i] as string] = params[canonical[i] as string]
+    return out
+  }
+}
+
+function headersMatch(matchers: readonly HeaderMatcher[], headers: IncomingHttpHeaders): boolean {
+  for (let i = 0; i < matchers.length; i++) {
+    const m = matchers[i] as HeaderMatcher
+    const raw = headers[m.name]
+    if (raw === undefined) return false
+    const value = typeof raw === 'string' ? raw : raw.join(', ')
+    if (m.regex !== null ? !m.regex.test(value) : value !== m.exact) return false
+  }
+  return true
+}
+
+function byPrecedence<T>(a: Entry<T>, b: Entry<T>): number {
+  return (
+    b.priority - a.priority ||
+    b.hostKind - a.hostKind ||
+    b.host.length - a.host.length ||
+    b.cls - a.cls ||
+    b.specificity - a.specificity ||
+    a.order - b.order
+  )
+}
+
+export class RouteTable<T> {
+  /** Number of routes (specs), not of patterns. */
+  readonly size: number
+  readonly #router: Router = newRouter()
+  /** All regex entries in precedence order: the candidates when find-my-way finds nothing. */
+  readonly #regexOnly: Entry<T>[]
+
+  /** Throws an Error naming the route and the pattern when a pattern, host, method or header is bad. */
+  constructor(specs: RouteSpec<T>[]) {
+    this.size = specs.length
+    const nodes = new Map<string, PatternNode<T>>()
+    const all: Entry<T>[] = []
+    let order = 0
+    for (const spec of specs) {
+      const fail = (what: string): never => {
+        throw new Error(`route "${spec.name}": ${what}`)
+      }
+      if (spec.paths.length === 0) fail('has no paths')
+      const route = {
+        name: spec.name,
+        data: spec.data,
+        priority: spec.priority ?? 0,
+        methods: compileMethods(spec.methods, fail),
+        headers: compileHeaders(spec.headers, fail),
+      }
+      const hosts = spec.hosts === undefined ? [{ kind: HOST_ANY, value: '' }] : spec.hosts.map((h) => compileHost(h, fail))
+      if (hosts.length === 0) fail('hosts is empty (omit it to match any host)')
+      for (const pattern of spec.paths) {
+        const parsed = parsePattern(pattern)
+        if (typeof parsed === 'string') fail(`path pattern "${pattern}" ${parsed}`)
+        const p = parsed as ParsedPath | ParsedRegex
+        let path: { node: PatternNode<T>; names: string[] } | RegExp
+        if (p.cls === CLASS_REGEX) {
+          path = p.regex
+        } else {
+          let node = nodes.get(p.key)
+          if (node === undefined) {
+            node = new PatternNode<T>(p)
+            nodes.set(p.key, node)
+            this.#router.on('GET', p.fmwPattern, noop, node)
+          }
+          path = { node, names: p.paramNames }
+        }
+        for (const host of hosts) {
+          const entry = new Entry<T>(route, host, path, order++)
+          all.push(entry)
+          entry.node?.entries.push(entry)
+        }
+      }
+    }
+
+    all.sort(byPrecedence)
+    all.forEach((e, i) => (e.rank = i))
+    this.#regexOnly = all.filter((e) => e.regex !== null)
+    for (const node of nodes.values()) {
+      node.entries.sort(byPrecedence)
+      node.rivals = all.filter((e) => e.node !== node && isRival(node, e))
+    }
+  }
+
+  /**
+   * Finds the route for a request. `host` is lower-cased without port, `path` is the output of
+   * normalizePath(). Never throws on request input.
+   */
+  match(host: string, method: string, path: string, headers: IncomingHttpHeaders): MatchResult<T> {
+    const hadPercent = path.includes('%')
+    const fmwPath = hadPercent ? path.replaceAll('%', SENTINEL) : path
+    const hit = this.#router.find('GET', fmwPath)
+    let best: Entry<T> | undefined
+    let params: Params | null = null
+    let rivals = this.#regexOnly
+    if (hit !== null) {
+      const node = hit.store as PatternNode<T>
+      rivals = node.rivals
+      if (node.accepts(hit.params)) {
+        const entries = node.entries
+        for (let i = 0; i < entries.length; i++) {
+          const e = entries[i] as Entry<T>
+          if (e.qualifies(host, method, headers)) {
+            best = e
+            params = hit.params
+            break
+          }
+        }
+      }
+    }
+    for (let i = 0; i < rivals.length; i++) {
+      const r = rivals[i] as Entry<T>
+      if (best !== undefined && r.rank > best.rank) break
+      if (!r.qualifies(host, method, headers)) continue
+      const p = r.matchPath(path, fmwPath)
+      if (p !== null) {
+        best = r
+        params = p
+        break
+      }
+    }
+    if (best === undefined) return this.#miss(hit, rivals, host, path, fmwPath, headers)
+    return { kind: 'found', data: best.data, name: best.name, params: best.ownParams(params as Params, hadPercent) }
+  }
+
+  /** No route allows the method: 405 when some match path, host and headers, else 404. */
+  #miss(
+    hit: { store: unknown; params: Params } | null,
+    rivals: Entry<T>[],
+    host: string,
+    path: string,
+    fmwPath: string,
+    headers: IncomingHttpHeaders,
+  ): MatchResult<T> {
+    const allow = new Set<string>()
+    const add = (e: Entry<T>): void => {
+      // An entry without methods allows any, so it would have matched: it never gets here.
+      for (const m of e.methods ?? []) allow.add(m)
+    }
+    const near = (e: Entry<T>): boolean => e.hostMatches(host) && (e.headers === null || headersMatch(e.headers, headers))
+    if (hit !== null) {
+      const node = hit.store as PatternNode<T>
+      if (node.accepts(hit.params)) for (const e of node.entries) if (near(e)) add(e)
+    }
+    for (const r of rivals) if (near(r) && r.matchPath(path, fmwPath) !== null) add(r)
+    if (allow.size === 0) return NOT_FOUND
+    return { kind: 'method_not_allowed', allow: [...allow].sort().join(', ') }
+  }
+}
+
+/** Whether entry `e` (of another pattern) could match some path that `node` matches. */
+function isRival<T>(node: PatternNode<T>, e: Entry<T>): boolean {
+  // If an exact pattern matched the path, find-my-way would have returned it, not `node`.
+  if (e.cls === CLASS_EXACT) return false
+  const parsed = node.parsed
+  if (parsed.cls === CLASS_EXACT) return e.matchPath(parsed.source, parsed.source.replaceAll('%', SENTINEL)) !== null
+  if (e.regex !== null) return true
+  const other = (e.node as PatternNode<T>).parsed.segments
+  return mayOverlap(parsed.segments, other) && triedBefore(parsed.segments, other)
+}
+
+const KIND_ORDER = { literal: 0, param: 1, wildcard: 2 } as const
+
+/**
+ * Whether find-my-way tries pattern `a` before `b` on a path both match. It walks its tree depth
+ * first, trying at each position the literal children, then the param, then the wildcard, and
+ * returns the first match: so when it returned `a`, a pattern it tries earlier cannot match and is
+ * no rival. (Overlapping patterns with the same kinds throughout are one node, never compared.)
+ */
+function triedBefore(a: Segment[], b: Segment[]): boolean {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = (a[i] as Segment).kind
+    const y = (b[i] as Segment).kind
+    if (x !== y) return KIND_ORDER[x] < KIND_ORDER[y]
+  }
+  return true
+}
+
+function compileMethods(methods: string[] | undefined, fail: (what: string) => never): ReadonlySet<string> | null {
+  if (methods === undefined) return null
+  if (methods.length === 0) fail('methods is empty (omit it to allow any method)')
+  const set = new Set<string>()
+  for (const m of methods) {
+    if (!METHOD.test(m)) fail(`method "${m}" must be an upper-case HTTP method`)
+    set.add(m)
+    if (m === 'GET') set.add('HEAD')
+  }
+  return set
+}
+
+function compileHeaders(headers: Record<string, string> | undefined, fail: (what: string) => never): HeaderMatcher[] | null {
+  if (headers === undefined) return null
+  const out: HeaderMatcher[] = []
+  for (const [name, value] of Object.entries(headers)) {
+    let regex: RegExp | null = null
+    if (value.startsWith('~')) {
+      try {
+        regex = new RegExp(value.slice(1))
+      } catch (err) {
+        fail(`header "${name}" matcher "${value}": invalid regular expression: ${(err as Error).message}`)
+      }
+    }
+    out.push({ name: name.toLowerCase(), exact: value, regex })
+  }
+  return out.length > 0 ? out : null
+}
+
+function compileHost(host: string, fail: (what: string) => never): { kind: number; value: string } {
+  const h = host.toLowerCase()
+  if (h.startsWith('*.')) {
+    const suffix = h.slice(1)
+    if (suffix.length < 2 || suffix.includes('*')) fail(`host "${host}" is not a valid wildcard host ("*.example.com")`)
+    return { kind: HOST_WILDCARD, value: suffix }
+  }
+  if (h.length === 0 || h.includes('*')) fail(`host "${host}": wildcard hosts are written "*.example.com"`)
+  if (h.includes(':') && !h.startsWith('[')) fail(`host "${host}" must not carry a port: requests are matched on the host without port`)
+  return { kind: HOST_EXACT, value: h }
+}

@@ -1,0 +1,62 @@
+// One upstream server and its connection pools.
+import { Pool } from 'undici'
+
+export interface PoolSettings {
+  connections: number
+  keepAliveTimeout: number
+}
+
+export class Target {
+  /** As configured, for logs and /status. */
+  readonly url: string
+  /** scheme://host:port, what undici dispatches to. */
+  readonly origin: string
+  /** Path prefix from the target URL ('' when none). Prepended to the forwarded path. */
+  readonly basePath: string
+  /** Host header sent upstream unless preserve_host. */
+  readonly hostHeader: string
+  readonly weight: number
+  readonly #settings: PoolSettings
+  /**
+   * Pools keyed by connect timeout: undici fixes the connect timeout per pool, and routes may
+   * override it, so a route with its own connect timeout gets its own (lazily made) pool.
+   * Nearly always there is exactly one.
+   */
+  readonly #pools = new Map<number, Pool>()
+  #closed = false
+
+  constructor(url: string, weight: number, settings: PoolSettings) {
+    const u = new URL(url)
+    this.url = url
+    this.origin = u.origin
+    this.basePath = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '')
+    this.hostHeader = u.host
+    this.weight = weight
+    this.#settings = settings
+  }
+
+  pool(connectTimeout: number): Pool {
+    let p = this.#pools.get(connectTimeout)
+    if (p === undefined) {
+      p = new Pool(this.origin, {
+        connections: this.#settings.connections,
+        keepAliveTimeout: this.#settings.keepAliveTimeout,
+        keepAliveMaxTimeout: Math.max(this.#settings.keepAliveTimeout, 1000),
+        connect: { timeout: connectTimeout },
+        pipelining: 1,
+        // Per-request timeouts are passed on each dispatch (route overrides), not fixed here.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      })
+      this.#pools.set(connectTimeout, p)
+    }
+    return p
+  }
+
+  /** Waits for in-flight requests on every pool, then closes the sockets. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await Promise.all([...this.#pools.values()].map((p) => p.close()))
+  }
+}

@@ -1,0 +1,20 @@
+// Wait for state by polling with a deadline; never sleep a fixed time to "let things settle".
+export async function pollUntil<T>(
+  fn: () => T | Promise<T>,
+  { timeoutMs = 5000, intervalMs = 20, what = 'condition' }: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs
+  let lastErr: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v !== undefined && v !== null && v !== false) return v as NonNullable<T>
+    } catch (err) {
+      lastErr = err
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`)
+    }
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
