@@ -65,7 +65,8 @@ function firstLine(cmd: string, args: string[]): string {
 
 function pkgVersion(name: string): string {
   try {
-    return (JSON.parse(readFileSync(join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
+    const path = name === 'portico' ? join(repoRoot, 'package.json') : join(repoRoot, 'node_modules', name, 'package.json')
+    return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version
   } catch {
     return 'not installed'
   }
@@ -79,7 +80,7 @@ function machineInfo(): Record<string, string> {
     cores: String(availableParallelism()),
     kernel: release(),
     node: process.version,
-    portico: `${pkgVersion('..')} (commit ${git.status === 0 ? git.stdout.trim() : 'none'})`,
+    portico: `${pkgVersion('portico')} (commit ${git.status === 0 ? git.stdout.trim() : 'none'})`,
     wrk: WRK ? firstLine(WRK, ['-v']) : 'not installed (throughput by autocannon)',
     wrk2: WRK2 ? firstLine(WRK2, ['-v']) : 'not installed (fixed rate by paced.ts)',
     autocannon: pkgVersion('autocannon'),
@@ -190,14 +191,16 @@ async function runScenario(sc: Scenario, scripts: Record<ScriptName, string>, tm
       continue
     }
     process.stdout.write(`[${sc.name}] starting ${s.name}\n`)
+    let run: Running | undefined
     try {
-      const run = await s.start({ scenario: sc, origins, scripts, tmp: dir, core: PROXY_CORE, readyTimeoutMs: READY_TIMEOUT_MS })
+      run = await s.start({ scenario: sc, origins, scripts, tmp: dir, core: PROXY_CORE, readyTimeoutMs: READY_TIMEOUT_MS })
       // Same answer as the origin, or the numbers would compare different work.
       const probe = await get(run.url + sc.path, sc.headers)
       if (probe.status !== 200 || probe.body.length !== 100) throw new Error(`GET ${sc.path} answered ${probe.status} with ${probe.body.length} bytes, expected 200 with 100`)
       r.notes.push(...run.notes)
       running.set(s, run)
     } catch (err) {
+      await run?.stop()
       Object.assign(r, { status: 'failed', reason: (err as Error).message })
       process.stdout.write(`[${sc.name}] ${s.name} failed to start: ${(err as Error).message}\n`)
     }

@@ -57,8 +57,18 @@ function missingPackage(...names: string[]): string | null {
   return null
 }
 
+/** Wait for a started subject to be ready; a subject that never gets there is stopped, not left running on the proxy core. */
+async function ready(proc: Proc, what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  try {
+    await waitFor(proc, what, check, timeoutMs)
+  } catch (err) {
+    await proc.stop()
+    throw err
+  }
+}
+
 async function waitServing(proc: Proc, url: string, path: string, timeoutMs: number): Promise<void> {
-  await waitFor(proc, `GET ${path} → 200`, async () => (await get(url + path)).status === 200, timeoutMs)
+  await ready(proc, `GET ${path} → 200`, async () => (await get(url + path)).status === 200, timeoutMs)
 }
 
 /** A Node.js proxy from one of the transpiled scripts (floor and the peers). */
@@ -124,7 +134,7 @@ const portico: Subject = {
       closeSync(fd)
     }
     const admin = `http://127.0.0.1:${adminPort}`
-    await waitFor(proc, 'GET /readyz → 200 on the admin port', async () => (await get(`${admin}/readyz`)).status === 200, env.readyTimeoutMs)
+    await ready(proc, 'GET /readyz → 200 on the admin port', async () => (await get(`${admin}/readyz`)).status === 200, env.readyTimeoutMs)
     const url = `http://127.0.0.1:${port}`
     return {
       pid: proc.pid,

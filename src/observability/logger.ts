@@ -26,6 +26,14 @@ export function createAccessLogger(): Logger {
       // the destination may not be ready yet or already closed; nothing to flush then
     }
   }
+  // Lines are batched for throughput; a quiet gateway still shows its lines within a second.
+  setInterval(() => {
+    try {
+      dest.flush()
+    } catch {
+      // not open yet, or closing: the next tick or the exit flush takes care of it
+    }
+  }, 1000).unref()
   process.once('beforeExit', flush)
   process.once('exit', flush)
   return logger

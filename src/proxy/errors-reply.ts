@@ -43,7 +43,9 @@ export function sendLocalReply(res: ServerResponse, requestId: string, reply: Lo
   }
   const headers: OutgoingHttpHeaders = { ...extra, ...reply.headers, 'x-request-id': requestId }
   if (type !== undefined && headers['content-type'] === undefined) headers['content-type'] = type
-  headers['content-length'] = Buffer.byteLength(body)
+  // RFC 9110 §8.6: no Content-Length (and no body) on 1xx, 204 and 304.
+  const bodiless = reply.status < 200 || reply.status === 204 || reply.status === 304
+  if (!bodiless) headers['content-length'] = Buffer.byteLength(body)
   res.writeHead(reply.status, headers)
-  res.end(body)
+  res.end(bodiless ? undefined : body)
 }

@@ -90,7 +90,8 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
 
     const method = req.method ?? 'GET'
     const hostHeader = headers.host ?? ''
-    const match = snap.router.match(hostName(hostHeader), method, path, headers)
+    let match = snap.router.match(hostName(hostHeader), method, path, headers)
+    if (match.kind === 'method_not_allowed' && method === 'OPTIONS') match = preflightMatch(snap, hostName(hostHeader), path, headers) ?? match
     if (match.kind !== 'found') {
       if (match.kind === 'not_found') return earlyReply(host, snap, req, res, id, start, 'route_not_found', `no route for ${method} ${path}`)
       res.setHeader('allow', match.allow)
@@ -126,6 +127,18 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     if (pipeline === null) return exchange.proxy()
     exchange.runPhases(0)
   }
+}
+
+/**
+ * A CORS preflight (OPTIONS + Origin + Access-Control-Request-Method) asks about another method:
+ * route it as that method, to a route whose cors plugin answers it, so users need not list OPTIONS
+ * in every route's `methods`. Any other OPTIONS request keeps its 405.
+ */
+function preflightMatch(snap: Snapshot, host: string, path: string, headers: IncomingMessage['headers']) {
+  const wanted = headers['access-control-request-method']
+  if (headers.origin === undefined || typeof wanted !== 'string' || wanted === '') return undefined
+  const m = snap.router.match(host, wanted, path, headers)
+  return m.kind === 'found' && m.data.answersPreflight ? m : undefined
 }
 
 function upstreamPath(route: CompiledRoute, path: string): string {

@@ -9,7 +9,8 @@
  *   everything below it, and NOT `/files` itself: write both patterns to serve both. The tail is
  *   captured as param `*`.
  * - `~^/regex$`: a JavaScript regular expression tested against the normalized path; anchor it
- *   yourself. Named groups become params.
+ *   yourself. Named groups become params. It runs on every request that reaches it and is not
+ *   checked for catastrophic backtracking: keep it linear (no nested quantifiers).
  * - Patterns are written in normalized form (see normalize.ts): a pattern that normalization would
  *   change (`/a//b`, `/a/./b`, `/%7Euser`) could never match, so it is refused with the form to write.
  * - Paths are case-sensitive, and `/users` and `/users/` are different paths. find-my-way's
@@ -42,16 +43,22 @@
  * - Every non-regex pattern is registered once in one find-my-way router (`find()` only, under a
  *   single pseudo-method: methods are ours to check). Its store is a PatternNode holding the entries
  *   (route × path × host) that use the pattern, sorted by precedence.
- * - find-my-way returns the most specific pattern P matching the path. The walk takes the first
- *   entry of P that passes host, headers and method. Then it walks P's "rivals": the entries of
- *   every other pattern that could match a path P matches (decided per segment at build time, or
- *   exactly when P is a literal path; regex patterns always count), sorted by precedence. It stops
- *   at the first rival ranked below the winner so far, so in the common case (priority 0, no hosts)
- *   it stops at once. Exact patterns are never rivals: if one matched, find-my-way would have
- *   returned it.
+ * - find-my-way returns the first pattern P matching the path in its own order (depth first,
+ *   literal before param before wildcard at each segment). The walk takes the first entry of P that
+ *   passes host, headers and method. Then it walks P's "rivals", sorted by precedence: the entries
+ *   of the other patterns that could still match a path P matched. Those are the regex patterns,
+ *   and the param and wildcard patterns that overlap P segment by segment (tested exactly when P
+ *   is a literal path) and that find-my-way tries after P; a pattern it tries earlier would have
+ *   been returned had it matched, which also rules out every exact pattern. The walk stops at the
+ *   first rival ranked below the winner so far, so in the common case it stops at once; the rivals
+ *   exist so that priority, hosts, headers and methods can still pick another pattern.
  * - When find-my-way finds nothing, only regex routes can match: they are walked in order.
  * - A request costs one find-my-way lookup and a few comparisons; it allocates find-my-way's result
  *   with its params object and our result object, nothing else.
+ * - find-my-way's compile() mode is not used: it halved the latency of a repeated lookup in
+ *   bench/micro/router.ts, but was slower when traffic spreads over many routes (its generated code
+ *   warms up per route, again after every reload, and grows with the table), and it adds to the
+ *   build time of every reload. The tree walk is the predictable choice for a table rebuilt live.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import FindMyWay from 'find-my-way'
@@ -429,9 +436,15 @@ export class RouteTable<T> {
     all.sort(byPrecedence)
     all.forEach((e, i) => (e.rank = i))
     this.#regexOnly = all.filter((e) => e.regex !== null)
+    // Only param and wildcard entries can be rivals of another pattern (regex ones always are), and
+    // only if their leading literal segments are a prefix of the pattern's: a trie on those
+    // segments keeps the build near-linear for large tables instead of testing every pair.
+    const trie = newTrie<T>()
+    for (const e of all) if (e.node !== null && e.cls !== CLASS_EXACT) trieAdd(trie, e)
     for (const node of nodes.values()) {
       node.entries.sort(byPrecedence)
-      node.rivals = all.filter((e) => e.node !== node && isRival(node, e))
+      const candidates = trieCompatible(trie, leadingLiterals(node.parsed.segments)).filter((e) => e.node !== node && isRival(node, e))
+      node.rivals = candidates.concat(this.#regexOnly).sort((a, b) => a.rank - b.rank)
     }
   }
 
@@ -501,15 +514,16 @@ export class RouteTable<T> {
   }
 }
 
-/** Whether entry `e` (of another pattern) could match some path that `node` matches. */
+/**
+ * Whether param or wildcard entry `e` (of another pattern) could match a path for which find-my-way
+ * returned `node`. Exact entries never can: find-my-way would have returned them instead.
+ */
 function isRival<T>(node: PatternNode<T>, e: Entry<T>): boolean {
-  // If an exact pattern matched the path, find-my-way would have returned it, not `node`.
-  if (e.cls === CLASS_EXACT) return false
   const parsed = node.parsed
-  if (parsed.cls === CLASS_EXACT) return e.matchPath(parsed.source, parsed.source.replaceAll('%', SENTINEL)) !== null
-  if (e.regex !== null) return true
   const other = (e.node as PatternNode<T>).parsed.segments
-  return mayOverlap(parsed.segments, other) && triedBefore(parsed.segments, other)
+  if (!mayOverlap(parsed.segments, other)) return false
+  if (parsed.cls === CLASS_EXACT) return e.matchPath(parsed.source, parsed.source.replaceAll('%', SENTINEL)) !== null
+  return triedBefore(parsed.segments, other)
 }
 
 const KIND_ORDER = { literal: 0, param: 1, wildcard: 2 } as const
@@ -528,6 +542,52 @@ function triedBefore(a: Segment[], b: Segment[]): boolean {
     if (x !== y) return KIND_ORDER[x] < KIND_ORDER[y]
   }
   return true
+}
+
+function leadingLiterals(segments: Segment[]): string[] {
+  const out: string[] = []
+  for (const s of segments) {
+    if (s.kind !== 'literal') break
+    out.push(s.text)
+  }
+  return out
+}
+
+/** Entries indexed by their pattern's leading literal segments. */
+interface LiteralTrie<T> {
+  children: Map<string, LiteralTrie<T>>
+  here: Entry<T>[]
+}
+
+function newTrie<T>(): LiteralTrie<T> {
+  return { children: new Map(), here: [] }
+}
+
+function trieAdd<T>(root: LiteralTrie<T>, e: Entry<T>): void {
+  let t = root
+  for (const lit of leadingLiterals((e.node as PatternNode<T>).parsed.segments)) {
+    let next = t.children.get(lit)
+    if (next === undefined) t.children.set(lit, (next = newTrie<T>()))
+    t = next
+  }
+  t.here.push(e)
+}
+
+/**
+ * The entries that may be rivals of a pattern whose leading literal segments are `lits`: those whose
+ * leading literals are a prefix of `lits` (including all of it). One whose literals go further has a
+ * literal where this pattern has a param or wildcard, so find-my-way tries it first; or, for an
+ * exact pattern, it has more segments and no wildcard in reach: never a rival either way.
+ */
+function trieCompatible<T>(root: LiteralTrie<T>, lits: string[]): Entry<T>[] {
+  const out: Entry<T>[] = [...root.here]
+  let t: LiteralTrie<T> | undefined = root
+  for (let i = 0; i < lits.length; i++) {
+    t = t.children.get(lits[i] as string)
+    if (t === undefined) break
+    out.push(...t.here)
+  }
+  return out
 }
 
 function compileMethods(methods: string[] | undefined, fail: (what: string) => never): ReadonlySet<string> | null {

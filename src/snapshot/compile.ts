@@ -18,6 +18,8 @@ export interface CompiledRoute {
   readonly timeouts: ResolvedTimeouts
   readonly maxBodySize: number
   readonly pipeline: Pipeline | null
+  /** The route's pipeline answers CORS preflights itself (a cors plugin is in its access phase). */
+  readonly answersPreflight: boolean
 }
 
 export interface Snapshot {
@@ -85,6 +87,7 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
     const cluster = clusters.get(r.upstream)
     if (cluster === undefined) throw new Error(`route ${r.name}: unknown upstream "${r.upstream}"`)
     const t = r.timeouts
+    const pipeline = buildPipeline(config.plugins ?? [], r.plugins ?? [], opts.registry, factoryFor(r.name))
     const compiled: CompiledRoute = {
       name: r.name,
       cluster,
@@ -97,7 +100,8 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
         total: t?.total !== undefined ? parseDuration(t.total) : cluster.timeouts.total,
       },
       maxBodySize: r.max_body_size !== undefined ? parseSize(r.max_body_size) : defaultMaxBody,
-      pipeline: buildPipeline(config.plugins ?? [], r.plugins ?? [], opts.registry, factoryFor(r.name)),
+      pipeline,
+      answersPreflight: pipeline?.access?.some((step) => step.name === 'cors') ?? false,
     }
     routes.push(compiled)
     return {

@@ -76,9 +76,9 @@ export const Rewrite = Type.Object(
 export const Route = Type.Object(
   {
     name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Unique route name, used in logs and metrics.' }),
-    hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Exact hosts or "*.example.com" wildcards. Omitted = any host.' })),
+    hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Exact hosts or "*.example.com" wildcards. Omitted = any host.' })),
     methods: Type.Optional(
-      Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { description: 'Allowed methods. Omitted = any method.' }),
+      Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1, description: 'Allowed methods. Omitted = any method.' }),
     ),
     paths: Type.Array(Type.String({ minLength: 1 }), {
       minItems: 1,
