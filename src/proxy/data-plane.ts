@@ -3,6 +3,7 @@
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config/schema/index.js'
+import type { PluginDefinition } from '../plugins/contract.js'
 
 export interface SnapshotMeta {
   /** Monotonic config version assigned by the control plane. */
@@ -22,6 +23,8 @@ export interface DataPlaneStatus {
 
 export interface DataPlaneOptions {
   logger: Logger
+  /** Plugin definitions by name; defaults to the built-ins. Embedders add their own here. */
+  plugins?: ReadonlyMap<string, PluginDefinition>
 }
 
 export interface DataPlane {

@@ -11,6 +11,7 @@ import { createAccessLogger } from '../observability/logger.js'
 import { configReloads } from '../observability/metrics.js'
 import { createHandler, type HandlerHost } from './handler.js'
 import { errorBody, type ErrorCode } from './errors.js'
+import type { PluginDefinition } from '../plugins/contract.js'
 import type { DataPlane, DataPlaneOptions, DataPlaneStatus, SnapshotMeta } from './data-plane.js'
 
 /** host:port | [v6]:port | port → listen arguments. */
@@ -61,9 +62,11 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
   #config: Config | undefined
   #server: http.Server | undefined
   #loading: Promise<void> = Promise.resolve()
+  readonly #plugins: ReadonlyMap<string, PluginDefinition>
 
   constructor(opts: DataPlaneOptions) {
     this.logger = opts.logger
+    this.#plugins = opts.plugins ?? BUILTIN_PLUGINS
     this.accessLog = createAccessLogger()
   }
 
@@ -77,7 +80,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
   async #load(config: Config, meta: SnapshotMeta): Promise<void> {
     let next: Snapshot
     try {
-      next = compileSnapshot(config, { version: meta.version, hash: meta.hash, logger: this.logger, registry: BUILTIN_PLUGINS, previous: this.snapshot })
+      next = compileSnapshot(config, { version: meta.version, hash: meta.hash, logger: this.logger, registry: this.#plugins, previous: this.snapshot })
     } catch (err) {
       configReloads.labels('failed').inc()
       throw err
