@@ -16,6 +16,7 @@ import { PluginFailure, runLogPhase, runRequestPhase, runResponsePhase } from '.
 import type { UpstreamHead, Verdict } from '../plugins/contract.js'
 import { BodyLimit, PayloadTooLarge } from './body-limit.js'
 import { recordRequest } from '../observability/metrics.js'
+import type { AccessLog } from '../observability/access-log.js'
 
 /** What the handler needs from its owner (the data plane). */
 export interface HandlerHost {
@@ -23,7 +24,7 @@ export interface HandlerHost {
   draining: boolean
   inFlight: number
   readonly logger: Logger
-  readonly accessLog: Logger
+  readonly accessLog: AccessLog
   /** https listeners pass 'https' once TLS lands. */
   readonly proto: 'http' | 'https'
 }
@@ -176,22 +177,22 @@ function earlyReply(
   const ms = performance.now() - start
   recordRequest(ctx?.routeName ?? '', req.method ?? 'GET', status, ms / 1000)
   if (snap.accessLog) {
-    host.accessLog.info({
-      request_id: id,
-      client_ip: ctx?.clientIp ?? plainAddress(req.socket.remoteAddress),
-      method: req.method,
-      path: req.url,
+    host.accessLog.write({
+      requestId: id,
+      clientIp: ctx?.clientIp ?? plainAddress(req.socket.remoteAddress),
+      method: req.method ?? 'GET',
+      path: ctx?.path ?? req.url ?? '',
       route: ctx?.routeName ?? null,
+      upstream: null,
       status,
+      bytes: 0,
+      durationMs: ms,
+      upstreamMs: undefined,
       error: code,
-      duration_ms: round(ms),
     })
   }
 }
 
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000
-}
 
 /**
  * One proxied exchange: the per-request object that is also the undici dispatch handler.
@@ -433,18 +434,19 @@ class Exchange implements Dispatcher.DispatchHandler {
     const ctx = this.ctx
     recordRequest(this.route.name, ctx.method, status, ms / 1000)
     if (this.snap.accessLog) {
-      this.host.accessLog.info({
-        request_id: ctx.id,
-        client_ip: ctx.clientIp,
+      this.host.accessLog.write({
+        requestId: ctx.id,
+        clientIp: ctx.clientIp,
         method: ctx.method,
         path: ctx.path,
         route: this.route.name,
         upstream: ctx.target === '' ? null : ctx.target,
         status,
         bytes: this.bytes,
-        duration_ms: round(ms),
-        upstream_ms: ctx.upstreamDurationMs === undefined ? null : round(ctx.upstreamDurationMs),
-        error: this.error ?? null,
+        durationMs: ms,
+        upstreamMs: ctx.upstreamDurationMs,
+        consumer: ctx.consumer,
+        error: this.error,
       })
     }
     const logSteps = this.route.pipeline?.log ?? null

@@ -7,7 +7,7 @@ import type { Config } from '../config/schema/index.js'
 import { parseDuration, parseSize } from '../config/units.js'
 import { compileSnapshot, retireSnapshot, type Snapshot } from '../snapshot/compile.js'
 import { BUILTIN_PLUGINS } from '../plugins/registry.js'
-import { createAccessLogger } from '../observability/logger.js'
+import { AccessLog } from '../observability/access-log.js'
 import { configReloads } from '../observability/metrics.js'
 import { createHandler, type HandlerHost } from './handler.js'
 import { errorBody, type ErrorCode } from './errors.js'
@@ -57,7 +57,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
   draining = false
   inFlight = 0
   readonly logger: Logger
-  readonly accessLog: Logger
+  readonly accessLog: AccessLog
   readonly proto = 'http' as const
   #config: Config | undefined
   #server: http.Server | undefined
@@ -67,7 +67,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
   constructor(opts: DataPlaneOptions) {
     this.logger = opts.logger
     this.#plugins = opts.plugins ?? BUILTIN_PLUGINS
-    this.accessLog = createAccessLogger()
+    this.accessLog = new AccessLog()
   }
 
   load(config: Config, meta: SnapshotMeta): Promise<void> {
