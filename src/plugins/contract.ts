@@ -3,6 +3,7 @@
 import type { TSchema, Static } from '@sinclair/typebox'
 import type { RequestContext } from '../proxy/context.js'
 import type { Logger } from 'pino'
+import type { Store } from '../state/store.js'
 
 /** Fixed phase order. rewrite = on request, before anything else looks at the path. */
 export type Phase = 'rewrite' | 'access' | 'beforeUpstream' | 'response' | 'log'
@@ -44,6 +45,10 @@ export interface PluginEnv {
   logger: Logger
   /** Name of the route this instance serves, or undefined for a global instance. */
   route: string | undefined
+  /** The shared Store: Redis when `store.redis` is configured, else this process's memory. */
+  store: Store
+  /** This process's memory Store, always available (local policies, fail-open fallbacks). */
+  memory: Store
 }
 
 export interface PluginInstance {

@@ -5,7 +5,7 @@
 import { Value } from '@sinclair/typebox/value'
 import type { Logger } from 'pino'
 import type { PluginUseConfig } from '../config/schema/index.js'
-import type { LocalReply, Phase, PluginDefinition, PluginInstance, UpstreamHead, Verdict, Completed } from './contract.js'
+import type { LocalReply, Phase, PluginDefinition, PluginEnv, PluginInstance, UpstreamHead, Verdict, Completed } from './contract.js'
 import type { RequestContext } from '../proxy/context.js'
 
 export interface Step {
@@ -39,9 +39,9 @@ export interface InstanceFactory {
 }
 
 /** Instantiates a plugin use with defaults applied (the loader already validated the config). */
-export function createInstance(def: PluginDefinition, use: PluginUseConfig, logger: Logger, route: string | undefined): PluginInstance {
+export function createInstance(def: PluginDefinition, use: PluginUseConfig, env: Omit<PluginEnv, 'logger' | 'route'> & { logger: Logger }, route: string | undefined): PluginInstance {
   const config = Value.Default(def.schema, structuredClone(use.config ?? {}))
-  return def.create(config as never, { logger: logger.child({ plugin: def.name }), route })
+  return def.create(config as never, { ...env, logger: env.logger.child({ plugin: def.name }), route })
 }
 
 export function buildPipeline(

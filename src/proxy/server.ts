@@ -12,6 +12,9 @@ import { configReloads } from '../observability/metrics.js'
 import { createHandler, type HandlerHost } from './handler.js'
 import { errorBody, type ErrorCode } from './errors.js'
 import type { PluginDefinition } from '../plugins/contract.js'
+import type { Store } from '../state/store.js'
+import { MemoryStore } from '../state/memory.js'
+import { RedisStore } from '../state/redis.js'
 import type { DataPlane, DataPlaneOptions, DataPlaneStatus, SnapshotMeta } from './data-plane.js'
 
 /** host:port | [v6]:port | port → listen arguments. */
@@ -63,6 +66,9 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
   #server: http.Server | undefined
   #loading: Promise<void> = Promise.resolve()
   readonly #plugins: ReadonlyMap<string, PluginDefinition>
+  readonly #memory = new MemoryStore()
+  /** The shared Store and the config it was made from; replaced only when that config changes. */
+  #store: { key: string; store: Store } | undefined
 
   constructor(opts: DataPlaneOptions) {
     this.logger = opts.logger
@@ -80,7 +86,15 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
   async #load(config: Config, meta: SnapshotMeta): Promise<void> {
     let next: Snapshot
     try {
-      next = compileSnapshot(config, { version: meta.version, hash: meta.hash, logger: this.logger, registry: this.#plugins, previous: this.snapshot })
+      next = compileSnapshot(config, {
+        version: meta.version,
+        hash: meta.hash,
+        logger: this.logger,
+        registry: this.#plugins,
+        previous: this.snapshot,
+        store: this.#storeFor(config),
+        memory: this.#memory,
+      })
     } catch (err) {
       configReloads.labels('failed').inc()
       throw err
@@ -95,6 +109,21 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
       void retireSnapshot(prev, next, this.logger)
     }
     this.logger.info({ version: meta.version, hash: meta.hash.slice(0, 12), routes: next.routes.length }, 'config loaded')
+  }
+
+  #storeFor(config: Config): Store {
+    const redis = config.store?.redis
+    const key = JSON.stringify(redis ?? null)
+    if (this.#store?.key === key) return this.#store.store
+    const old = this.#store?.store
+    const store =
+      redis === undefined
+        ? this.#memory
+        : new RedisStore({ url: redis.url, timeoutMs: parseDuration(redis.timeout ?? '100ms'), prefix: redis.prefix ?? 'portico:' })
+    this.#store = { key, store }
+    // Plugins of the previous Snapshot may still use the old store for a moment: close it later.
+    if (old !== undefined && old !== this.#memory) setTimeout(() => void old.close(), 60_000).unref()
+    return store
   }
 
   async listen(): Promise<AddressInfo> {
@@ -150,6 +179,8 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     }
     const snap = this.snapshot
     if (snap !== undefined) await retireSnapshot(snap, undefined, this.logger)
+    if (this.#store !== undefined && this.#store.store !== this.#memory) await this.#store.store.close()
+    await this.#memory.close()
   }
 
   status(): DataPlaneStatus {

@@ -8,6 +8,7 @@ import { Cluster, type ResolvedTimeouts } from '../upstream/cluster.js'
 import { buildPipeline, createInstance, type Pipeline } from '../plugins/pipeline.js'
 import type { PluginDefinition, PluginInstance } from '../plugins/contract.js'
 import { TrustedProxies } from '../proxy/forward.js'
+import type { Store } from '../state/store.js'
 
 export interface CompiledRoute {
   readonly name: string
@@ -41,6 +42,9 @@ export interface CompileOptions {
   hash: string
   logger: Logger
   registry: ReadonlyMap<string, PluginDefinition>
+  /** Shared state for plugins (see PluginEnv). */
+  store: Store
+  memory: Store
   /** The Snapshot being replaced: unchanged clusters are taken from it. */
   previous?: Snapshot | undefined
 }
@@ -62,6 +66,7 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
     clusters.set(name, prev !== undefined && prev.key === fresh.key ? prev : fresh)
   }
 
+  const pluginEnv = { logger: opts.logger, store: opts.store, memory: opts.memory }
   // Global uses get one instance each, shared by every route's pipeline.
   const globalInstances = new Map<string, PluginInstance>()
   const allInstances: PluginInstance[] = []
@@ -70,13 +75,13 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
       if (scope === 'global') {
         let inst = globalInstances.get(use.name)
         if (inst === undefined) {
-          inst = createInstance(def, use, opts.logger, undefined)
+          inst = createInstance(def, use, pluginEnv, undefined)
           globalInstances.set(use.name, inst)
           allInstances.push(inst)
         }
         return inst
       }
-      const inst = createInstance(def, use, opts.logger, routeName)
+      const inst = createInstance(def, use, pluginEnv, routeName)
       allInstances.push(inst)
       return inst
     },

@@ -135,6 +135,22 @@ export const Log = Type.Object(
   { ...Strict, description: 'Logging.' },
 )
 
+export const StoreConfig = Type.Object(
+  {
+    redis: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ pattern: '^rediss?://', description: 'redis://[:password@]host:port[/db]. Use ${ENV} for the password.' }),
+          timeout: Type.Optional(Duration('Deadline for each Redis call; past it the caller applies its failure mode.', '100ms')),
+          prefix: Type.Optional(Type.String({ default: 'portico:', description: 'Prefix of every key, so several gateways can share one Redis.' })),
+        },
+        Strict,
+      ),
+    ),
+  },
+  { ...Strict, description: 'Shared state for plugins (rate limits, revocations, nonces, cache L2). Without redis: per-process memory.' },
+)
+
 export const ConfigSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
@@ -147,6 +163,7 @@ export const ConfigSchema = Type.Object(
       }),
     ),
     log: Type.Optional(Log),
+    store: Type.Optional(StoreConfig),
     // additionalProperties: false, or a name that fails the key pattern would skip validation entirely.
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Upstream, { description: 'Named upstreams.', additionalProperties: false }),
     routes: Type.Array(Route, { description: 'Routes, matched by host, method, path and headers.' }),

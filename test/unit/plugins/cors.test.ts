@@ -1,9 +1,9 @@
 // cors plugin: schema, origin matching, preflight answers, Vary merging, response-phase edits.
+import { testPluginEnv } from '../../helpers/plugin-env.js'
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { Ajv } from 'ajv'
-import pino from 'pino'
 import cors from '../../../src/plugins/cors/index.js'
 import { CorsSchema, type CorsConfig } from '../../../src/plugins/cors/schema.js'
 import { compilePolicy, exposeAllValue, isPreflight, mergeVary, originAllowed, preflightHeaders } from '../../../src/plugins/cors/policy.js'
@@ -22,7 +22,7 @@ function rejects(config: unknown): void {
   assert.equal(validate(structuredClone(config)), false, `expected invalid: ${JSON.stringify(config)}`)
 }
 
-const env = { logger: pino({ level: 'silent' }), route: 'r' }
+const env = testPluginEnv('r')
 const APP = 'https://app.example.com'
 const PREFLIGHT_VARY = 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers'
 

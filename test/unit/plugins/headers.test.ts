@@ -1,9 +1,9 @@
 // headers plugin: schema (injection and reserved names refused), templates, rule order.
+import { testPluginEnv } from '../../helpers/plugin-env.js'
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Ajv } from 'ajv'
-import pino from 'pino'
 import headers from '../../../src/plugins/headers/index.js'
 import { HeadersSchema, type HeadersConfig } from '../../../src/plugins/headers/schema.js'
 import { compileValue, render, valueFor } from '../../../src/plugins/headers/template.js'
@@ -34,7 +34,7 @@ function context(): RequestContext {
   return ctx
 }
 
-const env = { logger: pino({ level: 'silent' }), route: 'users-api' }
+const env = testPluginEnv('users-api')
 
 describe('headers schema', () => {
   test('accepts every operation on both sides and fills defaults', () => {

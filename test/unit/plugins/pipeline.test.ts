@@ -6,6 +6,7 @@ import { buildPipeline, createInstance, runRequestPhase, PluginFailure, type Ins
 import { definePlugin, type PluginDefinition, type Phase } from '../../../src/plugins/contract.js'
 import type { RequestContext } from '../../../src/proxy/context.js'
 import { createLogger } from '../../../src/observability/logger.js'
+import { MemoryStore } from '../../../src/state/memory.js'
 
 const calls: string[] = []
 function plugin(name: string, priority: number, phases: Phase[], behave: (ctx: RequestContext) => unknown = () => undefined): PluginDefinition {
@@ -36,7 +37,8 @@ const registry = new Map<string, PluginDefinition>([
   })],
 ])
 const logger = createLogger('silent')
-const factory: InstanceFactory = { instance: (use, def) => createInstance(def, use, logger, 'r') }
+const memory = new MemoryStore()
+const factory: InstanceFactory = { instance: (use, def) => createInstance(def, use, { logger, store: memory, memory }, 'r') }
 const ctx = {} as RequestContext
 
 test('no plugins → null pipeline (nothing to run per request)', () => {
