@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 // binary → Debian package. Extend as tests start needing more real servers.
 const NEEDED = {
   'redis-server': 'redis-server',
+  promtool: 'prometheus',
 }
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect } from 'node:net'
 import { fixedRate, throughput, WRK, WRK2 } from './load.js'
 import {
   CLK_TCK,
@@ -21,11 +22,12 @@ import {
   stopAll,
   trackTempDir,
   waitFor,
+  which,
 } from './procs.js'
 import type { Proc } from './procs.js'
 import { markdown, summarize, textTable } from './report.js'
 import type { Measurement, Report, ScenarioResult, SubjectResult } from './report.js'
-import { scenarios } from './scenarios.js'
+import { scenarios, services } from './scenarios.js'
 import type { Scenario } from './scenarios.js'
 import { buildScripts, repoRoot } from './scripts.js'
 import type { ScriptName } from './scripts.js'
@@ -175,7 +177,40 @@ async function measure(sc: Scenario, run: Running, originPid: number, round: num
   }
 }
 
+/** A private redis-server for scenarios that need one (on the load core, like the origins). */
+async function startRedis(): Promise<Proc> {
+  const port = await freePort()
+  const proc = startProc('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { core: LOAD_CORE })
+  const ping = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1', () => s.write('PING\r\n'))
+      s.once('data', (d) => resolve(String(d).startsWith('+PONG')))
+      s.once('error', () => resolve(false))
+      s.once('close', () => resolve(false))
+      s.setTimeout(500, () => s.destroy())
+    })
+  await waitFor(proc, 'redis-server to answer PING', ping, READY_TIMEOUT_MS)
+  services.redisUrl = `redis://127.0.0.1:${port}`
+  return proc
+}
+
 async function runScenario(sc: Scenario, scripts: Record<ScriptName, string>, tmp: string): Promise<ScenarioResult> {
+  if (sc.redis === true && which('redis-server') === null) {
+    const reason = 'redis-server is not installed (Debian package redis-server)'
+    process.stdout.write(`[${sc.name}] skipped: ${reason}\n`)
+    return { name: sc.name, description: sc.description, subjects: subjects.map((s) => ({ name: s.name, role: s.role, status: 'skipped', reason, notes: [], rounds: [] })) }
+  }
+  const redis = sc.redis === true ? await startRedis() : null
+  const teardown = await sc.setup?.()
+  try {
+    return await runScenarioWith(sc, scripts, tmp)
+  } finally {
+    await teardown?.()
+    await redis?.stop()
+  }
+}
+
+async function runScenarioWith(sc: Scenario, scripts: Record<ScriptName, string>, tmp: string): Promise<ScenarioResult> {
   const dir = join(tmp, sc.name)
   mkdirSync(dir)
   const origins = await startOrigins(sc, scripts.origin)

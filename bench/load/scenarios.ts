@@ -3,6 +3,7 @@
 // scenario reads as "what this feature costs on top of the plain proxy".
 // Adding one (3 targets with health checks, jwt, rate limit, ...) means adding an entry here.
 import type { Config } from '../../src/config/schema/index.js'
+import { jwtFixture, startJwtFixture } from './jwt-fixture.js'
 
 export interface ScenarioPorts {
   /** Portico's data-plane port. */
@@ -20,8 +21,57 @@ export interface Scenario {
   /** Request path and extra headers every load tool sends. */
   path: string
   headers: Record<string, string>
+  /** The scenario needs a Redis: run.ts starts a private redis-server (or skips the scenario when it is not installed). */
+  redis?: boolean
   gatewayConfig(p: ScenarioPorts): Config
+  /** Starts what the scenario needs outside Portico before anything else; returns its teardown. */
+  setup?(): Promise<() => Promise<void>>
 }
+
+/** Services run.ts started for the current scenario (set before gatewayConfig is called). */
+export const services: { redisUrl: string } = { redisUrl: '' }
+
+/** jwt (ES256 through a JWKS URL) + rbac on the route; `cache_size` 0 measures every signature check. */
+function jwtScenario(name: string, cacheSize: number): Scenario {
+  return {
+    name,
+    description: `jwt (ES256 via JWKS, one long-lived token, verified-token cache ${cacheSize > 0 ? 'on' : 'off'}) + rbac (scope any-of), access log on`,
+    origins: 1,
+    path: '/bench',
+    // A getter: the token exists only once setup() has minted it.
+    get headers() {
+      return { authorization: `Bearer ${jwtFixture.token}` }
+    },
+    setup: startJwtFixture,
+    gatewayConfig: (p) => ({
+      ...base(p),
+      upstreams: { origin: { targets: p.origins.map((url) => ({ url })) } },
+      routes: [
+        {
+          name: 'all',
+          paths: ['/*'],
+          upstream: 'origin',
+          plugins: [
+            {
+              name: 'jwt',
+              config: {
+                keys: [{ jwks_uri: jwtFixture.jwksUrl, algorithms: ['ES256'] }],
+                issuer: jwtFixture.issuer,
+                audience: jwtFixture.audience,
+                claims_to_headers: { sub: 'x-user-id' },
+                cache_size: cacheSize,
+              },
+            },
+            { name: 'rbac', config: { any_of: ['read'] } },
+          ],
+        },
+      ],
+    }),
+  }
+}
+
+/** A rate limit that never triggers under the load (so every request still reaches the origin). */
+const NEVER_LIMITED = [{ limit: 1_000_000_000, window: '1s' }]
 
 const base = (p: ScenarioPorts): Pick<Config, 'server' | 'admin' | 'workers' | 'log'> => ({
   server: { listen: `127.0.0.1:${p.port}` },
@@ -44,4 +94,89 @@ export const scenarios: Scenario[] = [
       routes: [{ name: 'all', paths: ['/*'], upstream: 'origin' }],
     }),
   },
+  {
+    name: 'rate-limit-local',
+    description: 'plain + rate-limit (policy local, per client ip, sliding window; limit never reached), RateLimit headers on',
+    origins: 1,
+    path: '/bench',
+    headers: {},
+    gatewayConfig: (p) => ({
+      ...base(p),
+      upstreams: { origin: { targets: p.origins.map((url) => ({ url })) } },
+      routes: [{ name: 'all', paths: ['/*'], upstream: 'origin', plugins: [{ name: 'rate-limit', config: { limits: NEVER_LIMITED } }] }],
+    }),
+  },
+  {
+    name: 'rate-limit-redis',
+    description: 'plain + rate-limit (policy redis on a local redis-server, one EVALSHA per request; limit never reached)',
+    origins: 1,
+    path: '/bench',
+    headers: {},
+    redis: true,
+    gatewayConfig: (p) => ({
+      ...base(p),
+      store: { redis: { url: services.redisUrl, timeout: '100ms' } },
+      upstreams: { origin: { targets: p.origins.map((url) => ({ url })) } },
+      routes: [
+        { name: 'all', paths: ['/*'], upstream: 'origin', plugins: [{ name: 'rate-limit', config: { policy: 'redis', timeout: '100ms', limits: NEVER_LIMITED } }] },
+      ],
+    }),
+  },
+  {
+    name: 'cache-hit',
+    description:
+      'cache hit path: the headers plugin marks the origin response public, max-age=3600 and the cache plugin answers every request after the first from memory (the origin is not asked); compare with plain',
+    origins: 1,
+    path: '/bench',
+    headers: {},
+    gatewayConfig: (p) => ({
+      ...base(p),
+      upstreams: { origin: { targets: p.origins.map((url) => ({ url })) } },
+      routes: [
+        {
+          name: 'all',
+          paths: ['/*'],
+          upstream: 'origin',
+          plugins: [
+            { name: 'headers', config: { response: { set: { 'cache-control': 'public, max-age=3600' } } } },
+            { name: 'cache', config: {} },
+          ],
+        },
+      ],
+    }),
+  },
+  {
+    // The control for three-targets-health: same 3 origins, no health checks, so the two together
+    // separate what spreading over 3 origins costs from what the health checks cost.
+    name: 'three-targets',
+    description: 'one route to 3 origins, round-robin, no health checks',
+    origins: 3,
+    path: '/bench',
+    headers: {},
+    gatewayConfig: (p) => ({
+      ...base(p),
+      upstreams: { origin: { targets: p.origins.map((url) => ({ url })), balancer: 'round-robin' } },
+      routes: [{ name: 'all', paths: ['/*'], upstream: 'origin' }],
+    }),
+  },
+  {
+    name: 'three-targets-health',
+    description: 'one route to 3 origins, round-robin, active (1s) + passive health checks on; baselines still proxy to the first origin only',
+    origins: 3,
+    path: '/bench',
+    headers: {},
+    gatewayConfig: (p) => ({
+      ...base(p),
+      upstreams: {
+        origin: {
+          targets: p.origins.map((url) => ({ url })),
+          balancer: 'round-robin',
+          health_checks: { active: { path: '/bench', interval: '1s', timeout: '500ms' }, passive: { consecutive_failures: 5 } },
+        },
+      },
+      routes: [{ name: 'all', paths: ['/*'], upstream: 'origin' }],
+    }),
+  },
+  jwtScenario('jwt-rbac', 10_000),
+  jwtScenario('jwt-rbac-nocache', 0),
 ]

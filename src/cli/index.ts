@@ -4,8 +4,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { loadConfigFile } from '../config/load.js'
 import { formatErrors } from '../config/errors.js'
 import { runPrimary } from '../control/primary.js'
-import { PORTICO_VERSION } from '../control/version.js'
-import { MAIN_USAGE, START_USAGE, VALIDATE_USAGE } from './usage.js'
+import { PORTICO_VERSION } from '../version.js'
+import { MAIN_USAGE, REVOKE_USAGE, START_USAGE, VALIDATE_USAGE } from './usage.js'
+import { revokeCommand, RevokeUsageError } from './revoke.js'
 
 class UsageError extends Error {}
 
@@ -55,6 +56,25 @@ async function start(args: string[]): Promise<number | null> {
   return null
 }
 
+async function revoke(args: string[]): Promise<number> {
+  const v = parse(args, {
+    ...CONFIG,
+    jti: { type: 'string' },
+    exp: { type: 'string' },
+    sub: { type: 'string' },
+    before: { type: 'string' },
+    ttl: { type: 'string' },
+    admin: { type: 'string' },
+  })
+  if (v.help === true) return help(REVOKE_USAGE)
+  try {
+    return await revokeCommand({ config: configFile(v.config), jti: v.jti, exp: v.exp, sub: v.sub, before: v.before, ttl: v.ttl, admin: v.admin })
+  } catch (err) {
+    if (err instanceof RevokeUsageError) throw new UsageError(err.message)
+    throw err
+  }
+}
+
 function help(text: string): number {
   process.stdout.write(text)
   return 0
@@ -69,6 +89,8 @@ export async function runCli(argv: string[]): Promise<number | null> {
         return await start(rest)
       case 'validate':
         return await validate(rest)
+      case 'revoke':
+        return await revoke(rest)
       case '-h':
       case '--help':
       case 'help':

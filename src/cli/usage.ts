@@ -5,6 +5,7 @@ export const MAIN_USAGE = `Usage: portico <command> [options]
 Commands:
   start      Run the gateway: control plane, admin listener and data-plane workers
   validate   Check a config file and print every error with file:line:column
+  revoke     Revoke a token (by jti) or a subject's tokens through the admin API
 
 Options:
   -h, --help      Show this help
@@ -40,5 +41,26 @@ a summary and exits 0.
 
 Options:
 ${CONFIG_OPTION}
+  -h, --help             Show this help
+`
+
+export const REVOKE_USAGE = `Usage: portico revoke --jti <id> [--exp <time>] [-c <file>]
+       portico revoke --sub <subject> [--before <time>] [--ttl <duration>] [-c <file>]
+
+Asks the running gateway (POST /admin/revocations on admin.listen, with admin.token) to revoke
+one token by its "jti", or every token of a subject issued before a time. Revocations are
+stored in the shared Redis (store.redis) and reach every worker and instance within a second.
+Routes enforce them with the jwt-revocation plugin.
+
+Options:
+${CONFIG_OPTION}
+      --jti <id>         The token's "jti" claim
+      --exp <time>       The token's "exp" (unix seconds or ISO 8601); the revocation is kept
+                         until then (default: 24h from now)
+      --sub <subject>    The "sub" claim whose tokens are revoked
+      --before <time>    Revoke tokens issued ("iat") before this time (default: now)
+      --ttl <duration>   How long the subject revocation is kept; at least the longest token
+                         lifetime (default: 24h)
+      --admin <url>      Admin API base URL instead of the config's admin.listen
   -h, --help             Show this help
 `

@@ -2,6 +2,7 @@
 // schema cannot say (cross-references, regexes that must compile, addresses, plugin configs).
 // Everything is collected so the user sees every problem in one run. This module knows nothing
 // about YAML: it reports paths as segments and load.ts turns them into line:column.
+import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { ConfigSchema, type TSchema } from './schema/index.js'
@@ -332,6 +333,67 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, issues: Issue[]
   })
 
   if (Array.isArray(doc.plugins)) doc.plugins.forEach((use, j) => checkPluginUse(use, ['plugins', j], show, issues))
+  checkNeedsRedis(doc, issues)
+  if (Array.isArray(doc.consumers)) checkConsumers(doc.consumers, show, issues)
+}
+
+/** Unique names, unique keys and key ids (one credential must identify one consumer), well-formed hashes. */
+function checkConsumers(consumers: unknown[], show: (p: Segment[], v: string) => string, issues: Issue[]): void {
+  const names = new Map<string, number>()
+  const keys = new Map<string, Segment[]>()
+  const keyIds = new Map<string, Segment[]>()
+  consumers.forEach((c, i) => {
+    if (!isObj(c)) return
+    const at = (...rest: Segment[]): Segment[] => ['consumers', i, ...rest]
+    if (typeof c.name === 'string') {
+      const first = names.get(c.name)
+      if (first === undefined) names.set(c.name, i)
+      else issues.push({ path: at('name'), message: `duplicate consumer name ${show(at('name'), c.name)}`, firstDefinedAt: ['consumers', first, 'name'] })
+    }
+    const creds = isObj(c.credentials) ? c.credentials : {}
+    if (Array.isArray(creds.key_auth)) {
+      creds.key_auth.forEach((k, j) => {
+        if (typeof k !== 'string') return
+        const path = at('credentials', 'key_auth', j)
+        let hash: string
+        if (k.startsWith('sha256:')) {
+          if (!/^sha256:[0-9a-fA-F]{64}$/.test(k)) return void issues.push({ path, message: 'a "sha256:" key must be followed by 64 hex digits' })
+          hash = k.slice(7).toLowerCase()
+        } else hash = createHash('sha256').update(k).digest('hex')
+        const first = keys.get(hash)
+        // Never quote a key back: it is a secret.
+        if (first === undefined) keys.set(hash, path)
+        else issues.push({ path, message: 'this API key is already used by another credential', firstDefinedAt: first })
+      })
+    }
+    if (Array.isArray(creds.hmac_auth)) {
+      creds.hmac_auth.forEach((h, j) => {
+        if (!isObj(h) || typeof h.key_id !== 'string') return
+        const path = at('credentials', 'hmac_auth', j, 'key_id')
+        const first = keyIds.get(h.key_id)
+        if (first === undefined) keyIds.set(h.key_id, path)
+        else issues.push({ path, message: `duplicate hmac key_id ${show(path, h.key_id)}`, firstDefinedAt: first })
+      })
+    }
+    if (Array.isArray(c.plugins)) c.plugins.forEach((use, j) => checkPluginUse(use, at('plugins', j), show, issues))
+  })
+}
+
+/** A rate-limit use with `policy: redis` (global, route or consumer) needs store.redis. */
+function checkNeedsRedis(doc: Obj, issues: Issue[]): void {
+  if (isObj(doc.store) && isObj(doc.store.redis)) return
+  const check = (uses: unknown, path: Segment[]): void => {
+    if (!Array.isArray(uses)) return
+    uses.forEach((use, j) => {
+      if (isObj(use) && use.name === 'rate-limit' && use.enabled !== false && isObj(use.config) && use.config.policy === 'redis') {
+        issues.push({ path: [...path, j, 'config', 'policy'], message: 'policy "redis" needs store.redis (the shared counters live there)', hint: 'add store: { redis: { url: redis://… } }, or use policy: local' })
+      }
+    })
+  }
+  check(doc.plugins, ['plugins'])
+  for (const [key, list] of [['routes', doc.routes], ['consumers', doc.consumers]] as const) {
+    if (Array.isArray(list)) list.forEach((item, i) => isObj(item) && check(item.plugins, [key, i, 'plugins']))
+  }
 }
 
 function checkUpstream(up: Obj, path: Segment[], issues: Issue[]): void {

@@ -11,10 +11,27 @@ export interface ConfigDoc {
   config: Config
 }
 
+/** Admin API cache purge (DELETE /admin/cache): one of key / prefix. */
+export interface CachePurge {
+  key?: string
+  prefix?: string
+}
+
+export interface CachePurgeResult {
+  /** Keys removed from the workers' memory tiers. */
+  memory: number
+  /** Keys removed from the shared second tier (Redis). */
+  tier2: number
+  /** Workers that answered. */
+  workers: number
+}
+
 export type ToWorker =
   | ({ type: 'load' } & ConfigDoc)
   | { type: 'drain'; timeout_ms: number }
   | { type: 'metrics_req'; id: number }
+  /** tier2: this worker also purges the shared second tier and broadcasts to other instances (one worker per purge). */
+  | ({ type: 'cache_purge'; id: number; tier2: boolean } & CachePurge)
 
 export type WorkerMetrics = Array<MetricObjectWithValues<MetricValue<string>>>
 
@@ -23,8 +40,9 @@ export type FromWorker =
   | { type: 'loaded'; version: number }
   | { type: 'load_failed'; version: number; error: string }
   | { type: 'metrics'; id: number; metrics: WorkerMetrics }
+  | { type: 'cache_purged'; id: number; memory: number; tier2: number; error?: string }
 
-const TYPES = new Set(['hello', 'loaded', 'load_failed', 'metrics'])
+const TYPES = new Set(['hello', 'loaded', 'load_failed', 'metrics', 'cache_purged'])
 
 /** Narrow an IPC message to ours (cluster and prom-client also use the channel). */
 export function isFromWorker(msg: unknown): msg is FromWorker {
@@ -33,5 +51,5 @@ export function isFromWorker(msg: unknown): msg is FromWorker {
 
 export function isToWorker(msg: unknown): msg is ToWorker {
   const t = typeof msg === 'object' && msg !== null ? (msg as { type?: unknown }).type : undefined
-  return t === 'load' || t === 'drain' || t === 'metrics_req'
+  return t === 'load' || t === 'drain' || t === 'metrics_req' || t === 'cache_purge'
 }

@@ -1,7 +1,7 @@
 // What the control plane needs from "the workers", whether they are cluster processes
 // (supervisor.ts) or the data plane inside this very process (single.ts). Reload, drain, status
 // and metrics go through this one interface so both modes share primary.ts.
-import type { ConfigDoc } from './ipc.js'
+import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
 
 export type WorkerState = 'starting' | 'ready' | 'restarting' | 'draining' | 'exited'
 
@@ -40,4 +40,6 @@ export interface WorkerPool {
   workers(): WorkerInfo[]
   /** Prometheus exposition of the data plane plus this process's own registry. */
   metrics(): Promise<string>
+  /** Purges the cache plugin's entries in every worker (and the shared second tier, once). */
+  purgeCache(p: CachePurge): Promise<CachePurgeResult>
 }

@@ -13,12 +13,13 @@ import { parseDuration } from '../config/units.js'
 import { createLogger } from '../observability/logger.js'
 import { configReloads } from '../observability/metrics.js'
 import { resolveAdminListen, startAdminServer, type AdminServer } from './admin/server.js'
-import type { ConfigDoc } from './ipc.js'
+import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
 import type { WorkerPool } from './pool.js'
 import { InProcessPool } from './single.js'
 import { ClusterSupervisor } from './supervisor.js'
 import { watchConfigFile, type FileWatch } from './sources/file.js'
-import { PORTICO_VERSION } from './version.js'
+import { PORTICO_VERSION } from '../version.js'
+import { revocationWriterFor } from './revocation-writer.js'
 
 export interface PrimaryOptions {
   file: string
@@ -97,7 +98,13 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   control.installSignals()
 
   try {
-    control.admin = await startAdminServer({ listen: config.admin?.listen, token: config.admin?.token, logger, source: control })
+    control.admin = await startAdminServer({
+      listen: config.admin?.listen,
+      token: config.admin?.token,
+      logger,
+      source: control,
+      revocations: revocationWriterFor(() => control.current.config),
+    })
   } catch (err) {
     fail((err as Error).message)
   }
@@ -179,6 +186,10 @@ class Controller {
 
   metrics(): Promise<string> {
     return this.#pool.metrics()
+  }
+
+  purgeCache(p: CachePurge): Promise<CachePurgeResult> {
+    return this.#pool.purgeCache(p)
   }
 
   status() {

@@ -4,7 +4,8 @@
 import type { Logger } from 'pino'
 import { enableProcessMetrics, registry } from '../observability/metrics.js'
 import { DataPlaneHost } from './host.js'
-import type { ConfigDoc } from './ipc.js'
+import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
+import { purgeZones } from '../plugins/cache/zone.js'
 import type { LoadReply, Readiness, WorkerInfo, WorkerPool, WorkerState } from './pool.js'
 
 export class InProcessPool implements WorkerPool {
@@ -74,5 +75,9 @@ export class InProcessPool implements WorkerPool {
 
   metrics(): Promise<string> {
     return registry.metrics()
+  }
+
+  async purgeCache(p: CachePurge): Promise<CachePurgeResult> {
+    return { ...(await purgeZones(p, true)), workers: 1 }
   }
 }

@@ -5,7 +5,7 @@ import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from 'pino'
 import { AggregatorRegistry } from 'prom-client'
 import { registry } from '../observability/metrics.js'
-import { isFromWorker, type ConfigDoc, type FromWorker, type ToWorker, type WorkerMetrics } from './ipc.js'
+import { isFromWorker, type CachePurge, type CachePurgeResult, type ConfigDoc, type FromWorker, type ToWorker, type WorkerMetrics } from './ipc.js'
 import type { LoadReply, Readiness, WorkerInfo, WorkerPool, WorkerState } from './pool.js'
 
 const BACKOFF_MIN_MS = 100
@@ -46,6 +46,7 @@ export class ClusterSupervisor implements WorkerPool {
   #pending = new Map<number, PendingLoad[]>() // by slot
   #scrapeId = 0
   #scrapes = new Map<number, { left: number; results: WorkerMetrics[]; done(): void }>()
+  #purges = new Map<number, { left: number; result: CachePurgeResult; errors: string[]; done(): void }>()
 
   constructor(count: number, logger: Logger) {
     this.#logger = logger
@@ -176,6 +177,40 @@ export class ClusterSupervisor implements WorkerPool {
     return AggregatorRegistry.aggregate(results).metrics()
   }
 
+  /**
+   * Broadcasts a cache purge to every live worker over IPC; the first one also purges the shared
+   * second tier and publishes the purge to other instances (Store pub/sub). Rejects when a worker
+   * reported a failure; workers that do not answer within METRICS_TIMEOUT_MS are left out.
+   */
+  async purgeCache(p: CachePurge): Promise<CachePurgeResult> {
+    const live = this.#slots.flatMap((s) => (s.worker !== null && s.worker.isConnected() && s.state === 'ready' ? [s.worker] : []))
+    const id = ++this.#scrapeId
+    const result: CachePurgeResult = { memory: 0, tier2: 0, workers: 0 }
+    const errors: string[] = []
+    if (live.length > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#purges.delete(id)
+          this.#logger.warn({ missing: live.length - result.workers }, 'some workers did not answer the cache purge in time')
+          resolve()
+        }, METRICS_TIMEOUT_MS)
+        this.#purges.set(id, {
+          left: live.length,
+          result,
+          errors,
+          done: () => {
+            clearTimeout(timer)
+            this.#purges.delete(id)
+            resolve()
+          },
+        })
+        live.forEach((w, i) => this.#send(w, { type: 'cache_purge', id, tier2: i === 0, ...p }))
+      })
+    }
+    if (errors.length > 0) throw new Error(errors[0])
+    return result
+  }
+
   #fork(slot: Slot): void {
     slot.restartTimer = null
     if (this.#draining) return
@@ -211,6 +246,16 @@ export class ClusterSupervisor implements WorkerPool {
         slot.lastError = msg.error
         this.#settle(slot, msg.version, { slot: slot.index, ok: false, error: msg.error })
         break
+      case 'cache_purged': {
+        const purge = this.#purges.get(msg.id)
+        if (purge === undefined) break
+        purge.result.memory += msg.memory
+        purge.result.tier2 += msg.tier2
+        purge.result.workers++
+        if (msg.error !== undefined) purge.errors.push(msg.error)
+        if (--purge.left === 0) purge.done()
+        break
+      }
       case 'metrics': {
         const scrape = this.#scrapes.get(msg.id)
         if (scrape === undefined) break
@@ -254,6 +299,7 @@ export class ClusterSupervisor implements WorkerPool {
   /** A worker that died cannot answer a scrape: stop waiting for it. */
   #failScrapes(): void {
     for (const scrape of this.#scrapes.values()) if (--scrape.left === 0) scrape.done()
+    for (const purge of this.#purges.values()) if (--purge.left === 0) purge.done()
   }
 
   #expectLoad(slot: Slot, version: number): Promise<LoadReply> {

@@ -8,6 +8,7 @@ import { enableProcessMetrics, registry } from '../observability/metrics.js'
 import { parseDuration } from '../config/units.js'
 import { DataPlaneHost } from './host.js'
 import { isToWorker, type FromWorker, type ToWorker } from './ipc.js'
+import { purgeZones } from '../plugins/cache/zone.js'
 
 const DEFAULT_DRAIN = '30s'
 
@@ -58,6 +59,17 @@ export function runWorker(): void {
       case 'drain':
         drainAndExit(msg.timeout_ms, 'primary asked')
         break
+      case 'cache_purge': {
+        const id = msg.id
+        purgeZones({ key: msg.key, prefix: msg.prefix }, msg.tier2).then(
+          (r) => send({ type: 'cache_purged', id, memory: r.memory, tier2: r.tier2 }),
+          (err: unknown) => {
+            logger.warn({ err }, 'cache purge failed')
+            send({ type: 'cache_purged', id, memory: 0, tier2: 0, error: err instanceof Error ? err.message : String(err) })
+          },
+        )
+        break
+      }
       case 'metrics_req':
         registry.getMetricsAsJSON().then(
           (metrics) => send({ type: 'metrics', id: msg.id, metrics }),

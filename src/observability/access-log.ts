@@ -8,6 +8,12 @@
 // string, and lines go out in 64 KiB batches.
 import { write, writeSync } from 'node:fs'
 
+/**
+ * Fields written without escaping are constrained upstream of here: request ids match
+ * forward.ts's REQUEST_ID_RE or are UUIDs, client IPs come from the socket or net.isIP-checked
+ * X-Forwarded-For, methods are llhttp tokens, route names match the schema's name pattern and
+ * upstreams are URL origins. Path and consumer are escaped.
+ */
 export interface AccessEntry {
   requestId: string
   clientIp: string
@@ -21,6 +27,11 @@ export interface AccessEntry {
   upstreamMs: number | undefined
   error: string | undefined
   consumer?: string | undefined
+  /** Upstream tries (1 + retries); written only when a request was retried. */
+  attempts?: number | undefined
+  /** Set when the request was traced (hex ids from OpenTelemetry). */
+  traceId?: string | undefined
+  spanId?: string | undefined
 }
 
 /** ISO time, recomputed at most once per millisecond (many requests share one). */
@@ -35,11 +46,10 @@ function isoNow(): string {
   return lastIso
 }
 
-const SAFE = /^[\x20-\x7e]*$/
-const NEEDS_ESCAPE = /["\\]/
-/** JSON string literal; the common case (plain visible ASCII without quotes) skips JSON.stringify. */
+/** JSON string literal of a client-influenced value; plain visible ASCII without quotes skips JSON.stringify. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
 function str(s: string): string {
-  return SAFE.test(s) && !NEEDS_ESCAPE.test(s) ? `"${s}"` : JSON.stringify(s)
+  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s)
 }
 
 const ms = (v: number) => Math.round(v * 1000) / 1000
@@ -66,10 +76,12 @@ export class AccessLog {
 
   write(e: AccessEntry): void {
     const line =
-      `{"time":"${isoNow()}","request_id":${str(e.requestId)},"client_ip":"${e.clientIp}","method":"${e.method}","path":${str(e.path)},` +
-      `"route":${e.route === null ? 'null' : str(e.route)},"upstream":${e.upstream === null ? 'null' : str(e.upstream)},"status":${e.status},` +
+      `{"time":"${isoNow()}","request_id":"${e.requestId}","client_ip":"${e.clientIp}","method":"${e.method}","path":${str(e.path)},` +
+      `"route":${e.route === null ? 'null' : `"${e.route}"`},"upstream":${e.upstream === null ? 'null' : `"${e.upstream}"`},"status":${e.status},` +
       `"bytes":${e.bytes},"duration_ms":${ms(e.durationMs)},"upstream_ms":${e.upstreamMs === undefined ? 'null' : ms(e.upstreamMs)},` +
-      `"consumer":${e.consumer === undefined ? 'null' : str(e.consumer)},"error":${e.error === undefined ? 'null' : `"${e.error}"`}}\n`
+      `"consumer":${e.consumer === undefined ? 'null' : str(e.consumer)},"error":${e.error === undefined ? 'null' : `"${e.error}"`}` +
+      `${e.attempts !== undefined && e.attempts > 1 ? `,"upstream_attempts":${e.attempts}` : ''}` +
+      `${e.traceId === undefined ? '' : `,"trace_id":"${e.traceId}","span_id":"${e.spanId}"`}}\n`
     if (this.#pendingLength > MAX_PENDING_BYTES) {
       this.dropped++
       return

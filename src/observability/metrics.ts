@@ -1,29 +1,79 @@
 // Prometheus metrics of the data plane (prom-client). Each worker owns its registry; the primary
 // aggregates over workers with prom-client's AggregatorRegistry (control/admin). Label values are
 // bounded: route names and status classes, never raw paths or client input.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Gauge as PromGauge } from 'prom-client'
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client'
+import { FastCounter, FastHistogram, type HistogramSeries } from './series.js'
 
 export const registry = new Registry()
 
-export const requestsTotal = new Counter({
-  name: 'portico_requests_total',
-  help: 'Requests handled, by route, method and status class.',
-  labelNames: ['route', 'method', 'status'] as const,
-  registers: [registry],
-})
+export const requestsTotal = new FastCounter('portico_requests_total', 'Requests handled, by route, method and status class.', registry)
 
-export const requestDuration = new Histogram({
-  name: 'portico_request_duration_seconds',
-  help: 'Time from request arrival to the end of the response, by route and method.',
-  labelNames: ['route', 'method'] as const,
-  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-  registers: [registry],
-})
+export const requestDuration = new FastHistogram(
+  'portico_request_duration_seconds',
+  'Time from request arrival to the end of the response, by route and method.',
+  [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registry,
+)
+
+/** rate-limit decisions; labels route, policy (local|redis: what decided), result (allowed|limited|failed). Bounded. */
+export const ratelimitDecisions = new FastCounter(
+  'portico_ratelimit_decisions_total',
+  'rate-limit decisions by route, policy that decided (local or redis) and result (allowed, limited, failed = 503 on fail_closed).',
+  registry,
+)
+
+/** A plugin fell back to its degraded mode (e.g. rate-limit to local counters while Redis fails). */
+export const pluginDegraded = new FastCounter(
+  'portico_plugin_degraded_total',
+  'Requests a plugin handled in its degraded mode because a dependency (Redis, an IdP) failed, by plugin.',
+  registry,
+)
 
 export const configReloads = new Counter({
   name: 'portico_config_reloads_total',
   help: 'Config loads applied by this process, by result.',
   labelNames: ['result'] as const,
+  registers: [registry],
+})
+
+// Upstream resilience (src/upstream). Label values are upstream names and configured target URLs.
+// Gauges carry an aggregator for the primary's cross-worker sum: a target counts as healthy only
+// if every worker sees it healthy (min); the breaker shows the worst worker's state (max).
+export const upstreamTargetHealthy = new PromGauge({
+  name: 'portico_upstream_target_healthy',
+  help: '1 when the target is in rotation (active checks pass and not ejected), else 0.',
+  labelNames: ['upstream', 'target'] as const,
+  aggregator: 'min',
+  registers: [registry],
+})
+
+export const upstreamBreakerState = new PromGauge({
+  name: 'portico_upstream_breaker_state',
+  help: 'Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open.',
+  labelNames: ['upstream'] as const,
+  aggregator: 'max',
+  registers: [registry],
+})
+
+export const upstreamRetries = new Counter({
+  name: 'portico_upstream_retries_total',
+  help: 'Retries sent to an upstream (tries after the first).',
+  labelNames: ['upstream'] as const,
+  registers: [registry],
+})
+
+export const upstreamEjections = new Counter({
+  name: 'portico_upstream_ejections_total',
+  help: 'Targets ejected by passive health checks (outlier detection).',
+  labelNames: ['upstream', 'target'] as const,
+  registers: [registry],
+})
+
+export const upstreamRejected = new Counter({
+  name: 'portico_upstream_rejected_total',
+  help: 'Requests refused before reaching a target, by reason: circuit_open, upstream_overloaded, retry_budget.',
+  labelNames: ['upstream', 'reason'] as const,
   registers: [registry],
 })
 
@@ -33,6 +83,13 @@ export function enableProcessMetrics(): void {
   if (defaultsOn) return
   defaultsOn = true
   collectDefaultMetrics({ register: registry, prefix: 'portico_process_' })
+  // prom-client names a few gauges `*_total` (active handles/requests/resources), which
+  // Prometheus' naming rules reserve for counters (promtool rejects the exposition). Drop them;
+  // the event-loop, GC, heap and CPU metrics remain.
+  for (const m of registry.getMetricsAsArray()) {
+    const meta = m as unknown as { name: string; type?: string }
+    if (meta.name.endsWith('_total') && meta.type === 'gauge') registry.removeSingleMetric(meta.name)
+  }
 }
 
 const STATUS_CLASS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
@@ -41,23 +98,49 @@ export function statusClass(status: number): string {
 }
 
 interface RequestSeries {
-  count: ReturnType<typeof requestsTotal.labels>
-  duration: ReturnType<typeof requestDuration.labels>
+  count: { value: number }
+  duration: HistogramSeries
 }
-// prom-client hashes label values on every labels() call; the series of a (route, method, class)
-// never change, so they are looked up once and kept. Bounded: routes × methods × 5 classes.
-const series = new Map<string, RequestSeries>()
+// route → method → status class index → series. Nested lookups instead of a joined string key:
+// nothing is allocated per request once a series exists. Bounded: routes × methods × 5 classes.
+const series = new Map<string, Map<string, Array<RequestSeries | undefined>>>()
 
 /** Counts one finished request. route '' = matched no route. */
 export function recordRequest(route: string, method: string, status: number, seconds: number): void {
-  const cls = statusClass(status)
-  const key = `${route}\u0000${method}\u0000${cls}`
-  let s = series.get(key)
+  const cls = (status / 100) | 0
+  let byMethod = series.get(route)
+  if (byMethod === undefined) series.set(route, (byMethod = new Map()))
+  let byClass = byMethod.get(method)
+  if (byClass === undefined) byMethod.set(method, (byClass = []))
+  let s = byClass[cls]
   if (s === undefined) {
     const r = route === '' ? '(none)' : route
-    s = { count: requestsTotal.labels(r, method, cls), duration: requestDuration.labels(r, method) }
-    series.set(key, s)
+    const statusLabel = statusClass(status)
+    s = {
+      count: requestsTotal.series(`${r}\u0000${method}\u0000${statusLabel}`, { route: r, method, status: statusLabel }),
+      duration: requestDuration.series(`${r}\u0000${method}`, { route: r, method }),
+    }
+    byClass[cls] = s
   }
-  s.count.inc()
-  s.duration.observe(seconds)
+  s.count.value++
+  requestDuration.observe(s.duration, seconds)
+}
+
+// Shared-state backend health: 1 while the Store answers. Read at scrape time from the data plane.
+let storeHealth: (() => { kind: string; up: boolean }) | null = null
+new PromGauge({
+  name: 'portico_store_up',
+  help: 'Whether the shared Store (Redis, or per-process memory) is reachable: 1 up, 0 down.',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+  collect() {
+    this.reset()
+    if (storeHealth !== null) {
+      const h = storeHealth()
+      this.set({ kind: h.kind }, h.up ? 1 : 0)
+    }
+  },
+})
+export function reportStoreHealth(fn: () => { kind: string; up: boolean }): void {
+  storeHealth = fn
 }

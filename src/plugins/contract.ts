@@ -4,6 +4,7 @@ import type { TSchema, Static } from '@sinclair/typebox'
 import type { RequestContext } from '../proxy/context.js'
 import type { Logger } from 'pino'
 import type { Store } from '../state/store.js'
+import type { Consumers } from './consumers.js'
 
 /** Fixed phase order. rewrite = on request, before anything else looks at the path. */
 export type Phase = 'rewrite' | 'access' | 'beforeUpstream' | 'response' | 'log'
@@ -21,6 +22,13 @@ export interface LocalReply {
   /** snake_case error code; when set the body is the standard JSON error. */
   error?: string
   message?: string
+  /**
+   * Request phases only: the reply goes to the client now AND the request still goes upstream, in
+   * the background (the rest of the request phases are skipped). The response phase and `ctx.tap`
+   * see the upstream response; nothing more is written to the client. The cache uses it for
+   * stale-while-revalidate refreshes.
+   */
+  background?: boolean
 }
 
 /** undefined = continue with the next plugin. */
@@ -30,6 +38,29 @@ export type Verdict = undefined | LocalReply
 export interface UpstreamHead {
   status: number
   headers: Record<string, string | string[]>
+  /**
+   * Set by a `response` handler to answer the client with this instead of the upstream response
+   * (e.g. a cached entry after a 304 revalidation). The upstream body is read and discarded.
+   */
+  reply?: LocalReply
+}
+
+/**
+ * Observes one request's upstream exchange. A plugin sets it with `ctx.tap = …` in any phase before
+ * the body flows; the handler calls it as the upstream body streams (the cache stores bodies this
+ * way). Exactly one of onEnd / onError is called, once. Unset (null) costs one null check.
+ */
+export interface ExchangeTap {
+  /** One upstream body chunk (the same Buffer written to the client: copy it before changing it). */
+  onData(chunk: Buffer): void
+  /** The upstream body ended completely. */
+  onEnd(): void
+  /**
+   * The exchange ended without a complete upstream body: upstream error or timeout, no healthy
+   * target, client gone, or a reply made before the upstream was called. When the upstream failed
+   * before any byte reached the client, a returned LocalReply is sent instead of the error.
+   */
+  onError(err: Error): Verdict
 }
 
 /** What the log phase learns about a finished request. */
@@ -49,6 +80,8 @@ export interface PluginEnv {
   store: Store
   /** This process's memory Store, always available (local policies, fail-open fallbacks). */
   memory: Store
+  /** The Snapshot's consumers (config `consumers:`), for auth plugins to identify callers. Always set by the compiler; optional for hand-made envs (tests, benches). */
+  consumers?: Consumers
 }
 
 export interface PluginInstance {
@@ -57,6 +90,8 @@ export interface PluginInstance {
   beforeUpstream?(ctx: RequestContext): Verdict | Promise<Verdict>
   response?(ctx: RequestContext, head: UpstreamHead): void | Promise<void>
   log?(ctx: RequestContext, done: Completed): void
+  /** Overrides the definition's `body.max_bytes` for this use (e.g. from the plugin's config). */
+  readonly bodyMaxBytes?: number
   /** The Snapshot holding this instance was retired: stop timers, close sockets. */
   close?(): Promise<void> | void
 }
@@ -71,6 +106,12 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
   /** TypeBox schema; snake_case keys, additionalProperties: false, defaults + descriptions. */
   schema: S
   status: 'stable' | 'beta' | 'experimental'
+  /**
+   * Opt-in request-body buffering: the handler reads the body (up to max_bytes, and never more than
+   * the route's max_body_size; 413 beyond) before the access phase, exposes it as `ctx.body` and
+   * sends that buffer upstream. Only routes whose pipeline holds such a plugin pay for it.
+   */
+  body?: { max_bytes: number }
   /** Called at compile time with the validated config (defaults applied); never per request. */
   create(config: Static<S>, env: PluginEnv): PluginInstance
 }

@@ -4,6 +4,18 @@ import type { PluginDefinition } from './contract.js'
 import { PHASES } from './contract.js'
 import headers from './headers/index.js'
 import cors from './cors/index.js'
+import rateLimit from './rate-limit/index.js'
+import requestSizeLimit from './request-size-limit/index.js'
+import mock from './mock/index.js'
+import redirect from './redirect/index.js'
+import jwt from './jwt/index.js'
+import rbac from './rbac/index.js'
+import keyAuth from './key-auth/index.js'
+import hmacAuth from './hmac-auth/index.js'
+import ipRestriction from './ip-restriction/index.js'
+import jwtRevocation from './jwt-revocation/index.js'
+import oauth2Introspection from './oauth2-introspection/index.js'
+import cache from './cache/index.js'
 
 /** Refuses a definition that does not declare what the loader needs (APISIX load_plugin). */
 export function assertPluginDefinition(def: PluginDefinition): void {
@@ -16,7 +28,22 @@ export function assertPluginDefinition(def: PluginDefinition): void {
   if (typeof def.create !== 'function') throw new TypeError(`plugin ${def.name}: create() is required`)
 }
 
-const builtins: PluginDefinition[] = [headers as unknown as PluginDefinition, cors as unknown as PluginDefinition]
+const builtins: PluginDefinition[] = [
+  headers as unknown as PluginDefinition,
+  cors as unknown as PluginDefinition,
+  rateLimit as unknown as PluginDefinition,
+  requestSizeLimit as unknown as PluginDefinition,
+  mock as unknown as PluginDefinition,
+  redirect as unknown as PluginDefinition,
+  jwt as unknown as PluginDefinition,
+  rbac as unknown as PluginDefinition,
+  keyAuth as unknown as PluginDefinition,
+  hmacAuth as unknown as PluginDefinition,
+  ipRestriction as unknown as PluginDefinition,
+  jwtRevocation as unknown as PluginDefinition,
+  oauth2Introspection as unknown as PluginDefinition,
+  cache as unknown as PluginDefinition,
+]
 for (const def of builtins) assertPluginDefinition(def)
 
 export const BUILTIN_PLUGINS: ReadonlyMap<string, PluginDefinition> = new Map(builtins.map((d) => [d.name, d]))

@@ -1,6 +1,8 @@
 // RequestContext: the one per-request object. Fixed shape (every field initialised in the
 // constructor) so V8 keeps one hidden class on the hot path.
+import type { RequestTrace } from '../observability/tracing.js'
 import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http'
+import type { ExchangeTap } from '../plugins/contract.js'
 
 export type HeaderMap = Record<string, string | string[] | undefined>
 
@@ -36,6 +38,21 @@ export class RequestContext {
   upstreamDurationMs: number | undefined
   /** Identity established by an auth plugin. */
   consumer: string | undefined
+  /** Verified JWT claims (set by `jwt`; read by rbac and revocation by jti/sub). Never mutate. */
+  claims: Record<string, unknown> | undefined
+  /** Roles of the consumer (set by the plugin that identified it; read by rbac). */
+  consumerRoles: readonly string[] | undefined
+  /** The request body, only on routes whose pipeline asked for it (PluginDefinition.body); else undefined (streamed). */
+  body: Buffer | undefined
+  /**
+   * Largest request body for this request in bytes, when a plugin (request-size-limit) lowered it
+   * below the route's max_body_size; Infinity = the route's limit alone applies.
+   */
+  bodyLimit: number
+  /** Observer of the upstream exchange (plugins/contract.ts ExchangeTap), or null. */
+  tap: ExchangeTap | null
+  /** The request's trace when tracing is on (observability/tracing.ts), else null. */
+  trace: RequestTrace | null
   #state: Map<string, unknown> | null
 
   constructor(req: IncomingMessage, res: ServerResponse, id: string, start: number) {
@@ -57,6 +74,12 @@ export class RequestContext {
     this.upstreamStart = 0
     this.upstreamDurationMs = undefined
     this.consumer = undefined
+    this.claims = undefined
+    this.trace = null
+    this.consumerRoles = undefined
+    this.body = undefined
+    this.bodyLimit = Infinity
+    this.tap = null
     this.#state = null
   }
 

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config/schema/index.js'
 import type { PluginDefinition } from '../plugins/contract.js'
+import type { ClusterStatus } from '../upstream/cluster.js'
 
 export interface SnapshotMeta {
   /** Monotonic config version assigned by the control plane. */
@@ -18,7 +19,8 @@ export interface DataPlaneStatus {
   hash: string
   inFlight: number
   routes: number
-  upstreams: Record<string, { balancer: string; targets: Array<{ url: string; weight: number }> }>
+  /** Live state of this process's clusters: health, ejection, in-flight, breaker. */
+  upstreams: Record<string, ClusterStatus>
 }
 
 export interface DataPlaneOptions {

@@ -127,9 +127,12 @@ function quoteIfNeeded(v: string): string {
 
 /** Removes hop-by-hop headers from an upstream response (undici gives lower-case keys). */
 export function cleanResponseHeaders(headers: Record<string, string | string[]>): Record<string, string | string[]> {
-  const named = connectionNamed(headers.connection)
-  for (const name of HOP_BY_HOP) delete headers[name]
-  if (named !== null) for (const n of named) delete headers[n]
+  const named = headers.connection === undefined ? null : connectionNamed(headers.connection)
+  // Walk the (few) headers present rather than delete all ten names: `delete` of a present key
+  // moves the object to dictionary mode, so only delete what is really there.
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || (named !== null && named.includes(name))) delete headers[name]
+  }
   return headers
 }
 

@@ -8,8 +8,11 @@ import { parseDuration, parseSize } from '../config/units.js'
 import { compileSnapshot, retireSnapshot, type Snapshot } from '../snapshot/compile.js'
 import { BUILTIN_PLUGINS } from '../plugins/registry.js'
 import { AccessLog } from '../observability/access-log.js'
-import { configReloads } from '../observability/metrics.js'
+import { configReloads, reportStoreHealth } from '../observability/metrics.js'
 import { createHandler, type HandlerHost } from './handler.js'
+import { Deadlines } from './deadlines.js'
+import { Tracing } from '../observability/tracing.js'
+import { PORTICO_VERSION } from '../version.js'
 import { errorBody, type ErrorCode } from './errors.js'
 import type { PluginDefinition } from '../plugins/contract.js'
 import type { Store } from '../state/store.js'
@@ -62,6 +65,10 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
   readonly logger: Logger
   readonly accessLog: AccessLog
   readonly proto = 'http' as const
+  readonly deadlines = new Deadlines()
+  tracing: Tracing | null = null
+  /** The tracing config the current Tracing was made from. */
+  #tracingKey = 'null'
   #config: Config | undefined
   #server: http.Server | undefined
   #loading: Promise<void> = Promise.resolve()
@@ -99,6 +106,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
       configReloads.labels('failed').inc()
       throw err
     }
+    this.#applyTracing(config)
     const prev = this.snapshot
     const prevListen = this.#config?.server?.listen
     this.snapshot = next // the swap: requests read this reference once, at arrival
@@ -111,6 +119,32 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     this.logger.info({ version: meta.version, hash: meta.hash.slice(0, 12), routes: next.routes.length }, 'config loaded')
   }
 
+  /** Tracing lives with the process, not the Snapshot: rebuilt only when its config changes. */
+  #applyTracing(config: Config): void {
+    const t = config.tracing
+    const on = t !== undefined && t.enabled !== false
+    const key = on ? JSON.stringify(t) : 'null'
+    if (key === this.#tracingKey) return
+    this.#tracingKey = key
+    const old = this.tracing
+    this.tracing = on
+      ? new Tracing(
+          {
+            serviceName: t.service_name ?? 'portico',
+            sampleRatio: t.sample_ratio ?? 0.1,
+            endpoint: t.otlp.endpoint,
+            headers: t.otlp.headers ?? {},
+            timeoutMs: parseDuration(t.otlp.timeout ?? '5s'),
+            b3: (t.propagators ?? []).includes('b3'),
+            pluginEvents: t.plugin_events ?? false,
+          },
+          PORTICO_VERSION,
+          this.logger,
+        )
+      : null
+    if (old !== null) void old.shutdown().catch(() => undefined)
+  }
+
   #storeFor(config: Config): Store {
     const redis = config.store?.redis
     const key = JSON.stringify(redis ?? null)
@@ -121,6 +155,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
         ? this.#memory
         : new RedisStore({ url: redis.url, timeoutMs: parseDuration(redis.timeout ?? '100ms'), prefix: redis.prefix ?? 'portico:' })
     this.#store = { key, store }
+    reportStoreHealth(() => ({ kind: store.kind, up: store.healthy() }))
     // Plugins of the previous Snapshot may still use the old store for a moment: close it later.
     if (old !== undefined && old !== this.#memory) setTimeout(() => void old.close(), 60_000).unref()
     return store
@@ -180,6 +215,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     const snap = this.snapshot
     if (snap !== undefined) await retireSnapshot(snap, undefined, this.logger)
     if (this.#store !== undefined && this.#store.store !== this.#memory) await this.#store.store.close()
+    if (this.tracing !== null) await this.tracing.shutdown().catch(() => undefined)
     await this.#memory.close()
   }
 
@@ -188,7 +224,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     const upstreams: DataPlaneStatus['upstreams'] = {}
     if (snap !== undefined) {
       for (const [name, c] of snap.clusters) {
-        upstreams[name] = { balancer: c.balancer.name, targets: c.targets.map((t) => ({ url: t.url, weight: t.weight })) }
+        upstreams[name] = c.status()
       }
     }
     return {

@@ -1,11 +1,22 @@
-// A cluster is one named upstream: its targets, pools, balancer and resolved timeouts. Clusters
-// whose definition did not change are carried over from one Snapshot to the next (same pools, same
-// balancer state), so a reload causes no connection churn.
+// A cluster is one named upstream: its targets, pools, balancer, resolved timeouts, and the
+// resilience parts that are configured (each one null when not: a plain cluster pays nothing).
+// Clusters whose definition did not change are carried over from one Snapshot to the next (same
+// pools, same balancer, health and breaker state), so a reload causes no connection churn.
+// Health-check timers belong to the cluster: start() once it is in a live Snapshot, close() when
+// the Snapshot that last used it retires.
+import type { Logger } from 'pino'
 import type { UpstreamConfig } from '../config/schema/index.js'
 import { parseDuration } from '../config/units.js'
 import { createBalancer, type Balancer } from './balancers/index.js'
+import { FAILURE_LATENCY_MS, observeLatency } from './balancers/p2c-ewma.js'
 import { Target } from './target.js'
 import type { RequestContext } from '../proxy/context.js'
+import { ActiveChecker, resolveActive } from './health/active.js'
+import { OutlierDetector, resolvePassive } from './health/passive.js'
+import type { HealthHost } from './health/host.js'
+import { Bulkhead, CircuitBreaker, resolveBreaker } from './breaker.js'
+import { resolveRetries, type RetryPolicy } from './retry.js'
+import { upstreamRejected, upstreamRetries, upstreamTargetHealthy } from '../observability/metrics.js'
 
 export interface ResolvedTimeouts {
   connect: number
@@ -15,35 +26,157 @@ export interface ResolvedTimeouts {
 
 export const DEFAULT_TIMEOUTS: ResolvedTimeouts = { connect: 2000, read: 30_000, total: 60_000 }
 
-export class Cluster {
+export interface ClusterEnv {
+  logger?: Logger | undefined
+}
+
+/** Live state for /status. */
+export interface ClusterStatus {
+  balancer: string
+  breaker: string | null
+  in_flight: number | null
+  queued: number | null
+  targets: Array<{ url: string; weight: number; healthy: boolean; ejected: boolean; in_flight: number }>
+}
+
+// Which cluster last set a target's healthy gauge: a retiring cluster must not remove the series
+// of the cluster that replaced it under the same names.
+const gaugeOwner = new Map<string, Cluster>()
+
+export class Cluster implements HealthHost {
   readonly name: string
   /** Canonical JSON of the definition: equal keys mean the cluster can be carried over. */
   readonly key: string
   readonly targets: readonly Target[]
   readonly balancer: Balancer
   readonly timeouts: ResolvedTimeouts
+  readonly logger: Logger | undefined
+  readonly breaker: CircuitBreaker | null
+  readonly bulkhead: Bulkhead | null
+  /** breaker !== null || bulkhead !== null: one check on the hot path. */
+  readonly guarded: boolean
+  /** Default retry policy of routes to this cluster (a route's own `retries` replaces it). */
+  readonly retry: RetryPolicy | null
+  readonly outlier: OutlierDetector | null
+  readonly active: ActiveChecker | null
+  /** The handler must report each try's outcome (passive health or a latency-aware balancer). */
+  readonly observed: boolean
+  readonly #needsLatency: boolean
+  readonly #retries: ReturnType<typeof upstreamRetries.labels>
+  #started = false
 
-  constructor(name: string, def: UpstreamConfig) {
+  static keyOf(def: UpstreamConfig): string {
+    return JSON.stringify(def)
+  }
+
+  constructor(name: string, def: UpstreamConfig, env: ClusterEnv = {}) {
     this.name = name
-    this.key = JSON.stringify(def)
+    this.key = Cluster.keyOf(def)
+    this.logger = env.logger
     const settings = {
       connections: def.max_connections ?? 256,
       keepAliveTimeout: parseDuration(def.keep_alive_timeout ?? '4s'),
     }
     this.targets = def.targets.map((t) => new Target(t.url, t.weight ?? 1, settings))
-    this.balancer = createBalancer(def.balancer ?? 'round-robin', this.targets)
+    this.balancer = createBalancer(def.balancer ?? 'round-robin', this.targets, { hashOn: def.hash_on })
     this.timeouts = {
       connect: parseDuration(def.timeouts?.connect ?? DEFAULT_TIMEOUTS.connect),
       read: parseDuration(def.timeouts?.read ?? DEFAULT_TIMEOUTS.read),
       total: parseDuration(def.timeouts?.total ?? DEFAULT_TIMEOUTS.total),
     }
+    const hc = def.health_checks
+    this.active = hc?.active === undefined ? null : new ActiveChecker(resolveActive(hc.active), this, this.timeouts.connect)
+    this.outlier = hc?.passive === undefined ? null : new OutlierDetector(resolvePassive(hc.passive), this)
+    this.breaker = def.circuit_breaker === undefined ? null : new CircuitBreaker(resolveBreaker(def.circuit_breaker), name, env.logger)
+    const max = def.max_concurrent_requests ?? 0
+    this.bulkhead = max > 0 ? new Bulkhead(max, def.queue_size ?? 0) : null
+    this.guarded = this.breaker !== null || this.bulkhead !== null
+    this.retry = resolveRetries(def.retries)
+    this.#needsLatency = this.balancer.needsLatency
+    this.observed = this.outlier !== null || this.#needsLatency
+    this.#retries = upstreamRetries.labels(name)
+  }
+
+  /** Called once the cluster serves a live Snapshot (idempotent; carried-over clusters are already started). */
+  start(): void {
+    if (this.#started) return
+    this.#started = true
+    for (const t of this.targets) {
+      const key = `${this.name}\u0000${t.url}`
+      gaugeOwner.set(key, this)
+      upstreamTargetHealthy.set({ upstream: this.name, target: t.url }, t.available ? 1 : 0)
+    }
+    this.active?.start()
   }
 
   pick(ctx: RequestContext): Target | undefined {
     return this.balancer.pick(ctx)
   }
 
+  /**
+   * A target for a retry: another one than `tried` when any other is available. The balancer is
+   * asked first (it keeps its own order and weights); a hash balancer keeps answering the same
+   * target, so then the first other available target in configuration order is taken.
+   */
+  pickOther(ctx: RequestContext, tried: Target | null): Target | undefined {
+    let t: Target | undefined
+    for (let k = 0; k < 3; k++) {
+      t = this.balancer.pick(ctx)
+      if (t !== tried || t === undefined) return t
+    }
+    for (const o of this.targets) if (o !== tried && o.available && o.weight > 0) return o
+    return t
+  }
+
+  /** One try got a response head (status) after `ms`. Only called when `observed`. */
+  observeStatus(t: Target, status: number, ms: number, now: number): void {
+    if (this.#needsLatency) observeLatency(t, ms, now)
+    this.outlier?.status(t, status, now)
+  }
+
+  /** One try failed without a response head. Only called when `observed`. */
+  observeFailure(t: Target, ms: number, now: number): void {
+    if (this.#needsLatency) observeLatency(t, Math.max(ms, FAILURE_LATENCY_MS), now)
+    this.outlier?.failure(t, now)
+  }
+
+  countRetry(): void {
+    this.#retries.inc()
+  }
+
+  countRejected(reason: 'circuit_open' | 'upstream_overloaded' | 'retry_budget'): void {
+    upstreamRejected.inc({ upstream: this.name, reason })
+  }
+
+  // --- HealthHost ---
+
+  availabilityChanged(): void {
+    this.balancer.update(this.targets.filter((t) => t.available))
+    for (const t of this.targets) {
+      if (gaugeOwner.get(`${this.name}\u0000${t.url}`) === this) upstreamTargetHealthy.set({ upstream: this.name, target: t.url }, t.available ? 1 : 0)
+    }
+  }
+
+  status(): ClusterStatus {
+    return {
+      balancer: this.balancer.name,
+      breaker: this.breaker?.stateName ?? null,
+      in_flight: this.bulkhead?.active ?? null,
+      queued: this.bulkhead?.queued ?? null,
+      targets: this.targets.map((t) => ({ url: t.url, weight: t.weight, healthy: t.healthy, ejected: t.ejectedUntil !== 0, in_flight: t.inFlight })),
+    }
+  }
+
   async close(): Promise<void> {
+    this.active?.close()
+    this.outlier?.close()
+    for (const t of this.targets) {
+      const key = `${this.name}\u0000${t.url}`
+      if (gaugeOwner.get(key) === this) {
+        gaugeOwner.delete(key)
+        upstreamTargetHealthy.remove({ upstream: this.name, target: t.url })
+      }
+    }
     await Promise.all(this.targets.map((t) => t.close()))
   }
 }

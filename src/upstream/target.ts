@@ -16,6 +16,19 @@ export class Target {
   /** Host header sent upstream unless preserve_host. */
   readonly hostHeader: string
   readonly weight: number
+  /**
+   * Requests dispatched to this target and not finished yet (this worker). Maintained by the
+   * handler for every cluster; least-connections and p2c-ewma read it.
+   */
+  inFlight = 0
+  /** Peak-EWMA of response-head latency in ms (p2c-ewma only; 0 until the first response). */
+  ewma = 0
+  /** performance.now() of the last EWMA update. */
+  ewmaAt = 0
+  /** Active health state: false after `unhealthy.failures` failed probes, until `healthy.successes` passed ones. */
+  healthy = true
+  /** Passive health: ejected (outlier detection) until this performance.now(); 0 = not ejected. */
+  ejectedUntil = 0
   readonly #settings: PoolSettings
   /**
    * Pools keyed by connect timeout: undici fixes the connect timeout per pool, and routes may
@@ -33,6 +46,11 @@ export class Target {
     this.hostHeader = u.host
     this.weight = weight
     this.#settings = settings
+  }
+
+  /** In the balancer's rotation: healthy and not ejected. */
+  get available(): boolean {
+    return this.healthy && this.ejectedUntil === 0
   }
 
   pool(connectTimeout: number): Pool {

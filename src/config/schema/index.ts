@@ -52,15 +52,153 @@ export const Target = Type.Object(
   Strict,
 )
 
+const Statuses = (description: string, def: number[]) =>
+  Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { description, default: def })
+
+export const ActiveHealthCheck = Type.Object(
+  {
+    type: Type.Optional(
+      Type.Union([Type.Literal('http'), Type.Literal('tcp')], {
+        default: 'http',
+        description: 'http: a GET (over the target\'s scheme, http or https) that must answer an expected status; tcp: a connect that must succeed.',
+      }),
+    ),
+    path: Type.Optional(Type.String({ pattern: '^/', default: '/', description: 'Path probed by http checks (the target URL\'s own path is not prefixed).' })),
+    host: Type.Optional(Type.String({ minLength: 1, description: 'Host header of http probes. Omitted = the target\'s host:port.' })),
+    interval: Type.Optional(Duration('Time between two probes of one target.', '5s')),
+    jitter: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 100, default: 10, description: 'Each wait is randomized by up to this percentage of the interval, so probes from many workers do not arrive in step.' }),
+    ),
+    timeout: Type.Optional(Duration('A probe with no answer (status line, or TCP connect) within this time failed.', '1s')),
+    expected_statuses: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { minItems: 1, description: 'Statuses that pass an http probe. Omitted = any 2xx or 3xx.' }),
+    ),
+    healthy: Type.Optional(
+      Type.Object(
+        { successes: Type.Optional(Type.Integer({ minimum: 1, default: 2, description: 'Consecutive passed probes that bring an unhealthy target back.' })) },
+        { ...Strict, description: 'When an unhealthy target becomes healthy.' },
+      ),
+    ),
+    unhealthy: Type.Optional(
+      Type.Object(
+        { failures: Type.Optional(Type.Integer({ minimum: 1, default: 3, description: 'Consecutive failed probes that take a healthy target out.' })) },
+        { ...Strict, description: 'When a healthy target becomes unhealthy.' },
+      ),
+    ),
+  },
+  { ...Strict, description: 'Active health checks: every worker probes every target on a (jittered) interval. Targets start healthy.' },
+)
+
+export const PassiveHealthCheck = Type.Object(
+  {
+    consecutive_failures: Type.Optional(
+      Type.Integer({ minimum: 1, default: 5, description: 'Consecutive failed exchanges (connect failure, reset, timeout, or a status in `statuses`) that eject a target.' }),
+    ),
+    statuses: Type.Optional(Statuses('Upstream statuses that count as a failure.', [500, 502, 503, 504])),
+    base_ejection_time: Type.Optional(Duration('How long the first ejection lasts; the n-th consecutive ejection lasts n times as long.', '30s')),
+    max_ejection_time: Type.Optional(Duration('Cap on one ejection; a target that stays in this long gets its ejection count reset.', '5m')),
+    max_ejected_percent: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 100, default: 50, description: 'At most this share of the targets (rounded down) is ejected at once, so a bad day cannot empty the pool. A single target is never ejected.' }),
+    ),
+  },
+  { ...Strict, description: 'Passive health checks (outlier detection) from real traffic.' },
+)
+
+export const HealthChecks = Type.Object(
+  {
+    active: Type.Optional(ActiveHealthCheck),
+    passive: Type.Optional(PassiveHealthCheck),
+  },
+  { ...Strict, description: 'Health checking of the targets. Targets that fail are taken out of the balancer until they recover.' },
+)
+
+export const CircuitBreaker = Type.Object(
+  {
+    consecutive_failures: Type.Optional(Type.Integer({ minimum: 0, default: 5, description: 'Consecutive failed requests that open the breaker; 0 turns this trigger off.' })),
+    error_percent: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 100, default: 50, description: 'Failure percentage over `window` that opens the breaker (once `min_requests` were seen); 0 turns this trigger off.' }),
+    ),
+    window: Type.Optional(Duration('Rolling window for `error_percent` (ten buckets).', '10s')),
+    min_requests: Type.Optional(Type.Integer({ minimum: 1, default: 20, description: 'Requests the window must hold before `error_percent` can trip.' })),
+    open_duration: Type.Optional(Duration('How long the breaker stays open (answering 503 with Retry-After) before it lets probes through.', '10s')),
+    half_open_requests: Type.Optional(
+      Type.Integer({ minimum: 1, default: 1, description: 'Requests let through while half-open; all must succeed to close, any failure reopens.' }),
+    ),
+    statuses: Type.Optional(Statuses('Upstream statuses that count as a failure (gateway errors such as unreachable and timeouts always do).', [500, 502, 503, 504])),
+  },
+  { ...Strict, description: 'Circuit breaker for the whole upstream: closed → open (immediate 503 circuit_open) → half-open → closed.' },
+)
+
+export const Retries = Type.Object(
+  {
+    attempts: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, default: 2, description: 'Retries after the first try (0 = no retries). Each goes to another target when there is one.' })),
+    on_statuses: Type.Optional(Statuses('Upstream statuses that are retried.', [502, 503, 504])),
+    on_connect_failure: Type.Optional(Type.Boolean({ default: true, description: 'Retry when a connection cannot be made (refused, unreachable, connect timeout).' })),
+    on_reset: Type.Optional(
+      Type.Boolean({ default: true, description: 'Retry when the connection is closed or reset before the response head arrived (the upstream may have seen the request).' }),
+    ),
+    per_try_timeout: Type.Optional(Duration('Deadline for one try\'s response head; past it the try is abandoned and retried. 0 = none (the read and total timeouts still apply).', '0ms')),
+    backoff: Type.Optional(
+      Type.Object(
+        {
+          base: Type.Optional(Duration('Backoff before the first retry; doubled for each further retry. Full jitter: the actual wait is random in [0, backoff].', '25ms')),
+          max: Type.Optional(Duration('Upper bound of one backoff.', '250ms')),
+        },
+        { ...Strict, description: 'Exponential backoff with jitter between tries.' },
+      ),
+    ),
+    methods: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Z]+$' }), {
+        default: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'],
+        description: 'Methods that may be retried (default: the idempotent ones). Add POST only for endpoints you know to be idempotent.',
+      }),
+    ),
+    max_buffered_body: Type.Optional(
+      Size('A request body is buffered (and so can be replayed) only when its Content-Length is at most this; a larger or chunked body is streamed and its request is never retried.', '64kb'),
+    ),
+    budget: Type.Optional(
+      Type.Object(
+        {
+          ratio: Type.Optional(Type.Number({ minimum: 0, maximum: 10, default: 0.2, description: 'Retries allowed as a share of requests over the last 10 s (0.2 = at most 20% extra load).' })),
+          min_per_second: Type.Optional(Type.Integer({ minimum: 0, default: 10, description: 'Retries always allowed per second, so a quiet upstream can still be retried.' })),
+        },
+        { ...Strict, description: 'Retry budget: past it, a failure is returned instead of retried, so retries cannot storm.' },
+      ),
+    ),
+  },
+  { ...Strict, description: 'Retries. Never after response bytes reached the client. A route\'s retries block replaces its upstream\'s.' },
+)
+
 export const Upstream = Type.Object(
   {
     targets: Type.Array(Target, { minItems: 1, description: 'The servers behind this upstream.' }),
     balancer: Type.Optional(
-      Type.Union([Type.Literal('round-robin')], { default: 'round-robin', description: 'round-robin is smooth weighted round robin over target weights.' }),
+      Type.Union(
+        [Type.Literal('round-robin'), Type.Literal('least-connections'), Type.Literal('consistent-hash'), Type.Literal('random'), Type.Literal('p2c-ewma')],
+        {
+          default: 'round-robin',
+          description:
+            'round-robin: smooth weighted round robin. least-connections: fewest in-flight requests per weight. consistent-hash: by `hash_on`, few keys move when targets change. random: weighted random. p2c-ewma: the better of two random targets by latency (peak EWMA) × in-flight.',
+        },
+      ),
+    ),
+    hash_on: Type.Optional(
+      Type.String({
+        pattern: '^(ip|path|header:[A-Za-z0-9!#$%&\'*+.^_`|~-]+|cookie:[A-Za-z0-9!#$%&\'*+.^_`|~-]+)$',
+        default: 'ip',
+        description: 'Key of consistent-hash: ip (client address), path, header:<name> or cookie:<name>. A request without the key goes to a random target.',
+      }),
     ),
     timeouts: Type.Optional(Timeouts),
     max_connections: Type.Optional(Type.Integer({ minimum: 1, default: 256, description: 'Connections kept per target (undici Pool size).' })),
     keep_alive_timeout: Type.Optional(Duration('How long an idle upstream connection is kept.', '4s')),
+    health_checks: Type.Optional(HealthChecks),
+    circuit_breaker: Type.Optional(CircuitBreaker),
+    max_concurrent_requests: Type.Optional(
+      Type.Integer({ minimum: 0, default: 0, description: 'Bulkhead: requests in flight to this upstream at once, per worker (0 = no limit). Past it requests queue, then get 503 upstream_overloaded.' }),
+    ),
+    queue_size: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'Requests that may wait for a free slot when max_concurrent_requests is reached, per worker.' })),
+    retries: Type.Optional(Retries),
   },
   { ...Strict, description: 'A named group of targets.' },
 )
@@ -93,6 +231,8 @@ export const Route = Type.Object(
     rewrite: Type.Optional(Rewrite),
     preserve_host: Type.Optional(Type.Boolean({ default: false, description: 'Forward the client Host header instead of the target\'s.' })),
     timeouts: Type.Optional(Timeouts),
+    // Replaces the upstream's whole retries block for this route (attempts: 0 turns retries off).
+    retries: Type.Optional(Retries),
     max_body_size: Type.Optional(Size('Overrides server.max_body_size for this route.')),
     plugins: Type.Optional(Type.Array(PluginUse, { default: [], description: 'Plugins for this route, merged over the global ones by name.' })),
   },
@@ -151,6 +291,69 @@ export const StoreConfig = Type.Object(
   { ...Strict, description: 'Shared state for plugins (rate limits, revocations, nonces, cache L2). Without redis: per-process memory.' },
 )
 
+export const HmacCredential = Type.Object(
+  {
+    key_id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'Public key id the client sends in its Authorization header; unique across consumers.' }),
+    secret: Type.String({ minLength: 16, description: 'Shared secret (at least 16 characters). Use ${ENV}; never logged or echoed.' }),
+  },
+  { ...Strict, description: 'One hmac-auth signing credential.' },
+)
+
+export const Consumer = Type.Object(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9_.@-]{1,128}$', description: 'Unique consumer name: logged, sent upstream as x-consumer-name, read by rbac.' }),
+    roles: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Roles of this consumer (rbac can require them).' })),
+    credentials: Type.Optional(
+      Type.Object(
+        {
+          key_auth: Type.Optional(
+            Type.Array(Type.String({ minLength: 16 }), {
+              default: [],
+              description:
+                'API keys for key-auth (at least 16 characters), given via ${ENV} or as "sha256:<64 hex>" (the SHA-256 of the key). Only hashes are kept after compile.',
+            }),
+          ),
+          hmac_auth: Type.Optional(Type.Array(HmacCredential, { default: [], description: 'Signing credentials for hmac-auth.' })),
+        },
+        { ...Strict, default: {}, description: 'Credentials that identify this consumer.' },
+      ),
+    ),
+    plugins: Type.Optional(
+      Type.Array(PluginUse, {
+        default: [],
+        description: 'Plugins for this consumer, merged after global and route plugins (same name = override). They run once the consumer is identified: access plugins ordered after the authenticating plugin, and every later phase.',
+      }),
+    ),
+  },
+  { ...Strict, description: 'A client of the gateway, identified by an auth plugin.' },
+)
+
+export const TracingConfig = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ default: true, description: 'Switch tracing off without deleting the block.' })),
+    service_name: Type.Optional(Type.String({ default: 'portico', description: 'service.name of the exported spans.' })),
+    sample_ratio: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'Share of new traces recorded; a client\'s sampled flag is followed (parent-based).' }),
+    ),
+    otlp: Type.Object(
+      {
+        endpoint: Type.String({ pattern: '^https?://', description: 'OTLP/HTTP traces endpoint, e.g. http://otel-collector:4318/v1/traces.' }),
+        headers: Type.Optional(Type.Record(Type.String(), Type.String(), { default: {}, description: 'Extra headers for the collector (e.g. an API key via ${ENV}).' })),
+        timeout: Type.Optional(Duration('Deadline for one export; a failing collector loses spans, never slows requests.', '5s')),
+      },
+      { ...Strict, description: 'Where spans go.' },
+    ),
+    propagators: Type.Optional(
+      Type.Array(Type.Union([Type.Literal('w3c'), Type.Literal('b3')]), {
+        default: ['w3c'],
+        description: 'Trace context formats read from clients and written upstream. w3c is always on.',
+      }),
+    ),
+    plugin_events: Type.Optional(Type.Boolean({ default: false, description: 'Record each plugin phase as an event on the request span.' })),
+  },
+  { ...Strict, description: 'OpenTelemetry tracing (OTLP/HTTP export).' },
+)
+
 export const ConfigSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
@@ -164,10 +367,12 @@ export const ConfigSchema = Type.Object(
     ),
     log: Type.Optional(Log),
     store: Type.Optional(StoreConfig),
+    tracing: Type.Optional(TracingConfig),
     // additionalProperties: false, or a name that fails the key pattern would skip validation entirely.
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Upstream, { description: 'Named upstreams.', additionalProperties: false }),
     routes: Type.Array(Route, { description: 'Routes, matched by host, method, path and headers.' }),
     plugins: Type.Optional(Type.Array(PluginUse, { default: [], description: 'Global plugins, applied to every route.' })),
+    consumers: Type.Optional(Type.Array(Consumer, { default: [], description: 'Consumers (API clients) and their credentials, roles and own plugins.' })),
   },
   { ...Strict, $id: 'https://portico.dev/schema/portico.config.json', title: 'Portico configuration' },
 )
@@ -176,5 +381,10 @@ export type Config = Static<typeof ConfigSchema>
 export type RouteConfig = Static<typeof Route>
 export type UpstreamConfig = Static<typeof Upstream>
 export type PluginUseConfig = Static<typeof PluginUse>
+export type ConsumerConfig = Static<typeof Consumer>
 export type TimeoutsConfig = Static<typeof Timeouts>
+export type RetriesConfig = Static<typeof Retries>
+export type ActiveHealthCheckConfig = Static<typeof ActiveHealthCheck>
+export type PassiveHealthCheckConfig = Static<typeof PassiveHealthCheck>
+export type CircuitBreakerConfig = Static<typeof CircuitBreaker>
 export type { TSchema }

@@ -10,6 +10,8 @@ import { Registry } from 'prom-client'
 import { errorBody } from '../../proxy/errors.js'
 import type { Readiness } from '../pool.js'
 import { formatHostPort, isLoopback, parseListen, type HostPort } from './address.js'
+import type { CachePurge, CachePurgeResult } from '../ipc.js'
+import { BadRevocation, parseRevocation, readJson, type RevocationRequest, type RevocationWriter } from './revocations.js'
 
 export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9180'
 
@@ -17,6 +19,8 @@ export interface AdminSource {
   readiness(): Readiness
   status(): unknown
   metrics(): Promise<string>
+  /** DELETE /admin/cache: purge the cache plugin's entries everywhere (every worker, second tier). */
+  purgeCache?(p: CachePurge): Promise<CachePurgeResult>
 }
 
 export interface AdminOptions {
@@ -24,6 +28,8 @@ export interface AdminOptions {
   token: string | undefined
   logger: Logger
   source: AdminSource
+  /** Where POST /admin/revocations writes; undefined (or returning undefined) = no shared Store: 409. */
+  revocations?: () => RevocationWriter | undefined
 }
 
 export interface AdminServer {
@@ -69,8 +75,58 @@ function sendError(res: http.ServerResponse, status: number, error: string, mess
   sendJson(res, status, body, headers)
 }
 
-const PROTECTED = new Set(['/status', '/metrics'])
-const KNOWN = new Set(['/healthz', '/readyz', '/status', '/metrics'])
+const PROTECTED = new Set(['/status', '/metrics', '/admin/revocations', '/admin/cache'])
+const KNOWN = new Set(['/healthz', '/readyz', '/status', '/metrics', '/admin/revocations', '/admin/cache'])
+/** Endpoints that take a POST instead of GET/HEAD. */
+const POST_ONLY = new Set(['/admin/revocations'])
+
+async function revoke(req: http.IncomingMessage, res: http.ServerResponse, writer: RevocationWriter | undefined, logger: Logger): Promise<void> {
+  if (writer === undefined) {
+    req.resume()
+    return sendError(res, 409, 'revocation_unavailable', 'revocations need a shared store: configure store.redis (every worker and instance reads it)')
+  }
+  let r: RevocationRequest
+  try {
+    r = parseRevocation(await readJson(req))
+  } catch (err) {
+    if (err instanceof BadRevocation) return sendError(res, 400, 'bad_request', err.message)
+    throw err
+  }
+  try {
+    await writer.revoke(r)
+  } catch (err) {
+    logger.error({ err }, 'revocation could not be stored')
+    return sendError(res, 503, 'store_unavailable', 'the revocation could not be stored; nothing was revoked, try again')
+  }
+  // The identifiers are logged for the audit trail; they are not secrets (a token is never sent here).
+  logger.info(r.kind === 'jti' ? { jti: r.jti, exp: r.exp } : { sub: r.sub, before: r.before, ttl_ms: r.ttlMs }, 'token revoked')
+  sendJson(res, 201, r.kind === 'jti' ? { revoked: { jti: r.jti, until: r.exp } } : { revoked: { sub: r.sub, issued_before: r.before, for_ms: r.ttlMs } })
+}
+
+/**
+ * DELETE /admin/cache?key=<host/path?query> | ?prefix=<start of keys>: exactly one of them (an
+ * empty prefix purges everything). Answers {purged: {memory, tier2, workers}}.
+ */
+function purgeCache(req: http.IncomingMessage, res: http.ServerResponse, source: AdminSource, logger: Logger): void {
+  req.resume()
+  const q = new URLSearchParams((req.url ?? '').split('?')[1] ?? '')
+  const key = q.get('key')
+  const prefix = q.get('prefix')
+  if ((key === null) === (prefix === null) || key === '') {
+    return sendError(res, 400, 'bad_request', 'give exactly one of ?key=<host/path?query> (one entry and its variants) or ?prefix=<key prefix>')
+  }
+  if (source.purgeCache === undefined) return sendError(res, 404, 'route_not_found', 'this process has no cache to purge')
+  source.purgeCache(key !== null ? { key } : { prefix: prefix! }).then(
+    (purged) => {
+      logger.info({ key, prefix, purged }, 'cache purged')
+      sendJson(res, 200, { purged })
+    },
+    (err: unknown) => {
+      logger.error({ err, key, prefix }, 'cache purge failed')
+      sendError(res, 500, 'internal_error', 'cache purge failed')
+    },
+  )
+}
 
 export async function startAdminServer(opts: AdminOptions): Promise<AdminServer> {
   const addr = resolveAdminListen(opts.listen, opts.token)
@@ -80,13 +136,21 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0]!
     if (!KNOWN.has(path)) return sendError(res, 404, 'route_not_found', `no admin endpoint ${req.method} ${path}`)
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    if (POST_ONLY.has(path)) {
+      if (req.method !== 'POST') return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'POST' })
+    } else if (path === '/admin/cache') {
+      if (req.method !== 'DELETE') return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'DELETE' })
+    } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'GET, HEAD' })
     }
     if (expected !== null && PROTECTED.has(path) && !tokenMatches(req.headers.authorization, expected)) {
       return sendError(res, 401, 'unauthorized', 'a valid admin token is required (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' })
     }
     switch (path) {
+      case '/admin/revocations':
+        return void revoke(req, res, opts.revocations?.(), logger)
+      case '/admin/cache':
+        return purgeCache(req, res, source, logger)
       case '/healthz':
         return sendJson(res, 200, { status: 'ok' })
       case '/readyz': {

@@ -6,19 +6,25 @@ import type { Balancer } from './index.js'
 
 export class RoundRobin implements Balancer {
   readonly name = 'round-robin'
-  readonly #targets: Target[]
-  readonly #weights: number[]
-  readonly #current: number[]
-  readonly #total: number
-  readonly #uniform: boolean
+  readonly needsLatency = false
+  #targets: Target[] = []
+  #weights: number[] = []
+  #current: number[] = []
+  #total = 0
+  #uniform = true
   #next = 0
 
   constructor(targets: readonly Target[]) {
+    this.update(targets)
+  }
+
+  update(targets: readonly Target[]): void {
     this.#targets = targets.filter((t) => t.weight > 0)
     this.#weights = this.#targets.map((t) => t.weight)
     this.#current = this.#targets.map(() => 0)
     this.#total = this.#weights.reduce((a, b) => a + b, 0)
     this.#uniform = this.#weights.every((w) => w === this.#weights[0])
+    if (this.#next >= this.#targets.length) this.#next = 0
   }
 
   pick(): Target | undefined {

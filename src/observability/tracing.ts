@@ -1,0 +1,189 @@
+// Distributed tracing with OpenTelemetry: W3C trace context (and optionally B3) extracted from the
+// client and injected upstream with the gateway's own span ids; one SERVER span per request and
+// one CLIENT span per upstream attempt, HTTP semantic-convention attributes; parent-based ratio
+// sampling; OTLP/HTTP export through a bounded batch processor, so a slow or dead collector drops
+// spans instead of slowing requests.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  type Context,
+  type Span,
+  type TextMapPropagator,
+  type Tracer,
+} from '@opentelemetry/api'
+import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core'
+import { B3Propagator, B3InjectEncoding } from '@opentelemetry/propagator-b3'
+import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base'
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
+import { resourceFromAttributes } from '@opentelemetry/resources'
+import type { Logger } from 'pino'
+
+export interface TracingSettings {
+  serviceName: string
+  sampleRatio: number
+  endpoint: string
+  headers: Record<string, string>
+  timeoutMs: number
+  b3: boolean
+  /** Also record each plugin phase as a span event. */
+  pluginEvents: boolean
+}
+
+/** Header names the tracer owns: removed from what the client sent before injecting ours. */
+export const TRACE_HEADERS = ['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'] as const
+
+export class Tracing {
+  readonly settings: TracingSettings
+  readonly #provider: BasicTracerProvider
+  readonly #tracer: Tracer
+  readonly #propagator: TextMapPropagator
+
+  constructor(settings: TracingSettings, version: string, logger: Logger) {
+    this.settings = settings
+    const exporter = new OTLPTraceExporter({ url: settings.endpoint, headers: settings.headers, timeoutMillis: settings.timeoutMs })
+    this.#provider = new BasicTracerProvider({
+      resource: resourceFromAttributes({ 'service.name': settings.serviceName, 'service.version': version }),
+      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRatio) }),
+      spanProcessors: [
+        // Bounded: when the collector cannot keep up, spans are dropped, requests never wait.
+        new BatchSpanProcessor(exporter, { maxQueueSize: 4096, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: settings.timeoutMs }),
+      ],
+    })
+    this.#tracer = this.#provider.getTracer('portico', version)
+    this.#propagator = new CompositePropagator({
+      propagators: settings.b3 ? [new W3CTraceContextPropagator(), new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER })] : [new W3CTraceContextPropagator()],
+    })
+    logger.info({ endpoint: settings.endpoint, sample_ratio: settings.sampleRatio, b3: settings.b3 }, 'tracing on')
+  }
+
+  /** Starts the SERVER span of a request, child of the client's trace context when it sent a valid one. */
+  start(headers: IncomingHttpHeaders, method: string, path: string, scheme: string, clientIp: string): RequestTrace {
+    const parent = this.#propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter)
+    const span = this.#tracer.startSpan(
+      method,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': method,
+          'url.path': path,
+          'url.scheme': scheme,
+          'client.address': clientIp,
+          'server.address': (headers.host ?? '').replace(/:\d+$/, ''),
+          'user_agent.original': headers['user-agent'] ?? '',
+        },
+      },
+      parent,
+    )
+    return new RequestTrace(this.#tracer, this.#propagator, span, trace.setSpan(parent, span), this.settings.pluginEvents)
+  }
+
+  /** Flushes what is queued and stops the exporter (drain, reload with tracing changed). */
+  async shutdown(): Promise<void> {
+    await this.#provider.shutdown()
+  }
+}
+
+export class RequestTrace {
+  readonly #tracer: Tracer
+  readonly #propagator: TextMapPropagator
+  readonly span: Span
+  readonly #context: Context
+  readonly pluginEvents: boolean
+  #attempt: Span | null = null
+  #attempts = 0
+
+  constructor(tracer: Tracer, propagator: TextMapPropagator, span: Span, context: Context, pluginEvents: boolean) {
+    this.#tracer = tracer
+    this.#propagator = propagator
+    this.span = span
+    this.#context = context
+    this.pluginEvents = pluginEvents
+  }
+
+  get traceId(): string {
+    return this.span.spanContext().traceId
+  }
+
+  get spanId(): string {
+    return this.span.spanContext().spanId
+  }
+
+  get sampled(): boolean {
+    return (this.span.spanContext().traceFlags & 1) === 1
+  }
+
+  /** The route is known: name the span after it (bounded cardinality, as the semconv asks). */
+  setRoute(method: string, route: string): void {
+    this.span.updateName(`${method} ${route}`)
+    this.span.setAttribute('http.route', route)
+  }
+
+  /**
+   * Starts the CLIENT span of one upstream attempt and writes its context into the upstream
+   * headers (the client's own trace headers were stripped by the forwarder).
+   */
+  startAttempt(headers: OutgoingHttpHeaders, method: string, origin: string, path: string): void {
+    this.#attempt?.end()
+    const u = new URL(origin)
+    this.#attempt = this.#tracer.startSpan(
+      method,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'http.request.method': method,
+          'server.address': u.hostname,
+          'server.port': Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
+          'url.full': origin + path,
+          'http.request.resend_count': this.#attempts++,
+        },
+      },
+      this.#context,
+    )
+    for (const h of TRACE_HEADERS) delete headers[h]
+    this.#propagator.inject(trace.setSpan(this.#context, this.#attempt), headers, defaultTextMapSetter)
+  }
+
+  /** The upstream answered with this status (the attempt goes on while its body streams). */
+  attemptStatus(status: number): void {
+    const s = this.#attempt
+    if (s === null) return
+    s.setAttribute('http.response.status_code', status)
+    if (status >= 500) {
+      s.setAttribute('error.type', String(status))
+      s.setStatus({ code: SpanStatusCode.ERROR })
+    }
+  }
+
+  /** The attempt is over; `error` names why when it failed. */
+  endAttempt(error: string | undefined): void {
+    const s = this.#attempt
+    if (s === null) return
+    this.#attempt = null
+    if (error !== undefined) {
+      s.setAttribute('error.type', error)
+      s.setStatus({ code: SpanStatusCode.ERROR })
+    }
+    s.end()
+  }
+
+  event(name: string, attributes?: Record<string, string | number>): void {
+    this.span.addEvent(name, attributes)
+  }
+
+  /** Ends the request: status as the client saw it (499 = client went away). */
+  end(status: number, error: string | undefined): void {
+    this.endAttempt(error)
+    this.span.setAttribute('http.response.status_code', status)
+    if (status >= 500 || error !== undefined) {
+      if (error !== undefined) this.span.setAttribute('error.type', error)
+      // Server spans: 4xx are the client's doing, not an error of the gateway (semconv).
+      if (status >= 500) this.span.setStatus({ code: SpanStatusCode.ERROR })
+    }
+    this.span.end()
+  }
+}

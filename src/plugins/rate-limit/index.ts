@@ -1,0 +1,235 @@
+// `rate-limit`: limits the request rate per client address, consumer, header, JWT claim, route or
+// globally, with one or more limits per use (10/s and 1000/h), four algorithms (algorithms.ts), and
+// two policies: `local` (this worker's memory, synchronous) and `redis` (one atomic script call per
+// request covering every limit, exact across workers and instances). When Redis fails, failure_mode
+// open decides with the local counters instead (not "no limit"), closed answers 503.
+// Replies 429 too_many_requests with Retry-After; every response carries the IETF RateLimit-Policy
+// and RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10).
+import { createHash } from 'node:crypto'
+import { definePlugin, type LocalReply, type PluginInstance, type Verdict } from '../contract.js'
+import type { RequestContext } from '../../proxy/context.js'
+import { parseDuration } from '../../config/units.js'
+import { ratelimitDecisions, pluginDegraded } from '../../observability/metrics.js'
+import { ALGORITHMS, type LimitSpec, type StepOut } from './algorithms.js'
+import { LocalLimiter, localTable } from './local.js'
+import { RATE_LIMIT_SCRIPT } from './script.js'
+import { RateLimitSchema, type RateLimitConfig } from './schema.js'
+
+const NAME = 'rate-limit'
+
+export interface CompiledLimit extends LimitSpec {
+  /** Policy name for the headers (an sf-string without escapes). */
+  readonly name: string
+  /** Window in whole seconds for `w=` (rounded up, at least 1). */
+  readonly windowS: number
+}
+
+function durationMs(v: string | number | undefined, def: string): number {
+  return typeof v === 'number' ? v : parseDuration(v ?? def)
+}
+
+/** Compiles the limits; names are made unique (a suffix) so each header item is addressable. */
+export function compileLimits(config: RateLimitConfig): CompiledLimit[] {
+  const seen = new Set<string>()
+  return config.limits.map((l) => {
+    const windowMs = Math.max(1, durationMs(l.window, '1s'))
+    const alg = ALGORITHMS[l.algorithm ?? 'sliding-window']
+    const burst = l.burst !== undefined && l.burst > 0 ? l.burst : l.limit
+    let name = l.name !== undefined && l.name !== '' ? l.name : `${l.limit}-per-${typeof l.window === 'string' ? l.window : `${windowMs}ms`}`
+    for (let i = 2; seen.has(name); i++) name = `${name}-${i}`
+    seen.add(name)
+    return { name, alg, limit: l.limit, windowMs, burst, windowS: Math.max(1, Math.ceil(windowMs / 1000)) }
+  })
+}
+
+/** Per-request key extraction, chosen once. Returns undefined when the key has no value. */
+type KeyFn = (ctx: RequestContext) => string | undefined
+
+function keyFunction(key: string): KeyFn {
+  if (key === 'ip') return (ctx) => ctx.clientIp
+  if (key === 'consumer') return (ctx) => ctx.consumer
+  if (key === 'route') return (ctx) => ctx.routeName
+  if (key === 'global') return () => ''
+  if (key.startsWith('header:')) {
+    const name = key.slice(7).toLowerCase()
+    return (ctx) => {
+      const v = ctx.req.headers[name]
+      const s = Array.isArray(v) ? v[0] : v
+      return s === undefined || s === '' ? undefined : s
+    }
+  }
+  const claim = key.slice(6)
+  return (ctx) => {
+    // `claims` is set by the jwt plugin; read defensively (it may be absent or not an object).
+    const claims = (ctx as { claims?: unknown }).claims
+    if (claims === null || typeof claims !== 'object') return undefined
+    const v = (claims as Record<string, unknown>)[claim]
+    return typeof v === 'string' ? (v === '' ? undefined : v) : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined
+  }
+}
+
+/** Client-chosen key values (headers, claims) can be long: past this they are hashed. */
+const MAX_KEY_LENGTH = 128
+
+function boundKey(k: string): string {
+  return k.length <= MAX_KEY_LENGTH ? k : 'sha256:' + createHash('sha256').update(k).digest('base64url')
+}
+
+/** The IETF RateLimit field for the last decision: `"name";r=remaining;t=seconds`, one item per limit. */
+export function rateLimitField(limits: readonly CompiledLimit[], outs: readonly StepOut[]): string {
+  let s = ''
+  for (let i = 0; i < limits.length; i++) {
+    const o = outs[i]!
+    if (i > 0) s += ', '
+    s += `"${limits[i]!.name}";r=${o.remaining};t=${Math.ceil(o.resetMs / 1000)}`
+  }
+  return s
+}
+
+export function policyField(limits: readonly CompiledLimit[]): string {
+  return limits.map((l) => `"${l.name}";q=${l.limit};w=${l.windowS}`).join(', ')
+}
+
+interface Series {
+  value: number
+}
+
+export default definePlugin({
+  name: NAME,
+  phases: ['access'],
+  // After ip-restriction (3000) and auth (2400-2510), so `consumer` and `claims` are known; before
+  // headers (900), so a header key is read as the client sent it.
+  priority: 1000,
+  schema: RateLimitSchema,
+  status: 'beta',
+  create(config, env) {
+    const limits = compileLimits(config)
+    const scope = env.route ?? '*'
+    const maxKeys = config.max_keys ?? 100_000
+    const local = new LocalLimiter(limits.map((l) => localTable(env.memory, scope, l, maxKeys)))
+    const outs = local.outs
+    const keyOf = keyFunction(config.key ?? 'ip')
+    const skipMissing = config.key_missing === 'skip'
+    const useRedis = config.policy === 'redis'
+    if (useRedis && env.store.kind === 'memory') {
+      throw new Error(`${NAME}: policy redis needs store.redis in the config (without it there is only this process's memory)`)
+    }
+    const store = env.store
+    const timeoutMs = durationMs(config.timeout, '50ms')
+    const failClosed = config.failure_mode === 'closed'
+    const ietf = config.ietf_headers !== false
+    const legacy = config.legacy_headers === true
+    const policyValue = policyField(limits)
+    // ARGV is the same for every request; KEYS are built per request from the key value.
+    const args: Array<string | number> = []
+    for (const l of limits) args.push(l.alg, l.limit, l.windowMs, l.burst)
+    const keySuffixes = limits.map((l) => `:${l.alg}:${l.limit}:${l.windowMs}:${l.burst}`)
+
+    // Metric series by route (a global instance serves many routes), resolved once per route.
+    const seriesByRoute = new Map<string, Series[]>()
+    const RESULTS = ['allowed', 'limited', 'failed'] as const
+    const POLICIES = ['local', 'redis'] as const
+    const seriesFor = (route: string): Series[] => {
+      let s = seriesByRoute.get(route)
+      if (s === undefined) {
+        s = []
+        for (const policy of POLICIES) {
+          for (const result of RESULTS) s.push(ratelimitDecisions.series(`${route}\0${policy}\0${result}`, { route, policy, result }))
+        }
+        seriesByRoute.set(route, s)
+      }
+      return s
+    }
+    const degraded = pluginDegraded.series(NAME, { plugin: NAME })
+    let lastWarn = 0
+
+    /** Headers for the decision in `outs`; on a refusal, also the reply. */
+    const finish = (ctx: RequestContext, allowed: boolean, policy: 0 | 1): Verdict => {
+      const series = seriesFor(ctx.routeName)
+      series[policy * 3 + (allowed ? 0 : 1)]!.value++
+      let tightest = 0
+      if (legacy) for (let i = 1; i < outs.length; i++) if (outs[i]!.remaining < outs[tightest]!.remaining) tightest = i
+      if (allowed) {
+        if (ietf) {
+          ctx.setResponseHeader('ratelimit-policy', policyValue)
+          ctx.setResponseHeader('ratelimit', rateLimitField(limits, outs))
+        }
+        if (legacy) {
+          const o = outs[tightest]!
+          ctx.setResponseHeader('x-ratelimit-limit', String(limits[tightest]!.limit))
+          ctx.setResponseHeader('x-ratelimit-remaining', String(o.remaining))
+          ctx.setResponseHeader('x-ratelimit-reset', String(Math.ceil(o.resetMs / 1000)))
+        }
+        return undefined
+      }
+      let retryMs = 0
+      for (let i = 0; i < outs.length; i++) if (!outs[i]!.allowed && outs[i]!.retryMs > retryMs) retryMs = outs[i]!.retryMs
+      const headers: Record<string, string> = { 'retry-after': String(Math.max(1, Math.ceil(retryMs / 1000))) }
+      if (ietf) {
+        headers['ratelimit-policy'] = policyValue
+        headers.ratelimit = rateLimitField(limits, outs)
+      }
+      if (legacy) {
+        const o = outs[tightest]!
+        headers['x-ratelimit-limit'] = String(limits[tightest]!.limit)
+        headers['x-ratelimit-remaining'] = String(o.remaining)
+        headers['x-ratelimit-reset'] = String(Math.ceil(o.resetMs / 1000))
+      }
+      const reply: LocalReply = { status: 429, error: 'too_many_requests', message: 'rate limit exceeded', headers }
+      return reply
+    }
+
+    const remote = async (ctx: RequestContext, key: string): Promise<Verdict> => {
+      const keys = new Array<string>(limits.length)
+      // One hash tag per (scope, key): every key of a request lands on one Redis Cluster slot.
+      const base = `rl:{${scope}|${key}}`
+      for (let i = 0; i < limits.length; i++) keys[i] = base + keySuffixes[i]!
+      let timer: NodeJS.Timeout | undefined
+      try {
+        const res = (await Promise.race([
+          store.eval(RATE_LIMIT_SCRIPT, keys, args),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`redis did not answer within ${timeoutMs}ms`)), timeoutMs)
+          }),
+        ])) as number[]
+        if (!Array.isArray(res) || res.length !== 1 + 3 * limits.length) throw new Error('unexpected rate-limit script reply')
+        for (let i = 0; i < limits.length; i++) {
+          const o = outs[i]!
+          o.remaining = Number(res[1 + 3 * i])
+          o.resetMs = Number(res[2 + 3 * i])
+          o.retryMs = Number(res[3 + 3 * i])
+          o.allowed = o.retryMs === 0
+        }
+        return finish(ctx, Number(res[0]) === 1, 1)
+      } catch (err) {
+        degraded.value++
+        const now = Date.now()
+        if (now - lastWarn > 10_000) {
+          lastWarn = now
+          env.logger.warn({ err, route: ctx.routeName, failure_mode: failClosed ? 'closed' : 'open' }, 'rate-limit: redis failed; applying failure_mode')
+        }
+        if (failClosed) {
+          seriesFor(ctx.routeName)[5]!.value++
+          return { status: 503, error: 'rate_limit_unavailable', message: 'rate limiting is temporarily unavailable' }
+        }
+        return finish(ctx, local.decide(key, now), 0)
+      } finally {
+        clearTimeout(timer)
+      }
+    }
+
+    const instance: PluginInstance = {
+      access(ctx) {
+        let key = keyOf(ctx)
+        if (key === undefined) {
+          if (skipMissing) return undefined
+          key = ctx.clientIp
+        }
+        if (key.length > MAX_KEY_LENGTH) key = boundKey(key)
+        if (useRedis) return remote(ctx, key)
+        return finish(ctx, local.decide(key, Date.now()), 0)
+      },
+    }
+    return Object.freeze(instance)
+  },
+})

@@ -1,0 +1,157 @@
+// Retry policy, backoff and budget. The retry loop itself lives in proxy/handler.ts (Exchange):
+// a retry must pick another target of the cluster through its balancer and health state, and must
+// know whether response bytes already reached the client, which an undici interceptor wrapped
+// around one target's Pool can see neither of. So retries are a policy object resolved at compile
+// time (null when off: a route without retries pays one null check) plus this budget.
+import type { RetriesConfig } from '../config/schema/index.js'
+import { parseDuration, parseSize } from '../config/units.js'
+
+export interface RetryPolicy {
+  /** Retries after the first try (≥ 1; a policy with 0 is null). */
+  readonly attempts: number
+  readonly statuses: ReadonlySet<number>
+  readonly onConnectFailure: boolean
+  readonly onReset: boolean
+  /** 0 = no per-try deadline. */
+  readonly perTryMs: number
+  readonly baseMs: number
+  readonly maxMs: number
+  readonly methods: ReadonlySet<string>
+  readonly maxBufferedBody: number
+  readonly budget: RetryBudget
+}
+
+export const DEFAULT_RETRY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']
+
+/** null when retries are off (absent, or attempts: 0). */
+export function resolveRetries(c: RetriesConfig | undefined): RetryPolicy | null {
+  if (c === undefined) return null
+  const attempts = c.attempts ?? 2
+  if (attempts === 0) return null
+  const baseMs = parseDuration(c.backoff?.base ?? '25ms')
+  return {
+    attempts,
+    statuses: new Set(c.on_statuses ?? [502, 503, 504]),
+    onConnectFailure: c.on_connect_failure ?? true,
+    onReset: c.on_reset ?? true,
+    perTryMs: parseDuration(c.per_try_timeout ?? 0),
+    baseMs,
+    maxMs: Math.max(baseMs, parseDuration(c.backoff?.max ?? '250ms')),
+    methods: new Set(c.methods ?? DEFAULT_RETRY_METHODS),
+    maxBufferedBody: parseSize(c.max_buffered_body ?? '64kb'),
+    budget: new RetryBudget(c.budget?.ratio ?? 0.2, c.budget?.min_per_second ?? 10),
+  }
+}
+
+/** Full-jitter exponential backoff (AWS architecture blog): random in [0, min(max, base·2^(n-1))]. */
+export function backoffMs(p: RetryPolicy, retry: number): number {
+  const cap = Math.min(p.maxMs, p.baseMs * 2 ** (retry - 1))
+  return Math.random() * cap
+}
+
+const WINDOW_S = 10
+
+/**
+ * Finagle/Linkerd-style retry budget over the last 10 s: retries are allowed while
+ *   retries < min_per_second × 10 + ratio × requests
+ * so at steady load retries add at most `ratio` extra requests (plus a small floor that lets a
+ * quiet upstream still be retried). Ten one-second buckets, advanced lazily.
+ */
+export class RetryBudget {
+  readonly ratio: number
+  readonly minPerSecond: number
+  readonly #requests = new Float64Array(WINDOW_S)
+  readonly #retries = new Float64Array(WINDOW_S)
+  #second = 0
+  #sumRequests = 0
+  #sumRetries = 0
+
+  constructor(ratio: number, minPerSecond: number) {
+    this.ratio = ratio
+    this.minPerSecond = minPerSecond
+  }
+
+  /** One request that may be retried started. */
+  deposit(nowMs: number): void {
+    const s = this.#advance(nowMs)
+    this.#requests[s]!++
+    this.#sumRequests++
+  }
+
+  /** Takes one retry from the budget; false when it is spent. */
+  withdraw(nowMs: number): boolean {
+    const s = this.#advance(nowMs)
+    if (this.#sumRetries >= this.minPerSecond * WINDOW_S + this.ratio * this.#sumRequests) return false
+    this.#retries[s]!++
+    this.#sumRetries++
+    return true
+  }
+
+  #advance(nowMs: number): number {
+    const sec = Math.floor(nowMs / 1000)
+    const steps = sec - this.#second
+    if (steps !== 0) {
+      if (steps >= WINDOW_S || steps < 0) {
+        this.#requests.fill(0)
+        this.#retries.fill(0)
+        this.#sumRequests = 0
+        this.#sumRetries = 0
+      } else {
+        for (let k = 1; k <= steps; k++) {
+          const b = (this.#second + k) % WINDOW_S
+          this.#sumRequests -= this.#requests[b]!
+          this.#sumRetries -= this.#retries[b]!
+          this.#requests[b] = 0
+          this.#retries[b] = 0
+        }
+      }
+      this.#second = sec
+    }
+    return sec % WINDOW_S
+  }
+}
+
+/** How a failed try failed, for retry and health decisions. */
+export const FailureKind = { None: 0, Connect: 1, Reset: 2, Timeout: 3, TryTimeout: 4, Protocol: 5 } as const
+export type FailureKind = (typeof FailureKind)[keyof typeof FailureKind]
+
+/** Classifies an undici (or our own) error. None = not the upstream's fault (client gone, body limit, plugin). */
+export function failureKind(err: Error): FailureKind {
+  const code = (err as { code?: string }).code
+  switch (code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EAI_AGAIN':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return FailureKind.Connect
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return FailureKind.Reset
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'PORTICO_TOTAL_TIMEOUT':
+      return FailureKind.Timeout
+    case 'PORTICO_TRY_TIMEOUT':
+      return FailureKind.TryTimeout
+    default:
+      if (err.name === 'HTTPParserError' || (typeof code === 'string' && code.startsWith('HPE_'))) return FailureKind.Protocol
+      return FailureKind.None
+  }
+}
+
+export function isRetryable(p: RetryPolicy, kind: FailureKind): boolean {
+  switch (kind) {
+    case FailureKind.Connect:
+      return p.onConnectFailure
+    case FailureKind.Reset:
+      return p.onReset
+    case FailureKind.TryTimeout:
+      return true
+    default:
+      return false
+  }
+}
