@@ -4,6 +4,7 @@
 // Adding one (3 targets with health checks, jwt, rate limit, ...) means adding an entry here.
 import type { Config } from '../../src/config/schema/index.js'
 import { jwtFixture, startJwtFixture } from './jwt-fixture.js'
+import { otlpSink, startOtlpSink } from './otlp-sink.js'
 
 export interface ScenarioPorts {
   /** Portico's data-plane port. */
@@ -90,6 +91,20 @@ export const scenarios: Scenario[] = [
     headers: {},
     gatewayConfig: (p) => ({
       ...base(p),
+      upstreams: { origin: { targets: p.origins.map((url) => ({ url })) } },
+      routes: [{ name: 'all', paths: ['/*'], upstream: 'origin' }],
+    }),
+  },
+  {
+    name: 'observability',
+    description: 'plain + OpenTelemetry tracing (10% sampling, OTLP/HTTP to a local sink) + metrics + access log',
+    origins: 1,
+    path: '/bench',
+    headers: {},
+    setup: startOtlpSink,
+    gatewayConfig: (p) => ({
+      ...base(p),
+      tracing: { sample_ratio: 0.1, otlp: { endpoint: otlpSink.url } },
       upstreams: { origin: { targets: p.origins.map((url) => ({ url })) } },
       routes: [{ name: 'all', paths: ['/*'], upstream: 'origin' }],
     }),

@@ -72,7 +72,7 @@ export async function startOidc(): Promise<Oidc> {
   const clients: Oidc['clients'] = {
     reader: { client_id: 'reader', client_secret: 'reader-secret-0123456789abcdef', scope: 'read', roles: ['viewer'] },
     admin: { client_id: 'admin', client_secret: 'admin-secret-0123456789abcdefgh', scope: SCOPES, roles: ['admin', 'viewer'] },
-    introspector: { client_id: 'introspector', client_secret: 'introspector-secret-0123456789', scope: '', roles: [] },
+    introspector: { client_id: 'introspector', client_secret: 'introspector-secret-0123456789', scope: 'openid', roles: [] },
   }
   let keys: Key[] = [await newKey()]
   let previous: Key | undefined

@@ -6,6 +6,7 @@
 // synchronous: no promise, no signature check) → otherwise jose verification. Refusals follow
 // RFC 6750 §3: 401 + WWW-Authenticate naming the class (missing / invalid / expired); the real
 // reason goes to the debug log only.
+import { identify } from '../consumers.js'
 import { Counter } from 'prom-client'
 import { definePlugin, type LocalReply, type PluginInstance } from '../contract.js'
 import type { RequestContext } from '../../proxy/context.js'
@@ -104,7 +105,13 @@ export default definePlugin({
       }
       if (consumerClaim !== null) {
         const c = claimAt(claims, consumerClaim)
-        if (typeof c === 'string' && c !== '') ctx.consumer = c
+        if (typeof c === 'string' && c !== '') {
+          // A declared consumer of that name brings its roles (for rbac `from: consumer`), its
+          // upstream header and its own plugins; an undeclared one is still the identity in logs.
+          const declared = env.consumers?.get(c)
+          if (declared !== undefined) identify(ctx, declared)
+          else ctx.consumer = c
+        }
       }
       if (hide) stripToken(ctx, places, found.where)
       return undefined
