@@ -3,6 +3,7 @@
 // sent to a child before it listens for them are lost.
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import type { Config } from '../config/schema/index.js'
+import type { DataPlaneStatus } from '../proxy/data-plane.js'
 
 /** One validated config document, as the primary hands it out. */
 export interface ConfigDoc {
@@ -30,6 +31,8 @@ export type ToWorker =
   | ({ type: 'load' } & ConfigDoc)
   | { type: 'drain'; timeout_ms: number }
   | { type: 'metrics_req'; id: number }
+  /** Live state for /status: answered with `status` (DataPlane.status()). */
+  | { type: 'status_req'; id: number }
   /** tier2: this worker also purges the shared second tier and broadcasts to other instances (one worker per purge). */
   | ({ type: 'cache_purge'; id: number; tier2: boolean } & CachePurge)
 
@@ -40,9 +43,10 @@ export type FromWorker =
   | { type: 'loaded'; version: number }
   | { type: 'load_failed'; version: number; error: string }
   | { type: 'metrics'; id: number; metrics: WorkerMetrics }
+  | { type: 'status'; id: number; status: DataPlaneStatus }
   | { type: 'cache_purged'; id: number; memory: number; tier2: number; error?: string }
 
-const TYPES = new Set(['hello', 'loaded', 'load_failed', 'metrics', 'cache_purged'])
+const TYPES = new Set(['hello', 'loaded', 'load_failed', 'metrics', 'status', 'cache_purged'])
 
 /** Narrow an IPC message to ours (cluster and prom-client also use the channel). */
 export function isFromWorker(msg: unknown): msg is FromWorker {
@@ -51,5 +55,5 @@ export function isFromWorker(msg: unknown): msg is FromWorker {
 
 export function isToWorker(msg: unknown): msg is ToWorker {
   const t = typeof msg === 'object' && msg !== null ? (msg as { type?: unknown }).type : undefined
-  return t === 'load' || t === 'drain' || t === 'metrics_req' || t === 'cache_purge'
+  return t === 'load' || t === 'drain' || t === 'metrics_req' || t === 'status_req' || t === 'cache_purge'
 }

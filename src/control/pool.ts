@@ -2,6 +2,7 @@
 // (supervisor.ts) or the data plane inside this very process (single.ts). Reload, drain, status
 // and metrics go through this one interface so both modes share primary.ts.
 import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
+import type { DataPlaneStatus } from '../proxy/data-plane.js'
 
 export type WorkerState = 'starting' | 'ready' | 'restarting' | 'draining' | 'exited'
 
@@ -22,6 +23,12 @@ export interface WorkerInfo {
 
 export type LoadReply = { slot: number; ok: true } | { slot: number; ok: false; error: string }
 
+/** One worker's answer to a live status request; status null = it did not answer in time. */
+export interface WorkerPlaneStatus {
+  slot: number
+  status: DataPlaneStatus | null
+}
+
 export type Readiness = { ready: true } | { ready: false; reason: string }
 
 export interface WorkerPool {
@@ -40,6 +47,8 @@ export interface WorkerPool {
   workers(): WorkerInfo[]
   /** Prometheus exposition of the data plane plus this process's own registry. */
   metrics(): Promise<string>
+  /** Live data-plane state of every worker (upstream health, breakers, in-flight) for /status. */
+  planeStatus(): Promise<WorkerPlaneStatus[]>
   /** Purges the cache plugin's entries in every worker (and the shared second tier, once). */
   purgeCache(p: CachePurge): Promise<CachePurgeResult>
 }

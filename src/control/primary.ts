@@ -20,6 +20,7 @@ import { ClusterSupervisor } from './supervisor.js'
 import { watchConfigFile, type FileWatch } from './sources/file.js'
 import { PORTICO_VERSION } from '../version.js'
 import { revocationWriterFor } from './revocation-writer.js'
+import { routeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
 
 export interface PrimaryOptions {
   file: string
@@ -192,8 +193,10 @@ class Controller {
     return this.#pool.purgeCache(p)
   }
 
-  status() {
+  /** /status: routes from the serving config, upstreams live from every worker (per worker and merged). */
+  async status(): Promise<StatusDocument> {
     const c = this.current.config
+    const planes = await this.#pool.planeStatus()
     return {
       version: PORTICO_VERSION,
       mode: this.#pool.mode,
@@ -203,13 +206,9 @@ class Controller {
       draining: this.#draining,
       config: { file: this.#displayFile, version: this.current.version, hash: this.current.hash, loaded_at: this.#loadedAt },
       last_reload: this.#lastReload,
-      workers: this.#pool.workers(),
-      upstreams: Object.fromEntries(
-        Object.entries(c.upstreams).map(([name, u]) => [
-          name,
-          { balancer: u.balancer ?? 'round-robin', targets: u.targets.map((t) => ({ url: t.url, weight: t.weight ?? 1 })) },
-        ]),
-      ),
+      workers: workerStatus(this.#pool.workers(), planes),
+      routes: routeStatus(c),
+      upstreams: upstreamStatus(c, planes),
     }
   }
 

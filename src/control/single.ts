@@ -6,7 +6,7 @@ import { enableProcessMetrics, registry } from '../observability/metrics.js'
 import { DataPlaneHost } from './host.js'
 import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
 import { purgeZones } from '../plugins/cache/zone.js'
-import type { LoadReply, Readiness, WorkerInfo, WorkerPool, WorkerState } from './pool.js'
+import type { LoadReply, Readiness, WorkerInfo, WorkerPlaneStatus, WorkerPool, WorkerState } from './pool.js'
 
 export class InProcessPool implements WorkerPool {
   readonly mode = 'single' as const
@@ -75,6 +75,10 @@ export class InProcessPool implements WorkerPool {
 
   metrics(): Promise<string> {
     return registry.metrics()
+  }
+
+  planeStatus(): Promise<WorkerPlaneStatus[]> {
+    return Promise.resolve([{ slot: 0, status: this.#host.listening ? this.#host.plane.status() : null }])
   }
 
   async purgeCache(p: CachePurge): Promise<CachePurgeResult> {

@@ -6,7 +6,8 @@ import type { Logger } from 'pino'
 import { AggregatorRegistry } from 'prom-client'
 import { registry } from '../observability/metrics.js'
 import { isFromWorker, type CachePurge, type CachePurgeResult, type ConfigDoc, type FromWorker, type ToWorker, type WorkerMetrics } from './ipc.js'
-import type { LoadReply, Readiness, WorkerInfo, WorkerPool, WorkerState } from './pool.js'
+import type { LoadReply, Readiness, WorkerInfo, WorkerPlaneStatus, WorkerPool, WorkerState } from './pool.js'
+import type { DataPlaneStatus } from '../proxy/data-plane.js'
 
 const BACKOFF_MIN_MS = 100
 const BACKOFF_MAX_MS = 10_000
@@ -47,6 +48,8 @@ export class ClusterSupervisor implements WorkerPool {
   #scrapeId = 0
   #scrapes = new Map<number, { left: number; results: WorkerMetrics[]; done(): void }>()
   #purges = new Map<number, { left: number; result: CachePurgeResult; errors: string[]; done(): void }>()
+  /** Live status requests: the slots still to answer, and the answers so far. */
+  #statusReqs = new Map<number, { waiting: Set<number>; results: Map<number, DataPlaneStatus>; done(): void }>()
 
   constructor(count: number, logger: Logger) {
     this.#logger = logger
@@ -178,6 +181,36 @@ export class ClusterSupervisor implements WorkerPool {
   }
 
   /**
+   * Asks every live worker for its DataPlane.status() over IPC. Workers that do not answer within
+   * METRICS_TIMEOUT_MS (or die meanwhile) get status null, so a stuck worker cannot hang /status.
+   */
+  async planeStatus(): Promise<WorkerPlaneStatus[]> {
+    const live = this.#slots.filter((s) => s.worker !== null && s.worker.isConnected() && s.state !== 'starting')
+    const id = ++this.#scrapeId
+    const results = new Map<number, DataPlaneStatus>()
+    if (live.length > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#statusReqs.delete(id)
+          this.#logger.warn({ missing: live.length - results.size }, 'some workers did not answer the status request in time')
+          resolve()
+        }, METRICS_TIMEOUT_MS)
+        this.#statusReqs.set(id, {
+          waiting: new Set(live.map((s) => s.index)),
+          results,
+          done: () => {
+            clearTimeout(timer)
+            this.#statusReqs.delete(id)
+            resolve()
+          },
+        })
+        for (const s of live) this.#send(s.worker!, { type: 'status_req', id })
+      })
+    }
+    return this.#slots.map((s) => ({ slot: s.index, status: results.get(s.index) ?? null }))
+  }
+
+  /**
    * Broadcasts a cache purge to every live worker over IPC; the first one also purges the shared
    * second tier and publishes the purge to other instances (Store pub/sub). Rejects when a worker
    * reported a failure; workers that do not answer within METRICS_TIMEOUT_MS are left out.
@@ -256,6 +289,13 @@ export class ClusterSupervisor implements WorkerPool {
         if (--purge.left === 0) purge.done()
         break
       }
+      case 'status': {
+        const req = this.#statusReqs.get(msg.id)
+        if (req === undefined || !req.waiting.delete(slot.index)) break
+        req.results.set(slot.index, msg.status)
+        if (req.waiting.size === 0) req.done()
+        break
+      }
       case 'metrics': {
         const scrape = this.#scrapes.get(msg.id)
         if (scrape === undefined) break
@@ -273,6 +313,7 @@ export class ClusterSupervisor implements WorkerPool {
     for (const p of this.#pending.get(slot.index) ?? []) p.resolve({ slot: slot.index, ok: false, error: `worker exited (code ${code}, signal ${signal})` })
     this.#pending.delete(slot.index)
     this.#failScrapes()
+    for (const req of this.#statusReqs.values()) if (req.waiting.delete(slot.index) && req.waiting.size === 0) req.done()
     if (this.#draining) {
       slot.state = 'exited'
       this.#logger.info({ worker: worker.id, worker_pid: worker.process.pid, code, signal }, 'worker exited')

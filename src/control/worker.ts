@@ -70,6 +70,9 @@ export function runWorker(): void {
         )
         break
       }
+      case 'status_req':
+        send({ type: 'status', id: msg.id, status: host.plane.status() })
+        break
       case 'metrics_req':
         registry.getMetricsAsJSON().then(
           (metrics) => send({ type: 'metrics', id: msg.id, metrics }),

@@ -97,16 +97,54 @@ export function statusClass(status: number): string {
   return STATUS_CLASS[Math.floor(status / 100) - 1] ?? 'other'
 }
 
+export const upstreamDuration = new FastHistogram(
+  'portico_upstream_duration_seconds',
+  'Time from sending a request upstream to its response head, by upstream and target.',
+  [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registry,
+)
+/** The latency series of one target; the caller keeps it (Target.latency) so lookups happen once. */
+export function upstreamSeries(upstream: string, target: string): HistogramSeries {
+  return upstreamDuration.series(`${upstream}\u0000${target}`, { upstream, target })
+}
+
+export const requestBytes = new FastCounter('portico_request_bytes_total', 'Request body bytes received (declared Content-Length), by route.', registry)
+export const responseBytes = new FastCounter('portico_response_bytes_total', 'Response body bytes sent to clients, by route.', registry)
+
+/** Requests in flight and open client connections, read at scrape time from the data plane. */
+let liveCounts: (() => { inFlight: number; connections: number }) | null = null
+new PromGauge({
+  name: 'portico_requests_in_flight',
+  help: 'Requests being handled right now.',
+  registers: [registry],
+  collect() {
+    this.set(liveCounts?.().inFlight ?? 0)
+  },
+})
+new PromGauge({
+  name: 'portico_open_connections',
+  help: 'Client connections open to the data plane.',
+  registers: [registry],
+  collect() {
+    this.set(liveCounts?.().connections ?? 0)
+  },
+})
+export function reportLiveCounts(fn: () => { inFlight: number; connections: number }): void {
+  liveCounts = fn
+}
+
 interface RequestSeries {
   count: { value: number }
   duration: HistogramSeries
+  bytesIn: { value: number }
+  bytesOut: { value: number }
 }
 // route → method → status class index → series. Nested lookups instead of a joined string key:
 // nothing is allocated per request once a series exists. Bounded: routes × methods × 5 classes.
 const series = new Map<string, Map<string, Array<RequestSeries | undefined>>>()
 
 /** Counts one finished request. route '' = matched no route. */
-export function recordRequest(route: string, method: string, status: number, seconds: number): void {
+export function recordRequest(route: string, method: string, status: number, seconds: number, bytesIn = 0, bytesOut = 0): void {
   const cls = (status / 100) | 0
   let byMethod = series.get(route)
   if (byMethod === undefined) series.set(route, (byMethod = new Map()))
@@ -119,10 +157,14 @@ export function recordRequest(route: string, method: string, status: number, sec
     s = {
       count: requestsTotal.series(`${r}\u0000${method}\u0000${statusLabel}`, { route: r, method, status: statusLabel }),
       duration: requestDuration.series(`${r}\u0000${method}`, { route: r, method }),
+      bytesIn: requestBytes.series(r, { route: r }),
+      bytesOut: responseBytes.series(r, { route: r }),
     }
     byClass[cls] = s
   }
   s.count.value++
+  s.bytesIn.value += bytesIn
+  s.bytesOut.value += bytesOut
   requestDuration.observe(s.duration, seconds)
 }
 

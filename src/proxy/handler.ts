@@ -17,7 +17,7 @@ import type { UpstreamHead, Verdict } from '../plugins/contract.js'
 import { BodyLimit, PayloadTooLarge } from './body-limit.js'
 import type { DeadlineItem, DeadlineList, Deadlines } from './deadlines.js'
 import type { Tracing } from '../observability/tracing.js'
-import { recordRequest } from '../observability/metrics.js'
+import { recordRequest, upstreamDuration, upstreamSeries } from '../observability/metrics.js'
 import { REJECTED, type Ticket } from '../upstream/breaker.js'
 import { FailureKind, backoffMs, failureKind, isRetryable, type RetryPolicy } from '../upstream/retry.js'
 import type { AccessLog } from '../observability/access-log.js'
@@ -602,6 +602,8 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
     const ms = now - this.ctx.upstreamStart
     this.ctx.upstreamDurationMs = ms
     if (this.ctx.trace !== null) this.ctx.trace.attemptStatus(statusCode)
+    const target = this.target!
+    upstreamDuration.observe((target.latency ??= upstreamSeries(this.route.cluster.name, target.url)), ms / 1000)
     const cluster = this.route.cluster
     if (cluster.observed) cluster.observeStatus(this.target!, statusCode, ms, now)
     const at = this.current
@@ -783,7 +785,8 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
     const status = res.writableFinished ? res.statusCode : 499
     const ms = performance.now() - this.ctx.start
     const ctx = this.ctx
-    recordRequest(this.route.name, ctx.method, status, ms / 1000)
+    const declared = ctx.req.headers['content-length']
+    recordRequest(this.route.name, ctx.method, status, ms / 1000, declared === undefined ? 0 : Number(declared) || 0, this.bytes)
     const trace = ctx.trace
     if (trace !== null) trace.end(status, this.error)
     if (this.snap.accessLog) {

@@ -8,7 +8,7 @@ import { parseDuration, parseSize } from '../config/units.js'
 import { compileSnapshot, retireSnapshot, type Snapshot } from '../snapshot/compile.js'
 import { BUILTIN_PLUGINS } from '../plugins/registry.js'
 import { AccessLog } from '../observability/access-log.js'
-import { configReloads, reportStoreHealth } from '../observability/metrics.js'
+import { configReloads, reportLiveCounts, reportStoreHealth } from '../observability/metrics.js'
 import { createHandler, type HandlerHost } from './handler.js'
 import { Deadlines } from './deadlines.js'
 import { Tracing } from '../observability/tracing.js'
@@ -180,6 +180,12 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
       createHandler(this),
     )
     server.on('clientError', clientErrorReply)
+    let connections = 0
+    server.on('connection', (socket: Socket) => {
+      connections++
+      socket.once('close', () => connections--)
+    })
+    reportLiveCounts(() => ({ inFlight: this.inFlight, connections }))
     this.#server = server
     const { host, port } = parseListen(s.listen ?? '0.0.0.0:8080')
     await new Promise<void>((resolve, reject) => {

@@ -1,4 +1,5 @@
 // One upstream server and its connection pools.
+import type { HistogramSeries } from '../observability/series.js'
 import { Pool } from 'undici'
 
 export interface PoolSettings {
@@ -15,12 +16,15 @@ export class Target {
   readonly basePath: string
   /** Host header sent upstream unless preserve_host. */
   readonly hostHeader: string
-  readonly weight: number
+  /** Relative share. Discovery may change it in place (the cluster then rebuilds its balancer). */
+  weight: number
   /**
    * Requests dispatched to this target and not finished yet (this worker). Maintained by the
    * handler for every cluster; least-connections and p2c-ewma read it.
    */
   inFlight = 0
+  /** This target's upstream-latency histogram series, resolved on its first response. */
+  latency: HistogramSeries | null = null
   /** Peak-EWMA of response-head latency in ms (p2c-ewma only; 0 until the first response). */
   ewma = 0
   /** performance.now() of the last EWMA update. */

@@ -169,9 +169,57 @@ export const Retries = Type.Object(
   { ...Strict, description: 'Retries. Never after response bytes reached the client. A route\'s retries block replaces its upstream\'s.' },
 )
 
+export const DnsDiscovery = Type.Object(
+  {
+    name: Type.String({ minLength: 1, description: 'Name to resolve: a host name for A/AAAA, or the full SRV name (e.g. _http._tcp.users.example.com).' }),
+    record: Type.Optional(
+      Type.Union([Type.Literal('A'), Type.Literal('AAAA'), Type.Literal('A+AAAA'), Type.Literal('SRV')], {
+        default: 'A',
+        description: 'Record type. A/AAAA/A+AAAA: one target per address, on `port`. SRV: one target per record of the lowest priority, on its own port, weighted by its weight.',
+      }),
+    ),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Target port for A/AAAA answers (required for them; SRV records carry their own).' })),
+    scheme: Type.Optional(Type.Union([Type.Literal('http'), Type.Literal('https')], { default: 'http', description: 'Scheme of the discovered targets.' })),
+    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 1, description: 'Weight of each address (A/AAAA). SRV targets use their record's weight (0 counts as 1).' })),
+    servers: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Name servers to ask ("10.0.0.2", "10.0.0.2:5353", "[fd00::2]:53"). Empty = the system\'s (/etc/resolv.conf).' }),
+    ),
+    min_ttl: Type.Optional(Duration('Lower clamp of the answer\'s TTL: the name is never re-resolved more often than this.', '1s')),
+    max_ttl: Type.Optional(Duration('Upper clamp of the answer\'s TTL: the name is re-resolved at least this often.', '5m')),
+    default_ttl: Type.Optional(Duration('Re-resolve interval when the answer carries no TTL (node:dns returns none for SRV), clamped the same way.', '30s')),
+    timeout: Type.Optional(Duration('Deadline of one query; a failed or empty resolution keeps the last known targets and is retried after min_ttl (doubling up to max_ttl).', '2s')),
+  },
+  { ...Strict, description: 'Targets from DNS, re-resolved when the answer\'s TTL runs out.' },
+)
+
+export const EtcdDiscovery = Type.Object(
+  {
+    endpoints: Type.Optional(
+      Type.Array(Type.String({ pattern: '^https?://' }), { minItems: 1, default: ['http://127.0.0.1:2379'], description: 'etcd v3 client URLs.' }),
+    ),
+    prefix: Type.String({
+      minLength: 1,
+      description: 'Key prefix of the instance records, e.g. /services/users/. Each key under it is one target; its value is {"url": "http://10.0.0.5:8080", "weight": 1} or a bare URL. Attach the key to a lease so a dead instance leaves by itself.',
+    }),
+    username: Type.Optional(Type.String({ minLength: 1, description: 'etcd user, when etcd has auth enabled.' })),
+    password: Type.Optional(Type.String({ description: 'etcd password. Use ${ENV}.' })),
+    timeout: Type.Optional(Duration('Dial deadline towards etcd. While etcd is unreachable the last known targets keep serving; the watch resumes when it returns.', '2s')),
+  },
+  { ...Strict, description: 'Targets from an etcd key prefix, watched: instances join and leave as their keys are written, deleted or their leases expire.' },
+)
+
+export const Discovery = Type.Object(
+  {
+    dns: Type.Optional(DnsDiscovery),
+    etcd: Type.Optional(EtcdDiscovery),
+  },
+  { ...Strict, description: 'Where the targets come from, instead of a static `targets` list. Exactly one of dns or etcd. Per worker process.' },
+)
+
 export const Upstream = Type.Object(
   {
-    targets: Type.Array(Target, { minItems: 1, description: 'The servers behind this upstream.' }),
+    targets: Type.Optional(Type.Array(Target, { minItems: 1, description: 'The servers behind this upstream (static). Exactly one of targets and discovery.' })),
+    discovery: Type.Optional(Discovery),
     balancer: Type.Optional(
       Type.Union(
         [Type.Literal('round-robin'), Type.Literal('least-connections'), Type.Literal('consistent-hash'), Type.Literal('random'), Type.Literal('p2c-ewma')],
@@ -211,6 +259,44 @@ export const Rewrite = Type.Object(
   { ...Strict, description: 'Rewrite the upstream path with a regex.' },
 )
 
+const HeaderName = '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$'
+
+export const SplitUpstream = Type.Object(
+  {
+    name: Type.String({ minLength: 1, description: 'Name of an upstream.' }),
+    weight: Type.Integer({ minimum: 0, maximum: 10000, description: 'Relative share of the route\'s requests (95 and 5 = 95% and 5%); 0 = only through an override.' }),
+  },
+  { ...Strict, description: 'One upstream of a traffic split and its share.' },
+)
+
+export const SplitOverride = Type.Object(
+  {
+    header: Type.Optional(Type.String({ pattern: HeaderName, description: 'Request header to look at (exactly one of header and cookie).' })),
+    cookie: Type.Optional(Type.String({ pattern: HeaderName, description: 'Cookie to look at (exactly one of header and cookie).' })),
+    value: Type.String({ description: 'Exact value that selects the upstream.' }),
+    upstream: Type.String({ minLength: 1, description: 'The upstream (one of the route\'s `upstreams`) that gets the request.' }),
+  },
+  { ...Strict, description: 'Sends requests carrying a header or cookie value to one upstream, whatever the weights (e.g. x-canary: always → canary).' },
+)
+
+export const Split = Type.Object(
+  {
+    overrides: Type.Optional(Type.Array(SplitOverride, { default: [], description: 'Checked in order before the weights; the first match wins.' })),
+    sticky: Type.Optional(
+      Type.Object(
+        {
+          hash_on: Type.String({
+            pattern: '^(ip|header:[A-Za-z0-9!#$%&\'*+.^_`|~-]+|cookie:[A-Za-z0-9!#$%&\'*+.^_`|~-]+)$',
+            description: 'Client key: ip (client address), header:<name> or cookie:<name>. The same key always gets the same upstream while the weights stay; requests without it are split at random.',
+          }),
+        },
+        { ...Strict, description: 'Sticky split: the upstream is chosen from a hash of a client key, so a user does not bounce between versions.' },
+      ),
+    ),
+  },
+  { ...Strict, description: 'Options of a traffic split (only with `upstreams`).' },
+)
+
 export const Route = Type.Object(
   {
     name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Unique route name, used in logs and metrics.' }),
@@ -226,7 +312,14 @@ export const Route = Type.Object(
       Type.Record(Type.String(), Type.String(), { description: 'Header matchers: exact value, or ~regex. All must match.' }),
     ),
     priority: Type.Optional(Type.Integer({ default: 0, description: 'Higher wins when several routes match; ties go by path precedence.' })),
-    upstream: Type.String({ minLength: 1, description: 'Name of the upstream to proxy to.' }),
+    upstream: Type.Optional(Type.String({ minLength: 1, description: 'Name of the upstream to proxy to. Exactly one of upstream and upstreams.' })),
+    upstreams: Type.Optional(
+      Type.Array(SplitUpstream, {
+        minItems: 1,
+        description: 'Traffic split (canary, grey release): weighted shares of several upstreams, instead of `upstream`. Put the canary last: raising its weight then only moves sticky clients from the others to it.',
+      }),
+    ),
+    split: Type.Optional(Split),
     strip_prefix: Type.Optional(Type.String({ pattern: '^/', description: 'Removed from the start of the path before forwarding.' })),
     rewrite: Type.Optional(Rewrite),
     preserve_host: Type.Optional(Type.Boolean({ default: false, description: 'Forward the client Host header instead of the target\'s.' })),
@@ -379,6 +472,10 @@ export const ConfigSchema = Type.Object(
 
 export type Config = Static<typeof ConfigSchema>
 export type RouteConfig = Static<typeof Route>
+export type SplitConfig = Static<typeof Split>
+export type DiscoveryConfig = Static<typeof Discovery>
+export type DnsDiscoveryConfig = Static<typeof DnsDiscovery>
+export type EtcdDiscoveryConfig = Static<typeof EtcdDiscovery>
 export type UpstreamConfig = Static<typeof Upstream>
 export type PluginUseConfig = Static<typeof PluginUse>
 export type ConsumerConfig = Static<typeof Consumer>

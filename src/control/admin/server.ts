@@ -11,14 +11,17 @@ import { errorBody } from '../../proxy/errors.js'
 import type { Readiness } from '../pool.js'
 import { formatHostPort, isLoopback, parseListen, type HostPort } from './address.js'
 import type { CachePurge, CachePurgeResult } from '../ipc.js'
+import { renderStatusHtml, renderStatusText, type StatusDocument } from '../status.js'
 import { BadRevocation, parseRevocation, readJson, type RevocationRequest, type RevocationWriter } from './revocations.js'
 
 export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9180'
 
 export interface AdminSource {
   readiness(): Readiness
+  /** /status document (StatusDocument in the primary); may gather live state from workers. */
   status(): unknown
-  metrics(): Promise<string>
+  /** Exposition text; `openMetrics` = OpenMetrics 1.0 with exemplars instead of Prometheus 0.0.4. */
+  metrics(openMetrics?: boolean): Promise<string>
   /** DELETE /admin/cache: purge the cache plugin's entries everywhere (every worker, second tier). */
   purgeCache?(p: CachePurge): Promise<CachePurgeResult>
 }
@@ -73,6 +76,42 @@ function sendError(res: http.ServerResponse, status: number, error: string, mess
       ? errorBody(error, requestId, message)
       : JSON.stringify({ status, error, message, request_id: requestId })
   sendJson(res, status, body, headers)
+}
+
+/** ?format=text|html|json wins; otherwise a browser (Accept: text/html) gets HTML and everything else JSON. */
+function statusFormat(req: http.IncomingMessage): 'json' | 'text' | 'html' {
+  const f = new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('format')
+  if (f === 'text' || f === 'html' || f === 'json') return f
+  return /\btext\/html\b/i.test(req.headers.accept ?? '') ? 'html' : 'json'
+}
+
+function sendStatus(req: http.IncomingMessage, res: http.ServerResponse, source: AdminSource, logger: Logger): void {
+  Promise.resolve()
+    .then(() => source.status())
+    .then(
+      (doc) => {
+        const format = statusFormat(req)
+        if (format === 'json') return sendJson(res, 200, doc)
+        const body = format === 'html' ? renderStatusHtml(doc as StatusDocument) : renderStatusText(doc as StatusDocument)
+        res.writeHead(200, {
+          'content-type': format === 'html' ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8',
+          'content-length': Buffer.byteLength(body),
+          'cache-control': 'no-store',
+          'x-content-type-options': 'nosniff',
+          'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+        })
+        res.end(body)
+      },
+    )
+    .catch((err: unknown) => {
+      logger.error({ err }, 'status collection failed')
+      if (!res.headersSent) sendError(res, 500, 'internal_error', 'status collection failed')
+    })
+}
+
+/** OpenMetrics when the scraper asks for it (Prometheus does when exemplar storage is on). */
+function wantsOpenMetrics(req: http.IncomingMessage): boolean {
+  return /application\/openmetrics-text/i.test(req.headers.accept ?? '')
 }
 
 const PROTECTED = new Set(['/status', '/metrics', '/admin/revocations', '/admin/cache'])
@@ -158,11 +197,12 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
         return r.ready ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not_ready', reason: r.reason })
       }
       case '/status':
-        return sendJson(res, 200, source.status())
-      case '/metrics':
-        source.metrics().then(
+        return sendStatus(req, res, source, logger)
+      case '/metrics': {
+        const om = wantsOpenMetrics(req)
+        source.metrics(om).then(
           (text) => {
-            res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) })
+            res.writeHead(200, { 'content-type': om ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) })
             res.end(text)
           },
           (err: unknown) => {
@@ -170,6 +210,7 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
             sendError(res, 500, 'internal_error', 'metrics collection failed')
           },
         )
+      }
     }
   })
   server.headersTimeout = 10_000

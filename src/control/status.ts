@@ -1,0 +1,232 @@
+// The /status document: routes from the serving config, upstreams live from every worker's
+// DataPlane.status() (per worker and merged), workers, config version and the last reload. Pure
+// functions, so the merge rules are unit-tested without processes; primary.ts gathers the inputs.
+import type { Config } from '../config/schema/index.js'
+import type { WorkerInfo, WorkerPlaneStatus } from './pool.js'
+
+export interface RouteStatus {
+  name: string
+  hosts: string[] | null
+  methods: string[] | null
+  paths: string[]
+  upstream: string
+  /** Plugins in effect: global ones (unless disabled on the route) merged with the route's own. */
+  plugins: string[]
+}
+
+export interface TargetWorkerState {
+  url: string
+  healthy: boolean
+  ejected: boolean
+  in_flight: number
+}
+
+export interface TargetStatus {
+  url: string
+  weight: number
+  /** Merged: healthy on every worker that answered; null when no worker answered. */
+  healthy: boolean | null
+  /** Merged: ejected (passive checks) on at least one worker. */
+  ejected: boolean
+  /** Summed over workers. */
+  in_flight: number
+  /** Workers that see this target out of rotation. */
+  unhealthy_on: number[]
+}
+
+export interface UpstreamWorkerState {
+  slot: number
+  breaker: string | null
+  in_flight: number | null
+  queued: number | null
+  targets: TargetWorkerState[]
+}
+
+export interface UpstreamStatus {
+  balancer: string
+  /** Merged: the worst state any worker reports (open > half-open > closed); null = no breaker. */
+  breaker: string | null
+  in_flight: number | null
+  queued: number | null
+  targets: TargetStatus[]
+  workers: UpstreamWorkerState[]
+}
+
+const BREAKER_RANK: Record<string, number> = { closed: 0, 'half-open': 1, open: 2 }
+
+function worseBreaker(a: string | null, b: string | null): string | null {
+  if (a === null) return b
+  if (b === null) return a
+  return (BREAKER_RANK[b] ?? 0) > (BREAKER_RANK[a] ?? 0) ? b : a
+}
+
+const addNullable = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : a + b)
+
+/** Routes as the config declares them, with the effective plugin list (names only). */
+export function routeStatus(config: Config): RouteStatus[] {
+  const global = (config.plugins ?? []).filter((p) => p.enabled !== false).map((p) => p.name)
+  return config.routes.map((r) => {
+    const own = r.plugins ?? []
+    const off = new Set(own.filter((p) => p.enabled === false).map((p) => p.name))
+    const plugins = global.filter((n) => !off.has(n))
+    for (const p of own) if (p.enabled !== false && !plugins.includes(p.name)) plugins.push(p.name)
+    return { name: r.name, hosts: r.hosts ?? null, methods: r.methods ?? null, paths: r.paths, upstream: r.upstream, plugins }
+  })
+}
+
+/**
+ * Upstreams merged over workers. Upstreams and targets are matched by name and URL (not position),
+ * so workers on different config versions still merge sensibly. An upstream the config declares but
+ * no worker reported (none answered yet) is listed from the config with health unknown (null).
+ */
+export function upstreamStatus(config: Config, planes: readonly WorkerPlaneStatus[]): Record<string, UpstreamStatus> {
+  const out: Record<string, UpstreamStatus> = {}
+  const targetsByUpstream = new Map<string, Map<string, TargetStatus>>()
+  for (const { slot, status } of planes) {
+    if (status === null) continue
+    for (const [name, c] of Object.entries(status.upstreams)) {
+      let u = out[name]
+      let targets = targetsByUpstream.get(name)
+      if (u === undefined || targets === undefined) {
+        u = out[name] = { balancer: c.balancer, breaker: null, in_flight: null, queued: null, targets: [], workers: [] }
+        targets = new Map()
+        targetsByUpstream.set(name, targets)
+      }
+      u.breaker = worseBreaker(u.breaker, c.breaker)
+      u.in_flight = addNullable(u.in_flight, c.in_flight)
+      u.queued = addNullable(u.queued, c.queued)
+      u.workers.push({
+        slot,
+        breaker: c.breaker,
+        in_flight: c.in_flight,
+        queued: c.queued,
+        targets: c.targets.map((t) => ({ url: t.url, healthy: t.healthy, ejected: t.ejected, in_flight: t.in_flight })),
+      })
+      for (const t of c.targets) {
+        let m = targets.get(t.url)
+        if (m === undefined) {
+          m = { url: t.url, weight: t.weight, healthy: true, ejected: false, in_flight: 0, unhealthy_on: [] }
+          targets.set(t.url, m)
+          u.targets.push(m)
+        }
+        if (!t.healthy) {
+          m.healthy = false
+          m.unhealthy_on.push(slot)
+        }
+        m.ejected ||= t.ejected
+        m.in_flight += t.in_flight
+      }
+    }
+  }
+  for (const [name, def] of Object.entries(config.upstreams)) {
+    if (out[name] !== undefined) continue
+    out[name] = {
+      balancer: def.balancer ?? 'round-robin',
+      breaker: null,
+      in_flight: null,
+      queued: null,
+      targets: def.targets.map((t) => ({ url: t.url, weight: t.weight ?? 1, healthy: null, ejected: false, in_flight: 0, unhealthy_on: [] })),
+      workers: [],
+    }
+  }
+  return out
+}
+
+export interface StatusDocument {
+  version: string
+  mode: string
+  pid: number
+  uptime_s: number
+  ready: boolean
+  draining: boolean
+  config: { file: string; version: number; hash: string; loaded_at: string }
+  last_reload: { at: string; trigger: string; result: string; version: number | null; errors: Array<{ message: string }> } | null
+  workers: Array<WorkerInfo & { answered: boolean; in_flight: number | null }>
+  routes: RouteStatus[]
+  upstreams: Record<string, UpstreamStatus>
+}
+
+/** Worker rows with what each one reported live (in-flight requests; whether it answered). */
+export function workerStatus(workers: readonly WorkerInfo[], planes: readonly WorkerPlaneStatus[]): StatusDocument['workers'] {
+  const bySlot = new Map(planes.map((p) => [p.slot, p.status]))
+  return workers.map((w) => {
+    const s = bySlot.get(w.slot) ?? null
+    return { ...w, answered: s !== null, in_flight: s === null ? null : s.inFlight }
+  })
+}
+
+// --- human-readable view (?format=text, or Accept: text/html) ---
+
+const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length))
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
+  return rows.map((r) => '  ' + r.map((c, i) => (i === r.length - 1 ? c : pad(c, widths[i]!))).join('  ')).join('\n')
+}
+
+const health = (h: boolean | null) => (h === null ? 'unknown' : h ? 'up' : 'DOWN')
+
+export function renderStatusText(d: StatusDocument): string {
+  const lines: string[] = []
+  lines.push(`Portico ${d.version}  mode=${d.mode}  pid=${d.pid}  uptime=${d.uptime_s}s  ready=${d.ready}${d.draining ? '  DRAINING' : ''}`)
+  lines.push(`config  ${d.config.file}  version ${d.config.version}  hash ${d.config.hash.slice(0, 12)}  loaded ${d.config.loaded_at}`)
+  const r = d.last_reload
+  lines.push(
+    r === null
+      ? 'last reload  none'
+      : `last reload  ${r.result}  (${r.trigger}, ${r.at}${r.version === null ? '' : `, version ${r.version}`})${r.errors.length > 0 ? `: ${r.errors.map((e) => e.message).join('; ')}` : ''}`,
+  )
+  lines.push('', 'WORKERS')
+  lines.push(
+    table([
+      ['slot', 'pid', 'state', 'config', 'in-flight', 'restarts', 'last error'],
+      ...d.workers.map((w) => [
+        String(w.slot),
+        String(w.pid ?? '-'),
+        w.state,
+        w.config_version === null ? '-' : `v${w.config_version}`,
+        w.in_flight === null ? (w.answered ? '-' : 'no answer') : String(w.in_flight),
+        String(w.restarts),
+        w.last_error ?? '',
+      ]),
+    ]),
+  )
+  lines.push('', 'ROUTES')
+  lines.push(
+    table([
+      ['name', 'methods', 'paths', 'upstream', 'plugins'],
+      ...d.routes.map((rt) => [rt.name, rt.methods?.join(',') ?? '*', rt.paths.join(' '), rt.upstream, rt.plugins.join(',') || '-']),
+    ]),
+  )
+  lines.push('', 'UPSTREAMS')
+  for (const [name, u] of Object.entries(d.upstreams)) {
+    const down = u.targets.filter((t) => t.healthy === false).length
+    lines.push(
+      `  ${name}  balancer=${u.balancer}  breaker=${u.breaker ?? 'none'}  in-flight=${u.in_flight ?? 0}${u.queued !== null ? `  queued=${u.queued}` : ''}  targets ${u.targets.length - down}/${u.targets.length} up`,
+    )
+    const perWorker = (url: string) =>
+      u.workers.map((w) => {
+        const t = w.targets.find((x) => x.url === url)
+        return `w${w.slot}:${t === undefined ? '-' : t.ejected ? 'ejected' : t.healthy ? 'up' : 'down'}`
+      })
+    lines.push(
+      table([
+        ['  target', 'weight', 'health', 'in-flight', 'per worker'],
+        ...u.targets.map((t) => [`  ${t.url}`, String(t.weight), health(t.healthy) + (t.ejected ? ' (ejected)' : ''), String(t.in_flight), perWorker(t.url).join(' ')]),
+      ]),
+    )
+  }
+  return lines.join('\n') + '\n'
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
+
+export function renderStatusHtml(d: StatusDocument): string {
+  const text = renderStatusText(d).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!)
+  return (
+    '<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5"><title>Portico status</title>' +
+    '<style>body{font:13px ui-monospace,monospace;margin:1.5em}pre{white-space:pre}</style></head><body><pre>' +
+    text.replace(/\bDOWN\b/g, '<b style="color:#b00">DOWN</b>') +
+    '</pre><p>JSON: <a href="?format=json">?format=json</a> · refreshes every 5 s</p></body></html>\n'
+  )
+}
