@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 const NEEDED = {
   'redis-server': 'redis-server',
   promtool: 'prometheus',
+  etcd: 'etcd-server',
 }
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0

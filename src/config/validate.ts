@@ -307,6 +307,7 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, issues: Issue[]
         ...hint(upstreamNames.length === 0 ? 'no upstreams are defined' : suggest(route.upstream, upstreamNames, 'defined upstreams')),
       })
     }
+    checkSplit(route, at, upstreams, upstreamNames, show, issues)
     if (Array.isArray(route.paths)) {
       route.paths.forEach((p, j) => {
         if (typeof p !== 'string' || p === '') return
@@ -334,6 +335,7 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, issues: Issue[]
 
   if (Array.isArray(doc.plugins)) doc.plugins.forEach((use, j) => checkPluginUse(use, ['plugins', j], show, issues))
   checkNeedsRedis(doc, issues)
+  checkAggregateUpstreams(doc, upstreams, show, issues)
   if (Array.isArray(doc.consumers)) checkConsumers(doc.consumers, show, issues)
 }
 
@@ -396,7 +398,93 @@ function checkNeedsRedis(doc: Obj, issues: Issue[]): void {
   }
 }
 
+/** upstream xor upstreams; split entries name defined upstreams once each; overrides name one of them. */
+function checkSplit(route: Obj, at: (...rest: Segment[]) => Segment[], upstreams: Obj, upstreamNames: string[], show: (p: Segment[], v: string) => string, issues: Issue[]): void {
+  const hasOne = route.upstream !== undefined
+  const list = Array.isArray(route.upstreams) ? route.upstreams : undefined
+  if (hasOne && list !== undefined) {
+    issues.push({ path: at('upstreams'), message: 'a route has either upstream or upstreams (a traffic split), not both' })
+  } else if (!hasOne && route.upstreams === undefined) {
+    issues.push({ path: at(), message: 'a route needs upstream (or upstreams, for a traffic split)' })
+  }
+  if (route.split !== undefined && list === undefined) {
+    issues.push({ path: at('split'), message: 'split only applies to a route with upstreams (a traffic split)', hint: 'replace upstream: X with upstreams: [{ name: X, weight: … }, …]' })
+  }
+  if (list === undefined) return
+  const seen = new Map<string, number>()
+  let total = 0
+  list.forEach((u, j) => {
+    if (!isObj(u) || typeof u.name !== 'string') return
+    if (typeof u.weight === 'number') total += u.weight
+    const first = seen.get(u.name)
+    if (first !== undefined) issues.push({ path: at('upstreams', j, 'name'), message: `upstream ${show(at('upstreams', j, 'name'), u.name)} is listed twice`, firstDefinedAt: at('upstreams', first, 'name') })
+    else seen.set(u.name, j)
+    if (!Object.hasOwn(upstreams, u.name)) {
+      issues.push({
+        path: at('upstreams', j, 'name'),
+        message: `unknown upstream ${show(at('upstreams', j, 'name'), u.name)}`,
+        ...hint(upstreamNames.length === 0 ? 'no upstreams are defined' : suggest(u.name, upstreamNames, 'defined upstreams')),
+      })
+    }
+  })
+  if (list.length > 0 && total <= 0) issues.push({ path: at('upstreams'), message: 'every upstream of the split has weight 0, so nothing would get traffic' })
+  const split = route.split
+  if (!isObj(split) || !Array.isArray(split.overrides)) return
+  split.overrides.forEach((o, j) => {
+    if (!isObj(o)) return
+    if ((o.header === undefined) === (o.cookie === undefined)) issues.push({ path: at('split', 'overrides', j), message: 'an override looks at exactly one of header and cookie' })
+    if (typeof o.upstream === 'string' && !seen.has(o.upstream)) {
+      issues.push({
+        path: at('split', 'overrides', j, 'upstream'),
+        message: `${show(at('split', 'overrides', j, 'upstream'), o.upstream)} is not one of this route's upstreams`,
+        ...hint(suggest(o.upstream, [...seen.keys()], "the route's upstreams")),
+      })
+    }
+  })
+}
+
+/** Every `aggregate` backend names a defined upstream. */
+function checkAggregateUpstreams(doc: Obj, upstreams: Obj, show: (p: Segment[], v: string) => string, issues: Issue[]): void {
+  const names = Object.keys(upstreams)
+  const check = (uses: unknown, path: Segment[]): void => {
+    if (!Array.isArray(uses)) return
+    uses.forEach((use, j) => {
+      if (!isObj(use) || use.name !== 'aggregate' || !isObj(use.config) || !Array.isArray(use.config.backends)) return
+      use.config.backends.forEach((b, k) => {
+        if (!isObj(b) || typeof b.upstream !== 'string' || Object.hasOwn(upstreams, b.upstream)) return
+        const at: Segment[] = [...path, j, 'config', 'backends', k, 'upstream']
+        issues.push({ path: at, message: `unknown upstream ${show(at, b.upstream)}`, ...hint(names.length === 0 ? 'no upstreams are defined' : suggest(b.upstream, names, 'defined upstreams')) })
+      })
+    })
+  }
+  check(doc.plugins, ['plugins'])
+  if (Array.isArray(doc.routes)) doc.routes.forEach((r, i) => isObj(r) && check(r.plugins, ['routes', i, 'plugins']))
+}
+
 function checkUpstream(up: Obj, path: Segment[], issues: Issue[]): void {
+  const disc = up.discovery
+  if (up.targets !== undefined && disc !== undefined) {
+    issues.push({ path: [...path, 'discovery'], message: 'an upstream has either targets (static) or discovery, not both' })
+  } else if (up.targets === undefined && disc === undefined) {
+    issues.push({ path, message: 'an upstream needs targets (or discovery: { dns: … } / { etcd: … })' })
+  }
+  if (isObj(disc)) {
+    const kinds = ['dns', 'etcd'].filter((k) => disc[k] !== undefined)
+    if (kinds.length !== 1) issues.push({ path: [...path, 'discovery'], message: kinds.length === 0 ? 'discovery needs dns or etcd' : 'discovery takes exactly one of dns and etcd' })
+    const dns = disc.dns
+    if (isObj(dns)) {
+      const record = dns.record ?? 'A'
+      if (record !== 'SRV' && dns.port === undefined) issues.push({ path: [...path, 'discovery', 'dns'], message: `port is required for ${String(record)} records (SRV records carry their own)` })
+      if (Array.isArray(dns.servers)) {
+        dns.servers.forEach((v, i) => {
+          if (typeof v === 'string' && !isNameServer(v)) issues.push({ path: [...path, 'discovery', 'dns', 'servers', i], message: 'must be an IP address, optionally with a port: 10.0.0.2, 10.0.0.2:53, [fd00::2]:53' })
+        })
+      }
+      if (typeof dns.name === 'string' && record === 'SRV' && !dns.name.startsWith('_')) {
+        issues.push({ path: [...path, 'discovery', 'dns', 'name'], message: 'an SRV name starts with _service._proto, e.g. _http._tcp.users.example.com' })
+      }
+    }
+  }
   if (!Array.isArray(up.targets)) return
   let weighted = 0
   up.targets.forEach((t, i) => {
@@ -418,6 +506,12 @@ function checkUpstream(up: Obj, path: Segment[], issues: Issue[]): void {
   if (up.targets.length > 0 && weighted === 0) {
     issues.push({ path: [...path, 'targets'], message: 'every target has weight 0, so nothing would get traffic' })
   }
+}
+
+function isNameServer(v: string): boolean {
+  if (isIP(v) !== 0) return true
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(v) ?? /^([^:]+):(\d{1,5})$/.exec(v)
+  return m !== null && isIP(m[1]!) !== 0 && Number(m[2]) > 0 && Number(m[2]) < 65536
 }
 
 /** V8 puts the pattern itself in the message (maybe a secret); keep only the reason after it. */

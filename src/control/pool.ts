@@ -46,7 +46,7 @@ export interface WorkerPool {
   readiness(): Readiness
   workers(): WorkerInfo[]
   /** Prometheus exposition of the data plane plus this process's own registry. */
-  metrics(): Promise<string>
+  metrics(openMetrics?: boolean): Promise<string>
   /** Live data-plane state of every worker (upstream health, breakers, in-flight) for /status. */
   planeStatus(): Promise<WorkerPlaneStatus[]>
   /** Purges the cache plugin's entries in every worker (and the shared second tier, once). */

@@ -185,8 +185,8 @@ class Controller {
     return this.#pool.readiness()
   }
 
-  metrics(): Promise<string> {
-    return this.#pool.metrics()
+  metrics(openMetrics = false): Promise<string> {
+    return this.#pool.metrics(openMetrics)
   }
 
   purgeCache(p: CachePurge): Promise<CachePurgeResult> {

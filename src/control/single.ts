@@ -4,6 +4,7 @@
 import type { Logger } from 'pino'
 import { enableProcessMetrics, registry } from '../observability/metrics.js'
 import { DataPlaneHost } from './host.js'
+import { exposition } from '../observability/exposition.js'
 import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
 import { purgeZones } from '../plugins/cache/zone.js'
 import type { LoadReply, Readiness, WorkerInfo, WorkerPlaneStatus, WorkerPool, WorkerState } from './pool.js'
@@ -73,8 +74,9 @@ export class InProcessPool implements WorkerPool {
     ]
   }
 
-  metrics(): Promise<string> {
-    return registry.metrics()
+  async metrics(openMetrics = false): Promise<string> {
+    if (!openMetrics) return registry.metrics()
+    return exposition([await registry.getMetricsAsJSON()], true)
   }
 
   planeStatus(): Promise<WorkerPlaneStatus[]> {

@@ -9,6 +9,7 @@ export interface RouteStatus {
   hosts: string[] | null
   methods: string[] | null
   paths: string[]
+  /** The upstream, or a traffic split as "name:weight name:weight". */
   upstream: string
   /** Plugins in effect: global ones (unless disabled on the route) merged with the route's own. */
   plugins: string[]
@@ -70,7 +71,7 @@ export function routeStatus(config: Config): RouteStatus[] {
     const off = new Set(own.filter((p) => p.enabled === false).map((p) => p.name))
     const plugins = global.filter((n) => !off.has(n))
     for (const p of own) if (p.enabled !== false && !plugins.includes(p.name)) plugins.push(p.name)
-    return { name: r.name, hosts: r.hosts ?? null, methods: r.methods ?? null, paths: r.paths, upstream: r.upstream, plugins }
+    return { name: r.name, hosts: r.hosts ?? null, methods: r.methods ?? null, paths: r.paths, upstream: r.upstream ?? (r.upstreams ?? []).map((u) => `${u.name}:${u.weight}`).join(' '), plugins }
   })
 }
 
@@ -125,7 +126,7 @@ export function upstreamStatus(config: Config, planes: readonly WorkerPlaneStatu
       breaker: null,
       in_flight: null,
       queued: null,
-      targets: def.targets.map((t) => ({ url: t.url, weight: t.weight ?? 1, healthy: null, ejected: false, in_flight: 0, unhealthy_on: [] })),
+      targets: (def.targets ?? []).map((t) => ({ url: t.url, weight: t.weight ?? 1, healthy: null, ejected: false, in_flight: 0, unhealthy_on: [] })),
       workers: [],
     }
   }
@@ -161,7 +162,7 @@ const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
-  return rows.map((r) => '  ' + r.map((c, i) => (i === r.length - 1 ? c : pad(c, widths[i]!))).join('  ')).join('\n')
+  return rows.map((r) => ('  ' + r.map((c, i) => (i === r.length - 1 ? c : pad(c, widths[i]!))).join('  ')).trimEnd()).join('\n')
 }
 
 const health = (h: boolean | null) => (h === null ? 'unknown' : h ? 'up' : 'DOWN')
@@ -200,9 +201,9 @@ export function renderStatusText(d: StatusDocument): string {
   )
   lines.push('', 'UPSTREAMS')
   for (const [name, u] of Object.entries(d.upstreams)) {
-    const down = u.targets.filter((t) => t.healthy === false).length
+    const up = u.targets.filter((t) => t.healthy === true).length
     lines.push(
-      `  ${name}  balancer=${u.balancer}  breaker=${u.breaker ?? 'none'}  in-flight=${u.in_flight ?? 0}${u.queued !== null ? `  queued=${u.queued}` : ''}  targets ${u.targets.length - down}/${u.targets.length} up`,
+      `  ${name}  balancer=${u.balancer}  breaker=${u.breaker ?? 'none'}  in-flight=${u.in_flight ?? 0}${u.queued !== null ? `  queued=${u.queued}` : ''}  targets ${up}/${u.targets.length} up`,
     )
     const perWorker = (url: string) =>
       u.workers.map((w) => {

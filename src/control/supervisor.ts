@@ -3,8 +3,8 @@
 // gathers metrics. Workers share the listening port through node:cluster.
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from 'pino'
-import { AggregatorRegistry } from 'prom-client'
 import { registry } from '../observability/metrics.js'
+import { exposition } from '../observability/exposition.js'
 import { isFromWorker, type CachePurge, type CachePurgeResult, type ConfigDoc, type FromWorker, type ToWorker, type WorkerMetrics } from './ipc.js'
 import type { LoadReply, Readiness, WorkerInfo, WorkerPlaneStatus, WorkerPool, WorkerState } from './pool.js'
 import type { DataPlaneStatus } from '../proxy/data-plane.js'
@@ -153,7 +153,7 @@ export class ClusterSupervisor implements WorkerPool {
    * primary's registry without duplicate metric families, so the workers' JSON is collected over
    * our own IPC message and merged with AggregatorRegistry.aggregate().
    */
-  async metrics(): Promise<string> {
+  async metrics(openMetrics = false): Promise<string> {
     const live = this.#slots.flatMap((s) => (s.worker !== null && s.worker.isConnected() && s.state !== 'starting' ? [s.worker] : []))
     const id = ++this.#scrapeId
     const results: WorkerMetrics[] = []
@@ -177,7 +177,7 @@ export class ClusterSupervisor implements WorkerPool {
       })
     }
     results.push(await registry.getMetricsAsJSON())
-    return AggregatorRegistry.aggregate(results).metrics()
+    return exposition(results, openMetrics)
   }
 
   /**

@@ -32,6 +32,83 @@ export interface AccessEntry {
   /** Set when the request was traced (hex ids from OpenTelemetry). */
   traceId?: string | undefined
   spanId?: string | undefined
+  /** The (redacted) query string, only when `include_query` is on and the request had one. */
+  query?: string | undefined
+}
+
+/**
+ * `log.access_log` compiled once per Snapshot. null (in the Snapshot) = no access log, so a
+ * gateway with it off pays one null check per request; sampling is one comparison when it is 1.
+ */
+export class AccessLogPolicy {
+  /** Share of successful lines written (1 = all). */
+  readonly sampleSuccess: number
+  /** Lower-cased names whose values are redacted; null = the query is not logged at all. */
+  readonly redact: ReadonlySet<string> | null
+
+  constructor(sampleSuccess: number, redact: ReadonlySet<string> | null) {
+    this.sampleSuccess = sampleSuccess
+    this.redact = redact
+  }
+
+  /** Whether this request's line is written: failures always, successes by sample. */
+  keep(status: number, error: string | undefined): boolean {
+    return this.sampleSuccess >= 1 || status >= 400 || error !== undefined || Math.random() < this.sampleSuccess
+  }
+
+  /** The query field for a raw query string ('' = none), or undefined when queries are not logged. */
+  query(raw: string): string | undefined {
+    const redact = this.redact
+    if (redact === null || raw === '') return undefined
+    return redactQuery(raw.length > MAX_QUERY ? raw.slice(0, MAX_QUERY) : raw, redact)
+  }
+}
+
+interface AccessLogOptions {
+  enabled?: boolean
+  sample_success?: number
+  include_query?: boolean
+  redact_query_params?: string[]
+}
+
+/** `log.access_log` (true/false or the options object) → a policy, or null when off. */
+export function accessLogPolicy(c: boolean | AccessLogOptions | undefined): AccessLogPolicy | null {
+  if (c === false) return null
+  if (c === undefined || c === true) return new AccessLogPolicy(1, null)
+  if (c.enabled === false) return null
+  const names = new Set((c.redact_query_params ?? []).map((n) => n.toLowerCase()))
+  return new AccessLogPolicy(c.sample_success ?? 1, c.include_query === true ? names : null)
+}
+
+/** Longer queries are cut (a 16 KiB query line per request would swamp the log). */
+const MAX_QUERY = 2048
+
+function decodeName(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' ')).trim().toLowerCase()
+  } catch {
+    return raw.toLowerCase()
+  }
+}
+
+/**
+ * Replaces the value of every parameter named in `names` with [REDACTED]. Names are compared
+ * decoded (`%74oken` is `token`), case-insensitively, and with a bracket suffix removed (`token[]`,
+ * `token[0]`), as frameworks read them; every occurrence of a repeated name is redacted.
+ */
+export function redactQuery(q: string, names: ReadonlySet<string>): string {
+  if (names.size === 0) return q
+  const parts = q.split('&')
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!
+    const eq = part.indexOf('=')
+    const rawName = eq === -1 ? part : part.slice(0, eq)
+    let name = decodeName(rawName)
+    const bracket = name.indexOf('[')
+    if (bracket > 0) name = name.slice(0, bracket)
+    if (names.has(name)) parts[i] = `${rawName}=[REDACTED]`
+  }
+  return parts.join('&')
 }
 
 /** ISO time, recomputed at most once per millisecond (many requests share one). */
@@ -81,7 +158,8 @@ export class AccessLog {
       `"bytes":${e.bytes},"duration_ms":${ms(e.durationMs)},"upstream_ms":${e.upstreamMs === undefined ? 'null' : ms(e.upstreamMs)},` +
       `"consumer":${e.consumer === undefined ? 'null' : str(e.consumer)},"error":${e.error === undefined ? 'null' : `"${e.error}"`}` +
       `${e.attempts !== undefined && e.attempts > 1 ? `,"upstream_attempts":${e.attempts}` : ''}` +
-      `${e.traceId === undefined ? '' : `,"trace_id":"${e.traceId}","span_id":"${e.spanId}"`}}\n`
+      `${e.traceId === undefined ? '' : `,"trace_id":"${e.traceId}","span_id":"${e.spanId}"`}` +
+      `${e.query === undefined ? '' : `,"query":${str(e.query)}`}}\n`
     if (this.#pendingLength > MAX_PENDING_BYTES) {
       this.dropped++
       return

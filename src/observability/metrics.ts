@@ -144,7 +144,8 @@ interface RequestSeries {
 const series = new Map<string, Map<string, Array<RequestSeries | undefined>>>()
 
 /** Counts one finished request. route '' = matched no route. */
-export function recordRequest(route: string, method: string, status: number, seconds: number, bytesIn = 0, bytesOut = 0): void {
+/** `traceId` (a sampled trace's id) becomes the latency bucket's OpenMetrics exemplar. */
+export function recordRequest(route: string, method: string, status: number, seconds: number, bytesIn = 0, bytesOut = 0, traceId?: string): void {
   const cls = (status / 100) | 0
   let byMethod = series.get(route)
   if (byMethod === undefined) series.set(route, (byMethod = new Map()))
@@ -165,7 +166,7 @@ export function recordRequest(route: string, method: string, status: number, sec
   s.count.value++
   s.bytesIn.value += bytesIn
   s.bytesOut.value += bytesOut
-  requestDuration.observe(s.duration, seconds)
+  requestDuration.observe(s.duration, seconds, traceId)
 }
 
 // Shared-state backend health: 1 while the Store answers. Read at scrape time from the data plane.

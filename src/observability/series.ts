@@ -48,12 +48,22 @@ export class FastCounter {
   }
 }
 
+/** OpenMetrics exemplar: the trace of one observation in a bucket (prom-client's shape). */
+export interface Exemplar {
+  labelSet: { trace_id: string }
+  value: number
+  /** Seconds since the epoch. */
+  timestamp: number
+}
+
 export interface HistogramSeries {
   readonly labels: Labels
   /** Per-bucket (non-cumulative) counts; the last slot is +Inf. */
   readonly counts: number[]
   sum: number
   count: number
+  /** The last exemplar per bucket; null until an observation inside a sampled trace. */
+  exemplars: Array<Exemplar | undefined> | null
 }
 
 export class FastHistogram {
@@ -74,30 +84,38 @@ export class FastHistogram {
   series(key: string, labels: Labels): HistogramSeries {
     let s = this.#series.get(key)
     if (s === undefined) {
-      s = { labels, counts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0 }
+      s = { labels, counts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0, exemplars: null }
       this.#series.set(key, s)
     }
     return s
   }
 
-  observe(s: HistogramSeries, v: number): void {
+  /** `traceId`: the observation happened inside a sampled trace; it becomes the bucket's exemplar. */
+  observe(s: HistogramSeries, v: number, traceId?: string): void {
     const b = this.buckets
     let i = 0
     while (i < b.length && v > b[i]!) i++
     s.counts[i]!++
     s.sum += v
     s.count++
+    if (traceId !== undefined) {
+      const ex = (s.exemplars ??= new Array<Exemplar | undefined>(b.length + 1).fill(undefined))
+      ex[i] = { labelSet: { trace_id: traceId }, value: v, timestamp: Date.now() / 1000 }
+    }
   }
 
   get() {
-    const values: Array<MetricValue<string> & { metricName: string }> = []
+    const values: Array<MetricValue<string> & { metricName: string; exemplar?: Exemplar }> = []
     for (const s of this.#series.values()) {
       let acc = 0
+      const ex = s.exemplars
       for (let i = 0; i < this.buckets.length; i++) {
         acc += s.counts[i]!
-        values.push({ labels: { ...s.labels, le: this.buckets[i]! }, value: acc, metricName: `${this.name}_bucket` })
+        const e = ex?.[i]
+        values.push({ labels: { ...s.labels, le: this.buckets[i]! }, value: acc, metricName: `${this.name}_bucket`, ...(e === undefined ? {} : { exemplar: e }) })
       }
-      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${this.name}_bucket` })
+      const inf = ex?.[this.buckets.length]
+      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${this.name}_bucket`, ...(inf === undefined ? {} : { exemplar: inf }) })
       values.push({ labels: s.labels, value: s.sum, metricName: `${this.name}_sum` })
       values.push({ labels: s.labels, value: s.count, metricName: `${this.name}_count` })
     }
@@ -109,6 +127,7 @@ export class FastHistogram {
       s.counts.fill(0)
       s.sum = 0
       s.count = 0
+      s.exemplars = null
     }
   }
 }

@@ -5,6 +5,7 @@ import type { RequestContext } from '../proxy/context.js'
 import type { Logger } from 'pino'
 import type { Store } from '../state/store.js'
 import type { Consumers } from './consumers.js'
+import type { UpstreamClient } from '../upstream/client.js'
 
 /** Fixed phase order. rewrite = on request, before anything else looks at the path. */
 export type Phase = 'rewrite' | 'access' | 'beforeUpstream' | 'response' | 'log'
@@ -43,6 +44,21 @@ export interface UpstreamHead {
    * (e.g. a cached entry after a 304 revalidation). The upstream body is read and discarded.
    */
   reply?: LocalReply
+  /**
+   * Set by a `response` handler to rewrite the whole upstream body (response-transformer): the
+   * handler holds the head and collects the body, at most `maxBytes`, then sends what `apply`
+   * returns (undefined = the body unchanged) with its Content-Length. A body that grows past
+   * `maxBytes` is sent unchanged as it arrives and `apply` is not called; a throw from `apply` is
+   * logged and the body sent unchanged. ctx.tap sees the body as sent. One per response: the last
+   * handler to set it wins. Unset costs one null check per body chunk.
+   */
+  rewriteBody?: BodyRewrite
+}
+
+/** See UpstreamHead.rewriteBody. */
+export interface BodyRewrite {
+  readonly maxBytes: number
+  apply(body: Buffer): Buffer | undefined
 }
 
 /**
@@ -82,6 +98,12 @@ export interface PluginEnv {
   memory: Store
   /** The Snapshot's consumers (config `consumers:`), for auth plugins to identify callers. Always set by the compiler; optional for hand-made envs (tests, benches). */
   consumers?: Consumers
+  /**
+   * A client for a named upstream (config `upstreams:`) of this Snapshot, for plugins that call
+   * upstreams themselves (aggregate); undefined for an unknown name. Set by the compiler; optional
+   * for hand-made envs.
+   */
+  upstream?: (name: string) => UpstreamClient | undefined
 }
 
 export interface PluginInstance {

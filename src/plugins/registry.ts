@@ -16,6 +16,9 @@ import ipRestriction from './ip-restriction/index.js'
 import jwtRevocation from './jwt-revocation/index.js'
 import oauth2Introspection from './oauth2-introspection/index.js'
 import cache from './cache/index.js'
+import requestTransformer from './request-transformer/index.js'
+import responseTransformer from './response-transformer/index.js'
+import aggregate from './aggregate/index.js'
 
 /** Refuses a definition that does not declare what the loader needs (APISIX load_plugin). */
 export function assertPluginDefinition(def: PluginDefinition): void {
@@ -43,6 +46,9 @@ const builtins: PluginDefinition[] = [
   jwtRevocation as unknown as PluginDefinition,
   oauth2Introspection as unknown as PluginDefinition,
   cache as unknown as PluginDefinition,
+  requestTransformer as unknown as PluginDefinition,
+  responseTransformer as unknown as PluginDefinition,
+  aggregate as unknown as PluginDefinition,
 ]
 for (const def of builtins) assertPluginDefinition(def)
 

@@ -16,6 +16,7 @@ export const ERRORS = {
   internal_error: { status: 500, message: 'internal gateway error' },
   upstream_unreachable: { status: 502, message: 'the upstream could not be reached' },
   upstream_bad_response: { status: 502, message: 'the upstream sent an invalid or incomplete response' },
+  aggregate_failed: { status: 502, message: 'the backends of an aggregate route gave no usable answer' },
   auth_unavailable: { status: 503, message: 'authentication is temporarily unavailable' },
   rate_limit_unavailable: { status: 503, message: 'rate limiting is temporarily unavailable' },
   cache_unavailable: { status: 503, message: 'the cache is temporarily unavailable' },

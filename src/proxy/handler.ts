@@ -13,7 +13,7 @@ import { clientAddress, cleanResponseHeaders, plainAddress, upstreamRequestHeade
 import { sendError, sendLocalReply } from './errors-reply.js'
 import type { ErrorCode } from './errors.js'
 import { PluginFailure, runAccessSwitching, runLogPhase, runRequestPhase, runResponsePhase, type Pipeline } from '../plugins/pipeline.js'
-import type { UpstreamHead, Verdict } from '../plugins/contract.js'
+import type { BodyRewrite, UpstreamHead, Verdict } from '../plugins/contract.js'
 import { BodyLimit, PayloadTooLarge } from './body-limit.js'
 import type { DeadlineItem, DeadlineList, Deadlines } from './deadlines.js'
 import type { Tracing } from '../observability/tracing.js'
@@ -21,6 +21,7 @@ import { recordRequest, upstreamDuration, upstreamSeries } from '../observabilit
 import { REJECTED, type Ticket } from '../upstream/breaker.js'
 import { FailureKind, backoffMs, failureKind, isRetryable, type RetryPolicy } from '../upstream/retry.js'
 import type { AccessLog } from '../observability/access-log.js'
+import { UPSTREAM_ERRORS, warnUpstreamError } from '../observability/upstream-errors.js'
 
 /** What the handler needs from its owner (the data plane). */
 export interface HandlerHost {
@@ -203,12 +204,16 @@ function earlyReply(
   const status = res.statusCode
   const ms = performance.now() - start
   recordRequest(ctx?.routeName ?? '', req.method ?? 'GET', status, ms / 1000)
-  if (snap.accessLog) {
+  const log = snap.accessLog
+  if (log !== null) {
+    // Before routing there is no ctx: the raw target, split so its query never lands in `path`.
+    const url = req.url ?? ''
+    const q = url.indexOf('?')
     host.accessLog.write({
       requestId: id,
       clientIp: ctx?.clientIp ?? plainAddress(req.socket.remoteAddress),
       method: req.method ?? 'GET',
-      path: ctx?.path ?? req.url ?? '',
+      path: ctx?.path ?? (q === -1 ? url : url.slice(0, q)),
       route: ctx?.routeName ?? null,
       upstream: null,
       status,
@@ -216,6 +221,7 @@ function earlyReply(
       durationMs: ms,
       upstreamMs: undefined,
       error: code,
+      query: log.redact === null ? undefined : log.query(ctx?.query ?? (q === -1 ? '' : url.slice(q + 1))),
     })
   }
 }
@@ -228,7 +234,8 @@ function earlyReply(
 class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
   readonly host: HandlerHost
   readonly snap: Snapshot
-  readonly route: CompiledRoute
+  /** The matched route; on a split route, replaced by the chosen branch when proxy() starts. */
+  route: CompiledRoute
   readonly ctx: RequestContext
   readonly res: ServerResponse
   controller: Dispatcher.DispatchController | null = null
@@ -243,6 +250,8 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
   status = 0
   bytes = 0
   error: string | undefined = undefined
+  /** The low-level cause of an upstream failure (ECONNREFUSED, …), for its warn line. */
+  cause: string | undefined = undefined
   done = false
   /** The route's pipeline, or its consumer's once an auth plugin identified one (runAccessSwitching). */
   pipeline: Pipeline | null
@@ -272,6 +281,8 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
   ticket: Ticket = REJECTED
   /** Holds a bulkhead slot of the cluster. */
   holdsSlot = false
+  /** A response plugin set head.rewriteBody: the head waits while the body is collected (else null). */
+  held: HeldBody | null = null
 
   constructor(host: HandlerHost, snap: Snapshot, route: CompiledRoute, ctx: RequestContext) {
     this.host = host
@@ -406,6 +417,10 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
    * has any, then the body and the first try.
    */
   proxy(): void {
+    // Traffic split: choose the upstream now (after the request phases, before its guards and
+    // pick). A single-upstream route pays one null check.
+    const split = this.route.split
+    if (split !== null) this.route = split.choose(this.ctx)
     const t = this.route.timeouts
     if (t.total > 0) this.host.deadlines.add(this, t.total)
     const cluster = this.route.cluster
@@ -657,7 +672,45 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
       this.localReply(head.reply)
       return
     }
+    if (head.rewriteBody !== undefined) {
+      this.held = new HeldBody(head.status, head.headers, head.rewriteBody)
+      return
+    }
     this.writeHead(head.status, head.headers)
+  }
+
+  /** A chunk of a held body (head.rewriteBody): kept, or, past maxBytes, everything sent unchanged from now on. */
+  hold(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const h = this.held!
+    h.size += chunk.length
+    if (h.size <= h.rewrite.maxBytes) {
+      h.chunks.push(chunk)
+      return
+    }
+    this.held = null
+    this.writeHead(h.status, h.headers)
+    h.chunks.push(chunk)
+    this.onResponseData(controller, Buffer.concat(h.chunks, h.size))
+  }
+
+  /** The held body is complete: rewrite it, frame it by its new length, send head and body. */
+  releaseHeld(): void {
+    const h = this.held!
+    this.held = null
+    const body = h.chunks.length === 1 ? h.chunks[0]! : Buffer.concat(h.chunks, h.size)
+    let out = body
+    try {
+      out = h.rewrite.apply(body) ?? body
+    } catch (err) {
+      this.host.logger.warn({ err, request_id: this.ctx.id, route: this.route.name }, 'response body rewrite failed; sent unchanged')
+    }
+    delete h.headers['transfer-encoding']
+    h.headers['content-length'] = String(out.length)
+    this.writeHead(h.status, h.headers)
+    if (this.ctx.tap !== null) this.ctx.tap.onData(out)
+    if (this.quiet || this.res.destroyed) return
+    this.bytes += out.length
+    this.res.write(out)
   }
 
   writeHead(status: number, headers: Record<string, string | string[]>): void {
@@ -668,6 +721,7 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.held !== null) return this.hold(controller, chunk)
     const tap = this.ctx.tap
     if (tap !== null) tap.onData(chunk)
     if (this.quiet) return
@@ -681,11 +735,13 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
   onResponseEnd(): void {
     this.endAttempt()
     this.clearTimer()
+    if (this.held !== null) this.releaseHeld()
     if (this.ctx.tap !== null) this.endTap(undefined)
     if (!this.quiet) this.res.end()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.held = null // a held head was never sent: the error (or a retry) answers instead
     const wasOpen = this.attemptOpen
     this.endAttempt()
     const res = this.res
@@ -704,6 +760,7 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
     const fallback = this.ctx.tap === null ? undefined : this.endTap(err)
     // Already answered (e.g. a total timeout replied while the request was still queued).
     if (err instanceof ClientGone || res.writableEnded || this.quiet) return
+    this.cause = (err as { code?: string }).code ?? err.name
     if (res.headersSent) {
       // Bytes already reached the client: all we can do is cut the response so it sees a truncation.
       this.error = 'upstream_bad_response'
@@ -786,10 +843,19 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
     const ms = performance.now() - this.ctx.start
     const ctx = this.ctx
     const declared = ctx.req.headers['content-length']
-    recordRequest(this.route.name, ctx.method, status, ms / 1000, declared === undefined ? 0 : Number(declared) || 0, this.bytes)
     const trace = ctx.trace
+    recordRequest(
+      this.route.name,
+      ctx.method,
+      status,
+      ms / 1000,
+      declared === undefined ? 0 : Number(declared) || 0,
+      this.bytes,
+      trace !== null && trace.sampled ? trace.traceId : undefined,
+    )
     if (trace !== null) trace.end(status, this.error)
-    if (this.snap.accessLog) {
+    const log = this.snap.accessLog
+    if (log !== null && log.keep(status, this.error)) {
       this.host.accessLog.write({
         requestId: ctx.id,
         clientIp: ctx.clientIp,
@@ -806,6 +872,20 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
         attempts: this.tries,
         traceId: trace === null ? undefined : trace.traceId,
         spanId: trace === null ? undefined : trace.spanId,
+        query: log.redact === null ? undefined : log.query(ctx.query),
+      })
+    }
+    const error = this.error
+    if (error !== undefined && UPSTREAM_ERRORS.has(error)) {
+      warnUpstreamError(this.host.logger, {
+        request_id: ctx.id,
+        route: this.route.name,
+        upstream: this.route.cluster.name,
+        target: ctx.target === '' ? null : ctx.target,
+        error,
+        cause: this.cause,
+        status,
+        attempts: this.tries,
       })
     }
     const logSteps = this.pipeline?.log ?? null
@@ -814,6 +894,20 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
         this.host.logger.warn({ err, plugin, request_id: ctx.id }, 'plugin log handler failed'),
       )
     }
+  }
+}
+
+/** A response head waiting for its body to be rewritten (UpstreamHead.rewriteBody). */
+class HeldBody {
+  readonly status: number
+  readonly headers: Record<string, string | string[]>
+  readonly rewrite: BodyRewrite
+  chunks: Buffer[] = []
+  size = 0
+  constructor(status: number, headers: Record<string, string | string[]>, rewrite: BodyRewrite) {
+    this.status = status
+    this.headers = headers
+    this.rewrite = rewrite
   }
 }
 

@@ -106,6 +106,9 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
       configReloads.labels('failed').inc()
       throw err
     }
+    // Upstreams with service discovery and no targets yet: wait (bounded) for their first answer,
+    // so a fresh Snapshot does not go live answering 503 no_healthy_target.
+    await Promise.all([...next.clusters.values()].map((c) => c.ready()))
     this.#applyTracing(config)
     const prev = this.snapshot
     const prevListen = this.#config?.server?.listen

@@ -5,16 +5,25 @@ import type { Config, PluginUseConfig, RouteConfig } from '../config/schema/inde
 import { parseDuration, parseSize } from '../config/units.js'
 import { RouteTable } from '../router/table.js'
 import { Cluster, type ResolvedTimeouts } from '../upstream/cluster.js'
+import { UpstreamClient } from '../upstream/client.js'
 import { resolveRetries, type RetryPolicy } from '../upstream/retry.js'
+import { TrafficSplit } from '../upstream/split.js'
 import { buildPipeline, ConsumerPipelines, createInstance, type Pipeline, type UseScope } from '../plugins/pipeline.js'
 import { Consumers } from '../plugins/consumers.js'
 import type { PluginDefinition, PluginInstance } from '../plugins/contract.js'
 import { TrustedProxies } from '../proxy/forward.js'
 import type { Store } from '../state/store.js'
+import { accessLogPolicy, type AccessLogPolicy } from '../observability/access-log.js'
 
 export interface CompiledRoute {
   readonly name: string
+  /** The upstream. On a split route: its first upstream, until the handler swaps in the chosen branch. */
   readonly cluster: Cluster
+  /**
+   * Traffic split (`upstreams:`): each branch is this route with another cluster (and that
+   * cluster's default timeouts and retries); null on single-upstream routes and on the branches.
+   */
+  readonly split: TrafficSplit<CompiledRoute> | null
   readonly stripPrefix: string | null
   readonly rewrite: { readonly re: RegExp; readonly replacement: string } | null
   readonly preserveHost: boolean
@@ -34,7 +43,8 @@ export interface Snapshot {
   readonly clusters: ReadonlyMap<string, Cluster>
   readonly routes: readonly CompiledRoute[]
   readonly trustedProxies: TrustedProxies
-  readonly accessLog: boolean
+  /** log.access_log compiled; null = off (the handler's one check). */
+  readonly accessLog: AccessLogPolicy | null
   /** Requests currently running on this Snapshot (the handler counts them). */
   inFlight: number
   /** Plugin instances created for this Snapshot (global, per-route and per-consumer). */
@@ -68,11 +78,26 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
   for (const [name, def] of Object.entries(config.upstreams)) {
     const prev = opts.previous?.clusters.get(name)
     // Only built when not carried over: a Cluster owns health-check state (timers start later).
-    clusters.set(name, prev !== undefined && prev.key === Cluster.keyOf(def) ? prev : new Cluster(name, def, { logger: opts.logger }))
+    if (prev !== undefined && prev.key === Cluster.keyOf(def)) clusters.set(name, prev)
+    else {
+      // Same discovery source under a changed definition: start from the predecessor's targets.
+      const seed = prev !== undefined && prev.discovery !== null && def.discovery !== undefined && prev.discoveryKey === JSON.stringify(def.discovery)
+        ? prev.targets.map((t) => ({ url: t.url, weight: t.weight }))
+        : undefined
+      clusters.set(name, new Cluster(name, def, { logger: opts.logger, seed }))
+    }
   }
 
   const consumers = new Consumers(config.consumers ?? [])
-  const pluginEnv = { logger: opts.logger, store: opts.store, memory: opts.memory, consumers }
+  // Plugins that call upstreams themselves (aggregate) get one client per cluster of this Snapshot.
+  const clients = new Map<string, UpstreamClient>()
+  const upstream = (name: string): UpstreamClient | undefined => {
+    let c = clients.get(name)
+    const cluster = clusters.get(name)
+    if (c === undefined && cluster !== undefined) clients.set(name, (c = new UpstreamClient(cluster)))
+    return c
+  }
+  const pluginEnv = { logger: opts.logger, store: opts.store, memory: opts.memory, consumers, upstream }
   // Global uses get one instance each, shared by every route's pipeline; consumer uses one instance
   // per (consumer, plugin), shared by every route (a consumer's own rate limit is gateway-wide).
   const globalInstances = new Map<string, PluginInstance>()
@@ -121,8 +146,13 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
 
   const routes: CompiledRoute[] = []
   const specs = config.routes.map((r) => {
-    const cluster = clusters.get(r.upstream)
-    if (cluster === undefined) throw new Error(`route ${r.name}: unknown upstream "${r.upstream}"`)
+    const names = r.upstreams !== undefined ? r.upstreams.map((u) => u.name) : [r.upstream ?? '']
+    const branchClusters = names.map((n) => {
+      const c = clusters.get(n)
+      if (c === undefined) throw new Error(`route ${r.name}: unknown upstream "${n}"`)
+      return c
+    })
+    const cluster = branchClusters[0]!
     const t = r.timeouts
     let pipeline = buildPipeline(config.plugins ?? [], r.plugins ?? [], opts.registry, factoryFor(r.name))
     // Only a route with an access phase can identify a consumer; only then can consumer plugins apply.
@@ -140,6 +170,7 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
     const compiled: CompiledRoute = {
       name: r.name,
       cluster,
+      split: null,
       stripPrefix: r.strip_prefix !== undefined && r.strip_prefix !== '/' ? r.strip_prefix.replace(/\/$/, '') : null,
       rewrite: compileRewrite(r),
       preserveHost: r.preserve_host ?? false,
@@ -153,7 +184,26 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
       pipeline,
       answersPreflight: pipeline?.access?.some((step) => step.name === 'cors') ?? false,
     }
-    routes.push(compiled)
+    let route = compiled
+    if (r.upstreams !== undefined) {
+      // One variant of the route per upstream: only the cluster and its defaults differ.
+      const branchOf = (c: Cluster): CompiledRoute => ({
+        ...compiled,
+        cluster: c,
+        timeouts: {
+          connect: t?.connect !== undefined ? parseDuration(t.connect) : c.timeouts.connect,
+          read: t?.read !== undefined ? parseDuration(t.read) : c.timeouts.read,
+          total: t?.total !== undefined ? parseDuration(t.total) : c.timeouts.total,
+        },
+        retry: r.retries !== undefined ? resolveRetries(r.retries) : c.retry,
+      })
+      const split = new TrafficSplit(
+        r.upstreams.map((u, i) => ({ name: u.name, weight: u.weight, value: branchOf(branchClusters[i]!) })),
+        r.split,
+      )
+      route = { ...compiled, split }
+    }
+    routes.push(route)
     return {
       name: r.name,
       hosts: r.hosts,
@@ -161,7 +211,7 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
       paths: r.paths,
       headers: r.headers,
       priority: r.priority,
-      data: compiled,
+      data: route,
     }
   })
 
@@ -175,7 +225,7 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
     clusters,
     routes,
     trustedProxies: new TrustedProxies(server.trusted_proxies ?? []),
-    accessLog: config.log?.access_log ?? true,
+    accessLog: accessLogPolicy(config.log?.access_log),
     inFlight: 0,
     plugins: allInstances,
     consumers,

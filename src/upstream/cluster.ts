@@ -9,7 +9,7 @@ import type { UpstreamConfig } from '../config/schema/index.js'
 import { parseDuration } from '../config/units.js'
 import { createBalancer, type Balancer } from './balancers/index.js'
 import { FAILURE_LATENCY_MS, observeLatency } from './balancers/p2c-ewma.js'
-import { Target } from './target.js'
+import { Target, type PoolSettings } from './target.js'
 import type { RequestContext } from '../proxy/context.js'
 import { ActiveChecker, resolveActive } from './health/active.js'
 import { OutlierDetector, resolvePassive } from './health/passive.js'
@@ -17,6 +17,7 @@ import type { HealthHost } from './health/host.js'
 import { Bulkhead, CircuitBreaker, resolveBreaker } from './breaker.js'
 import { resolveRetries, type RetryPolicy } from './retry.js'
 import { upstreamRejected, upstreamRetries, upstreamTargetHealthy } from '../observability/metrics.js'
+import { createDiscovery, type DiscoveredTarget, type DiscoverySink, type DiscoverySource } from './discovery/index.js'
 
 export interface ResolvedTimeouts {
   connect: number
@@ -28,11 +29,21 @@ export const DEFAULT_TIMEOUTS: ResolvedTimeouts = { connect: 2000, read: 30_000,
 
 export interface ClusterEnv {
   logger?: Logger | undefined
+  /**
+   * Discovered targets to start with (a discovery upstream rebuilt by a reload takes over its
+   * predecessor's list, so it does not start empty while its source resolves again).
+   */
+  seed?: readonly DiscoveredTarget[] | undefined
 }
+
+/** How long a new Snapshot waits for a discovery source's first answer before it goes live anyway. */
+const FIRST_DISCOVERY_WAIT_MS = 3000
 
 /** Live state for /status. */
 export interface ClusterStatus {
   balancer: string
+  /** 'static', 'dns' or 'etcd'. */
+  discovery?: string
   breaker: string | null
   in_flight: number | null
   queued: number | null
@@ -43,11 +54,17 @@ export interface ClusterStatus {
 // of the cluster that replaced it under the same names.
 const gaugeOwner = new Map<string, Cluster>()
 
-export class Cluster implements HealthHost {
+export class Cluster implements HealthHost, DiscoverySink {
   readonly name: string
   /** Canonical JSON of the definition: equal keys mean the cluster can be carried over. */
   readonly key: string
-  readonly targets: readonly Target[]
+  /** Canonical JSON of the discovery block ('' for static targets): equal = same source. */
+  readonly discoveryKey: string
+  /** Static targets, or the ones discovery last reported (replaced as a whole, never mutated). */
+  #targets: readonly Target[]
+  readonly #poolSettings: PoolSettings
+  /** Where targets come from when not static; null = static targets. */
+  readonly discovery: DiscoverySource | null
   readonly balancer: Balancer
   readonly timeouts: ResolvedTimeouts
   readonly logger: Logger | undefined
@@ -64,6 +81,7 @@ export class Cluster implements HealthHost {
   readonly #needsLatency: boolean
   readonly #retries: ReturnType<typeof upstreamRetries.labels>
   #started = false
+  #closed = false
 
   static keyOf(def: UpstreamConfig): string {
     return JSON.stringify(def)
@@ -77,7 +95,10 @@ export class Cluster implements HealthHost {
       connections: def.max_connections ?? 256,
       keepAliveTimeout: parseDuration(def.keep_alive_timeout ?? '4s'),
     }
-    this.targets = def.targets.map((t) => new Target(t.url, t.weight ?? 1, settings))
+    this.#poolSettings = settings
+    this.discoveryKey = def.discovery === undefined ? '' : JSON.stringify(def.discovery)
+    const initial = def.discovery === undefined ? (def.targets ?? []) : (env.seed ?? [])
+    this.#targets = initial.map((t) => new Target(t.url, t.weight ?? 1, settings))
     this.balancer = createBalancer(def.balancer ?? 'round-robin', this.targets, { hashOn: def.hash_on })
     this.timeouts = {
       connect: parseDuration(def.timeouts?.connect ?? DEFAULT_TIMEOUTS.connect),
@@ -95,6 +116,80 @@ export class Cluster implements HealthHost {
     this.#needsLatency = this.balancer.needsLatency
     this.observed = this.outlier !== null || this.#needsLatency
     this.#retries = upstreamRetries.labels(name)
+    // Last: the source may call setTargets() once started, which needs everything above.
+    this.discovery = def.discovery === undefined ? null : createDiscovery(def.discovery, this)
+  }
+
+  get targets(): readonly Target[] {
+    return this.#targets
+  }
+
+  /**
+   * Settles when the cluster can serve: at once for static targets or a seeded list, else after
+   * the discovery source's first answer (or failure), at most FIRST_DISCOVERY_WAIT_MS.
+   */
+  ready(): Promise<void> {
+    if (this.discovery === null || this.#targets.length > 0) return Promise.resolve()
+    let timer: NodeJS.Timeout | undefined
+    return Promise.race([this.discovery.firstAttempt, new Promise<void>((r) => (timer = setTimeout(r, FIRST_DISCOVERY_WAIT_MS)))]).finally(() => clearTimeout(timer))
+  }
+
+  // --- DiscoverySink ---
+
+  /**
+   * The discovery source's complete current list. Diffed by URL: targets that stayed keep their
+   * Target (pools, health, ejection, in-flight), new ones are created and probed, removed ones
+   * leave the balancer now and close their pools once their in-flight requests are done.
+   * Off the hot path; the Snapshot is untouched.
+   */
+  setTargets(list: readonly DiscoveredTarget[]): void {
+    if (this.#closed) return
+    const old = new Map(this.#targets.map((t) => [t.url, t]))
+    const next: Target[] = []
+    const added: Target[] = []
+    let reweighted = false
+    for (const d of list) {
+      let t = old.get(d.url)
+      if (t !== undefined) {
+        old.delete(d.url)
+        if (t.weight !== d.weight) {
+          t.weight = d.weight
+          reweighted = true
+        }
+      } else {
+        if (next.some((n) => n.url === d.url)) continue // the same URL twice: the first wins
+        t = new Target(d.url, d.weight, this.#poolSettings)
+        added.push(t)
+      }
+      next.push(t)
+    }
+    const removed = [...old.values()]
+    if (added.length === 0 && removed.length === 0 && !reweighted) return
+    this.#targets = next
+    for (const t of added) {
+      this.active?.add(t)
+      this.outlier?.add(t)
+      if (this.#started) {
+        gaugeOwner.set(`${this.name}\u0000${t.url}`, this)
+        upstreamTargetHealthy.set({ upstream: this.name, target: t.url }, t.available ? 1 : 0)
+      }
+    }
+    for (const t of removed) {
+      this.active?.remove(t)
+      this.outlier?.remove(t)
+      const key = `${this.name}\u0000${t.url}`
+      if (gaugeOwner.get(key) === this) {
+        gaugeOwner.delete(key)
+        upstreamTargetHealthy.remove({ upstream: this.name, target: t.url })
+      }
+    }
+    this.logger?.info(
+      { upstream: this.name, source: this.discovery?.kind, added: added.map((t) => t.url), removed: removed.map((t) => t.url), targets: next.length },
+      'upstream targets changed (discovery)',
+    )
+    this.availabilityChanged()
+    // undici's close() lets requests already dispatched to the pool finish first.
+    for (const t of removed) void t.close()
   }
 
   /** Called once the cluster serves a live Snapshot (idempotent; carried-over clusters are already started). */
@@ -107,6 +202,7 @@ export class Cluster implements HealthHost {
       upstreamTargetHealthy.set({ upstream: this.name, target: t.url }, t.available ? 1 : 0)
     }
     this.active?.start()
+    this.discovery?.start()
   }
 
   pick(ctx: RequestContext): Target | undefined {
@@ -160,6 +256,7 @@ export class Cluster implements HealthHost {
   status(): ClusterStatus {
     return {
       balancer: this.balancer.name,
+      discovery: this.discovery?.kind ?? 'static',
       breaker: this.breaker?.stateName ?? null,
       in_flight: this.bulkhead?.active ?? null,
       queued: this.bulkhead?.queued ?? null,
@@ -168,6 +265,8 @@ export class Cluster implements HealthHost {
   }
 
   async close(): Promise<void> {
+    this.#closed = true
+    await this.discovery?.close()
     this.active?.close()
     this.outlier?.close()
     for (const t of this.targets) {

@@ -180,7 +180,7 @@ export const DnsDiscovery = Type.Object(
     ),
     port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Target port for A/AAAA answers (required for them; SRV records carry their own).' })),
     scheme: Type.Optional(Type.Union([Type.Literal('http'), Type.Literal('https')], { default: 'http', description: 'Scheme of the discovered targets.' })),
-    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 1, description: 'Weight of each address (A/AAAA). SRV targets use their record's weight (0 counts as 1).' })),
+    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 1, description: 'Weight of each address (A/AAAA). SRV targets use their record\'s weight (0 counts as 1).' })),
     servers: Type.Optional(
       Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Name servers to ask ("10.0.0.2", "10.0.0.2:5353", "[fd00::2]:53"). Empty = the system\'s (/etc/resolv.conf).' }),
     ),
@@ -355,6 +355,31 @@ export const Admin = Type.Object(
   { ...Strict, description: 'Admin and status listener.' },
 )
 
+export const AccessLogOptions = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ default: true, description: 'Write access-log lines at all.' })),
+    sample_success: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 1,
+        default: 1,
+        description: 'Share of successful (1xx-3xx) lines written, 0..1 (0.1 = one in ten at random). 4xx/5xx and failed requests are always written.',
+      }),
+    ),
+    include_query: Type.Optional(
+      Type.Boolean({ default: false, description: 'Also log the query string (field `query`). Off by default: queries often carry secrets.' }),
+    ),
+    redact_query_params: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        default: [],
+        description: 'Query parameters (names, case-insensitive) whose values are logged as [REDACTED] when include_query is on.',
+      }),
+    ),
+    format: Type.Optional(Type.Literal('json', { default: 'json', description: 'Line format: json (one object per line, for log shippers).' })),
+  },
+  { ...Strict, description: 'Access-log options.' },
+)
+
 export const Log = Type.Object(
   {
     level: Type.Optional(
@@ -363,7 +388,12 @@ export const Log = Type.Object(
         description: 'Lowest level written to the log; silent writes nothing.',
       }),
     ),
-    access_log: Type.Optional(Type.Boolean({ default: true, description: 'One JSON line per request on stdout.' })),
+    access_log: Type.Optional(
+      Type.Union([Type.Boolean(), AccessLogOptions], {
+        default: true,
+        description: 'One JSON line per request on stdout: true/false, or an object with sampling and query options.',
+      }),
+    ),
   },
   { ...Strict, description: 'Logging.' },
 )

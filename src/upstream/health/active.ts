@@ -68,6 +68,22 @@ export class ActiveChecker {
     }
   }
 
+  /** A target joined (discovery): probe it too, starting within one interval. */
+  add(t: Target): void {
+    if (!this.#running || this.#state.has(t)) return
+    const s: ProbeState = { ok: 0, failed: 0, timer: null }
+    this.#state.set(t, s)
+    this.#schedule(t, s, Math.random() * this.policy.intervalMs)
+  }
+
+  /** A target left (discovery): stop probing it; a probe in flight is ignored when it returns. */
+  remove(t: Target): void {
+    const s = this.#state.get(t)
+    if (s === undefined) return
+    if (s.timer !== null) clearTimeout(s.timer)
+    this.#state.delete(t)
+  }
+
   close(): void {
     this.#running = false
     for (const s of this.#state.values()) if (s.timer !== null) clearTimeout(s.timer)

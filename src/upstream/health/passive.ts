@@ -42,7 +42,7 @@ export class OutlierDetector {
   readonly policy: PassivePolicy
   readonly #host: HealthHost
   readonly #state = new Map<Target, TargetState>()
-  readonly #maxEjected: number
+  #maxEjected: number
   #ejected = 0
   #closed = false
 
@@ -89,6 +89,28 @@ export class OutlierDetector {
     s.readmittedAt = performance.now()
     this.#host.logger?.info({ upstream: this.#host.name, target: t.url }, 'target readmitted after ejection')
     this.#host.availabilityChanged()
+  }
+
+  /** A target joined (discovery). */
+  add(t: Target): void {
+    if (!this.#state.has(t)) this.#state.set(t, { streak: 0, ejections: 0, readmittedAt: 0, timer: null })
+    this.#resize()
+  }
+
+  /** A target left (discovery): forget it, and free its ejection slot. */
+  remove(t: Target): void {
+    const s = this.#state.get(t)
+    if (s === undefined) return
+    if (s.timer !== null) {
+      clearTimeout(s.timer)
+      this.#ejected--
+    }
+    this.#state.delete(t)
+    this.#resize()
+  }
+
+  #resize(): void {
+    this.#maxEjected = Math.floor((this.#state.size * this.policy.maxPercent) / 100)
   }
 
   close(): void {

@@ -216,11 +216,11 @@ describe('environment interpolation', () => {
     const r = await loadConfigFile(file, { env: { PORTICO_TEST_TOKEN: 's3cret-value' } })
     assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors))
     assert.equal(r.config.admin?.token, 's3cret-value')
-    assert.equal(r.config.upstreams.users?.targets[0]?.url, 'http://127.0.0.1:8081')
+    assert.equal(r.config.upstreams.users?.targets?.[0]?.url, 'http://127.0.0.1:8081')
     assert.equal(r.config.routes[0]?.headers?.['x-template'], '${not_a_var}')
     const other = await loadConfigFile(file, { env: { PORTICO_TEST_TOKEN: 's3cret-value', PORTICO_TEST_HOST: '10.1.2.3' } })
     assert.ok(other.ok)
-    assert.equal(other.config.upstreams.users?.targets[0]?.url, 'http://10.1.2.3:8081')
+    assert.equal(other.config.upstreams.users?.targets?.[0]?.url, 'http://10.1.2.3:8081')
   })
 
   test('an unset variable is an error naming it, and no value leaks', async () => {

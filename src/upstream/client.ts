@@ -1,0 +1,102 @@
+// A small request/response client over one Cluster, for plugins that call upstreams themselves
+// (aggregate): picks a target through the cluster's balancer and health state, dispatches on the
+// target's pool (the same keep-alive connections the proxy uses), buffers a bounded body and
+// reports the outcome to passive health / latency-aware balancers. Not the proxy's hot path: a
+// request through here is a buffered sub-request, with its own deadline.
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Dispatcher } from 'undici'
+import type { Cluster } from './cluster.js'
+import type { RequestContext } from '../proxy/context.js'
+
+export interface UpstreamCall {
+  method: string
+  /** Path and query, starting with '/'; the target URL's base path is prepended. */
+  path: string
+  headers: Record<string, string>
+  /** Whole-call deadline in ms (connect + head + body). */
+  timeoutMs: number
+  /** Largest body accepted; beyond it the call fails with code `too_large`. */
+  maxBytes: number
+  /** The client request, for balancers that hash on it. */
+  ctx: RequestContext
+}
+
+export interface UpstreamResult {
+  status: number
+  headers: IncomingHttpHeaders
+  body: Buffer
+}
+
+/** Why a call failed, stable for callers to branch on. */
+export type UpstreamFailure = 'timeout' | 'unreachable' | 'no_healthy_target' | 'too_large'
+
+export class UpstreamCallError extends Error {
+  readonly code: UpstreamFailure
+  constructor(code: UpstreamFailure, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+class CallTimeout extends Error {}
+
+export class UpstreamClient {
+  readonly #cluster: Cluster
+
+  constructor(cluster: Cluster) {
+    this.#cluster = cluster
+  }
+
+  get name(): string {
+    return this.#cluster.name
+  }
+
+  async request(call: UpstreamCall): Promise<UpstreamResult> {
+    const cluster = this.#cluster
+    const target = cluster.pick(call.ctx)
+    if (target === undefined) throw new UpstreamCallError('no_healthy_target', `no healthy target in upstream ${cluster.name}`)
+    const ac = new AbortController()
+    const timer = setTimeout(() => ac.abort(new CallTimeout('timeout')), call.timeoutMs)
+    const start = performance.now()
+    target.inFlight++
+    let headed = false
+    try {
+      const res = await target.pool(cluster.timeouts.connect).request({
+        path: target.basePath + call.path,
+        method: call.method as Dispatcher.HttpMethod,
+        headers: { ...call.headers, host: target.hostHeader },
+        signal: ac.signal,
+        headersTimeout: call.timeoutMs,
+        bodyTimeout: call.timeoutMs,
+      })
+      headed = true
+      const now = performance.now()
+      if (cluster.observed) cluster.observeStatus(target, res.statusCode, now - start, now)
+      const chunks: Buffer[] = []
+      let size = 0
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        size += chunk.length
+        if (size > call.maxBytes) {
+          res.body.destroy()
+          throw new UpstreamCallError('too_large', `response body larger than ${call.maxBytes} bytes`)
+        }
+        chunks.push(chunk)
+      }
+      return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks, size) }
+    } catch (err) {
+      if (err instanceof UpstreamCallError) throw err
+      if (!headed && cluster.observed) {
+        const now = performance.now()
+        cluster.observeFailure(target, now - start, now)
+      }
+      const code = (err as { code?: string }).code
+      if (ac.signal.aborted || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+        throw new UpstreamCallError('timeout', `no complete response within ${call.timeoutMs}ms`)
+      }
+      throw new UpstreamCallError('unreachable', code === undefined ? 'the upstream could not be reached' : `the upstream could not be reached (${code})`)
+    } finally {
+      clearTimeout(timer)
+      target.inFlight--
+    }
+  }
+}
