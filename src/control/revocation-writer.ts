@@ -4,27 +4,31 @@
 // workers share with the primary, so the endpoint answers 409 instead of pretending.
 import type { Config } from '../config/schema/index.js'
 import { parseDuration } from '../config/units.js'
-import { RedisStore } from '../state/redis.js'
+import type { RedisStore } from '../state/redis.js'
 import { Revocations } from '../state/revocations.js'
 import type { RevocationRequest, RevocationWriter } from './admin/revocations.js'
 
 export type RevocationWriterSource = (() => RevocationWriter | undefined) & { close(): Promise<void> }
 
 export function revocationWriterFor(config: () => Config): RevocationWriterSource {
-  let current: { key: string; store: RedisStore; writer: RevocationWriter } | undefined
+  // The Redis client (and ioredis itself) is loaded on first use: most gateways never revoke.
+  let current: { key: string; store: Promise<RedisStore>; writer: RevocationWriter } | undefined
   const get = () => {
     const redis = config().store?.redis
     if (redis === undefined) return undefined
     const key = JSON.stringify(redis)
     if (current?.key !== key) {
-      void current?.store.close()
-      const store = new RedisStore({ url: redis.url, timeoutMs: Math.max(parseDuration(redis.timeout ?? '100ms'), 1000), prefix: redis.prefix ?? 'portico:' })
-      const revocations = new Revocations(store)
+      void current?.store.then((s) => s.close())
+      const store = import('../state/redis.js').then(
+        ({ RedisStore }) => new RedisStore({ url: redis.url, timeoutMs: Math.max(parseDuration(redis.timeout ?? '100ms'), 1000), prefix: redis.prefix ?? 'portico:' }),
+      )
+      const revocations = store.then((s) => new Revocations(s))
       const writer: RevocationWriter = {
         async revoke(r: RevocationRequest) {
-          await store.ready(2000)
-          if (r.kind === 'jti') await revocations.revokeJti(r.jti, r.exp)
-          else await revocations.revokeSub(r.sub, r.before, r.ttlMs)
+          await (await store).ready(2000)
+          const rev = await revocations
+          if (r.kind === 'jti') await rev.revokeJti(r.jti, r.exp)
+          else await rev.revokeSub(r.sub, r.before, r.ttlMs)
         },
       }
       current = { key, store, writer }
@@ -33,7 +37,7 @@ export function revocationWriterFor(config: () => Config): RevocationWriterSourc
   }
   return Object.assign(get, {
     async close() {
-      await current?.store.close()
+      await (await current?.store)?.close()
       current = undefined
     },
   })

@@ -13,7 +13,7 @@ interface Exemplar {
   value: number
   timestamp: number
 }
-type Value = MetricValue<string> & { metricName?: string; exemplar?: Exemplar }
+type Value = MetricValue<string> & { metricName?: string; exemplar?: Exemplar | null }
 
 function seriesKey(metricName: string | undefined, labels: Record<string, unknown>): string {
   let k = metricName ?? ''
@@ -28,7 +28,8 @@ export async function exposition(perProcess: Metrics[], openMetrics: boolean): P
   for (const metrics of perProcess) {
     for (const m of metrics) {
       for (const v of m.values as Value[]) {
-        if (v.exemplar === undefined) continue
+        // prom-client's own metrics carry `exemplar: null` when they have none.
+        if (v.exemplar === undefined || v.exemplar === null) continue
         let byKey = exemplars.get(m.name)
         if (byKey === undefined) exemplars.set(m.name, (byKey = new Map()))
         const key = seriesKey(v.metricName, v.labels)

@@ -187,3 +187,35 @@ new PromGauge({
 export function reportStoreHealth(fn: () => { kind: string; up: boolean }): void {
   storeHealth = fn
 }
+
+// Service-discovery sources (DNS, etcd): 1 while the last resolution answered / the watch is up.
+let discoveryHealth: (() => Array<{ upstream: string; source: string; up: boolean }>) | null = null
+new PromGauge({
+  name: 'portico_discovery_up',
+  help: 'Whether a service-discovery source (dns, etcd) is answering: 1 up, 0 down (last known targets keep serving).',
+  labelNames: ['upstream', 'source'] as const,
+  registers: [registry],
+  collect() {
+    this.reset()
+    for (const d of discoveryHealth?.() ?? []) this.set({ upstream: d.upstream, source: d.source }, d.up ? 1 : 0)
+  },
+})
+export function reportDiscoveryHealth(fn: () => Array<{ upstream: string; source: string; up: boolean }>): void {
+  discoveryHealth = fn
+}
+
+// The config each worker serves: value 1 per worker, so the sum over workers counts the workers on
+// each version (mixed versions after a partial reload show up as two series).
+const configInfo = new PromGauge({
+  name: 'portico_config_info',
+  help: 'The config version and hash this process serves (1 per process).',
+  labelNames: ['version', 'hash'] as const,
+  registers: [registry],
+})
+export function reportConfigLoaded(version: number, hash: string): void {
+  configInfo.reset()
+  configInfo.set({ version: String(version), hash: hash.slice(0, 12) }, 1)
+}
+
+/** 401/403 answers by route and error code (plugins answer with bounded codes). */
+export const authFailures = new FastCounter('portico_auth_failures_total', 'Requests refused with 401 or 403, by route, status and error code.', registry)

@@ -3,6 +3,7 @@
 // one CLIENT span per upstream attempt, HTTP semantic-convention attributes; parent-based ratio
 // sampling; OTLP/HTTP export through a bounded batch processor, so a slow or dead collector drops
 // spans instead of slowing requests.
+import { randomFillSync } from 'node:crypto'
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import {
   ROOT_CONTEXT,
@@ -61,9 +62,26 @@ export class Tracing {
     logger.info({ endpoint: settings.endpoint, sample_ratio: settings.sampleRatio, b3: settings.b3 }, 'tracing on')
   }
 
-  /** Starts the SERVER span of a request, child of the client's trace context when it sent a valid one. */
+  /**
+   * Starts the request's trace. Sampled requests get a SERVER span through the SDK (child of the
+   * client's context when it sent a valid one). Unsampled ones — most of them at a 10% ratio —
+   * skip the SDK entirely: the W3C header is parsed here, the sampling decision made here (the
+   * same parent-based rule), and upstream gets a fresh `traceparent` with the sampled flag off.
+   * Creating a non-recording span, extracting and injecting through the SDK cost ~15 µs per
+   * request on the load benchmark; this path costs a header parse and 8 random bytes.
+   */
   start(headers: IncomingHttpHeaders, method: string, path: string, scheme: string, clientIp: string): RequestTrace {
-    const parent = this.#propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter)
+    const parent = parseTraceparent(headers.traceparent)
+    // B3 input is rare and has several encodings: leave it to the SDK's propagator.
+    const b3In = this.settings.b3 && parent === null && (headers.b3 !== undefined || headers['x-b3-traceid'] !== undefined)
+    if (!b3In) {
+      const sampled = parent !== null ? parent.sampled : Math.random() < this.settings.sampleRatio
+      if (!sampled) {
+        const tracestate = typeof headers.tracestate === 'string' && parent !== null ? headers.tracestate : undefined
+        return new UnsampledTrace(parent?.traceId ?? randomHex(16), tracestate, this.settings.b3)
+      }
+    }
+    const ctx = this.#propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter)
     const span = this.#tracer.startSpan(
       method,
       {
@@ -77,9 +95,9 @@ export class Tracing {
           'user_agent.original': headers['user-agent'] ?? '',
         },
       },
-      parent,
+      ctx,
     )
-    return new RequestTrace(this.#tracer, this.#propagator, span, trace.setSpan(parent, span), this.settings.pluginEvents)
+    return new SdkTrace(this.#tracer, this.#propagator, span, trace.setSpan(ctx, span), this.settings.pluginEvents)
   }
 
   /** Flushes what is queued and stops the exporter (drain, reload with tracing changed). */
@@ -88,7 +106,79 @@ export class Tracing {
   }
 }
 
-export class RequestTrace {
+/** What the handler does with a request's trace, sampled or not. */
+export interface RequestTrace {
+  readonly traceId: string
+  readonly spanId: string
+  readonly sampled: boolean
+  readonly pluginEvents: boolean
+  setRoute(method: string, route: string): void
+  startAttempt(headers: OutgoingHttpHeaders, method: string, origin: string, path: string): void
+  attemptStatus(status: number): void
+  endAttempt(error: string | undefined): void
+  event(name: string, attributes?: Record<string, string | number>): void
+  end(status: number, error: string | undefined): void
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+/** W3C trace-context §3.2 (version 00); invalid or all-zero ids → null (a new trace starts). */
+function parseTraceparent(v: string | string[] | undefined): { traceId: string; sampled: boolean } | null {
+  if (typeof v !== 'string') return null
+  const m = TRACEPARENT.exec(v.trim())
+  if (m === null || m[1] === '00000000000000000000000000000000' || m[2] === '0000000000000000') return null
+  return { traceId: m[1]!, sampled: (parseInt(m[3]!, 16) & 1) === 1 }
+}
+
+// Random ids from a pooled buffer: one randomFillSync per 512 ids instead of one call per id.
+const pool = Buffer.alloc(4096)
+let poolOff = pool.length
+function randomHex(bytes: number): string {
+  if (poolOff + bytes > pool.length) {
+    randomFillSync(pool)
+    poolOff = 0
+  }
+  const hex = pool.toString('hex', poolOff, poolOff + bytes)
+  poolOff += bytes
+  return hex
+}
+
+/** An unsampled request: nothing recorded, context still propagated with the sampled flag off. */
+class UnsampledTrace implements RequestTrace {
+  readonly traceId: string
+  /** The id the upstream sees as its parent (the gateway's hop, not recorded). */
+  readonly spanId: string
+  readonly sampled = false
+  readonly pluginEvents = false
+  readonly #tracestate: string | undefined
+  readonly #b3: boolean
+
+  constructor(traceId: string, tracestate: string | undefined, b3: boolean) {
+    this.traceId = traceId
+    this.spanId = randomHex(8)
+    this.#tracestate = tracestate
+    this.#b3 = b3
+  }
+
+  setRoute(): void {}
+
+  startAttempt(headers: OutgoingHttpHeaders): void {
+    for (const h of TRACE_HEADERS) if (headers[h] !== undefined) delete headers[h]
+    headers.traceparent = `00-${this.traceId}-${this.spanId}-00`
+    if (this.#tracestate !== undefined) headers.tracestate = this.#tracestate
+    if (this.#b3) {
+      headers['x-b3-traceid'] = this.traceId
+      headers['x-b3-spanid'] = this.spanId
+      headers['x-b3-sampled'] = '0'
+    }
+  }
+
+  attemptStatus(): void {}
+  endAttempt(): void {}
+  event(): void {}
+  end(): void {}
+}
+
+class SdkTrace implements RequestTrace {
   readonly #tracer: Tracer
   readonly #propagator: TextMapPropagator
   readonly span: Span

@@ -17,7 +17,7 @@ import type { BodyRewrite, UpstreamHead, Verdict } from '../plugins/contract.js'
 import { BodyLimit, PayloadTooLarge } from './body-limit.js'
 import type { DeadlineItem, DeadlineList, Deadlines } from './deadlines.js'
 import type { Tracing } from '../observability/tracing.js'
-import { recordRequest, upstreamDuration, upstreamSeries } from '../observability/metrics.js'
+import { authFailures, recordRequest, upstreamDuration, upstreamSeries } from '../observability/metrics.js'
 import { REJECTED, type Ticket } from '../upstream/breaker.js'
 import { FailureKind, backoffMs, failureKind, isRetryable, type RetryPolicy } from '../upstream/retry.js'
 import type { AccessLog } from '../observability/access-log.js'
@@ -302,6 +302,8 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
       if (i === 1 && pipeline.bodyLimit !== null && !this.bodyRead) return this.readBody(Math.min(pipeline.bodyLimit, this.route.maxBodySize, this.ctx.bodyLimit))
       const steps = pipeline[REQUEST_PHASES[i]!]
       if (steps === null) continue
+      const trace = this.ctx.trace
+      if (trace !== null && trace.pluginEvents) trace.event(`plugins.${REQUEST_PHASES[i]!}`, { plugins: steps.map((st) => st.name).join(',') })
       let v: Verdict | Promise<Verdict>
       try {
         v = i === 1 && pipeline.consumers !== null ? runAccessSwitching(this, this.ctx, steps) : runRequestPhase(steps, REQUEST_PHASES[i]!, this.ctx)
@@ -379,6 +381,10 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
 
   localReply(v: Exclude<Verdict, undefined>): void {
     this.error = v.error
+    if (v.status === 401 || v.status === 403) {
+      const code = v.error ?? String(v.status)
+      authFailures.series(`${this.route.name}\u0000${v.status}\u0000${code}`, { route: this.route.name, status: String(v.status), error: code }).value++
+    }
     sendLocalReply(this.res, this.ctx.id, v, this.ctx.responseHeaders)
     if (v.background === true && this.target === null && !this.quiet) {
       // Answered now; the upstream exchange still runs for the plugins (contract: LocalReply.background).

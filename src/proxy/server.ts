@@ -8,16 +8,15 @@ import { parseDuration, parseSize } from '../config/units.js'
 import { compileSnapshot, retireSnapshot, type Snapshot } from '../snapshot/compile.js'
 import { BUILTIN_PLUGINS } from '../plugins/registry.js'
 import { AccessLog } from '../observability/access-log.js'
-import { configReloads, reportLiveCounts, reportStoreHealth } from '../observability/metrics.js'
+import { configReloads, reportConfigLoaded, reportLiveCounts, reportStoreHealth } from '../observability/metrics.js'
 import { createHandler, type HandlerHost } from './handler.js'
 import { Deadlines } from './deadlines.js'
-import { Tracing } from '../observability/tracing.js'
+import type { Tracing } from '../observability/tracing.js'
 import { PORTICO_VERSION } from '../version.js'
 import { errorBody, type ErrorCode } from './errors.js'
 import type { PluginDefinition } from '../plugins/contract.js'
 import type { Store } from '../state/store.js'
 import { MemoryStore } from '../state/memory.js'
-import { RedisStore } from '../state/redis.js'
 import type { DataPlane, DataPlaneOptions, DataPlaneStatus, SnapshotMeta } from './data-plane.js'
 
 /** host:port | [v6]:port | port → listen arguments. */
@@ -92,6 +91,9 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
 
   async #load(config: Config, meta: SnapshotMeta): Promise<void> {
     let next: Snapshot
+    // Redis and OpenTelemetry are loaded only when the config uses them (start-up time and ~RSS
+    // of a gateway that does not).
+    const store = await this.#storeFor(config)
     try {
       next = compileSnapshot(config, {
         version: meta.version,
@@ -99,7 +101,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
         logger: this.logger,
         registry: this.#plugins,
         previous: this.snapshot,
-        store: this.#storeFor(config),
+        store,
         memory: this.#memory,
       })
     } catch (err) {
@@ -109,12 +111,13 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     // Upstreams with service discovery and no targets yet: wait (bounded) for their first answer,
     // so a fresh Snapshot does not go live answering 503 no_healthy_target.
     await Promise.all([...next.clusters.values()].map((c) => c.ready()))
-    this.#applyTracing(config)
+    await this.#applyTracing(config)
     const prev = this.snapshot
     const prevListen = this.#config?.server?.listen
     this.snapshot = next // the swap: requests read this reference once, at arrival
     this.#config = config
     configReloads.labels('applied').inc()
+    reportConfigLoaded(meta.version, meta.hash)
     if (prev !== undefined) {
       if (this.#server !== undefined && prevListen !== config.server?.listen) this.logger.warn('server.listen changed: restart to apply it')
       void retireSnapshot(prev, next, this.logger)
@@ -123,14 +126,16 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
   }
 
   /** Tracing lives with the process, not the Snapshot: rebuilt only when its config changes. */
-  #applyTracing(config: Config): void {
+  async #applyTracing(config: Config): Promise<void> {
     const t = config.tracing
     const on = t !== undefined && t.enabled !== false
     const key = on ? JSON.stringify(t) : 'null'
     if (key === this.#tracingKey) return
     this.#tracingKey = key
     const old = this.tracing
-    this.tracing = on
+    const { Tracing } = on ? await import('../observability/tracing.js') : { Tracing: null }
+    this.tracing =
+      Tracing !== null && on
       ? new Tracing(
           {
             serviceName: t.service_name ?? 'portico',
@@ -148,7 +153,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     if (old !== null) void old.shutdown().catch(() => undefined)
   }
 
-  #storeFor(config: Config): Store {
+  async #storeFor(config: Config): Promise<Store> {
     const redis = config.store?.redis
     const key = JSON.stringify(redis ?? null)
     if (this.#store?.key === key) return this.#store.store
@@ -156,7 +161,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     const store =
       redis === undefined
         ? this.#memory
-        : new RedisStore({ url: redis.url, timeoutMs: parseDuration(redis.timeout ?? '100ms'), prefix: redis.prefix ?? 'portico:' })
+        : new (await import('../state/redis.js')).RedisStore({ url: redis.url, timeoutMs: parseDuration(redis.timeout ?? '100ms'), prefix: redis.prefix ?? 'portico:' })
     this.#store = { key, store }
     reportStoreHealth(() => ({ kind: store.kind, up: store.healthy() }))
     // Plugins of the previous Snapshot may still use the old store for a moment: close it later.

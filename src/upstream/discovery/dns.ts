@@ -152,6 +152,10 @@ export class DnsDiscovery implements DiscoverySource {
     this.#timer.unref()
   }
 
+  healthy(): boolean {
+    return this.#failures === 0
+  }
+
   async close(): Promise<void> {
     this.#closed = true
     if (this.#timer !== null) clearTimeout(this.#timer)

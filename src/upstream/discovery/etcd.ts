@@ -87,6 +87,10 @@ export class EtcdDiscovery implements DiscoverySource {
     return this.#first.promise
   }
 
+  healthy(): boolean {
+    return this.#watcher !== null && !this.#disconnected
+  }
+
   start(): void {
     if (this.#started || this.#closed) return
     this.#started = true

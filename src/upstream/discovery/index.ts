@@ -3,6 +3,7 @@
 // that stayed keep their Target object (pools, health, in-flight counts), new ones are created,
 // removed ones are closed once their in-flight requests are done. Discovery never rebuilds a
 // Snapshot. A source that cannot reach its backend keeps the last list it pushed.
+import { reportDiscoveryHealth } from '../../observability/metrics.js'
 import type { Logger } from 'pino'
 import type { DiscoveryConfig } from '../../config/schema/index.js'
 import { DnsDiscovery, resolveDnsPolicy } from './dns.js'
@@ -30,13 +31,25 @@ export interface DiscoverySource {
   readonly firstAttempt: Promise<void>
   /** Stops timers and watches; pushes nothing afterwards. */
   close(): Promise<void>
+  /** The source answered its last attempt (DNS) / its watch is connected (etcd). */
+  healthy(): boolean
 }
 
 export function createDiscovery(def: DiscoveryConfig, sink: DiscoverySink): DiscoverySource {
-  if (def.dns !== undefined) return new DnsDiscovery(resolveDnsPolicy(def.dns), sink)
-  if (def.etcd !== undefined) return new EtcdDiscovery(resolveEtcdPolicy(def.etcd), sink)
-  throw new Error('discovery needs dns or etcd')
+  const source = def.dns !== undefined ? new DnsDiscovery(resolveDnsPolicy(def.dns), sink) : def.etcd !== undefined ? new EtcdDiscovery(resolveEtcdPolicy(def.etcd), sink) : null
+  if (source === null) throw new Error('discovery needs dns or etcd')
+  live.add({ upstream: sink.name, source })
+  const close = source.close.bind(source)
+  source.close = async () => {
+    for (const l of live) if (l.source === source) live.delete(l)
+    await close()
+  }
+  return source
 }
+
+/** Discovery sources in use, for the portico_discovery_up gauge. */
+const live = new Set<{ upstream: string; source: DiscoverySource }>()
+reportDiscoveryHealth(() => [...live].map((l) => ({ upstream: l.upstream, source: l.source.kind, up: l.source.healthy() })))
 
 /** One deferred promise, resolved once. */
 export function once(): { promise: Promise<void>; resolve: () => void } {

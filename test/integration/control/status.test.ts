@@ -132,7 +132,9 @@ describe('live /status with 2 workers', () => {
       const after = await pollUntil(
         async () => {
           const { body } = await adminJson<StatusDocument>(gw, '/status')
-          return body.last_reload?.result === 'ok' && body.workers.every((w) => w.config_version === body.config.version) ? body : undefined
+          // The version must have moved: an earlier reload also left last_reload 'ok'.
+          const moved = body.config.version > before.config.version
+          return moved && body.last_reload?.result === 'ok' && body.workers.every((w) => w.config_version === body.config.version) ? body : undefined
         },
         { timeoutMs: 10_000, what: 'the reload to reach both workers' },
       )

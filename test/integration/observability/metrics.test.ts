@@ -43,3 +43,24 @@ routes: [ { name: metered, paths: ["/*"], upstream: o } ]
     await b.close()
   }
 })
+
+test('config version/hash, 401/403 refusals by code', async () => {
+  const origin = await startOrigin((_req, res) => res.end('ok'))
+  const gw = await startInProc(`
+consumers: [ { name: alice, credentials: { key_auth: [ "alice-key-0123456789abcdef" ] } } ]
+upstreams: { o: { targets: [ { url: ${origin.url} } ] } }
+routes: [ { name: guarded, paths: ["/*"], upstream: o, plugins: [ { name: key-auth } ] } ]
+`)
+  try {
+    for (let i = 0; i < 3; i++) await (await request(`${gw.url}/x`)).body.dump()
+    const ok = await request(`${gw.url}/x`, { headers: { apikey: 'alice-key-0123456789abcdef' } })
+    assert.equal(ok.statusCode, 200)
+    await ok.body.dump()
+    const text = await registry.metrics()
+    assert.match(text, /^portico_config_info\{version="\d+",hash="[0-9a-f]{12}"\} 1$/m)
+    assert.equal(sample(text, 'portico_auth_failures_total', { route: 'guarded', status: '401' }), 3)
+  } finally {
+    await gw.close()
+    await origin.close()
+  }
+})

@@ -16,6 +16,7 @@ interface OtlpSpan {
   name: string
   kind: number
   attributes: Array<{ key: string; value: Record<string, unknown> }>
+  events?: Array<{ name: string; attributes?: Array<{ key: string; value: Record<string, unknown> }> }>
 }
 
 /** A minimal OTLP/HTTP JSON receiver: collects every span it is sent. */
@@ -52,8 +53,9 @@ tracing:
   sample_ratio: 1
   otlp: { endpoint: ${collector.url}, timeout: 2s }
   propagators: [w3c, b3]
+  plugin_events: true
 upstreams: { o: { targets: [ { url: ${origin.url} } ] } }
-routes: [ { name: traced, paths: ["/t/*"], upstream: o } ]
+routes: [ { name: traced, paths: ["/t/*"], upstream: o, plugins: [ { name: headers, config: { request: { set: { x-traced: "yes" } } } } ] } ]
 `)
   })
   after(async () => {
@@ -81,6 +83,10 @@ routes: [ { name: traced, paths: ["/t/*"], upstream: o } ]
     assert.equal(Number(attr(server, 'http.response.status_code')), 200)
     assert.equal(attr(client, 'http.request.method'), 'GET')
     assert.equal(Number(attr(client, 'http.response.status_code')), 200)
+    // plugin_events: each request phase that ran plugins is an event on the request span.
+    const ev = server.events?.find((e) => e.name === 'plugins.access')
+    assert.ok(ev, 'plugins.access event')
+    assert.equal(ev.attributes?.find((a) => a.key === 'plugins')?.value.stringValue, 'headers')
   })
 
   test('an invalid traceparent starts a new trace', async () => {
@@ -90,6 +96,23 @@ routes: [ { name: traced, paths: ["/t/*"], upstream: o } ]
     assert.equal(version, '00')
     assert.match(upTrace!, /^[0-9a-f]{32}$/)
     assert.notEqual(upTrace, '00000000000000000000000000000000')
+  })
+
+  test('an unsampled client trace is followed: same trace id upstream, flag 00, nothing exported', async () => {
+    const traceId = '5bd66ef5095369c7b0d1f8f4bd33716a'
+    const r = await request(`${gw.url}/t/u`, { headers: { traceparent: `00-${traceId}-c532cb4098ac3dd2-00`, tracestate: 'k=v' } })
+    const seen = ((await r.body.json()) as { headers: Record<string, string> }).headers
+    const [, upTrace, upSpan, flags] = seen.traceparent!.split('-')
+    assert.equal(upTrace, traceId)
+    assert.equal(flags, '00')
+    assert.notEqual(upSpan, 'c532cb4098ac3dd2')
+    assert.equal(seen.tracestate, 'k=v')
+    assert.equal(seen['x-b3-sampled'], '0')
+    // A sampled request sent after it is exported; the unsampled one never is.
+    const marker = '7a1b2c3d4e5f60718293a4b5c6d7e8f9'
+    await (await request(`${gw.url}/t/m`, { headers: { traceparent: `00-${marker}-b7ad6b7169203331-01` } })).body.dump()
+    await pollUntil(() => collector.spans.some((s) => s.traceId === marker), { what: 'marker span', timeoutMs: 10_000 })
+    assert.equal(collector.spans.filter((s) => s.traceId === traceId).length, 0)
   })
 
   test('B3 in and out when configured', async () => {

@@ -169,19 +169,29 @@ routes:
   })
 
   test('token bucket 100 per 10s: a burst admits 100 (±1), then refills one request per 100ms', async () => {
-    const statuses = await burst('/bucket/x', 150)
-    const admitted = statuses.filter((s) => s === 200).length
-    // The warm-up took 3 tokens, refilled (10/s) during the previous test; ±1 for what refills while the burst runs.
-    assert.ok(admitted >= 99 && admitted <= 101, `admitted ${admitted}`)
-    const refused = await get(`${gws[1]!.url}/bucket/x`)
-    assert.equal(refused.status, 429)
-    assert.equal(refused.headers['retry-after'], '1')
     const t0 = Date.now()
+    const statuses = await burst('/bucket/x', 150)
+    // The bucket refills at 10/s: whatever the burst took (a loaded CI box can stretch it), that
+    // many more tokens may have been handed out. The warm-up took 3 tokens, refilled since.
+    const slack = Math.ceil((Date.now() - t0) / 100)
+    const admitted = statuses.filter((s) => s === 200).length
+    assert.ok(admitted >= 99 && admitted <= 101 + slack, `admitted ${admitted} (slack ${slack})`)
+    // Drain anything refilled meanwhile: the bucket then refuses, with Retry-After.
+    const refused = await pollUntil(
+      async () => {
+        const r = await get(`${gws[1]!.url}/bucket/x`)
+        return r.status === 429 ? r : undefined
+      },
+      { timeoutMs: 3000, intervalMs: 0, what: 'an empty bucket' },
+    )
+    assert.equal(refused.headers['retry-after'], '1')
+    const t1 = Date.now()
     await pollUntil(async () => (await get(`${gws[2]!.url}/bucket/x`)).status === 200, { timeoutMs: 3000, intervalMs: 10, what: 'one token' })
-    const waited = Date.now() - t0
+    const waited = Date.now() - t1
     assert.ok(waited <= 1000, `waited ${waited}ms for a token at 10/s`)
-    // Right after, the bucket is empty again.
-    assert.equal((await get(`${gws[0]!.url}/bucket/x`)).status, 429)
+    // It refills one at a time: within the next few requests it refuses again.
+    const next = [await get(`${gws[0]!.url}/bucket/x`), await get(`${gws[1]!.url}/bucket/x`), await get(`${gws[2]!.url}/bucket/x`)]
+    assert.ok(next.some((r) => r.status === 429), 'the bucket refilled faster than 10/s')
   })
 })
 
