@@ -3,6 +3,7 @@
 // and purge. A zone belongs to one plugin use (one route, or the global use) and survives reloads
 // that leave that use's config unchanged; every live zone of the process is reachable for the
 // admin API's purge (purgeZones).
+import { withDeadline } from '../remote.js'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { Store, StoreScript } from '../../state/store.js'
@@ -203,7 +204,7 @@ export class Zone {
    */
   async getTier2(base: string, requestHeaders: Record<string, unknown>, signature: (names: readonly string[], h: never) => string): Promise<Entry | undefined> {
     const store = this.tier2!
-    const raw = await withTimeout(store.get(this.#prefix + base), this.tier2TimeoutMs)
+    const raw = await withDeadline(store.get(this.#prefix + base), this.tier2TimeoutMs, 'cache second tier')
     if (raw === null) return undefined
     let item = deserialize(raw)
     let key = base
@@ -211,7 +212,7 @@ export class Zone {
       const marker: VaryMarker = { kind: 'vary', names: item.names, size: base.length + 64 }
       this.lru.set(base, marker)
       key = variantKey(base, signature(item.names, requestHeaders as never))
-      const v = await withTimeout(store.get(this.#prefix + key), this.tier2TimeoutMs)
+      const v = await withDeadline(store.get(this.#prefix + key), this.tier2TimeoutMs, 'cache second tier')
       item = v === null ? undefined : deserialize(v)
     }
     if (item?.kind !== 'entry') return undefined
@@ -290,23 +291,6 @@ export class Zone {
     const unsub = await this.#unsubscribe
     if (unsub !== null) await unsub().catch(() => undefined)
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  if (ms <= 0) return p
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`second tier did not answer within ${ms}ms`)), ms)
-    p.then(
-      (v) => {
-        clearTimeout(t)
-        resolve(v)
-      },
-      (err: unknown) => {
-        clearTimeout(t)
-        reject(err as Error)
-      },
-    )
-  })
 }
 
 // ---- tier-2 serialization: one JSON line of metadata, then the body in base64 ----
