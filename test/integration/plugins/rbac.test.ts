@@ -65,3 +65,48 @@ routes:
     assert.equal(await status('/orphan/x', { scope: 'x' }), 401)
   })
 })
+
+// jwt with consumer_claim: a token whose claim names a declared consumer brings that consumer's
+// roles (rbac from: consumer), its upstream header, and its own plugins.
+describe('rbac from a consumer identified by jwt', () => {
+  let up: Origin
+  let gw: InProcGateway
+  before(async () => {
+    up = await startOrigin((req, res) => res.end(JSON.stringify({ consumer: req.headers['x-consumer-name'] ?? null, tagged: req.headers['x-tagged'] ?? null })))
+    gw = await startInProc(`
+consumers:
+  - name: alice
+    roles: [billing]
+    plugins: [ { name: headers, config: { request: { set: { x-tagged: alice } } } } ]
+  - name: bob
+    roles: [support]
+upstreams:
+  o: { targets: [ { url: ${up.url} } ] }
+routes:
+  - name: billing
+    paths: [/billing/*]
+    upstream: o
+    plugins:
+      - { name: jwt, config: { keys: [ { secret: "${SECRET}", algorithms: [HS256] } ], consumer_claim: sub } }
+      - { name: rbac, config: { any_of: [billing], from: consumer } }
+`)
+  })
+  after(async () => {
+    await gw.close()
+    await up.close()
+  })
+  const call = async (claims: Record<string, unknown>) => {
+    const r = await request(`${gw.url}/billing/1`, { headers: { authorization: `Bearer ${await token(claims)}` } })
+    return { status: r.statusCode, body: r.statusCode === 200 ? ((await r.body.json()) as { consumer: string | null; tagged: string | null }) : (await r.body.dump(), null) }
+  }
+
+  test('a declared consumer with the role passes, with its header and its own plugins', async () => {
+    const r = await call({ sub: 'alice' })
+    assert.equal(r.status, 200)
+    assert.deepEqual(r.body, { consumer: 'alice', tagged: 'alice' })
+  })
+  test('a declared consumer without the role gets 403; an undeclared subject has no roles', async () => {
+    assert.equal((await call({ sub: 'bob' })).status, 403)
+    assert.equal((await call({ sub: 'mallory' })).status, 403)
+  })
+})
