@@ -173,13 +173,17 @@ export function runAccessSwitching(holder: PipelineHolder, ctx: RequestContext, 
   return undefined
 }
 
-async function continueSwitchingAsync(p: Promise<Verdict>, holder: PipelineHolder, ctx: RequestContext, steps: readonly Step[], i: number): Promise<Verdict> {
-  let v: Verdict
+/** Awaits a step's pending verdict; a rejection becomes a PluginFailure naming the step. */
+async function awaitStep(p: Promise<Verdict>, step: Step): Promise<Verdict> {
   try {
-    v = await p
+    return await p
   } catch (err) {
-    throw new PluginFailure(steps[i]!.name, err)
+    throw new PluginFailure(step.name, err)
   }
+}
+
+async function continueSwitchingAsync(p: Promise<Verdict>, holder: PipelineHolder, ctx: RequestContext, steps: readonly Step[], i: number): Promise<Verdict> {
+  const v = await awaitStep(p, steps[i]!)
   if (v !== undefined) return v
   if (ctx.consumer !== undefined && !holder.consumerResolved) {
     const next = switchTo(holder, ctx.consumer)
@@ -231,12 +235,7 @@ export function runRequestPhase(steps: readonly Step[], phase: RequestPhase, ctx
 }
 
 async function continueAsync(p: Promise<Verdict>, steps: readonly Step[], phase: RequestPhase, ctx: RequestContext, i: number): Promise<Verdict> {
-  let v: Verdict
-  try {
-    v = await p
-  } catch (err) {
-    throw new PluginFailure(steps[i]!.name, err)
-  }
+  const v = await awaitStep(p, steps[i]!)
   if (v !== undefined) return v
   return runRequestPhase(steps, phase, ctx, i + 1)
 }

@@ -77,7 +77,6 @@ function connectionNamed(value: string | string[] | undefined): string[] | null 
 
 export interface ForwardInfo {
   peer: string
-  clientIp: string
   proto: 'http' | 'https'
   /** Client Host header as sent (with port), or '' */
   host: string

@@ -107,8 +107,9 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
 
     const method = req.method ?? 'GET'
     const hostHeader = headers.host ?? ''
-    let match = snap.router.match(hostName(hostHeader), method, path, headers)
-    if (match.kind === 'method_not_allowed' && method === 'OPTIONS') match = preflightMatch(snap, hostName(hostHeader), path, headers) ?? match
+    const hostOnly = hostName(hostHeader)
+    let match = snap.router.match(hostOnly, method, path, headers)
+    if (match.kind === 'method_not_allowed' && method === 'OPTIONS') match = preflightMatch(snap, hostOnly, path, headers) ?? match
     if (match.kind !== 'found') {
       if (match.kind === 'not_found') return earlyReply(host, snap, req, res, id, start, 'route_not_found', `no route for ${method} ${path}`)
       res.setHeader('allow', match.allow)
@@ -117,7 +118,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     const route = match.data
 
     const ctx = new RequestContext(req, res, id, start)
-    ctx.host = hostName(hostHeader)
+    ctx.host = hostOnly
     ctx.path = path
     ctx.query = q === -1 ? '' : url.slice(q + 1)
     ctx.params = match.params
@@ -125,7 +126,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     const peer = plainAddress(req.socket.remoteAddress)
     const trustedPeer = snap.trustedProxies.has(peer)
     ctx.clientIp = trustedPeer ? clientAddress(peer, headers['x-forwarded-for'], snap.trustedProxies) : peer
-    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, clientIp: ctx.clientIp, proto: host.proto, host: hostHeader, requestId: id, trustedPeer })
+    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto: host.proto, host: hostHeader, requestId: id, trustedPeer })
     if (route.preserveHost && hostHeader !== '') ctx.upstreamHeaders.host = hostHeader
     ctx.upstreamPath = upstreamPath(route, path)
     if (host.tracing !== null) {

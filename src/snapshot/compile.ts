@@ -64,7 +64,7 @@ export interface CompileOptions {
   previous?: Snapshot | undefined
 }
 
-/** Turns a replacement string using $1 / $<name> into one String.replace understands. */
+/** The route's regex rewrite, compiled once; `$1` / `$<name>` in the replacement are String.replace's own. */
 function compileRewrite(route: RouteConfig): CompiledRoute['rewrite'] {
   if (route.rewrite === undefined) return null
   return { re: new RegExp(route.rewrite.pattern), replacement: route.rewrite.replacement }
@@ -103,27 +103,20 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
   const globalInstances = new Map<string, PluginInstance>()
   const consumerInstances = new Map<string, PluginInstance>()
   const allInstances: PluginInstance[] = []
+  type Use = Parameters<typeof createInstance>[1]
+  const shared = (cache: Map<string, PluginInstance>, key: string, def: PluginDefinition, use: Use): PluginInstance => {
+    let inst = cache.get(key)
+    if (inst === undefined) {
+      inst = createInstance(def, use, pluginEnv, undefined)
+      cache.set(key, inst)
+      allInstances.push(inst)
+    }
+    return inst
+  }
   const factoryFor = (routeName: string) => ({
-    instance: (use: Parameters<typeof createInstance>[1], def: PluginDefinition, scope: UseScope, consumer?: string) => {
-      if (scope === 'consumer') {
-        const key = `${consumer ?? ''}\0${use.name}`
-        let inst = consumerInstances.get(key)
-        if (inst === undefined) {
-          inst = createInstance(def, use, pluginEnv, undefined)
-          consumerInstances.set(key, inst)
-          allInstances.push(inst)
-        }
-        return inst
-      }
-      if (scope === 'global') {
-        let inst = globalInstances.get(use.name)
-        if (inst === undefined) {
-          inst = createInstance(def, use, pluginEnv, undefined)
-          globalInstances.set(use.name, inst)
-          allInstances.push(inst)
-        }
-        return inst
-      }
+    instance: (use: Use, def: PluginDefinition, scope: UseScope, consumer?: string) => {
+      if (scope === 'consumer') return shared(consumerInstances, `${consumer ?? ''}\0${use.name}`, def, use)
+      if (scope === 'global') return shared(globalInstances, use.name, def, use)
       const inst = createInstance(def, use, pluginEnv, routeName)
       allInstances.push(inst)
       return inst
@@ -154,6 +147,14 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
     })
     const cluster = branchClusters[0]!
     const t = r.timeouts
+    // The route's own timeouts and retries win; the rest comes from the cluster it proxies to
+    // (per branch on a split route).
+    const timeoutsFor = (c: Cluster): ResolvedTimeouts => ({
+      connect: t?.connect !== undefined ? parseDuration(t.connect) : c.timeouts.connect,
+      read: t?.read !== undefined ? parseDuration(t.read) : c.timeouts.read,
+      total: t?.total !== undefined ? parseDuration(t.total) : c.timeouts.total,
+    })
+    const retryFor = (c: Cluster) => (r.retries !== undefined ? resolveRetries(r.retries) : c.retry)
     let pipeline = buildPipeline(config.plugins ?? [], r.plugins ?? [], opts.registry, factoryFor(r.name))
     // Only a route with an access phase can identify a consumer; only then can consumer plugins apply.
     if (pipeline !== null && pipeline.access !== null && consumerUses.size > 0) {
@@ -174,13 +175,9 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
       stripPrefix: r.strip_prefix !== undefined && r.strip_prefix !== '/' ? r.strip_prefix.replace(/\/$/, '') : null,
       rewrite: compileRewrite(r),
       preserveHost: r.preserve_host ?? false,
-      timeouts: {
-        connect: t?.connect !== undefined ? parseDuration(t.connect) : cluster.timeouts.connect,
-        read: t?.read !== undefined ? parseDuration(t.read) : cluster.timeouts.read,
-        total: t?.total !== undefined ? parseDuration(t.total) : cluster.timeouts.total,
-      },
+      timeouts: timeoutsFor(cluster),
       maxBodySize: r.max_body_size !== undefined ? parseSize(r.max_body_size) : defaultMaxBody,
-      retry: r.retries !== undefined ? resolveRetries(r.retries) : cluster.retry,
+      retry: retryFor(cluster),
       pipeline,
       answersPreflight: pipeline?.access?.some((step) => step.name === 'cors') ?? false,
     }
@@ -190,12 +187,8 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
       const branchOf = (c: Cluster): CompiledRoute => ({
         ...compiled,
         cluster: c,
-        timeouts: {
-          connect: t?.connect !== undefined ? parseDuration(t.connect) : c.timeouts.connect,
-          read: t?.read !== undefined ? parseDuration(t.read) : c.timeouts.read,
-          total: t?.total !== undefined ? parseDuration(t.total) : c.timeouts.total,
-        },
-        retry: r.retries !== undefined ? resolveRetries(r.retries) : c.retry,
+        timeouts: timeoutsFor(c),
+        retry: retryFor(c),
       })
       const split = new TrafficSplit(
         r.upstreams.map((u, i) => ({ name: u.name, weight: u.weight, value: branchOf(branchClusters[i]!) })),

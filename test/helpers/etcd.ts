@@ -1,12 +1,9 @@
 // A real etcd (Debian package etcd-server) on free loopback ports (client + peer), with a temp data
 // dir kept across stop()/start() so a restarted etcd has the same keys and revisions.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import http from 'node:http'
 import { freePort } from './origin.js'
-import { pollUntil } from './poll.js'
+import { serverProcess } from './server-process.js'
 
 export interface EtcdServer {
   port: number
@@ -37,47 +34,25 @@ function healthy(port: number): Promise<boolean> {
 export async function startEtcd(): Promise<EtcdServer> {
   const port = await freePort()
   const peer = await freePort()
-  const dir = await mkdtemp(join(tmpdir(), 'portico-etcd-'))
   const client = `http://127.0.0.1:${port}`
   const peerUrl = `http://127.0.0.1:${peer}`
-  let child: ChildProcess | null = null
-  const start = async () => {
-    child = spawn(
-      'etcd',
-      [
-        '--name', 'portico-test',
-        '--data-dir', join(dir, 'data'),
-        '--listen-client-urls', client,
-        '--advertise-client-urls', client,
-        '--listen-peer-urls', peerUrl,
-        '--initial-advertise-peer-urls', peerUrl,
-        '--initial-cluster', `portico-test=${peerUrl}`,
-        '--log-level', 'error',
-      ],
-      { stdio: 'ignore', env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.arch === 'arm64' ? 'arm64' : '' } },
-    )
-    child.once('error', (err) => {
-      throw new Error(`cannot start etcd (install the Debian package etcd-server): ${err.message}`)
-    })
-    await pollUntil(() => healthy(port), { what: `etcd on ${port}`, timeoutMs: 15_000, intervalMs: 50 })
-  }
-  const stop = async () => {
-    const c = child
-    if (c === null) return
-    child = null
-    const exited = new Promise((r) => c.once('exit', r))
-    c.kill('SIGTERM')
-    await exited
-  }
-  await start()
-  return {
-    port,
-    url: client,
-    stop,
-    start,
-    async close() {
-      await stop()
-      await rm(dir, { recursive: true, force: true })
-    },
-  }
+  const server = await serverProcess({
+    command: 'etcd',
+    pkg: 'etcd-server',
+    args: (dir) => [
+      '--name', 'portico-test',
+      '--data-dir', join(dir, 'data'),
+      '--listen-client-urls', client,
+      '--advertise-client-urls', client,
+      '--listen-peer-urls', peerUrl,
+      '--initial-advertise-peer-urls', peerUrl,
+      '--initial-cluster', `portico-test=${peerUrl}`,
+      '--log-level', 'error',
+    ],
+    env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.arch === 'arm64' ? 'arm64' : '' },
+    ready: () => healthy(port),
+    what: `etcd on ${port}`,
+    readyTimeoutMs: 15_000,
+  })
+  return { port, url: client, stop: server.stop, start: server.start, close: server.close }
 }

@@ -1,0 +1,68 @@
+// The lifecycle every real-server test helper shares (redis-server, etcd): spawn on fixed ports
+// in a private temp dir, wait until it answers, stop with SIGTERM and wait for the exit, start
+// again on the same ports and data, and remove the dir on close.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pollUntil } from './poll.js'
+
+export interface ServerProcessSpec {
+  /** Binary, and the Debian package that provides it (named in the error when it is missing). */
+  command: string
+  pkg: string
+  /** Arguments, given the private temp dir. */
+  args(dir: string): string[]
+  /** Resolves true once the server answers. */
+  ready(): Promise<boolean>
+  what: string
+  readyTimeoutMs?: number
+  env?: SpawnOptions['env']
+}
+
+export interface ServerProcess {
+  dir: string
+  start(): Promise<void>
+  /** SIGTERM and wait for the exit; the data dir stays. */
+  stop(): Promise<void>
+  /** stop(), then remove the data dir. */
+  close(): Promise<void>
+}
+
+export async function serverProcess(spec: ServerProcessSpec): Promise<ServerProcess> {
+  const dir = await mkdtemp(join(tmpdir(), `portico-${spec.command}-`))
+  let child: ChildProcess | null = null
+  const start = async () => {
+    const c = spawn(spec.command, spec.args(dir), { stdio: 'ignore', env: spec.env ?? process.env })
+    child = c
+    // A missing binary fails the wait at once, with the package to install, instead of timing out.
+    let spawnError: Error | null = null
+    c.once('error', (err) => (spawnError = err))
+    await pollUntil(
+      () => {
+        if (spawnError !== null) throw new Error(`cannot start ${spec.command} (install the Debian package ${spec.pkg}): ${spawnError.message}`)
+        return spec.ready()
+      },
+      { what: spec.what, timeoutMs: spec.readyTimeoutMs ?? 10_000, intervalMs: 50 },
+    )
+  }
+  const stop = async () => {
+    const c = child
+    if (c === null) return
+    child = null
+    if (c.exitCode !== null || c.signalCode !== null) return
+    const exited = new Promise((r) => c.once('exit', r))
+    c.kill('SIGTERM')
+    await exited
+  }
+  await start()
+  return {
+    dir,
+    start,
+    stop,
+    async close() {
+      await stop()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
