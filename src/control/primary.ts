@@ -195,8 +195,11 @@ class Controller {
 
   /** /status: routes from the serving config, upstreams live from every worker (per worker and merged). */
   async status(): Promise<StatusDocument> {
-    const c = this.current.config
     const planes = await this.#pool.planeStatus()
+    // Read the serving config after the await: a reload may land meanwhile, and the document must
+    // not pair one version's number with another's routes.
+    const cur = this.current
+    const c = cur.config
     return {
       version: PORTICO_VERSION,
       mode: this.#pool.mode,
@@ -204,7 +207,7 @@ class Controller {
       uptime_s: Math.round((Date.now() - this.#startedAt) / 1000),
       ready: this.readiness().ready,
       draining: this.#draining,
-      config: { file: this.#displayFile, version: this.current.version, hash: this.current.hash, loaded_at: this.#loadedAt },
+      config: { file: this.#displayFile, version: cur.version, hash: cur.hash, loaded_at: this.#loadedAt },
       last_reload: this.#lastReload,
       workers: workerStatus(this.#pool.workers(), planes),
       routes: routeStatus(c),

@@ -8,6 +8,7 @@ import { startOrigin, type Origin } from '../../helpers/origin.js'
 import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
 import { pollUntil } from '../../helpers/poll.js'
 import { startRedis, type RedisServer } from '../../helpers/redis.js'
+import { Redis } from 'ioredis'
 import { purgeZones } from '../../../src/plugins/cache/zone.js'
 
 /** Per-path origin behaviour: status, headers and body, and a counter of hits. */
@@ -511,10 +512,16 @@ routes:
     }, { what: 'both gateways connected to Redis' })
     const a = await get(`${g1.url}/r/shared`, { accept: 'text/plain' })
     assert.equal(a.headers['x-cache'], 'MISS')
-    const b = await pollUntil(async () => {
-      const r = await get(`${g2.url}/r/shared`, { accept: 'text/plain' })
-      return r.headers['x-cache'] === 'HIT' ? r : undefined
-    }, { what: 'tier-2 write to land' })
+    // The tier-2 write happens after the response: watch Redis itself for it (a request to g2
+    // before it lands would be a miss of its own and reach the origin).
+    const watcher = new Redis(redis.url)
+    try {
+      await pollUntil(async () => (await watcher.keys('*/r/shared*')).length > 0, { what: 'tier-2 write to land' })
+    } finally {
+      watcher.disconnect()
+    }
+    const b = await get(`${g2.url}/r/shared`, { accept: 'text/plain' })
+    assert.equal(b.headers['x-cache'], 'HIT')
     assert.equal(b.body, 'one')
     assert.equal(hits.get('/r/shared'), 1)
     // Another variant is not mixed up.
