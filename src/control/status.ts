@@ -147,12 +147,17 @@ export interface StatusDocument {
   upstreams: Record<string, UpstreamStatus>
 }
 
-/** Worker rows with what each one reported live (in-flight requests; whether it answered). */
+/**
+ * Worker rows with what each one reported live (in-flight requests; whether it answered). A worker
+ * that answered states the config version of the Snapshot its answer describes: the primary's own
+ * record moves when the worker's "loaded" message arrives, which can be after the worker answered
+ * for its previous Snapshot, and the row must not pair the new version with the old upstreams.
+ */
 export function workerStatus(workers: readonly WorkerInfo[], planes: readonly WorkerPlaneStatus[]): StatusDocument['workers'] {
   const bySlot = new Map(planes.map((p) => [p.slot, p.status]))
   return workers.map((w) => {
     const s = bySlot.get(w.slot) ?? null
-    return { ...w, answered: s !== null, in_flight: s === null ? null : s.inFlight }
+    return { ...w, config_version: s === null ? w.config_version : s.version, answered: s !== null, in_flight: s === null ? null : s.inFlight }
   })
 }
 

@@ -98,6 +98,9 @@ test('text and HTML views: unknown health, no-answer workers, HTML-escaped conte
     upstreams: upstreamStatus(config, planes),
   }
   assert.deepEqual(doc.workers.map((w) => [w.answered, w.in_flight]), [[true, 2], [false, null]])
+  // Worker 0 answered for its version-1 Snapshot before its "loaded" for version 2 reached the
+  // primary: its row says 1, the version its upstream figures describe. Worker 1 did not answer.
+  assert.deepEqual(doc.workers.map((w) => w.config_version), [1, 2])
   const text = renderStatusText(doc)
   assert.match(text, /last reload +rejected +\(file, t\): bad <b>/)
   assert.match(text, /u +balancer=round-robin +breaker=open/)
