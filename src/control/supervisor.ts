@@ -37,6 +37,18 @@ interface PendingLoad {
   resolve(reply: LoadReply): void
 }
 
+/**
+ * Node flags for data-plane workers: V8's young generation capped at 8 MB per semi-space (its
+ * default on 64-bit is 16). Under load the young generation sits at its cap, so the cap is a
+ * large part of a worker's RSS: `npm run bench` measured 138 → 106 MB per worker for about 3% more
+ * CPU per request (more frequent, equally cheap scavenges). An operator who sets
+ * --max-semi-space-size (NODE_OPTIONS or the node command line) keeps their own value.
+ */
+export function workerExecArgv(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  const own = [...execArgv, nodeOptions].some((a) => a.includes('--max-semi-space-size'))
+  return own ? [...execArgv] : [...execArgv, '--max-semi-space-size=8']
+}
+
 export class ClusterSupervisor implements WorkerPool {
   readonly mode = 'cluster' as const
   #logger: Logger
@@ -68,6 +80,7 @@ export class ClusterSupervisor implements WorkerPool {
 
   start(doc: ConfigDoc): Promise<void> {
     this.#current = doc
+    cluster.setupPrimary({ execArgv: workerExecArgv() })
     const firstLoads = this.#slots.map((slot) => this.#expectLoad(slot, doc.version))
     for (const slot of this.#slots) this.#fork(slot)
     return Promise.all(firstLoads).then((replies) => {

@@ -2,6 +2,7 @@
 // metrics summed over workers, and a worker killed with SIGKILL coming back.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { Agent, request } from 'undici'
 import { startOrigin, type Origin } from '../../helpers/origin.js'
 import { pollUntil } from '../../helpers/poll.js'
@@ -75,6 +76,13 @@ describe('cluster mode with 2 workers', () => {
       assert.notEqual(w.pid, gw.pid, 'the primary never serves traffic itself')
     }
     assert.deepEqual(body.upstreams.echo!.targets.map((t) => t.url), [origin.url])
+  })
+
+  test('workers run with the 8 MB young-generation cap (RSS per worker), the primary without it', async () => {
+    const { body } = await adminJson<Status>(gw, '/status')
+    const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+    for (const w of body.workers) assert.ok(cmdline(w.pid!).includes('--max-semi-space-size=8'), `worker ${w.pid}: ${cmdline(w.pid!).join(' ')}`)
+    assert.ok(!cmdline(gw.pid).includes('--max-semi-space-size=8'))
   })
 
   test('requests are proxied and /metrics sums portico_requests_total over the workers', async () => {
