@@ -75,6 +75,11 @@ function connectionNamed(value: string | string[] | undefined): string[] | null 
   return s.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '')
 }
 
+/** RFC 9110 §7.6.3: this hop appended to a message's Via (either direction). */
+export function withVia(prior: string | string[] | undefined): string {
+  return prior === undefined ? '1.1 portico' : `${String(prior)}, 1.1 portico`
+}
+
 export interface ForwardInfo {
   peer: string
   proto: 'http' | 'https'
@@ -108,8 +113,7 @@ export function upstreamRequestHeaders(src: IncomingHttpHeaders, info: ForwardIn
   const priorFwd = info.trustedPeer ? src.forwarded : undefined
   const hop = `for=${forwardedNode(info.peer)};proto=${info.proto}${info.host !== '' ? `;host=${quoteIfNeeded(info.host)}` : ''}`
   out.forwarded = priorFwd === undefined ? hop : `${priorFwd}, ${hop}`
-  const via = src.via
-  out.via = via === undefined ? '1.1 portico' : `${via}, 1.1 portico`
+  out.via = withVia(src.via)
   out['x-request-id'] = info.requestId
   return out
 }
@@ -133,6 +137,34 @@ export function cleanResponseHeaders(headers: Record<string, string | string[]>)
     if (HOP_BY_HOP.has(name) || (named !== null && named.includes(name))) delete headers[name]
   }
   return headers
+}
+
+/** A header list as res.writeHead takes it: [name, value, name, value, …]. */
+export type HeaderList = Array<string | string[]>
+
+/**
+ * The client response's headers when no response plugin runs: the upstream's without hop-by-hop
+ * ones, `Via` appended, `x-request-id`, and the plugins' extra headers over the upstream's. Built
+ * as a flat list, which res.writeHead takes without walking an object: cheaper than deleting from
+ * undici's object (a delete turns it into a slow dictionary) and handing that over.
+ */
+export function responseHeaderList(headers: Record<string, string | string[]>, requestId: string, extra: Record<string, string | string[]> | null): HeaderList {
+  const named = headers.connection === undefined ? null : connectionNamed(headers.connection)
+  const out: HeaderList = []
+  const via = withVia(headers.via)
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || (named !== null && named.includes(name))) continue
+    if (name === 'via' || name === 'x-request-id' || (extra !== null && Object.hasOwn(extra, name))) continue
+    out.push(name, headers[name]!)
+  }
+  if (extra === null) {
+    out.push('via', via, 'x-request-id', requestId)
+    return out
+  }
+  if (!Object.hasOwn(extra, 'via')) out.push('via', via)
+  if (!Object.hasOwn(extra, 'x-request-id')) out.push('x-request-id', requestId)
+  for (const k in extra) out.push(k, extra[k]!)
+  return out
 }
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:@/+=-]{1,128}$/

@@ -1,7 +1,6 @@
 // The request handler: the hot path. Reads the current Snapshot once, normalizes and routes,
 // runs the route's pipeline, picks a target and streams the exchange through undici.
 // Everything config-derived was computed when the Snapshot was compiled.
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
@@ -9,7 +8,8 @@ import { normalizePath } from '../router/normalize.js'
 import type { CompiledRoute, Snapshot } from '../snapshot/compile.js'
 import type { Target } from '../upstream/target.js'
 import { RequestContext } from './context.js'
-import { clientAddress, cleanResponseHeaders, plainAddress, upstreamRequestHeaders, validRequestId } from './forward.js'
+import { newRequestId } from './request-id.js'
+import { clientAddress, cleanResponseHeaders, plainAddress, responseHeaderList, upstreamRequestHeaders, validRequestId, withVia, type HeaderList } from './forward.js'
 import { sendError, sendLocalReply } from './errors-reply.js'
 import type { ErrorCode } from './errors.js'
 import { PluginFailure, runAccessSwitching, runLogPhase, runRequestPhase, runResponsePhase, type Pipeline } from '../plugins/pipeline.js'
@@ -83,7 +83,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     const snap = host.snapshot!
     const start = performance.now()
     const headers = req.headers
-    const id = validRequestId(headers['x-request-id']) ?? randomUUID()
+    const id = validRequestId(headers['x-request-id']) ?? newRequestId()
     if (host.draining) res.setHeader('connection', 'close')
 
     // Defense in depth: llhttp already refuses CL+TE and conflicting Content-Length; a request
@@ -639,16 +639,17 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
         this.tryTimer = null
       }
     }
+    const steps = this.pipeline?.response ?? null
+    if (steps === null) {
+      this.writeHead(statusCode, responseHeaderList(headers, this.ctx.id, this.ctx.responseHeaders))
+      return
+    }
+    // Response plugins see (and may change) the head as an object.
     cleanResponseHeaders(headers)
-    headers.via = headers.via === undefined ? '1.1 portico' : `${String(headers.via)}, 1.1 portico`
+    headers.via = withVia(headers.via)
     headers['x-request-id'] = this.ctx.id
     const extra = this.ctx.responseHeaders
     if (extra !== null) for (const k in extra) headers[k] = extra[k]!
-    const steps = this.pipeline?.response ?? null
-    if (steps === null) {
-      this.writeHead(statusCode, headers)
-      return
-    }
     const head: UpstreamHead = { status: statusCode, headers }
     let r: void | Promise<void>
     try {
@@ -720,10 +721,13 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
     this.res.write(out)
   }
 
-  writeHead(status: number, headers: Record<string, string | string[]>): void {
+  writeHead(status: number, headers: Record<string, string | string[]> | HeaderList): void {
     if (this.res.destroyed || this.quiet) return
     this.status = status
-    if (this.host.draining) headers.connection = 'close'
+    if (this.host.draining) {
+      if (Array.isArray(headers)) headers.push('connection', 'close')
+      else headers.connection = 'close'
+    }
     this.res.writeHead(status, headers)
   }
 
