@@ -193,18 +193,26 @@ export function cpuMicros(pid: number): number {
   return (ticks * 1e6) / CLK_TCK
 }
 
-/** Resident set size of a process tree (VmRSS of /proc/<pid>/status), in MB. */
-export function rssMB(pid: number): number {
-  let kb = 0
+/**
+ * Resident set size of a process tree (VmRSS of /proc/<pid>/status), in MB: the largest single
+ * process (a worker, for gateways that fork: the "per worker" figure) and the tree's total.
+ */
+export function rssMB(pid: number): { largest: number; total: number } {
+  let largest = 0
+  let total = 0
   for (const p of tree(pid)) {
     try {
       const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))
-      if (m) kb += Number(m[1])
+      if (m) {
+        const kb = Number(m[1])
+        total += kb
+        largest = Math.max(largest, kb)
+      }
     } catch {
       // exited
     }
   }
-  return kb / 1024
+  return { largest: largest / 1024, total: total / 1024 }
 }
 
 /** A free loopback port (bound, then released) for servers that need the port in their config. */

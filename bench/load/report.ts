@@ -9,8 +9,10 @@ export interface Measurement {
   cpuUsPerReq: number
   /** The origin's CPU per request in the same run: if it moves, the origin side changed. */
   originCpuUsPerReq: number
-  /** VmRSS of the subject right after the throughput run. */
+  /** VmRSS right after the throughput run of the subject's largest process (per worker, for gateways that fork). */
   rssMB: number
+  /** VmRSS of the subject's whole process tree (primary + workers) at the same moment. */
+  rssTotalMB?: number
   fixedRate: LoadResult
   /** Subject CPU per request during the fixed-rate run (less batching than at saturation). */
   cpuUsPerReqAtRate: number
@@ -37,6 +39,7 @@ export interface Summary {
   p50Ms: number
   p99Ms: number
   rssMB: number
+  rssTotalMB?: number
   errors: number
   originCpuUsPerReq: number
   cpuUsPerReqAtRate: number
@@ -79,6 +82,7 @@ export function summarize(subjects: SubjectResult[]): void {
       p50Ms: m((r) => r.fixedRate.p50Ms),
       p99Ms: m((r) => r.fixedRate.p99Ms),
       rssMB: Math.max(...s.rounds.map((r) => r.rssMB)),
+      rssTotalMB: Math.max(...s.rounds.map((r) => r.rssTotalMB ?? r.rssMB)),
       errors: s.rounds.reduce((a, r) => a + r.throughput.non2xx + r.throughput.socketErrors + r.fixedRate.non2xx + r.fixedRate.socketErrors, 0),
       originCpuUsPerReq: m((r) => r.originCpuUsPerReq),
       cpuUsPerReqAtRate: m((r) => r.cpuUsPerReqAtRate),

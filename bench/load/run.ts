@@ -47,6 +47,8 @@ const settings = {
   durationS: seconds(env.BENCH_DURATION, quick ? 2 : 10),
   rounds: Math.round(seconds(env.BENCH_ROUNDS, quick ? 1 : 2)),
   warmupS: seconds(env.BENCH_WARMUP, quick ? 1 : 3),
+  /** Length of one throughput slice; the subjects take turns slice by slice (see measureRound). */
+  sliceS: Math.round(seconds(env.BENCH_SLICE, 1)),
   connections: Math.round(seconds(env.BENCH_CONNECTIONS, 50)),
   rate: Math.round(seconds(env.BENCH_RATE, 2000)),
   subjects: list(env.BENCH_SUBJECTS),
@@ -98,11 +100,11 @@ function machineInfo(): Record<string, string> {
 
 function method(): string[] {
   return [
-    `req/s: ${WRK ? 'wrk' : 'autocannon'} -t1 -c${settings.connections} for ${settings.durationS}s (closed loop, as fast as the subject answers), after a ${settings.warmupS}s warm-up with the same tool.`,
+    `req/s: ${WRK ? 'wrk' : 'autocannon'} -t1 -c${settings.connections}, ${settings.durationS}s per subject and round in ${settings.sliceS}s slices that the subjects take in turns (closed loop, as fast as the subject answers), after a ${settings.warmupS}s warm-up with the same tool. Interleaving slice by slice keeps slow drifts of the host's speed (seen here: a fixed CPU loop varying ±25% from one second to the next) out of the ratios.`,
     `CPU µs/req: utime + stime of the subject's pid (and descendants) from /proc/<pid>/stat around the ${WRK ? 'wrk' : 'autocannon'} run, divided by the requests it completed. Headline figure: it does not depend on how fast the load generator or origin are.`,
     `× floor: CPU µs/req divided by the floor's (node:http + undici.Pool, the least a Node proxy does).`,
     `p50 / p99: ${WRK2 ? 'wrk2 -R' : 'bench/load/paced.ts (open loop, 1 ms schedule, hrtime per request)'} at ${settings.rate} req/s for ${settings.durationS}s; milliseconds.`,
-    `RSS: VmRSS from /proc/<pid>/status right after the throughput run; the largest over rounds.`,
+    `RSS: VmRSS from /proc/<pid>/status right after the throughput run, of the subject's largest process (per worker: Portico's and nginx's primary/master are left out of this column and counted in rssTotalMB in the JSON); the largest over rounds.`,
     `errors: non-2xx responses + socket errors over all measured runs (warm-ups excluded).`,
     `Each figure is the median over ${settings.rounds} round(s); the subject order rotates every round.`,
     `noise: CPU used during the measured runs by processes that are not part of the benchmark (from /proc/stat), in % of one core; the largest over rounds. Above ~10% the figures, latency first, are disturbed.`,
@@ -147,33 +149,75 @@ function cpuWindow(subjectPid: number, originPid: number): () => Window {
   }
 }
 
-async function measure(sc: Scenario, run: Running, originPid: number, round: number, pacedScript: string): Promise<Measurement> {
-  const load = { url: run.url + sc.path, connections: settings.connections, headers: sc.headers, core: LOAD_CORE }
-  await throughput({ ...load, durationS: settings.warmupS })
-  run.drainLog?.()
+/** One subject's throughput slices of a round, summed. */
+interface Slices {
+  requests: number
+  durationS: number
+  subjectUs: number
+  originUs: number
+  noisePct: number
+  non2xx: number
+  socketErrors: number
+  /** Request-weighted sums of the slices' wrk percentiles (the table's latency comes from the fixed-rate run). */
+  p50Sum: number
+  p99Sum: number
+  tool: string
+}
 
-  const w1 = cpuWindow(run.pid, originPid)
-  const t = await throughput({ ...load, durationS: settings.durationS })
-  const a = w1()
+const loadFor = (sc: Scenario, run: Running) => ({ url: run.url + sc.path, connections: settings.connections, headers: sc.headers, core: LOAD_CORE })
+
+async function warmUp(sc: Scenario, run: Running): Promise<void> {
+  await throughput({ ...loadFor(sc, run), durationS: settings.warmupS })
+  run.drainLog?.()
+}
+
+async function slice(sc: Scenario, run: Running, originPid: number, acc: Slices): Promise<void> {
+  const w = cpuWindow(run.pid, originPid)
+  const t = await throughput({ ...loadFor(sc, run), durationS: settings.sliceS })
+  const a = w()
+  acc.requests += t.requests
+  acc.durationS += t.durationS
+  acc.subjectUs += a.subjectUs
+  acc.originUs += a.originUs
+  acc.noisePct = Math.max(acc.noisePct, a.noisePct)
+  acc.non2xx += t.non2xx
+  acc.socketErrors += t.socketErrors
+  acc.p50Sum += t.p50Ms * t.requests
+  acc.p99Sum += t.p99Ms * t.requests
+  acc.tool = t.tool
+}
+
+/** After the slices: RSS, access-log volume, then the fixed-rate latency run. */
+async function finishRound(sc: Scenario, run: Running, originPid: number, round: number, pacedScript: string, acc: Slices): Promise<Measurement> {
   const rss = rssMB(run.pid)
   const logBytes = run.drainLog?.()
-
   const w2 = cpuWindow(run.pid, originPid)
-  const f = await fixedRate({ ...load, durationS: settings.durationS, rate: settings.rate, pacedScript })
+  const f = await fixedRate({ ...loadFor(sc, run), durationS: settings.durationS, rate: settings.rate, pacedScript })
   const b = w2()
   run.drainLog?.()
   if (run.proc?.exit) throw new Error(`exited during the run: ${lastLines(run.proc.stderrTail())}`)
-  if (t.requests === 0) throw new Error('no request completed')
+  if (acc.requests === 0) throw new Error('no request completed')
+  const throughputResult = {
+    tool: acc.tool,
+    requests: acc.requests,
+    durationS: acc.durationS,
+    rps: acc.requests / acc.durationS,
+    p50Ms: acc.p50Sum / acc.requests,
+    p99Ms: acc.p99Sum / acc.requests,
+    non2xx: acc.non2xx,
+    socketErrors: acc.socketErrors,
+  }
   return {
     round,
-    throughput: t,
-    cpuUsPerReq: a.subjectUs / t.requests,
-    originCpuUsPerReq: a.originUs / t.requests,
-    rssMB: rss,
+    throughput: throughputResult,
+    cpuUsPerReq: acc.subjectUs / acc.requests,
+    originCpuUsPerReq: acc.originUs / acc.requests,
+    rssMB: rss.largest,
+    rssTotalMB: rss.total,
     fixedRate: f,
     cpuUsPerReqAtRate: f.requests > 0 ? b.subjectUs / f.requests : NaN,
-    noisePct: { throughput: a.noisePct, fixedRate: b.noisePct },
-    ...(logBytes !== undefined ? { logBytesPerReq: logBytes / t.requests } : {}),
+    noisePct: { throughput: acc.noisePct, fixedRate: b.noisePct },
+    ...(logBytes !== undefined ? { logBytesPerReq: logBytes / acc.requests } : {}),
   }
 }
 
@@ -241,22 +285,35 @@ async function runScenarioWith(sc: Scenario, scripts: Record<ScriptName, string>
     }
   }
 
+  const originPid = origins[0]?.pid ?? 0
+  const rotate = <T>(xs: T[], by: number): T[] => (xs.length === 0 ? xs : [...xs.slice(by % xs.length), ...xs.slice(0, by % xs.length)])
+  /** Runs `step` for one subject; a subject that fails is reported and leaves the run. */
+  const guarded = async (s: Subject, round: number, step: (run: Running) => Promise<void>): Promise<void> => {
+    const run = running.get(s)
+    if (run === undefined) return
+    try {
+      await step(run)
+    } catch (err) {
+      Object.assign(results.get(s) as SubjectResult, { status: 'failed', reason: `round ${round}: ${(err as Error).message}` })
+      process.stdout.write(`[${sc.name}] ${s.name} failed: ${(err as Error).message}\n`)
+      running.delete(s)
+      await run.stop()
+    }
+  }
+  const slices = Math.max(1, Math.round(settings.durationS / settings.sliceS))
   for (let round = 1; round <= settings.rounds; round++) {
-    // Rotate the order each round so no subject is always measured first (or last).
-    const all = [...running.keys()]
-    const shift = all.length > 0 ? (round - 1) % all.length : 0
-    for (const s of [...all.slice(shift), ...all.slice(0, shift)]) {
-      const run = running.get(s) as Running
-      const r = results.get(s) as SubjectResult
-      process.stdout.write(`[${sc.name}] round ${round}/${settings.rounds}: ${s.name}\n`)
-      try {
-        r.rounds.push(await measure(sc, run, origins[0]?.pid ?? 0, round, scripts.paced))
-      } catch (err) {
-        Object.assign(r, { status: 'failed', reason: `round ${round}: ${(err as Error).message}` })
-        process.stdout.write(`[${sc.name}] ${s.name} failed: ${(err as Error).message}\n`)
-        running.delete(s)
-        await run.stop()
-      }
+    // Rotate the order each round (and each slice) so no subject is always measured first or last.
+    const order = rotate([...running.keys()], round - 1)
+    process.stdout.write(`[${sc.name}] round ${round}/${settings.rounds}: warm-up, ${slices} interleaved slices, fixed rate (${order.map((s) => s.name).join(', ')})\n`)
+    for (const s of order) await guarded(s, round, (run) => warmUp(sc, run))
+    const acc = new Map<Subject, Slices>(order.map((s) => [s, { requests: 0, durationS: 0, subjectUs: 0, originUs: 0, noisePct: 0, non2xx: 0, socketErrors: 0, p50Sum: 0, p99Sum: 0, tool: '' }]))
+    for (let k = 0; k < slices; k++) {
+      for (const s of rotate(order, k)) await guarded(s, round, (run) => slice(sc, run, originPid, acc.get(s) as Slices))
+    }
+    for (const s of order) {
+      await guarded(s, round, async (run) => {
+        ;(results.get(s) as SubjectResult).rounds.push(await finishRound(sc, run, originPid, round, scripts.paced, acc.get(s) as Slices))
+      })
     }
   }
   await Promise.all([...running.values()].map((run) => run.stop()))

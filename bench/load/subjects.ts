@@ -124,7 +124,7 @@ const portico: Subject = {
     const fd = openSync(logPath, 'a')
     let proc: Proc
     try {
-      proc = startProc('portico', process.execPath, [join(repoRoot, 'bin', 'portico.js'), 'start', '-c', configPath, '--no-cluster'], {
+      proc = startProc('portico', process.execPath, [join(repoRoot, 'bin', 'portico.js'), 'start', '-c', configPath], {
         core: env.core,
         cwd: repoRoot,
         env: { ...process.env, NODE_ENV: 'production' },
@@ -140,7 +140,10 @@ const portico: Subject = {
       pid: proc.pid,
       url,
       proc,
-      notes: ['--no-cluster, workers: 1; access log on, stdout appended to a file in the temp dir'],
+      notes: [
+        'as deployed: primary + 1 worker (workers: 1), both pinned to the proxy core; CPU counts both, RSS is the worker (the primary is in rssTotalMB)',
+        'access log on, stdout appended to a file in the temp dir',
+      ],
       drainLog() {
         const bytes = statSync(logPath).size
         truncateSync(logPath, 0)
