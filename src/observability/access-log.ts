@@ -111,173 +111,65 @@ export function redactQuery(q: string, names: ReadonlySet<string>): string {
   return parts.join('&')
 }
 
-/** ISO time, recomputed at most once per millisecond (many requests share one). */
-let lastMs = 0
-let lastIso = ''
+// The line encoder: one template string per line, written into the batch with one utf8Write.
+// Measured in instructions per request under callgrind (bench/instructions), this costs about a
+// third of encoding the fields byte by byte into the batch: V8 concatenates short strings and
+// copies a flat one far more cheaply than JS can loop over characters, and the rope it builds
+// dies young (scavenge cost follows survivors, not garbage). What stays expensive is avoided:
+// Date#toISOString (C++ snprintf) runs once per second, and durations are formatted from
+// integers, never through the double-to-string conversion.
+
+/** "2026-11-23T06:10:05." for the current second, and that second. */
+let isoSecond = -1
+let isoPrefix = ''
+/** "000Z" … "999Z": the milliseconds and the zone of the time field. */
+const MILLIS_Z = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(3, '0')}Z`)
+/** "", ".001", ".01", … ".999": microseconds as a fraction of a millisecond, trailing zeros dropped. */
+const FRACTION = Array.from({ length: 1000 }, (_, i) => (i === 0 ? '' : `.${String(i).padStart(3, '0').replace(/0+$/, '')}`))
+
+/** The line's time: ISO 8601, UTC, milliseconds. */
 function isoNow(): string {
   const now = Date.now()
-  if (now !== lastMs) {
-    lastMs = now
-    lastIso = new Date(now).toISOString()
+  const second = Math.floor(now / 1000)
+  if (second !== isoSecond) {
+    isoSecond = second
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20)
   }
-  return lastIso
+  return isoPrefix + MILLIS_Z[now - second * 1000]!
 }
 
-// The line encoder. Hand-written rather than a template literal handed to Buffer.write: that
-// built ~20 rope strings (1.4 KB of garbage per request) and formatted four numbers through V8's
-// NumberToString (~1 µs per request with the doubles) before copying it all into the batch. Here
-// every field goes byte by byte into the batch buffer; only a value that needs JSON escaping
-// takes the JSON.stringify path.
-
-/** Bytes of a constant piece of the line, encoded once. */
-const lit = (s: string): Buffer => Buffer.from(s, 'latin1')
-const K_TIME = lit('{"time":"')
-const K_ID = lit('","request_id":"')
-const K_IP = lit('","client_ip":"')
-const K_METHOD = lit('","method":"')
-const K_PATH = lit('","path":')
-const K_ROUTE = lit(',"route":')
-const K_UPSTREAM = lit(',"upstream":')
-const K_STATUS = lit(',"status":')
-const K_BYTES = lit(',"bytes":')
-const K_DURATION = lit(',"duration_ms":')
-const K_UPSTREAM_MS = lit(',"upstream_ms":')
-const K_CONSUMER = lit(',"consumer":')
-const K_ERROR = lit(',"error":')
-const K_ATTEMPTS = lit(',"upstream_attempts":')
-const K_TRACE = lit(',"trace_id":"')
-const K_SPAN = lit('","span_id":"')
-const K_QUERY = lit(',"query":')
-const NULL = lit('null')
-const END = lit('}\n')
-
-function put(buf: Buffer, off: number, bytes: Buffer): number {
-  buf.set(bytes, off)
-  return off + bytes.length
-}
-
-/** A value known to be ASCII without quotes or backslashes (see AccessEntry), unquoted. */
-function ascii(buf: Buffer, off: number, s: string): number {
-  for (let i = 0; i < s.length; i++) buf[off + i] = s.charCodeAt(i)
-  return off + s.length
-}
-
-/** A quoted string, or null. */
-function quoted(buf: Buffer, off: number, s: string | null | undefined): number {
-  if (s === null || s === undefined) return put(buf, off, NULL)
-  buf[off] = 34
-  off = ascii(buf, off + 1, s)
-  buf[off] = 34
-  return off + 1
-}
-
-/** A client-influenced string as a JSON string: visible ASCII is copied, anything else escaped. */
-function json(buf: Buffer, off: number, s: string): number {
-  const start = off
-  buf[off++] = 34
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x20 || c > 0x7e || c === 34 || c === 92) return start + buf.write(JSON.stringify(s), start)
-    buf[off++] = c
-  }
-  buf[off++] = 34
-  return off
-}
-
-/** A non-negative integer. */
-function uint(buf: Buffer, off: number, n: number): number {
-  if (n < 10) {
-    buf[off] = 48 + n
-    return off + 1
-  }
-  let digits = 1
-  for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++
-  for (let i = off + digits - 1, v = n; i >= off; i--, v = Math.floor(v / 10)) buf[i] = 48 + (v % 10)
-  return off + digits
-}
-
-/** Milliseconds rounded to the microsecond, without trailing zeros (2.5, 12, 0.034). */
-function millis(buf: Buffer, off: number, v: number): number {
-  if (!(v >= 0)) return put(buf, off, NULL)
+/** Milliseconds rounded to the microsecond, without trailing zeros (2.6, 12, 0.034). */
+function millis(v: number): string {
+  if (!(v >= 0)) return 'null'
   const us = Math.round(v * 1000)
-  off = uint(buf, off, Math.floor(us / 1000))
-  let frac = us % 1000
-  if (frac === 0) return off
-  buf[off++] = 46
-  for (let d = 100; frac > 0; d /= 10) {
-    const digit = Math.floor(frac / d)
-    buf[off++] = 48 + digit
-    frac -= digit * d
-  }
-  return off
+  const whole = Math.floor(us / 1000)
+  return `${whole}${FRACTION[us - whole * 1000]!}`
 }
 
-/** An upper bound of the encoded line's length (JSON escapes take up to 6 bytes per UTF-16 unit). */
-function maxLineBytes(e: AccessEntry): number {
+/** A client-influenced value as a JSON string; visible ASCII without quotes skips JSON.stringify. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+function str(s: string): string {
+  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s)
+}
+
+function line(e: AccessEntry): string {
   return (
-    400 +
-    e.requestId.length +
-    e.clientIp.length +
-    e.method.length +
-    6 * e.path.length +
-    (e.route?.length ?? 0) +
-    (e.upstream?.length ?? 0) +
-    (e.consumer === undefined ? 0 : 6 * e.consumer.length) +
-    6 * (e.error?.length ?? 0) +
-    (e.traceId === undefined ? 0 : e.traceId.length + (e.spanId?.length ?? 0)) +
-    (e.query === undefined ? 0 : 6 * e.query.length)
+    `{"time":"${isoNow()}","request_id":"${e.requestId}","client_ip":"${e.clientIp}","method":"${e.method}","path":${str(e.path)},` +
+    `"route":${e.route === null ? 'null' : `"${e.route}"`},"upstream":${e.upstream === null ? 'null' : `"${e.upstream}"`},"status":${e.status},` +
+    `"bytes":${e.bytes},"duration_ms":${millis(e.durationMs)},"upstream_ms":${e.upstreamMs === undefined ? 'null' : millis(e.upstreamMs)},` +
+    // Plugins name their own error codes (LocalReply.error): escaped like any outside value.
+    `"consumer":${e.consumer === undefined ? 'null' : str(e.consumer)},"error":${e.error === undefined ? 'null' : str(e.error)}` +
+    `${e.attempts !== undefined && e.attempts > 1 ? `,"upstream_attempts":${e.attempts}` : ''}` +
+    `${e.traceId === undefined ? '' : `,"trace_id":"${e.traceId}","span_id":"${e.spanId}"`}` +
+    `${e.query === undefined ? '' : `,"query":${str(e.query)}`}}\n`
   )
 }
 
-/** Encodes one line at `off` (room checked by the caller); returns the offset after it. */
-function encode(buf: Buffer, off: number, e: AccessEntry): number {
-  off = put(buf, off, K_TIME)
-  off = ascii(buf, off, isoNow())
-  off = put(buf, off, K_ID)
-  off = ascii(buf, off, e.requestId)
-  off = put(buf, off, K_IP)
-  off = ascii(buf, off, e.clientIp)
-  off = put(buf, off, K_METHOD)
-  off = ascii(buf, off, e.method)
-  off = put(buf, off, K_PATH)
-  off = json(buf, off, e.path)
-  off = put(buf, off, K_ROUTE)
-  off = quoted(buf, off, e.route)
-  off = put(buf, off, K_UPSTREAM)
-  off = quoted(buf, off, e.upstream)
-  off = put(buf, off, K_STATUS)
-  off = uint(buf, off, e.status)
-  off = put(buf, off, K_BYTES)
-  off = uint(buf, off, e.bytes)
-  off = put(buf, off, K_DURATION)
-  off = millis(buf, off, e.durationMs)
-  off = put(buf, off, K_UPSTREAM_MS)
-  off = e.upstreamMs === undefined ? put(buf, off, NULL) : millis(buf, off, e.upstreamMs)
-  off = put(buf, off, K_CONSUMER)
-  off = e.consumer === undefined ? put(buf, off, NULL) : json(buf, off, e.consumer)
-  off = put(buf, off, K_ERROR)
-  // Plugins name their own error codes (LocalReply.error): escaped like any outside value.
-  off = e.error === undefined ? put(buf, off, NULL) : json(buf, off, e.error)
-  if (e.attempts !== undefined && e.attempts > 1) {
-    off = put(buf, off, K_ATTEMPTS)
-    off = uint(buf, off, e.attempts)
-  }
-  if (e.traceId !== undefined) {
-    off = put(buf, off, K_TRACE)
-    off = ascii(buf, off, e.traceId)
-    off = put(buf, off, K_SPAN)
-    off = ascii(buf, off, e.spanId ?? '')
-    buf[off++] = 34
-  }
-  if (e.query !== undefined) {
-    off = put(buf, off, K_QUERY)
-    off = json(buf, off, e.query)
-  }
-  return put(buf, off, END)
-}
+/** Buffer#utf8Write: what write(s, off) ends in, without its argument juggling. */
+type Utf8Writable = Buffer & { utf8Write(s: string, offset: number): number }
 
 /**
- * Lines are encoded straight into a batch buffer of this size (no per-line Buffer or string), and
+ * Lines are written straight into a batch buffer of this size (no per-line Buffer), and
  * a full batch is one write syscall: ~700 requests per write.
  */
 const BATCH_BYTES = 256 * 1024
@@ -310,13 +202,15 @@ export class AccessLog {
       this.dropped++
       return
     }
-    const room = maxLineBytes(e)
+    const text = line(e)
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: seal the batch first if the line might not fit.
+    const room = text.length * 3
     if (this.#off + room > this.#buf.length) {
       this.#seal()
       // A line longer than a batch (a huge path under a raised header limit) gets a batch of its own.
       if (room > this.#buf.length) this.#buf = Buffer.allocUnsafe(room)
     }
-    this.#off = encode(this.#buf, this.#off, e)
+    this.#off += (this.#buf as Utf8Writable).utf8Write(text, this.#off)
   }
 
   /** Closes the current batch and hands it to the writer. */

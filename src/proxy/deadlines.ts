@@ -6,6 +6,8 @@
 // priority-queue work per request). One sweep timer runs while anything is pending and pops
 // expired heads. Resolution: SWEEP_MS (a total timeout fires up to that much late).
 
+import { performance } from 'node:perf_hooks'
+
 const SWEEP_MS = 20
 
 export interface DeadlineItem {

@@ -111,7 +111,7 @@ export function upstreamRequestHeaders(src: IncomingHttpHeaders, info: ForwardIn
   if (priorHost !== undefined) out['x-forwarded-host'] = priorHost
   else if (info.host !== '') out['x-forwarded-host'] = info.host
   const priorFwd = info.trustedPeer ? src.forwarded : undefined
-  const hop = `for=${forwardedNode(info.peer)};proto=${info.proto}${info.host !== '' ? `;host=${quoteIfNeeded(info.host)}` : ''}`
+  const hop = forwardedHop(info.peer, info.proto, info.host)
   out.forwarded = priorFwd === undefined ? hop : `${priorFwd}, ${hop}`
   out.via = withVia(src.via)
   out['x-request-id'] = info.requestId
@@ -125,7 +125,27 @@ function forwardedNode(ip: string): string {
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 function quoteIfNeeded(v: string): string {
-  return TOKEN.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`
+  if (TOKEN.test(v)) return v
+  // A Host with a port (":" is not a token character) is the usual case and has nothing to escape.
+  return v.includes('"') || v.includes('\\') ? `"${v.replace(/["\\]/g, '\\$&')}"` : `"${v}"`
+}
+
+// The last Forwarded element built. Keep-alive connections from one client to one host send the
+// same peer, scheme and Host request after request, so this one-entry memo skips the string
+// building and the token check nearly always.
+let lastPeer = ''
+let lastProto = ''
+let lastHost = ''
+let lastHop = ''
+
+/** RFC 7239 §4: this hop's element, `for=…;proto=…;host=…`. */
+function forwardedHop(peer: string, proto: string, host: string): string {
+  if (peer === lastPeer && host === lastHost && proto === lastProto) return lastHop
+  lastHop = `for=${forwardedNode(peer)};proto=${proto}${host !== '' ? `;host=${quoteIfNeeded(host)}` : ''}`
+  lastPeer = peer
+  lastProto = proto
+  lastHost = host
+  return lastHop
 }
 
 /** Removes hop-by-hop headers from an upstream response (undici gives lower-case keys). */

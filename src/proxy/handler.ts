@@ -1,6 +1,7 @@
 // The request handler: the hot path. Reads the current Snapshot once, normalizes and routes,
 // runs the route's pipeline, picks a target and streams the exchange through undici.
 // Everything config-derived was computed when the Snapshot was compiled.
+import { performance } from 'node:perf_hooks'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'

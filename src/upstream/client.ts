@@ -3,6 +3,7 @@
 // target's pool (the same keep-alive connections the proxy uses), buffers a bounded body and
 // reports the outcome to passive health / latency-aware balancers. Not the proxy's hot path: a
 // request through here is a buffered sub-request, with its own deadline.
+import { performance } from 'node:perf_hooks'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { Cluster } from './cluster.js'

@@ -6,6 +6,7 @@
 // observation of 0), so a target penalised by one bad response is tried again after a while
 // instead of being starved forever. A target without a measurement yet costs nothing when idle and
 // PENALTY when busy, so a new target is probed but not flooded.
+import { performance } from 'node:perf_hooks'
 import type { Target } from '../target.js'
 import type { Balancer } from './index.js'
 

@@ -5,6 +5,7 @@
 // the base time. At most floor(targets × max_ejected_percent / 100) targets are out at once, so a
 // single target is never ejected and a bad day cannot empty the pool. Readmission is by timer:
 // the target goes back into rotation and is ejected again if it still fails.
+import { performance } from 'node:perf_hooks'
 import type { PassiveHealthCheckConfig } from '../../config/schema/index.js'
 import { parseDuration } from '../../config/units.js'
 import { upstreamEjections } from '../../observability/metrics.js'

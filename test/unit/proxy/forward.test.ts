@@ -1,0 +1,30 @@
+// The upstream request's forwarding headers, built from the client's headers and connection.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { upstreamRequestHeaders, type ForwardInfo } from '../../../src/proxy/forward.js'
+
+const info = (over: Partial<ForwardInfo>): ForwardInfo => ({ peer: '10.0.0.1', proto: 'http', host: 'api.example', requestId: 'r1', trustedPeer: false, ...over })
+
+test('Forwarded: each request gets its own peer, scheme and host, in any order of requests', () => {
+  // The element is memoised for the common case (the same client and host again); a change in
+  // any part must show up at once, and going back must not reuse a stale element.
+  const seq: Array<[Partial<ForwardInfo>, string]> = [
+    [{}, 'for=10.0.0.1;proto=http;host=api.example'],
+    [{}, 'for=10.0.0.1;proto=http;host=api.example'],
+    [{ peer: '10.0.0.2' }, 'for=10.0.0.2;proto=http;host=api.example'],
+    [{ proto: 'https' }, 'for=10.0.0.1;proto=https;host=api.example'],
+    [{ host: 'api.example:8443' }, 'for=10.0.0.1;proto=http;host="api.example:8443"'],
+    [{ host: '' }, 'for=10.0.0.1;proto=http'],
+    [{ peer: '2001:db8::1' }, 'for="[2001:db8::1]";proto=http;host=api.example'],
+    [{ host: 'a"b\\c' }, 'for=10.0.0.1;proto=http;host="a\\"b\\\\c"'],
+    [{}, 'for=10.0.0.1;proto=http;host=api.example'],
+  ]
+  for (const [over, want] of seq) assert.equal(upstreamRequestHeaders({}, info(over)).forwarded, want, JSON.stringify(over))
+})
+
+test('a prior Forwarded is kept only from a trusted peer', () => {
+  const src = { forwarded: 'for=192.0.2.9', 'x-forwarded-for': '192.0.2.9' }
+  assert.equal(upstreamRequestHeaders(src, info({})).forwarded, 'for=10.0.0.1;proto=http;host=api.example')
+  assert.equal(upstreamRequestHeaders(src, info({ trustedPeer: true })).forwarded, 'for=192.0.2.9, for=10.0.0.1;proto=http;host=api.example')
+  assert.equal(upstreamRequestHeaders(src, info({ trustedPeer: true }))['x-forwarded-for'], '192.0.2.9, 10.0.0.1')
+})
