@@ -124,6 +124,8 @@ export function ratiosLine(subjects: SubjectResult[]): string {
   const p = subjects.find((s) => s.name === 'portico')?.summary
   const n = subjects.find((s) => s.name === 'nginx')?.summary
   if (p && n) line += `; portico vs nginx: ${(p.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}×`
+  const c = subjects.find((s) => s.name === 'portico@compare')?.summary
+  if (p && c) line += `; portico vs portico@compare: ${(p.cpuUsPerReq / c.cpuUsPerReq).toFixed(3)}×`
   return line
 }
 

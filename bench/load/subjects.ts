@@ -108,50 +108,55 @@ const direct: Subject = {
   },
 }
 
-const portico: Subject = {
-  name: 'portico',
-  role: 'gateway',
-  unavailable: () => null,
-  async start(env) {
-    if (!existsSync(join(repoRoot, 'dist', 'main.js'))) throw new Error('dist/main.js is missing (run `npm run build`)')
-    const [port, adminPort] = [await freePort(), await freePort()]
-    const config = env.scenario.gatewayConfig({ port, adminPort, origins: env.origins.map((o) => o.url) })
-    const configPath = join(env.tmp, 'portico.yaml')
-    writeFileSync(configPath, stringify(config))
-    // The access log goes to a real file (appending, so truncating it between runs is safe), which
-    // costs what a file-backed log costs in production, and lets us check it was written.
-    const logPath = join(env.tmp, 'portico-access.log')
-    const fd = openSync(logPath, 'a')
-    let proc: Proc
-    try {
-      proc = startProc('portico', process.execPath, [join(repoRoot, 'bin', 'portico.js'), 'start', '-c', configPath], {
-        core: env.core,
-        cwd: repoRoot,
-        env: { ...process.env, NODE_ENV: 'production' },
-        stdout: fd,
-      })
-    } finally {
-      closeSync(fd)
-    }
-    const admin = `http://127.0.0.1:${adminPort}`
-    await ready(proc, 'GET /readyz → 200 on the admin port', async () => (await get(`${admin}/readyz`)).status === 200, env.readyTimeoutMs)
-    const url = `http://127.0.0.1:${port}`
-    return {
-      pid: proc.pid,
-      url,
-      proc,
-      notes: [
-        'as deployed: primary + 1 worker (workers: 1), both pinned to the proxy core; CPU counts both, RSS is the worker (the primary is in rssTotalMB)',
-        'access log on, stdout appended to a file in the temp dir',
-      ],
-      drainLog() {
-        const bytes = statSync(logPath).size
-        truncateSync(logPath, 0)
-        return bytes
-      },
-      stop: () => proc.stop(),
-    }
-  },
+/** Portico from a checkout whose dist/ is built: this one, or another for an A/B of two builds. */
+function porticoFrom(name: string, root: string): Subject {
+  const file = name.replace(/\W+/g, '-')
+  return {
+    name,
+    role: 'gateway',
+    unavailable: () => null,
+    async start(env) {
+      if (!existsSync(join(root, 'dist', 'main.js'))) throw new Error(`${join(root, 'dist', 'main.js')} is missing (run \`npm run build\` there)`)
+      const [port, adminPort] = [await freePort(), await freePort()]
+      const config = env.scenario.gatewayConfig({ port, adminPort, origins: env.origins.map((o) => o.url) })
+      const configPath = join(env.tmp, `${file}.yaml`)
+      writeFileSync(configPath, stringify(config))
+      // The access log goes to a real file (appending, so truncating it between runs is safe), which
+      // costs what a file-backed log costs in production, and lets us check it was written.
+      const logPath = join(env.tmp, `${file}-access.log`)
+      const fd = openSync(logPath, 'a')
+      let proc: Proc
+      try {
+        proc = startProc(name, process.execPath, [join(root, 'bin', 'portico.js'), 'start', '-c', configPath], {
+          core: env.core,
+          cwd: root,
+          env: { ...process.env, NODE_ENV: 'production' },
+          stdout: fd,
+        })
+      } finally {
+        closeSync(fd)
+      }
+      const admin = `http://127.0.0.1:${adminPort}`
+      await ready(proc, 'GET /readyz → 200 on the admin port', async () => (await get(`${admin}/readyz`)).status === 200, env.readyTimeoutMs)
+      const url = `http://127.0.0.1:${port}`
+      return {
+        pid: proc.pid,
+        url,
+        proc,
+        notes: [
+          'as deployed: primary + 1 worker (workers: 1), both pinned to the proxy core; CPU counts both, RSS is the worker (the primary is in rssTotalMB)',
+          'access log on, stdout appended to a file in the temp dir',
+          ...(root === repoRoot ? [] : [`built from ${root}`]),
+        ],
+        drainLog() {
+          const bytes = statSync(logPath).size
+          truncateSync(logPath, 0)
+          return bytes
+        },
+        stop: () => proc.stop(),
+      }
+    },
+  }
 }
 
 const nginx: Subject = {
@@ -208,7 +213,10 @@ http {
 export const subjects: Subject[] = [
   direct,
   nodeScript('floor', 'floor', 'floor', ['undici']),
-  portico,
+  porticoFrom('portico', repoRoot),
+  // BENCH_COMPARE=<another checkout>: that build as a second subject in the same interleaved
+  // slices, for an A/B of a change (two separate runs differ by more than most changes do).
+  ...(process.env.BENCH_COMPARE ? [porticoFrom('portico@compare', process.env.BENCH_COMPARE)] : []),
   nginx,
   nodeScript('http-proxy', 'peer', 'peers/http-proxy', ['http-proxy']),
   nodeScript('fast-gateway', 'peer', 'peers/fast-gateway', ['fast-gateway']),
