@@ -22,13 +22,16 @@ const child = spawn(
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files],
   { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_ENV: 'test' } },
 )
-let tail = ''
+// The whole report is kept: the summary lines come before the "failing tests" section, whose stack
+// traces can run to any length, so a tail of the output may not hold them.
+let out = ''
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk)
-  tail = (tail + chunk.toString()).slice(-4000)
+  out += chunk.toString()
 })
 child.on('close', (code) => {
-  const num = (label) => Number(new RegExp(`[ℹ#] ${label} (\\d+)`).exec(tail)?.[1] ?? 0)
+  // The run's own summary is the last one printed (suites print none with the spec reporter).
+  const num = (label) => Number([...out.matchAll(new RegExp(`^[ℹ#] ${label} (\\d+)$`, 'gm'))].at(-1)?.[1] ?? 0)
   const passed = num('pass')
   const failed = num('fail') + num('cancelled')
   console.log(`${passed} passed, ${failed} failed`)
