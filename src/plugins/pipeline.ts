@@ -9,8 +9,8 @@
 // consumer) pipeline right after the step that identified it. Those pipelines are built lazily on
 // first use from instances created at compile time, and cached. Routes where no consumer has
 // plugins never reach that code: `consumers` is null and the plain runner is used.
-import { Value } from '@sinclair/typebox/value'
 import type { Logger } from 'pino'
+import { withSchemaDefaults } from './defaults.js'
 import type { PluginUseConfig } from '../config/schema/index.js'
 import type { LocalReply, Phase, PluginDefinition, PluginEnv, PluginInstance, UpstreamHead, Verdict, Completed } from './contract.js'
 import type { RequestContext } from '../proxy/context.js'
@@ -59,7 +59,7 @@ export function createInstance(
   env: Omit<PluginEnv, 'logger' | 'route' | 'consumers'> & { logger: Logger; consumers?: Consumers },
   route: string | undefined,
 ): PluginInstance {
-  const config = Value.Default(def.schema, structuredClone(use.config ?? {}))
+  const config = withSchemaDefaults(def.schema, structuredClone(use.config ?? {}))
   return def.create(config as never, { consumers: NO_CONSUMERS, ...env, logger: env.logger.child({ plugin: def.name }), route })
 }
 

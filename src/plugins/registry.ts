@@ -1,7 +1,10 @@
-// Built-in plugins by name. User plugins (loaded from a path or package) go through the same
-// checks in assertPluginDefinition before they are accepted.
+// Built-in plugins by name, every one imported: for the primary, which validates every plugin
+// config against its schema, and for tests. A data-plane worker loads only the plugins its config
+// names, through loadPlugins() in ./builtin.ts. User plugins (loaded from a path or package) go
+// through the same checks in assertPluginDefinition before they are accepted.
 import type { PluginDefinition } from './contract.js'
 import { PHASES } from './contract.js'
+import { loadSchemaDefaults } from './defaults.js'
 import headers from './headers/index.js'
 import cors from './cors/index.js'
 import rateLimit from './rate-limit/index.js'
@@ -51,5 +54,7 @@ const builtins: PluginDefinition[] = [
   aggregate as unknown as PluginDefinition,
 ]
 for (const def of builtins) assertPluginDefinition(def)
+// Whoever holds these definitions can compile pipelines: their configs' defaults must be at hand.
+await loadSchemaDefaults()
 
 export const BUILTIN_PLUGINS: ReadonlyMap<string, PluginDefinition> = new Map(builtins.map((d) => [d.name, d]))

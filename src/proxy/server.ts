@@ -6,7 +6,8 @@ import type { Logger } from 'pino'
 import type { Config } from '../config/schema/index.js'
 import { parseDuration, parseSize } from '../config/units.js'
 import { compileSnapshot, retireSnapshot, type Snapshot } from '../snapshot/compile.js'
-import { BUILTIN_PLUGINS } from '../plugins/registry.js'
+import { loadPlugins, pluginNamesIn } from '../plugins/builtin.js'
+import { loadSchemaDefaults } from '../plugins/defaults.js'
 import { AccessLog } from '../observability/access-log.js'
 import { configReloads, reportConfigLoaded, reportLiveCounts, reportStoreHealth } from '../observability/metrics.js'
 import { createHandler, type HandlerHost } from './handler.js'
@@ -71,14 +72,15 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
   #config: Config | undefined
   #server: http.Server | undefined
   #loading: Promise<void> = Promise.resolve()
-  readonly #plugins: ReadonlyMap<string, PluginDefinition>
+  /** A fixed plugin registry (tests, embedding), or null: built-ins loaded as the config names them. */
+  readonly #plugins: ReadonlyMap<string, PluginDefinition> | null
   readonly #memory = new MemoryStore()
   /** The shared Store and the config it was made from; replaced only when that config changes. */
   #store: { key: string; store: Store } | undefined
 
   constructor(opts: DataPlaneOptions) {
     this.logger = opts.logger
-    this.#plugins = opts.plugins ?? BUILTIN_PLUGINS
+    this.#plugins = opts.plugins ?? null
     this.accessLog = new AccessLog()
   }
 
@@ -95,11 +97,14 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     // of a gateway that does not).
     const store = await this.#storeFor(config)
     try {
+      let registry = this.#plugins
+      if (registry === null) registry = await loadPlugins(pluginNamesIn(config))
+      else await loadSchemaDefaults()
       next = compileSnapshot(config, {
         version: meta.version,
         hash: meta.hash,
         logger: this.logger,
-        registry: this.#plugins,
+        registry,
         previous: this.snapshot,
         store,
         memory: this.#memory,

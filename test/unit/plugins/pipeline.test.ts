@@ -1,5 +1,5 @@
 // The pipeline builder and runner: merge rules, ordering, empty phases, sync/async continuation.
-import { test } from 'node:test'
+import { before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Type } from '@sinclair/typebox'
 import { buildPipeline, createInstance, runRequestPhase, PluginFailure, type InstanceFactory } from '../../../src/plugins/pipeline.js'
@@ -7,6 +7,7 @@ import { definePlugin, type PluginDefinition, type Phase } from '../../../src/pl
 import type { RequestContext } from '../../../src/proxy/context.js'
 import { createLogger } from '../../../src/observability/logger.js'
 import { MemoryStore } from '../../../src/state/memory.js'
+import { loadSchemaDefaults } from '../../../src/plugins/defaults.js'
 
 const calls: string[] = []
 function plugin(name: string, priority: number, phases: Phase[], behave: (ctx: RequestContext) => unknown = () => undefined): PluginDefinition {
@@ -40,6 +41,9 @@ const logger = createLogger('silent')
 const memory = new MemoryStore()
 const factory: InstanceFactory = { instance: (use, def) => createInstance(def, use, { logger, store: memory, memory }, 'r') }
 const ctx = {} as RequestContext
+
+// Whoever compiles pipelines loads the defaulter first (the data plane does, before each compile).
+before(loadSchemaDefaults)
 
 test('no plugins → null pipeline (nothing to run per request)', () => {
   assert.equal(buildPipeline([], [], registry, factory), null)
