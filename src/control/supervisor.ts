@@ -38,15 +38,18 @@ interface PendingLoad {
 }
 
 /**
- * Node flags for data-plane workers: V8's young generation capped at 8 MB per semi-space (its
+ * Node flags for data-plane workers: V8's young generation capped at 12 MB per semi-space (its
  * default on 64-bit is 16). Under load the young generation sits at its cap, so the cap is a
- * large part of a worker's RSS: `npm run bench` measured 138 → 106 MB per worker for about 3% more
- * CPU per request (more frequent, equally cheap scavenges). An operator who sets
- * --max-semi-space-size (NODE_OPTIONS or the node command line) keeps their own value.
+ * large part of a worker's RSS; a smaller one costs CPU, because scavenges come more often and
+ * V8 adds the new space's size to the old generation's limit, so full GCs come more often too.
+ * `npm run bench` (plain scenario, interleaved, 3 rounds each): 8 MB gave 99-108 MB RSS at 1.23x
+ * the floor's CPU; 12 MB 115-120 MB at 1.20x; 16 MB 112-121 MB at 1.15-1.22x. 12 keeps a worker
+ * under 120 MB with most of the CPU. An operator who sets --max-semi-space-size (NODE_OPTIONS
+ * or the node command line) keeps their own value.
  */
 export function workerExecArgv(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
   const own = [...execArgv, nodeOptions].some((a) => a.includes('--max-semi-space-size'))
-  return own ? [...execArgv] : [...execArgv, '--max-semi-space-size=8']
+  return own ? [...execArgv] : [...execArgv, '--max-semi-space-size=12']
 }
 
 export class ClusterSupervisor implements WorkerPool {

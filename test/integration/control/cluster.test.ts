@@ -81,8 +81,8 @@ describe('cluster mode with 2 workers', () => {
   test('workers run with the 8 MB young-generation cap (RSS per worker), the primary without it', async () => {
     const { body } = await adminJson<Status>(gw, '/status')
     const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-    for (const w of body.workers) assert.ok(cmdline(w.pid!).includes('--max-semi-space-size=8'), `worker ${w.pid}: ${cmdline(w.pid!).join(' ')}`)
-    assert.ok(!cmdline(gw.pid).includes('--max-semi-space-size=8'))
+    for (const w of body.workers) assert.ok(cmdline(w.pid!).includes('--max-semi-space-size=12'), `worker ${w.pid}: ${cmdline(w.pid!).join(' ')}`)
+    assert.ok(!cmdline(gw.pid).includes('--max-semi-space-size=12'))
   })
 
   test('requests are proxied and /metrics sums portico_requests_total over the workers', async () => {

@@ -3,8 +3,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { workerExecArgv } from '../../../src/control/supervisor.js'
 
-test('workers get the 8 MB semi-space cap after the primary\'s own flags', () => {
-  assert.deepEqual(workerExecArgv(['--enable-source-maps'], ''), ['--enable-source-maps', '--max-semi-space-size=8'])
+test('workers get the 12 MB semi-space cap after the primary\'s own flags', () => {
+  assert.deepEqual(workerExecArgv(['--enable-source-maps'], ''), ['--enable-source-maps', '--max-semi-space-size=12'])
 })
 
 test('an operator\'s --max-semi-space-size wins, from the command line or NODE_OPTIONS', () => {
