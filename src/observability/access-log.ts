@@ -175,6 +175,13 @@ type Utf8Writable = Buffer & { utf8Write(s: string, offset: number): number }
 const BATCH_BYTES = 256 * 1024
 /** Beyond this much unwritten log (a stuck pipe), lines are dropped and counted, never queued forever. */
 const MAX_PENDING_BYTES = 16 * 1024 * 1024
+/**
+ * Written batches are kept for reuse, up to this many. A fresh 256 KiB buffer per batch made
+ * glibc raise its mmap threshold after the first free and then serve every later batch from the
+ * brk heap, which fragments and is never returned: ~8 MB of a worker's RSS under load, measured
+ * against a run with the threshold pinned. Reused buffers are allocated once.
+ */
+const SPARE_BATCHES = 4
 
 export class AccessLog {
   readonly #fd: number
@@ -187,6 +194,8 @@ export class AccessLog {
   /** The batch being written and how far: at exit its rest is written synchronously. */
   #inFlight: Buffer | null = null
   #inFlightOff = 0
+  /** Batch buffers whose write finished, ready for reuse. */
+  #spare: Buffer[] = []
   /** Lines dropped because the destination could not keep up. */
   dropped = 0
 
@@ -217,7 +226,7 @@ export class AccessLog {
   #seal(): void {
     if (this.#off === 0) return
     const batch = this.#buf.subarray(0, this.#off)
-    this.#buf = Buffer.allocUnsafe(BATCH_BYTES)
+    this.#buf = this.#spare.pop() ?? Buffer.allocUnsafe(BATCH_BYTES)
     this.#off = 0
     this.#queue.push(batch)
     this.#queued += batch.length
@@ -247,6 +256,10 @@ export class AccessLog {
       if (offset + written < buf.length) return this.#writeOut(buf, offset + written)
       this.#queued -= buf.length
       this.#inFlight = null
+      // A regular batch is a view of a buffer of its own: that whole buffer can be refilled now.
+      if (buf.byteOffset === 0 && buf.buffer.byteLength === BATCH_BYTES && this.#spare.length < SPARE_BATCHES) {
+        this.#spare.push(Buffer.from(buf.buffer, 0, BATCH_BYTES))
+      }
       this.#next()
     })
   }

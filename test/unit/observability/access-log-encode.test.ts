@@ -95,3 +95,37 @@ test('a line longer than a batch (a huge escaped path) gets a batch of its own a
   assert.equal(lines.length, 1)
   assert.equal(lines[0]!.path, long)
 })
+
+test('many batches written asynchronously (buffers reused): every line once, whole and in order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portico-al-'))
+  try {
+    const file = join(dir, 'access.log')
+    const fd = openSync(file, 'w')
+    const log = new AccessLog(fd)
+    // ~300 bytes a line: 4000 lines fill about five 256 KiB batches; written in bursts so a
+    // batch is sealed while the previous one is still being written, and spare buffers are refilled.
+    const total = 4000
+    for (let i = 0; i < total; i++) {
+      log.write({ ...base, requestId: `req-${i}`, path: `/p/${'x'.repeat(i % 50)}` })
+      if (i % 900 === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+    // No flushSync: the async writer drains the queue, and the last partial batch goes out with
+    // the once-a-second seal.
+    const deadline = Date.now() + 10_000
+    let lines: string[] = []
+    for (;;) {
+      lines = readFileSync(file, 'utf8').trimEnd().split('\n')
+      if (lines.length >= total || Date.now() > deadline) break
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    closeSync(fd)
+    assert.equal(lines.length, total)
+    lines.forEach((l, i) => {
+      const o = JSON.parse(l) as Record<string, unknown>
+      assert.equal(o.request_id, `req-${i}`)
+      assert.equal(o.path, `/p/${'x'.repeat(i % 50)}`)
+    })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
