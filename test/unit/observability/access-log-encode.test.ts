@@ -1,5 +1,5 @@
-// The access-log line encoder writes bytes straight into its batch: every line must still be one
-// valid JSON object, with client-influenced strings escaped and the numbers formatted as before.
+// The access-log lines as written to the destination: each one valid JSON, with client-influenced
+// strings escaped, numbers formatted without float noise, batches written whole and in order.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs'
