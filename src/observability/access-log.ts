@@ -185,7 +185,7 @@ const SPARE_BATCHES = 4
 
 export class AccessLog {
   readonly #fd: number
-  #buf = Buffer.allocUnsafe(BATCH_BYTES)
+  #buf: Buffer = Buffer.allocUnsafe(BATCH_BYTES)
   #off = 0
   /** Full batches waiting while a write is in flight. */
   #queue: Buffer[] = []
