@@ -1,14 +1,13 @@
 // Built-in plugins for the data plane, each imported the first time a config names it. A worker
 // whose routes use no plugin then carries none of them, nor TypeBox, jose or the schema modules
 // they pull in: 33 MB of RSS and 9 MB of heap for all of them together, measured by importing
-// registry.ts into a bare node process. The primary still imports them all (registry.ts) to
-// validate configs.
+// registry.ts (which loads them all, for the primary's validation) into a bare node process.
 import type { PluginDefinition } from './contract.js'
 import { loadSchemaDefaults } from './defaults.js'
 
 type Loader = () => Promise<{ default: unknown }>
 
-/** Name → module. Kept equal to registry.ts's list by a test. */
+/** Name → module: the list of built-ins (registry.ts loads them all for the primary). */
 export const BUILTIN_LOADERS: ReadonlyMap<string, Loader> = new Map<string, Loader>([
   ['headers', () => import('./headers/index.js')],
   ['cors', () => import('./cors/index.js')],
