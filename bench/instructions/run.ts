@@ -21,7 +21,7 @@ import { join } from 'node:path'
 import { Pool } from 'undici'
 import { stringify } from 'yaml'
 import { buildScripts, repoRoot } from '../load/scripts.js'
-import { freePort, get, startProc, waitFor, which, installCleanupHandlers, stopAll, trackTempDir, type Proc } from '../load/procs.js'
+import { freePort, get, startProc, tree, waitFor, which, installCleanupHandlers, stopAll, trackTempDir, type Proc } from '../load/procs.js'
 import { scenarios } from '../load/scenarios.js'
 
 const env = process.env
@@ -49,20 +49,6 @@ function need(cmd: string, pkg: string): string {
     process.exit(1)
   }
   return path
-}
-
-/** The deepest descendant: Portico's primary forks the worker that serves; the floor serves itself. */
-function servingPid(pid: number): number {
-  for (;;) {
-    let kids: number[] = []
-    try {
-      kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
-    } catch {
-      return pid
-    }
-    if (kids.length === 0) return pid
-    pid = kids[kids.length - 1]!
-  }
 }
 
 async function load(pool: Pool, path: string, headers: Record<string, string>, n: number): Promise<void> {
@@ -174,7 +160,8 @@ async function measure(subject: string, scripts: ReturnType<typeof buildScripts>
     await waitFor(proc, `${url}${scenario.path} answering 200`, async () => (await get(`${url}${scenario.path}`, scenario.headers, 20_000)).status === 200, 180_000)
     process.stdout.write(`[${subject}] warm-up: ${WARMUP} requests (uninstrumented)\n`)
     await load(pool, scenario.path, scenario.headers, WARMUP)
-    const pid = servingPid(proc.pid)
+    // The serving process is the last descendant: Portico's worker (the primary forks it), or the floor itself.
+    const pid = tree(proc.pid).at(-1)!
     const control = (...args: string[]) => execFileSync('callgrind_control', [...args, String(pid)], { stdio: 'ignore' })
     control('--zero')
     control('--instr=on')

@@ -151,7 +151,7 @@ export function installCleanupHandlers(): void {
 }
 
 /** The pid and all its descendants (a gateway may fork workers), via /proc/<pid>/task/<tid>/children. */
-function tree(pid: number): number[] {
+export function tree(pid: number): number[] {
   const out = [pid]
   for (let i = 0; i < out.length; i++) {
     const p = out[i] as number

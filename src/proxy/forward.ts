@@ -76,7 +76,7 @@ function connectionNamed(value: string | string[] | undefined): string[] | null 
 }
 
 /** RFC 9110 §7.6.3: this hop appended to a message's Via (either direction). */
-export function withVia(prior: string | string[] | undefined): string {
+function withVia(prior: string | string[] | undefined): string {
   return prior === undefined ? '1.1 portico' : `${String(prior)}, 1.1 portico`
 }
 
@@ -148,25 +148,15 @@ function forwardedHop(peer: string, proto: string, host: string): string {
   return lastHop
 }
 
-/** Removes hop-by-hop headers from an upstream response (undici gives lower-case keys). */
-export function cleanResponseHeaders(headers: Record<string, string | string[]>): Record<string, string | string[]> {
-  const named = headers.connection === undefined ? null : connectionNamed(headers.connection)
-  // Walk the (few) headers present rather than delete all ten names: `delete` of a present key
-  // moves the object to dictionary mode, so only delete what is really there.
-  for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || (named !== null && named.includes(name))) delete headers[name]
-  }
-  return headers
-}
-
 /** A header list as res.writeHead takes it: [name, value, name, value, …]. */
 export type HeaderList = Array<string | string[]>
 
 /**
- * The client response's headers when no response plugin runs: the upstream's without hop-by-hop
- * ones, `Via` appended, `x-request-id`, and the plugins' extra headers over the upstream's. Built
- * as a flat list, which res.writeHead takes without walking an object: cheaper than deleting from
- * undici's object (a delete turns it into a slow dictionary) and handing that over.
+ * The client response's headers: the upstream's without hop-by-hop ones (RFC 9110 §7.6.1,
+ * including those named in its `Connection`), `Via` appended, `x-request-id`, and the plugins'
+ * extra headers over the upstream's. Built as a flat list, which res.writeHead takes without
+ * walking an object: cheaper than deleting from undici's object (a delete turns it into a slow
+ * dictionary) and handing that over. Routes with response plugins turn it into an object.
  */
 export function responseHeaderList(headers: Record<string, string | string[]>, requestId: string, extra: Record<string, string | string[]> | null): HeaderList {
   const named = headers.connection === undefined ? null : connectionNamed(headers.connection)
@@ -184,6 +174,13 @@ export function responseHeaderList(headers: Record<string, string | string[]>, r
   if (!Object.hasOwn(extra, 'via')) out.push('via', via)
   if (!Object.hasOwn(extra, 'x-request-id')) out.push('x-request-id', requestId)
   for (const k in extra) out.push(k, extra[k]!)
+  return out
+}
+
+/** The list as an object (names are unique in it), for response plugins to read and change. */
+export function headerObject(list: HeaderList): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1]!
   return out
 }
 

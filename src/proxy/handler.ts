@@ -10,7 +10,7 @@ import type { CompiledRoute, Snapshot } from '../snapshot/compile.js'
 import type { Target } from '../upstream/target.js'
 import { RequestContext } from './context.js'
 import { newRequestId } from './request-id.js'
-import { clientAddress, cleanResponseHeaders, plainAddress, responseHeaderList, upstreamRequestHeaders, validRequestId, withVia, type HeaderList } from './forward.js'
+import { clientAddress, headerObject, plainAddress, responseHeaderList, upstreamRequestHeaders, validRequestId, type HeaderList } from './forward.js'
 import { sendError, sendLocalReply } from './errors-reply.js'
 import type { ErrorCode } from './errors.js'
 import { PluginFailure, runAccessSwitching, runLogPhase, runRequestPhase, runResponsePhase, type Pipeline } from '../plugins/pipeline.js'
@@ -640,18 +640,14 @@ class Exchange implements Dispatcher.DispatchHandler, DeadlineItem {
         this.tryTimer = null
       }
     }
+    const list = responseHeaderList(headers, this.ctx.id, this.ctx.responseHeaders)
     const steps = this.pipeline?.response ?? null
     if (steps === null) {
-      this.writeHead(statusCode, responseHeaderList(headers, this.ctx.id, this.ctx.responseHeaders))
+      this.writeHead(statusCode, list)
       return
     }
     // Response plugins see (and may change) the head as an object.
-    cleanResponseHeaders(headers)
-    headers.via = withVia(headers.via)
-    headers['x-request-id'] = this.ctx.id
-    const extra = this.ctx.responseHeaders
-    if (extra !== null) for (const k in extra) headers[k] = extra[k]!
-    const head: UpstreamHead = { status: statusCode, headers }
+    const head: UpstreamHead = { status: statusCode, headers: headerObject(list) }
     let r: void | Promise<void>
     try {
       r = runResponsePhase(steps, this.ctx, head)
