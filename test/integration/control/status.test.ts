@@ -24,7 +24,7 @@ describe('live /status with 2 workers', () => {
         upstreams: {
           pool: {
             targets: [{ url: a.url }, { url: b.url, weight: 2 }],
-            health_checks: { active: { interval: '100ms', timeout: '200ms', healthy: { successes: 1 }, unhealthy: { failures: 1 } } },
+            health_checks: { active: { interval: '100ms', timeout: '3s', healthy: { successes: 1 }, unhealthy: { failures: 1 } } },
             circuit_breaker: { consecutive_failures: 50 },
           },
         },
