@@ -18,9 +18,10 @@ import type { WorkerPool } from './pool.js'
 import { InProcessPool } from './single.js'
 import { ClusterSupervisor } from './supervisor.js'
 import { watchConfigFile, type FileWatch } from './sources/file.js'
-import { PORTICO_VERSION } from '../version.js'
+import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
 import { routeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
+import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 
 export interface PrimaryOptions {
   file: string
@@ -81,7 +82,7 @@ function fail(message: string): never {
 export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const file = resolve(opts.file)
   const firstRaw = await rawHash(file)
-  const first = await loadConfigFile(opts.file)
+  const first = await loadConfigFile(opts.file, { checks: BUILTIN_CHECKS })
   if (!first.ok) {
     process.stderr.write(formatErrors(first.errors) + '\n')
     fail(`${opts.file}: ${first.errors.length} error${first.errors.length === 1 ? '' : 's'}; not starting`)
@@ -241,7 +242,7 @@ class Controller {
     if (!force && raw !== null && raw === this.#rawHash) return
     this.#rawHash = raw
     const log = this.#logger
-    const result = await loadConfigFile(this.#displayFile)
+    const result = await loadConfigFile(this.#displayFile, { checks: BUILTIN_CHECKS })
     if (this.#draining) return
     if (!result.ok) {
       configReloads.inc({ result: 'rejected' })

@@ -8,13 +8,14 @@ import type { Logger } from 'pino'
 import { normalizePath } from '../router/normalize.js'
 import type { CompiledRoute, Snapshot } from '../snapshot/compile.js'
 import type { Target } from '../upstream/target.js'
-import { RequestContext } from './context.js'
+import { RequestContext } from '../core/context.js'
 import { newRequestId } from './request-id.js'
-import { clientAddress, headerObject, plainAddress, responseHeaderList, upstreamRequestHeaders, validRequestId, type HeaderList } from './forward.js'
+import { clientAddress, hostName, plainAddress } from '../core/address.js'
+import { headerObject, responseHeaderList, upstreamRequestHeaders, validRequestId, type HeaderList } from './forward.js'
 import { sendError, sendLocalReply } from './errors-reply.js'
-import type { ErrorCode } from './errors.js'
+import type { ErrorCode } from '../core/errors.js'
 import { PluginFailure, runAccessSwitching, runLogPhase, runRequestPhase, runResponsePhase, type Pipeline } from '../plugins/pipeline.js'
-import type { BodyRewrite, UpstreamHead, Verdict } from '../plugins/contract.js'
+import type { BodyRewrite, UpstreamHead, Verdict } from '../core/verdict.js'
 import { BodyLimit, PayloadTooLarge } from './body-limit.js'
 import type { DeadlineItem, DeadlineList, Deadlines } from './deadlines.js'
 import type { Tracing } from '../observability/tracing.js'
@@ -54,17 +55,6 @@ class StaleTry extends Error {
 
 const REQUEST_PHASES = ['rewrite', 'access', 'beforeUpstream'] as const
 const EMPTY_BODY = Buffer.alloc(0)
-
-/** Host header → host name without port, lower-cased ('' when absent). */
-function hostName(h: string | undefined): string {
-  if (h === undefined || h === '') return ''
-  if (h.charCodeAt(0) === 91 /* [ */) {
-    const end = h.indexOf(']')
-    return (end === -1 ? h : h.slice(0, end + 1)).toLowerCase()
-  }
-  const colon = h.indexOf(':')
-  return (colon === -1 ? h : h.slice(0, colon)).toLowerCase()
-}
 
 /** RFC 9112 §3.2: more than one Host field is a 400. Node keeps only the first, so count raw ones. */
 function hasDuplicateHost(raw: string[]): boolean {

@@ -13,21 +13,13 @@ import { configReloads, reportConfigLoaded, reportLiveCounts, reportStoreHealth 
 import { createHandler, type HandlerHost } from './handler.js'
 import { Deadlines } from './deadlines.js'
 import type { Tracing } from '../observability/tracing.js'
-import { PORTICO_VERSION } from '../version.js'
-import { errorBody, type ErrorCode } from './errors.js'
+import { PORTICO_VERSION } from '../core/version.js'
+import { errorBody, type ErrorCode } from '../core/errors.js'
 import type { PluginDefinition } from '../plugins/contract.js'
 import type { Store } from '../state/store.js'
 import { MemoryStore } from '../state/memory.js'
+import { parseListen } from '../core/address.js'
 import type { DataPlane, DataPlaneOptions, DataPlaneStatus, SnapshotMeta } from './data-plane.js'
-
-/** host:port | [v6]:port | port → listen arguments. */
-export function parseListen(listen: string | number): { host: string; port: number } {
-  if (typeof listen === 'number') return { host: '0.0.0.0', port: listen }
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen)
-  if (m !== null) return { host: m[1] ?? m[2]!, port: Number(m[3]) }
-  if (/^\d+$/.test(listen)) return { host: '0.0.0.0', port: Number(listen) }
-  throw new Error(`invalid listen address "${listen}" (use host:port)`)
-}
 
 /**
  * Answers a request Node could not parse. Runs outside the request handler, so it writes a raw
@@ -200,7 +192,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     })
     reportLiveCounts(() => ({ inFlight: this.inFlight, connections }))
     this.#server = server
-    const { host, port } = parseListen(s.listen ?? '0.0.0.0:8080')
+    const { host, port } = parseListen(s.listen ?? '0.0.0.0:8080', 'server.listen', 'dataplane')
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen({ host, port }, () => {

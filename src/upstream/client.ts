@@ -4,44 +4,13 @@
 // reports the outcome to passive health / latency-aware balancers. Not the proxy's hot path: a
 // request through here is a buffered sub-request, with its own deadline.
 import { performance } from 'node:perf_hooks'
-import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { Cluster } from './cluster.js'
-import type { RequestContext } from '../proxy/context.js'
-
-export interface UpstreamCall {
-  method: string
-  /** Path and query, starting with '/'; the target URL's base path is prepended. */
-  path: string
-  headers: Record<string, string>
-  /** Whole-call deadline in ms (connect + head + body). */
-  timeoutMs: number
-  /** Largest body accepted; beyond it the call fails with code `too_large`. */
-  maxBytes: number
-  /** The client request, for balancers that hash on it. */
-  ctx: RequestContext
-}
-
-export interface UpstreamResult {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Buffer
-}
-
-/** Why a call failed, stable for callers to branch on. */
-export type UpstreamFailure = 'timeout' | 'unreachable' | 'no_healthy_target' | 'too_large'
-
-export class UpstreamCallError extends Error {
-  readonly code: UpstreamFailure
-  constructor(code: UpstreamFailure, message: string) {
-    super(message)
-    this.code = code
-  }
-}
+import { UpstreamCallError, type UpstreamCall, type UpstreamCaller, type UpstreamResult } from '../core/upstream-call.js'
 
 class CallTimeout extends Error {}
 
-export class UpstreamClient {
+export class UpstreamClient implements UpstreamCaller {
   readonly #cluster: Cluster
 
   constructor(cluster: Cluster) {

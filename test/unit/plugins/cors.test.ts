@@ -7,8 +7,8 @@ import { Ajv } from 'ajv'
 import cors from '../../../src/plugins/cors/index.js'
 import { CorsSchema, type CorsConfig } from '../../../src/plugins/cors/schema.js'
 import { compilePolicy, exposeAllValue, isPreflight, mergeVary, originAllowed, preflightHeaders } from '../../../src/plugins/cors/policy.js'
-import { RequestContext } from '../../../src/proxy/context.js'
-import type { LocalReply, UpstreamHead } from '../../../src/plugins/contract.js'
+import { RequestContext } from '../../../src/core/context.js'
+import type { LocalReply, UpstreamHead } from '../../../src/core/verdict.js'
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true })
 const validate = ajv.compile(CorsSchema)
