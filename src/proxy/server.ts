@@ -10,7 +10,8 @@ import { loadPlugins, pluginNamesIn } from '../plugins/builtin.js'
 import { loadSchemaDefaults } from '../plugins/defaults.js'
 import { AccessLog } from '../observability/access-log.js'
 import { configReloads, reportConfigLoaded, reportLiveCounts, reportStoreHealth } from '../observability/metrics.js'
-import { createHandler, type HandlerHost } from './handler.js'
+import { createHandler } from './handler.js'
+import type { ProxyEnv } from './env.js'
 import { Deadlines } from './deadlines.js'
 import type { Tracing } from '../observability/tracing.js'
 import { PORTICO_VERSION } from '../core/version.js'
@@ -50,7 +51,7 @@ function clientErrorReply(err: NodeJS.ErrnoException & { bytesParsed?: number },
   socket.destroySoon?.()
 }
 
-class PorticoDataPlane implements DataPlane, HandlerHost {
+class PorticoDataPlane implements DataPlane, ProxyEnv {
   snapshot: Snapshot | undefined = undefined
   draining = false
   inFlight = 0
@@ -182,7 +183,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
         joinDuplicateHeaders: false,
         insecureHTTPParser: false,
       },
-      createHandler(this),
+      createHandler(this, this.proto),
     )
     server.on('clientError', clientErrorReply)
     let connections = 0

@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Dispatcher } from 'undici'
 import type { Cluster } from './cluster.js'
+import { failureReply } from './failure.js'
 import { UpstreamCallError, type UpstreamCall, type UpstreamCaller, type UpstreamResult } from '../core/upstream-call.js'
 
 class CallTimeout extends Error {}
@@ -60,7 +61,9 @@ export class UpstreamClient implements UpstreamCaller {
         cluster.observeFailure(target, now - start, now)
       }
       const code = (err as { code?: string }).code
-      if (ac.signal.aborted || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+      // The same classification as the proxy's exchange (failure.ts), folded into this API's codes.
+      const reply = failureReply(err as Error, { total: call.timeoutMs, read: call.timeoutMs, perTry: undefined }, false)
+      if (ac.signal.aborted || reply?.code === 'upstream_timeout') {
         throw new UpstreamCallError('timeout', `no complete response within ${call.timeoutMs}ms`)
       }
       throw new UpstreamCallError('unreachable', code === undefined ? 'the upstream could not be reached' : `the upstream could not be reached (${code})`)
