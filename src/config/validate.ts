@@ -295,6 +295,15 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
   const server = doc.server
   if (isObj(server)) {
     checkListen(server.listen, ['server', 'listen'], issues)
+    if (Array.isArray(server.listeners)) {
+      if (server.listen !== undefined) issues.push({ path: ['server', 'listeners'], message: 'set server.listen or server.listeners, not both', at: 'key' })
+      server.listeners.forEach((l, i) => {
+        if (!isObj(l)) return
+        checkListen(l.listen, ['server', 'listeners', i, 'listen'], issues)
+        // TLS listeners come with the TLS work; until then a tls block is refused rather than ignored.
+        if (l.tls !== undefined) issues.push({ path: ['server', 'listeners', i, 'tls'], message: 'TLS listeners are not available in this version', at: 'key' })
+      })
+    }
     if (Array.isArray(server.trusted_proxies)) {
       server.trusted_proxies.forEach((v, i) => {
         if (typeof v === 'string' && !isAddressOrCidr(v)) {

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Logger, LevelWithSilent } from 'pino'
 import { loadConfigFile } from '../config/load.js'
+import { listenersKey, listenersLabel } from '../config/listeners.js'
 import { formatErrors } from '../config/errors.js'
 import type { Config } from '../config/schema/index.js'
 import { parseDuration } from '../config/units.js'
@@ -31,7 +32,6 @@ export interface PrimaryOptions {
   cluster: boolean
 }
 
-const DEFAULT_LISTEN = '0.0.0.0:8080'
 const DEFAULT_DRAIN = '30s'
 
 export interface ReloadErrorInfo {
@@ -120,7 +120,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   }
   control.watch()
   logger.info(
-    { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: config.server?.listen ?? DEFAULT_LISTEN, config_version: 1, hash: first.hash },
+    { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: listenersLabel(config), config_version: 1, hash: first.hash },
     'portico ready',
   )
 }
@@ -152,6 +152,7 @@ class Controller {
   #queued: { trigger: Trigger; force: boolean } | null = null
   /** server.listen is bound once by the first config; changing it needs a restart. */
   #boundListen: string
+  #boundLabel: string
   #boundAdmin: string
   #boundWorkers: Config['workers']
 
@@ -164,7 +165,8 @@ class Controller {
     this.#nextVersion = init.doc.version + 1
     this.#rawHash = init.rawHash
     const c = init.doc.config
-    this.#boundListen = String(c.server?.listen ?? DEFAULT_LISTEN)
+    this.#boundListen = listenersKey(c)
+    this.#boundLabel = listenersLabel(c)
     this.#boundAdmin = JSON.stringify([c.admin?.listen, c.admin?.token])
     this.#boundWorkers = c.workers
   }
@@ -284,9 +286,8 @@ class Controller {
   }
 
   #warnRestartOnly(next: Config): void {
-    const listen = String(next.server?.listen ?? DEFAULT_LISTEN)
-    if (listen !== this.#boundListen) {
-      this.#logger.warn({ listening: this.#boundListen, configured: listen }, 'server.listen changed: a restart is needed to bind the new address; other changes apply now')
+    if (listenersKey(next) !== this.#boundListen) {
+      this.#logger.warn({ listening: this.#boundLabel, configured: listenersLabel(next) }, 'server.listen changed: a restart is needed to bind the new address; other changes apply now')
     }
     if (JSON.stringify([next.admin?.listen, next.admin?.token]) !== this.#boundAdmin) {
       this.#logger.warn('admin.listen or admin.token changed: they apply at the next restart')

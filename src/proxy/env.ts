@@ -11,6 +11,8 @@ export interface ProxyEnv {
   snapshot: Snapshot | undefined
   draining: boolean
   inFlight: number
+  /** One request ended (inFlight is counted up by the entry, down through here). */
+  requestEnded(): void
   readonly logger: Logger
   readonly accessLog: AccessLog
   readonly deadlines: Deadlines

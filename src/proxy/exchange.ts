@@ -459,7 +459,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     }
     if (this.route.cluster.guarded) releaseGuards(this.route.cluster, this, this.error, this.status)
     this.snap.inFlight--
-    this.env.inFlight--
+    this.env.requestEnded()
     complete(this.env, this.snap, res.writableFinished ? res.statusCode : 499, this)
   }
 }

@@ -6,7 +6,7 @@ import type { Config } from '../../src/config/schema/index.js'
 import type { PluginDefinition } from '../../src/plugins/contract.js'
 import { loadConfigText } from '../../src/config/load.js'
 import { formatErrors } from '../../src/config/errors.js'
-import { createDataPlane, type DataPlane } from '../../src/proxy/data-plane.js'
+import { createDataPlane, type DataPlane } from '../../src/dataplane/data-plane.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { BUILTIN_CHECKS } from '../../src/snapshot/document-checks.js'
 
