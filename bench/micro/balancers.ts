@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createBalancer } from '../../src/upstream/balancers/index.js'
 import { observeLatency } from '../../src/upstream/balancers/p2c-ewma.js'
 import { Target } from '../../src/upstream/target.js'
-import { RequestContext } from '../../src/proxy/context.js'
+import { RequestContext } from '../../src/core/context.js'
 
 function bench(name: string, fn: () => unknown): void {
   // Warm-up long enough for V8 to optimize the path, then the best of five rounds (least disturbed

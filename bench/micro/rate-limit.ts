@@ -5,7 +5,7 @@
 import { ALG_BUCKET, ALG_FIXED, ALG_GCRA, ALG_SLIDING } from '../../src/plugins/rate-limit/algorithms.js'
 import { LocalLimiter, LocalTable } from '../../src/plugins/rate-limit/local.js'
 import rateLimit from '../../src/plugins/rate-limit/index.js'
-import { RequestContext } from '../../src/proxy/context.js'
+import { RequestContext } from '../../src/core/context.js'
 import { MemoryStore } from '../../src/state/memory.js'
 import { createLogger } from '../../src/observability/logger.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'

@@ -4,9 +4,10 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { loadConfigFile } from '../config/load.js'
 import { formatErrors } from '../config/errors.js'
 import { runPrimary } from '../control/primary.js'
-import { PORTICO_VERSION } from '../version.js'
+import { PORTICO_VERSION } from '../core/version.js'
 import { MAIN_USAGE, REVOKE_USAGE, START_USAGE, VALIDATE_USAGE } from './usage.js'
 import { revokeCommand, RevokeUsageError } from './revoke.js'
+import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 
 class UsageError extends Error {}
 
@@ -35,7 +36,7 @@ async function validate(args: string[]): Promise<number> {
   const v = parse(args, CONFIG)
   if (v.help === true) return help(VALIDATE_USAGE)
   const file = configFile(v.config)
-  const result = await loadConfigFile(file)
+  const result = await loadConfigFile(file, { checks: BUILTIN_CHECKS })
   if (!result.ok) {
     process.stderr.write(formatErrors(result.errors) + '\n')
     process.stderr.write(`${file}: ${result.errors.length} error${result.errors.length === 1 ? '' : 's'}\n`)

@@ -6,7 +6,8 @@ import { request } from 'undici'
 import { loadConfigFile } from '../config/load.js'
 import { formatErrors } from '../config/errors.js'
 import { DEFAULT_ADMIN_LISTEN } from '../control/admin/server.js'
-import { formatHostPort, parseListen } from '../control/admin/address.js'
+import { formatHostPort, parseListen } from '../core/address.js'
+import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 
 export class RevokeUsageError extends Error {}
 
@@ -43,7 +44,7 @@ export async function revokeCommand(a: RevokeArgs): Promise<number> {
     if (a.ttl !== undefined) body.ttl = /^\d+$/.test(a.ttl) ? Number(a.ttl) : a.ttl
   }
 
-  const loaded = await loadConfigFile(a.config)
+  const loaded = await loadConfigFile(a.config, { checks: BUILTIN_CHECKS })
   if (!loaded.ok) {
     process.stderr.write(formatErrors(loaded.errors) + '\n')
     return 1
@@ -51,7 +52,7 @@ export async function revokeCommand(a: RevokeArgs): Promise<number> {
   const admin = loaded.config.admin
   let base = a.admin
   if (base === undefined) {
-    const addr = parseListen(admin?.listen ?? DEFAULT_ADMIN_LISTEN, 'admin.listen')
+    const addr = parseListen(admin?.listen ?? DEFAULT_ADMIN_LISTEN, 'admin.listen', 'admin')
     // A wildcard bind is reachable on loopback.
     if (addr.host === '0.0.0.0') addr.host = '127.0.0.1'
     if (addr.host === '::') addr.host = '::1'

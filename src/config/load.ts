@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml'
 import type { Config } from './schema/index.js'
 import { compareErrors, type ConfigError } from './errors.js'
-import { formatPath, validateConfig, type Issue, type Segment } from './validate.js'
+import { formatPath, validateConfig, type DocumentChecks, type Issue, type Segment } from './validate.js'
 
 export type LoadResult =
   | { ok: true; config: Config; hash: string; file: string }
@@ -13,7 +13,14 @@ export type LoadResult =
 
 type Env = Record<string, string | undefined>
 
-export async function loadConfigFile(file: string, opts: { env?: Env } = {}): Promise<LoadResult> {
+export interface LoadOptions {
+  /** The plugins and path grammar to check against (snapshot/document-checks.ts). */
+  checks: DocumentChecks
+  /** Where ${ENV} references are read from; process.env by default. */
+  env?: Env
+}
+
+export async function loadConfigFile(file: string, opts: LoadOptions): Promise<LoadResult> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
@@ -23,7 +30,7 @@ export async function loadConfigFile(file: string, opts: { env?: Env } = {}): Pr
   return loadConfigText(text, file, opts)
 }
 
-export function loadConfigText(text: string, file: string, opts: { env?: Env } = {}): LoadResult {
+export function loadConfigText(text: string, file: string, opts: LoadOptions): LoadResult {
   const env = opts.env ?? process.env
   const lineCounter = new LineCounter()
   // prettyErrors would append the offending source line to messages, which may hold a secret.
@@ -72,7 +79,7 @@ export function loadConfigText(text: string, file: string, opts: { env?: Env } =
   const interpolated = new Set<string>()
   const envIssues: Issue[] = []
   const resolved = interpolate(raw, [], env, interpolated, envIssues)
-  const issues = [...envIssues, ...validateConfig(resolved, interpolated)]
+  const issues = [...envIssues, ...validateConfig(resolved, interpolated, opts.checks)]
   if (issues.length > 0) return fail(issues.map(toError))
 
   return { ok: true, file, config: resolved as Config, hash: hashConfig(resolved) }

@@ -7,12 +7,27 @@ import { isIP } from 'node:net'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { ConfigSchema, type TSchema } from './schema/index.js'
 import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize } from './units.js'
-import { BUILTIN_PLUGINS } from '../plugins/registry.js'
-import { checkPathPattern } from '../router/table.js'
-import type { PluginDefinition } from '../plugins/contract.js'
 import { suggest } from './errors.js'
+import { isAddressOrCidr, isHostPattern } from '../core/address.js'
 
 export type Segment = string | number
+
+/** What validation needs of a plugin: its name and config schema (a PluginDefinition is one). */
+export interface PluginSchema {
+  readonly name: string
+  readonly schema: TSchema
+}
+
+/**
+ * What the document is checked against beyond its schema, handed in by the caller so this floor
+ * knows no plugin and no router: the plugins that may be named (built-ins, user plugins) and the
+ * path-pattern grammar (router/). snapshot/document-checks.ts builds the usual one.
+ */
+export interface DocumentChecks {
+  readonly plugins: ReadonlyMap<string, PluginSchema>
+  /** A problem with a route path pattern, or null when it is valid. */
+  pathPattern(pattern: string): string | null
+}
 
 /** One problem, located by path; load.ts adds file, line and column. */
 export interface Issue {
@@ -35,9 +50,9 @@ const validateDocument = configAjv.compile(ConfigSchema)
 // off because plugin schemas come from plugin authors and may carry defaults inside unions or
 // keywords Ajv does not know; a plugin is not refused for that.
 const pluginAjv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false })
-const pluginValidators = new WeakMap<PluginDefinition, ValidateFunction>()
+const pluginValidators = new WeakMap<PluginSchema, ValidateFunction>()
 
-function pluginValidator(def: PluginDefinition): ValidateFunction {
+function pluginValidator(def: PluginSchema): ValidateFunction {
   let v = pluginValidators.get(def)
   if (v === undefined) {
     v = pluginAjv.compile(def.schema)
@@ -65,11 +80,11 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
  * defaulted object). `interpolated` holds formatPath() of every value that came from the
  * environment: such values are never quoted in a message, since they may be secrets.
  */
-export function validateConfig(doc: unknown, interpolated: ReadonlySet<string>): Issue[] {
+export function validateConfig(doc: unknown, interpolated: ReadonlySet<string>, checks: DocumentChecks): Issue[] {
   const issues: Issue[] = []
   if (!validateDocument(doc)) issues.push(...translate(validateDocument.errors ?? [], doc, []))
   checkUnits(ConfigSchema, doc, [], issues)
-  if (isObj(doc)) crossCheck(doc, interpolated, issues)
+  if (isObj(doc)) crossCheck(doc, interpolated, checks, issues)
   return dedupe(issues)
 }
 
@@ -267,7 +282,7 @@ function checkUnits(schema: TSchema | Obj, data: unknown, path: Segment[], issue
 // ---------------------------------------------------------------------------------------------
 // Cross-references and values the schema cannot check
 
-function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, issues: Issue[]): void {
+function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: DocumentChecks, issues: Issue[]): void {
   // Names the user typed are quoted back, unless they came from the environment.
   const show = (path: Segment[], value: string): string => (interpolated.has(formatPath(path)) ? '(value from the environment)' : JSON.stringify(value))
 
@@ -280,6 +295,15 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, issues: Issue[]
   const server = doc.server
   if (isObj(server)) {
     checkListen(server.listen, ['server', 'listen'], issues)
+    if (Array.isArray(server.listeners)) {
+      if (server.listen !== undefined) issues.push({ path: ['server', 'listeners'], message: 'set server.listen or server.listeners, not both', at: 'key' })
+      server.listeners.forEach((l, i) => {
+        if (!isObj(l)) return
+        checkListen(l.listen, ['server', 'listeners', i, 'listen'], issues)
+        // TLS listeners come with the TLS work; until then a tls block is refused rather than ignored.
+        if (l.tls !== undefined) issues.push({ path: ['server', 'listeners', i, 'tls'], message: 'TLS listeners are not available in this version', at: 'key' })
+      })
+    }
     if (Array.isArray(server.trusted_proxies)) {
       server.trusted_proxies.forEach((v, i) => {
         if (typeof v === 'string' && !isAddressOrCidr(v)) {
@@ -311,7 +335,7 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, issues: Issue[]
     if (Array.isArray(route.paths)) {
       route.paths.forEach((p, j) => {
         if (typeof p !== 'string' || p === '') return
-        const problem = checkPathPattern(p)
+        const problem = checks.pathPattern(p)
         if (problem !== null) issues.push({ path: at('paths', j), message: problem })
       })
     }
@@ -330,17 +354,17 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, issues: Issue[]
     if (isObj(route.rewrite) && typeof route.rewrite.pattern === 'string' && route.rewrite.pattern !== '') {
       checkRegex(route.rewrite.pattern, at('rewrite', 'pattern'), issues)
     }
-    if (Array.isArray(route.plugins)) route.plugins.forEach((use, j) => checkPluginUse(use, at('plugins', j), show, issues))
+    if (Array.isArray(route.plugins)) route.plugins.forEach((use, j) => checkPluginUse(use, at('plugins', j), show, checks, issues))
   })
 
-  if (Array.isArray(doc.plugins)) doc.plugins.forEach((use, j) => checkPluginUse(use, ['plugins', j], show, issues))
+  if (Array.isArray(doc.plugins)) doc.plugins.forEach((use, j) => checkPluginUse(use, ['plugins', j], show, checks, issues))
   checkNeedsRedis(doc, issues)
   checkAggregateUpstreams(doc, upstreams, show, issues)
-  if (Array.isArray(doc.consumers)) checkConsumers(doc.consumers, show, issues)
+  if (Array.isArray(doc.consumers)) checkConsumers(doc.consumers, show, checks, issues)
 }
 
 /** Unique names, unique keys and key ids (one credential must identify one consumer), well-formed hashes. */
-function checkConsumers(consumers: unknown[], show: (p: Segment[], v: string) => string, issues: Issue[]): void {
+function checkConsumers(consumers: unknown[], show: (p: Segment[], v: string) => string, checks: DocumentChecks, issues: Issue[]): void {
   const names = new Map<string, number>()
   const keys = new Map<string, Segment[]>()
   const keyIds = new Map<string, Segment[]>()
@@ -377,7 +401,7 @@ function checkConsumers(consumers: unknown[], show: (p: Segment[], v: string) =>
         else issues.push({ path, message: `duplicate hmac key_id ${show(path, h.key_id)}`, firstDefinedAt: first })
       })
     }
-    if (Array.isArray(c.plugins)) c.plugins.forEach((use, j) => checkPluginUse(use, at('plugins', j), show, issues))
+    if (Array.isArray(c.plugins)) c.plugins.forEach((use, j) => checkPluginUse(use, at('plugins', j), show, checks, issues))
   })
 }
 
@@ -527,25 +551,6 @@ function checkRegex(source: string, path: Segment[], issues: Issue[]): void {
   }
 }
 
-const LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?'
-const HOST_RE = new RegExp(`^(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*$`, 'i')
-
-/** Exact hostname, IPv4 address, [IPv6] literal, or a "*." wildcard over a hostname. */
-function isHostPattern(h: string): boolean {
-  if (h.startsWith('[') && h.endsWith(']')) return isIP(h.slice(1, -1)) === 6
-  return h.length <= 253 && HOST_RE.test(h)
-}
-
-function isAddressOrCidr(v: string): boolean {
-  const slash = v.indexOf('/')
-  const addr = slash === -1 ? v : v.slice(0, slash)
-  const family = isIP(addr)
-  if (family === 0) return false
-  if (slash === -1) return true
-  const bits = v.slice(slash + 1)
-  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
-}
-
 /** "host:port", "[v6]:port" or a bare port (a string when it came from ${PORT}). */
 function checkListen(value: unknown, path: Segment[], issues: Issue[]): void {
   if (typeof value !== 'string' || value === '') return
@@ -561,11 +566,11 @@ function checkListen(value: unknown, path: Segment[], issues: Issue[]): void {
   if (host.startsWith('[') ? !(host.endsWith(']') && isIP(host.slice(1, -1)) === 6) : host.includes(':') || !isHostPattern(host) || host.startsWith('*')) bad()
 }
 
-function checkPluginUse(use: unknown, path: Segment[], show: (p: Segment[], v: string) => string, issues: Issue[]): void {
+function checkPluginUse(use: unknown, path: Segment[], show: (p: Segment[], v: string) => string, checks: DocumentChecks, issues: Issue[]): void {
   if (!isObj(use) || typeof use.name !== 'string' || use.name === '') return
-  const def = BUILTIN_PLUGINS.get(use.name)
+  const def = checks.plugins.get(use.name)
   if (def === undefined) {
-    issues.push({ path: [...path, 'name'], message: `unknown plugin ${show([...path, 'name'], use.name)}`, ...hint(suggest(use.name, [...BUILTIN_PLUGINS.keys()], 'built-in plugins')) })
+    issues.push({ path: [...path, 'name'], message: `unknown plugin ${show([...path, 'name'], use.name)}`, ...hint(suggest(use.name, [...checks.plugins.keys()], 'built-in plugins')) })
     return
   }
   // `- {name: cors, enabled: false}` only switches a global plugin off; there is nothing to check.

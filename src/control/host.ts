@@ -2,7 +2,7 @@
 // loads only swap Snapshots, drain happens once. Used by a cluster worker (worker.ts) and by
 // single-process mode (single.ts), so both modes load and drain the same way.
 import type { Logger } from 'pino'
-import { createDataPlane, type DataPlane } from '../proxy/data-plane.js'
+import { createDataPlane, type DataPlane } from '../dataplane/data-plane.js'
 import type { ConfigDoc } from './ipc.js'
 
 export class DataPlaneHost {

@@ -3,7 +3,7 @@
 // sent to a child before it listens for them are lost.
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import type { Config } from '../config/schema/index.js'
-import type { DataPlaneStatus } from '../proxy/data-plane.js'
+import type { DataPlaneStatus } from '../dataplane/data-plane.js'
 
 /** One validated config document, as the primary hands it out. */
 export interface ConfigDoc {

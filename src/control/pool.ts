@@ -2,7 +2,7 @@
 // (supervisor.ts) or the data plane inside this very process (single.ts). Reload, drain, status
 // and metrics go through this one interface so both modes share primary.ts.
 import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
-import type { DataPlaneStatus } from '../proxy/data-plane.js'
+import type { DataPlaneStatus } from '../dataplane/data-plane.js'
 
 export type WorkerState = 'starting' | 'ready' | 'restarting' | 'draining' | 'exited'
 

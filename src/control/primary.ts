@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Logger, LevelWithSilent } from 'pino'
 import { loadConfigFile } from '../config/load.js'
+import { listenersKey, listenersLabel } from '../config/listeners.js'
 import { formatErrors } from '../config/errors.js'
 import type { Config } from '../config/schema/index.js'
 import { parseDuration } from '../config/units.js'
@@ -18,9 +19,10 @@ import type { WorkerPool } from './pool.js'
 import { InProcessPool } from './single.js'
 import { ClusterSupervisor } from './supervisor.js'
 import { watchConfigFile, type FileWatch } from './sources/file.js'
-import { PORTICO_VERSION } from '../version.js'
+import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
 import { routeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
+import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 
 export interface PrimaryOptions {
   file: string
@@ -30,7 +32,6 @@ export interface PrimaryOptions {
   cluster: boolean
 }
 
-const DEFAULT_LISTEN = '0.0.0.0:8080'
 const DEFAULT_DRAIN = '30s'
 
 export interface ReloadErrorInfo {
@@ -81,7 +82,7 @@ function fail(message: string): never {
 export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const file = resolve(opts.file)
   const firstRaw = await rawHash(file)
-  const first = await loadConfigFile(opts.file)
+  const first = await loadConfigFile(opts.file, { checks: BUILTIN_CHECKS })
   if (!first.ok) {
     process.stderr.write(formatErrors(first.errors) + '\n')
     fail(`${opts.file}: ${first.errors.length} error${first.errors.length === 1 ? '' : 's'}; not starting`)
@@ -119,7 +120,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   }
   control.watch()
   logger.info(
-    { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: config.server?.listen ?? DEFAULT_LISTEN, config_version: 1, hash: first.hash },
+    { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: listenersLabel(config), config_version: 1, hash: first.hash },
     'portico ready',
   )
 }
@@ -151,6 +152,7 @@ class Controller {
   #queued: { trigger: Trigger; force: boolean } | null = null
   /** server.listen is bound once by the first config; changing it needs a restart. */
   #boundListen: string
+  #boundLabel: string
   #boundAdmin: string
   #boundWorkers: Config['workers']
 
@@ -163,7 +165,8 @@ class Controller {
     this.#nextVersion = init.doc.version + 1
     this.#rawHash = init.rawHash
     const c = init.doc.config
-    this.#boundListen = String(c.server?.listen ?? DEFAULT_LISTEN)
+    this.#boundListen = listenersKey(c)
+    this.#boundLabel = listenersLabel(c)
     this.#boundAdmin = JSON.stringify([c.admin?.listen, c.admin?.token])
     this.#boundWorkers = c.workers
   }
@@ -241,7 +244,7 @@ class Controller {
     if (!force && raw !== null && raw === this.#rawHash) return
     this.#rawHash = raw
     const log = this.#logger
-    const result = await loadConfigFile(this.#displayFile)
+    const result = await loadConfigFile(this.#displayFile, { checks: BUILTIN_CHECKS })
     if (this.#draining) return
     if (!result.ok) {
       configReloads.inc({ result: 'rejected' })
@@ -283,9 +286,8 @@ class Controller {
   }
 
   #warnRestartOnly(next: Config): void {
-    const listen = String(next.server?.listen ?? DEFAULT_LISTEN)
-    if (listen !== this.#boundListen) {
-      this.#logger.warn({ listening: this.#boundListen, configured: listen }, 'server.listen changed: a restart is needed to bind the new address; other changes apply now')
+    if (listenersKey(next) !== this.#boundListen) {
+      this.#logger.warn({ listening: this.#boundLabel, configured: listenersLabel(next) }, 'server.listen changed: a restart is needed to bind the new address; other changes apply now')
     }
     if (JSON.stringify([next.admin?.listen, next.admin?.token]) !== this.#boundAdmin) {
       this.#logger.warn('admin.listen or admin.token changed: they apply at the next restart')

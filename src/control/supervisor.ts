@@ -7,7 +7,7 @@ import { registry } from '../observability/metrics.js'
 import { exposition } from '../observability/exposition.js'
 import { isFromWorker, type CachePurge, type CachePurgeResult, type ConfigDoc, type FromWorker, type ToWorker, type WorkerMetrics } from './ipc.js'
 import type { LoadReply, Readiness, WorkerInfo, WorkerPlaneStatus, WorkerPool, WorkerState } from './pool.js'
-import type { DataPlaneStatus } from '../proxy/data-plane.js'
+import type { DataPlaneStatus } from '../dataplane/data-plane.js'
 
 const BACKOFF_MIN_MS = 100
 const BACKOFF_MAX_MS = 10_000

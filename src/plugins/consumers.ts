@@ -3,7 +3,7 @@
 // hmac secrets must be kept as bytes, since verifying a signature needs them.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { ConsumerConfig } from '../config/schema/index.js'
-import type { RequestContext } from '../proxy/context.js'
+import type { RequestContext } from '../core/context.js'
 
 export interface Consumer {
   readonly name: string

@@ -12,8 +12,9 @@
 import type { Logger } from 'pino'
 import { withSchemaDefaults } from './defaults.js'
 import type { PluginUseConfig } from '../config/schema/index.js'
-import type { LocalReply, Phase, PluginDefinition, PluginEnv, PluginInstance, UpstreamHead, Verdict, Completed } from './contract.js'
-import type { RequestContext } from '../proxy/context.js'
+import type { LocalReply, UpstreamHead, Verdict, Completed } from '../core/verdict.js'
+import type { Phase, PluginDefinition, PluginEnv, PluginInstance } from './contract.js'
+import type { RequestContext } from '../core/context.js'
 import { NO_CONSUMERS, type Consumers } from './consumers.js'
 
 export interface Step {

@@ -1,6 +1,6 @@
 // Helpers for plugins that depend on something remote (Store, introspection endpoint): a deadline
 // on a promise, and the failure-mode decision logged the same way everywhere.
-import type { LocalReply } from './contract.js'
+import type { LocalReply } from '../core/verdict.js'
 
 export class DeadlineExceeded extends Error {
   readonly code = 'PORTICO_PLUGIN_DEADLINE'

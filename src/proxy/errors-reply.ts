@@ -1,7 +1,7 @@
 // Writing gateway-made replies (errors from the catalogue and plugin LocalReplies).
 import type { ServerResponse, OutgoingHttpHeaders } from 'node:http'
-import { ERRORS, errorBody, type ErrorCode } from './errors.js'
-import type { LocalReply } from '../plugins/contract.js'
+import { ERRORS, errorBody, type ErrorCode } from '../core/errors.js'
+import type { LocalReply } from '../core/verdict.js'
 
 export function sendError(
   res: ServerResponse,

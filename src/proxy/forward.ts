@@ -1,71 +1,10 @@
 // Header handling between client and upstream: hop-by-hop removal (RFC 9110 §7.6.1), the
-// X-Forwarded-* family and Forwarded (RFC 7239), Via, and the client address through trusted proxies.
-import { BlockList, isIP } from 'node:net'
+// X-Forwarded-* family and Forwarded (RFC 7239) and Via. The hop-by-hop list and the client address
+// through trusted proxies are core/address.ts's.
+import { HOP_BY_HOP } from '../core/address.js'
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 
-/**
- * Never forwarded in either direction. `expect` is answered by the gateway itself (Node sends
- * 100 Continue) and undici refuses it; `host` is decided by preserve_host; `forwarded`/`x-forwarded-*`
- * are rebuilt below.
- */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-])
-
 const REQUEST_SKIP = new Set([...HOP_BY_HOP, 'host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'via', 'x-request-id'])
-
-/** Trusted proxies, compiled once per Snapshot. */
-export class TrustedProxies {
-  readonly #list: BlockList
-  readonly empty: boolean
-
-  constructor(entries: readonly string[]) {
-    this.#list = new BlockList()
-    for (const e of entries) {
-      const [addr, bits] = e.split('/') as [string, string | undefined]
-      const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4'
-      if (bits === undefined) this.#list.addAddress(addr, family)
-      else this.#list.addSubnet(addr, Number(bits), family)
-    }
-    this.empty = entries.length === 0
-  }
-
-  has(addr: string): boolean {
-    if (this.empty || addr === '') return false
-    return this.#list.check(addr, isIP(addr) === 6 ? 'ipv6' : 'ipv4')
-  }
-}
-
-/** Strips the IPv4-mapped prefix so logs and BlockList checks see 10.0.0.1, not ::ffff:10.0.0.1. */
-export function plainAddress(addr: string | undefined): string {
-  if (addr === undefined) return ''
-  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr
-}
-
-/**
- * The client address: the socket peer unless the peer is a trusted proxy, in which case walk
- * X-Forwarded-For from the right, skipping trusted hops (the rightmost untrusted address is the
- * first one a trusted hop vouches for; anything left of it could be spoofed by the client).
- */
-export function clientAddress(peer: string, xff: string | string[] | undefined, trusted: TrustedProxies): string {
-  if (xff === undefined || !trusted.has(peer)) return peer
-  const list = (Array.isArray(xff) ? xff.join(',') : xff).split(',')
-  for (let i = list.length - 1; i >= 0; i--) {
-    const hop = plainAddress(list[i]!.trim())
-    if (isIP(hop) === 0) return peer // garbage in the chain: trust nothing past the peer
-    if (!trusted.has(hop)) return hop
-  }
-  return plainAddress(list[0]!.trim())
-}
 
 /** Removes hop-by-hop headers, including those named in `Connection`. Mutates and returns `headers`. */
 function connectionNamed(value: string | string[] | undefined): string[] | null {

@@ -11,7 +11,7 @@ import { TrafficSplit } from '../upstream/split.js'
 import { buildPipeline, ConsumerPipelines, createInstance, type Pipeline, type UseScope } from '../plugins/pipeline.js'
 import { Consumers } from '../plugins/consumers.js'
 import type { PluginDefinition, PluginInstance } from '../plugins/contract.js'
-import { TrustedProxies } from '../proxy/forward.js'
+import { TrustedProxies } from '../core/address.js'
 import type { Store } from '../state/store.js'
 import { accessLogPolicy, type AccessLogPolicy } from '../observability/access-log.js'
 

@@ -4,44 +4,14 @@
 // reports the outcome to passive health / latency-aware balancers. Not the proxy's hot path: a
 // request through here is a buffered sub-request, with its own deadline.
 import { performance } from 'node:perf_hooks'
-import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { Cluster } from './cluster.js'
-import type { RequestContext } from '../proxy/context.js'
-
-export interface UpstreamCall {
-  method: string
-  /** Path and query, starting with '/'; the target URL's base path is prepended. */
-  path: string
-  headers: Record<string, string>
-  /** Whole-call deadline in ms (connect + head + body). */
-  timeoutMs: number
-  /** Largest body accepted; beyond it the call fails with code `too_large`. */
-  maxBytes: number
-  /** The client request, for balancers that hash on it. */
-  ctx: RequestContext
-}
-
-export interface UpstreamResult {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Buffer
-}
-
-/** Why a call failed, stable for callers to branch on. */
-export type UpstreamFailure = 'timeout' | 'unreachable' | 'no_healthy_target' | 'too_large'
-
-export class UpstreamCallError extends Error {
-  readonly code: UpstreamFailure
-  constructor(code: UpstreamFailure, message: string) {
-    super(message)
-    this.code = code
-  }
-}
+import { failureReply } from './failure.js'
+import { UpstreamCallError, type UpstreamCall, type UpstreamCaller, type UpstreamResult } from '../core/upstream-call.js'
 
 class CallTimeout extends Error {}
 
-export class UpstreamClient {
+export class UpstreamClient implements UpstreamCaller {
   readonly #cluster: Cluster
 
   constructor(cluster: Cluster) {
@@ -91,7 +61,9 @@ export class UpstreamClient {
         cluster.observeFailure(target, now - start, now)
       }
       const code = (err as { code?: string }).code
-      if (ac.signal.aborted || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+      // The same classification as the proxy's exchange (failure.ts), folded into this API's codes.
+      const reply = failureReply(err as Error, { total: call.timeoutMs, read: call.timeoutMs, perTry: undefined }, false)
+      if (ac.signal.aborted || reply?.code === 'upstream_timeout') {
         throw new UpstreamCallError('timeout', `no complete response within ${call.timeoutMs}ms`)
       }
       throw new UpstreamCallError('unreachable', code === undefined ? 'the upstream could not be reached' : `the upstream could not be reached (${code})`)

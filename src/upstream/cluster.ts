@@ -7,17 +7,19 @@
 import type { Logger } from 'pino'
 import type { UpstreamConfig } from '../config/schema/index.js'
 import { parseDuration } from '../config/units.js'
-import { createBalancer, type Balancer } from './balancers/index.js'
+import { createBalancer } from './balancers/index.js'
+import { type Balancer } from './balancers/balancer.js'
 import { FAILURE_LATENCY_MS, observeLatency } from './balancers/p2c-ewma.js'
 import { Target, type PoolSettings } from './target.js'
-import type { RequestContext } from '../proxy/context.js'
+import type { RequestContext } from '../core/context.js'
 import { ActiveChecker, resolveActive } from './health/active.js'
 import { OutlierDetector, resolvePassive } from './health/passive.js'
 import type { HealthHost } from './health/host.js'
 import { Bulkhead, CircuitBreaker, resolveBreaker } from './breaker.js'
 import { resolveRetries, type RetryPolicy } from './retry.js'
 import { upstreamRejected, upstreamRetries, upstreamTargetHealthy } from '../observability/metrics.js'
-import { createDiscovery, type DiscoveredTarget, type DiscoverySink, type DiscoverySource } from './discovery/index.js'
+import { createDiscovery } from './discovery/index.js'
+import { type DiscoveredTarget, type DiscoverySink, type DiscoverySource } from './discovery/source.js'
 
 export interface ResolvedTimeouts {
   connect: number

@@ -1,10 +1,11 @@
-// Retry policy, backoff and budget. The retry loop itself lives in proxy/handler.ts (Exchange):
+// Retry policy, backoff and budget. The retry loop is upstream/tries.ts's (driven by the proxy's Exchange):
 // a retry must pick another target of the cluster through its balancer and health state, and must
 // know whether response bytes already reached the client, which an undici interceptor wrapped
 // around one target's Pool can see neither of. So retries are a policy object resolved at compile
 // time (null when off: a route without retries pays one null check) plus this budget.
 import type { RetriesConfig } from '../config/schema/index.js'
 import { parseDuration, parseSize } from '../config/units.js'
+import { FailureKind } from './failure.js'
 
 export interface RetryPolicy {
   /** Retries after the first try (≥ 1; a policy with 0 is null). */
@@ -108,38 +109,6 @@ export class RetryBudget {
       this.#second = sec
     }
     return sec % WINDOW_S
-  }
-}
-
-/** How a failed try failed, for retry and health decisions. */
-export const FailureKind = { None: 0, Connect: 1, Reset: 2, Timeout: 3, TryTimeout: 4, Protocol: 5 } as const
-export type FailureKind = (typeof FailureKind)[keyof typeof FailureKind]
-
-/** Classifies an undici (or our own) error. None = not the upstream's fault (client gone, body limit, plugin). */
-export function failureKind(err: Error): FailureKind {
-  const code = (err as { code?: string }).code
-  switch (code) {
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'EAI_AGAIN':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return FailureKind.Connect
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'UND_ERR_SOCKET':
-    case 'UND_ERR_CLOSED':
-      return FailureKind.Reset
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-    case 'PORTICO_TOTAL_TIMEOUT':
-      return FailureKind.Timeout
-    case 'PORTICO_TRY_TIMEOUT':
-      return FailureKind.TryTimeout
-    default:
-      if (err.name === 'HTTPParserError' || (typeof code === 'string' && code.startsWith('HPE_'))) return FailureKind.Protocol
-      return FailureKind.None
   }
 }
 

@@ -5,7 +5,7 @@
 // key keeps its upstream while the weights stay, and when the last entry (the canary) grows, only
 // keys move from the others to it, never back. Compiled once per Snapshot; a reload with new
 // weights builds a new split, and the clusters themselves are carried over.
-import type { RequestContext } from '../proxy/context.js'
+import type { RequestContext } from '../core/context.js'
 import { hash32, hashKeyReader, type KeyReader } from './balancers/consistent-hash.js'
 import type { SplitConfig } from '../config/schema/index.js'
 

@@ -6,8 +6,9 @@ import type { Config } from '../../src/config/schema/index.js'
 import type { PluginDefinition } from '../../src/plugins/contract.js'
 import { loadConfigText } from '../../src/config/load.js'
 import { formatErrors } from '../../src/config/errors.js'
-import { createDataPlane, type DataPlane } from '../../src/proxy/data-plane.js'
+import { createDataPlane, type DataPlane } from '../../src/dataplane/data-plane.js'
 import { createLogger } from '../../src/observability/logger.js'
+import { BUILTIN_CHECKS } from '../../src/snapshot/document-checks.js'
 
 export interface InProcGateway {
   url: string
@@ -26,7 +27,7 @@ function parseUnchecked(yaml: string) {
 }
 
 function parse(yaml: string) {
-  const r = loadConfigText(yaml, 'test.yaml')
+  const r = loadConfigText(yaml, 'test.yaml', { checks: BUILTIN_CHECKS })
   if (!r.ok) throw new Error(`test config invalid:\n${formatErrors(r.errors)}`)
   return r
 }

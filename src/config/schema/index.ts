@@ -4,6 +4,9 @@
 // generated docs/config-reference.md and editor hints.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
+import { ListenAddress, Listener } from './listener.js'
+
+export { Listener, type ListenerConfig } from './listener.js'
 
 const Strict = { additionalProperties: false } as const
 
@@ -19,9 +22,6 @@ export const Size = (description: string, def?: string) =>
     ...(def === undefined ? {} : { default: def }),
   })
 
-/** host:port, [v6]:port or a bare port. */
-export const ListenAddress = (description: string, def: string) =>
-  Type.Union([Type.String({ minLength: 1 }), Type.Integer({ minimum: 0, maximum: 65535 })], { description, default: def })
 
 export const Timeouts = Type.Object(
   {
@@ -334,7 +334,8 @@ export const Route = Type.Object(
 
 export const Server = Type.Object(
   {
-    listen: Type.Optional(ListenAddress('Data-plane listener (HTTP/1.1).', '0.0.0.0:8080')),
+    listen: Type.Optional(ListenAddress('Data-plane listener (HTTP/1.1), the shorthand for one cleartext entry of `listeners`.', '0.0.0.0:8080')),
+    listeners: Type.Optional(Type.Array(Listener, { minItems: 1, description: 'Data-plane listeners, one per address. Use this or `listen`, not both.' })),
     max_body_size: Type.Optional(Size('Largest request body accepted; 413 above it.', '10mb')),
     max_header_size: Type.Optional(Size('Largest request head (request line + headers); 431 above it.', '16kb')),
     header_timeout: Type.Optional(Duration('Time a client has to send the request head.', '10s')),

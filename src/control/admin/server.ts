@@ -7,9 +7,9 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
-import { errorBody } from '../../proxy/errors.js'
+import { errorBody } from '../../core/errors.js'
 import type { Readiness } from '../pool.js'
-import { formatHostPort, isLoopback, parseListen, type HostPort } from './address.js'
+import { formatHostPort, isLoopback, parseListen, type HostPort } from '../../core/address.js'
 import type { CachePurge, CachePurgeResult } from '../ipc.js'
 import { renderStatusHtml, renderStatusText, type StatusDocument } from '../status.js'
 import { BadRevocation, parseRevocation, readJson, type RevocationRequest, type RevocationWriter } from './revocations.js'
@@ -42,7 +42,7 @@ export interface AdminServer {
 
 /** The admin address to bind, or an Error saying why this config may not start an admin listener. */
 export function resolveAdminListen(listen: string | number | undefined, token: string | undefined): HostPort {
-  const addr = parseListen(listen ?? DEFAULT_ADMIN_LISTEN, 'admin.listen')
+  const addr = parseListen(listen ?? DEFAULT_ADMIN_LISTEN, 'admin.listen', 'admin')
   if (!isLoopback(addr.host) && (token === undefined || token === '')) {
     throw new Error(
       `admin.listen is ${formatHostPort(addr)}, which is not a loopback address, and admin.token is not set: ` +

@@ -7,9 +7,10 @@
 // `required` one does, the answer is a 502 aggregate_failed naming them. The upstream of the route
 // itself is never called.
 import { parseDuration, parseSize } from '../../config/units.js'
-import type { RequestContext } from '../../proxy/context.js'
-import { UpstreamCallError, type UpstreamClient } from '../../upstream/client.js'
-import { definePlugin, type LocalReply, type PluginInstance } from '../contract.js'
+import type { RequestContext } from '../../core/context.js'
+import { UpstreamCallError, type UpstreamCaller } from '../../core/upstream-call.js'
+import { definePlugin, type PluginInstance } from '../contract.js'
+import { type LocalReply } from '../../core/verdict.js'
 import { isJsonType } from '../request-transformer/json.js'
 import { AggregateSchema, type AggregateConfig } from './schema.js'
 import { checkGraph, compilePath, getPath, pathValue, pick, place, type PathTemplate } from './compose.js'
@@ -19,7 +20,7 @@ const NAME = 'aggregate'
 interface Backend {
   readonly name: string
   readonly index: number
-  readonly client: UpstreamClient
+  readonly client: UpstreamCaller
   readonly method: string
   readonly path: PathTemplate
   readonly group: string

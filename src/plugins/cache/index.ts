@@ -4,8 +4,9 @@
 // stampeding the origin; the response phase decides whether the response may be stored, and an
 // ExchangeTap collects the body as it streams to the client. Lookups run after every access plugin
 // (auth, rate limits), so a stored response is only ever served to a request that was let in.
-import { definePlugin, type ExchangeTap, type LocalReply, type PluginInstance, type UpstreamHead, type Verdict } from '../contract.js'
-import type { RequestContext } from '../../proxy/context.js'
+import { definePlugin, type PluginInstance } from '../contract.js'
+import { type ExchangeTap, type LocalReply, type UpstreamHead, type Verdict } from '../../core/verdict.js'
+import type { RequestContext } from '../../core/context.js'
 import { parseDuration, parseSize } from '../../config/units.js'
 import { pluginDegraded, registry } from '../../observability/metrics.js'
 import { FastCounter } from '../../observability/series.js'

@@ -1,7 +1,7 @@
 // The cache key, compiled from the config once. A key is `host + path [+ '?' + query]` (what the
 // admin API purges by key or prefix), then, for `key.headers`, '\n' + name=value lines. Paths are
 // normalized and visible-ASCII only (router/normalize.ts), so '\n' cannot occur before the extras.
-import type { RequestContext } from '../../proxy/context.js'
+import type { RequestContext } from '../../core/context.js'
 import type { CacheConfig } from './schema.js'
 
 export type KeyFn = (ctx: RequestContext) => string

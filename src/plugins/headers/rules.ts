@@ -1,7 +1,7 @@
 // One side's rules (request or response), compiled to flat parallel arrays of lower-cased names
 // and precompiled values, then applied per request in the documented order:
 // rename → remove → set → add.
-import type { RequestContext } from '../../proxy/context.js'
+import type { RequestContext } from '../../core/context.js'
 import type { HeaderRules } from './schema.js'
 import { compileValue, valueFor, type CompiledValue } from './template.js'
 

@@ -3,6 +3,7 @@
 // config author writes can end a header line early or smuggle a second one.
 import { Type, type Static } from '@sinclair/typebox'
 import { VARIABLES } from './template.js'
+import { HOP_BY_HOP as HOP_BY_HOP_SET } from '../../core/address.js'
 
 /** RFC 9110 §5.6.2 tchar: the characters a field name (token) may contain. */
 const TCHAR = "!#$%&'*+.^_`|~0-9A-Za-z-"
@@ -22,22 +23,18 @@ export const VALUE_PATTERN =
   [...VARIABLES.keys()].join('|') +
   ')(?![A-Za-z0-9_])|\\$(?![A-Za-z_$]))*$'
 
-/**
- * Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection, not the message. The proxy strips
- * the client's and manages its own on each side; a configured `transfer-encoding` or `connection`
- * would desynchronise message framing between gateway and peer (request smuggling, hung clients).
- */
-export const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'] as const
+/** Hop-by-hop headers are refused on both sides: core/address.ts says why (the one list the proxy strips too). */
+const HOP_BY_HOP = [...HOP_BY_HOP_SET]
 
 /**
  * Request side also refuses `host` (the target, or route.preserve_host, decides it: the upstream
  * routes on it, so it is not a header to patch) and `content-length` (the proxy streams the body
  * and frames it; a configured length that disagrees with the body is a smuggling vector).
  */
-export const REQUEST_RESERVED = [...HOP_BY_HOP, 'content-length', 'host'] as const
+export const REQUEST_RESERVED: readonly string[] = [...HOP_BY_HOP, 'content-length', 'host']
 
 /** Response side refuses `content-length` too: the body is streamed as received, a wrong length truncates or hangs the client. */
-export const RESPONSE_RESERVED = [...HOP_BY_HOP, 'content-length'] as const
+export const RESPONSE_RESERVED: readonly string[] = [...HOP_BY_HOP, 'content-length']
 
 /** `abc` → `[aA][bB][cC]`: JSON Schema patterns have no flags, so case-insensitivity is spelled out. */
 function caseless(word: string): string {

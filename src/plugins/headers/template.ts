@@ -2,7 +2,7 @@
 // Parsed once in create(); a value without a variable compiles to the plain string, so the common
 // case costs a typeof check per request. Hand-written rather than a template library: four names,
 // no expressions, and the render loop must not allocate more than the result string.
-import type { RequestContext } from '../../proxy/context.js'
+import type { RequestContext } from '../../core/context.js'
 
 type Getter = (ctx: RequestContext) => string
 

@@ -7,12 +7,13 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { parseDuration, parseSize } from '../../config/units.js'
 import { pluginDegraded } from '../../observability/metrics.js'
-import { definePlugin, type LocalReply, type PluginInstance, type Verdict } from '../contract.js'
+import { definePlugin, type PluginInstance } from '../contract.js'
+import { type LocalReply, type Verdict } from '../../core/verdict.js'
 import { identify, NO_CONSUMERS } from '../consumers.js'
 import { AUTH_UNAVAILABLE, withDeadline } from '../remote.js'
 import { HmacAuthSchema } from './schema.js'
 import { SCHEME, bodyDigest, parseAuthorization, stringToSign } from './sign.js'
-import type { RequestContext } from '../../proxy/context.js'
+import type { RequestContext } from '../../core/context.js'
 
 const NAME = 'hmac-auth'
 

@@ -2,7 +2,8 @@
 // server.trusted_proxies (an X-Forwarded-For from an untrusted peer is ignored there, so it cannot
 // be used to pass this check). Lists are net.BlockLists built once; a request does two lookups.
 import { BlockList, isIP } from 'node:net'
-import { definePlugin, type LocalReply, type PluginInstance } from '../contract.js'
+import { definePlugin, type PluginInstance } from '../contract.js'
+import { type LocalReply } from '../../core/verdict.js'
 import { IpRestrictionSchema } from './schema.js'
 
 /** Builds a BlockList; throws naming the entry that is not an address or CIDR. */

@@ -8,8 +8,9 @@
 // reason goes to the debug log only.
 import { identify } from '../consumers.js'
 import { Counter } from 'prom-client'
-import { definePlugin, type LocalReply, type PluginInstance } from '../contract.js'
-import type { RequestContext } from '../../proxy/context.js'
+import { definePlugin, type PluginInstance } from '../contract.js'
+import { type LocalReply } from '../../core/verdict.js'
+import type { RequestContext } from '../../core/context.js'
 import { pluginDegraded, registry } from '../../observability/metrics.js'
 import { JwtSchema, JWT_DEFAULTS } from './schema.js'
 import { Verifier, type Outcome, type Verified } from './verifier.js'

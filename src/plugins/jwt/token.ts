@@ -2,7 +2,7 @@
 // removed from the upstream request when hide_credentials is set. RFC 6750 §2: a client uses one
 // method per request; a request carrying the token in two configured places is refused (400
 // invalid_request), so the gateway and the upstream can never read two different tokens.
-import type { RequestContext } from '../../proxy/context.js'
+import type { RequestContext } from '../../core/context.js'
 
 export interface TokenPlaces {
   /** Lower-cased header name, or '' */

@@ -2,7 +2,8 @@
 // compared as SHA-256 digests (src/plugins/consumers.ts): the plaintext never sits in memory after
 // compile, and the comparison's timing depends only on the digest. Every failure answers the same
 // 401; the log (debug) says which check failed.
-import { definePlugin, type LocalReply, type PluginInstance } from '../contract.js'
+import { definePlugin, type PluginInstance } from '../contract.js'
+import { type LocalReply } from '../../core/verdict.js'
 import { identify, NO_CONSUMERS } from '../consumers.js'
 import { queryValues, withoutParam } from '../query.js'
 import { KeyAuthSchema } from './schema.js'

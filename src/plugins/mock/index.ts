@@ -2,7 +2,8 @@
 // upstream. For stubbing an API before its service exists, maintenance pages and tests. The reply
 // is built once in create(); a request costs one object spread.
 import { Type, type Static } from '@sinclair/typebox'
-import { definePlugin, type LocalReply, type PluginInstance } from '../contract.js'
+import { definePlugin, type PluginInstance } from '../contract.js'
+import { type LocalReply } from '../../core/verdict.js'
 import { RESPONSE_RESERVED, VALUE_PATTERN, headerNamePattern } from '../headers/schema.js'
 
 const Name = Type.String({ pattern: headerNamePattern(RESPONSE_RESERVED), description: 'Header name (RFC 9110 token).' })

@@ -6,8 +6,9 @@
 // Replies 429 too_many_requests with Retry-After; every response carries the IETF RateLimit-Policy
 // and RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10).
 import { createHash } from 'node:crypto'
-import { definePlugin, type LocalReply, type PluginInstance, type Verdict } from '../contract.js'
-import type { RequestContext } from '../../proxy/context.js'
+import { definePlugin, type PluginInstance } from '../contract.js'
+import { type LocalReply, type Verdict } from '../../core/verdict.js'
+import type { RequestContext } from '../../core/context.js'
 import { parseDuration } from '../../config/units.js'
 import { ratelimitDecisions, pluginDegraded } from '../../observability/metrics.js'
 import { ALGORITHMS, type LimitSpec, type StepOut } from './algorithms.js'

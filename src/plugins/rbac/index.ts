@@ -2,8 +2,9 @@
 // all-of). Roles come from the verified claims set by `jwt` (ctx.claims) and/or from the consumer
 // an auth plugin identified (ctx.consumerRoles). No identity at all → 401; an identity without
 // the roles → 403 forbidden. Never says which role was missing.
-import { definePlugin, type LocalReply, type PluginInstance } from '../contract.js'
-import type { RequestContext } from '../../proxy/context.js'
+import { definePlugin, type PluginInstance } from '../contract.js'
+import { type LocalReply } from '../../core/verdict.js'
+import type { RequestContext } from '../../core/context.js'
 import { claimAt, compileClaimPath } from '../jwt/claims.js'
 import { RbacSchema } from './schema.js'
 

@@ -5,8 +5,9 @@
 // Location is built from the config and the normalized path only; the appended path never starts
 // with "//", so it can never turn into a protocol-relative URL pointing at another host.
 import { Type, type Static } from '@sinclair/typebox'
-import { definePlugin, type LocalReply, type PluginInstance } from '../contract.js'
-import type { RequestContext } from '../../proxy/context.js'
+import { definePlugin, type PluginInstance } from '../contract.js'
+import { type LocalReply } from '../../core/verdict.js'
+import type { RequestContext } from '../../core/context.js'
 
 export const RedirectSchema = Type.Object(
   {

@@ -5,8 +5,9 @@
 // counted as it streams to the upstream (the core's BodyLimit, through ctx.bodyLimit) and cut with
 // a 413 when it passes the limit.
 import { Type, type Static } from '@sinclair/typebox'
-import { definePlugin, type LocalReply, type PluginInstance, type Verdict } from '../contract.js'
-import type { RequestContext } from '../../proxy/context.js'
+import { definePlugin, type PluginInstance } from '../contract.js'
+import { type LocalReply, type Verdict } from '../../core/verdict.js'
+import type { RequestContext } from '../../core/context.js'
 import { Size } from '../../config/schema/index.js'
 import { parseSize } from '../../config/units.js'
 

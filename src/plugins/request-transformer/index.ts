@@ -4,8 +4,9 @@
 // the request says it carries JSON with a Content-Length within max_body_bytes (or another plugin
 // already buffered it); the edited buffer replaces the body and the core frames it by its length.
 import { parseDuration, parseSize } from '../../config/units.js'
-import type { RequestContext } from '../../proxy/context.js'
-import { definePlugin, type LocalReply, type PluginInstance, type Verdict } from '../contract.js'
+import type { RequestContext } from '../../core/context.js'
+import { definePlugin, type PluginInstance } from '../contract.js'
+import { type LocalReply, type Verdict } from '../../core/verdict.js'
 import { applyRules, compileRules } from '../headers/rules.js'
 import { RequestTransformerSchema } from './schema.js'
 import { applyQueryRules, compileQueryRules } from './query.js'

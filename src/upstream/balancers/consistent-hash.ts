@@ -4,9 +4,9 @@
 // ring neighbours; adding one takes ~1/(N+1) of keys, from all the others. A point's position
 // depends only on the target's URL and point index, so health changes rebuild the ring without
 // disturbing the keys of the targets that stayed.
-import type { RequestContext } from '../../proxy/context.js'
+import type { RequestContext } from '../../core/context.js'
 import type { Target } from '../target.js'
-import type { Balancer } from './index.js'
+import type { Balancer } from './balancer.js'
 
 /** Points per unit of weight. 160 (as Ketama) keeps the spread within a few percent for small pools. */
 const VNODES = 160

@@ -2,7 +2,7 @@
 // (Target.inFlight, kept by the handler). The scan starts one further each time, so ties rotate
 // instead of always landing on the first target. O(n); upstreams have few targets.
 import type { Target } from '../target.js'
-import type { Balancer } from './index.js'
+import type { Balancer } from './balancer.js'
 
 export class LeastConnections implements Balancer {
   readonly name = 'least-connections'

@@ -8,7 +8,7 @@
 // PENALTY when busy, so a new target is probed but not flooded.
 import { performance } from 'node:perf_hooks'
 import type { Target } from '../target.js'
-import type { Balancer } from './index.js'
+import type { Balancer } from './balancer.js'
 
 /** Decay time constant, ms (Linkerd and Finagle use 10 s). */
 export const TAU_MS = 10_000

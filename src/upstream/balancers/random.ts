@@ -1,7 +1,7 @@
 // Weighted random. Equal weights: one Math.random() and an index. Unequal: a binary search over
 // the cumulative weights.
 import type { Target } from '../target.js'
-import type { Balancer } from './index.js'
+import type { Balancer } from './balancer.js'
 
 export class RandomBalancer implements Balancer {
   readonly name = 'random'

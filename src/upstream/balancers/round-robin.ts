@@ -2,7 +2,7 @@
 // round robin, which spreads a heavy target's turns out instead of sending them in a burst
 // (weights 5,1,1 give a a b a c a a, not a a a a a b c). Targets of weight 0 are never picked.
 import type { Target } from '../target.js'
-import type { Balancer } from './index.js'
+import type { Balancer } from './balancer.js'
 
 export class RoundRobin implements Balancer {
   readonly name = 'round-robin'

@@ -7,7 +7,7 @@
 import { promises as dns } from 'node:dns'
 import type { DnsDiscoveryConfig } from '../../config/schema/index.js'
 import { parseDuration } from '../../config/units.js'
-import { once, type DiscoveredTarget, type DiscoverySink, type DiscoverySource } from './index.js'
+import { once, type DiscoveredTarget, type DiscoverySink, type DiscoverySource } from './source.js'
 
 export interface DnsPolicy {
   name: string

@@ -9,7 +9,7 @@
 import type { Etcd3, Watcher } from 'etcd3'
 import type { EtcdDiscoveryConfig } from '../../config/schema/index.js'
 import { parseDuration } from '../../config/units.js'
-import { once, type DiscoveredTarget, type DiscoverySink, type DiscoverySource } from './index.js'
+import { once, type DiscoveredTarget, type DiscoverySink, type DiscoverySource } from './source.js'
 
 export interface EtcdPolicy {
   endpoints: readonly string[]

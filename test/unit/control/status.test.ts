@@ -4,7 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Config } from '../../../src/config/schema/index.js'
-import type { DataPlaneStatus } from '../../../src/proxy/data-plane.js'
+import type { DataPlaneStatus } from '../../../src/dataplane/data-plane.js'
 import { renderStatusHtml, renderStatusText, routeStatus, upstreamStatus, workerStatus, type StatusDocument } from '../../../src/control/status.js'
 
 const config = {

@@ -18,7 +18,7 @@ import { Zone, entrySize, type Entry } from '../../../src/plugins/cache/zone.js'
 import cache from '../../../src/plugins/cache/index.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
 import { createLogger } from '../../../src/observability/logger.js'
-import type { RequestContext } from '../../../src/proxy/context.js'
+import type { RequestContext } from '../../../src/core/context.js'
 
 const H = { fraction: 0.1, maxMs: 3600_000 }
 const rules = { statuses: new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]), storeSetCookie: false }

@@ -7,8 +7,8 @@ import { Ajv } from 'ajv'
 import cors from '../../../src/plugins/cors/index.js'
 import { CorsSchema, type CorsConfig } from '../../../src/plugins/cors/schema.js'
 import { compilePolicy, exposeAllValue, isPreflight, mergeVary, originAllowed, preflightHeaders } from '../../../src/plugins/cors/policy.js'
-import { RequestContext } from '../../../src/proxy/context.js'
-import type { LocalReply, UpstreamHead } from '../../../src/plugins/contract.js'
+import { RequestContext } from '../../../src/core/context.js'
+import type { LocalReply, UpstreamHead } from '../../../src/core/verdict.js'
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true })
 const validate = ajv.compile(CorsSchema)
@@ -30,7 +30,7 @@ function context(method: string, headers: IncomingHttpHeaders): RequestContext {
   return new RequestContext({ method, headers } as unknown as IncomingMessage, {} as ServerResponse, 'id', 0)
 }
 
-/** What the handler does (src/proxy/handler.ts): ctx.responseHeaders over the upstream's, then the response phase. */
+/** What the exchange does (src/proxy/exchange.ts): ctx.responseHeaders over the upstream's, then the response phase. */
 function respond(inst: ReturnType<typeof cors.create>, ctx: RequestContext, upstream: Record<string, string | string[]>): Record<string, string | string[]> {
   const head: UpstreamHead = { status: 200, headers: { ...upstream, ...ctx.responseHeaders } }
   inst.response!(ctx, head)

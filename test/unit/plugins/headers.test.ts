@@ -8,8 +8,8 @@ import headers from '../../../src/plugins/headers/index.js'
 import { HeadersSchema, type HeadersConfig } from '../../../src/plugins/headers/schema.js'
 import { compileValue, render, valueFor } from '../../../src/plugins/headers/template.js'
 import { applyRules, compileRules } from '../../../src/plugins/headers/rules.js'
-import { RequestContext } from '../../../src/proxy/context.js'
-import type { UpstreamHead } from '../../../src/plugins/contract.js'
+import { RequestContext } from '../../../src/core/context.js'
+import type { UpstreamHead } from '../../../src/core/verdict.js'
 
 // Same options as the loader's plugin validator (src/config/validate.ts), plus strict mode so a
 // schema keyword Ajv does not know fails here first.

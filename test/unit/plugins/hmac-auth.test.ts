@@ -9,9 +9,9 @@ import hmacAuth from '../../../src/plugins/hmac-auth/index.js'
 import { HmacAuthSchema } from '../../../src/plugins/hmac-auth/schema.js'
 import { authorization, bodyDigest, parseAuthorization, signature, stringToSign } from '../../../src/plugins/hmac-auth/sign.js'
 import { Consumers } from '../../../src/plugins/consumers.js'
-import { RequestContext } from '../../../src/proxy/context.js'
+import { RequestContext } from '../../../src/core/context.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
-import type { LocalReply } from '../../../src/plugins/contract.js'
+import type { LocalReply } from '../../../src/core/verdict.js'
 
 // The worked example of docs/plugins/hmac-auth.md, byte for byte.
 const EXAMPLE = {

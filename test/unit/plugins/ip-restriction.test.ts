@@ -5,9 +5,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Ajv } from 'ajv'
 import ipRestriction, { compileList, inList } from '../../../src/plugins/ip-restriction/index.js'
 import { IpRestrictionSchema } from '../../../src/plugins/ip-restriction/schema.js'
-import { RequestContext } from '../../../src/proxy/context.js'
+import { RequestContext } from '../../../src/core/context.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
-import type { LocalReply } from '../../../src/plugins/contract.js'
+import type { LocalReply } from '../../../src/core/verdict.js'
 
 describe('ip-restriction lists', () => {
   test('IPv4, IPv6, single addresses and IPv4-mapped IPv6', () => {

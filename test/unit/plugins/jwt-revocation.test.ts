@@ -7,9 +7,9 @@ import { Revocations } from '../../../src/state/revocations.js'
 import { MemoryStore } from '../../../src/state/memory.js'
 import type { Store } from '../../../src/state/store.js'
 import jwtRevocation from '../../../src/plugins/jwt-revocation/index.js'
-import { RequestContext } from '../../../src/proxy/context.js'
+import { RequestContext } from '../../../src/core/context.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
-import type { LocalReply } from '../../../src/plugins/contract.js'
+import type { LocalReply } from '../../../src/core/verdict.js'
 
 const now = () => Math.floor(Date.now() / 1000)
 

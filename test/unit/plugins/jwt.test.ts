@@ -11,8 +11,9 @@ import { JwtSchema, type JwtConfig } from '../../../src/plugins/jwt/schema.js'
 import { extractToken, stripToken, type TokenPlaces } from '../../../src/plugins/jwt/token.js'
 import { claimAt, compileClaimPath, headerValue } from '../../../src/plugins/jwt/claims.js'
 import { Verifier } from '../../../src/plugins/jwt/verifier.js'
-import { RequestContext } from '../../../src/proxy/context.js'
-import type { LocalReply, PluginInstance } from '../../../src/plugins/contract.js'
+import { RequestContext } from '../../../src/core/context.js'
+import type { LocalReply } from '../../../src/core/verdict.js'
+import type { PluginInstance } from '../../../src/plugins/contract.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false })

@@ -12,6 +12,7 @@ import { MemoryStore } from '../../../src/state/memory.js'
 import { RedisStore } from '../../../src/state/redis.js'
 import { startRedis, type RedisServer } from '../../helpers/redis.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
+import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
 
 const spec = (alg: number, limit: number, windowMs: number, burst = limit): LimitSpec => ({ alg, limit, windowMs, burst })
 
@@ -207,8 +208,7 @@ routes:
     upstream: o
     plugins: [ { name: rate-limit, config: { policy: redis, limits: [ { limit: 1 } ] } } ]
 `,
-      'rl.yaml',
-    )
+      'rl.yaml', { checks: BUILTIN_CHECKS })
     assert.ok(!r.ok)
     assert.match(formatErrors(r.errors), /routes\[0\]\.plugins\[0\]\.config\.policy[\s\S]*store\.redis/)
   })

@@ -6,8 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Ajv } from 'ajv'
 import rbac, { rolesOf } from '../../../src/plugins/rbac/index.js'
 import { RbacSchema, type RbacConfig } from '../../../src/plugins/rbac/schema.js'
-import { RequestContext } from '../../../src/proxy/context.js'
-import type { LocalReply } from '../../../src/plugins/contract.js'
+import { RequestContext } from '../../../src/core/context.js'
+import type { LocalReply } from '../../../src/core/verdict.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false })

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Ajv } from 'ajv'
 import plugin, { RedirectSchema } from '../../../src/plugins/redirect/index.js'
-import type { RequestContext } from '../../../src/proxy/context.js'
+import type { RequestContext } from '../../../src/core/context.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
 
 const validate = new Ajv({ useDefaults: true, strict: false }).compile(RedirectSchema)

@@ -7,7 +7,7 @@ import plugin from '../../../src/plugins/request-transformer/index.js'
 import { RequestTransformerSchema } from '../../../src/plugins/request-transformer/schema.js'
 import { applyJsonRules, compileJsonRules, isIdentity, isJsonType, transformJson } from '../../../src/plugins/request-transformer/json.js'
 import { applyQueryRules, compileQueryRules } from '../../../src/plugins/request-transformer/query.js'
-import type { RequestContext } from '../../../src/proxy/context.js'
+import type { RequestContext } from '../../../src/core/context.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
 
 const validate = new Ajv({ useDefaults: true, strict: false }).compile(RequestTransformerSchema)

@@ -4,8 +4,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Ajv } from 'ajv'
 import plugin, { ResponseTransformerSchema } from '../../../src/plugins/response-transformer/index.js'
-import type { UpstreamHead } from '../../../src/plugins/contract.js'
-import type { RequestContext } from '../../../src/proxy/context.js'
+import type { UpstreamHead } from '../../../src/core/verdict.js'
+import type { RequestContext } from '../../../src/core/context.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
 
 const validate = new Ajv({ useDefaults: true, strict: false }).compile(ResponseTransformerSchema)

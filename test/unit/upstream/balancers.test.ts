@@ -6,7 +6,7 @@ import { createBalancer } from '../../../src/upstream/balancers/index.js'
 import { ConsistentHash, cookieValue, hash32, hashKeyReader } from '../../../src/upstream/balancers/consistent-hash.js'
 import { observeLatency } from '../../../src/upstream/balancers/p2c-ewma.js'
 import { Target } from '../../../src/upstream/target.js'
-import { RequestContext } from '../../../src/proxy/context.js'
+import { RequestContext } from '../../../src/core/context.js'
 
 const settings = { connections: 1, keepAliveTimeout: 1000 }
 const t = (name: string, weight = 1) => new Target(`http://${name}:80`, weight, settings)

@@ -2,7 +2,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ADMITTED, Bulkhead, CircuitBreaker, CLOSED, HALF_OPEN, OPEN, PROBE, REJECTED, resolveBreaker } from '../../../src/upstream/breaker.js'
-import { RetryBudget, backoffMs, failureKind, FailureKind, resolveRetries } from '../../../src/upstream/retry.js'
+import { RetryBudget, backoffMs, resolveRetries } from '../../../src/upstream/retry.js'
+import { failureKind, FailureKind } from '../../../src/upstream/failure.js'
 
 const breaker = (c: Parameters<typeof resolveBreaker>[0]) => new CircuitBreaker(resolveBreaker(c), `test-${Math.random()}`)
 

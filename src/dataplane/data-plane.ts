@@ -1,5 +1,5 @@
-// The data plane of one process: a Snapshot reference, the HTTP listener and the request handler.
-// Control (src/control) drives it: load() a validated config, listen(), drain() on shutdown.
+// The data plane's interface to control (src/control): load() a validated config, listen(),
+// drain() on shutdown, status(). The implementation is plane.ts.
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config/schema/index.js'
@@ -35,11 +35,13 @@ export interface DataPlane {
    * message names the problem when compilation fails; the previous Snapshot keeps serving.
    */
   load(config: Config, meta: SnapshotMeta): Promise<void>
-  /** Bind server.listen of the first loaded config. Returns the bound address (port 0 → real port). */
+  /** Bind the listeners of the first loaded config. Returns the first one's address (port 0 → real port). */
   listen(): Promise<AddressInfo>
+  /** Every bound listener's address, in config order. */
+  addresses(): AddressInfo[]
   /** Stop accepting connections, let in-flight requests finish up to timeoutMs, then close everything. */
   drain(timeoutMs: number): Promise<void>
   status(): DataPlaneStatus
 }
 
-export { createDataPlane } from './server.js'
+export { createDataPlane } from './plane.js'

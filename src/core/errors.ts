@@ -1,5 +1,6 @@
 // The catalogue of replies the gateway itself makes. Every gateway-made response comes from here,
 // so codes are stable and documented (docs/errors.md; a test compares the two).
+import type { LocalReply } from './verdict.js'
 
 export const ERRORS = {
   bad_request: { status: 400, message: 'malformed request' },
@@ -33,4 +34,16 @@ export type ErrorCode = keyof typeof ERRORS
 export function errorBody(code: ErrorCode, requestId: string, message?: string): string {
   const e = ERRORS[code]
   return JSON.stringify({ status: e.status, error: code, message: message ?? e.message, request_id: requestId })
+}
+
+/**
+ * A plugin's reply in the gateway's error shape, named by its catalogue code so the status and the
+ * default message cannot drift from docs/errors.md. Build it once (at create()) when it does not
+ * vary per request: a frozen reply costs nothing to return.
+ */
+export function localError(code: ErrorCode, message?: string, headers?: Record<string, string | string[]>): LocalReply {
+  const e = ERRORS[code]
+  const reply: LocalReply = { status: e.status, error: code, message: message ?? e.message }
+  if (headers !== undefined) reply.headers = headers
+  return reply
 }

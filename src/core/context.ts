@@ -2,7 +2,7 @@
 // constructor) so V8 keeps one hidden class on the hot path.
 import type { RequestTrace } from '../observability/tracing.js'
 import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http'
-import type { ExchangeTap } from '../plugins/contract.js'
+import type { ExchangeTap } from './verdict.js'
 
 export type HeaderMap = Record<string, string | string[] | undefined>
 
@@ -49,7 +49,7 @@ export class RequestContext {
    * below the route's max_body_size; Infinity = the route's limit alone applies.
    */
   bodyLimit: number
-  /** Observer of the upstream exchange (plugins/contract.ts ExchangeTap), or null. */
+  /** Observer of the upstream exchange (core/verdict.ts ExchangeTap), or null. */
   tap: ExchangeTap | null
   /** The request's trace when tracing is on (observability/tracing.ts), else null. */
   trace: RequestTrace | null

@@ -1,0 +1,187 @@
+// The data plane of one process: the current Snapshot (load = compile off the hot path, then one
+// reference swap; the previous one retires when its requests are done), the process-wide Stores
+// and tracing, and the listeners (proxy/listeners/), bound once from the first loaded config.
+// Drain is a promise: it settles when the last in-flight request ends, or at the deadline.
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import type { Config } from '../config/schema/index.js'
+import { parseDuration, parseSize } from '../config/units.js'
+import { resolveListeners, listenersKey } from '../config/listeners.js'
+import { parseListen } from '../core/address.js'
+import { compileSnapshot, retireSnapshot, type Snapshot } from '../snapshot/compile.js'
+import { loadPlugins, pluginNamesIn } from '../plugins/builtin.js'
+import { loadSchemaDefaults } from '../plugins/defaults.js'
+import type { PluginDefinition } from '../plugins/contract.js'
+import { AccessLog } from '../observability/access-log.js'
+import { configReloads, reportConfigLoaded, reportLiveCounts } from '../observability/metrics.js'
+import type { Tracing } from '../observability/tracing.js'
+import { Deadlines } from '../proxy/deadlines.js'
+import type { ProxyEnv } from '../proxy/env.js'
+import { listenHttp, type Listener } from '../proxy/listeners/http.js'
+import { Stores } from './stores.js'
+import { TracingLifecycle } from './tracing.js'
+import type { DataPlane, DataPlaneOptions, DataPlaneStatus, SnapshotMeta } from './data-plane.js'
+
+class PorticoDataPlane implements DataPlane, ProxyEnv {
+  snapshot: Snapshot | undefined = undefined
+  draining = false
+  inFlight = 0
+  readonly logger: Logger
+  readonly accessLog: AccessLog
+  readonly deadlines = new Deadlines()
+  /** The current Tracing (TracingLifecycle.current), copied into a field: read once per request. */
+  tracing: Tracing | null = null
+  readonly #tracing: TracingLifecycle
+  #config: Config | undefined
+  #listeners: Listener[] = []
+  #loading: Promise<void> = Promise.resolve()
+  /** A fixed plugin registry (tests, embedding), or null: built-ins loaded as the config names them. */
+  readonly #plugins: ReadonlyMap<string, PluginDefinition> | null
+  readonly #stores = new Stores()
+  /** Settles drain()'s wait when the last in-flight request ends (set only while draining). */
+  #idle: (() => void) | null = null
+
+  constructor(opts: DataPlaneOptions) {
+    this.logger = opts.logger
+    this.#plugins = opts.plugins ?? null
+    this.accessLog = new AccessLog()
+    this.#tracing = new TracingLifecycle(opts.logger)
+  }
+
+  load(config: Config, meta: SnapshotMeta): Promise<void> {
+    // Loads are serialized so two quick reloads cannot interleave their carry-over.
+    const run = this.#loading.then(() => this.#load(config, meta))
+    this.#loading = run.catch(() => undefined)
+    return run
+  }
+
+  async #load(config: Config, meta: SnapshotMeta): Promise<void> {
+    let next: Snapshot
+    const store = await this.#stores.sharedFor(config)
+    try {
+      let registry = this.#plugins
+      if (registry === null) registry = await loadPlugins(pluginNamesIn(config))
+      else await loadSchemaDefaults()
+      next = compileSnapshot(config, {
+        version: meta.version,
+        hash: meta.hash,
+        logger: this.logger,
+        registry,
+        previous: this.snapshot,
+        store,
+        memory: this.#stores.memory,
+      })
+    } catch (err) {
+      configReloads.labels('failed').inc()
+      throw err
+    }
+    // Upstreams with service discovery and no targets yet: wait (bounded) for their first answer,
+    // so a fresh Snapshot does not go live answering 503 no_healthy_target.
+    await Promise.all([...next.clusters.values()].map((c) => c.ready()))
+    await this.#tracing.apply(config)
+    this.tracing = this.#tracing.current
+    const prev = this.snapshot
+    const prevConfig = this.#config
+    this.snapshot = next // the swap: requests read this reference once, at arrival
+    this.#config = config
+    configReloads.labels('applied').inc()
+    reportConfigLoaded(meta.version, meta.hash)
+    if (prev !== undefined) {
+      if (this.#listeners.length > 0 && prevConfig !== undefined && listenersKey(prevConfig) !== listenersKey(config)) {
+        this.logger.warn('server.listen changed: restart to apply it')
+      }
+      void retireSnapshot(prev, next, this.logger)
+    }
+    this.logger.info({ version: meta.version, hash: meta.hash.slice(0, 12), routes: next.routes.length }, 'config loaded')
+  }
+
+  /** ProxyEnv: a request ended. While draining, the last one settles the drain's wait. */
+  requestEnded(): void {
+    this.inFlight--
+    if (this.#idle !== null) {
+      for (const l of this.#listeners) l.closeIdleConnections()
+      if (this.inFlight === 0) this.#idle()
+    }
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const config = this.#config
+    if (config === undefined) throw new Error('listen() before the first load()')
+    if (this.#listeners.length === 0) {
+      const s = config.server ?? {}
+      const limits = {
+        maxHeaderSize: parseSize(s.max_header_size ?? '16kb'),
+        headersTimeoutMs: parseDuration(s.header_timeout ?? '10s'),
+        keepAliveTimeoutMs: parseDuration(s.keep_alive_timeout ?? '5s'),
+      }
+      try {
+        for (const l of resolveListeners(config)) {
+          this.#listeners.push(await listenHttp(this, parseListen(l.listen, l.where, 'dataplane'), limits))
+        }
+      } catch (err) {
+        await Promise.all(this.#listeners.map((l) => (l.closeAllConnections(), l.close())))
+        this.#listeners = []
+        throw err
+      }
+      reportLiveCounts(() => ({ inFlight: this.inFlight, connections: this.#listeners.reduce((n, l) => n + l.connections, 0) }))
+      for (const l of this.#listeners) {
+        const addr = l.address()
+        this.logger.info({ address: addr.address, port: addr.port }, 'data plane listening')
+      }
+    }
+    return this.#listeners[0]!.address()
+  }
+
+  addresses(): AddressInfo[] {
+    return this.#listeners.map((l) => l.address())
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.draining) return
+    this.draining = true
+    const listeners = this.#listeners
+    if (listeners.length > 0) {
+      // Stop accepting; idle keep-alive connections close now, busy ones after their response
+      // (responses are marked `connection: close` while draining).
+      const closed = Promise.all(listeners.map((l) => l.close()))
+      if (this.inFlight > 0) {
+        let timer: NodeJS.Timeout | undefined
+        await new Promise<void>((resolve) => {
+          this.#idle = resolve
+          timer = setTimeout(resolve, timeoutMs)
+        })
+        clearTimeout(timer)
+        this.#idle = null
+      }
+      if (this.inFlight > 0) this.logger.warn({ in_flight: this.inFlight }, 'drain timeout: closing remaining connections')
+      for (const l of listeners) l.closeAllConnections()
+      await closed
+    }
+    const snap = this.snapshot
+    if (snap !== undefined) await retireSnapshot(snap, undefined, this.logger)
+    await this.#stores.close()
+    await this.#tracing.close()
+  }
+
+  status(): DataPlaneStatus {
+    const snap = this.snapshot
+    const upstreams: DataPlaneStatus['upstreams'] = {}
+    if (snap !== undefined) {
+      for (const [name, c] of snap.clusters) {
+        upstreams[name] = c.status()
+      }
+    }
+    return {
+      ready: snap !== undefined && this.#listeners.length > 0 && this.#listeners.every((l) => l.listening) && !this.draining,
+      version: snap?.version ?? 0,
+      hash: snap?.hash ?? '',
+      inFlight: this.inFlight,
+      routes: snap?.routes.length ?? 0,
+      upstreams,
+    }
+  }
+}
+
+export function createDataPlane(opts: DataPlaneOptions): DataPlane {
+  return new PorticoDataPlane(opts)
+}

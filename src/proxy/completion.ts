@@ -1,0 +1,113 @@
+// The ONE completion path of a request, whoever answered it (an early reply before routing, a
+// plugin, the upstream, a failure): request metrics, the trace's end, the access log line, the
+// rate-limited warn line for upstream failures, and the route's log phase. Runs once per request,
+// after the response ended or the client went away.
+import { performance } from 'node:perf_hooks'
+import type { IncomingMessage } from 'node:http'
+import type { RequestContext } from '../core/context.js'
+import { plainAddress } from '../core/address.js'
+import type { Snapshot } from '../snapshot/compile.js'
+import type { Pipeline } from '../plugins/pipeline.js'
+import { runLogPhase } from '../plugins/pipeline.js'
+import { recordRequest } from '../observability/metrics.js'
+import { UPSTREAM_ERRORS, warnUpstreamError } from '../observability/upstream-errors.js'
+import type { ProxyEnv } from './env.js'
+
+/** What an exchange knows when it ends (proxy/exchange.ts Exchange is one). */
+export interface Outcome {
+  readonly ctx: RequestContext
+  /** The route (on a split route, the branch that served it) and its upstream. */
+  readonly route: { readonly name: string; readonly cluster: { readonly name: string } }
+  readonly bytes: number
+  readonly error: string | undefined
+  readonly tries: number
+  /** The low-level cause of an upstream failure (ECONNREFUSED, …), for its warn line. */
+  readonly cause: string | undefined
+  readonly pipeline: Pipeline | null
+}
+
+/** A request answered by the exchange (`o`) with `status` (499: the client left first). */
+export function complete(env: ProxyEnv, snap: Snapshot, status: number, o: Outcome): void {
+  const ctx = o.ctx
+  const ms = performance.now() - ctx.start
+  const declared = ctx.req.headers['content-length']
+  const trace = ctx.trace
+  recordRequest(
+    o.route.name,
+    ctx.method,
+    status,
+    ms / 1000,
+    declared === undefined ? 0 : Number(declared) || 0,
+    o.bytes,
+    trace !== null && trace.sampled ? trace.traceId : undefined,
+  )
+  if (trace !== null) trace.end(status, o.error)
+  const log = snap.accessLog
+  if (log !== null && log.keep(status, o.error)) {
+    env.accessLog.write({
+      requestId: ctx.id,
+      clientIp: ctx.clientIp,
+      method: ctx.method,
+      path: ctx.path,
+      route: o.route.name,
+      upstream: ctx.target === '' ? null : ctx.target,
+      status,
+      bytes: o.bytes,
+      durationMs: ms,
+      upstreamMs: ctx.upstreamDurationMs,
+      consumer: ctx.consumer,
+      error: o.error,
+      attempts: o.tries,
+      traceId: trace === null ? undefined : trace.traceId,
+      spanId: trace === null ? undefined : trace.spanId,
+      query: log.redact === null ? undefined : log.query(ctx.query),
+    })
+  }
+  const error = o.error
+  if (error !== undefined && UPSTREAM_ERRORS.has(error)) {
+    warnUpstreamError(env.logger, {
+      request_id: ctx.id,
+      route: o.route.name,
+      upstream: o.route.cluster.name,
+      target: ctx.target === '' ? null : ctx.target,
+      error,
+      cause: o.cause,
+      status,
+      attempts: o.tries,
+    })
+  }
+  const logSteps = o.pipeline?.log ?? null
+  if (logSteps !== null) {
+    runLogPhase(logSteps, ctx, { status, bytesSent: o.bytes, durationMs: ms, upstreamDurationMs: ctx.upstreamDurationMs, error }, (plugin, err) =>
+      env.logger.warn({ err, plugin, request_id: ctx.id }, 'plugin log handler failed'),
+    )
+  }
+}
+
+/**
+ * A request answered before its exchange started (400/404/405/413, `code`): no pipeline ran, so
+ * there is no log phase; before routing there is no ctx either, and the line is built from the raw
+ * request target, split so its query never lands in `path`.
+ */
+export function completeEarly(env: ProxyEnv, snap: Snapshot, req: IncomingMessage, id: string, start: number, status: number, code: string, ctx: RequestContext | undefined): void {
+  const ms = performance.now() - start
+  recordRequest(ctx?.routeName ?? '', req.method ?? 'GET', status, ms / 1000)
+  const log = snap.accessLog
+  if (log === null) return
+  const url = req.url ?? ''
+  const q = url.indexOf('?')
+  env.accessLog.write({
+    requestId: id,
+    clientIp: ctx?.clientIp ?? plainAddress(req.socket.remoteAddress),
+    method: req.method ?? 'GET',
+    path: ctx?.path ?? (q === -1 ? url : url.slice(0, q)),
+    route: ctx?.routeName ?? null,
+    upstream: null,
+    status,
+    bytes: 0,
+    durationMs: ms,
+    upstreamMs: undefined,
+    error: code,
+    query: log.redact === null ? undefined : log.query(ctx?.query ?? (q === -1 ? '' : url.slice(q + 1))),
+  })
+}

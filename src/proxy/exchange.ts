@@ -1,0 +1,465 @@
+// One proxied exchange: from the end of the request's front half (proxy/front.ts, routed, context
+// built) to the last byte of the response. Runs the route's request phases, then the upstream call
+// (guards, tries and failure classes are upstream/'s), streams the response through the response
+// phase, and completes once (proxy/completion.ts). The request body (request-body.ts) and a held
+// response body (held-body.ts) are their own modules.
+import { performance } from 'node:perf_hooks'
+import type { ServerResponse } from 'node:http'
+import type { Dispatcher } from 'undici'
+import type { CompiledRoute, Snapshot } from '../snapshot/compile.js'
+import type { Target } from '../upstream/target.js'
+import type { RequestContext } from '../core/context.js'
+import type { ErrorCode } from '../core/errors.js'
+import type { UpstreamHead, Verdict } from '../core/verdict.js'
+import { headerObject, responseHeaderList, type HeaderList } from './forward.js'
+import { sendError, sendLocalReply } from './errors-reply.js'
+import { PluginFailure, runAccessSwitching, runRequestPhase, runResponsePhase, type Pipeline } from '../plugins/pipeline.js'
+import { PayloadTooLarge, type BodyLimit } from './body-limit.js'
+import type { IncomingMessage } from 'node:http'
+import type { DeadlineItem, DeadlineList } from './deadlines.js'
+import { authFailures, upstreamDuration, upstreamSeries } from '../observability/metrics.js'
+import { REJECTED, type Ticket } from '../upstream/breaker.js'
+import { backoffMs, isRetryable, type RetryPolicy } from '../upstream/retry.js'
+import { ClientGone, FailureKind, UpstreamTimeout, failureKind, failureReply } from '../upstream/failure.js'
+import { ADMITTED_NOW, QUEUED, admit, releaseGuards, type GuardHolder } from '../upstream/guards.js'
+import { Attempt, onRetry, onTryTimeout, type TryOwner } from '../upstream/tries.js'
+import { complete, type Outcome } from './completion.js'
+import { prepareBody, readBody } from './request-body.js'
+import { HeldBody, holdChunk, releaseHeld } from './held-body.js'
+import type { ProxyEnv } from './env.js'
+
+const REQUEST_PHASES = ['rewrite', 'access', 'beforeUpstream'] as const
+
+/**
+ * One proxied exchange: the per-request object that is also the undici dispatch handler.
+ * Fixed shape, methods on the prototype; no closure is allocated per request.
+ */
+export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, GuardHolder, TryOwner, Outcome {
+  readonly env: ProxyEnv
+  readonly snap: Snapshot
+  /** The matched route; on a split route, replaced by the chosen branch when proxy() starts. */
+  route: CompiledRoute
+  readonly ctx: RequestContext
+  readonly res: ServerResponse
+  controller: Dispatcher.DispatchController | null = null
+  target: Target | null = null
+  // DeadlineItem (total timeout; see deadlines.ts)
+  deadlineAt = 0
+  dlPrev: DeadlineItem | null = null
+  dlNext: DeadlineItem | null = null
+  dlList: DeadlineList | null = null
+  /** Set when the exchange must stop (client gone, total timeout) before undici handed us a controller. */
+  abortReason: Error | null = null
+  status = 0
+  bytes = 0
+  error: string | undefined = undefined
+  /** The low-level cause of an upstream failure (ECONNREFUSED, …), for its warn line. */
+  cause: string | undefined = undefined
+  done = false
+  /** The route's pipeline, or its consumer's once an auth plugin identified one (runAccessSwitching). */
+  pipeline: Pipeline | null
+  consumerResolved = false
+  /** The body was buffered into ctx.body (routes whose pipeline has a bodyLimit). */
+  bodyRead = false
+  /**
+   * The client already has its answer while the upstream exchange goes on: a `background` LocalReply
+   * (detached: the client side may end first) or a response plugin's `head.reply`. Nothing more is
+   * written to the client; ctx.tap still sees the upstream body.
+   */
+  quiet = false
+  detached = false
+  /** A try is dispatched and not finished: its target's inFlight counts it. */
+  attemptOpen = false
+  /** Tries dispatched so far (1 + retries). */
+  tries = 0
+  /** route.retry when this request may be retried (method allowed, body replayable); else null. */
+  policy: RetryPolicy | null = null
+  /** The try in progress when `policy` is set (null between tries). */
+  current: Attempt | null = null
+  /** The request body to send: streamed (IncomingMessage / BodyLimit) or a buffer (replayable). */
+  body: IncomingMessage | BodyLimit | Buffer | null = null
+  retryTimer: NodeJS.Timeout | null = null
+  tryTimer: NodeJS.Timeout | null = null
+  /** Circuit-breaker admission; REJECTED (0) = no breaker involved. */
+  ticket: Ticket = REJECTED
+  /** Holds a bulkhead slot of the cluster. */
+  holdsSlot = false
+  /** A response plugin set head.rewriteBody: the head waits while the body is collected (else null). */
+  held: HeldBody | null = null
+
+  constructor(env: ProxyEnv, snap: Snapshot, route: CompiledRoute, ctx: RequestContext) {
+    this.env = env
+    this.snap = snap
+    this.route = route
+    this.ctx = ctx
+    this.res = ctx.res
+    this.pipeline = route.pipeline
+  }
+
+  /** Runs rewrite → access → beforeUpstream from phase index `i`, going async only when a plugin does. */
+  runPhases(i: number): void {
+    for (; i < REQUEST_PHASES.length; i++) {
+      // Re-read per phase: the access phase may switch to the consumer's pipeline.
+      const pipeline = this.pipeline!
+      // i === 1: the access phase. A pipeline that declared a body limit reads the body first.
+      if (i === 1 && pipeline.bodyLimit !== null && !this.bodyRead) return readBody(this, Math.min(pipeline.bodyLimit, this.route.maxBodySize, this.ctx.bodyLimit))
+      const steps = pipeline[REQUEST_PHASES[i]!]
+      if (steps === null) continue
+      const trace = this.ctx.trace
+      if (trace !== null && trace.pluginEvents) trace.event(`plugins.${REQUEST_PHASES[i]!}`, { plugins: steps.map((st) => st.name).join(',') })
+      let v: Verdict | Promise<Verdict>
+      try {
+        v = i === 1 && pipeline.consumers !== null ? runAccessSwitching(this, this.ctx, steps) : runRequestPhase(steps, REQUEST_PHASES[i]!, this.ctx)
+      } catch (err) {
+        return this.pluginFailed(err)
+      }
+      if (v === undefined) continue
+      if (v instanceof Promise) {
+        const next = i + 1
+        v.then(
+          (verdict) => {
+            if (this.done || this.res.destroyed) return
+            if (verdict === undefined) this.runPhases(next)
+            else this.localReply(verdict)
+          },
+          (err: unknown) => this.pluginFailed(err),
+        )
+        return
+      }
+      return this.localReply(v)
+    }
+    this.proxy()
+  }
+
+  localReply(v: Exclude<Verdict, undefined>): void {
+    this.error = v.error
+    if (v.status === 401 || v.status === 403) {
+      const code = v.error ?? String(v.status)
+      authFailures.series(`${this.route.name}\u0000${v.status}\u0000${code}`, { route: this.route.name, status: String(v.status), error: code }).value++
+    }
+    sendLocalReply(this.res, this.ctx.id, v, this.ctx.responseHeaders)
+    if (v.background === true && this.target === null && !this.quiet) {
+      // Answered now; the upstream exchange still runs for the plugins (contract: LocalReply.background).
+      this.quiet = this.detached = true
+      this.proxy()
+    }
+  }
+
+  /** Ends ctx.tap, once: onEnd when `err` is undefined, else onError, whose LocalReply is returned. */
+  endTap(err: Error | undefined): Verdict {
+    const tap = this.ctx.tap
+    if (tap === null) return undefined
+    this.ctx.tap = null
+    try {
+      if (err === undefined) tap.onEnd()
+      else return tap.onError(err)
+    } catch (e) {
+      this.env.logger.error({ err: e, request_id: this.ctx.id, route: this.route.name }, 'exchange tap failed')
+    }
+    return undefined
+  }
+
+  pluginFailed(err: unknown): void {
+    const plugin = err instanceof PluginFailure ? err.plugin : 'unknown'
+    this.env.logger.error({ err, plugin, request_id: this.ctx.id, route: this.route.name }, 'plugin failed')
+    this.fail('plugin_error', `plugin ${plugin} failed`)
+  }
+
+  fail(code: ErrorCode, message?: string, close = false): void {
+    this.error = code
+    sendError(this.res, this.ctx.id, code, message, this.ctx.responseHeaders, close)
+  }
+
+  /**
+   * After the request phases: total deadline, then the cluster's guards (breaker, bulkhead) when it
+   * has any, then the body and the first try.
+   */
+  proxy(): void {
+    // Traffic split: choose the upstream now (after the request phases, before its guards and
+    // pick). A single-upstream route pays one null check.
+    const split = this.route.split
+    if (split !== null) this.route = split.choose(this.ctx)
+    const t = this.route.timeouts
+    if (t.total > 0) this.env.deadlines.add(this, t.total)
+    const cluster = this.route.cluster
+    if (cluster.guarded) {
+      const r = admit(cluster, this)
+      if (r === QUEUED) return // admitted() goes on
+      if (r !== ADMITTED_NOW) {
+        if (r.retryAfter !== undefined) this.res.setHeader('retry-after', String(r.retryAfter))
+        return this.fail(r.code, r.message)
+      }
+    }
+    prepareBody(this)
+  }
+
+  /** Bulkhead: a slot was handed to this queued request. */
+  admitted(): void {
+    this.holdsSlot = true
+    prepareBody(this)
+  }
+
+  /** TryOwner: no more tries once the exchange ended or bytes reached the client. */
+  settled(): boolean {
+    return this.done || this.res.headersSent
+  }
+
+  startTries(): void {
+    if (this.policy !== null) this.policy.budget.deposit(Date.now())
+    this.attempt()
+  }
+
+  /** One try: pick a target (another one than last time on a retry) and dispatch. */
+  attempt(): void {
+    const cluster = this.route.cluster
+    const target = this.tries === 0 ? cluster.pick(this.ctx) : cluster.pickOther(this.ctx, this.target)
+    if (target === undefined) {
+      const fallback = this.ctx.tap === null ? undefined : this.endTap(new Error('no healthy target'))
+      return fallback === undefined || this.quiet ? this.fail('no_healthy_target') : this.localReply(fallback)
+    }
+    this.tries++
+    this.target = target
+    this.ctx.target = target.origin
+    target.inFlight++
+    this.attemptOpen = true
+    const req = this.ctx.req
+    const t = this.route.timeouts
+    const q = this.ctx.query
+    // Retries on: each try gets its own small handler, so callbacks of an abandoned try are told
+    // apart. Retries off: the Exchange itself is the handler, as before (no allocation).
+    const policy = this.policy
+    const at = policy === null ? null : new Attempt(this)
+    if (at !== null) {
+      this.current = at
+      if (policy!.perTryMs > 0) this.tryTimer = setTimeout(onTryTimeout, policy!.perTryMs, at)
+    }
+    this.ctx.upstreamStart = performance.now()
+    const path = target.basePath + this.ctx.upstreamPath + (q === '' ? '' : '?' + q)
+    if (this.ctx.trace !== null) this.ctx.trace.startAttempt(this.ctx.upstreamHeaders, req.method ?? 'GET', target.origin, path)
+    target.pool(t.connect).dispatch(
+      {
+        path,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: this.ctx.upstreamHeaders as Record<string, string | string[]>,
+        body: this.body,
+        headersTimeout: t.read,
+        bodyTimeout: t.read,
+      },
+      at ?? this,
+    )
+  }
+
+  /** The current try is over: its target no longer counts it, its per-try deadline is off. */
+  endAttempt(): void {
+    if (this.attemptOpen) {
+      this.attemptOpen = false
+      this.target!.inFlight--
+    }
+    if (this.tryTimer !== null) {
+      clearTimeout(this.tryTimer)
+      this.tryTimer = null
+    }
+    if (this.ctx.trace !== null) this.ctx.trace.endAttempt(this.error)
+  }
+
+  /** May the failed try be retried? Takes one retry from the budget when it may. */
+  mayRetry(): boolean {
+    const p = this.policy!
+    if (this.tries > p.attempts || this.done || this.quiet || this.res.headersSent) return false
+    if (!p.budget.withdraw(Date.now())) {
+      this.route.cluster.countRejected('retry_budget')
+      return false
+    }
+    return true
+  }
+
+  scheduleRetry(): void {
+    this.current = null
+    this.controller = null
+    this.route.cluster.countRetry()
+    this.retryTimer = setTimeout(onRetry, backoffMs(this.policy!, this.tries), this)
+  }
+
+  // ---- undici DispatchHandler ----
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.abortReason !== null) controller.abort(this.abortReason)
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>): void {
+    if (statusCode < 200) return // 1xx informational: not relayed
+    const now = performance.now()
+    const ms = now - this.ctx.upstreamStart
+    this.ctx.upstreamDurationMs = ms
+    if (this.ctx.trace !== null) this.ctx.trace.attemptStatus(statusCode)
+    const target = this.target!
+    upstreamDuration.observe((target.latency ??= upstreamSeries(this.route.cluster.name, target.url)), ms / 1000)
+    const cluster = this.route.cluster
+    if (cluster.observed) cluster.observeStatus(this.target!, statusCode, ms, now)
+    const at = this.current
+    if (at !== null) {
+      if (this.policy!.statuses.has(statusCode) && this.mayRetry()) {
+        at.discard = true // its body is read and dropped; the retry starts when it ends
+        return
+      }
+      if (this.tryTimer !== null) {
+        clearTimeout(this.tryTimer)
+        this.tryTimer = null
+      }
+    }
+    const list = responseHeaderList(headers, this.ctx.id, this.ctx.responseHeaders)
+    const steps = this.pipeline?.response ?? null
+    if (steps === null) {
+      this.writeHead(statusCode, list)
+      return
+    }
+    // Response plugins see (and may change) the head as an object.
+    const head: UpstreamHead = { status: statusCode, headers: headerObject(list) }
+    let r: void | Promise<void>
+    try {
+      r = runResponsePhase(steps, this.ctx, head)
+    } catch (err) {
+      controller.abort(err as Error)
+      return
+    }
+    if (r instanceof Promise) {
+      // Hold the body until the response plugins have decided the head.
+      controller.pause()
+      r.then(
+        () => {
+          this.writeResponseHead(head)
+          controller.resume()
+        },
+        (err: unknown) => controller.abort(err as Error),
+      )
+      return
+    }
+    this.writeResponseHead(head)
+  }
+
+  /** After the response phase: the head as the plugins left it, or the reply one of them chose instead. */
+  writeResponseHead(head: UpstreamHead): void {
+    if (head.reply !== undefined && !this.quiet) {
+      this.quiet = true
+      this.localReply(head.reply)
+      return
+    }
+    if (head.rewriteBody !== undefined) {
+      this.held = new HeldBody(head.status, head.headers, head.rewriteBody)
+      return
+    }
+    this.writeHead(head.status, head.headers)
+  }
+
+  writeHead(status: number, headers: Record<string, string | string[]> | HeaderList): void {
+    if (this.res.destroyed || this.quiet) return
+    this.status = status
+    if (this.env.draining) {
+      if (Array.isArray(headers)) headers.push('connection', 'close')
+      else headers.connection = 'close'
+    }
+    this.res.writeHead(status, headers)
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.held !== null) return holdChunk(this, controller, chunk)
+    const tap = this.ctx.tap
+    if (tap !== null) tap.onData(chunk)
+    if (this.quiet) return
+    this.bytes += chunk.length
+    if (!this.res.write(chunk)) {
+      controller.pause()
+      this.res.once('drain', () => controller.resume())
+    }
+  }
+
+  onResponseEnd(): void {
+    this.endAttempt()
+    this.clearTimer()
+    if (this.held !== null) releaseHeld(this)
+    if (this.ctx.tap !== null) this.endTap(undefined)
+    if (!this.quiet) this.res.end()
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    this.held = null // a held head was never sent: the error (or a retry) answers instead
+    const wasOpen = this.attemptOpen
+    this.endAttempt()
+    const res = this.res
+    const cluster = this.route.cluster
+    if (wasOpen && (cluster.observed || this.current !== null) && !(err instanceof ClientGone)) {
+      const kind = failureKind(err)
+      if (kind !== FailureKind.None) {
+        if (cluster.observed) {
+          const now = performance.now()
+          cluster.observeFailure(this.target!, now - this.ctx.upstreamStart, now)
+        }
+        if (this.current !== null && !res.headersSent && isRetryable(this.policy!, kind) && this.mayRetry()) return this.scheduleRetry()
+      }
+    }
+    this.clearTimer()
+    const fallback = this.ctx.tap === null ? undefined : this.endTap(err)
+    // Already answered (e.g. a total timeout replied while the request was still queued).
+    if (err instanceof ClientGone || res.writableEnded || this.quiet) return
+    this.cause = (err as { code?: string }).code ?? err.name
+    if (res.headersSent) {
+      // Bytes already reached the client: all we can do is cut the response so it sees a truncation.
+      this.error = 'upstream_bad_response'
+      res.destroy()
+      return
+    }
+    if (err instanceof PluginFailure) return this.pluginFailed(err)
+    if (err instanceof PayloadTooLarge) return this.fail('payload_too_large', err.message, true)
+    // A plugin answers for the failed upstream (e.g. the cache's stale-if-error).
+    if (fallback !== undefined) return this.localReply(fallback)
+    const t = this.route.timeouts
+    const reply = failureReply(err, { total: t.total, read: t.read, perTry: this.policy?.perTryMs }, this.ctx.req.destroyed || (this.ctx.req as { aborted?: boolean }).aborted === true)
+    if (reply === null) return // client went away mid-upload
+    if (reply.code === 'upstream_unreachable') this.env.logger.debug({ err, request_id: this.ctx.id }, 'upstream error')
+    this.fail(reply.code, reply.message, reply.close)
+  }
+
+  clearTimer(): void {
+    if (this.dlList !== null) this.env.deadlines.remove(this)
+  }
+
+  /** The route's total timeout passed. */
+  onDeadline(): void {
+    const reason = new UpstreamTimeout('total timeout')
+    this.abort(reason)
+    // Still queued for a connection: answer now; the abort reaches undici when it starts the request.
+    if (this.controller === null) this.onResponseError(null, reason)
+  }
+
+  abort(reason: Error): void {
+    if (this.controller !== null) this.controller.abort(reason)
+    else this.abortReason = reason
+  }
+
+  /** res 'close': the response ended or the client went away. Metrics, access log, log phase. */
+  finish(): void {
+    if (this.done) return
+    this.done = true
+    const res = this.res
+    if (this.detached) {
+      // Answered by a background LocalReply: the upstream exchange goes on and ends the tap itself.
+    } else {
+      this.clearTimer()
+      if (this.ctx.tap !== null) this.endTap(new ClientGone('the exchange ended before the upstream response did'))
+    }
+    if (!res.writableFinished) {
+      // The client went away first: stop the upstream exchange too.
+      this.abort(new ClientGone('client closed the connection'))
+      if (this.error === undefined) this.error = 'client_closed'
+    }
+    if (this.retryTimer !== null) {
+      clearTimeout(this.retryTimer)
+      this.retryTimer = null
+    }
+    if (this.route.cluster.guarded) releaseGuards(this.route.cluster, this, this.error, this.status)
+    this.snap.inFlight--
+    this.env.requestEnded()
+    complete(this.env, this.snap, res.writableFinished ? res.statusCode : 499, this)
+  }
+}

@@ -1,0 +1,113 @@
+// The request body of an exchange: read whole into ctx.body for pipelines that asked for it
+// (PluginDefinition.body), buffered for replay when the route retries a small one, else streamed
+// (through BodyLimit when chunked, so max_body_size holds without a Content-Length).
+import { BodyLimit } from './body-limit.js'
+import type { Exchange } from './exchange.js'
+
+const EMPTY_BODY = Buffer.alloc(0)
+
+/**
+ * Buffers the request body into ctx.body (at most `limit` bytes: 413 and close beyond), then
+ * resumes at the access phase. Only routes whose pipeline declared a body limit get here.
+ */
+export function readBody(ex: Exchange, limit: number): void {
+  const req = ex.ctx.req
+  const headers = req.headers
+  const cl = headers['content-length']
+  if (cl !== undefined && Number(cl) > limit) return ex.fail('payload_too_large', `request body exceeds ${limit} bytes`, true)
+  if (req.readableEnded || (headers['transfer-encoding'] === undefined && (cl === undefined || cl === '0'))) {
+    ex.ctx.body = EMPTY_BODY
+    ex.bodyRead = true
+    return ex.runPhases(1)
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  const idle = setTimeout(() => {
+    stop()
+    if (!ex.done) ex.fail('request_timeout', `no request body data for ${ex.route.timeouts.read}ms`, true)
+  }, ex.route.timeouts.read)
+  const stop = (): void => {
+    clearTimeout(idle)
+    req.off('data', onData)
+    req.off('end', onEnd)
+    req.off('error', stop)
+    req.off('close', stop)
+  }
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length
+    if (size > limit) {
+      stop()
+      req.resume() // discard the rest; the reply closes the connection
+      return ex.fail('payload_too_large', `request body exceeds ${limit} bytes`, true)
+    }
+    chunks.push(chunk)
+    idle.refresh()
+  }
+  const onEnd = (): void => {
+    stop()
+    if (ex.done || ex.res.destroyed) return
+    ex.ctx.body = Buffer.concat(chunks, size)
+    ex.bodyRead = true
+    ex.runPhases(1)
+  }
+  req.on('data', onData)
+  req.on('end', onEnd)
+  req.on('error', stop)
+  // A client that goes away mid-body: the response's close runs finish(); just drop the timer.
+  req.on('close', stop)
+}
+
+/**
+ * Chooses how the body travels. Streamed by default. When the route retries this method, a body
+ * already buffered for a plugin is replayed, and a small one (Content-Length ≤ max_buffered_body)
+ * is buffered here; a chunked or larger body is streamed and its request is never retried.
+ */
+export function prepareBody(ex: Exchange): void {
+  const req = ex.ctx.req
+  const headers = req.headers
+  const policy = ex.route.retry
+  const retryable = policy !== null && policy.methods.has(ex.ctx.method)
+  const buffered = ex.ctx.body
+  if (buffered !== undefined) {
+    // Buffered for a plugin: send the buffer, framed by its length (the client may have sent it chunked).
+    if (buffered.length > 0 || headers['content-length'] !== undefined) {
+      ex.body = buffered
+      ex.ctx.upstreamHeaders['content-length'] = String(buffered.length)
+    }
+    if (retryable) ex.policy = policy
+  } else if (headers['transfer-encoding'] !== undefined) {
+    const body = req.pipe(new BodyLimit(Math.min(ex.route.maxBodySize, ex.ctx.bodyLimit)))
+    // A client that aborts mid-upload must not leave the limiter's consumer waiting.
+    req.once('error', (e) => body.destroy(e))
+    ex.body = body
+  } else {
+    const cl = headers['content-length']
+    if (cl !== undefined && cl !== '0') {
+      if (retryable && Number(cl) <= policy.maxBufferedBody) {
+        ex.policy = policy
+        return bufferBody(ex, Number(cl))
+      }
+      ex.body = req
+    } else if (retryable) {
+      ex.policy = policy
+    }
+  }
+  ex.startTries()
+}
+
+/** Reads a small body (its Content-Length is known) into one buffer, so retries can replay it. */
+function bufferBody(ex: Exchange, length: number): void {
+  const buf = Buffer.allocUnsafe(length)
+  let off = 0
+  const req = ex.ctx.req
+  req.on('data', (chunk: Buffer) => {
+    if (off + chunk.length <= length) chunk.copy(buf, off)
+    off += chunk.length
+  })
+  req.once('end', () => {
+    if (ex.done || ex.res.headersSent) return
+    if (off !== length) return ex.fail('bad_request', 'request body does not match Content-Length', true)
+    ex.body = buf
+    ex.startTries()
+  })
+}
