@@ -8,10 +8,16 @@ import type { Logger } from 'pino'
 import type { DiscoveryConfig } from '../../config/schema/index.js'
 import { DnsDiscovery, resolveDnsPolicy } from './dns.js'
 import { EtcdDiscovery, resolveEtcdPolicy } from './etcd.js'
+import { ConsulDiscovery, resolveConsulPolicy } from './consul.js'
+import { NacosDiscovery, resolveNacosPolicy } from './nacos.js'
+import { ZookeeperDiscovery, resolveZookeeperPolicy } from './zookeeper.js'
+import { KubernetesDiscovery, resolveKubernetesPolicy } from './kubernetes.js'
 
 export interface DiscoveredTarget {
   url: string
   weight: number
+  /** What the registry says about the instance (tags, metadata, zone), shown in /status. */
+  meta?: Readonly<Record<string, string>> | undefined
 }
 
 /** What a source feeds: the cluster. */
@@ -24,20 +30,32 @@ export interface DiscoverySink {
 }
 
 export interface DiscoverySource {
-  readonly kind: 'dns' | 'etcd'
+  readonly kind: DiscoveryKind
   /** Starts resolving/watching (idempotent). */
   start(): void
   /** Settles once the first list was pushed or the first attempt failed; never rejects. */
   readonly firstAttempt: Promise<void>
   /** Stops timers and watches; pushes nothing afterwards. */
   close(): Promise<void>
-  /** The source answered its last attempt (DNS) / its watch is connected (etcd). */
+  /** The source answered its last attempt (DNS, Consul, Nacos) / its watch is connected (etcd, ZooKeeper, Kubernetes). */
   healthy(): boolean
 }
 
+export type DiscoveryKind = 'dns' | 'etcd' | 'consul' | 'nacos' | 'zookeeper' | 'kubernetes'
+
+function build(def: DiscoveryConfig, sink: DiscoverySink): DiscoverySource | null {
+  if (def.dns !== undefined) return new DnsDiscovery(resolveDnsPolicy(def.dns), sink)
+  if (def.etcd !== undefined) return new EtcdDiscovery(resolveEtcdPolicy(def.etcd), sink)
+  if (def.consul !== undefined) return new ConsulDiscovery(resolveConsulPolicy(def.consul), sink)
+  if (def.nacos !== undefined) return new NacosDiscovery(resolveNacosPolicy(def.nacos), sink)
+  if (def.zookeeper !== undefined) return new ZookeeperDiscovery(resolveZookeeperPolicy(def.zookeeper), sink)
+  if (def.kubernetes !== undefined) return new KubernetesDiscovery(resolveKubernetesPolicy(def.kubernetes), sink)
+  return null
+}
+
 export function createDiscovery(def: DiscoveryConfig, sink: DiscoverySink): DiscoverySource {
-  const source = def.dns !== undefined ? new DnsDiscovery(resolveDnsPolicy(def.dns), sink) : def.etcd !== undefined ? new EtcdDiscovery(resolveEtcdPolicy(def.etcd), sink) : null
-  if (source === null) throw new Error('discovery needs dns or etcd')
+  const source = build(def, sink)
+  if (source === null) throw new Error('discovery needs one of dns, etcd, consul, nacos, zookeeper, kubernetes')
   live.add({ upstream: sink.name, source })
   const close = source.close.bind(source)
   source.close = async () => {

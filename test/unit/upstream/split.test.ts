@@ -157,7 +157,7 @@ test('config: targets xor discovery; dns needs a port except for SRV; etcd needs
   assert.match(one(`{ targets: [{ url: http://a:1 }], discovery: { dns: { name: a, port: 1 } } }`), /either targets .* or discovery/)
   assert.match(one(`{ balancer: random }`), /needs targets/)
   assert.match(one(`{ discovery: {} }`), /needs dns or etcd/)
-  assert.match(one(`{ discovery: { dns: { name: a, port: 1 }, etcd: { prefix: /x/ } } }`), /exactly one of dns and etcd/)
+  assert.match(one(`{ discovery: { dns: { name: a, port: 1 }, etcd: { prefix: /x/ } } }`), /exactly one of dns, etcd, consul/)
   assert.match(one(`{ discovery: { dns: { name: users.internal } } }`), /port is required/)
   assert.match(one(`{ discovery: { dns: { name: users.internal, record: SRV } } }`), /SRV name starts with _/)
   assert.match(one(`{ discovery: { dns: { name: a, port: 1, servers: [dns.example.com] } } }`), /IP address/)
