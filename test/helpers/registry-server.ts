@@ -3,6 +3,7 @@
 // see their requests fail) and come back on the same port, can answer every request with an
 // error status or hang every request (for timeouts), and counts requests.
 import http from 'node:http'
+import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void | Promise<void>
@@ -22,7 +23,7 @@ export interface StandIn {
   onDown: Set<() => void>
 }
 
-export async function standIn(handler: Handler): Promise<StandIn> {
+export async function standIn(handler: Handler, opts: { tls?: { key: string; cert: string } } = {}): Promise<StandIn> {
   let server: http.Server | null = null
   const s: StandIn = {
     port: 0,
@@ -33,7 +34,7 @@ export async function standIn(handler: Handler): Promise<StandIn> {
     onDown: new Set(),
     async up() {
       if (server !== null) return
-      const srv = http.createServer((req, res) => {
+      const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
         s.requests++
         if (s.hang) return
         if (s.failWith !== 0) {
@@ -47,11 +48,12 @@ export async function standIn(handler: Handler): Promise<StandIn> {
           if (!res.headersSent) res.writeHead(500)
           res.end(String(err))
         })
-      })
+      }
+      const srv: http.Server = opts.tls !== undefined ? https.createServer(opts.tls, listener) : http.createServer(listener)
       srv.keepAliveTimeout = 60_000
       await new Promise<void>((r) => srv.listen(s.port, '127.0.0.1', r))
       s.port = (srv.address() as AddressInfo).port
-      s.url = `http://127.0.0.1:${s.port}`
+      s.url = `${opts.tls !== undefined ? 'https' : 'http'}://127.0.0.1:${s.port}`
       server = srv
     },
     async down() {

@@ -105,8 +105,9 @@ test('consul: a wrong ACL token, an unknown dc and a hanging agent are failures 
   ] as const) {
     consul.set('users', [inst('a')])
     const lists: string[][] = []
+    const policy = { servers: [consul.url], service: 'users', dc: undefined, tags: [], namespace: undefined, token: 's3cret-token', scheme: 'http' as const, waitMs: 1000, timeoutMs: 300 }
     const src = new ConsulDiscovery(
-      { servers: [consul.url], service: 'users', dc: undefined, tags: [], namespace: undefined, token: 's3cret-token', scheme: 'http', waitMs: 1000, timeoutMs: 300, ...cfg },
+      { ...policy, ...cfg },
       { name: `bad-${what}`, logger: undefined, setTargets: (l) => void lists.push(l.map((t) => t.url)) },
     )
     try {
