@@ -116,6 +116,8 @@ export class ZookeeperDiscovery implements DiscoverySource {
   #again = false
   #retry: NodeJS.Timeout | null = null
   #firstTimer: NodeJS.Timeout | null = null
+  /** Armed while disconnected: past the session timeout, the session is gone server-side. */
+  #lost: NodeJS.Timeout | null = null
   /** Reads of the service completed (for tests). */
   reads = 0
 
@@ -156,6 +158,17 @@ export class ZookeeperDiscovery implements DiscoverySource {
     if (p.username !== undefined) client.addAuthInfo('digest', Buffer.from(`${p.username}:${p.password ?? ''}`))
     client.on('state', (s: ZkState) => this.#onState(client, s))
     client.connect()
+    // A first connection can stall the same way (seen after a server restart): try a new client.
+    this.#armLost(client, Math.max(2 * p.timeoutMs, 3000), 'no ZooKeeper session established')
+  }
+
+  #armLost(client: Client, ms: number, why: string): void {
+    if (this.#lost !== null) return
+    this.#lost = setTimeout(() => {
+      this.#lost = null
+      if (!this.#connected && client === this.#client) this.#renew(client, 'watch_lost', why)
+    }, ms)
+    this.#lost.unref()
   }
 
   #onState(client: Client, s: ZkState): void {
@@ -163,22 +176,35 @@ export class ZookeeperDiscovery implements DiscoverySource {
     const S = this.#zk!.State
     if (s === S.SYNC_CONNECTED || s === S.CONNECTED_READ_ONLY) {
       this.#connected = true
+      if (this.#lost !== null) clearTimeout(this.#lost)
+      this.#lost = null
       this.#read() // first connect, or reconnect: the watches may have missed changes
     } else if (s === S.DISCONNECTED) {
       this.#connected = false
       this.#streak.fail('unreachable', new Error('disconnected from ZooKeeper'))
+      // node-zookeeper-client keeps offering the old session forever; a server that restarted
+      // meanwhile may never take it back (measured: after ~7 s down it did not reconnect). Past
+      // the session timeout the session is expired anyway: start a new one.
+      this.#armLost(client, this.policy.sessionTimeoutMs, 'ZooKeeper session lost (disconnected past its timeout)')
     } else if (s === S.EXPIRED || s === S.AUTH_FAILED) {
-      // Our session is gone (its watches too): a new client, a new session, a fresh read.
       this.#connected = false
-      this.#streak.fail(s === S.AUTH_FAILED ? 'auth' : 'watch_lost', new Error(`ZooKeeper session ${s.name}`))
-      client.close()
-      this.#client = null
-      this.#retry = setTimeout(() => {
-        this.#retry = null
-        this.#connect()
-      }, backoff(this.#streak.failures, 200, 5000))
-      this.#retry.unref()
+      this.#renew(client, s === S.AUTH_FAILED ? 'auth' : 'watch_lost', `ZooKeeper session ${s.name}`)
     }
+  }
+
+  /** Our session is gone (its watches too): a new client, a new session, a fresh read. */
+  #renew(client: Client, reason: 'auth' | 'watch_lost', why: string): void {
+    this.#streak.fail(reason, new Error(why))
+    client.close()
+    this.#client = null
+    if (this.#lost !== null) clearTimeout(this.#lost)
+    this.#lost = null
+    if (this.#retry !== null) clearTimeout(this.#retry)
+    this.#retry = setTimeout(() => {
+      this.#retry = null
+      this.#connect()
+    }, backoff(this.#streak.failures, 200, 5000))
+    this.#retry.unref()
   }
 
   /** Watch events re-read the whole service; bursts fold into one read. */
@@ -276,6 +302,7 @@ export class ZookeeperDiscovery implements DiscoverySource {
     this.#first.resolve()
     if (this.#retry !== null) clearTimeout(this.#retry)
     if (this.#firstTimer !== null) clearTimeout(this.#firstTimer)
+    if (this.#lost !== null) clearTimeout(this.#lost)
     this.#client?.close()
     this.#client = null
   }
