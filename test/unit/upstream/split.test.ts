@@ -156,7 +156,7 @@ test('config: targets xor discovery; dns needs a port except for SRV; etcd needs
   assert.equal(one(`{ discovery: { etcd: { endpoints: [http://127.0.0.1:2379], prefix: /services/users/ } } }`), '')
   assert.match(one(`{ targets: [{ url: http://a:1 }], discovery: { dns: { name: a, port: 1 } } }`), /either targets .* or discovery/)
   assert.match(one(`{ balancer: random }`), /needs targets/)
-  assert.match(one(`{ discovery: {} }`), /needs dns or etcd/)
+  assert.match(one(`{ discovery: {} }`), /needs one of dns, etcd, consul, nacos, zookeeper, kubernetes/)
   assert.match(one(`{ discovery: { dns: { name: a, port: 1 }, etcd: { prefix: /x/ } } }`), /exactly one of dns, etcd, consul/)
   assert.match(one(`{ discovery: { dns: { name: users.internal } } }`), /port is required/)
   assert.match(one(`{ discovery: { dns: { name: users.internal, record: SRV } } }`), /SRV name starts with _/)
