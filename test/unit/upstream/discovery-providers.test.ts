@@ -4,6 +4,7 @@
 // test/integration/upstream/discovery-*.test.ts.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { parseHealth } from '../../../src/upstream/discovery/consul.js'
 import { parseInstances } from '../../../src/upstream/discovery/nacos.js'
 import { parseCurator, parseDubbo } from '../../../src/upstream/discovery/zookeeper.js'
@@ -95,4 +96,12 @@ test('config: the provider blocks validate (required keys, pairs that go togethe
   assert.match(one(`{ kubernetes: { service: Users_Bad } }`), /service/)
   assert.match(one(`{ kubernetes: { service: users, kubeconfig: /k, api_server: "https://k:6443" } }`), /api_server is for the in-cluster config/)
   assert.match(one(`{ consul: { service: a }, nacos: { service: b } }`), /exactly one of/)
+})
+
+test('a worker loads no registry source module (nor node-zookeeper-client, nor the etcd3 client) until its config names one', () => {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', 'test/helpers/imported-modules.mjs', 'src/control/worker.ts'], { encoding: 'utf8' })
+  const urls = out.trim().split('\n')
+  assert.ok(urls.some((u) => u.endsWith('/src/upstream/discovery/index.ts')), 'the helper saw discovery/index load')
+  const unwanted = urls.filter((u) => /\/src\/upstream\/discovery\/(consul|nacos|zookeeper|kubernetes)\.ts$|node-zookeeper-client|\/node_modules\/etcd3\//.test(u))
+  assert.deepEqual(unwanted, [])
 })
