@@ -8,6 +8,8 @@ const NEEDED = {
   'redis-server': 'redis-server',
   promtool: 'prometheus',
   etcd: 'etcd-server',
+  '/usr/share/zookeeper/bin/zkServer.sh': 'zookeeper',
+  openssl: 'openssl',
 }
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0

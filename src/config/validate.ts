@@ -485,6 +485,8 @@ function checkAggregateUpstreams(doc: Obj, upstreams: Obj, show: (p: Segment[], 
   if (Array.isArray(doc.routes)) doc.routes.forEach((r, i) => isObj(r) && check(r.plugins, ['routes', i, 'plugins']))
 }
 
+const DISCOVERY_KINDS = ['dns', 'etcd', 'consul', 'nacos', 'zookeeper', 'kubernetes']
+
 function checkUpstream(up: Obj, path: Segment[], issues: Issue[]): void {
   const disc = up.discovery
   if (up.targets !== undefined && disc !== undefined) {
@@ -493,8 +495,18 @@ function checkUpstream(up: Obj, path: Segment[], issues: Issue[]): void {
     issues.push({ path, message: 'an upstream needs targets (or discovery: { dns: … } / { etcd: … })' })
   }
   if (isObj(disc)) {
-    const kinds = ['dns', 'etcd'].filter((k) => disc[k] !== undefined)
-    if (kinds.length !== 1) issues.push({ path: [...path, 'discovery'], message: kinds.length === 0 ? 'discovery needs dns or etcd' : 'discovery takes exactly one of dns and etcd' })
+    const kinds = DISCOVERY_KINDS.filter((k) => disc[k] !== undefined)
+    if (kinds.length !== 1) {
+      issues.push({ path: [...path, 'discovery'], message: kinds.length === 0 ? `discovery needs one of ${DISCOVERY_KINDS.join(', ')}` : `discovery takes exactly one of ${DISCOVERY_KINDS.join(', ')}` })
+    }
+    for (const k of ['nacos', 'zookeeper'] as const) {
+      const d = disc[k]
+      if (isObj(d) && (d.username === undefined) !== (d.password === undefined)) issues.push({ path: [...path, 'discovery', k], message: 'username and password go together' })
+    }
+    const nacos = disc.nacos
+    if (isObj(nacos) && (nacos.access_key === undefined) !== (nacos.secret_key === undefined)) issues.push({ path: [...path, 'discovery', 'nacos'], message: 'access_key and secret_key go together' })
+    const k8s = disc.kubernetes
+    if (isObj(k8s) && k8s.kubeconfig !== undefined && k8s.api_server !== undefined) issues.push({ path: [...path, 'discovery', 'kubernetes'], message: 'api_server is for the in-cluster config; with kubeconfig the server comes from the file' })
     const dns = disc.dns
     if (isObj(dns)) {
       const record = dns.record ?? 'A'

@@ -192,13 +192,20 @@ export function reportStoreHealth(fn: () => { kind: string; up: boolean }): void
 let discoveryHealth: (() => Array<{ upstream: string; source: string; up: boolean }>) | null = null
 new PromGauge({
   name: 'portico_discovery_up',
-  help: 'Whether a service-discovery source (dns, etcd) is answering: 1 up, 0 down (last known targets keep serving).',
+  help: 'Whether a service-discovery source (dns, etcd, consul, nacos, zookeeper, kubernetes) is answering: 1 up, 0 down (last known targets keep serving).',
   labelNames: ['upstream', 'source'] as const,
   registers: [registry],
   collect() {
     this.reset()
     for (const d of discoveryHealth?.() ?? []) this.set({ upstream: d.upstream, source: d.source }, d.up ? 1 : 0)
   },
+})
+// Failures of a service-discovery source (each one kept the last known targets).
+export const discoveryErrors = new Counter({
+  name: 'portico_discovery_errors_total',
+  help: 'Failed discovery requests or watches (unreachable, http_status, auth, bad_answer, watch_lost); the last known targets keep serving.',
+  labelNames: ['upstream', 'source', 'reason'] as const,
+  registers: [registry],
 })
 export function reportDiscoveryHealth(fn: () => Array<{ upstream: string; source: string; up: boolean }>): void {
   discoveryHealth = fn

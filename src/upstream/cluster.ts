@@ -44,12 +44,12 @@ const FIRST_DISCOVERY_WAIT_MS = 3000
 /** Live state for /status. */
 export interface ClusterStatus {
   balancer: string
-  /** 'static', 'dns' or 'etcd'. */
+  /** 'static', or the discovery source's kind (dns, etcd, consul, nacos, zookeeper, kubernetes). */
   discovery?: string
   breaker: string | null
   in_flight: number | null
   queued: number | null
-  targets: Array<{ url: string; weight: number; healthy: boolean; ejected: boolean; in_flight: number }>
+  targets: Array<{ url: string; weight: number; healthy: boolean; ejected: boolean; in_flight: number; meta?: Readonly<Record<string, string>> }>
 }
 
 // Which cluster last set a target's healthy gauge: a retiring cluster must not remove the series
@@ -82,6 +82,8 @@ export class Cluster implements HealthHost, DiscoverySink {
   readonly observed: boolean
   readonly #needsLatency: boolean
   readonly #retries: ReturnType<typeof upstreamRetries.labels>
+  /** What discovery said about each target (tags, metadata), by URL; for /status. */
+  #meta: ReadonlyMap<string, Readonly<Record<string, string>>> = new Map()
   #started = false
   #closed = false
 
@@ -146,6 +148,9 @@ export class Cluster implements HealthHost, DiscoverySink {
    */
   setTargets(list: readonly DiscoveredTarget[]): void {
     if (this.#closed) return
+    const meta = new Map<string, Readonly<Record<string, string>>>()
+    for (const d of list) if (d.meta !== undefined && !meta.has(d.url)) meta.set(d.url, d.meta)
+    this.#meta = meta
     const old = new Map(this.#targets.map((t) => [t.url, t]))
     const next: Target[] = []
     const added: Target[] = []
@@ -262,7 +267,10 @@ export class Cluster implements HealthHost, DiscoverySink {
       breaker: this.breaker?.stateName ?? null,
       in_flight: this.bulkhead?.active ?? null,
       queued: this.bulkhead?.queued ?? null,
-      targets: this.targets.map((t) => ({ url: t.url, weight: t.weight, healthy: t.healthy, ejected: t.ejectedUntil !== 0, in_flight: t.inFlight })),
+      targets: this.targets.map((t) => {
+        const meta = this.#meta.get(t.url)
+        return { url: t.url, weight: t.weight, healthy: t.healthy, ejected: t.ejectedUntil !== 0, in_flight: t.inFlight, ...(meta !== undefined ? { meta } : {}) }
+      }),
     }
   }
 

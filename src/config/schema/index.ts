@@ -208,12 +208,94 @@ export const EtcdDiscovery = Type.Object(
   { ...Strict, description: 'Targets from an etcd key prefix, watched: instances join and leave as their keys are written, deleted or their leases expire.' },
 )
 
+const TargetScheme = Type.Optional(Type.Union([Type.Literal('http'), Type.Literal('https')], { default: 'http', description: 'Scheme of the discovered targets.' }))
+const RegistryUrls = (what: string, def: string) =>
+  Type.Optional(Type.Array(Type.String({ pattern: '^https?://[^/?#]+' }), { minItems: 1, default: [def], description: `${what} base URLs; on a failure the next one is asked.` }))
+
+export const ConsulDiscovery = Type.Object(
+  {
+    servers: RegistryUrls('Consul agent (HTTP API)', 'http://127.0.0.1:8500'),
+    service: Type.String({ minLength: 1, pattern: '^[^/?#]+$', description: 'Consul service name.' }),
+    dc: Type.Optional(Type.String({ minLength: 1, description: 'Datacenter (default: the agent\'s).' })),
+    tags: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Only instances carrying every one of these tags.' })),
+    namespace: Type.Optional(Type.String({ minLength: 1, description: 'Namespace (Consul Enterprise: `ns`).' })),
+    token: Type.Optional(Type.String({ minLength: 1, description: 'ACL token, sent as X-Consul-Token. Use ${ENV}.' })),
+    scheme: TargetScheme,
+    wait: Type.Optional(Duration('Blocking-query wait: how long Consul holds a query open when nothing changed (at most 10m).', '30s')),
+    timeout: Type.Optional(Duration('Connect deadline, and what is added to `wait` for a blocking query\'s answer.', '2s')),
+  },
+  { ...Strict, description: 'Targets from Consul\'s health endpoint (passing instances only), followed with blocking queries.' },
+)
+
+export const NacosDiscovery = Type.Object(
+  {
+    servers: RegistryUrls('Nacos server', 'http://127.0.0.1:8848'),
+    context_path: Type.Optional(Type.String({ pattern: '^(/[^/?#]+)*$', default: '/nacos', description: 'Nacos context path.' })),
+    service: Type.String({ minLength: 1, description: 'Service name.' }),
+    group: Type.Optional(Type.String({ minLength: 1, default: 'DEFAULT_GROUP', description: 'Group.' })),
+    namespace: Type.Optional(Type.String({ description: 'Namespace id (default: public).' })),
+    clusters: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^[^,]+$' }), { description: 'Only instances of these clusters.' })),
+    ephemeral: Type.Optional(Type.Boolean({ description: 'Only ephemeral (true) or only persistent (false) instances; default both.' })),
+    username: Type.Optional(Type.String({ minLength: 1, description: 'Login user (Nacos auth): an accessToken is fetched and renewed before it expires.' })),
+    password: Type.Optional(Type.String({ description: 'Login password. Use ${ENV}.' })),
+    access_key: Type.Optional(Type.String({ minLength: 1, description: 'Access key (AK/SK signing, e.g. MSE).' })),
+    secret_key: Type.Optional(Type.String({ minLength: 1, description: 'Secret key for access_key. Use ${ENV}.' })),
+    scheme: TargetScheme,
+    interval: Type.Optional(Duration('Poll interval of the instance list (the HTTP API has no push).', '5s')),
+    timeout: Type.Optional(Duration('Deadline of one request.', '2s')),
+  },
+  { ...Strict, description: 'Targets from the Nacos v2 naming API (healthy, enabled instances with weight > 0), polled.' },
+)
+
+export const ZookeeperDiscovery = Type.Object(
+  {
+    servers: Type.Optional(Type.Array(Type.String({ pattern: '^[^/,\\s]+:[0-9]+$' }), { minItems: 1, default: ['127.0.0.1:2181'], description: 'ZooKeeper ensemble, host:port each.' })),
+    layout: Type.Optional(
+      Type.Union([Type.Literal('curator'), Type.Literal('dubbo')], {
+        default: 'curator',
+        description: 'curator: Curator service discovery, JSON ServiceInstance at <root>/<service>/<id>. dubbo: URL-encoded provider URLs at <root>/<service>/providers/.',
+      }),
+    ),
+    root: Type.Optional(Type.String({ pattern: '^(/[^/]+)+$', description: 'Base path (default /services for curator, /dubbo for dubbo).' })),
+    service: Type.String({ minLength: 1, pattern: '^[^/]+$', description: 'Service name (curator) or interface name (dubbo).' }),
+    protocol: Type.Optional(Type.String({ minLength: 1, description: 'dubbo: only providers of this protocol (e.g. rest, tri).' })),
+    username: Type.Optional(Type.String({ minLength: 1, description: 'Digest auth user.' })),
+    password: Type.Optional(Type.String({ description: 'Digest auth password. Use ${ENV}.' })),
+    scheme: TargetScheme,
+    session_timeout: Type.Optional(Duration('ZooKeeper session timeout.', '10s')),
+    timeout: Type.Optional(Duration('Connect deadline.', '2s')),
+  },
+  { ...Strict, description: 'Targets from ZooKeeper znodes (Curator or Dubbo layout), followed with watches.' },
+)
+
+export const KubernetesDiscovery = Type.Object(
+  {
+    service: Type.String({ minLength: 1, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', description: 'Service name: its EndpointSlices (label kubernetes.io/service-name) are followed.' }),
+    namespace: Type.Optional(Type.String({ minLength: 1, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', description: 'Namespace (default: the kubeconfig context\'s, else the pod\'s own, else default).' })),
+    port: Type.Optional(
+      Type.Union([Type.String({ minLength: 1 }), Type.Integer({ minimum: 1, maximum: 65535 })], { description: 'Port name (or number) of the EndpointSlice ports; may be left out when the slices have one port.' }),
+    ),
+    kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'Path of a kubeconfig file; without it, the in-cluster config (service-account token and CA) is used.' })),
+    context: Type.Optional(Type.String({ minLength: 1, description: 'kubeconfig context (default: current-context).' })),
+    api_server: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+', description: 'In-cluster: API server URL (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT).' })),
+    token_file: Type.Optional(Type.String({ minLength: 1, default: '/var/run/secrets/kubernetes.io/serviceaccount/token', description: 'In-cluster: bearer token file (re-read, as projected tokens rotate).' })),
+    ca_file: Type.Optional(Type.String({ minLength: 1, default: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', description: 'In-cluster: CA bundle of the API server.' })),
+    scheme: TargetScheme,
+    timeout: Type.Optional(Duration('Connect and list deadline.', '5s')),
+  },
+  { ...Strict, description: 'Targets from the EndpointSlices of a Kubernetes Service (ready endpoints only), listed then watched.' },
+)
+
 export const Discovery = Type.Object(
   {
     dns: Type.Optional(DnsDiscovery),
     etcd: Type.Optional(EtcdDiscovery),
+    consul: Type.Optional(ConsulDiscovery),
+    nacos: Type.Optional(NacosDiscovery),
+    zookeeper: Type.Optional(ZookeeperDiscovery),
+    kubernetes: Type.Optional(KubernetesDiscovery),
   },
-  { ...Strict, description: 'Where the targets come from, instead of a static `targets` list. Exactly one of dns or etcd. Per worker process.' },
+  { ...Strict, description: 'Where the targets come from, instead of a static `targets` list. Exactly one of dns, etcd, consul, nacos, zookeeper, kubernetes. Per worker process.' },
 )
 
 export const Upstream = Type.Object(
@@ -507,6 +589,10 @@ export type SplitConfig = Static<typeof Split>
 export type DiscoveryConfig = Static<typeof Discovery>
 export type DnsDiscoveryConfig = Static<typeof DnsDiscovery>
 export type EtcdDiscoveryConfig = Static<typeof EtcdDiscovery>
+export type ConsulDiscoveryConfig = Static<typeof ConsulDiscovery>
+export type NacosDiscoveryConfig = Static<typeof NacosDiscovery>
+export type ZookeeperDiscoveryConfig = Static<typeof ZookeeperDiscovery>
+export type KubernetesDiscoveryConfig = Static<typeof KubernetesDiscovery>
 export type UpstreamConfig = Static<typeof Upstream>
 export type PluginUseConfig = Static<typeof PluginUse>
 export type ConsumerConfig = Static<typeof Consumer>

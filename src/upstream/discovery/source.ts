@@ -8,6 +8,8 @@ import type { Logger } from 'pino'
 export interface DiscoveredTarget {
   url: string
   weight: number
+  /** What the registry says about the instance (tags, metadata, zone), shown in /status. */
+  meta?: Readonly<Record<string, string>> | undefined
 }
 
 /** What a source feeds: the cluster. */
@@ -20,16 +22,18 @@ export interface DiscoverySink {
 }
 
 export interface DiscoverySource {
-  readonly kind: 'dns' | 'etcd'
+  readonly kind: DiscoveryKind
   /** Starts resolving/watching (idempotent). */
   start(): void
   /** Settles once the first list was pushed or the first attempt failed; never rejects. */
   readonly firstAttempt: Promise<void>
   /** Stops timers and watches; pushes nothing afterwards. */
   close(): Promise<void>
-  /** The source answered its last attempt (DNS) / its watch is connected (etcd). */
+  /** The source answered its last attempt (DNS, Consul, Nacos) / its watch is connected (etcd, ZooKeeper, Kubernetes). */
   healthy(): boolean
 }
+
+export type DiscoveryKind = 'dns' | 'etcd' | 'consul' | 'nacos' | 'zookeeper' | 'kubernetes'
 
 /** One deferred promise, resolved once. */
 export function once(): { promise: Promise<void>; resolve: () => void } {
