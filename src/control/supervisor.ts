@@ -7,7 +7,10 @@ import { registry } from '../observability/metrics.js'
 import { exposition } from '../observability/exposition.js'
 import { isFromWorker, type CachePurge, type CachePurgeResult, type ConfigDoc, type FromWorker, type ToWorker, type WorkerMetrics } from './ipc.js'
 import type { LoadReply, Readiness, WorkerInfo, WorkerPlaneStatus, WorkerPool, WorkerState } from './pool.js'
-import type { DataPlaneStatus } from '../dataplane/data-plane.js'
+import { WorkerRpc, type RpcTarget } from './rpc.js'
+
+/** The worker messages that answer an RPC. */
+type WorkerReply = Extract<FromWorker, { type: 'metrics' | 'status' | 'cache_purged' }>
 
 const BACKOFF_MIN_MS = 100
 const BACKOFF_MAX_MS = 10_000
@@ -60,11 +63,8 @@ export class ClusterSupervisor implements WorkerPool {
   #draining = false
   #started = false
   #pending = new Map<number, PendingLoad[]>() // by slot
-  #scrapeId = 0
-  #scrapes = new Map<number, { left: number; results: WorkerMetrics[]; done(): void }>()
-  #purges = new Map<number, { left: number; result: CachePurgeResult; errors: string[]; done(): void }>()
-  /** Live status requests: the slots still to answer, and the answers so far. */
-  #statusReqs = new Map<number, { waiting: Set<number>; results: Map<number, DataPlaneStatus>; done(): void }>()
+  /** Request/reply to the workers: metrics scrapes, status, cache purges (rpc.ts). */
+  readonly #rpc = new WorkerRpc<ToWorker, WorkerReply>()
 
   constructor(count: number, logger: Logger) {
     this.#logger = logger
@@ -170,28 +170,11 @@ export class ClusterSupervisor implements WorkerPool {
    * our own IPC message and merged with AggregatorRegistry.aggregate().
    */
   async metrics(openMetrics = false): Promise<string> {
-    const live = this.#slots.flatMap((s) => (s.worker !== null && s.worker.isConnected() && s.state !== 'starting' ? [s.worker] : []))
-    const id = ++this.#scrapeId
+    const live = this.#targets((s) => s.state !== 'starting')
+    const answer = await this.#rpc.ask(live, (id) => ({ type: 'metrics_req', id }), METRICS_TIMEOUT_MS)
+    if (answer.missing.length > 0) this.#logger.warn({ missing: answer.missing.length }, 'some workers did not answer the metrics scrape in time')
     const results: WorkerMetrics[] = []
-    if (live.length > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.#scrapes.delete(id)
-          this.#logger.warn({ missing: live.length - results.length }, 'some workers did not answer the metrics scrape in time')
-          resolve()
-        }, METRICS_TIMEOUT_MS)
-        this.#scrapes.set(id, {
-          left: live.length,
-          results,
-          done: () => {
-            clearTimeout(timer)
-            this.#scrapes.delete(id)
-            resolve()
-          },
-        })
-        for (const w of live) this.#send(w, { type: 'metrics_req', id })
-      })
-    }
+    for (const r of answer.replies.values()) if (r.type === 'metrics') results.push(r.metrics)
     results.push(await registry.getMetricsAsJSON())
     return exposition(results, openMetrics)
   }
@@ -201,29 +184,13 @@ export class ClusterSupervisor implements WorkerPool {
    * METRICS_TIMEOUT_MS (or die meanwhile) get status null, so a stuck worker cannot hang /status.
    */
   async planeStatus(): Promise<WorkerPlaneStatus[]> {
-    const live = this.#slots.filter((s) => s.worker !== null && s.worker.isConnected() && s.state !== 'starting')
-    const id = ++this.#scrapeId
-    const results = new Map<number, DataPlaneStatus>()
-    if (live.length > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.#statusReqs.delete(id)
-          this.#logger.warn({ missing: live.length - results.size }, 'some workers did not answer the status request in time')
-          resolve()
-        }, METRICS_TIMEOUT_MS)
-        this.#statusReqs.set(id, {
-          waiting: new Set(live.map((s) => s.index)),
-          results,
-          done: () => {
-            clearTimeout(timer)
-            this.#statusReqs.delete(id)
-            resolve()
-          },
-        })
-        for (const s of live) this.#send(s.worker!, { type: 'status_req', id })
-      })
-    }
-    return this.#slots.map((s) => ({ slot: s.index, status: results.get(s.index) ?? null }))
+    const live = this.#targets((s) => s.state !== 'starting')
+    const answer = await this.#rpc.ask(live, (id) => ({ type: 'status_req', id }), METRICS_TIMEOUT_MS)
+    if (answer.missing.length > 0) this.#logger.warn({ missing: answer.missing.length }, 'some workers did not answer the status request in time')
+    return this.#slots.map((s) => {
+      const r = answer.replies.get(s.index)
+      return { slot: s.index, status: r?.type === 'status' ? r.status : null }
+    })
   }
 
   /**
@@ -232,32 +199,28 @@ export class ClusterSupervisor implements WorkerPool {
    * reported a failure; workers that do not answer within METRICS_TIMEOUT_MS are left out.
    */
   async purgeCache(p: CachePurge): Promise<CachePurgeResult> {
-    const live = this.#slots.flatMap((s) => (s.worker !== null && s.worker.isConnected() && s.state === 'ready' ? [s.worker] : []))
-    const id = ++this.#scrapeId
+    const live = this.#targets((s) => s.state === 'ready')
+    const answer = await this.#rpc.ask(live, (id, i) => ({ type: 'cache_purge', id, tier2: i === 0, ...p }), METRICS_TIMEOUT_MS)
+    if (answer.missing.length > 0) this.#logger.warn({ missing: answer.missing.length }, 'some workers did not answer the cache purge in time')
     const result: CachePurgeResult = { memory: 0, tier2: 0, workers: 0 }
     const errors: string[] = []
-    if (live.length > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.#purges.delete(id)
-          this.#logger.warn({ missing: live.length - result.workers }, 'some workers did not answer the cache purge in time')
-          resolve()
-        }, METRICS_TIMEOUT_MS)
-        this.#purges.set(id, {
-          left: live.length,
-          result,
-          errors,
-          done: () => {
-            clearTimeout(timer)
-            this.#purges.delete(id)
-            resolve()
-          },
-        })
-        live.forEach((w, i) => this.#send(w, { type: 'cache_purge', id, tier2: i === 0, ...p }))
-      })
+    for (const r of answer.replies.values()) {
+      if (r.type !== 'cache_purged') continue
+      result.memory += r.memory
+      result.tier2 += r.tier2
+      result.workers++
+      if (r.error !== undefined) errors.push(r.error)
     }
     if (errors.length > 0) throw new Error(errors[0])
     return result
+  }
+
+  /** The connected workers whose slot passes `when`, as RPC targets. */
+  #targets(when: (s: Slot) => boolean): RpcTarget<ToWorker>[] {
+    return this.#slots.flatMap((s) => {
+      const w = s.worker
+      return w !== null && w.isConnected() && when(s) ? [{ slot: s.index, send: (m: ToWorker) => this.#send(w, m) }] : []
+    })
   }
 
   #fork(slot: Slot): void {
@@ -295,30 +258,11 @@ export class ClusterSupervisor implements WorkerPool {
         slot.lastError = msg.error
         this.#settle(slot, msg.version, { slot: slot.index, ok: false, error: msg.error })
         break
-      case 'cache_purged': {
-        const purge = this.#purges.get(msg.id)
-        if (purge === undefined) break
-        purge.result.memory += msg.memory
-        purge.result.tier2 += msg.tier2
-        purge.result.workers++
-        if (msg.error !== undefined) purge.errors.push(msg.error)
-        if (--purge.left === 0) purge.done()
+      case 'cache_purged':
+      case 'status':
+      case 'metrics':
+        this.#rpc.answer(slot.index, msg.id, msg)
         break
-      }
-      case 'status': {
-        const req = this.#statusReqs.get(msg.id)
-        if (req === undefined || !req.waiting.delete(slot.index)) break
-        req.results.set(slot.index, msg.status)
-        if (req.waiting.size === 0) req.done()
-        break
-      }
-      case 'metrics': {
-        const scrape = this.#scrapes.get(msg.id)
-        if (scrape === undefined) break
-        scrape.results.push(msg.metrics)
-        if (--scrape.left === 0) scrape.done()
-        break
-      }
     }
   }
 
@@ -328,8 +272,7 @@ export class ClusterSupervisor implements WorkerPool {
     // Loads this worker never answered fail now rather than at the timeout.
     for (const p of this.#pending.get(slot.index) ?? []) p.resolve({ slot: slot.index, ok: false, error: `worker exited (code ${code}, signal ${signal})` })
     this.#pending.delete(slot.index)
-    this.#failScrapes()
-    for (const req of this.#statusReqs.values()) if (req.waiting.delete(slot.index) && req.waiting.size === 0) req.done()
+    this.#rpc.gone(slot.index)
     if (this.#draining) {
       slot.state = 'exited'
       this.#logger.info({ worker: worker.id, worker_pid: worker.process.pid, code, signal }, 'worker exited')
@@ -354,11 +297,6 @@ export class ClusterSupervisor implements WorkerPool {
   }
 
   /** A worker that died cannot answer a scrape: stop waiting for it. */
-  #failScrapes(): void {
-    for (const scrape of this.#scrapes.values()) if (--scrape.left === 0) scrape.done()
-    for (const purge of this.#purges.values()) if (--purge.left === 0) purge.done()
-  }
-
   #expectLoad(slot: Slot, version: number): Promise<LoadReply> {
     return new Promise<LoadReply>((resolve) => {
       const list = this.#pending.get(slot.index) ?? []
