@@ -159,11 +159,22 @@ export function isBase64url(s: string): boolean {
 export function jsonObject(b64: string): Record<string, unknown> | undefined {
   const bytes = Buffer.from(b64, 'base64url')
   if (!isUtf8(bytes)) return undefined
+  // A JSON object starts with "{" and ends with "}" (after optional whitespace); most garbage is
+  // refused here, without JSON.parse's exception, whose stack trace costs ~30 µs.
+  let a = 0
+  let z = bytes.length - 1
+  while (a < z && (bytes[a] === 0x20 || bytes[a] === 0x09 || bytes[a] === 0x0a || bytes[a] === 0x0d)) a++
+  while (z > a && (bytes[z] === 0x20 || bytes[z] === 0x09 || bytes[z] === 0x0a || bytes[z] === 0x0d)) z--
+  if (bytes[a] !== 0x7b || bytes[z] !== 0x7d) return undefined
   let v: unknown
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0 // the rest: the SyntaxError is dropped, so no stack to capture
   try {
     v = JSON.parse(bytes.toString('utf8'))
   } catch {
     return undefined
+  } finally {
+    Error.stackTraceLimit = limit
   }
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
 }
