@@ -143,7 +143,8 @@ function generate(rnd: () => number, count: number, algs: Alg[], extraHeader: ()
   }
   const flipByte = (sig: string) => {
     const b = Buffer.from(sig, 'base64url')
-    b[Math.floor(rnd() * b.length)] ^= 1 << Math.floor(rnd() * 8)
+    const at = Math.floor(rnd() * b.length)
+    b[at] = b[at]! ^ (1 << Math.floor(rnd() * 8))
     return b.toString('base64url')
   }
   const families: Array<[string, () => string]> = [
