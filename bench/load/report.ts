@@ -126,6 +126,16 @@ export function ratiosLine(subjects: SubjectResult[]): string {
   if (p && n) line += `; portico vs nginx: ${(p.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}×`
   const c = subjects.find((s) => s.name === 'portico@compare')?.summary
   if (p && c) line += `; portico vs portico@compare: ${(p.cpuUsPerReq / c.cpuUsPerReq).toFixed(3)}×`
+  for (const peer of ['floor+fast-jwt', 'http-proxy+fast-jwt']) {
+    const x = subjects.find((s) => s.name === peer)?.summary
+    if (p && x) line += `; portico vs ${peer}: ${(p.cpuUsPerReq / x.cpuUsPerReq).toFixed(2)}×`
+  }
+  // The fixed-rate run's CPU per request: costs per unit of time (timers, flushes) show here, not
+  // at saturation, where they are spread over many more requests.
+  const f = subjects.find((s) => s.role === 'floor')?.summary
+  if (p && f && Number.isFinite(p.cpuUsPerReqAtRate) && Number.isFinite(f.cpuUsPerReqAtRate)) {
+    line += `; at the fixed rate: portico ${p.cpuUsPerReqAtRate.toFixed(1)} vs floor ${f.cpuUsPerReqAtRate.toFixed(1)} µs/req (${(p.cpuUsPerReqAtRate / f.cpuUsPerReqAtRate).toFixed(2)}×)`
+  }
   return line
 }
 

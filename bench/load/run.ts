@@ -258,7 +258,7 @@ async function runScenarioWith(sc: Scenario, scripts: Record<ScriptName, string>
   const dir = join(tmp, sc.name)
   mkdirSync(dir)
   const origins = await startOrigins(sc, scripts.origin)
-  const chosen = subjects.filter((s) => !settings.subjects || settings.subjects.includes(s.name))
+  const chosen = subjects.filter((s) => (!settings.subjects || settings.subjects.includes(s.name)) && (s.appliesTo?.(sc) ?? true))
   const results = new Map<Subject, SubjectResult>()
   const running = new Map<Subject, Running>()
   for (const s of chosen) {
