@@ -53,12 +53,26 @@ export interface ScenarioResult {
   subjects: SubjectResult[]
 }
 
+/** CPU of an instance with no traffic (run.ts measureIdle). */
+export interface IdleResult {
+  name: string
+  status: 'ok' | 'failed'
+  reason?: string
+  /** Milliseconds of CPU per second, every process and thread of the subject. */
+  cpuMsPerS?: number
+}
+
+export function idleLine(idle: IdleResult[]): string {
+  return `idle CPU (no traffic): ${idle.map((i) => (i.status === 'ok' ? `${i.name} ${i.cpuMsPerS!.toFixed(2)} ms/s` : `${i.name} failed (${i.reason})`)).join(', ')}`
+}
+
 export interface Report {
   startedAt: string
   finishedAt: string
   machine: Record<string, string>
   settings: Record<string, string | number>
   method: string[]
+  idle?: IdleResult[]
   scenarios: ScenarioResult[]
 }
 
@@ -163,6 +177,7 @@ export function markdown(r: Report): string {
   for (const [k, v] of Object.entries(r.machine)) out.push(`| ${k} | ${v} |`)
   out.push('', '| setting | |', '|---|---|')
   for (const [k, v] of Object.entries(r.settings)) out.push(`| ${k} | ${v} |`)
+  if (r.idle !== undefined && r.idle.length > 0) out.push('', '## Idle', '', idleLine(r.idle))
   for (const sc of r.scenarios) {
     out.push('', `## Scenario \`${sc.name}\``, '', sc.description, '')
     out.push(`| ${HEAD.join(' | ')} |`, `|${HEAD.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`)
