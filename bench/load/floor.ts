@@ -3,6 +3,9 @@
 // upstream request aborted when the client leaves, a bare 502 when the origin fails. No routing,
 // no logging, no limits: every gateway does at least this much, so its CPU per request is the
 // yardstick the other subjects are divided by.
+// With JWT_ALG set (the jwt scenarios' "+fast-jwt" subject): every request's bearer token is
+// verified first with fast-jwt (JWT_KEY, JWT_ISS, JWT_AUD; its cache off, as each token were new),
+// a bare 401 when it fails. Loaded only then, so the plain floor carries none of it.
 import { createServer } from 'node:http'
 import type { ServerResponse } from 'node:http'
 import { Pool } from 'undici'
@@ -13,6 +16,33 @@ const origin = process.env.ORIGIN
 if (!origin || !port) throw new Error('floor: PORT and ORIGIN must be set')
 
 const pool = new Pool(origin, { keepAliveTimeout: 60_000 })
+
+type JwtCheck = (token: string) => unknown
+const jwtCheck: JwtCheck | null = process.env.JWT_ALG
+  ? (await import('fast-jwt')).createVerifier({
+      key: process.env.JWT_KEY ?? '',
+      algorithms: [process.env.JWT_ALG as 'HS256'],
+      allowedIss: process.env.JWT_ISS,
+      allowedAud: process.env.JWT_AUD,
+      cache: false,
+    })
+  : null
+
+function authorized(auth: string | undefined): boolean {
+  if (jwtCheck === null) return true
+  if (auth === undefined || !auth.startsWith('Bearer ')) return false
+  try {
+    jwtCheck(auth.slice(7))
+    return true
+  } catch {
+    return false
+  }
+}
+
+function unauthorized(res: ServerResponse): void {
+  res.writeHead(401, { 'content-length': '0' })
+  res.end()
+}
 
 // RFC 9110 §7.6.1: connection-specific fields are not forwarded.
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
@@ -81,6 +111,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 }
 
 const server = createServer((req, res) => {
+  if (!authorized(req.headers.authorization)) return unauthorized(res)
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
   pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path: req.url ?? '/', headers: dropHop(req.rawHeaders), body: hasBody ? req : null }, new Exchange(res))
 })

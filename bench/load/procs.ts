@@ -194,6 +194,23 @@ export function cpuMicros(pid: number): number {
 }
 
 /**
+ * CPU time of a process tree in µs from /proc/<pid>/task/<tid>/schedstat (nanoseconds on a CPU,
+ * every thread): exact, where /proc/<pid>/stat counts whole clock ticks, too coarse for an idle
+ * process that wakes for tens of microseconds at a time.
+ */
+export function cpuMicrosExact(pid: number): number {
+  let ns = 0
+  for (const p of tree(pid)) {
+    try {
+      for (const t of readdirSync(`/proc/${p}/task`)) ns += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0])
+    } catch {
+      // exited between listing and reading
+    }
+  }
+  return ns / 1000
+}
+
+/**
  * Resident set size of a process tree (VmRSS of /proc/<pid>/status), in MB: the largest single
  * process (a worker, for gateways that fork: the "per worker" figure) and the tree's total.
  */

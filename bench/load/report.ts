@@ -53,12 +53,26 @@ export interface ScenarioResult {
   subjects: SubjectResult[]
 }
 
+/** CPU of an instance with no traffic (run.ts measureIdle). */
+export interface IdleResult {
+  name: string
+  status: 'ok' | 'failed'
+  reason?: string
+  /** Milliseconds of CPU per second, every process and thread of the subject. */
+  cpuMsPerS?: number
+}
+
+export function idleLine(idle: IdleResult[]): string {
+  return `idle CPU (no traffic): ${idle.map((i) => (i.status === 'ok' ? `${i.name} ${i.cpuMsPerS!.toFixed(2)} ms/s` : `${i.name} failed (${i.reason})`)).join(', ')}`
+}
+
 export interface Report {
   startedAt: string
   finishedAt: string
   machine: Record<string, string>
   settings: Record<string, string | number>
   method: string[]
+  idle?: IdleResult[]
   scenarios: ScenarioResult[]
 }
 
@@ -126,6 +140,16 @@ export function ratiosLine(subjects: SubjectResult[]): string {
   if (p && n) line += `; portico vs nginx: ${(p.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}×`
   const c = subjects.find((s) => s.name === 'portico@compare')?.summary
   if (p && c) line += `; portico vs portico@compare: ${(p.cpuUsPerReq / c.cpuUsPerReq).toFixed(3)}×`
+  for (const peer of ['floor+fast-jwt', 'http-proxy+fast-jwt']) {
+    const x = subjects.find((s) => s.name === peer)?.summary
+    if (p && x) line += `; portico vs ${peer}: ${(p.cpuUsPerReq / x.cpuUsPerReq).toFixed(2)}×`
+  }
+  // The fixed-rate run's CPU per request: costs per unit of time (timers, flushes) show here, not
+  // at saturation, where they are spread over many more requests.
+  const f = subjects.find((s) => s.role === 'floor')?.summary
+  if (p && f && Number.isFinite(p.cpuUsPerReqAtRate) && Number.isFinite(f.cpuUsPerReqAtRate)) {
+    line += `; at the fixed rate: portico ${p.cpuUsPerReqAtRate.toFixed(1)} vs floor ${f.cpuUsPerReqAtRate.toFixed(1)} µs/req (${(p.cpuUsPerReqAtRate / f.cpuUsPerReqAtRate).toFixed(2)}×)`
+  }
   return line
 }
 
@@ -153,6 +177,7 @@ export function markdown(r: Report): string {
   for (const [k, v] of Object.entries(r.machine)) out.push(`| ${k} | ${v} |`)
   out.push('', '| setting | |', '|---|---|')
   for (const [k, v] of Object.entries(r.settings)) out.push(`| ${k} | ${v} |`)
+  if (r.idle !== undefined && r.idle.length > 0) out.push('', '## Idle', '', idleLine(r.idle))
   for (const sc of r.scenarios) {
     out.push('', `## Scenario \`${sc.name}\``, '', sc.description, '')
     out.push(`| ${HEAD.join(' | ')} |`, `|${HEAD.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`)

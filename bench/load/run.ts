@@ -11,6 +11,7 @@ import {
   CLK_TCK,
   canPin,
   cpuMicros,
+  cpuMicrosExact,
   freePort,
   get,
   installCleanupHandlers,
@@ -25,8 +26,8 @@ import {
   which,
 } from './procs.js'
 import type { Proc } from './procs.js'
-import { markdown, summarize, textTable } from './report.js'
-import type { Measurement, Report, ScenarioResult, SubjectResult } from './report.js'
+import { idleLine, markdown, summarize, textTable } from './report.js'
+import type { IdleResult, Measurement, Report, ScenarioResult, SubjectResult } from './report.js'
 import { scenarios, services } from './scenarios.js'
 import type { Scenario } from './scenarios.js'
 import { buildScripts, repoRoot } from './scripts.js'
@@ -53,6 +54,9 @@ const settings = {
   rate: Math.round(seconds(env.BENCH_RATE, 2000)),
   subjects: list(env.BENCH_SUBJECTS),
   scenarios: list(env.BENCH_SCENARIOS),
+  /** Idle figure: seconds measured (0 = skip), after `idleSettleS` of no traffic. */
+  idleS: env.BENCH_IDLE === '0' ? 0 : seconds(env.BENCH_IDLE, quick ? 5 : 30),
+  idleSettleS: seconds(env.BENCH_IDLE_SETTLE, quick ? 5 : 30),
 }
 
 // The subject gets core 0 to itself; the origin and the load generators share core 1. The CPU
@@ -258,7 +262,7 @@ async function runScenarioWith(sc: Scenario, scripts: Record<ScriptName, string>
   const dir = join(tmp, sc.name)
   mkdirSync(dir)
   const origins = await startOrigins(sc, scripts.origin)
-  const chosen = subjects.filter((s) => !settings.subjects || settings.subjects.includes(s.name))
+  const chosen = subjects.filter((s) => (!settings.subjects || settings.subjects.includes(s.name)) && (s.appliesTo?.(sc) ?? true))
   const results = new Map<Subject, SubjectResult>()
   const running = new Map<Subject, Running>()
   for (const s of chosen) {
@@ -324,6 +328,42 @@ async function runScenarioWith(sc: Scenario, scripts: Record<ScriptName, string>
   return { name: sc.name, description: sc.description, subjects: list }
 }
 
+/**
+ * The idle figure: Portico (plain config: primary + 1 worker) and the floor started, no traffic,
+ * no health checks; CPU of each process tree over `idleS` seconds (schedstat, exact), after
+ * `idleSettleS` seconds in which startup's garbage is collected (V8's memory reducer runs a few
+ * full GCs in the first tens of seconds). What an instance costs per second for doing nothing.
+ */
+async function measureIdle(scripts: Record<ScriptName, string>, tmp: string): Promise<IdleResult[]> {
+  const sc = scenarios.find((s) => s.name === 'plain') as Scenario
+  const dir = join(tmp, 'idle')
+  mkdirSync(dir)
+  const origins = await startOrigins(sc, scripts.origin)
+  const chosen = subjects.filter((s) => ['floor', 'portico', 'portico@compare'].includes(s.name) && s.unavailable() === null)
+  const running: Array<[Subject, Running]> = []
+  const out: IdleResult[] = []
+  try {
+    for (const s of chosen) {
+      try {
+        running.push([s, await s.start({ scenario: sc, origins, scripts, tmp: dir, core: PROXY_CORE, readyTimeoutMs: READY_TIMEOUT_MS })])
+      } catch (err) {
+        out.push({ name: s.name, status: 'failed', reason: (err as Error).message })
+      }
+    }
+    process.stdout.write(`[idle] ${running.map(([s]) => s.name).join(', ')}: ${settings.idleSettleS}s to settle, then ${settings.idleS}s measured, no traffic\n`)
+    await new Promise((r) => setTimeout(r, settings.idleSettleS * 1000))
+    const t0 = running.map(([, r]) => cpuMicrosExact(r.pid))
+    const w0 = performance.now()
+    await new Promise((r) => setTimeout(r, settings.idleS * 1000))
+    const s = (performance.now() - w0) / 1000
+    running.forEach(([subject, r], i) => out.push({ name: subject.name, status: 'ok', cpuMsPerS: (cpuMicrosExact(r.pid) - (t0[i] as number)) / 1000 / s }))
+  } finally {
+    await Promise.all(running.map(([, r]) => r.stop()))
+    await Promise.all(origins.map((o) => o.proc.stop()))
+  }
+  return out
+}
+
 async function main(): Promise<void> {
   installCleanupHandlers()
   const startedAt = new Date().toISOString()
@@ -335,6 +375,7 @@ async function main(): Promise<void> {
   if (chosen.length === 0) throw new Error(`bench: no scenario named ${settings.scenarios?.join(', ')}; have ${scenarios.map((s) => s.name).join(', ')}`)
   process.stdout.write(`bench: ${chosen.length} scenario(s), ${settings.rounds} round(s) of ${settings.durationS}s; ${machine.pinning}\n`)
 
+  const idle = settings.idleS > 0 ? await measureIdle(scripts, tmp) : []
   const results: ScenarioResult[] = []
   for (const sc of chosen) results.push(await runScenario(sc, scripts, tmp))
   await stopAll()
@@ -352,6 +393,7 @@ async function main(): Promise<void> {
       quick: quick ? 'yes' : 'no',
     },
     method: method(),
+    idle,
     scenarios: results,
   }
   const resultsDir = join(repoRoot, 'bench', 'results')
@@ -365,6 +407,7 @@ async function main(): Promise<void> {
   }
 
   process.stdout.write(`\n${Object.entries(machine).map(([k, v]) => `${k}: ${v}`).join('\n')}\n\n`)
+  if (idle.length > 0) process.stdout.write(`${idleLine(idle)}\n\n`)
   for (const sc of results) process.stdout.write(`${textTable(sc)}\n\n`)
   process.stdout.write(`p50/p99 by ${WRK2 ? 'wrk2' : 'paced.ts'} at ${settings.rate} req/s; req/s and CPU by ${WRK ? 'wrk' : 'autocannon'}. Written bench/results/latest.{json,md} and ${stamp}.{json,md}\n`)
   // Failing only when nothing at all was measured: a subject that fails is reported in the table.

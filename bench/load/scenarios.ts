@@ -27,6 +27,11 @@ export interface Scenario {
   gatewayConfig(p: ScenarioPorts): Config
   /** Starts what the scenario needs outside Portico before anything else; returns its teardown. */
   setup?(): Promise<() => Promise<void>>
+  /**
+   * The scenario verifies a JWT per request: the peers floor+fast-jwt and http-proxy+fast-jwt run
+   * too, verifying the same token with fast-jwt (no cache). A getter: keys exist after setup().
+   */
+  jwtPeers?: { alg: 'HS256' | 'ES256'; key: string; issuer: string; audience: string }
 }
 
 /** Services run.ts started for the current scenario (set before gatewayConfig is called). */
@@ -64,6 +69,48 @@ function jwtScenario(name: string, cacheSize: number): Scenario {
               },
             },
             { name: 'rbac', config: { any_of: ['read'] } },
+          ],
+        },
+      ],
+    }),
+  }
+}
+
+/**
+ * jwt alone, a static key (HS256: a secret; ES256: a PEM public key), no other plugin: the same
+ * work as the fast-jwt peers (verify signature, iss, aud, exp; no claims forwarded).
+ */
+function jwtStatic(alg: 'HS256' | 'ES256', cacheSize: number): Scenario {
+  return {
+    name: `jwt-${alg.toLowerCase()}${cacheSize > 0 ? '' : '-nocache'}`,
+    description: `jwt only (${alg}, static ${alg === 'HS256' ? 'secret' : 'PEM key'}, one long-lived token, verified-token cache ${cacheSize > 0 ? 'on' : 'off'}), access log on; peers verify the same token with fast-jwt`,
+    origins: 1,
+    path: '/bench',
+    get headers() {
+      return { authorization: `Bearer ${alg === 'HS256' ? jwtFixture.hsToken : jwtFixture.token}` }
+    },
+    get jwtPeers() {
+      return { alg, key: alg === 'HS256' ? jwtFixture.secret : jwtFixture.pem, issuer: jwtFixture.issuer, audience: jwtFixture.audience }
+    },
+    setup: startJwtFixture,
+    gatewayConfig: (p) => ({
+      ...base(p),
+      upstreams: { origin: { targets: p.origins.map((url) => ({ url })) } },
+      routes: [
+        {
+          name: 'all',
+          paths: ['/*'],
+          upstream: 'origin',
+          plugins: [
+            {
+              name: 'jwt',
+              config: {
+                keys: [alg === 'HS256' ? { secret: jwtFixture.secret, algorithms: ['HS256'] } : { public_key: jwtFixture.pem, algorithms: ['ES256'] }],
+                issuer: jwtFixture.issuer,
+                audience: jwtFixture.audience,
+                cache_size: cacheSize,
+              },
+            },
           ],
         },
       ],
@@ -197,4 +244,43 @@ export const scenarios: Scenario[] = [
   },
   jwtScenario('jwt-rbac', 10_000),
   jwtScenario('jwt-rbac-nocache', 0),
+  jwtStatic('HS256', 10_000),
+  jwtStatic('HS256', 0),
+  jwtStatic('ES256', 10_000),
+  jwtStatic('ES256', 0),
+  {
+    // What a production route does: authenticate every request (no cache: each token seen once),
+    // limit per user, shape headers, count and log. The peers only verify the token.
+    name: 'chain',
+    description:
+      'jwt (HS256, cache off) + rate-limit (local, key claim:sub, limit never reached) + headers (request and response set) + metrics + access log',
+    origins: 1,
+    path: '/bench',
+    get headers() {
+      return { authorization: `Bearer ${jwtFixture.hsToken}` }
+    },
+    get jwtPeers() {
+      return { alg: 'HS256' as const, key: jwtFixture.secret, issuer: jwtFixture.issuer, audience: jwtFixture.audience }
+    },
+    setup: startJwtFixture,
+    gatewayConfig: (p) => ({
+      ...base(p),
+      upstreams: { origin: { targets: p.origins.map((url) => ({ url })) } },
+      routes: [
+        {
+          name: 'all',
+          paths: ['/*'],
+          upstream: 'origin',
+          plugins: [
+            {
+              name: 'jwt',
+              config: { keys: [{ secret: jwtFixture.secret, algorithms: ['HS256'] }], issuer: jwtFixture.issuer, audience: jwtFixture.audience, cache_size: 0 },
+            },
+            { name: 'rate-limit', config: { key: 'claim:sub', limits: NEVER_LIMITED } },
+            { name: 'headers', config: { request: { set: { 'x-gateway': 'portico' } }, response: { set: { 'x-served-by': 'portico' } } } },
+          ],
+        },
+      ],
+    }),
+  },
 ]

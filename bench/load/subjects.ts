@@ -40,6 +40,8 @@ export interface Subject {
   role: 'reference' | 'floor' | 'gateway' | 'baseline' | 'peer'
   /** Why the subject cannot run on this machine, or null. */
   unavailable(): string | null
+  /** Only in the scenarios this accepts (unset: every scenario). */
+  appliesTo?(sc: Scenario): boolean
   start(env: SubjectEnv): Promise<Running>
 }
 
@@ -67,26 +69,32 @@ async function ready(proc: Proc, what: string, check: () => Promise<boolean>, ti
   }
 }
 
-async function waitServing(proc: Proc, url: string, path: string, timeoutMs: number): Promise<void> {
-  await ready(proc, `GET ${path} → 200`, async () => (await get(url + path)).status === 200, timeoutMs)
+async function waitServing(proc: Proc, url: string, path: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<void> {
+  await ready(proc, `GET ${path} → 200`, async () => (await get(url + path, headers)).status === 200, timeoutMs)
 }
 
-/** A Node.js proxy from one of the transpiled scripts (floor and the peers). */
-function nodeScript(name: string, role: Subject['role'], script: ScriptName, packages: string[]): Subject {
+/**
+ * A Node.js proxy from one of the transpiled scripts (floor and the peers). With `jwt`, it runs only
+ * in scenarios with jwtPeers and verifies each request's token with fast-jwt (see floor.ts).
+ */
+function nodeScript(name: string, role: Subject['role'], script: ScriptName, packages: string[], jwt = false): Subject {
   return {
     name,
     role,
-    unavailable: () => missingPackage(...packages),
+    unavailable: () => missingPackage(...packages, ...(jwt ? ['fast-jwt'] : [])),
+    ...(jwt ? { appliesTo: (sc: Scenario) => sc.jwtPeers !== undefined } : {}),
     async start(env) {
       const port = await freePort()
       const origin = env.origins[0]?.url ?? ''
+      const j = jwt ? env.scenario.jwtPeers : undefined
+      const jwtEnv = j ? { JWT_ALG: j.alg, JWT_KEY: j.key, JWT_ISS: j.issuer, JWT_AUD: j.audience } : {}
       const proc = startProc(name, process.execPath, [env.scripts[script]], {
         core: env.core,
-        env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ORIGIN: origin },
+        env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ORIGIN: origin, ...jwtEnv },
       })
       const url = `http://127.0.0.1:${port}`
-      await waitServing(proc, url, env.scenario.path, env.readyTimeoutMs)
-      return { pid: proc.pid, url, proc, notes: [], stop: () => proc.stop() }
+      await waitServing(proc, url, env.scenario.path, env.readyTimeoutMs, j ? env.scenario.headers : {})
+      return { pid: proc.pid, url, proc, notes: j ? [`verifies every request's ${j.alg} token with fast-jwt (cache off)`] : [], stop: () => proc.stop() }
     },
   }
 }
@@ -219,6 +227,9 @@ export const subjects: Subject[] = [
   ...(process.env.BENCH_COMPARE ? [porticoFrom('portico@compare', process.env.BENCH_COMPARE)] : []),
   nginx,
   nodeScript('http-proxy', 'peer', 'peers/http-proxy', ['http-proxy']),
+  // The jwt scenarios' peers: the same proxies, verifying the token with fast-jwt on every request.
+  nodeScript('floor+fast-jwt', 'peer', 'floor', ['undici'], true),
+  nodeScript('http-proxy+fast-jwt', 'peer', 'peers/http-proxy', ['http-proxy'], true),
   nodeScript('fast-gateway', 'peer', 'peers/fast-gateway', ['fast-gateway']),
   nodeScript('@fastify/http-proxy', 'peer', 'peers/fastify-http-proxy', ['fastify', '@fastify/http-proxy']),
 ]

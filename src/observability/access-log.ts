@@ -198,11 +198,11 @@ export class AccessLog {
   #spare: Buffer[] = []
   /** Lines dropped because the destination could not keep up. */
   dropped = 0
+  /** Seals the current batch a second after its first line; null while the batch is empty. */
+  #timer: NodeJS.Timeout | null = null
 
   constructor(fd = 1) {
     this.#fd = fd
-    // A quiet gateway still shows its lines within a second.
-    setInterval(() => this.#seal(), 1000).unref()
     process.once('exit', () => this.flushSync())
   }
 
@@ -219,7 +219,18 @@ export class AccessLog {
       // A line longer than a batch (a huge path under a raised header limit) gets a batch of its own.
       if (room > this.#buf.length) this.#buf = Buffer.allocUnsafe(room)
     }
+    // A quiet gateway still shows its lines within a second. The timer is armed by the first line
+    // of a batch, not run every second: an idle worker has no reason to wake up (issue 12).
+    if (this.#off === 0 && this.#timer === null) {
+      this.#timer = setTimeout(this.#onTimer, 1000)
+      this.#timer.unref()
+    }
     this.#off += (this.#buf as Utf8Writable).utf8Write(text, this.#off)
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = null
+    this.#seal()
   }
 
   /** Closes the current batch and hands it to the writer. */

@@ -1,8 +1,12 @@
 // Prometheus metrics of the data plane (prom-client). Each worker owns its registry; the primary
 // aggregates over workers with prom-client's AggregatorRegistry (control/admin). Label values are
 // bounded: route names and status classes, never raw paths or client input.
+import { subscribe } from 'node:diagnostics_channel'
+import { createRequire } from 'node:module'
+import type { Socket } from 'node:net'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Gauge as PromGauge } from 'prom-client'
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Registry } from 'prom-client'
 import { FastCounter, FastHistogram, type HistogramSeries } from './series.js'
 
 export const registry = new Registry()
@@ -78,18 +82,77 @@ export const upstreamRejected = new Counter({
 })
 
 let defaultsOn = false
+
+// prom-client's default process metrics, one module each, minus two kinds:
+// - eventLoopLag: its monitorEventLoopDelay histogram samples every 10 ms for the life of the
+//   process, 100 wake-ups a second on an idle worker (issue 12: ~8 of an idle instance's 18 ms of
+//   CPU per second on the bench host); eventLoopMetrics() below keeps its series, sampled only while
+//   the process holds a client connection;
+// - processHandles / processRequests / processResources: gauges named `*_total`, which Prometheus'
+//   naming rules reserve for counters (promtool rejects the exposition).
+// These are prom-client's own files (lib/metrics/*.js, pinned by package-lock); a renamed one fails
+// loudly here, and test/integration/observability/promtool.test.ts checks the exposition.
+const DEFAULT_METRICS = ['processCpuTotal', 'processStartTime', 'osMemoryHeap', 'processOpenFileDescriptors', 'processMaxFileDescriptors', 'heapSizeAndUsed', 'heapSpacesSizeAndUsed', 'version', 'gc']
+
 /** Node process metrics (event loop lag, GC, heap), once per process. */
 export function enableProcessMetrics(): void {
   if (defaultsOn) return
   defaultsOn = true
-  collectDefaultMetrics({ register: registry, prefix: 'portico_process_' })
-  // prom-client names a few gauges `*_total` (active handles/requests/resources), which
-  // Prometheus' naming rules reserve for counters (promtool rejects the exposition). Drop them;
-  // the event-loop, GC, heap and CPU metrics remain.
-  for (const m of registry.getMetricsAsArray()) {
-    const meta = m as unknown as { name: string; type?: string }
-    if (meta.name.endsWith('_total') && meta.type === 'gauge') registry.removeSingleMetric(meta.name)
+  const require = createRequire(import.meta.url)
+  const config = { register: registry, prefix: 'portico_process_' }
+  for (const name of DEFAULT_METRICS) {
+    ;(require(`prom-client/lib/metrics/${name}.js`) as (r: Registry, c: typeof config) => void)(registry, config)
   }
+  eventLoopMetrics(config.prefix)
+}
+
+/**
+ * prom-client's event-loop lag series (same names, same meaning), with the delay histogram
+ * enabled only while the process has a client connection open on any of its servers (a socket
+ * accepted: diagnostics channel net.server.socket, until it closes). An idle process samples
+ * nothing and wakes for nothing; a scrape of /metrics is itself a connection, so the figures are
+ * never empty when asked for, and describe the loop while it was serving.
+ */
+function eventLoopMetrics(prefix: string): void {
+  const h = monitorEventLoopDelay({ resolution: 10 })
+  let open = 0
+  const closed = (): void => {
+    if (--open === 0) h.disable()
+  }
+  subscribe('net.server.socket', (message) => {
+    const socket = (message as { socket: Socket }).socket
+    if (open++ === 0) h.enable()
+    socket.once('close', closed)
+  })
+  const value = (v: number): number => (h.count > 0 ? v / 1e9 : 0)
+  const gauge = (suffix: string, help: string, read: () => number, aggregator: 'min' | 'max' | 'average') =>
+    new PromGauge({ name: `${prefix}nodejs_eventloop_lag_${suffix}`, help, registers: [registry], aggregator, collect() {
+      this.set(read())
+    } })
+  // The lag of one setImmediate, measured at scrape time (prom-client's nodejs_eventloop_lag_seconds).
+  new PromGauge({
+    name: `${prefix}nodejs_eventloop_lag_seconds`,
+    help: 'Lag of event loop in seconds.',
+    registers: [registry],
+    aggregator: 'average',
+    async collect() {
+      const start = process.hrtime.bigint()
+      await new Promise<void>((r) => setImmediate(r))
+      this.set(Number(process.hrtime.bigint() - start) / 1e9)
+    },
+  })
+  gauge('min_seconds', 'The minimum recorded event loop delay.', () => value(h.min), 'min')
+  gauge('max_seconds', 'The maximum recorded event loop delay.', () => value(h.max), 'max')
+  gauge('mean_seconds', 'The mean of the recorded event loop delays.', () => value(h.mean), 'average')
+  gauge('stddev_seconds', 'The standard deviation of the recorded event loop delays.', () => value(h.stddev), 'average')
+  gauge('p50_seconds', 'The 50th percentile of the recorded event loop delays.', () => value(h.percentile(50)), 'average')
+  gauge('p90_seconds', 'The 90th percentile of the recorded event loop delays.', () => value(h.percentile(90)), 'average')
+  // The last gauge collected resets the histogram, as prom-client does after each scrape.
+  gauge('p99_seconds', 'The 99th percentile of the recorded event loop delays.', () => {
+    const v = value(h.percentile(99))
+    h.reset()
+    return v
+  }, 'average')
 }
 
 const STATUS_CLASS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const

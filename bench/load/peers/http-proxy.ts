@@ -1,11 +1,41 @@
 // Peer: http-proxy (node-http-proxy), the classic Node reverse proxy, with a keep-alive agent to
 // the origin (its default agent would open a connection per request).
+// With JWT_ALG set (the jwt scenarios' "+fast-jwt" subject): every request's bearer token is
+// verified first with fast-jwt (JWT_KEY, JWT_ISS, JWT_AUD; its cache off, as each token were new),
+// a bare 401 when it fails. Loaded only then, so the plain floor carries none of it.
 import { Agent, ServerResponse, createServer } from 'node:http'
 import httpProxy from 'http-proxy'
 
 const port = Number(process.env.PORT)
 const origin = process.env.ORIGIN
 if (!origin || !port) throw new Error('http-proxy peer: PORT and ORIGIN must be set')
+
+type JwtCheck = (token: string) => unknown
+const jwtCheck: JwtCheck | null = process.env.JWT_ALG
+  ? (await import('fast-jwt')).createVerifier({
+      key: process.env.JWT_KEY ?? '',
+      algorithms: [process.env.JWT_ALG as 'HS256'],
+      allowedIss: process.env.JWT_ISS,
+      allowedAud: process.env.JWT_AUD,
+      cache: false,
+    })
+  : null
+
+function authorized(auth: string | undefined): boolean {
+  if (jwtCheck === null) return true
+  if (auth === undefined || !auth.startsWith('Bearer ')) return false
+  try {
+    jwtCheck(auth.slice(7))
+    return true
+  } catch {
+    return false
+  }
+}
+
+function unauthorized(res: ServerResponse): void {
+  res.writeHead(401, { 'content-length': '0' })
+  res.end()
+}
 
 const proxy = httpProxy.createProxyServer({ target: origin, agent: new Agent({ keepAlive: true, keepAliveMsecs: 60_000 }) })
 proxy.on('error', (_err, _req, res) => {
@@ -16,5 +46,5 @@ proxy.on('error', (_err, _req, res) => {
     res.destroy()
   }
 })
-createServer((req, res) => proxy.web(req, res)).listen(port, '127.0.0.1')
+createServer((req, res) => (authorized(req.headers.authorization) ? proxy.web(req, res) : unauthorized(res))).listen(port, '127.0.0.1')
 process.on('SIGTERM', () => process.exit(0))

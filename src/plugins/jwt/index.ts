@@ -2,10 +2,12 @@
 // (ctx.claims), optionally as upstream headers. Keys come from a shared secret, a PEM public key, a
 // JWKS URL or OIDC discovery, each with its own algorithm allow-list (verifier.ts, jwks.ts).
 //
-// Per request: find the token (token.ts) → size check → verified-token cache (a hit is
-// synchronous: no promise, no signature check) → otherwise jose verification. Refusals follow
-// RFC 6750 §3: 401 + WWW-Authenticate naming the class (missing / invalid / expired); the real
-// reason goes to the debug log only.
+// Per request: find the token (token.ts) → size check → verified-token cache (a hit skips the
+// signature check) → otherwise verification (verifier.ts, jws.ts): every check that needs no key
+// first, then node:crypto, synchronously. Only a remote key set that must be fetched for the token
+// makes the answer a promise. Refusals follow RFC 6750 §3: 401 + WWW-Authenticate naming the class
+// (missing / invalid / expired); the real reason goes to the debug log only, and its kind to
+// portico_jwt_refusals_total{reason}.
 import { identify } from '../consumers.js'
 import { Counter } from 'prom-client'
 import { definePlugin, type PluginInstance } from '../contract.js'
@@ -14,6 +16,7 @@ import type { RequestContext } from '../../core/context.js'
 import { pluginDegraded, registry } from '../../observability/metrics.js'
 import { JwtSchema, JWT_DEFAULTS } from './schema.js'
 import { Verifier, type Outcome, type Verified } from './verifier.js'
+import { REFUSALS, type Refusal } from './jws.js'
 import { extractToken, stripToken, type Found, type TokenPlaces } from './token.js'
 import { claimAt, compileClaimPath, headerValue, type ClaimPath } from './claims.js'
 
@@ -36,6 +39,20 @@ new Counter({
     this.reset()
     this.inc({ result: 'hit' }, lookups.hit)
     this.inc({ result: 'miss' }, lookups.miss)
+  },
+})
+
+// Why tokens were refused, by kind (jws.ts Refusal): plain numbers on the hot path, because an
+// attacker's garbage is the traffic this must stay cheap for; copied into the metric when scraped.
+const refusals: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>
+new Counter({
+  name: 'portico_jwt_refusals_total',
+  help: 'Tokens refused by the jwt plugin, by reason: size, structure, encoding, header, crit, alg, signature_length (all before any key is used), kid, signature, payload, claims, expired, unavailable.',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+  collect() {
+    this.reset()
+    for (const r of REFUSALS) if (refusals[r] > 0) this.inc({ reason: r }, refusals[r])
   },
 })
 
@@ -126,6 +143,7 @@ export default definePlugin({
 
     function settle(ctx: RequestContext, found: Found, out: Outcome): LocalReply | undefined {
       if (out.ok) return accept(ctx, out.value, found)
+      refusals[out.refusal]++
       switch (out.failure) {
         case 'expired':
           return refuse(ctx, 'expired', EXPIRED, out.reason)
@@ -147,15 +165,22 @@ export default definePlugin({
         const found = extractToken(ctx, places)
         if (found === undefined) return refuse(ctx, 'missing', MISSING, 'no token')
         if (found === 'conflict') return refuse(ctx, 'conflict', CONFLICT, 'token in more than one place')
-        if (found.token.length > maxSize) return refuse(ctx, 'invalid', INVALID, `token longer than ${maxSize} bytes`)
-        const digest = Verifier.digest(found.token)
-        const hit = verifier.cached(digest)
-        if (hit !== undefined) {
-          lookups.hit++
-          return accept(ctx, hit, found)
+        if (found.token.length > maxSize) {
+          refusals.size++
+          return refuse(ctx, 'invalid', INVALID, `token longer than ${maxSize} bytes`)
         }
-        lookups.miss++
-        return verifier.verify(found.token, digest).then((out) => settle(ctx, found, out))
+        let digest = ''
+        if (verifier.caching) {
+          digest = Verifier.digest(found.token)
+          const hit = verifier.cached(digest)
+          if (hit !== undefined) {
+            lookups.hit++
+            return accept(ctx, hit, found)
+          }
+          lookups.miss++
+        }
+        const out = verifier.verify(found.token, digest)
+        return out instanceof Promise ? out.then((o) => settle(ctx, found, o)) : settle(ctx, found, out)
       },
       close() {
         verifier.close()

@@ -9,17 +9,19 @@
 // - a key removed from the set stops working at the next refresh (≤ ttlMs), and every instance's
 //   verified-token cache is cleared when the set changes;
 // - a failed refresh keeps the last good set for `maxStaleMs` past its ttl; after that (or before
-//   the first success) getKey throws KeysUnavailable and the plugin applies its failure_mode.
+//   the first success) select() answers null and the plugin applies its failure_mode.
+//
+// Keys are imported once per fetch (node:crypto createPublicKey, format 'jwk': synchronous, and the
+// KeyObject is what jws.ts verifies with), and chosen per token by select(), synchronously, with
+// jose's rules (jose src/jwks/local.ts isUsableJWK): kty and crv fit the alg, "kid" equal when the
+// token names one, "alg" equal when the JWK names one, "use" sig or absent, "key_ops" with verify.
+import { createPublicKey } from 'node:crypto'
 import { request } from 'undici'
-import { createLocalJWKSet, errors, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput, type CryptoKey } from 'jose'
 import type { Logger } from 'pino'
 import { Counter } from 'prom-client'
 import { registry } from '../../observability/metrics.js'
-
-/** No usable key set (never fetched, or stale past max_stale): the failure mode decides. */
-export class KeysUnavailable extends Error {
-  readonly code = 'PORTICO_JWKS_UNAVAILABLE'
-}
+import { ALGS, keyMismatch, verifyKey, type AlgSpec, type VerifyKey } from './jws.js'
+import type { JwsAlg } from './schema.js'
 
 export const jwksFetches = new Counter({
   name: 'portico_jwt_jwks_fetches_total',
@@ -44,9 +46,57 @@ const MAX_DOCUMENT_BYTES = 512 * 1024
 
 type Reason = 'startup' | 'refresh' | 'unknown_kid' | 'no_keys'
 
+/** One member of a fetched set: what selection reads, and the key per alg it can verify. */
+interface Member {
+  readonly kty: unknown
+  readonly kid: unknown
+  readonly alg: unknown
+  readonly use: unknown
+  readonly crv: unknown
+  readonly usable: boolean
+  /** alg → key, for the algs this member's key can do; an alg it cannot do is absent (a mismatch, never a pass). */
+  readonly keys: ReadonlyMap<string, VerifyKey>
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+function member(jwk: Record<string, unknown>): Member {
+  const { kty, kid, alg, use, crv, key_ops: ops, ext } = jwk
+  const usable =
+    (ext === undefined || typeof ext === 'boolean') &&
+    (ops === undefined || (Array.isArray(ops) && ops.every((o, i) => typeof o === 'string' && ops.indexOf(o) === i) && ops.includes('verify'))) &&
+    (use === undefined || use === 'sig') &&
+    // A private member (jose refuses those too): never derive a public key from it.
+    jwk.d === undefined
+  const keys = new Map<string, VerifyKey>()
+  if (usable) {
+    try {
+      const key = createPublicKey({ key: jwk as never, format: 'jwk' })
+      for (const s of Object.values(ALGS)) if (s.kty === kty && keyMismatch(s, key) === null) keys.set(s.alg, verifyKey(s, key))
+    } catch {
+      // Not importable: selected like jose would, and fails like a wrong key.
+    }
+  }
+  return Object.freeze({ kty, kid, alg, use, crv, usable, keys })
+}
+
+/** jose's isUsableJWK for alg `s` and the token's kid (undefined = any). */
+function fits(m: Member, s: AlgSpec, kid: unknown): boolean {
+  return (
+    m.usable &&
+    m.kty === s.kty &&
+    (kid === undefined || (typeof kid === 'string' && kid === m.kid)) &&
+    (m.alg === undefined || m.alg === s.alg) &&
+    (s.crv === undefined || m.crv === s.crv)
+  )
+}
+
+/** A fitting member whose key is absent (unimportable, too short): verifies nothing. */
+const NO_KEY: VerifyKey | null = null
+
 export class RemoteKeySet {
   readonly #o: KeySetOptions
-  #set: ReturnType<typeof createLocalJWKSet> | null = null
+  #set: readonly Member[] | null = null
   #fingerprint = ''
   /** Date.now() of the last successful fetch. */
   #fetchedAt = 0
@@ -81,7 +131,7 @@ export class RemoteKeySet {
   }
 
   /** The current set, or null when there is none or it is stale past max_stale. */
-  #usable(): ReturnType<typeof createLocalJWKSet> | null {
+  #usable(): readonly Member[] | null {
     if (this.#set === null) return null
     return Date.now() - this.#fetchedAt <= this.#o.ttlMs + this.#o.maxStaleMs ? this.#set : null
   }
@@ -92,28 +142,31 @@ export class RemoteKeySet {
   }
 
   /**
-   * jose's key resolver (JWTVerifyGetKey). jose has already checked "alg" against the source's
-   * allow-list before calling this.
+   * The keys that fit a token with this alg and kid, synchronously: null when there is no usable
+   * set (see needKeys), [] when no member fits (an unknown kid: see needKeys). A fitting member
+   * whose key cannot do the alg appears as null, so it fails like a wrong key.
    */
-  readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
-    let set = this.#usable()
-    if (set === null) {
-      // Nothing to verify with: one fetch (shared; rate-limited so a dead IdP is not hammered).
-      if (this.#inflight !== null || this.#mayFetch()) await this.refresh('no_keys')
-      set = this.#usable()
-      if (set === null) throw new KeysUnavailable('no usable key set')
+  select(alg: JwsAlg, kid: unknown): ReadonlyArray<VerifyKey | null> | null {
+    const set = this.#usable()
+    if (set === null) return null
+    const s = ALGS[alg]
+    const out: Array<VerifyKey | null> = []
+    for (let i = 0; i < set.length; i++) {
+      const m = set[i]!
+      if (fits(m, s, kid)) out.push(m.keys.get(alg) ?? NO_KEY)
     }
-    try {
-      return await set(header, token)
-    } catch (err) {
-      if (!(err instanceof errors.JWKSNoMatchingKey)) throw err
-      // Unknown kid: maybe the IdP rotated. One shared refetch, then one more try.
-      if (this.#inflight === null && !this.#mayFetch()) throw err
-      await this.refresh('unknown_kid')
-      const next = this.#usable()
-      if (next === null || next === set) throw err
-      return next(header, token)
-    }
+    return out
+  }
+
+  /**
+   * For a token select() had no key for: one fetch (joined when one is in flight; at most one per
+   * cooldown, so neither a dead IdP nor a flood of made-up kids is hammered). Resolves to true
+   * when a fetch ran, false when the cooldown forbade it.
+   */
+  async needKeys(reason: 'no_keys' | 'unknown_kid'): Promise<boolean> {
+    if (this.#inflight === null && !this.#mayFetch()) return false
+    await this.refresh(reason)
+    return true
   }
 
   #mayFetch(): boolean {
@@ -134,16 +187,17 @@ export class RemoteKeySet {
     try {
       if (this.#jwksUri === null) this.#jwksUri = await this.#discover()
       const doc = await getJson(this.#jwksUri, this.#o.timeoutMs)
-      if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as JSONWebKeySet).keys)) throw new Error('not a JSON Web Key Set (no "keys" array)')
-      const jwks = { keys: (doc as JSONWebKeySet).keys }
-      const set = createLocalJWKSet(jwks)
+      const list = isPlainObject(doc) ? doc.keys : undefined
+      if (!Array.isArray(list)) throw new Error('not a JSON Web Key Set (no "keys" array)')
+      if (!list.every(isPlainObject)) throw new Error('JSON Web Key Set malformed (a member is not an object)')
+      const jwks = { keys: list as Array<Record<string, unknown>> }
       const fingerprint = JSON.stringify(jwks.keys)
       this.#fetchedAt = Date.now()
       const changed = fingerprint !== this.#fingerprint
       jwksFetches.inc({ reason, result: changed ? 'changed' : 'unchanged' })
       if (!changed) return
       const first = this.#set === null
-      this.#set = set
+      this.#set = Object.freeze(jwks.keys.map(member))
       this.#fingerprint = fingerprint
       if (!first) this.#o.logger.info({ jwks_uri: this.#jwksUri, keys: jwks.keys.length }, 'jwt: key set changed')
       for (const fn of this.#listeners) fn()

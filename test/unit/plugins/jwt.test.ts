@@ -15,6 +15,7 @@ import { RequestContext } from '../../../src/core/context.js'
 import type { LocalReply } from '../../../src/core/verdict.js'
 import type { PluginInstance } from '../../../src/plugins/contract.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
+import { registry } from '../../../src/observability/metrics.js'
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false })
 const validate = ajv.compile(JwtSchema)
@@ -202,14 +203,17 @@ describe('verification with static keys', () => {
     assert.equal(await run(inst, context({ authorization: `Bearer ${withKid}` })), undefined)
     assert.equal((await run(inst, context({ authorization: `Bearer ${await hs({ exp: now() + 60 })}` })))?.status, 401, 'no kid: the kid-bound secret is not used')
   })
-  test('a cached token is accepted synchronously; the cache holds digests, never tokens', async () => {
+  test('static keys verify synchronously; a repeated token is a cache hit; the cache holds digests, never tokens', async () => {
     const inst = make({ keys: [{ secret: SECRET, algorithms: ['HS256'] }] })
     const token = await hs({ sub: 'c', exp: now() + 60 })
+    const hits = async () => (await registry.getSingleMetric('portico_jwt_cache_lookups_total')!.get()).values.find((v) => v.labels.result === 'hit')?.value ?? 0
+    const before = await hits()
     const first = inst.access!(context({ authorization: `Bearer ${token}` }))
-    assert.ok(first instanceof Promise, 'first sight: verified asynchronously')
-    assert.equal(await first, undefined)
+    assert.equal(first, undefined, 'first sight: verified synchronously (no promise)')
+    assert.equal(await hits(), before)
     const second = inst.access!(context({ authorization: `Bearer ${token}` }))
-    assert.equal(second, undefined, 'cache hit: synchronous')
+    assert.equal(second, undefined)
+    assert.equal(await hits(), before + 1, 'second sight: from the cache')
     assert.notEqual(Verifier.digest(token), token)
     assert.equal(Verifier.digest(token).length, 44)
   })
