@@ -59,11 +59,24 @@ interface Compiled {
   maxObject: number
   lockTimeoutMs: number
   failClosed: boolean
+  /** key.consumer: entries are per consumer, so authorized responses are stored and served to their own consumer. */
+  perConsumer: boolean
   counters: Record<CacheResult, { value: number }>
   degraded: { value: number }
 }
 
 type Mode = 'invalidate' | 'pass' | 'fetch'
+
+/**
+ * RFC 9111 §3.5 treats a request with Authorization as one whose response may be personal. The
+ * gateway's auth plugins take credentials from elsewhere too (a key in a header or the query, a
+ * token in a cookie, an hmac signature): every request an auth plugin identified (a consumer, or
+ * verified claims) counts as authorized, whatever carried the credential. The cache runs after
+ * every access plugin, so ctx already says who the request is.
+ */
+function authorized(ctx: RequestContext): boolean {
+  return ctx.req.headers.authorization !== undefined || ctx.consumer !== undefined || ctx.claims !== undefined
+}
 
 function firstValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v
@@ -109,7 +122,7 @@ class CacheRequest implements ExchangeTap {
     this.key = key
     this.reqCc = reqCc
     const h = ctx.req.headers
-    this.hasAuth = h.authorization !== undefined
+    this.hasAuth = !c.perConsumer && authorized(ctx)
     this.clientConditional = h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined
   }
 
@@ -306,6 +319,7 @@ export default definePlugin({
       maxObject: Math.min(parseSize(config.max_object_size ?? '1mb'), maxSize),
       lockTimeoutMs: parseDuration(config.lock_timeout ?? '5s'),
       failClosed: config.failure_mode === 'closed',
+      perConsumer: config.key?.consumer ?? false,
       counters,
       degraded: pluginDegraded.series(NAME, { plugin: NAME }),
     }

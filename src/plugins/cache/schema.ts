@@ -51,6 +51,13 @@ export const CacheSchema = Type.Object(
               description: 'Request headers whose values are part of the key (in addition to the response\'s Vary, which is always honoured).',
             }),
           ),
+          consumer: Type.Optional(
+            Type.Boolean({
+              default: false,
+              description:
+                'Cache per consumer on purpose: the consumer an auth plugin identified is part of the key, so each consumer has its own entries, and responses to authenticated requests are stored without needing public / s-maxage / must-revalidate (RFC 9111 §3.5 is about sharing between users; these entries are not shared).',
+            }),
+          ),
         },
         { additionalProperties: false, default: {}, description: 'What identifies a stored response. By default host + path + query; the method is not part of it (only GET is stored).' },
       ),
