@@ -4,6 +4,7 @@
 // signature (constant-time comparison) and, last, a nonce already seen (Store SET NX with expiry,
 // so a replay is refused on every worker and instance sharing the Store). Every refusal is the same
 // 401; the debug log says which check failed.
+import { headerFieldCount } from '../credentials.js'
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { parseDuration, parseSize } from '../../config/units.js'
 import { pluginDegraded } from '../../observability/metrics.js'
@@ -65,6 +66,7 @@ export default definePlugin({
       access(ctx): Verdict | Promise<Verdict> {
         const auth = ctx.req.headers.authorization
         if (auth === undefined) return deny(ctx, 'no Authorization header')
+        if (headerFieldCount(ctx.req, 'authorization') > 1) return deny(ctx, 'more than one Authorization field')
         const p = parseAuthorization(auth)
         if (p === undefined) return deny(ctx, 'malformed Authorization header')
         const cred = consumers.hmac(p.keyId)
