@@ -25,6 +25,7 @@ export const ERRORS = {
   upstream_overloaded: { status: 503, message: 'the upstream has too many requests in flight' },
   shutting_down: { status: 503, message: 'the gateway is shutting down' },
   upstream_timeout: { status: 504, message: 'the upstream did not answer in time' },
+  not_cached: { status: 504, message: 'only-if-cached and no stored response can answer the request' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -46,6 +46,12 @@ const UNSAFE = new Set(['POST', 'PUT', 'DELETE', 'PATCH'])
 const NOT_STORED = new Set(['x-request-id', 'x-cache', 'age', 'content-length', 'transfer-encoding', 'connection', 'keep-alive'])
 
 const NO_CC: CacheControl = parseCacheControl(undefined)
+const ONLY_IF_CACHED: LocalReply = Object.freeze({
+  status: 504,
+  error: 'not_cached',
+  message: 'the request says only-if-cached and no stored response can answer it',
+  headers: Object.freeze({ 'x-cache': 'MISS' }) as Record<string, string>,
+})
 const REQ_NO_CACHE: CacheControl = parseCacheControl('no-cache')
 
 /** Everything create() resolves from the config; shared by every request of the instance. */
@@ -313,7 +319,7 @@ export default definePlugin({
       zone,
       key: compileKey(config.key ?? {}),
       methods: new Set(config.methods ?? ['GET', 'HEAD']),
-      rules: { statuses: new Set(config.statuses ?? [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]), storeSetCookie: config.store_set_cookie ?? false },
+      rules: { statuses: config.statuses === undefined ? null : new Set(config.statuses), storeSetCookie: config.store_set_cookie ?? false },
       heuristic: { fraction: config.heuristic_fraction ?? 0.1, maxMs: parseDuration(config.heuristic_max ?? '1h') },
       honorRequest: (config.request_cache_control ?? 'honor') === 'honor',
       maxObject: Math.min(parseSize(config.max_object_size ?? '1mb'), maxSize),
@@ -363,12 +369,21 @@ export default definePlugin({
       const now = Date.now()
       // §3.5: a request with Authorization may use only a response that allowed sharing.
       const e = found !== undefined && r.hasAuth && !found.authOk ? undefined : found
+      const rq = r.reqCc
       if (e !== undefined) {
         const age = ageOf(e, now)
-        const usable = !e.noCache && !r.reqCc.noCache && (r.reqCc.maxAge < 0 || age <= r.reqCc.maxAge * 1000)
-        if (usable && age < e.lifetime) {
+        const usable = !e.noCache && !rq.noCache && (rq.maxAge < 0 || age <= rq.maxAge * 1000)
+        // min-fresh (§5.2.1.3): fresh for at least that much longer.
+        const minFresh = rq.minFresh > 0 ? rq.minFresh * 1000 : 0
+        if (usable && age + minFresh < e.lifetime) {
           r.finish({ entry: e, stale: false })
           return hitReply(r, e, now, 'HIT')
+        }
+        // max-stale (§5.2.1.2): the client accepts a stale answer, unless the response forbade
+        // serving it stale (must-revalidate, proxy-revalidate, s-maxage: §4.2.4, §5.2.2.2).
+        if (usable && minFresh === 0 && rq.maxStale >= 0 && !e.mustRevalidate && age < e.lifetime + rq.maxStale * 1000) {
+          r.finish({ entry: e, stale: true })
+          return hitReply(r, e, now, 'STALE')
         }
         if (usable && !e.mustRevalidate && e.swr > 0 && age < e.lifetime + e.swr && ctx.method === 'GET') {
           // stale-while-revalidate: answer now, refresh in the background once per key.
@@ -380,6 +395,12 @@ export default definePlugin({
           return { ...hitReply(r, e, now, 'STALE'), background: true }
         }
         r.entry = e
+      }
+      if (rq.onlyIfCached) {
+        // §5.2.1.7: nothing stored that may answer it, and the client forbade going upstream.
+        r.finish(null)
+        count(c, 'MISS')
+        return ONLY_IF_CACHED
       }
       if (ctx.method !== 'GET') {
         // HEAD without a usable entry: passed through, never stored (it has no body to store).

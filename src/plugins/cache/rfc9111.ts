@@ -232,8 +232,12 @@ export function initialAgeMs(headers: Headers, requestTimeMs: number, responseTi
 export type StoreDecision = { store: true } | { store: false; reason: string }
 
 export interface StoreRules {
-  /** Statuses the config allows storing. */
-  statuses: ReadonlySet<number>
+  /**
+   * Statuses the config allows storing; null = every final status the cache understands (all but
+   * 206, which it does not assemble, and 304, which only revalidates). Without explicit freshness a
+   * status must also be heuristically cacheable (§4.2.2, RFC 9110 §15.1).
+   */
+  statuses: ReadonlySet<number> | null
   /** Store responses that set cookies (off by default: a session cookie must not be replayed). */
   storeSetCookie: boolean
 }
@@ -243,7 +247,7 @@ export interface StoreRules {
  * `hasAuthorization`: the request carried Authorization (§3.5).
  */
 export function mayStore(status: number, headers: Headers, cc: CacheControl, requestCc: CacheControl, hasAuthorization: boolean, rules: StoreRules): StoreDecision {
-  if (!rules.statuses.has(status)) return { store: false, reason: `status ${status} is not in statuses` }
+  if (rules.statuses === null ? status === 206 || status === 304 || status < 200 : !rules.statuses.has(status)) return { store: false, reason: `status ${status} is not in statuses` }
   if (requestCc.noStore) return { store: false, reason: 'request no-store' }
   if (cc.noStore) return { store: false, reason: 'no-store' }
   if (cc.private) return { store: false, reason: 'private' }

@@ -24,9 +24,8 @@ export const CacheSchema = Type.Object(
       Type.Array(Type.Integer({ minimum: 200, maximum: 599 }), {
         minItems: 1,
         uniqueItems: true,
-        default: [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501],
         description:
-          'Response statuses that may be stored. Beyond this list a response also needs the RFC 9111 conditions: explicit freshness (max-age, s-maxage, Expires, public) unless the status is heuristically cacheable. 206 is not supported (range requests bypass the cache).',
+          'Response statuses that may be stored. Unset: every final status (RFC 9111 §3) but 206 (range requests bypass the cache) and 304. Either way a response also needs the RFC 9111 conditions: explicit freshness (max-age, s-maxage, Expires, public) unless the status is heuristically cacheable (RFC 9110 §15.1: 200 203 204 300 301 308 404 405 410 414 501).',
       }),
     ),
     key: Type.Optional(
