@@ -11,7 +11,7 @@ import { pluginDegraded, registry } from '../../observability/metrics.js'
 import { FastCounter } from '../../observability/series.js'
 import type { Store } from '../../state/store.js'
 import { CacheSchema, type CacheConfig } from './schema.js'
-import { compileKey, KEY_SEP, type KeyFn } from './key.js'
+import { compileBaseKey, compileKey, KEY_SEP, type BaseKeyFn, type KeyFn } from './key.js'
 import {
   freshnessLifetime,
   initialAgeMs,
@@ -58,6 +58,7 @@ const REQ_NO_CACHE: CacheControl = parseCacheControl('no-cache')
 interface Compiled {
   zone: Zone
   key: KeyFn
+  baseKey: BaseKeyFn
   methods: ReadonlySet<string>
   rules: StoreRules
   heuristic: HeuristicPolicy
@@ -110,6 +111,7 @@ class CacheRequest implements ExchangeTap {
   conditional = false
   triedTier2 = false
   requestTime = 0
+  /** zone.mark() when the fetch started: it stores only if nothing invalidated its key since. */
   generation = 0
   // set by the response phase when the response will be stored
   collect = false
@@ -163,7 +165,7 @@ class CacheRequest implements ExchangeTap {
     this.chunks = []
     if (entry === null) return this.finish(null)
     const zone = this.c.zone
-    if (zone.generation === this.generation) zone.put(this.key, entry)
+    if (zone.stillValid(this.key, this.generation)) zone.put(this.key, entry)
     this.finish({ entry, stale: false })
   }
 
@@ -222,8 +224,33 @@ function prepareUpstream(r: CacheRequest, e: Entry | undefined): void {
     r.conditional = e.etag !== undefined || e.lastModified !== undefined
   }
   r.requestTime = Date.now()
-  r.generation = r.c.zone.generation
+  r.generation = r.c.zone.mark()
   r.ctx.tap = r
+}
+
+/**
+ * RFC 9111 §4.4: a non-error response to an unsafe request invalidates the target URI and the
+ * URIs in its Location and Content-Location when they have the same host (another host's entries
+ * are not this request's to touch). Each is one keyed removal in this process's memory tier, never
+ * a scan; a fetch in flight for another URI still stores.
+ */
+function invalidateAfter(r: CacheRequest, headers: Record<string, string | string[]>): void {
+  const zone = r.c.zone
+  const ctx = r.ctx
+  zone.invalidate(r.key.split(KEY_SEP, 1)[0]!)
+  for (const name of ['location', 'content-location'] as const) {
+    const v = firstValue(headers[name])
+    if (v === undefined || v === '') continue
+    let u: URL
+    try {
+      u = new URL(v, `http://${ctx.host}${ctx.path}`)
+    } catch {
+      continue
+    }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname.toLowerCase() !== ctx.host) continue
+    // WHATWG URL resolution removes dot segments, as the router's normalization does.
+    zone.invalidate(r.c.baseKey(ctx.host, u.pathname, u.search.slice(1)))
+  }
 }
 
 /** Freshness and flags of a response, from the origin's header fields. */
@@ -318,6 +345,7 @@ export default definePlugin({
     const c: Compiled = {
       zone,
       key: compileKey(config.key ?? {}),
+      baseKey: compileBaseKey(config.key ?? {}),
       methods: new Set(config.methods ?? ['GET', 'HEAD']),
       rules: { statuses: config.statuses === undefined ? null : new Set(config.statuses), storeSetCookie: config.store_set_cookie ?? false },
       heuristic: { fraction: config.heuristic_fraction ?? 0.1, maxMs: parseDuration(config.heuristic_max ?? '1h') },
@@ -472,10 +500,7 @@ export default definePlugin({
         if (r === undefined) return
         const status = head.status
         if (r.mode === 'invalidate') {
-          if (status < 400) {
-            const base = r.key.split(KEY_SEP, 1)[0]!
-            c.zone.purgeLocal({ key: base })
-          }
+          if (status < 400) invalidateAfter(r, head.headers)
           return
         }
         if (r.mode === 'pass') {
@@ -488,7 +513,7 @@ export default definePlugin({
         if (status === 304 && e !== undefined && r.conditional) {
           const next = refreshed(r, e, head.headers, now)
           if (next === null) c.zone.purgeLocal({ key: r.key })
-          else if (c.zone.generation === r.generation) c.zone.put(r.key, next)
+          else if (c.zone.stillValid(r.key, r.generation)) c.zone.put(r.key, next)
           const served = next ?? e
           r.finish({ entry: served, stale: false })
           if (!r.background) head.reply = hitReply(r, served, now, 'REVALIDATED')

@@ -11,6 +11,8 @@ import type { RequestContext } from '../../proxy/context.js'
 import type { CacheConfig } from './schema.js'
 
 export type KeyFn = (ctx: RequestContext) => string
+/** The purgeable base key of a URI (host lower-case without port, normalized path, raw query). */
+export type BaseKeyFn = (host: string, path: string, query: string) => string
 
 /** The separator between the purgeable base key and the variant parts (extra headers, Vary). */
 export const KEY_SEP = '\n'
@@ -28,12 +30,29 @@ function part(name: string, v: string): string {
 }
 
 export function compileKey(cfg: NonNullable<CacheConfig['key']>): KeyFn {
+  const baseKey = compileBaseKey(cfg)
+  const headers = (cfg.headers ?? []).map((h) => h.toLowerCase())
+  const perConsumer = cfg.consumer ?? false
+  const base = (ctx: RequestContext): string => baseKey(ctx.host, ctx.path, ctx.query)
+  if (headers.length === 0 && !perConsumer) return base
+  return (ctx) => {
+    let k = base(ctx) + KEY_SEP
+    const h = ctx.req.headers
+    for (const name of headers) {
+      const v = h[name]
+      k += part(name, v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v)
+    }
+    // The consumer's part is named with a character no header name has, so it cannot be forged by one.
+    if (perConsumer) k += ctx.consumer === undefined ? '@-;' : part('@', ctx.consumer)
+    return k
+  }
+}
+
+export function compileBaseKey(cfg: NonNullable<CacheConfig['key']>): BaseKeyFn {
   const withHost = cfg.host ?? true
   const include = cfg.query_include ?? []
   const ignore = cfg.query_ignore ?? []
   const mode = cfg.query ?? 'all'
-  const headers = (cfg.headers ?? []).map((h) => h.toLowerCase())
-  const perConsumer = cfg.consumer ?? false
   const includeSet = include.length > 0 ? new Set(include) : null
   const ignoreSet = ignore.length > 0 ? new Set(ignore) : null
   const filtered = includeSet !== null || ignoreSet !== null
@@ -59,17 +78,5 @@ export function compileKey(cfg: NonNullable<CacheConfig['key']>): KeyFn {
     return '?' + parts.join('&')
   }
 
-  const base = (ctx: RequestContext): string => (withHost ? keyHost(ctx.host) : '') + ctx.path + query(ctx.query)
-  if (headers.length === 0 && !perConsumer) return base
-  return (ctx) => {
-    let k = base(ctx) + KEY_SEP
-    const h = ctx.req.headers
-    for (const name of headers) {
-      const v = h[name]
-      k += part(name, v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v)
-    }
-    // The consumer's part is named with a character no header name has, so it cannot be forged by one.
-    if (perConsumer) k += ctx.consumer === undefined ? '@-;' : part('@', ctx.consumer)
-    return k
-  }
+  return (host, path, q) => (withHost ? keyHost(host) : '') + path + query(q)
 }
