@@ -2,6 +2,7 @@
 // schema cannot say (cross-references, regexes that must compile, addresses, plugin configs).
 // Everything is collected so the user sees every problem in one run. This module knows nothing
 // about YAML: it reports paths as segments and load.ts turns them into line:column.
+import { adminExposureProblem } from './admin-rule.js'
 import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
@@ -288,7 +289,21 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, issues: Issue[]
       })
     }
   }
-  if (isObj(doc.admin)) checkListen(doc.admin.listen, ['admin', 'listen'], issues)
+  if (isObj(doc.admin)) {
+    const before = issues.length
+    checkListen(doc.admin.listen, ['admin', 'listen'], issues)
+    const { listen, token } = doc.admin
+    // The same rule `start` applies (config/admin-rule.ts), so validate is exactly as strict.
+    if (issues.length === before && (listen === undefined || typeof listen === 'string' || typeof listen === 'number') && (token === undefined || typeof token === 'string')) {
+      let problem: string | undefined
+      try {
+        problem = adminExposureProblem(listen, token)
+      } catch (err) {
+        problem = (err as Error).message
+      }
+      if (problem !== undefined) issues.push({ path: ['admin', 'listen'], message: problem })
+    }
+  }
 
   const firstByName = new Map<string, number>()
   const routes = Array.isArray(doc.routes) ? doc.routes : []

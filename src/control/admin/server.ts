@@ -9,12 +9,13 @@ import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { errorBody } from '../../proxy/errors.js'
 import type { Readiness } from '../pool.js'
-import { formatHostPort, isLoopback, parseListen, type HostPort } from './address.js'
+import { formatHostPort, parseListen, type HostPort } from './address.js'
+import { adminExposureProblem, DEFAULT_ADMIN_LISTEN } from '../../config/admin-rule.js'
 import type { CachePurge, CachePurgeResult } from '../ipc.js'
 import { renderStatusHtml, renderStatusText, type StatusDocument } from '../status.js'
 import { BadRevocation, parseRevocation, readJson, type RevocationRequest, type RevocationWriter } from './revocations.js'
 
-export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9180'
+export { DEFAULT_ADMIN_LISTEN }
 
 export interface AdminSource {
   readiness(): Readiness
@@ -42,15 +43,9 @@ export interface AdminServer {
 
 /** The admin address to bind, or an Error saying why this config may not start an admin listener. */
 export function resolveAdminListen(listen: string | number | undefined, token: string | undefined): HostPort {
-  const addr = parseListen(listen ?? DEFAULT_ADMIN_LISTEN, 'admin.listen')
-  if (!isLoopback(addr.host) && (token === undefined || token === '')) {
-    throw new Error(
-      `admin.listen is ${formatHostPort(addr)}, which is not a loopback address, and admin.token is not set: ` +
-        'anyone who can reach it could read /status and /metrics. Set admin.token (e.g. token: ${PORTICO_ADMIN_TOKEN}) ' +
-        'or keep admin.listen on 127.0.0.1.',
-    )
-  }
-  return addr
+  const problem = adminExposureProblem(listen, token)
+  if (problem !== undefined) throw new Error(problem)
+  return parseListen(listen ?? DEFAULT_ADMIN_LISTEN, 'admin.listen')
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
