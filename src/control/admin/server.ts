@@ -11,6 +11,7 @@ import { errorBody } from '../../proxy/errors.js'
 import type { Readiness } from '../pool.js'
 import { formatHostPort, parseListen, type HostPort } from './address.js'
 import { adminExposureProblem, DEFAULT_ADMIN_LISTEN } from '../../config/admin-rule.js'
+import { compileGuard } from './guard.js'
 import type { CachePurge, CachePurgeResult } from '../ipc.js'
 import { renderStatusHtml, renderStatusText, type StatusDocument } from '../status.js'
 import { BadRevocation, parseRevocation, readJson, type RevocationRequest, type RevocationWriter } from './revocations.js'
@@ -30,6 +31,8 @@ export interface AdminSource {
 export interface AdminOptions {
   listen: string | number | undefined
   token: string | undefined
+  /** Host names accepted besides IP literals, localhost and the bound name (admin.hosts; DNS rebinding). */
+  hosts?: readonly string[]
   logger: Logger
   source: AdminSource
   /** Where POST /admin/revocations writes; undefined (or returning undefined) = no shared Store: 409. */
@@ -166,6 +169,7 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
   const addr = resolveAdminListen(opts.listen, opts.token)
   const expected = opts.token === undefined || opts.token === '' ? null : digest(opts.token)
   const { logger, source } = opts
+  const guard = compileGuard(addr.host, opts.hosts)
 
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0]!
@@ -176,6 +180,11 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
       if (req.method !== 'DELETE') return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'DELETE' })
     } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'GET, HEAD' })
+    }
+    const refused = guard(req, path)
+    if (refused !== undefined) {
+      req.resume()
+      return sendError(res, refused.status, refused.error, refused.message)
     }
     if (expected !== null && PROTECTED.has(path) && !tokenMatches(req.headers.authorization, expected)) {
       return sendError(res, 401, 'unauthorized', 'a valid admin token is required (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' })
