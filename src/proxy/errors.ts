@@ -4,6 +4,7 @@
 export const ERRORS = {
   bad_request: { status: 400, message: 'malformed request' },
   invalid_path: { status: 400, message: 'the request path is not acceptable' },
+  invalid_body: { status: 400, message: 'the request body is not acceptable' },
   unauthorized: { status: 401, message: 'authentication required' },
   forbidden: { status: 403, message: 'access denied' },
   route_not_found: { status: 404, message: 'no route matches the request' },
