@@ -131,12 +131,12 @@ export function parseCacheControl(value: string | string[] | undefined): CacheCo
   return cc
 }
 
-const MONTHS: Record<string, number> = { Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11 }
+const MONTHS: Record<string, number> = { jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11 }
 const MON = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
 const TIME = '(\\d{2}):(\\d{2}):(\\d{2})'
-const IMF_FIXDATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ${MON} (\\d{4}) ${TIME} GMT$`)
-const RFC850_DATE = new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${MON}-(\\d{2}) ${TIME} GMT$`)
-const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MON} ([ \\d]\\d) ${TIME} (\\d{4})$`)
+const IMF_FIXDATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ${MON} (\\d{4}) ${TIME} GMT$`, 'i')
+const RFC850_DATE = new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${MON}-(\\d{2}) ${TIME} GMT$`, 'i')
+const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MON} ([ \\d]\\d) ${TIME} (\\d{4})$`, 'i')
 
 function utc(year: number, month: number, day: number, h: string, m: string, sec: string): number {
   const hh = Number(h)
@@ -150,26 +150,27 @@ function utc(year: number, month: number, day: number, h: string, m: string, sec
 
 /**
  * HTTP-date → ms since epoch, or NaN. Exactly the three formats of RFC 9110 §5.6.7 (IMF-fixdate,
- * obsolete rfc850-date and asctime-date), case-sensitive; anything else is invalid — for Expires
+ * obsolete rfc850-date and asctime-date); anything else is invalid — for Expires
  * that means "already expired" (RFC 9111 §5.3). Not Date.parse: it takes a missing comma, double
  * spaces, dashes, one-digit hours and time zones other than GMT. The weekday is not checked against
- * the date (nor by nginx or Envoy).
+ * the date (nor by nginx or Envoy), and letter case is not (RFC 9110 makes it significant, but
+ * the cache-tests suite counts accepting `sun, 06 nov 1994 … gmt` as optimal, as nginx does).
  */
 export function parseHttpDate(v: string | string[] | undefined): number {
   const s = typeof v === 'string' ? v : Array.isArray(v) ? v[0] : undefined
   if (s === undefined || s.length < 24 || s.length > 40) return NaN
   let m = IMF_FIXDATE.exec(s)
-  if (m !== null) return utc(Number(m[3]), MONTHS[m[2]!]!, Number(m[1]), m[4]!, m[5]!, m[6]!)
+  if (m !== null) return utc(Number(m[3]), MONTHS[m[2]!.toLowerCase()]!, Number(m[1]), m[4]!, m[5]!, m[6]!)
   m = RFC850_DATE.exec(s)
   if (m !== null) {
     // Two-digit year: more than 50 years in the future means the most recent past year with those digits.
     const now = new Date().getUTCFullYear()
     let year = Math.floor(now / 100) * 100 + Number(m[3])
     if (year > now + 50) year -= 100
-    return utc(year, MONTHS[m[2]!]!, Number(m[1]), m[4]!, m[5]!, m[6]!)
+    return utc(year, MONTHS[m[2]!.toLowerCase()]!, Number(m[1]), m[4]!, m[5]!, m[6]!)
   }
   m = ASCTIME_DATE.exec(s)
-  if (m !== null) return utc(Number(m[6]), MONTHS[m[1]!]!, Number(m[2]!.trim()), m[3]!, m[4]!, m[5]!)
+  if (m !== null) return utc(Number(m[6]), MONTHS[m[1]!.toLowerCase()]!, Number(m[2]!.trim()), m[3]!, m[4]!, m[5]!)
   return NaN
 }
 
