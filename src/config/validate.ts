@@ -268,6 +268,9 @@ function checkUnits(schema: TSchema | Obj, data: unknown, path: Segment[], issue
 // ---------------------------------------------------------------------------------------------
 // Cross-references and values the schema cannot check
 
+/** Registered method names (RFC 9110 §9, PATCH RFC 5789, WebDAV RFC 4918): a typo like GTE is refused. */
+const KNOWN_METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK']
+
 function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, issues: Issue[]): void {
   // Names the user typed are quoted back, unless they came from the environment.
   const show = (path: Segment[], value: string): string => (interpolated.has(formatPath(path)) ? '(value from the environment)' : JSON.stringify(value))
@@ -323,6 +326,13 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, issues: Issue[]
       })
     }
     checkSplit(route, at, upstreams, upstreamNames, show, issues)
+    if (Array.isArray(route.methods)) {
+      route.methods.forEach((m, j) => {
+        if (typeof m !== 'string' || KNOWN_METHODS.includes(m) || !/^[A-Z]+$/.test(m)) return
+        const near = suggest(m, KNOWN_METHODS)
+        issues.push({ path: at('methods', j), message: `unknown method ${show(at('methods', j), m)}: methods are RFC 9110 §9 (and PATCH, WebDAV) names`, ...hint(near?.startsWith('did') === true ? near : undefined) })
+      })
+    }
     if (Array.isArray(route.paths)) {
       route.paths.forEach((p, j) => {
         if (typeof p !== 'string' || p === '') return
