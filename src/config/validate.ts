@@ -140,6 +140,13 @@ function translate(errors: readonly ErrorObject[], data: unknown, prefix: Segmen
       case 'exclusiveMaximum':
         out.push({ path, message: `must be ${String(p.comparison)} ${String(p.limit)}` })
         break
+      case 'if':
+        // "must match then schema" says nothing: the errors inside the then-branch say what is wrong.
+        break
+      case 'not':
+        // A `not` schema states why in its description (e.g. cors: "*" with credentials: true).
+        out.push({ path, message: typeof parent.description === 'string' ? `must not be this value: ${parent.description}` : (e.message ?? 'must NOT be valid') })
+        break
       default:
         // Ajv's own wording for the rare keywords; it never includes the value.
         out.push({ path, message: e.message ?? `fails ${e.keyword}` })
