@@ -2,6 +2,7 @@
 // schema cannot say (cross-references, regexes that must compile, addresses, plugin configs).
 // Everything is collected so the user sees every problem in one run. This module knows nothing
 // about YAML: it reports paths as segments and load.ts turns them into line:column.
+import { adminExposureProblem } from './admin-rule.js'
 import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
@@ -154,6 +155,13 @@ function translate(errors: readonly ErrorObject[], data: unknown, prefix: Segmen
       case 'exclusiveMaximum':
         out.push({ path, message: `must be ${String(p.comparison)} ${String(p.limit)}` })
         break
+      case 'if':
+        // "must match then schema" says nothing: the errors inside the then-branch say what is wrong.
+        break
+      case 'not':
+        // A `not` schema states why in its description (e.g. cors: "*" with credentials: true).
+        out.push({ path, message: typeof parent.description === 'string' ? `must not be this value: ${parent.description}` : (e.message ?? 'must NOT be valid') })
+        break
       default:
         // Ajv's own wording for the rare keywords; it never includes the value.
         out.push({ path, message: e.message ?? `fails ${e.keyword}` })
@@ -282,6 +290,9 @@ function checkUnits(schema: TSchema | Obj, data: unknown, path: Segment[], issue
 // ---------------------------------------------------------------------------------------------
 // Cross-references and values the schema cannot check
 
+/** Registered method names (RFC 9110 §9, PATCH RFC 5789, WebDAV RFC 4918): a typo like GTE is refused. */
+const KNOWN_METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK']
+
 function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: DocumentChecks, issues: Issue[]): void {
   // Names the user typed are quoted back, unless they came from the environment.
   const show = (path: Segment[], value: string): string => (interpolated.has(formatPath(path)) ? '(value from the environment)' : JSON.stringify(value))
@@ -312,7 +323,21 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
       })
     }
   }
-  if (isObj(doc.admin)) checkListen(doc.admin.listen, ['admin', 'listen'], issues)
+  if (isObj(doc.admin)) {
+    const before = issues.length
+    checkListen(doc.admin.listen, ['admin', 'listen'], issues)
+    const { listen, token } = doc.admin
+    // The same rule `start` applies (config/admin-rule.ts), so validate is exactly as strict.
+    if (issues.length === before && (listen === undefined || typeof listen === 'string' || typeof listen === 'number') && (token === undefined || typeof token === 'string')) {
+      let problem: string | undefined
+      try {
+        problem = adminExposureProblem(listen, token)
+      } catch (err) {
+        problem = (err as Error).message
+      }
+      if (problem !== undefined) issues.push({ path: ['admin', 'listen'], message: problem })
+    }
+  }
 
   const firstByName = new Map<string, number>()
   const routes = Array.isArray(doc.routes) ? doc.routes : []
@@ -332,6 +357,13 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
       })
     }
     checkSplit(route, at, upstreams, upstreamNames, show, issues)
+    if (Array.isArray(route.methods)) {
+      route.methods.forEach((m, j) => {
+        if (typeof m !== 'string' || KNOWN_METHODS.includes(m) || !/^[A-Z]+$/.test(m)) return
+        const near = suggest(m, KNOWN_METHODS)
+        issues.push({ path: at('methods', j), message: `unknown method ${show(at('methods', j), m)}: methods are RFC 9110 §9 (and PATCH, WebDAV) names`, ...hint(near?.startsWith('did') === true ? near : undefined) })
+      })
+    }
     if (Array.isArray(route.paths)) {
       route.paths.forEach((p, j) => {
         if (typeof p !== 'string' || p === '') return

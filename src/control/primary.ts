@@ -103,6 +103,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     control.admin = await startAdminServer({
       listen: config.admin?.listen,
       token: config.admin?.token,
+      hosts: config.admin?.hosts,
       logger,
       source: control,
       revocations: revocationWriterFor(() => control.current.config),

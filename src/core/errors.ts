@@ -5,6 +5,7 @@ import type { LocalReply } from './verdict.js'
 export const ERRORS = {
   bad_request: { status: 400, message: 'malformed request' },
   invalid_path: { status: 400, message: 'the request path is not acceptable' },
+  invalid_body: { status: 400, message: 'the request body is not acceptable' },
   unauthorized: { status: 401, message: 'authentication required' },
   forbidden: { status: 403, message: 'access denied' },
   route_not_found: { status: 404, message: 'no route matches the request' },
@@ -26,6 +27,7 @@ export const ERRORS = {
   upstream_overloaded: { status: 503, message: 'the upstream has too many requests in flight' },
   shutting_down: { status: 503, message: 'the gateway is shutting down' },
   upstream_timeout: { status: 504, message: 'the upstream did not answer in time' },
+  not_cached: { status: 504, message: 'only-if-cached and no stored response can answer the request' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -78,9 +78,13 @@ export class Tracing {
       const sampled = parent !== null ? parent.sampled : Math.random() < this.settings.sampleRatio
       if (!sampled) {
         const tracestate = typeof headers.tracestate === 'string' && parent !== null ? headers.tracestate : undefined
-        return new UnsampledTrace(parent?.traceId ?? randomHex(16), tracestate, this.settings.b3)
+        return new UnsampledTrace(parent?.traceId ?? randomHex(16), tracestate, this.settings.b3, parent === null || parent.random)
       }
     }
+    // Trace Context Level 2 `random` flag: kept from the parent; set when the gateway starts the
+    // trace (its ids come from crypto random bytes; the SDK's ids come from Math.random, which the
+    // spec's "at least 7 random bytes" also accepts). A trace continued from B3 makes no such claim.
+    const random = parent !== null ? parent.random : !b3In
     const ctx = this.#propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter)
     const span = this.#tracer.startSpan(
       method,
@@ -97,7 +101,7 @@ export class Tracing {
       },
       ctx,
     )
-    return new SdkTrace(this.#tracer, this.#propagator, span, trace.setSpan(ctx, span), this.settings.pluginEvents)
+    return new SdkTrace(this.#tracer, this.#propagator, span, trace.setSpan(ctx, span), this.settings.pluginEvents, random)
   }
 
   /** Flushes what is queued and stops the exporter (drain, reload with tracing changed). */
@@ -121,12 +125,23 @@ export interface RequestTrace {
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+/** trace-flags bits (W3C Trace Context Level 2 §3.2.2.5): sampled, random. */
+const FLAG_SAMPLED = 1
+const FLAG_RANDOM = 2
+
 /** W3C trace-context §3.2 (version 00); invalid or all-zero ids → null (a new trace starts). */
-function parseTraceparent(v: string | string[] | undefined): { traceId: string; sampled: boolean } | null {
+function parseTraceparent(v: string | string[] | undefined): { traceId: string; sampled: boolean; random: boolean } | null {
   if (typeof v !== 'string') return null
   const m = TRACEPARENT.exec(v.trim())
   if (m === null || m[1] === '00000000000000000000000000000000' || m[2] === '0000000000000000') return null
-  return { traceId: m[1]!, sampled: (parseInt(m[3]!, 16) & 1) === 1 }
+  const flags = parseInt(m[3]!, 16)
+  return { traceId: m[1]!, sampled: (flags & FLAG_SAMPLED) !== 0, random: (flags & FLAG_RANDOM) !== 0 }
+}
+
+/** The SDK's propagator writes only the sampled bit (its span flags come from the sampler): add random. */
+function withRandomFlag(tp: string): string {
+  const flags = parseInt(tp.slice(-2), 16)
+  return tp.slice(0, -2) + (flags | FLAG_RANDOM).toString(16).padStart(2, '0')
 }
 
 // Random ids from a pooled buffer: one randomFillSync per 512 ids instead of one call per id.
@@ -151,19 +166,21 @@ class UnsampledTrace implements RequestTrace {
   readonly pluginEvents = false
   readonly #tracestate: string | undefined
   readonly #b3: boolean
+  readonly #flags: string
 
-  constructor(traceId: string, tracestate: string | undefined, b3: boolean) {
+  constructor(traceId: string, tracestate: string | undefined, b3: boolean, random: boolean) {
     this.traceId = traceId
     this.spanId = randomHex(8)
     this.#tracestate = tracestate
     this.#b3 = b3
+    this.#flags = random ? '02' : '00'
   }
 
   setRoute(): void {}
 
   startAttempt(headers: OutgoingHttpHeaders): void {
     for (const h of TRACE_HEADERS) if (headers[h] !== undefined) delete headers[h]
-    headers.traceparent = `00-${this.traceId}-${this.spanId}-00`
+    headers.traceparent = `00-${this.traceId}-${this.spanId}-${this.#flags}`
     if (this.#tracestate !== undefined) headers.tracestate = this.#tracestate
     if (this.#b3) {
       headers['x-b3-traceid'] = this.traceId
@@ -184,15 +201,17 @@ class SdkTrace implements RequestTrace {
   readonly span: Span
   readonly #context: Context
   readonly pluginEvents: boolean
+  readonly #random: boolean
   #attempt: Span | null = null
   #attempts = 0
 
-  constructor(tracer: Tracer, propagator: TextMapPropagator, span: Span, context: Context, pluginEvents: boolean) {
+  constructor(tracer: Tracer, propagator: TextMapPropagator, span: Span, context: Context, pluginEvents: boolean, random: boolean) {
     this.#tracer = tracer
     this.#propagator = propagator
     this.span = span
     this.#context = context
     this.pluginEvents = pluginEvents
+    this.#random = random
   }
 
   get traceId(): string {
@@ -236,6 +255,7 @@ class SdkTrace implements RequestTrace {
     )
     for (const h of TRACE_HEADERS) delete headers[h]
     this.#propagator.inject(trace.setSpan(this.#context, this.#attempt), headers, defaultTextMapSetter)
+    if (this.#random && typeof headers.traceparent === 'string') headers.traceparent = withRandomFlag(headers.traceparent)
   }
 
   /** The upstream answered with this status (the attempt goes on while its body streams). */

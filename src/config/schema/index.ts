@@ -434,6 +434,11 @@ export const Admin = Type.Object(
   {
     listen: Type.Optional(ListenAddress('Admin listener: /healthz /readyz /status /metrics. Keep it on loopback.', '127.0.0.1:9180')),
     token: Type.Optional(Type.String({ description: 'Bearer token required for /status and /metrics (health probes stay open). Use ${ENV}.' })),
+    hosts: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+$' }), {
+        description: 'Host names the admin listener answers to besides IP literals, localhost and the name admin.listen binds to (other names get 403: DNS rebinding).',
+      }),
+    ),
   },
   { ...Strict, description: 'Admin and status listener.' },
 )

@@ -9,12 +9,14 @@ import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { errorBody } from '../../core/errors.js'
 import type { Readiness } from '../pool.js'
-import { formatHostPort, isLoopback, parseListen, type HostPort } from '../../core/address.js'
+import { formatHostPort, parseListen, type HostPort } from '../../core/address.js'
+import { adminExposureProblem, DEFAULT_ADMIN_LISTEN } from '../../config/admin-rule.js'
+import { compileGuard } from './guard.js'
 import type { CachePurge, CachePurgeResult } from '../ipc.js'
 import { renderStatusHtml, renderStatusText, type StatusDocument } from '../status.js'
 import { BadRevocation, parseRevocation, readJson, type RevocationRequest, type RevocationWriter } from './revocations.js'
 
-export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9180'
+export { DEFAULT_ADMIN_LISTEN }
 
 export interface AdminSource {
   readiness(): Readiness
@@ -29,6 +31,8 @@ export interface AdminSource {
 export interface AdminOptions {
   listen: string | number | undefined
   token: string | undefined
+  /** Host names accepted besides IP literals, localhost and the bound name (admin.hosts; DNS rebinding). */
+  hosts?: readonly string[]
   logger: Logger
   source: AdminSource
   /** Where POST /admin/revocations writes; undefined (or returning undefined) = no shared Store: 409. */
@@ -42,15 +46,9 @@ export interface AdminServer {
 
 /** The admin address to bind, or an Error saying why this config may not start an admin listener. */
 export function resolveAdminListen(listen: string | number | undefined, token: string | undefined): HostPort {
-  const addr = parseListen(listen ?? DEFAULT_ADMIN_LISTEN, 'admin.listen', 'admin')
-  if (!isLoopback(addr.host) && (token === undefined || token === '')) {
-    throw new Error(
-      `admin.listen is ${formatHostPort(addr)}, which is not a loopback address, and admin.token is not set: ` +
-        'anyone who can reach it could read /status and /metrics. Set admin.token (e.g. token: ${PORTICO_ADMIN_TOKEN}) ' +
-        'or keep admin.listen on 127.0.0.1.',
-    )
-  }
-  return addr
+  const problem = adminExposureProblem(listen, token)
+  if (problem !== undefined) throw new Error(problem)
+  return parseListen(listen ?? DEFAULT_ADMIN_LISTEN, 'admin.listen', 'admin')
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
@@ -171,6 +169,7 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
   const addr = resolveAdminListen(opts.listen, opts.token)
   const expected = opts.token === undefined || opts.token === '' ? null : digest(opts.token)
   const { logger, source } = opts
+  const guard = compileGuard(addr.host, opts.hosts)
 
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0]!
@@ -181,6 +180,11 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
       if (req.method !== 'DELETE') return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'DELETE' })
     } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'GET, HEAD' })
+    }
+    const refused = guard(req, path)
+    if (refused !== undefined) {
+      req.resume()
+      return sendError(res, refused.status, refused.error, refused.message)
     }
     if (expected !== null && PROTECTED.has(path) && !tokenMatches(req.headers.authorization, expected)) {
       return sendError(res, 401, 'unauthorized', 'a valid admin token is required (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' })

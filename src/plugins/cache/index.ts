@@ -12,7 +12,7 @@ import { pluginDegraded, registry } from '../../observability/metrics.js'
 import { FastCounter } from '../../observability/series.js'
 import type { Store } from '../../state/store.js'
 import { CacheSchema, type CacheConfig } from './schema.js'
-import { compileKey, KEY_SEP, type KeyFn } from './key.js'
+import { compileBaseKey, compileKey, KEY_SEP, type BaseKeyFn, type KeyFn } from './key.js'
 import {
   freshnessLifetime,
   initialAgeMs,
@@ -47,12 +47,19 @@ const UNSAFE = new Set(['POST', 'PUT', 'DELETE', 'PATCH'])
 const NOT_STORED = new Set(['x-request-id', 'x-cache', 'age', 'content-length', 'transfer-encoding', 'connection', 'keep-alive'])
 
 const NO_CC: CacheControl = parseCacheControl(undefined)
+const ONLY_IF_CACHED: LocalReply = Object.freeze({
+  status: 504,
+  error: 'not_cached',
+  message: 'the request says only-if-cached and no stored response can answer it',
+  headers: Object.freeze({ 'x-cache': 'MISS' }) as Record<string, string>,
+})
 const REQ_NO_CACHE: CacheControl = parseCacheControl('no-cache')
 
 /** Everything create() resolves from the config; shared by every request of the instance. */
 interface Compiled {
   zone: Zone
   key: KeyFn
+  baseKey: BaseKeyFn
   methods: ReadonlySet<string>
   rules: StoreRules
   heuristic: HeuristicPolicy
@@ -60,11 +67,24 @@ interface Compiled {
   maxObject: number
   lockTimeoutMs: number
   failClosed: boolean
+  /** key.consumer: entries are per consumer, so authorized responses are stored and served to their own consumer. */
+  perConsumer: boolean
   counters: Record<CacheResult, { value: number }>
   degraded: { value: number }
 }
 
 type Mode = 'invalidate' | 'pass' | 'fetch'
+
+/**
+ * RFC 9111 §3.5 treats a request with Authorization as one whose response may be personal. The
+ * gateway's auth plugins take credentials from elsewhere too (a key in a header or the query, a
+ * token in a cookie, an hmac signature): every request an auth plugin identified (a consumer, or
+ * verified claims) counts as authorized, whatever carried the credential. The cache runs after
+ * every access plugin, so ctx already says who the request is.
+ */
+function authorized(ctx: RequestContext): boolean {
+  return ctx.req.headers.authorization !== undefined || ctx.consumer !== undefined || ctx.claims !== undefined
+}
 
 function firstValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v
@@ -92,6 +112,7 @@ class CacheRequest implements ExchangeTap {
   conditional = false
   triedTier2 = false
   requestTime = 0
+  /** zone.mark() when the fetch started: it stores only if nothing invalidated its key since. */
   generation = 0
   // set by the response phase when the response will be stored
   collect = false
@@ -110,7 +131,7 @@ class CacheRequest implements ExchangeTap {
     this.key = key
     this.reqCc = reqCc
     const h = ctx.req.headers
-    this.hasAuth = h.authorization !== undefined
+    this.hasAuth = !c.perConsumer && authorized(ctx)
     this.clientConditional = h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined
   }
 
@@ -145,7 +166,7 @@ class CacheRequest implements ExchangeTap {
     this.chunks = []
     if (entry === null) return this.finish(null)
     const zone = this.c.zone
-    if (zone.generation === this.generation) zone.put(this.key, entry)
+    if (zone.stillValid(this.key, this.generation)) zone.put(this.key, entry)
     this.finish({ entry, stale: false })
   }
 
@@ -204,8 +225,33 @@ function prepareUpstream(r: CacheRequest, e: Entry | undefined): void {
     r.conditional = e.etag !== undefined || e.lastModified !== undefined
   }
   r.requestTime = Date.now()
-  r.generation = r.c.zone.generation
+  r.generation = r.c.zone.mark()
   r.ctx.tap = r
+}
+
+/**
+ * RFC 9111 §4.4: a non-error response to an unsafe request invalidates the target URI and the
+ * URIs in its Location and Content-Location when they have the same host (another host's entries
+ * are not this request's to touch). Each is one keyed removal in this process's memory tier, never
+ * a scan; a fetch in flight for another URI still stores.
+ */
+function invalidateAfter(r: CacheRequest, headers: Record<string, string | string[]>): void {
+  const zone = r.c.zone
+  const ctx = r.ctx
+  zone.invalidate(r.key.split(KEY_SEP, 1)[0]!)
+  for (const name of ['location', 'content-location'] as const) {
+    const v = firstValue(headers[name])
+    if (v === undefined || v === '') continue
+    let u: URL
+    try {
+      u = new URL(v, `http://${ctx.host}${ctx.path}`)
+    } catch {
+      continue
+    }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname.toLowerCase() !== ctx.host) continue
+    // WHATWG URL resolution removes dot segments, as the router's normalization does.
+    zone.invalidate(r.c.baseKey(ctx.host, u.pathname, u.search.slice(1)))
+  }
 }
 
 /** Freshness and flags of a response, from the origin's header fields. */
@@ -300,13 +346,15 @@ export default definePlugin({
     const c: Compiled = {
       zone,
       key: compileKey(config.key ?? {}),
+      baseKey: compileBaseKey(config.key ?? {}),
       methods: new Set(config.methods ?? ['GET', 'HEAD']),
-      rules: { statuses: new Set(config.statuses ?? [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]), storeSetCookie: config.store_set_cookie ?? false },
+      rules: { statuses: config.statuses === undefined ? null : new Set(config.statuses), storeSetCookie: config.store_set_cookie ?? false },
       heuristic: { fraction: config.heuristic_fraction ?? 0.1, maxMs: parseDuration(config.heuristic_max ?? '1h') },
       honorRequest: (config.request_cache_control ?? 'honor') === 'honor',
       maxObject: Math.min(parseSize(config.max_object_size ?? '1mb'), maxSize),
       lockTimeoutMs: parseDuration(config.lock_timeout ?? '5s'),
       failClosed: config.failure_mode === 'closed',
+      perConsumer: config.key?.consumer ?? false,
       counters,
       degraded: pluginDegraded.series(NAME, { plugin: NAME }),
     }
@@ -350,12 +398,21 @@ export default definePlugin({
       const now = Date.now()
       // §3.5: a request with Authorization may use only a response that allowed sharing.
       const e = found !== undefined && r.hasAuth && !found.authOk ? undefined : found
+      const rq = r.reqCc
       if (e !== undefined) {
         const age = ageOf(e, now)
-        const usable = !e.noCache && !r.reqCc.noCache && (r.reqCc.maxAge < 0 || age <= r.reqCc.maxAge * 1000)
-        if (usable && age < e.lifetime) {
+        const usable = !e.noCache && !rq.noCache && (rq.maxAge < 0 || age <= rq.maxAge * 1000)
+        // min-fresh (§5.2.1.3): fresh for at least that much longer.
+        const minFresh = rq.minFresh > 0 ? rq.minFresh * 1000 : 0
+        if (usable && age + minFresh < e.lifetime) {
           r.finish({ entry: e, stale: false })
           return hitReply(r, e, now, 'HIT')
+        }
+        // max-stale (§5.2.1.2): the client accepts a stale answer, unless the response forbade
+        // serving it stale (must-revalidate, proxy-revalidate, s-maxage: §4.2.4, §5.2.2.2).
+        if (usable && minFresh === 0 && rq.maxStale >= 0 && !e.mustRevalidate && age < e.lifetime + rq.maxStale * 1000) {
+          r.finish({ entry: e, stale: true })
+          return hitReply(r, e, now, 'STALE')
         }
         if (usable && !e.mustRevalidate && e.swr > 0 && age < e.lifetime + e.swr && ctx.method === 'GET') {
           // stale-while-revalidate: answer now, refresh in the background once per key.
@@ -367,6 +424,12 @@ export default definePlugin({
           return { ...hitReply(r, e, now, 'STALE'), background: true }
         }
         r.entry = e
+      }
+      if (rq.onlyIfCached) {
+        // §5.2.1.7: nothing stored that may answer it, and the client forbade going upstream.
+        r.finish(null)
+        count(c, 'MISS')
+        return ONLY_IF_CACHED
       }
       if (ctx.method !== 'GET') {
         // HEAD without a usable entry: passed through, never stored (it has no body to store).
@@ -438,10 +501,7 @@ export default definePlugin({
         if (r === undefined) return
         const status = head.status
         if (r.mode === 'invalidate') {
-          if (status < 400) {
-            const base = r.key.split(KEY_SEP, 1)[0]!
-            c.zone.purgeLocal({ key: base })
-          }
+          if (status < 400) invalidateAfter(r, head.headers)
           return
         }
         if (r.mode === 'pass') {
@@ -454,7 +514,7 @@ export default definePlugin({
         if (status === 304 && e !== undefined && r.conditional) {
           const next = refreshed(r, e, head.headers, now)
           if (next === null) c.zone.purgeLocal({ key: r.key })
-          else if (c.zone.generation === r.generation) c.zone.put(r.key, next)
+          else if (c.zone.stillValid(r.key, r.generation)) c.zone.put(r.key, next)
           const served = next ?? e
           r.finish({ entry: served, stale: false })
           if (!r.background) head.reply = hitReply(r, served, now, 'REVALIDATED')

@@ -17,8 +17,12 @@ export interface CacheControl {
   sMaxAge: number
   staleWhileRevalidate: number
   staleIfError: number
-  /** Request directive: the client will not accept a stored response older than this. */
+  /** Request directive (§5.2.1.7): answer from the cache or 504, never go upstream. */
   onlyIfCached: boolean
+  /** Request directive (§5.2.1.3): seconds the response must stay fresh for; -1 = absent. */
+  minFresh: number
+  /** Request directive (§5.2.1.2): seconds of staleness accepted; Infinity without a value; -1 = absent. */
+  maxStale: number
 }
 
 const NONE: CacheControl = Object.freeze({
@@ -33,6 +37,8 @@ const NONE: CacheControl = Object.freeze({
   staleWhileRevalidate: -1,
   staleIfError: -1,
   onlyIfCached: false,
+  minFresh: -1,
+  maxStale: -1,
 })
 
 function joined(v: string | string[] | undefined): string | undefined {
@@ -110,6 +116,13 @@ export function parseCacheControl(value: string | string[] | undefined): CacheCo
       case 'stale-while-revalidate':
         if (cc.staleWhileRevalidate === -1) cc.staleWhileRevalidate = Math.max(deltaSeconds(arg), 0)
         break
+      case 'min-fresh':
+        if (cc.minFresh === -1) cc.minFresh = Math.max(deltaSeconds(arg), 0)
+        break
+      case 'max-stale':
+        // No value: any staleness; an invalid value is ignored (serving stale is never required).
+        if (cc.maxStale === -1) cc.maxStale = arg === undefined ? Infinity : deltaSeconds(arg) >= 0 ? deltaSeconds(arg) : -1
+        break
       case 'stale-if-error':
         if (cc.staleIfError === -1) cc.staleIfError = Math.max(deltaSeconds(arg), 0)
         break
@@ -118,11 +131,47 @@ export function parseCacheControl(value: string | string[] | undefined): CacheCo
   return cc
 }
 
-/** HTTP-date → ms since epoch, or NaN (RFC 9110 §5.6.7: recipients parse all three formats; Date.parse does). */
+const MONTHS: Record<string, number> = { jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11 }
+const MON = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})'
+const IMF_FIXDATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ${MON} (\\d{4}) ${TIME} GMT$`, 'i')
+const RFC850_DATE = new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${MON}-(\\d{2}) ${TIME} GMT$`, 'i')
+const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MON} ([ \\d]\\d) ${TIME} (\\d{4})$`, 'i')
+
+function utc(year: number, month: number, day: number, h: string, m: string, sec: string): number {
+  const hh = Number(h)
+  const mm = Number(m)
+  const ss = Number(sec)
+  // second 60: a leap second (RFC 9110 §5.6.7 allows it); counted as :59.
+  if (hh > 23 || mm > 59 || ss > 60 || day < 1) return NaN
+  const t = Date.UTC(year, month, day, hh, mm, Math.min(ss, 59))
+  return new Date(t).getUTCDate() === day ? t : NaN // 31 Nov is not a date
+}
+
+/**
+ * HTTP-date → ms since epoch, or NaN. Exactly the three formats of RFC 9110 §5.6.7 (IMF-fixdate,
+ * obsolete rfc850-date and asctime-date); anything else is invalid — for Expires
+ * that means "already expired" (RFC 9111 §5.3). Not Date.parse: it takes a missing comma, double
+ * spaces, dashes, one-digit hours and time zones other than GMT. The weekday is not checked against
+ * the date (nor by nginx or Envoy), and letter case is not (RFC 9110 makes it significant, but
+ * the cache-tests suite counts accepting `sun, 06 nov 1994 … gmt` as optimal, as nginx does).
+ */
 export function parseHttpDate(v: string | string[] | undefined): number {
   const s = typeof v === 'string' ? v : Array.isArray(v) ? v[0] : undefined
-  if (s === undefined || s === '') return NaN
-  return Date.parse(s)
+  if (s === undefined || s.length < 24 || s.length > 40) return NaN
+  let m = IMF_FIXDATE.exec(s)
+  if (m !== null) return utc(Number(m[3]), MONTHS[m[2]!.toLowerCase()]!, Number(m[1]), m[4]!, m[5]!, m[6]!)
+  m = RFC850_DATE.exec(s)
+  if (m !== null) {
+    // Two-digit year: more than 50 years in the future means the most recent past year with those digits.
+    const now = new Date().getUTCFullYear()
+    let year = Math.floor(now / 100) * 100 + Number(m[3])
+    if (year > now + 50) year -= 100
+    return utc(year, MONTHS[m[2]!.toLowerCase()]!, Number(m[1]), m[4]!, m[5]!, m[6]!)
+  }
+  m = ASCTIME_DATE.exec(s)
+  if (m !== null) return utc(Number(m[6]), MONTHS[m[1]!.toLowerCase()]!, Number(m[2]!.trim()), m[3]!, m[4]!, m[5]!)
+  return NaN
 }
 
 /** RFC 9110 §15.1: status codes that are heuristically cacheable. */
@@ -184,8 +233,12 @@ export function initialAgeMs(headers: Headers, requestTimeMs: number, responseTi
 export type StoreDecision = { store: true } | { store: false; reason: string }
 
 export interface StoreRules {
-  /** Statuses the config allows storing. */
-  statuses: ReadonlySet<number>
+  /**
+   * Statuses the config allows storing; null = every final status the cache understands (all but
+   * 206, which it does not assemble, and 304, which only revalidates). Without explicit freshness a
+   * status must also be heuristically cacheable (§4.2.2, RFC 9110 §15.1).
+   */
+  statuses: ReadonlySet<number> | null
   /** Store responses that set cookies (off by default: a session cookie must not be replayed). */
   storeSetCookie: boolean
 }
@@ -195,7 +248,7 @@ export interface StoreRules {
  * `hasAuthorization`: the request carried Authorization (§3.5).
  */
 export function mayStore(status: number, headers: Headers, cc: CacheControl, requestCc: CacheControl, hasAuthorization: boolean, rules: StoreRules): StoreDecision {
-  if (!rules.statuses.has(status)) return { store: false, reason: `status ${status} is not in statuses` }
+  if (rules.statuses === null ? status === 206 || status === 304 || status < 200 : !rules.statuses.has(status)) return { store: false, reason: `status ${status} is not in statuses` }
   if (requestCc.noStore) return { store: false, reason: 'request no-store' }
   if (cc.noStore) return { store: false, reason: 'no-store' }
   if (cc.private) return { store: false, reason: 'private' }

@@ -24,9 +24,8 @@ export const CacheSchema = Type.Object(
       Type.Array(Type.Integer({ minimum: 200, maximum: 599 }), {
         minItems: 1,
         uniqueItems: true,
-        default: [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501],
         description:
-          'Response statuses that may be stored. Beyond this list a response also needs the RFC 9111 conditions: explicit freshness (max-age, s-maxage, Expires, public) unless the status is heuristically cacheable. 206 is not supported (range requests bypass the cache).',
+          'Response statuses that may be stored. Unset: every final status (RFC 9111 §3) but 206 (range requests bypass the cache) and 304. Either way a response also needs the RFC 9111 conditions: explicit freshness (max-age, s-maxage, Expires, public) unless the status is heuristically cacheable (RFC 9110 §15.1: 200 203 204 300 301 308 404 405 410 414 501).',
       }),
     ),
     key: Type.Optional(
@@ -49,6 +48,13 @@ export const CacheSchema = Type.Object(
             Type.Array(HeaderName, {
               default: [],
               description: 'Request headers whose values are part of the key (in addition to the response\'s Vary, which is always honoured).',
+            }),
+          ),
+          consumer: Type.Optional(
+            Type.Boolean({
+              default: false,
+              description:
+                'Cache per consumer on purpose: the consumer an auth plugin identified is part of the key, so each consumer has its own entries, and responses to authenticated requests are stored without needing public / s-maxage / must-revalidate (RFC 9111 §3.5 is about sharing between users; these entries are not shared).',
             }),
           ),
         },

@@ -76,6 +76,12 @@ export interface ZoneOptions {
 
 const ENTRY_OVERHEAD = 256
 
+/** The purgeable part of a key (host + path + ?query), before the first KEY_SEP. */
+function baseOf(k: string): string {
+  const i = k.indexOf(KEY_SEP)
+  return i === -1 ? k : k.slice(0, i)
+}
+
 export function variantKey(base: string, sig: string): string {
   return base + KEY_SEP + 'vary:' + sig
 }
@@ -119,8 +125,23 @@ export class Zone {
   readonly tier2TimeoutMs: number
   readonly keepStaleMs: number
   readonly logger: Logger
-  /** Bumped by every purge: a fetch that started before a purge does not store its response. */
-  generation = 0
+  /**
+   * Invalidation without a whole-zone counter: every invalidation of a base key records a new
+   * sequence number for it; a fetch takes mark() when it starts and stores only if stillValid()
+   * (nothing invalidated its base key since). The record is an LRU of 10k base keys: one evicted
+   * while a fetch is still running raises #floor, which refuses the fetches older than it (a rare,
+   * safe miss). Admin purges by prefix raise #floor for the whole zone.
+   */
+  #seq = 0
+  #floor = 0
+  readonly #invalidated = new LRUCache<string, number>({
+    max: 10_000,
+    dispose: (seq, _k, reason) => {
+      if (reason === 'evict' && seq > this.#floor) this.#floor = seq
+    },
+  })
+  /** The stored keys (entries, variants, Vary markers) of each base key: per-URI purges need no scan. */
+  readonly #byBase = new Map<string, Set<string>>()
   #prefix: string
   #unsubscribe: Promise<(() => Promise<void>) | null> = Promise.resolve(null)
 
@@ -131,7 +152,14 @@ export class Zone {
     this.keepStaleMs = opts.keepStaleMs
     this.logger = opts.logger
     this.#prefix = `cache:${opts.name}:`
-    this.lru = new LRUCache<string, Item>({ maxSize: Math.max(opts.maxSize, 1), sizeCalculation: (v) => Math.max(v.size, 1) })
+    this.lru = new LRUCache<string, Item>({
+      maxSize: Math.max(opts.maxSize, 1),
+      sizeCalculation: (v) => Math.max(v.size, 1),
+      // 'set' replaces the value under the same key: it stays indexed.
+      dispose: (_v, k, reason) => {
+        if (reason !== 'set') this.#unindex(k)
+      },
+    })
     if (this.tier2 !== null) {
       // Purges made on another instance (or worker) reach this memory tier through the Store.
       this.#unsubscribe = this.tier2
@@ -152,6 +180,49 @@ export class Zone {
 
   // ---- memory tier ----
 
+  #set(k: string, item: Item): void {
+    this.lru.set(k, item)
+    if (!this.lru.has(k)) return // larger than the whole zone: not kept
+    const base = baseOf(k)
+    let keys = this.#byBase.get(base)
+    if (keys === undefined) this.#byBase.set(base, (keys = new Set()))
+    keys.add(k)
+  }
+
+  #unindex(k: string): void {
+    const base = baseOf(k)
+    const keys = this.#byBase.get(base)
+    if (keys === undefined) return
+    keys.delete(k)
+    if (keys.size === 0) this.#byBase.delete(base)
+  }
+
+  /** A fetch starting now: pass the mark to stillValid() before storing its response. */
+  mark(): number {
+    return this.#seq
+  }
+
+  /** Nothing invalidated `key`'s base key since `mark` was taken. */
+  stillValid(key: string, mark: number): boolean {
+    return mark >= this.#floor && (this.#invalidated.get(baseOf(key)) ?? 0) <= mark
+  }
+
+  /**
+   * Removes a key from memory: with a base key, its entry, Vary marker and every variant and
+   * extra-header part; with a longer key, that key and its variants. Fetches in flight for the
+   * base key will not store. Cost: the keys stored for that base, never a scan of the zone.
+   */
+  invalidate(key: string): number {
+    const base = baseOf(key)
+    this.#invalidated.set(base, ++this.#seq)
+    const keys = this.#byBase.get(base)
+    if (keys === undefined) return 0
+    const sub = key + KEY_SEP
+    const doomed = [...keys].filter((k) => k === key || k.startsWith(sub))
+    for (const k of doomed) this.lru.delete(k)
+    return doomed.length
+  }
+
   /** The fresh-or-stale entry for a base key and a request's headers (Vary), from memory. */
   getLocal(base: string, requestHeaders: Record<string, unknown>, signature: (names: readonly string[], h: never) => string): Entry | undefined {
     const item = this.lru.get(base)
@@ -170,13 +241,13 @@ export class Zone {
   /** Stores an entry (and its Vary marker) in memory and, when configured, in tier 2 (not awaited). */
   put(base: string, e: Entry): void {
     if (e.varyNames === null) {
-      this.lru.set(base, e)
+      this.#set(base, e)
     } else {
       const prev = this.lru.peek(base)
       if (prev?.kind !== 'vary' || prev.names.join(',') !== e.varyNames.join(',')) {
-        this.lru.set(base, { kind: 'vary', names: e.varyNames, size: base.length + 64 })
+        this.#set(base, { kind: 'vary', names: e.varyNames, size: base.length + 64 })
       }
-      this.lru.set(variantKey(base, e.varySig), e)
+      this.#set(variantKey(base, e.varySig), e)
     }
     if (this.tier2 !== null) void this.#putTier2(base, e)
   }
@@ -210,13 +281,13 @@ export class Zone {
     let key = base
     if (item?.kind === 'vary') {
       const marker: VaryMarker = { kind: 'vary', names: item.names, size: base.length + 64 }
-      this.lru.set(base, marker)
+      this.#set(base, marker)
       key = variantKey(base, signature(item.names, requestHeaders as never))
       const v = await withDeadline(store.get(this.#prefix + key), this.tier2TimeoutMs, 'cache second tier')
       item = v === null ? undefined : deserialize(v)
     }
     if (item?.kind !== 'entry') return undefined
-    this.lru.set(key, item)
+    this.#set(key, item)
     return item
   }
 
@@ -254,7 +325,9 @@ export class Zone {
 
   /** Drops matching entries from memory; returns how many keys were removed. */
   purgeLocal(p: PurgeRequest): number {
-    this.generation++
+    if (p.key !== undefined) return this.invalidate(p.key)
+    // By prefix (admin API): a scan, and no fetch that started before it stores.
+    this.#floor = ++this.#seq
     const match = Zone.#matcher(p)
     const doomed: string[] = []
     for (const k of this.lru.keys()) if (match(k)) doomed.push(k)

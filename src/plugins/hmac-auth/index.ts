@@ -4,6 +4,7 @@
 // signature (constant-time comparison) and, last, a nonce already seen (Store SET NX with expiry,
 // so a replay is refused on every worker and instance sharing the Store). Every refusal is the same
 // 401; the debug log says which check failed.
+import { headerFieldCount } from '../credentials.js'
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { parseDuration, parseSize } from '../../config/units.js'
 import { pluginDegraded } from '../../observability/metrics.js'
@@ -32,6 +33,14 @@ function rawTarget(url: string): { path: string; query: string } {
   return { path, query: q === -1 ? '' : url.slice(q + 1) }
 }
 
+/** The request carries a body (a non-zero Content-Length, or chunked). */
+function hasBody(ctx: RequestContext): boolean {
+  const h = ctx.req.headers
+  if (h['transfer-encoding'] !== undefined) return true
+  const cl = h['content-length']
+  return cl !== undefined && cl !== '0'
+}
+
 function headerLine(v: string | string[] | undefined): string | undefined {
   if (v === undefined) return undefined
   return (Array.isArray(v) ? v.join(', ') : v).trim()
@@ -49,6 +58,7 @@ export default definePlugin({
     const windowS = Math.floor(parseDuration(config.window) / 1000)
     const nonceTtlMs = 2 * windowS * 1000 + 1000
     const required = config.required_headers.map((h) => h.toLowerCase())
+    const requiredWithBody = (config.required_body_headers ?? ['content-type']).map((h) => h.toLowerCase())
     const consumerHeader = config.consumer_header === '' ? null : config.consumer_header.toLowerCase()
     const timeoutMs = parseDuration(config.timeout)
     const open = config.failure_mode === 'open'
@@ -66,6 +76,7 @@ export default definePlugin({
       access(ctx): Verdict | Promise<Verdict> {
         const auth = ctx.req.headers.authorization
         if (auth === undefined) return deny(ctx, 'no Authorization header')
+        if (headerFieldCount(ctx.req, 'authorization') > 1) return deny(ctx, 'more than one Authorization field')
         const p = parseAuthorization(auth)
         if (p === undefined) return deny(ctx, 'malformed Authorization header')
         const cred = consumers.hmac(p.keyId)
@@ -73,6 +84,9 @@ export default definePlugin({
         const now = Math.floor(Date.now() / 1000)
         if (Math.abs(now - p.timestamp) > windowS) return deny(ctx, 'timestamp outside the window')
         for (const h of required) if (!p.headers.includes(h)) return deny(ctx, `required header ${h} not signed`)
+        // With a body, its Content-Type (by default) must be signed as well, so nobody on the path can
+        // re-label the signed bytes (a signed JSON body sent on as a form, or a type added later).
+        if (hasBody(ctx)) for (const h of requiredWithBody) if (!p.headers.includes(h)) return deny(ctx, `header ${h} not signed for a request with a body`)
         const headers: Array<[string, string]> = []
         for (const name of p.headers) {
           const v = headerLine(ctx.req.headers[name])

@@ -11,6 +11,11 @@ export const HmacAuthSchema = Type.Object(
       default: ['host'],
       description: 'Headers every signature must cover (the client may sign more). host binds a signature to one site.',
     }),
+    required_body_headers: Type.Array(Type.String({ pattern: TOKEN_PATTERN }), {
+      default: ['content-type'],
+      description:
+        'Headers a signature must also cover when the request has a body (and which must then be present): content-type binds the body digest to how the upstream will read it (JSON, form, ...). Method, path, query, timestamp and the body digest are always signed.',
+    }),
     max_body_size: Size('Largest body that can be signed (it is buffered to compute its digest); 413 above it, and never more than the route\'s max_body_size.', '1mb'),
     hide_credentials: Type.Boolean({ default: true, description: 'Remove the Authorization header before the request goes upstream.' }),
     consumer_header: Type.String({

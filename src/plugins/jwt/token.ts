@@ -1,8 +1,11 @@
 // Where the token is read from (Authorization: Bearer, a cookie, a query parameter) and how it is
 // removed from the upstream request when hide_credentials is set. RFC 6750 §2: a client uses one
 // method per request; a request carrying the token in two configured places is refused (400
-// invalid_request), so the gateway and the upstream can never read two different tokens.
+// invalid_request), so the gateway and the upstream can never read two different tokens; so is one
+// carrying it twice in one place (two Authorization fields, two cookies of that name, a repeated
+// query parameter).
 import type { RequestContext } from '../../core/context.js'
+import { cookieValues, headerFieldCount } from '../credentials.js'
 
 export interface TokenPlaces {
   /** Lower-cased header name, or '' */
@@ -24,27 +27,22 @@ function bearer(v: string): string | undefined {
   return t === '' || t.includes(' ') ? undefined : t
 }
 
-function fromHeader(ctx: RequestContext, p: TokenPlaces): string | undefined {
+function fromHeader(ctx: RequestContext, p: TokenPlaces): string | undefined | 'conflict' {
   const v = ctx.req.headers[p.header]
   if (typeof v !== 'string' || v === '') return undefined
+  // Two fields: Node kept one (Authorization) or joined them; either way refuse, never pick one.
+  if (headerFieldCount(ctx.req, p.header) > 1) return 'conflict'
   const t = bearer(v)
   if (t !== undefined) return t
   // Another scheme (Basic, ...) in Authorization is not a bearer token: "missing", not "invalid".
   return p.bearerOnly ? undefined : v.trim()
 }
 
-function fromCookie(ctx: RequestContext, name: string): string | undefined {
-  const h = ctx.req.headers.cookie
-  if (h === undefined) return undefined
-  for (const part of h.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq !== -1 && part.slice(0, eq).trim() === name) {
-      let v = part.slice(eq + 1).trim()
-      if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1)
-      return v === '' ? undefined : v
-    }
-  }
-  return undefined
+/** The cookie's value; 'conflict' when the cookie appears more than once (a framework may read the last). */
+function fromCookie(ctx: RequestContext, name: string): string | undefined | 'conflict' {
+  const vs = cookieValues(ctx.req.headers.cookie, name)
+  if (vs.length > 1) return 'conflict'
+  return vs.length === 0 || vs[0] === '' ? undefined : vs[0]
 }
 
 /** The parameter's value; 'conflict' when it appears more than once. */
@@ -74,10 +72,12 @@ export function extractToken(ctx: RequestContext, p: TokenPlaces): Extracted {
   let out: Found | undefined
   if (p.header !== '') {
     const t = fromHeader(ctx, p)
+    if (t === 'conflict') return 'conflict'
     if (t !== undefined) out = { token: t, where: 'header' }
   }
   if (p.cookie !== '') {
     const t = fromCookie(ctx, p.cookie)
+    if (t === 'conflict') return 'conflict'
     if (t !== undefined) {
       if (out !== undefined) return 'conflict'
       out = { token: t, where: 'cookie' }

@@ -6,6 +6,7 @@ import { definePlugin, type PluginInstance } from '../contract.js'
 import { type LocalReply } from '../../core/verdict.js'
 import { identify, NO_CONSUMERS } from '../consumers.js'
 import { queryValues, withoutParam } from '../query.js'
+import { headerFieldCount } from '../credentials.js'
 import { KeyAuthSchema } from './schema.js'
 
 const DENIED: LocalReply = Object.freeze({
@@ -42,7 +43,8 @@ export default definePlugin({
         for (const name of headerNames) {
           const v = headers[name]
           if (v === undefined) continue
-          found += Array.isArray(v) ? v.length : 1
+          // Node keeps only the first of repeated Authorization fields: count the raw fields.
+          found += Array.isArray(v) ? v.length : headerFieldCount(ctx.req, name)
           key = Array.isArray(v) ? v[0] : v
         }
         if (queryNames.length > 0 && ctx.query !== '') {

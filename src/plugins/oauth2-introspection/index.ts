@@ -2,6 +2,7 @@
 // (RFC 7662) through undici, with a bounded LRU of answers keyed by the token's SHA-256 (active
 // answers until min(positive_ttl, exp), inactive ones for negative_ttl) and one call in flight per
 // token. The answer's fields become ctx.claims, so rbac and jwt-revocation work as with a JWT.
+import { headerFieldCount } from '../credentials.js'
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { Pool } from 'undici'
@@ -27,6 +28,7 @@ const reply = (error: 'invalid_request' | 'invalid_token' | null, message: strin
   })
 const MISSING = reply(null, 'a bearer token is required')
 const INVALID = reply('invalid_token', 'the token is not valid')
+const CONFLICT = reply('invalid_request', 'more than one token in the request')
 
 type Answer = { active: true; claims: Record<string, unknown> } | { active: false }
 
@@ -173,6 +175,8 @@ export default definePlugin({
         for (const f of forwards) delete ctx.upstreamHeaders[f.header]
         const h = ctx.req.headers.authorization
         if (h === undefined || h === '') return MISSING
+        // Node keeps only the first of two Authorization fields; a second one could be what the upstream reads.
+        if (headerFieldCount(ctx.req, 'authorization') > 1) return CONFLICT
         const m = BEARER.exec(h)
         if (m === null) return MISSING
         const token = m[1]!

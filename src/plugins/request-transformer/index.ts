@@ -10,7 +10,8 @@ import { type LocalReply, type Verdict } from '../../core/verdict.js'
 import { applyRules, compileRules } from '../headers/rules.js'
 import { RequestTransformerSchema } from './schema.js'
 import { applyQueryRules, compileQueryRules } from './query.js'
-import { compileJsonRules, isIdentity, isJsonType, transformJson, type JsonRules } from './json.js'
+import { compileJsonRules, DEFAULT_MAX_DEPTH, isIdentity, isJsonType, nestsDeeper, transformJson, type JsonRules } from './json.js'
+import type { Logger } from 'pino'
 
 const NAME = 'request-transformer'
 
@@ -57,9 +58,18 @@ function readBody(ctx: RequestContext, length: number, idleMs: number): Promise<
   })
 }
 
-function transformBuffered(ctx: RequestContext, rules: JsonRules): void {
-  const out = transformJson(rules, ctx.body!)
+const TOO_DEEP: LocalReply = Object.freeze({ status: 400, error: 'invalid_body', message: 'the JSON body is nested too deeply' })
+
+/** Applies the rules to the buffered body; a body nested deeper than maxDepth is refused (one log line, no stack). */
+function transformBuffered(ctx: RequestContext, rules: JsonRules, maxDepth: number, logger: Logger): Verdict {
+  const body = ctx.body!
+  if (nestsDeeper(body, maxDepth)) {
+    logger.info({ request_id: ctx.id, route: ctx.routeName, max_depth: maxDepth }, 'request-transformer: JSON body nested too deeply, refused')
+    return TOO_DEEP
+  }
+  const out = transformJson(rules, body, maxDepth)
   if (out !== undefined) ctx.body = out
+  return undefined
 }
 
 export default definePlugin({
@@ -70,7 +80,9 @@ export default definePlugin({
   priority: 800,
   schema: RequestTransformerSchema,
   status: 'beta',
-  create(config) {
+  create(config, env) {
+    const logger = env.logger
+    const maxDepth = config.max_depth ?? DEFAULT_MAX_DEPTH
     const headers = compileRules(config.headers, 'request')
     const query = compileQueryRules(config.query)
     const path = config.path === undefined ? null : { re: new RegExp(config.path.pattern), replacement: config.path.replacement }
@@ -82,7 +94,7 @@ export default definePlugin({
       const uh = ctx.upstreamHeaders
       if (!isJsonType(uh['content-type'] as string | undefined) || !isIdentity(uh['content-encoding'] as string | undefined)) return undefined
       if (ctx.body !== undefined) {
-        if (ctx.body.length > 0 && ctx.body.length <= maxBytes) transformBuffered(ctx, rules)
+        if (ctx.body.length > 0 && ctx.body.length <= maxBytes) return transformBuffered(ctx, rules, maxDepth, logger)
         return undefined
       }
       const h = ctx.req.headers
@@ -91,7 +103,7 @@ export default definePlugin({
       const n = Number(cl)
       if (!(n > 0) || n > maxBytes || n > ctx.bodyLimit) return undefined
       return readBody(ctx, n, idleMs).then((v) => {
-        if (v === undefined && ctx.body !== undefined) transformBuffered(ctx, rules)
+        if (v === undefined && ctx.body !== undefined) return transformBuffered(ctx, rules, maxDepth, logger)
         return v
       })
     }

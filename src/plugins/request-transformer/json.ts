@@ -174,7 +174,33 @@ export function applyJsonRules(r: JsonRules, root: unknown): boolean {
  * Parses, edits and serializes a JSON body. undefined = leave the body as it is (not JSON, or the
  * top is a scalar). A UTF-8 BOM is accepted and dropped.
  */
-export function transformJson(r: JsonRules, body: Buffer): Buffer | undefined {
+/** Default largest nesting of a JSON body the rules parse (objects and arrays). */
+export const DEFAULT_MAX_DEPTH = 128
+
+/**
+ * Whether a JSON text nests objects/arrays deeper than `max`: one pass over the bytes, brackets
+ * inside strings skipped. Run before JSON.parse, so a body of 10 000 '[' never reaches the parser
+ * or the recursive rule walk and serializer (which would overflow the stack).
+ */
+export function nestsDeeper(body: Buffer, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
+}
+
+/** The transformed body, or undefined to leave it unchanged (not JSON, nothing changed, or nested deeper than maxDepth). */
+export function transformJson(r: JsonRules, body: Buffer, maxDepth = DEFAULT_MAX_DEPTH): Buffer | undefined {
+  if (nestsDeeper(body, maxDepth)) return undefined
   let text = body.toString('utf8')
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
   let doc: unknown

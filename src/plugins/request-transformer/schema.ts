@@ -27,6 +27,14 @@ export const RequestTransformerSchema = Type.Object(
     max_body_bytes: Type.Optional(
       Size('Largest request body the body rules read. A bigger body, a chunked one (no Content-Length), or a non-JSON one is sent unchanged.', '1mb'),
     ),
+    max_depth: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1000,
+        default: 128,
+        description: 'Deepest nesting of objects and arrays in a JSON body the body rules accept; a deeper one is refused with 400 invalid_body before it is parsed.',
+      }),
+    ),
     body_timeout: Type.Optional(Duration('Longest pause between two chunks while reading a body to transform; 408 after it.', '10s')),
   },
   {

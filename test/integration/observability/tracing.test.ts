@@ -141,7 +141,8 @@ routes: [ { name: all, paths: ["/*"], upstream: o } ]
       const r = await request(`${gw.url}/x`)
       assert.equal(r.statusCode, 200)
       const seen = ((await r.body.json()) as { headers: Record<string, string> }).headers
-      assert.match(seen.traceparent!, /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/)
+      // gateway-started trace: not sampled, random flag set (Trace Context Level 2)
+      assert.match(seen.traceparent!, /^00-[0-9a-f]{32}-[0-9a-f]{16}-02$/)
     }
     // Generous: 50 sequential local requests; the point is that no request waits on the exporter.
     assert.ok(performance.now() - t0 < 5000)

@@ -79,7 +79,14 @@ describe('hmac-auth plugin', () => {
   const host = () => `127.0.0.1:${gw.port}`
 
   test('a signed POST passes; the origin gets the body, the consumer name and no Authorization', async () => {
-    const r = await signed(gw.url, { method: 'POST', path: '/s/orders?x=1&y=2', body: '{"qty":3}', host: host(), extraHeaders: { 'content-type': 'application/json' } })
+    const r = await signed(gw.url, {
+      method: 'POST',
+      path: '/s/orders?x=1&y=2',
+      body: '{"qty":3}',
+      host: host(),
+      sign: { headers: [['host', host()], ['content-type', 'application/json']] },
+      extraHeaders: { 'content-type': 'application/json' },
+    })
     const seen = (await r.body.json()) as { body: string; url: string; headers: Record<string, string> }
     assert.equal(r.statusCode, 200)
     assert.equal(seen.body, '{"qty":3}')
@@ -91,10 +98,10 @@ describe('hmac-auth plugin', () => {
   test('a chunked body is buffered, verified and sent upstream with a Content-Length', async () => {
     const body = 'chunk-one|chunk-two'
     const ts = Math.floor(Date.now() / 1000)
-    const auth = authorization('carol-1', { method: 'PUT', path: '/s/c', query: '', timestamp: ts, nonce: randomBytes(12).toString('base64url'), headers: [['host', host()]], body }, SECRET)
+    const auth = authorization('carol-1', { method: 'PUT', path: '/s/c', query: '', timestamp: ts, nonce: randomBytes(12).toString('base64url'), headers: [['host', host()], ['content-type', 'text/plain']], body }, SECRET)
     const r = await request(`${gw.url}/s/c`, {
       method: 'PUT',
-      headers: { authorization: auth },
+      headers: { authorization: auth, 'content-type': 'text/plain' },
       body: Readable.from([Buffer.from('chunk-one|'), Buffer.from('chunk-two')]),
     })
     const seen = (await r.body.json()) as { body: string; headers: Record<string, string> }

@@ -74,7 +74,7 @@ describe('hmac-auth schema', () => {
     const v = new Ajv({ useDefaults: true, strict: false }).compile(HmacAuthSchema)
     const c: Record<string, unknown> = {}
     assert.ok(v(c))
-    assert.deepEqual(c, { window: '300s', required_headers: ['host'], max_body_size: '1mb', hide_credentials: true, consumer_header: 'x-consumer-name', failure_mode: 'closed', timeout: '100ms' })
+    assert.deepEqual(c, { window: '300s', required_headers: ['host'], required_body_headers: ['content-type'], max_body_size: '1mb', hide_credentials: true, consumer_header: 'x-consumer-name', failure_mode: 'closed', timeout: '100ms' })
     assert.equal(v({ failure_mode: 'maybe' }), false)
     assert.equal(v({ window: 'soon' }), false)
     assert.equal(v({ required_headers: ['bad header'] }), false)
@@ -84,13 +84,14 @@ describe('hmac-auth schema', () => {
 describe('hmac-auth plugin', () => {
   const consumers = new Consumers([{ name: 'shop', credentials: { hmac_auth: [{ key_id: EXAMPLE.keyId, secret: EXAMPLE.secret }] } }])
   const inst = hmacAuth.create(
-    { window: '300s', required_headers: ['host'], max_body_size: '1mb', hide_credentials: true, consumer_header: 'x-consumer-name', failure_mode: 'closed', timeout: '100ms' },
+    { window: '300s', required_headers: ['host'], required_body_headers: ['content-type'], max_body_size: '1mb', hide_credentials: true, consumer_header: 'x-consumer-name', failure_mode: 'closed', timeout: '100ms' },
     testPluginEnv('r', undefined, consumers),
   )
 
   function ctx(auth: string, body = EXAMPLE.parts.body, url = '/api/orders?dry_run=1'): RequestContext {
     const headers = { host: 'api.example.com', 'content-type': 'application/json', authorization: auth }
-    const c = new RequestContext({ method: 'POST', url, headers } as unknown as IncomingMessage, {} as ServerResponse, 'id', 0)
+    const rawHeaders = Object.entries(headers).flat()
+    const c = new RequestContext({ method: 'POST', url, headers, rawHeaders } as unknown as IncomingMessage, {} as ServerResponse, 'id', 0)
     c.upstreamHeaders = { ...headers }
     c.body = Buffer.from(body)
     return c

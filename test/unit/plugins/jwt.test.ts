@@ -33,7 +33,7 @@ function rejects(config: unknown): void {
 }
 
 function context(headers: IncomingHttpHeaders, query = ''): RequestContext {
-  const ctx = new RequestContext({ method: 'GET', headers } as unknown as IncomingMessage, {} as ServerResponse, 'id', 0)
+  const ctx = new RequestContext({ method: 'GET', headers, rawHeaders: Object.entries(headers).flat() } as unknown as IncomingMessage, {} as ServerResponse, 'id', 0)
   ctx.query = query
   ctx.upstreamHeaders = { ...headers }
   return ctx

@@ -80,7 +80,7 @@ describe('key-auth plugin', () => {
   const config: KeyAuthConfig = { header_names: ['apikey', 'x-api-key'], query_names: ['apikey'], hide_credentials: true, consumer_header: 'x-consumer-name' }
   const inst = keyAuth.create(config, testPluginEnv('r', undefined, consumers))
   function ctx(headers: Record<string, string>, query = ''): RequestContext {
-    const c = new RequestContext({ method: 'GET', url: '/', headers } as unknown as IncomingMessage, {} as ServerResponse, 'id', 0)
+    const c = new RequestContext({ method: 'GET', url: '/', headers, rawHeaders: Object.entries(headers).flat() } as unknown as IncomingMessage, {} as ServerResponse, 'id', 0)
     c.upstreamHeaders = { ...headers }
     c.query = query
     return c
@@ -141,7 +141,7 @@ describe('consumer pipelines (global → route → consumer)', () => {
     }
     const run = async (who: string) => {
       order.length = 0
-      const c = new RequestContext({ method: 'GET', headers: { who } } as unknown as IncomingMessage, {} as ServerResponse, 'id', 0)
+      const c = new RequestContext({ method: 'GET', headers: { who }, rawHeaders: ['who', who] } as unknown as IncomingMessage, {} as ServerResponse, 'id', 0)
       const holder = { pipeline, consumerResolved: false }
       await runAccessSwitching(holder, c, pipeline.access!)
       return { order: [...order], switched: holder.pipeline !== pipeline }
