@@ -4,6 +4,7 @@ import type { LocalReply } from './verdict.js'
 
 export const ERRORS = {
   bad_request: { status: 400, message: 'malformed request' },
+  invalid_host: { status: 400, message: 'the Host header is not a valid host name or address' },
   invalid_path: { status: 400, message: 'the request path is not acceptable' },
   unauthorized: { status: 401, message: 'authentication required' },
   forbidden: { status: 403, message: 'access denied' },

@@ -11,7 +11,7 @@ import type { ErrorCode } from '../core/errors.js'
 import { newRequestId } from './request-id.js'
 import { upstreamRequestHeaders, validRequestId } from './forward.js'
 import { sendError } from './errors-reply.js'
-import { headProblem, targetPath, upstreamPath } from './front.js'
+import { headProblem, hostValid, targetPath, upstreamPath } from './front.js'
 import { Exchange } from './exchange.js'
 import { completeEarly } from './completion.js'
 import type { ProxyEnv } from './env.js'
@@ -33,8 +33,10 @@ export function createHandler(env: ProxyEnv, proto: 'http' | 'https'): (req: Inc
     const path = targetPath(url, q)
     if (path === undefined) return earlyReply(env, snap, req, res, id, start, 'invalid_path')
 
-    const method = req.method ?? 'GET'
     const hostHeader = headers.host ?? ''
+    if (!hostValid(hostHeader)) return earlyReply(env, snap, req, res, id, start, 'invalid_host')
+
+    const method = req.method ?? 'GET'
     const hostOnly = hostName(hostHeader)
     let match = snap.router.match(hostOnly, method, path, headers)
     if (match.kind === 'method_not_allowed' && method === 'OPTIONS') match = preflightMatch(snap, hostOnly, path, headers) ?? match
@@ -115,6 +117,6 @@ function earlyReply(
   ctx?: RequestContext,
   close = false,
 ): void {
-  sendError(res, id, code, message, ctx?.responseHeaders ?? null, close || code === 'bad_request' || code === 'invalid_path')
+  sendError(res, id, code, message, ctx?.responseHeaders ?? null, close || code === 'bad_request' || code === 'invalid_path' || code === 'invalid_host')
   completeEarly(env, snap, req, id, start, res.statusCode, code, ctx)
 }
