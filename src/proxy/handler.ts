@@ -33,8 +33,17 @@ export function createHandler(env: ProxyEnv, proto: 'http' | 'https'): (req: Inc
     const path = targetPath(url, q)
     if (path === undefined) return earlyReply(env, snap, req, res, id, start, 'invalid_path')
 
-    const hostHeader = headers.host ?? ''
-    if (!hostValid(hostHeader)) return earlyReply(env, snap, req, res, id, start, 'invalid_host')
+    const hostHeader = headers.host
+    if (hostHeader === undefined) {
+      // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400; HTTP/1.0 may omit it.
+      if (req.httpVersionMinor !== 0) return earlyReply(env, snap, req, res, id, start, 'bad_request', 'no Host header')
+    } else if (!hostValid(hostHeader)) return earlyReply(env, snap, req, res, id, start, 'invalid_host')
+    // With no 'upgrade' listener Node hands an upgrade to the request handler as a plain request;
+    // proxying it would drop Upgrade/Connection (hop-by-hop) and send a GET the client did not mean.
+    const upgrade = headers.upgrade
+    if (upgrade !== undefined && upgrade.toLowerCase().includes('websocket')) {
+      return earlyReply(env, snap, req, res, id, start, 'not_implemented', 'WebSocket upgrades are not supported', undefined, true)
+    }
 
     const method = req.method ?? 'GET'
     const hostOnly = hostName(hostHeader)
@@ -56,8 +65,8 @@ export function createHandler(env: ProxyEnv, proto: 'http' | 'https'): (req: Inc
     const peer = plainAddress(req.socket.remoteAddress)
     const trustedPeer = snap.trustedProxies.has(peer)
     ctx.clientIp = trustedPeer ? clientAddress(peer, headers['x-forwarded-for'], snap.trustedProxies) : peer
-    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader, requestId: id, trustedPeer })
-    if (route.preserveHost && hostHeader !== '') ctx.upstreamHeaders.host = hostHeader
+    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader ?? '', requestId: id, trustedPeer })
+    if (route.preserveHost && hostHeader !== undefined && hostHeader !== '') ctx.upstreamHeaders.host = hostHeader
     ctx.upstreamPath = upstreamPath(route, path)
     if (env.tracing !== null) {
       ctx.trace = env.tracing.start(headers, method, path, proto, ctx.clientIp)

@@ -57,3 +57,31 @@ describe('valid hosts still route', () => {
     assert.equal(origin.seen[before]?.headers.host, 'victim:8080')
   })
 })
+
+describe('requests the gateway cannot serve get the JSON error shape (issue 11 item 22)', () => {
+  test('HTTP/1.1 without Host → 400 bad_request JSON, not an empty reply', async () => {
+    const before = origin.seen.length
+    const res = await rawRequest(gw.port, 'GET /x HTTP/1.1\r\nX-A: b\r\n\r\n')
+    assert.equal(status(res), 400, res.split('\r\n')[0])
+    const b = body(res)
+    assert.equal(b.error, 'bad_request')
+    assert.equal(typeof b.request_id, 'string')
+    assert.equal(origin.seen.length, before)
+  })
+
+  test('HTTP/1.0 without Host is still served', async () => {
+    const res = await rawRequest(gw.port, 'GET /x HTTP/1.0\r\n\r\n')
+    assert.equal(status(res), 200, res.split('\r\n')[0])
+  })
+
+  test('a WebSocket upgrade → 501 not_implemented, never proxied as a plain GET', async () => {
+    const before = origin.seen.length
+    const res = await rawRequest(
+      gw.port,
+      'GET /ws HTTP/1.1\r\nHost: victim\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    )
+    assert.equal(status(res), 501, res.split('\r\n')[0])
+    assert.equal(body(res).error, 'not_implemented')
+    assert.equal(origin.seen.length, before)
+  })
+})
