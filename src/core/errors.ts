@@ -4,6 +4,7 @@ import type { LocalReply } from './verdict.js'
 
 export const ERRORS = {
   bad_request: { status: 400, message: 'malformed request' },
+  invalid_host: { status: 400, message: 'the Host header is not a valid host name or address' },
   invalid_path: { status: 400, message: 'the request path is not acceptable' },
   invalid_body: { status: 400, message: 'the request body is not acceptable' },
   unauthorized: { status: 401, message: 'authentication required' },
@@ -16,6 +17,7 @@ export const ERRORS = {
   header_fields_too_large: { status: 431, message: 'request headers exceed the limit' },
   plugin_error: { status: 500, message: 'a plugin failed while handling the request' },
   internal_error: { status: 500, message: 'internal gateway error' },
+  not_implemented: { status: 501, message: 'the gateway does not support this request' },
   upstream_unreachable: { status: 502, message: 'the upstream could not be reached' },
   upstream_bad_response: { status: 502, message: 'the upstream sent an invalid or incomplete response' },
   aggregate_failed: { status: 502, message: 'the backends of an aggregate route gave no usable answer' },

@@ -11,7 +11,7 @@ import type { ErrorCode } from '../core/errors.js'
 import { newRequestId } from './request-id.js'
 import { upstreamRequestHeaders, validRequestId } from './forward.js'
 import { sendError } from './errors-reply.js'
-import { headProblem, targetPath, upstreamPath } from './front.js'
+import { headProblem, hostValid, targetPath, upstreamPath } from './front.js'
 import { Exchange } from './exchange.js'
 import { completeEarly } from './completion.js'
 import type { ProxyEnv } from './env.js'
@@ -33,8 +33,19 @@ export function createHandler(env: ProxyEnv, proto: 'http' | 'https'): (req: Inc
     const path = targetPath(url, q)
     if (path === undefined) return earlyReply(env, snap, req, res, id, start, 'invalid_path')
 
+    const hostHeader = headers.host
+    if (hostHeader === undefined) {
+      // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400; HTTP/1.0 may omit it.
+      if (req.httpVersionMinor !== 0) return earlyReply(env, snap, req, res, id, start, 'bad_request', 'no Host header')
+    } else if (!hostValid(hostHeader)) return earlyReply(env, snap, req, res, id, start, 'invalid_host')
+    // With no 'upgrade' listener Node hands an upgrade to the request handler as a plain request;
+    // proxying it would drop Upgrade/Connection (hop-by-hop) and send a GET the client did not mean.
+    const upgrade = headers.upgrade
+    if (upgrade !== undefined && upgrade.toLowerCase().includes('websocket')) {
+      return earlyReply(env, snap, req, res, id, start, 'not_implemented', 'WebSocket upgrades are not supported', undefined, true)
+    }
+
     const method = req.method ?? 'GET'
-    const hostHeader = headers.host ?? ''
     const hostOnly = hostName(hostHeader)
     let match = snap.router.match(hostOnly, method, path, headers)
     if (match.kind === 'method_not_allowed' && method === 'OPTIONS') match = preflightMatch(snap, hostOnly, path, headers) ?? match
@@ -54,8 +65,8 @@ export function createHandler(env: ProxyEnv, proto: 'http' | 'https'): (req: Inc
     const peer = plainAddress(req.socket.remoteAddress)
     const trustedPeer = snap.trustedProxies.has(peer)
     ctx.clientIp = trustedPeer ? clientAddress(peer, headers['x-forwarded-for'], snap.trustedProxies) : peer
-    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader, requestId: id, trustedPeer })
-    if (route.preserveHost && hostHeader !== '') ctx.upstreamHeaders.host = hostHeader
+    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader ?? '', requestId: id, trustedPeer })
+    if (route.preserveHost && hostHeader !== undefined && hostHeader !== '') ctx.upstreamHeaders.host = hostHeader
     ctx.upstreamPath = upstreamPath(route, path)
     if (env.tracing !== null) {
       ctx.trace = env.tracing.start(headers, method, path, proto, ctx.clientIp)
@@ -115,6 +126,6 @@ function earlyReply(
   ctx?: RequestContext,
   close = false,
 ): void {
-  sendError(res, id, code, message, ctx?.responseHeaders ?? null, close || code === 'bad_request' || code === 'invalid_path')
+  sendError(res, id, code, message, ctx?.responseHeaders ?? null, close || code === 'bad_request' || code === 'invalid_path' || code === 'invalid_host')
   completeEarly(env, snap, req, id, start, res.statusCode, code, ctx)
 }

@@ -100,7 +100,9 @@ export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLi
       // The whole-request deadline is the upstream's business (timeouts.total); a long upload is legal.
       requestTimeout: 0,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
-      requireHostHeader: true,
+      // Checked in the handler instead (proxy/handler.ts): Node's own refusal is an empty 400,
+      // not the catalogue's JSON reply.
+      requireHostHeader: false,
       joinDuplicateHeaders: false,
       insecureHTTPParser: false,
     },
