@@ -166,9 +166,9 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     const store =
       redis === undefined
         ? this.#memory
-        : new (await import('../state/redis.js')).RedisStore({ url: redis.url, timeoutMs: parseDuration(redis.timeout ?? '100ms'), prefix: redis.prefix ?? 'portico:' })
+        : new (await import('../state/redis.js')).RedisStore({ ...redis, timeoutMs: parseDuration(redis.timeout ?? '100ms'), prefix: redis.prefix ?? 'portico:' })
     this.#store = { key, store }
-    reportStoreHealth(() => ({ kind: store.kind, up: store.healthy() }))
+    reportStoreHealth(() => store.info())
     // Plugins of the previous Snapshot may still use the old store for a moment: close it later.
     if (old !== undefined && old !== this.#memory) setTimeout(() => void old.close(), 60_000).unref()
     return store
@@ -253,6 +253,7 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
       inFlight: this.inFlight,
       routes: snap?.routes.length ?? 0,
       upstreams,
+      ...(this.#store !== undefined ? { store: this.#store.store.info() } : {}),
     }
   }
 }

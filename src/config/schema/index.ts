@@ -398,14 +398,47 @@ export const Log = Type.Object(
   { ...Strict, description: 'Logging.' },
 )
 
+const RedisNode = Type.String({ pattern: '^(\\[[0-9a-fA-F:]+\\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$', description: 'host:port' })
+
 export const StoreConfig = Type.Object(
   {
     redis: Type.Optional(
       Type.Object(
         {
-          url: Type.String({ pattern: '^rediss?://', description: 'redis://[:password@]host:port[/db]. Use ${ENV} for the password.' }),
+          url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'One node: redis://[user:password@]host:port[/db] (rediss:// for TLS). Use ${ENV} for the password. Exactly one of url, cluster, sentinel.' })),
+          cluster: Type.Optional(
+            Type.Object(
+              { nodes: Type.Array(RedisNode, { minItems: 1, description: 'Seed nodes; the client discovers the rest (CLUSTER SLOTS) and follows MOVED/ASK.' }) },
+              { ...Strict, description: 'Redis Cluster: keys of one rate-limit decision share a hash tag, so they stay in one slot.' },
+            ),
+          ),
+          sentinel: Type.Optional(
+            Type.Object(
+              {
+                sentinels: Type.Array(RedisNode, { minItems: 1, description: 'Sentinel addresses; asked for the current master of `name`.' }),
+                name: Type.String({ minLength: 1, description: 'The master group name the sentinels monitor.' }),
+                username: Type.Optional(Type.String({ description: 'ACL user for the sentinels (when they require auth).' })),
+                password: Type.Optional(Type.String({ description: 'Password for the sentinels. Use ${ENV}.' })),
+              },
+              { ...Strict, description: 'Redis Sentinel: the client follows the master through failovers.' },
+            ),
+          ),
+          username: Type.Optional(Type.String({ description: 'ACL user (Redis 6+); with cluster/sentinel, for every data node.' })),
+          password: Type.Optional(Type.String({ description: 'Password (AUTH); with cluster/sentinel, for every data node. Use ${ENV}; never logged.' })),
+          tls: Type.Optional(
+            Type.Object(
+              {
+                ca: Type.Optional(Type.String({ description: 'PEM file of the CA that signed the Redis servers (default: the system roots).' })),
+                cert: Type.Optional(Type.String({ description: 'PEM client certificate file (when Redis requires client certificates).' })),
+                key: Type.Optional(Type.String({ description: 'PEM private key file of cert.' })),
+                server_name: Type.Optional(Type.String({ description: 'Name to verify in the server certificate (default: the host).' })),
+                verify: Type.Optional(Type.Boolean({ default: true, description: 'Verify the server certificate. Leave on outside tests.' })),
+              },
+              { ...Strict, description: 'TLS to every node (and sentinel). Implied by a rediss:// url.' },
+            ),
+          ),
           timeout: Type.Optional(Duration('Deadline for each Redis call; past it the caller applies its failure mode.', '100ms')),
-          prefix: Type.Optional(Type.String({ default: 'portico:', description: 'Prefix of every key, so several gateways can share one Redis.' })),
+          prefix: Type.Optional(Type.String({ pattern: '^[^{}]*$', default: 'portico:', description: 'Prefix of every key, so several gateways can share one Redis. No braces: hash tags come from the keys themselves.' })),
         },
         Strict,
       ),
@@ -413,6 +446,8 @@ export const StoreConfig = Type.Object(
   },
   { ...Strict, description: 'Shared state for plugins (rate limits, revocations, nonces, cache L2). Without redis: per-process memory.' },
 )
+
+export type RedisConfig = NonNullable<Static<typeof StoreConfig>['redis']>
 
 export const HmacCredential = Type.Object(
   {

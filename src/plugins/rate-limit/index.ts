@@ -75,6 +75,30 @@ function boundKey(k: string): string {
   return k.length <= MAX_KEY_LENGTH ? k : 'sha256:' + createHash('sha256').update(k).digest('base64url')
 }
 
+const TAG_UNSAFE = /[{}%]/g
+const TAG_ESCAPES: Record<string, string> = { '{': '%7B', '}': '%7D', '%': '%25' }
+
+/**
+ * `s` made safe inside a Redis Cluster hash tag: a brace in a client-chosen key would end the tag
+ * early (or start a second one) and split a request's keys across slots. Escaping only strings that
+ * need it keeps the mapping one-to-one (an escaped string always contains `%`).
+ */
+export function tagSafe(s: string): string {
+  return s.indexOf('{') === -1 && s.indexOf('}') === -1 && s.indexOf('%') === -1 ? s : s.replace(TAG_UNSAFE, (c) => TAG_ESCAPES[c]!)
+}
+
+/**
+ * The Store keys of one decision, one per limit. They share one hash tag built from (scope, key
+ * value) — not from the prefix — so one request's keys are in one Cluster slot (the script is
+ * atomic over them) while different clients' counters spread over every slot.
+ */
+export function rateLimitKeys(scope: string, key: string, suffixes: readonly string[]): string[] {
+  const base = `rl:{${tagSafe(scope)}|${tagSafe(key)}}`
+  const keys = new Array<string>(suffixes.length)
+  for (let i = 0; i < suffixes.length; i++) keys[i] = base + suffixes[i]!
+  return keys
+}
+
 /** The IETF RateLimit field for the last decision: `"name";r=remaining;t=seconds`, one item per limit. */
 export function rateLimitField(limits: readonly CompiledLimit[], outs: readonly StepOut[]): string {
   let s = ''
@@ -180,10 +204,7 @@ export default definePlugin({
     }
 
     const remote = async (ctx: RequestContext, key: string): Promise<Verdict> => {
-      const keys = new Array<string>(limits.length)
-      // One hash tag per (scope, key): every key of a request lands on one Redis Cluster slot.
-      const base = `rl:{${scope}|${key}}`
-      for (let i = 0; i < limits.length; i++) keys[i] = base + keySuffixes[i]!
+      const keys = rateLimitKeys(scope, key, keySuffixes)
       let timer: NodeJS.Timeout | undefined
       try {
         const res = (await Promise.race([
