@@ -265,18 +265,20 @@ export class RedisStore implements Store {
 
   async waitReplicas(key: string, timeoutMs: number): Promise<{ replicas: number; acked: number }> {
     const waitMs = Math.max(1, Math.min(timeoutMs, this.#timeoutMs - 50))
-    if (this.#client instanceof Cluster) {
-      const owners = this.#client.slots[calculateSlot(this.#key(key))] ?? []
-      const master = this.#client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owners[0])
+    let node: Redis | Cluster = this.#client
+    if (node instanceof Cluster) {
+      const owner = node.slots[calculateSlot(this.#key(key))]?.[0]
+      const master = node.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner)
       if (master === undefined) throw new StoreUnavailableError('no master owns that slot right now')
-      const replicas = owners.length - 1
-      if (replicas === 0) return { replicas, acked: 0 }
-      return { replicas, acked: Number(await master.call('WAIT', replicas, waitMs)) }
+      node = master
     }
-    const role = (await this.#call(() => this.#client.call('ROLE'))) as [string, number, unknown[]]
-    const replicas = role[0] === 'master' && Array.isArray(role[2]) ? role[2].length : 0
+    // ROLE lists the replicas the master has now (the client's own slot map may lag behind).
+    const n = node
+    const role = (await this.#call(() => n.call('ROLE'))) as [string, number, unknown[]]
+    if (role[0] !== 'master') throw new StoreUnavailableError('the node is no longer a master')
+    const replicas = Array.isArray(role[2]) ? role[2].length : 0
     if (replicas === 0) return { replicas, acked: 0 }
-    return { replicas, acked: Number(await this.#call(() => this.#client.call('WAIT', replicas, waitMs))) }
+    return { replicas, acked: Number(await this.#call(() => n.call('WAIT', replicas, waitMs))) }
   }
 
   async publish(channel: string, message: string): Promise<void> {
