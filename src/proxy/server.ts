@@ -168,6 +168,10 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
         ? this.#memory
         : new (await import('../state/redis.js')).RedisStore({ ...redis, timeoutMs: parseDuration(redis.timeout ?? '100ms'), prefix: redis.prefix ?? 'portico:' })
     this.#store = { key, store }
+    // A moment for the first connection (a cluster maps its slots first), so the first requests are
+    // decided on the shared state rather than by each plugin's failure mode; bounded, since a Redis
+    // that is down must not hold the data plane back.
+    if (store !== this.#memory && 'ready' in store) await (store as { ready(ms: number): Promise<void> }).ready(1000).catch(() => undefined)
     reportStoreHealth(() => store.info())
     // Plugins of the previous Snapshot may still use the old store for a moment: close it later.
     if (old !== undefined && old !== this.#memory) setTimeout(() => void old.close(), 60_000).unref()

@@ -18,6 +18,10 @@ export interface RedisSentinelServer {
   masterPort(): Promise<number>
   /** Stops the current master; resolves once the sentinels name another one. Returns the old port. */
   failover(timeoutMs?: number): Promise<number>
+  /** Stops the current master (no wait for the promotion); returns its port. */
+  stopMaster(): Promise<number>
+  /** Polls until the sentinels name a master other than `old`. */
+  waitPromoted(old: number, timeoutMs?: number): Promise<void>
   /** Starts a stopped data node again (it comes back as a replica). */
   startNode(port: number): Promise<void>
   /** Polls until the named master has a replica in sync and every sentinel agrees. */
@@ -127,18 +131,28 @@ export async function startRedisSentinel(): Promise<RedisSentinelServer> {
       )
     }
     await waitHealthy()
-    return {
+    const server: RedisSentinelServer = {
       sentinels: sentinels.map((s) => `127.0.0.1:${s.port}`),
       name: SENTINEL_MASTER,
       masterPort: masterPortNow,
-      async failover(timeoutMs = 30_000) {
+      async stopMaster() {
         const old = await masterPortNow()
         down.add(old)
         await data.get(old)!.stop()
-        await pollUntil(async () => {
-          const m = await masterPortNow()
-          return m !== old && m !== 0
-        }, { timeoutMs, intervalMs: 100, what: 'sentinels to promote the replica' })
+        return old
+      },
+      async waitPromoted(old, timeoutMs = 30_000) {
+        await pollUntil(
+          async () => {
+            const m = await masterPortNow()
+            return m !== old && m !== 0 && /role:master/.test(String(await ask(m, (c) => c.call('INFO', 'replication'))))
+          },
+          { timeoutMs, intervalMs: 100, what: 'sentinels to promote the replica' },
+        )
+      },
+      async failover(timeoutMs = 30_000) {
+        const old = await server.stopMaster()
+        await server.waitPromoted(old, timeoutMs)
         return old
       },
       async startNode(port) {
@@ -148,6 +162,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelServer> {
       waitHealthy,
       close,
     }
+    return server
   } catch (err) {
     await close()
     throw err
