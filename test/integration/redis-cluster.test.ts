@@ -1,13 +1,15 @@
 // The Store on a real Redis Cluster (six redis-server processes, three masters with a replica
 // each, started by test/helpers/redis-cluster.ts and shared by this file): the fleet scenario
 // (failover-scenario.ts: exact limits across three gateways, a master killed under load) and the
-// rule that no key shape can make a rate-limit decision span two slots (no CROSSSLOT).
+// rule that no key shape can make a rate-limit decision span two slots (no CROSSSLOT), and sharded
+// pub/sub across the failover of the channel's shard.
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import calculateSlot, { generateMulti } from 'cluster-key-slot'
 import { startRedisCluster, type RedisClusterServer } from '../helpers/redis-cluster.js'
 import { failoverScenario } from './state/failover-scenario.js'
 import { RedisStore } from '../../src/state/redis.js'
+import { pollUntil } from '../helpers/poll.js'
 import { RATE_LIMIT_SCRIPT } from '../../src/plugins/rate-limit/script.js'
 import { rateLimitKeys } from '../../src/plugins/rate-limit/index.js'
 
@@ -60,6 +62,32 @@ describe('Redis Cluster: no CROSSSLOT for any key shape', () => {
 
   test('keys in different slots are refused before they reach Redis, with a clear error', async () => {
     await assert.rejects(store.eval(RATE_LIMIT_SCRIPT, ['rl:{a}:1', 'rl:{b}:1'], [0, 1, 1000, 1, 0, 1, 1000, 1]), /different cluster slots/)
+  })
+})
+
+describe('Redis Cluster: sharded pub/sub', () => {
+  test('a subscriber keeps receiving after the channel\'s shard fails over', async () => {
+    const c = await shared()
+    const sub = new RedisStore({ cluster: { nodes: c.nodes }, timeoutMs: 500 })
+    const pub = new RedisStore({ cluster: { nodes: c.nodes }, timeoutMs: 500 })
+    let killed: number | undefined
+    try {
+      await Promise.all([sub.ready(), pub.ready()])
+      const got: string[] = []
+      await sub.subscribe('revocations', (m) => got.push(m))
+      await pollUntil(async () => (await pub.publish('revocations', 'before'), got.includes('before')), { what: 'message before the failover', timeoutMs: 5000, intervalMs: 100 })
+      killed = await c.masterOf(calculateSlot('portico:revocations'))
+      await c.stopNode(killed)
+      await c.waitHealthy(30_000)
+      // Published until it arrives: the subscriber re-subscribes on the promoted replica.
+      await pollUntil(async () => (await pub.publish('revocations', 'after').catch(() => undefined), got.includes('after')), { what: 'message after the failover', timeoutMs: 10_000, intervalMs: 200 })
+    } finally {
+      await Promise.all([sub.close(), pub.close()])
+      if (killed !== undefined) {
+        await c.startNode(killed)
+        await c.waitHealthy(30_000)
+      }
+    }
   })
 })
 
