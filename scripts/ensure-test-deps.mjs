@@ -6,6 +6,10 @@ import { execFileSync, spawnSync } from 'node:child_process'
 // binary → Debian package. Extend as tests start needing more real servers.
 const NEEDED = {
   'redis-server': 'redis-server',
+  // Redis Cluster (redis-cli --cluster create), Sentinel, and the TLS test's throw-away CA.
+  'redis-cli': 'redis-tools',
+  'redis-sentinel': 'redis-sentinel',
+  openssl: 'openssl',
   promtool: 'prometheus',
   etcd: 'etcd-server',
 }
