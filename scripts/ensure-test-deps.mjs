@@ -6,10 +6,13 @@ import { execFileSync, spawnSync } from 'node:child_process'
 // binary → Debian package. Extend as tests start needing more real servers.
 const NEEDED = {
   'redis-server': 'redis-server',
+  // Redis Cluster (redis-cli --cluster create), Sentinel, and the TLS test's throw-away CA.
+  'redis-cli': 'redis-tools',
+  'redis-sentinel': 'redis-sentinel',
+  openssl: 'openssl',
   promtool: 'prometheus',
   etcd: 'etcd-server',
   '/usr/share/zookeeper/bin/zkServer.sh': 'zookeeper',
-  openssl: 'openssl',
 }
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0

@@ -22,7 +22,7 @@ import { Pool } from 'undici'
 import { stringify } from 'yaml'
 import { buildScripts, repoRoot } from '../load/scripts.js'
 import { freePort, get, startProc, tree, waitFor, which, installCleanupHandlers, stopAll, trackTempDir, type Proc } from '../load/procs.js'
-import { scenarios } from '../load/scenarios.js'
+import { scenarios, services } from '../load/scenarios.js'
 
 const env = process.env
 const WARMUP = Number(env.INSTR_WARMUP ?? 30_000)
@@ -124,6 +124,21 @@ async function measure(subject: string, scripts: ReturnType<typeof buildScripts>
   const origin = startProc('origin', process.execPath, [scripts.origin], { core: 1, env: { ...env, PORT: String(originPort) } })
   const originUrl = `http://127.0.0.1:${originPort}`
   await waitFor(origin, 'origin listening', async () => (await get(`${originUrl}/`)).status === 200, 10_000)
+  // Scenarios with policy redis get a private redis-server on the load core (outside the count).
+  let redis: Proc | undefined
+  if (scenario.redis === true) {
+    const redisPort = await freePort()
+    redis = startProc('redis', need('redis-server', 'redis-server'), ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { core: 1 })
+    await waitFor(redis, 'redis-server answering', async () => {
+      try {
+        execFileSync('redis-cli', ['-p', String(redisPort), 'ping'], { stdio: 'ignore' })
+        return true
+      } catch {
+        return false
+      }
+    }, 10_000)
+    services.redisUrl = `redis://127.0.0.1:${redisPort}`
+  }
 
   const out = join(dir, subject)
   const valgrind = [
@@ -148,9 +163,12 @@ async function measure(subject: string, scripts: ReturnType<typeof buildScripts>
     const adminPort = await freePort()
     const config = join(dir, `${subject}.yaml`)
     writeFileSync(config, stringify(scenario.gatewayConfig({ port, adminPort, origins: [originUrl] })))
-    proc = startProc('portico', 'valgrind', [...valgrind, process.execPath, join(repoRoot, 'bin', 'portico.js'), 'start', '-c', config], {
+    // portico@compare: another checkout's build (INSTR_COMPARE=<path>), for A/B of a change.
+    const root = subject === 'portico@compare' ? (env.INSTR_COMPARE ?? '') : repoRoot
+    if (root === '') throw new Error('subject portico@compare needs INSTR_COMPARE=<checkout with dist/ built>')
+    proc = startProc('portico', 'valgrind', [...valgrind, process.execPath, join(root, 'bin', 'portico.js'), 'start', '-c', config], {
       core: 0,
-      cwd: repoRoot,
+      cwd: root,
       env: { ...env, NODE_OPTIONS: nodeFlags, NODE_ENV: 'production' },
     })
   }
@@ -172,6 +190,7 @@ async function measure(subject: string, scripts: ReturnType<typeof buildScripts>
     await pool.close()
     await proc.stop()
     await origin.stop()
+    await redis?.stop()
     // One dump file per thread: <out>.<pid>.1-01 is the main thread.
     const dumps = readdirSync(dir).filter((f) => f.startsWith(`${subject}.${pid}.`) && /\.\d+-\d+$/.test(f))
     let main = 0
@@ -192,6 +211,7 @@ async function measure(subject: string, scripts: ReturnType<typeof buildScripts>
     await pool.destroy().catch(() => undefined)
     await proc.stop()
     await origin.stop()
+    await redis?.stop()
   }
 }
 

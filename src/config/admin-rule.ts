@@ -3,7 +3,9 @@
 // The listen syntax is core/address.ts's (a bare admin port binds to loopback).
 import { formatHostPort, isLoopback, parseListen } from '../core/address.js'
 
-export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9180'
+import { DEFAULT_ADMIN_LISTEN } from './schema/defaults.js'
+
+export { DEFAULT_ADMIN_LISTEN }
 
 /** Why this admin listen/token pair may not start, or undefined when it may. Throws on a bad address. */
 export function adminExposureProblem(listen: string | number | undefined, token: string | undefined): string | undefined {

@@ -1,7 +1,8 @@
 // The data-plane listeners a document asks for, with `server.listen` expanded into its one-entry
 // `server.listeners` form and the schema's defaults applied: what the data plane binds and what
 // the control plane reports and compares across reloads.
-import { Server, type Config, type ListenerConfig } from './schema/index.js'
+import type { Config, ListenerConfig } from './schema/index.js'
+import { DEFAULT_DATA_PLANE_LISTEN, DEFAULT_LISTENER_PROTOCOLS } from './schema/defaults.js'
 
 export interface ResolvedListener {
   /** host:port, [v6]:port, a port string or a number, as configured. */
@@ -14,8 +15,8 @@ export interface ResolvedListener {
   readonly where: string
 }
 
-const DEFAULT_LISTEN = Server.properties.listen.default as string
-const DEFAULT_PROTOCOLS = Server.properties.listeners.items.properties.protocols.default as 'http1'[]
+const DEFAULT_LISTEN = DEFAULT_DATA_PLANE_LISTEN
+const DEFAULT_PROTOCOLS = DEFAULT_LISTENER_PROTOCOLS
 
 export function resolveListeners(config: Pick<Config, 'server'>): ResolvedListener[] {
   const s = config.server

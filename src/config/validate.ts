@@ -391,6 +391,7 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
 
   if (Array.isArray(doc.plugins)) doc.plugins.forEach((use, j) => checkPluginUse(use, ['plugins', j], show, checks, issues))
   checkNeedsRedis(doc, issues)
+  checkRedisTopology(doc, issues)
   checkAggregateUpstreams(doc, upstreams, show, issues)
   if (Array.isArray(doc.consumers)) checkConsumers(doc.consumers, show, checks, issues)
 }
@@ -435,6 +436,20 @@ function checkConsumers(consumers: unknown[], show: (p: Segment[], v: string) =>
     }
     if (Array.isArray(c.plugins)) c.plugins.forEach((use, j) => checkPluginUse(use, at('plugins', j), show, checks, issues))
   })
+}
+
+/** store.redis names exactly one topology: url (one node), cluster or sentinel. */
+function checkRedisTopology(doc: Obj, issues: Issue[]): void {
+  if (!isObj(doc.store) || !isObj(doc.store.redis)) return
+  const r = doc.store.redis
+  const given = (['url', 'cluster', 'sentinel'] as const).filter((k) => r[k] !== undefined)
+  if (given.length !== 1) {
+    issues.push({
+      path: ['store', 'redis'],
+      message: given.length === 0 ? 'needs one of url, cluster or sentinel' : `names ${given.join(' and ')}: choose one topology`,
+      hint: 'url: redis://host:6379 | cluster: { nodes: [host:port, …] } | sentinel: { sentinels: [host:port, …], name: mymaster }',
+    })
+  }
 }
 
 /** A rate-limit use with `policy: redis` (global, route or consumer) needs store.redis. */

@@ -21,7 +21,7 @@ import { ClusterSupervisor } from './supervisor.js'
 import { watchConfigFile, type FileWatch } from './sources/file.js'
 import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
-import { routeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
+import { routeStatus, storeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 
 export interface PrimaryOptions {
@@ -216,6 +216,7 @@ class Controller {
       workers: workerStatus(this.#pool.workers(), planes),
       routes: routeStatus(c),
       upstreams: upstreamStatus(c, planes),
+      store: storeStatus(planes),
     }
   }
 

@@ -8,6 +8,9 @@ import type { RedisStore } from '../state/redis.js'
 import { Revocations } from '../state/revocations.js'
 import type { RevocationRequest, RevocationWriter } from './admin/revocations.js'
 
+/** How long one revocation is retried (a Cluster or Sentinel failover takes a few seconds). */
+const REVOKE_DEADLINE_MS = 15_000
+
 export type RevocationWriterSource = (() => RevocationWriter | undefined) & { close(): Promise<void> }
 
 export function revocationWriterFor(config: () => Config): RevocationWriterSource {
@@ -20,15 +23,27 @@ export function revocationWriterFor(config: () => Config): RevocationWriterSourc
     if (current?.key !== key) {
       void current?.store.then((s) => s.close())
       const store = import('../state/redis.js').then(
-        ({ RedisStore }) => new RedisStore({ url: redis.url, timeoutMs: Math.max(parseDuration(redis.timeout ?? '100ms'), 1000), prefix: redis.prefix ?? 'portico:' }),
+        ({ RedisStore }) => new RedisStore({ ...redis, timeoutMs: Math.max(parseDuration(redis.timeout ?? '100ms'), 1000), prefix: redis.prefix ?? 'portico:' }),
       )
       const revocations = store.then((s) => new Revocations(s))
       const writer: RevocationWriter = {
         async revoke(r: RevocationRequest) {
-          await (await store).ready(2000)
-          const rev = await revocations
-          if (r.kind === 'jti') await rev.revokeJti(r.jti, r.exp)
-          else await rev.revokeSub(r.sub, r.before, r.ttlMs)
+          // Retried within a deadline: during a failover the key's node may be gone, or the write
+          // not yet on a replica (Revocations refuses to acknowledge it then). Both writes are
+          // idempotent, so a retry never revokes more than asked.
+          const deadline = Date.now() + REVOKE_DEADLINE_MS
+          for (let attempt = 0; ; attempt++) {
+            try {
+              await (await store).ready(2000)
+              const rev = await revocations
+              if (r.kind === 'jti') await rev.revokeJti(r.jti, r.exp)
+              else await rev.revokeSub(r.sub, r.before, r.ttlMs)
+              return
+            } catch (err) {
+              if (Date.now() + 200 > deadline) throw err
+              await new Promise((res) => setTimeout(res, Math.min(200, 25 * 2 ** attempt)))
+            }
+          }
         },
       }
       current = { key, store, writer }

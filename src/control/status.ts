@@ -2,6 +2,7 @@
 // DataPlane.status() (per worker and merged), workers, config version and the last reload. Pure
 // functions, so the merge rules are unit-tested without processes; primary.ts gathers the inputs.
 import type { Config } from '../config/schema/index.js'
+import type { DataPlaneStatus } from '../dataplane/data-plane.js'
 import type { WorkerInfo, WorkerPlaneStatus } from './pool.js'
 
 export interface RouteStatus {
@@ -145,6 +146,15 @@ export interface StatusDocument {
   workers: Array<WorkerInfo & { answered: boolean; in_flight: number | null }>
   routes: RouteStatus[]
   upstreams: Record<string, UpstreamStatus>
+  /** The shared Store per worker that answered (each worker has its own connections). */
+  store?: Array<{ slot: number } & NonNullable<DataPlaneStatus['store']>>
+}
+
+/** The Store as each worker sees it (Redis topology, nodes, connection states). */
+export function storeStatus(planes: readonly WorkerPlaneStatus[]): NonNullable<StatusDocument['store']> {
+  const out: NonNullable<StatusDocument['store']> = []
+  for (const { slot, status } of planes) if (status?.store !== undefined) out.push({ slot, ...status.store })
+  return out
 }
 
 /**
@@ -221,6 +231,11 @@ export function renderStatusText(d: StatusDocument): string {
         ...u.targets.map((t) => [`  ${t.url}`, String(t.weight), health(t.healthy) + (t.ejected ? ' (ejected)' : ''), String(t.in_flight), perWorker(t.url).join(' ')]),
       ]),
     )
+  }
+  const st = d.store?.[0]
+  if (st !== undefined) {
+    lines.push('', `STORE  ${st.kind}  topology=${st.topology}  state=${st.state}  (worker ${st.slot})`)
+    if (st.nodes.length > 0) lines.push(table([['  node', 'role', 'state'], ...st.nodes.map((n) => [`  ${n.address}`, n.role, n.state])]))
   }
   return lines.join('\n') + '\n'
 }

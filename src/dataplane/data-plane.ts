@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config/schema/index.js'
 import type { PluginDefinition } from '../plugins/contract.js'
 import type { ClusterStatus } from '../upstream/cluster.js'
+import type { StoreInfo } from '../state/store.js'
 
 export interface SnapshotMeta {
   /** Monotonic config version assigned by the control plane. */
@@ -21,6 +22,8 @@ export interface DataPlaneStatus {
   routes: number
   /** Live state of this process's clusters: health, ejection, in-flight, breaker. */
   upstreams: Record<string, ClusterStatus>
+  /** The shared Store as this process sees it: topology, nodes and their connection state. */
+  store?: StoreInfo
 }
 
 export interface DataPlaneOptions {

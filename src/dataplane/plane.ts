@@ -178,6 +178,7 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
       inFlight: this.inFlight,
       routes: snap?.routes.length ?? 0,
       upstreams,
+      ...(this.#stores.info() !== undefined ? { store: this.#stores.info() } : {}),
     }
   }
 }

@@ -23,11 +23,20 @@ export class Stores {
     const store =
       redis === undefined
         ? this.memory
-        : new (await import('../state/redis.js')).RedisStore({ url: redis.url, timeoutMs: parseDuration(redis.timeout ?? '100ms'), prefix: redis.prefix ?? 'portico:' })
+        : new (await import('../state/redis.js')).RedisStore({ ...redis, timeoutMs: parseDuration(redis.timeout ?? '100ms'), prefix: redis.prefix ?? 'portico:' })
     this.#shared = { key, store }
-    reportStoreHealth(() => ({ kind: store.kind, up: store.healthy() }))
+    // A moment for the first connection (a cluster maps its slots first), so the first requests are
+    // decided on the shared state rather than by each plugin's failure mode; bounded, since a Redis
+    // that is down must not hold the data plane back.
+    if (store !== this.memory && 'ready' in store) await (store as { ready(ms: number): Promise<void> }).ready(1000).catch(() => undefined)
+    reportStoreHealth(() => store.info())
     if (old !== undefined && old !== this.memory) setTimeout(() => void old.close(), 60_000).unref()
     return store
+  }
+
+  /** The shared Store's topology and nodes for /status, once one was made. */
+  info(): ReturnType<Store['info']> | undefined {
+    return this.#shared?.store.info()
   }
 
   async close(): Promise<void> {

@@ -233,21 +233,39 @@ export function recordRequest(route: string, method: string, status: number, sec
 }
 
 // Shared-state backend health: 1 while the Store answers. Read at scrape time from the data plane.
-let storeHealth: (() => { kind: string; up: boolean }) | null = null
+interface StoreHealth {
+  kind: string
+  topology: string
+  state: string
+  nodes: Array<{ address: string; role: string; state: string }>
+}
+let storeHealth: (() => StoreHealth) | null = null
 new PromGauge({
   name: 'portico_store_up',
   help: 'Whether the shared Store (Redis, or per-process memory) is reachable: 1 up, 0 down.',
-  labelNames: ['kind'] as const,
+  labelNames: ['kind', 'topology'] as const,
   registers: [registry],
   collect() {
     this.reset()
     if (storeHealth !== null) {
       const h = storeHealth()
-      this.set({ kind: h.kind }, h.up ? 1 : 0)
+      this.set({ kind: h.kind, topology: h.topology }, h.state === 'ready' ? 1 : 0)
     }
   },
 })
-export function reportStoreHealth(fn: () => { kind: string; up: boolean }): void {
+new PromGauge({
+  name: 'portico_store_node_up',
+  help: 'Per Redis node this process knows (cluster masters and replicas, the Sentinel-named master, the single node): 1 while its connection is ready.',
+  labelNames: ['topology', 'address', 'role'] as const,
+  registers: [registry],
+  collect() {
+    this.reset()
+    const h = storeHealth?.()
+    if (h === undefined) return
+    for (const n of h.nodes) if (n.role !== 'sentinel') this.set({ topology: h.topology, address: n.address, role: n.role }, n.state === 'ready' ? 1 : 0)
+  },
+})
+export function reportStoreHealth(fn: () => StoreHealth): void {
   storeHealth = fn
 }
 

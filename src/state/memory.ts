@@ -1,7 +1,7 @@
 // The in-process Store: one worker's memory. "Shared" only within the process; with several
 // workers each has its own (documented per plugin as what `local` means).
 import { EventEmitter } from 'node:events'
-import type { LocalState, Store, StoreScript } from './store.js'
+import type { LocalState, Store, StoreInfo, StoreScript } from './store.js'
 
 interface Entry {
   value: string
@@ -97,8 +97,22 @@ export class MemoryStore implements Store {
     }
   }
 
+  async deletePrefix(prefix: string): Promise<number> {
+    let n = 0
+    for (const k of this.#map.keys()) if (k.startsWith(prefix) && this.#map.delete(k)) n++
+    return n
+  }
+
+  async waitReplicas(): Promise<{ replicas: number; acked: number }> {
+    return { replicas: 0, acked: 0 }
+  }
+
   healthy(): boolean {
     return true
+  }
+
+  info(): StoreInfo {
+    return { kind: 'memory', topology: 'memory', state: 'ready', nodes: [] }
   }
 
   async close(): Promise<void> {

@@ -1,45 +1,175 @@
-// The Redis Store (ioredis): shared by every worker and instance pointed at the same Redis.
+// The Redis Store (ioredis): shared by every worker and instance pointed at the same Redis, on one
+// of three topologies: a single node (url), a Redis Cluster (seed nodes; the client follows
+// MOVED/ASK and failovers) or Sentinel (the client asks the sentinels for the current master).
 // Tight per-call deadlines and no offline queue: when Redis is down a call fails fast and the
 // caller applies its failure mode, instead of requests piling up behind a reconnecting client.
+//
+// Cluster rules the callers keep (docs/state.md): the keys of one script call share a hash tag
+// (`{…}`), so they live in one slot; the prefix has no braces, so the tag is the caller's. eval()
+// refuses keys in several slots before sending them (a CROSSSLOT error would otherwise surface as
+// a failed request only on a cluster).
 import { createHash } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
-import { StoreTimeoutError, StoreUnavailableError, type Store, type StoreScript } from './store.js'
+import { readFileSync } from 'node:fs'
+import type { ConnectionOptions } from 'node:tls'
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import calculateSlot, { generateMulti } from 'cluster-key-slot'
+import { StoreTimeoutError, StoreUnavailableError, type Store, type StoreInfo, type StoreNodeInfo, type StoreScript } from './store.js'
 
+export interface RedisTlsConfig {
+  /** PEM file paths. */
+  ca?: string
+  cert?: string
+  key?: string
+  server_name?: string
+  /** Verify the server certificate (default true). */
+  verify?: boolean
+}
+
+/** The shape of `store.redis` in the config, plus the parsed deadline. */
 export interface RedisStoreOptions {
-  /** redis://[:password@]host:port[/db] */
-  url: string
+  /** One node: redis://[user:password@]host:port[/db] (rediss:// for TLS). */
+  url?: string
+  /** Redis Cluster seed nodes, host:port. */
+  cluster?: { nodes: string[] }
+  /** Sentinel addresses (host:port) and the monitored master's name. */
+  sentinel?: { sentinels: string[]; name: string; username?: string; password?: string }
+  username?: string
+  password?: string
+  tls?: RedisTlsConfig
   /** Deadline per call, ms. */
   timeoutMs?: number
-  /** Prefix for every key, so several gateways can share one Redis. */
+  /** Prefix for every key, so several gateways can share one Redis. No braces. */
   prefix?: string
+  /**
+   * ioredis auto-pipelining: commands issued in one event-loop tick go out in one write (default
+   * true). Under load that is what keeps the redis rate-limit policy's cost near the plain proxy's.
+   */
+  autoPipelining?: boolean
 }
+
+export type RedisTopology = 'single' | 'cluster' | 'sentinel'
+
+function parseNode(s: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(s)
+  if (m === null) throw new Error(`store.redis: "${s}" is not host:port`)
+  return { host: m[1] ?? m[2]!, port: Number(m[3]) }
+}
+
+function tlsOptions(t: RedisTlsConfig | undefined, url: string | undefined): ConnectionOptions | undefined {
+  if (t === undefined) return url?.startsWith('rediss://') === true ? {} : undefined
+  return {
+    ...(t.ca !== undefined ? { ca: readFileSync(t.ca) } : {}),
+    ...(t.cert !== undefined ? { cert: readFileSync(t.cert) } : {}),
+    ...(t.key !== undefined ? { key: readFileSync(t.key) } : {}),
+    ...(t.server_name !== undefined ? { servername: t.server_name } : {}),
+    rejectUnauthorized: t.verify !== false,
+  }
+}
+
+const GLOB = /[*?[\]\\]/g
+
+type Client = Redis | Cluster
 
 export class RedisStore implements Store {
   readonly kind = 'redis'
-  readonly #client: Redis
-  #subscriber: Redis | null = null
+  readonly topology: RedisTopology
+  readonly #client: Client
+  #subscriber: Client | null = null
   readonly #timeoutMs: number
   readonly #prefix: string
   readonly #shas = new Map<string, string>()
   readonly #handlers = new Map<string, Set<(m: string) => void>>()
+  readonly #opts: RedisStoreOptions
 
   constructor(opts: RedisStoreOptions) {
+    this.#opts = opts
     this.#timeoutMs = opts.timeoutMs ?? 100
     this.#prefix = opts.prefix ?? 'portico:'
-    this.#client = new Redis(opts.url, this.#clientOptions())
+    if (/[{}]/.test(this.#prefix)) throw new Error('store.redis.prefix must not contain { or }: hash tags come from the keys')
+    const given = [opts.url, opts.cluster, opts.sentinel].filter((x) => x !== undefined).length
+    if (given !== 1) throw new Error('store.redis needs exactly one of url, cluster, sentinel')
+    this.topology = opts.cluster !== undefined ? 'cluster' : opts.sentinel !== undefined ? 'sentinel' : 'single'
+    this.#client = this.#connect(false)
     // Errors surface per call; the client's own error events would otherwise be unhandled.
     this.#client.on('error', () => undefined)
   }
 
-  #clientOptions(): RedisOptions {
+  /** Options of one data-node connection. */
+  #nodeOptions(): RedisOptions {
+    const o = this.#opts
+    const tls = tlsOptions(o.tls, o.url)
     return {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: Math.max(this.#timeoutMs, 1000),
       commandTimeout: this.#timeoutMs,
       lazyConnect: false,
+      enableAutoPipelining: o.autoPipelining !== false,
       retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+      // A master demoted by a failover answers READONLY: reconnect (Sentinel names the new one).
+      reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 1 : false),
+      ...(o.username !== undefined ? { username: o.username } : {}),
+      ...(o.password !== undefined ? { password: o.password } : {}),
+      ...(tls !== undefined ? { tls } : {}),
     }
+  }
+
+  /** A command client, or (subscriber) a connection that keeps its subscriptions across reconnects. */
+  #connect(subscriber: boolean): Client {
+    const o = this.#opts
+    const node = this.#nodeOptions()
+    if (subscriber) {
+      // A subscribed connection can do nothing else; it keeps its offline queue so subscriptions
+      // are sent (and restored after a reconnect) whenever it is connected.
+      node.enableOfflineQueue = true
+      node.maxRetriesPerRequest = null
+      delete node.commandTimeout
+      node.enableAutoPipelining = false
+    }
+    if (o.cluster !== undefined) {
+      const copts: ClusterOptions = {
+        enableOfflineQueue: subscriber,
+        enableAutoPipelining: node.enableAutoPipelining ?? false,
+        scaleReads: 'master',
+        // MOVED/ASK are followed at once; a failed node is retried while the cluster promotes its
+        // replica. The caller's deadline (timeoutMs) bounds the whole call, retries included.
+        maxRedirections: 16,
+        retryDelayOnMoved: 0,
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+        retryDelayOnTryAgain: 50,
+        slotsRefreshTimeout: Math.max(this.#timeoutMs, 1000),
+        slotsRefreshInterval: 2000,
+        clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+        // Sharded pub/sub (Redis 7): one subscriber per master, SSUBSCRIBE to the channel's shard.
+        shardedSubscribers: subscriber,
+        redisOptions: {
+          connectTimeout: node.connectTimeout,
+          ...(node.commandTimeout !== undefined ? { commandTimeout: node.commandTimeout } : {}),
+          ...(node.username !== undefined ? { username: node.username } : {}),
+          ...(node.password !== undefined ? { password: node.password } : {}),
+          ...(node.tls !== undefined ? { tls: node.tls } : {}),
+        },
+      }
+      return new Cluster(o.cluster.nodes.map(parseNode), copts)
+    }
+    if (o.sentinel !== undefined) {
+      const s = o.sentinel
+      return new Redis({
+        ...node,
+        sentinels: s.sentinels.map(parseNode),
+        name: s.name,
+        role: 'master',
+        // Subscribes to the sentinels' +switch-master, so a failover is followed at once instead of
+        // at the next failed call.
+        failoverDetector: true,
+        sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+        ...(s.username !== undefined ? { sentinelUsername: s.username } : {}),
+        ...(s.password !== undefined ? { sentinelPassword: s.password } : {}),
+        ...(node.tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: node.tls } : {}),
+      })
+    }
+    return new Redis(o.url!, node)
   }
 
   #key(k: string): string {
@@ -49,8 +179,21 @@ export class RedisStore implements Store {
   async #call<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#client.status !== 'ready') throw new StoreUnavailableError(`redis is ${this.#client.status}`)
     try {
-      return await fn()
+      if (this.topology !== 'cluster') return await fn()
+      // A cluster call may be retried across a failover; the deadline covers all of it.
+      let timer: NodeJS.Timeout | undefined
+      try {
+        return await Promise.race([
+          fn(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new StoreTimeoutError(`redis cluster did not answer within ${this.#timeoutMs}ms`)), this.#timeoutMs)
+          }),
+        ])
+      } finally {
+        clearTimeout(timer)
+      }
     } catch (err) {
+      if (err instanceof StoreTimeoutError) throw err
       if (err instanceof Error && /timed? ?out/i.test(err.message)) throw new StoreTimeoutError(err.message)
       throw err
     }
@@ -86,49 +229,109 @@ export class RedisStore implements Store {
       this.#shas.set(script.name, sha)
     }
     const fullKeys = keys.map((k) => this.#key(k))
+    if (this.topology === 'cluster' && fullKeys.length > 1 && generateMulti(fullKeys) === -1) {
+      throw new Error(`script ${script.name}: its keys are in different cluster slots (give them one hash tag)`)
+    }
     return this.#call(async () => {
       try {
         return await this.#client.evalsha(sha, fullKeys.length, ...fullKeys, ...args)
       } catch (err) {
+        // Scripts are cached per node: a node that never ran this one (a new master after a
+        // failover, a restart, a reshard) answers NOSCRIPT, and EVAL goes to that same node.
         if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return this.#client.eval(script.lua, fullKeys.length, ...fullKeys, ...args)
         throw err
       }
     })
   }
 
+  async deletePrefix(prefix: string): Promise<number> {
+    const pattern = this.#key(prefix).replace(GLOB, '\\$&') + '*'
+    const nodes: Redis[] = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client]
+    let n = 0
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
+        cursor = next
+        if (keys.length === 0) continue
+        // One UNLINK per key: keys of one scan page are in many slots.
+        const p = node.pipeline()
+        for (const k of keys) p.unlink(k)
+        for (const [err, r] of (await p.exec()) ?? []) if (err === null) n += Number(r)
+      } while (cursor !== '0')
+    }
+    return n
+  }
+
+  async waitReplicas(key: string, timeoutMs: number): Promise<{ replicas: number; acked: number }> {
+    const waitMs = Math.max(1, Math.min(timeoutMs, this.#timeoutMs - 50))
+    let node: Redis | Cluster = this.#client
+    if (node instanceof Cluster) {
+      const owner = node.slots[calculateSlot(this.#key(key))]?.[0]
+      const master = node.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner)
+      if (master === undefined) throw new StoreUnavailableError('no master owns that slot right now')
+      node = master
+    }
+    // ROLE lists the replicas the master has now (the client's own slot map may lag behind).
+    const n = node
+    const role = (await this.#call(() => n.call('ROLE'))) as [string, number, unknown[]]
+    if (role[0] !== 'master') throw new StoreUnavailableError('the node is no longer a master')
+    const replicas = Array.isArray(role[2]) ? role[2].length : 0
+    if (replicas === 0) return { replicas, acked: 0 }
+    return { replicas, acked: Number(await this.#call(() => n.call('WAIT', replicas, waitMs))) }
+  }
+
   async publish(channel: string, message: string): Promise<void> {
-    await this.#call(() => this.#client.publish(this.#key(channel), message))
+    const full = this.#key(channel)
+    await this.#call(() => (this.#client instanceof Cluster ? this.#client.spublish(full, message) : this.#client.publish(full, message)))
   }
 
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     const full = this.#key(channel)
     if (this.#subscriber === null) {
-      // A subscribed connection can do nothing else; it keeps its offline queue so subscriptions
-      // are restored after a reconnect.
-      this.#subscriber = this.#client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined })
-      this.#subscriber.on('error', () => undefined)
-      this.#subscriber.on('message', (ch: string, msg: string) => {
+      const sub = this.#connect(true)
+      sub.on('error', () => undefined)
+      const deliver = (ch: string, msg: string) => {
         for (const h of this.#handlers.get(ch) ?? []) h(msg)
-      })
+      }
+      sub.on(sub instanceof Cluster ? 'smessage' : 'message', deliver)
+      this.#subscriber = sub
     }
+    const sub = this.#subscriber
     let set = this.#handlers.get(full)
     if (set === undefined) {
       set = new Set()
       this.#handlers.set(full, set)
-      await this.#subscriber.subscribe(full)
+      await (sub instanceof Cluster ? sub.ssubscribe(full) : sub.subscribe(full))
     }
     set.add(onMessage)
     return async () => {
       set.delete(onMessage)
       if (set.size === 0) {
         this.#handlers.delete(full)
-        await this.#subscriber?.unsubscribe(full).catch(() => undefined)
+        await (sub instanceof Cluster ? sub.sunsubscribe(full) : sub.unsubscribe(full)).catch(() => undefined)
       }
     }
   }
 
   healthy(): boolean {
     return this.#client.status === 'ready'
+  }
+
+  info(): StoreInfo {
+    const c = this.#client
+    const nodes: StoreNodeInfo[] = []
+    if (c instanceof Cluster) {
+      const masters = new Set(c.nodes('master'))
+      for (const n of c.nodes('all')) nodes.push({ address: `${n.options.host}:${n.options.port}`, role: masters.has(n) ? 'master' : 'replica', state: n.status })
+    } else if (this.topology === 'sentinel') {
+      const s = c.stream as { remoteAddress?: string; remotePort?: number } | undefined
+      if (c.status === 'ready' && s?.remoteAddress !== undefined) nodes.push({ address: `${s.remoteAddress}:${s.remotePort}`, role: 'master', state: c.status })
+      for (const a of this.#opts.sentinel!.sentinels) nodes.push({ address: a, role: 'sentinel', state: 'configured' })
+    } else {
+      nodes.push({ address: `${c.options.host}:${c.options.port}`, role: 'master', state: c.status })
+    }
+    return { kind: this.kind, topology: this.topology, state: c.status, nodes }
   }
 
   /** Resolves once connected (or rejects after timeoutMs); for start-up and tests. */

@@ -4,20 +4,20 @@
 // cache: revocations it learned (kept until they expire) and tokens it checked and found valid
 // (kept `cacheTtlMs`). A revocation is published on the Store's pub/sub channel; every subscriber
 // adds it and drops its "found valid" cache, so it takes effect everywhere within the pub/sub
-// latency (milliseconds), and at worst within cacheTtlMs if a message was lost (subscriber
-// reconnecting). Readers check store.healthy() first: a Store known to be down is a failure the
-// caller's failure_mode decides, never a silent "valid" from a stale cache.
+// latency (milliseconds).
+//
+// Messages can be lost: a subscriber reconnecting, a cluster shard failing over. So every
+// revocation also bumps a sequence number kept in the Store (`rev:seq`), and each process reads it
+// every `resyncMs` (1 s): when it differs from the last one it saw, it drops its "found valid"
+// cache, so every token is checked against the Store's entries again — the resynchronisation
+// needs no log, since those entries are the truth. A revocation is acknowledged only once its entry
+// reached the replicas of its node (Redis WAIT), so a failover cannot lose it; until then the
+// write fails and the writer retries. Readers check store.healthy() first: a Store known to be down
+// is a failure the caller's failure_mode decides, never a silent "valid" from a stale cache.
 import { LRUCache } from 'lru-cache'
 import { StoreUnavailableError, type Store, type StoreScript } from './store.js'
 
 export const REVOCATION_CHANNEL = 'revocations'
-
-/** Both lookups in one round trip. */
-const LOOKUP: StoreScript = {
-  name: 'portico-revocation-lookup',
-  lua: "return { redis.call('GET', KEYS[1]) or false, redis.call('GET', KEYS[2]) or false }",
-  local: (state, keys) => [state.get(keys[0]!) ?? false, state.get(keys[1]!) ?? false],
-}
 
 /** Keeps the latest `before` and the longest expiry when a sub is revoked twice. */
 const REVOKE_SUB: StoreScript = {
@@ -49,13 +49,21 @@ export interface TokenFacts {
   iat?: unknown
 }
 
-type Message = { t: 'jti'; jti: string; exp: number } | { t: 'sub'; sub: string; before: number; until: number }
+type Message = ({ t: 'jti'; jti: string; exp: number } | { t: 'sub'; sub: string; before: number; until: number }) & { seq?: number }
+
+const SEQ_KEY = 'rev:seq'
+/** Set when the counter is created; when it lapses it restarts, which readers see as a change. */
+const SEQ_TTL_MS = 30 * 24 * 3600_000
 
 export interface RevocationOptions {
   /** How long a "not revoked" answer is reused without asking the Store again. */
   cacheTtlMs?: number
   /** Bound of that cache (entries). */
   maxEntries?: number
+  /** How often the revocation sequence is compared (catches lost messages). */
+  resyncMs?: number
+  /** How long a revocation may wait for its node's replicas to acknowledge it. */
+  replicationTimeoutMs?: number
 }
 
 const jtiKey = (jti: string) => `rev:jti:${jti}`
@@ -70,10 +78,17 @@ export class Revocations {
   readonly #valid: LRUCache<string, true>
   #unsubscribe: (() => Promise<void>) | null = null
   #sweeper: NodeJS.Timeout | null = null
+  #resync: NodeJS.Timeout | null = null
+  /** The last revocation sequence read from the Store (undefined: not read yet). */
+  #seq: string | null | undefined
+  readonly #resyncMs: number
+  readonly #replicationTimeoutMs: number
 
   constructor(store: Store, opts: RevocationOptions = {}) {
     this.#store = store
     this.#valid = new LRUCache({ max: opts.maxEntries ?? 100_000, ttl: opts.cacheTtlMs ?? 5000, ttlAutopurge: false })
+    this.#resyncMs = opts.resyncMs ?? 1000
+    this.#replicationTimeoutMs = opts.replicationTimeoutMs ?? 500
   }
 
   /** Subscribes to revocations published by any instance. Call once before serving checks. */
@@ -82,10 +97,32 @@ export class Revocations {
     this.#unsubscribe = await this.#store.subscribe(REVOCATION_CHANNEL, (m) => this.#onMessage(m))
     this.#sweeper = setInterval(() => this.#sweep(), 30_000)
     this.#sweeper.unref()
+    this.#resync = setInterval(() => void this.resync(), this.#resyncMs)
+    this.#resync.unref()
+  }
+
+  /**
+   * Compares the Store's revocation sequence with the last one seen; a difference (a message this
+   * process missed, or a failover that rolled the counter back) drops every "valid" answer.
+   */
+  async resync(): Promise<void> {
+    let seq: string | null
+    try {
+      seq = await this.#store.get(SEQ_KEY)
+    } catch {
+      this.#valid.clear()
+      this.#seq = undefined
+      return
+    }
+    if (seq !== this.#seq) {
+      this.#valid.clear()
+      this.#seq = seq
+    }
   }
 
   async close(): Promise<void> {
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
+    if (this.#resync !== null) clearInterval(this.#resync)
     const u = this.#unsubscribe
     this.#unsubscribe = null
     if (u !== null) await u()
@@ -110,8 +147,9 @@ export class Revocations {
       throw new StoreUnavailableError(`${this.#store.kind} store is unavailable`)
     }
     if (this.#valid.has(key)) return false
-    return this.#store.eval(LOOKUP, [jtiKey(jti ?? '\0'), subKey(sub ?? '\0')], []).then((r) => {
-      const [j, s] = r as [string | false | null, string | false | null]
+    // Two GETs, not one script: the keys are in different Cluster slots. Auto-pipelining sends
+    // them in one write on a single node.
+    return Promise.all([jti === undefined ? null : this.#store.get(jtiKey(jti)), sub === undefined ? null : this.#store.get(subKey(sub))]).then(([j, s]) => {
       // The Store's TTL already bounds these; locally they are kept for the cache window only.
       if (typeof j === 'string' && jti !== undefined) this.#jtis.set(jti, now + (this.#valid.ttl || 5000))
       if (typeof s === 'string' && sub !== undefined) this.#subs.set(sub, { before: Number(s), until: now + (this.#valid.ttl || 5000) })
@@ -145,16 +183,27 @@ export class Revocations {
     const ttl = expS * 1000 - Date.now()
     if (ttl <= 0) return // already expired: nothing to revoke
     await this.#store.set(jtiKey(jti), '1', ttl)
-    this.#apply({ t: 'jti', jti, exp: expS * 1000 })
-    await this.#store.publish(REVOCATION_CHANNEL, JSON.stringify({ t: 'jti', jti, exp: expS * 1000 } satisfies Message))
+    await this.#replicated(jtiKey(jti))
+    await this.#announce({ t: 'jti', jti, exp: expS * 1000 })
   }
 
   /** Revokes every token of `sub` issued before `beforeS` (unix seconds), for `ttlMs` (≥ the longest token lifetime). */
   async revokeSub(sub: string, beforeS: number, ttlMs: number): Promise<void> {
     const before = Number(await this.#store.eval(REVOKE_SUB, [subKey(sub)], [beforeS, ttlMs]))
-    const msg: Message = { t: 'sub', sub, before, until: Date.now() + ttlMs }
-    this.#apply(msg)
-    await this.#store.publish(REVOCATION_CHANNEL, JSON.stringify(msg))
+    await this.#replicated(subKey(sub))
+    await this.#announce({ t: 'sub', sub, before, until: Date.now() + ttlMs })
+  }
+
+  /** Throws unless every replica of the key's node has the write (so a failover keeps it). */
+  async #replicated(key: string): Promise<void> {
+    const { replicas, acked } = await this.#store.waitReplicas(key, this.#replicationTimeoutMs)
+    if (acked < replicas) throw new StoreUnavailableError(`revocation reached ${acked} of ${replicas} replicas; retry`)
+  }
+
+  async #announce(m: Message): Promise<void> {
+    this.#apply(m)
+    m.seq = await this.#store.incr(SEQ_KEY, 1, SEQ_TTL_MS)
+    await this.#store.publish(REVOCATION_CHANNEL, JSON.stringify(m))
   }
 
   #onMessage(raw: string): void {
@@ -165,6 +214,8 @@ export class Revocations {
       return
     }
     this.#apply(m)
+    // The next sequence number after the one we saw: nothing was missed, keep the cache.
+    if (typeof m.seq === 'number' && this.#seq !== undefined && Number(this.#seq ?? 0) + 1 === m.seq) this.#seq = String(m.seq)
   }
 
   #apply(m: Message): void {

@@ -31,9 +31,38 @@ export interface Store {
   /** Pub/sub fan-out to every instance (revocations, cache purges). Returns an unsubscribe. */
   publish(channel: string, message: string): Promise<void>
   subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>
+  /**
+   * Deletes every key starting with `prefix` (cache purges); returns how many. On a cluster it
+   * scans every master, since a prefix spans slots.
+   */
+  deletePrefix(prefix: string): Promise<number>
+  /**
+   * Waits until the writes made so far to `key`'s node reached its replicas (Redis WAIT), so they
+   * survive that node's failover. Returns the replicas the node has and how many acknowledged.
+   */
+  waitReplicas(key: string, timeoutMs: number): Promise<{ replicas: number; acked: number }>
   /** true while the backend is reachable (for /status and metrics). */
   healthy(): boolean
+  /** Topology and per-node state, for /status and metrics. */
+  info(): StoreInfo
   close(): Promise<void>
+}
+
+export interface StoreNodeInfo {
+  /** host:port */
+  address: string
+  role: 'master' | 'replica' | 'sentinel'
+  /** The client's connection state: ready, connecting, reconnecting, end … */
+  state: string
+}
+
+export interface StoreInfo {
+  kind: string
+  /** memory | single | cluster | sentinel */
+  topology: string
+  /** ready when calls are served; else the client's state. */
+  state: string
+  nodes: StoreNodeInfo[]
 }
 
 /**

@@ -1,11 +1,14 @@
-// One conformance suite, run against every Store implementation (memory, and Redis on a real
-// redis-server started for the test).
+// One conformance suite, run against every Store implementation: memory, and Redis on each of its
+// three topologies — a single redis-server, a real Redis Cluster (six nodes, three masters) and a
+// real Sentinel set (master, replica, three sentinels), all started for the test.
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryStore } from '../../src/state/memory.js'
 import { RedisStore } from '../../src/state/redis.js'
 import type { Store, StoreScript } from '../../src/state/store.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
+import { startRedisCluster } from '../helpers/redis-cluster.js'
+import { startRedisSentinel } from '../helpers/redis-sentinel.js'
 import { pollUntil } from '../helpers/poll.js'
 
 const counter: StoreScript = {
@@ -18,7 +21,7 @@ const counter: StoreScript = {
   },
 }
 
-function suite(name: string, make: () => Promise<{ store: Store; done: () => Promise<void> }>) {
+function suite(name: string, topology: string, replicas: number, make: () => Promise<{ store: Store; done: () => Promise<void> }>) {
   describe(`Store conformance: ${name}`, () => {
     let store: Store
     let done: () => Promise<void>
@@ -72,16 +75,63 @@ function suite(name: string, make: () => Promise<{ store: Store; done: () => Pro
       await store.set(k('barrier'), 'x') // a round trip after the publish
       assert.deepEqual(got, ['hello'])
     })
+
+    test('a multi-key script runs when its keys share a hash tag', async () => {
+      const tag = k('tag')
+      const two: StoreScript = {
+        name: 'test-two-keys',
+        lua: `redis.call('SET', KEYS[1], ARGV[1]); redis.call('SET', KEYS[2], ARGV[1]); return redis.call('GET', KEYS[1]) .. redis.call('GET', KEYS[2])`,
+        local: (st, keys, args) => {
+          st.set(keys[0]!, String(args[0]))
+          st.set(keys[1]!, String(args[0]))
+          return `${st.get(keys[0]!)}${st.get(keys[1]!)}`
+        },
+      }
+      assert.equal(await store.eval(two, [`{${tag}}:a`, `{${tag}}:b`], ['x']), 'xx')
+    })
+
+    test('deletePrefix removes every key under the prefix, and only those', async () => {
+      const p = k('purge')
+      // Keys without a shared tag: on a cluster they spread over the masters.
+      for (let i = 0; i < 30; i++) await store.set(`${p}:${i}`, 'v')
+      await store.set(`${p}x`, 'keep-me-too')
+      await store.set(`other-${p}`, 'keep')
+      assert.equal(await store.deletePrefix(`${p}:`), 30)
+      for (let i = 0; i < 30; i++) assert.equal(await store.get(`${p}:${i}`), null)
+      assert.equal(await store.get(`${p}x`), 'keep-me-too')
+      assert.equal(await store.get(`other-${p}`), 'keep')
+    })
+
+    test('waitReplicas reports the replicas that have a write', async () => {
+      const key = k('durable')
+      await store.set(key, 'v')
+      const r = await store.waitReplicas(key, 400)
+      assert.equal(r.acked, r.replicas)
+      assert.equal(r.replicas, replicas)
+    })
+
+    test('info names the topology and its nodes', async () => {
+      // The cluster client learns replicas from its periodic slot refresh.
+      if (topology === 'cluster') await pollUntil(() => store.info().nodes.length === 6, { what: 'six cluster nodes in info()', timeoutMs: 10_000 })
+      const info = store.info()
+      assert.equal(info.topology, topology)
+      assert.equal(info.state, 'ready')
+      if (topology === 'cluster') {
+        assert.equal(info.nodes.filter((n) => n.role === 'master').length, 3)
+        assert.equal(info.nodes.filter((n) => n.role === 'replica').length, 3)
+      }
+      if (topology === 'sentinel') assert.equal(info.nodes.filter((n) => n.role === 'sentinel').length, 3)
+    })
   })
 }
 
-suite('memory', async () => {
+suite('memory', 'memory', 0, async () => {
   const store = new MemoryStore()
   return { store, done: () => store.close() }
 })
 
 let redis: RedisServer
-suite('redis', async () => {
+suite('redis', 'single', 0, async () => {
   redis = await startRedis()
   const store = new RedisStore({ url: redis.url, timeoutMs: 500 })
   await store.ready()
@@ -90,6 +140,32 @@ suite('redis', async () => {
     done: async () => {
       await store.close()
       await redis.close()
+    },
+  }
+})
+
+suite('redis cluster', 'cluster', 1, async () => {
+  const cluster = await startRedisCluster()
+  const store = new RedisStore({ cluster: { nodes: cluster.nodes }, timeoutMs: 500 })
+  await store.ready()
+  return {
+    store,
+    done: async () => {
+      await store.close()
+      await cluster.close()
+    },
+  }
+})
+
+suite('redis sentinel', 'sentinel', 1, async () => {
+  const set = await startRedisSentinel()
+  const store = new RedisStore({ sentinel: { sentinels: set.sentinels, name: set.name }, timeoutMs: 500 })
+  await store.ready()
+  return {
+    store,
+    done: async () => {
+      await store.close()
+      await set.close()
     },
   }
 })

@@ -3,6 +3,7 @@
 // Every field carries a description and, where it has one, its default: they feed the
 // generated docs/config-reference.md and editor hints.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_PLANE_LISTEN } from './defaults.js'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
 import { ListenAddress, Listener } from './listener.js'
 
@@ -416,7 +417,7 @@ export const Route = Type.Object(
 
 export const Server = Type.Object(
   {
-    listen: Type.Optional(ListenAddress('Data-plane listener (HTTP/1.1), the shorthand for one cleartext entry of `listeners`.', '0.0.0.0:8080')),
+    listen: Type.Optional(ListenAddress('Data-plane listener (HTTP/1.1), the shorthand for one cleartext entry of `listeners`.', DEFAULT_DATA_PLANE_LISTEN)),
     listeners: Type.Optional(Type.Array(Listener, { minItems: 1, description: 'Data-plane listeners, one per address. Use this or `listen`, not both.' })),
     max_body_size: Type.Optional(Size('Largest request body accepted; 413 above it.', '10mb')),
     max_header_size: Type.Optional(Size('Largest request head (request line + headers); 431 above it.', '16kb')),
@@ -432,7 +433,7 @@ export const Server = Type.Object(
 
 export const Admin = Type.Object(
   {
-    listen: Type.Optional(ListenAddress('Admin listener: /healthz /readyz /status /metrics. Keep it on loopback.', '127.0.0.1:9180')),
+    listen: Type.Optional(ListenAddress('Admin listener: /healthz /readyz /status /metrics. Keep it on loopback.', DEFAULT_ADMIN_LISTEN)),
     token: Type.Optional(Type.String({ description: 'Bearer token required for /status and /metrics (health probes stay open). Use ${ENV}.' })),
     hosts: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+$' }), {
@@ -486,14 +487,47 @@ export const Log = Type.Object(
   { ...Strict, description: 'Logging.' },
 )
 
+const RedisNode = Type.String({ pattern: '^(\\[[0-9a-fA-F:]+\\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$', description: 'host:port' })
+
 export const StoreConfig = Type.Object(
   {
     redis: Type.Optional(
       Type.Object(
         {
-          url: Type.String({ pattern: '^rediss?://', description: 'redis://[:password@]host:port[/db]. Use ${ENV} for the password.' }),
+          url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'One node: redis://[user:password@]host:port[/db] (rediss:// for TLS). Use ${ENV} for the password. Exactly one of url, cluster, sentinel.' })),
+          cluster: Type.Optional(
+            Type.Object(
+              { nodes: Type.Array(RedisNode, { minItems: 1, description: 'Seed nodes; the client discovers the rest (CLUSTER SLOTS) and follows MOVED/ASK.' }) },
+              { ...Strict, description: 'Redis Cluster: keys of one rate-limit decision share a hash tag, so they stay in one slot.' },
+            ),
+          ),
+          sentinel: Type.Optional(
+            Type.Object(
+              {
+                sentinels: Type.Array(RedisNode, { minItems: 1, description: 'Sentinel addresses; asked for the current master of `name`.' }),
+                name: Type.String({ minLength: 1, description: 'The master group name the sentinels monitor.' }),
+                username: Type.Optional(Type.String({ description: 'ACL user for the sentinels (when they require auth).' })),
+                password: Type.Optional(Type.String({ description: 'Password for the sentinels. Use ${ENV}.' })),
+              },
+              { ...Strict, description: 'Redis Sentinel: the client follows the master through failovers.' },
+            ),
+          ),
+          username: Type.Optional(Type.String({ description: 'ACL user (Redis 6+); with cluster/sentinel, for every data node.' })),
+          password: Type.Optional(Type.String({ description: 'Password (AUTH); with cluster/sentinel, for every data node. Use ${ENV}; never logged.' })),
+          tls: Type.Optional(
+            Type.Object(
+              {
+                ca: Type.Optional(Type.String({ description: 'PEM file of the CA that signed the Redis servers (default: the system roots).' })),
+                cert: Type.Optional(Type.String({ description: 'PEM client certificate file (when Redis requires client certificates).' })),
+                key: Type.Optional(Type.String({ description: 'PEM private key file of cert.' })),
+                server_name: Type.Optional(Type.String({ description: 'Name to verify in the server certificate (default: the host).' })),
+                verify: Type.Optional(Type.Boolean({ default: true, description: 'Verify the server certificate. Leave on outside tests.' })),
+              },
+              { ...Strict, description: 'TLS to every node (and sentinel). Implied by a rediss:// url.' },
+            ),
+          ),
           timeout: Type.Optional(Duration('Deadline for each Redis call; past it the caller applies its failure mode.', '100ms')),
-          prefix: Type.Optional(Type.String({ default: 'portico:', description: 'Prefix of every key, so several gateways can share one Redis.' })),
+          prefix: Type.Optional(Type.String({ pattern: '^[^{}]*$', default: 'portico:', description: 'Prefix of every key, so several gateways can share one Redis. No braces: hash tags come from the keys themselves.' })),
         },
         Strict,
       ),
@@ -501,6 +535,8 @@ export const StoreConfig = Type.Object(
   },
   { ...Strict, description: 'Shared state for plugins (rate limits, revocations, nonces, cache L2). Without redis: per-process memory.' },
 )
+
+export type RedisConfig = NonNullable<Static<typeof StoreConfig>['redis']>
 
 export const HmacCredential = Type.Object(
   {

@@ -2,6 +2,7 @@
 // shorthand for a single cleartext HTTP/1.1 listener. The scheme a listener reports upstream
 // (X-Forwarded-Proto, Forwarded) follows from it: https when it has `tls`, else http.
 import { Type, type Static } from '@sinclair/typebox'
+import { DEFAULT_LISTENER_PROTOCOLS } from './defaults.js'
 
 /** host:port, [v6]:port or a bare port (a bare port binds every interface: core/address.ts). */
 export const ListenAddress = (description: string, def?: string) =>
@@ -15,7 +16,7 @@ export const ListenerTls = Type.Object({}, { additionalProperties: false, descri
 export const Listener = Type.Object(
   {
     listen: ListenAddress('Address to bind: host:port, [ipv6]:port or a port.'),
-    protocols: Type.Optional(Type.Array(ListenerProtocol, { minItems: 1, uniqueItems: true, default: ['http1'], description: 'Protocols served on this listener.' })),
+    protocols: Type.Optional(Type.Array(ListenerProtocol, { minItems: 1, uniqueItems: true, default: [...DEFAULT_LISTENER_PROTOCOLS], description: 'Protocols served on this listener.' })),
     tls: Type.Optional(ListenerTls),
   },
   { additionalProperties: false, description: 'One data-plane listener.' },

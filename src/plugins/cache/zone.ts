@@ -6,7 +6,7 @@
 import { withDeadline } from '../remote.js'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import type { Store, StoreScript } from '../../state/store.js'
+import type { Store } from '../../state/store.js'
 import { KEY_SEP } from './key.js'
 
 /** One stored response. Times are ms since the epoch; headers are what a hit replays. */
@@ -105,16 +105,6 @@ export function entrySize(key: string, e: Omit<Entry, 'size'>): number {
  * each script short, so Redis is never blocked for a whole-keyspace scan. The memory twin is never
  * used: tier 2 requires store.redis (create() refuses otherwise).
  */
-const PURGE_SCRIPT: StoreScript = {
-  name: 'cache_purge_page',
-  lua: `local pat = string.gsub(KEYS[1], '[%*%?%[%]\\\\]', '\\\\%0') .. '*'
-local r = redis.call('SCAN', ARGV[1], 'MATCH', pat, 'COUNT', 500)
-local n = 0
-for _, k in ipairs(r[2]) do n = n + redis.call('UNLINK', k) end
-return {r[1], n}`,
-  local: () => ['0', 0],
-}
-
 export const PURGE_CHANNEL = 'cache:purge'
 
 export class Zone {
@@ -348,12 +338,7 @@ export class Zone {
     } else {
       prefix = this.#prefix + (p.prefix ?? '')
     }
-    let cursor = '0'
-    do {
-      const r = (await store.eval(PURGE_SCRIPT, [prefix], [cursor])) as [string | Buffer, number]
-      cursor = String(r[0])
-      n += Number(r[1])
-    } while (cursor !== '0')
+    n += await store.deletePrefix(prefix)
     await store.publish(PURGE_CHANNEL, JSON.stringify({ zone: this.name, ...p }))
     return n
   }

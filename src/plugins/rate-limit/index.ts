@@ -13,7 +13,7 @@ import { parseDuration } from '../../config/units.js'
 import { ratelimitDecisions, pluginDegraded } from '../../observability/metrics.js'
 import { ALGORITHMS, type LimitSpec, type StepOut } from './algorithms.js'
 import { LocalLimiter, localTable } from './local.js'
-import { RATE_LIMIT_SCRIPT } from './script.js'
+import { RATE_LIMIT_SCRIPT, replyStride } from './script.js'
 import { RateLimitSchema, type RateLimitConfig } from './schema.js'
 
 const NAME = 'rate-limit'
@@ -72,8 +72,35 @@ function keyFunction(key: string): KeyFn {
 /** Client-chosen key values (headers, claims) can be long: past this they are hashed. */
 const MAX_KEY_LENGTH = 128
 
+/** Requests of one key decided by one script call at most. 1 for now: with larger batches the integration test "fixed window 100 per 2s" admitted 150 of 150 (not understood yet; the script itself answers batches exactly, see the unit test). */
+const MAX_BATCH = 1
+
 function boundKey(k: string): string {
   return k.length <= MAX_KEY_LENGTH ? k : 'sha256:' + createHash('sha256').update(k).digest('base64url')
+}
+
+const TAG_UNSAFE = /[{}%]/g
+const TAG_ESCAPES: Record<string, string> = { '{': '%7B', '}': '%7D', '%': '%25' }
+
+/**
+ * `s` made safe inside a Redis Cluster hash tag: a brace in a client-chosen key would end the tag
+ * early (or start a second one) and split a request's keys across slots. Escaping only strings that
+ * need it keeps the mapping one-to-one (an escaped string always contains `%`).
+ */
+export function tagSafe(s: string): string {
+  return s.indexOf('{') === -1 && s.indexOf('}') === -1 && s.indexOf('%') === -1 ? s : s.replace(TAG_UNSAFE, (c) => TAG_ESCAPES[c]!)
+}
+
+/**
+ * The Store keys of one decision, one per limit. They share one hash tag built from (scope, key
+ * value) — not from the prefix — so one request's keys are in one Cluster slot (the script is
+ * atomic over them) while different clients' counters spread over every slot.
+ */
+export function rateLimitKeys(scope: string, key: string, suffixes: readonly string[]): string[] {
+  const base = `rl:{${tagSafe(scope)}|${tagSafe(key)}}`
+  const keys = new Array<string>(suffixes.length)
+  for (let i = 0; i < suffixes.length; i++) keys[i] = base + suffixes[i]!
+  return keys
 }
 
 /** The IETF RateLimit field for the last decision: `"name";r=remaining;t=seconds`, one item per limit. */
@@ -180,44 +207,94 @@ export default definePlugin({
       return reply
     }
 
-    const remote = async (ctx: RequestContext, key: string): Promise<Verdict> => {
-      const keys = new Array<string>(limits.length)
-      // One hash tag per (scope, key): every key of a request lands on one Redis Cluster slot.
-      const base = `rl:{${scope}|${key}}`
-      for (let i = 0; i < limits.length; i++) keys[i] = base + keySuffixes[i]!
+    // Concurrent requests for the same key within one event-loop turn are decided by one script
+    // call (`n` requests, decided one after the other inside the script: exactly what n calls in a
+    // row would answer, so the limit stays exact). Under load that turns n EVALSHAs (encoding,
+    // reply parsing, a deadline timer each) into one; different keys still share one write through
+    // the client's auto-pipelining. Batches are capped so one script call stays short.
+    interface Waiter {
+      ctx: RequestContext
+      resolve: (v: Verdict) => void
+    }
+    interface Batch {
+      key: string
+      waiters: Waiter[]
+    }
+    const open = new Map<string, Batch>()
+    let queue: Batch[] = []
+    let scheduled = false
+    const stride = replyStride(limits.length)
+
+    const failed = (err: unknown, b: Batch): void => {
+      const now = Date.now()
+      if (now - lastWarn > 10_000) {
+        lastWarn = now
+        env.logger.warn({ err, route: b.waiters[0]!.ctx.routeName, failure_mode: failClosed ? 'closed' : 'open' }, 'rate-limit: redis failed; applying failure_mode')
+      }
+      for (const w of b.waiters) {
+        degraded.value++
+        if (failClosed) {
+          seriesFor(w.ctx.routeName)[5]!.value++
+          w.resolve({ status: 503, error: 'rate_limit_unavailable', message: 'rate limiting is temporarily unavailable' })
+        } else w.resolve(finish(w.ctx, local.decide(b.key, now), 0))
+      }
+    }
+
+    const send = async (b: Batch): Promise<void> => {
+      const keys = rateLimitKeys(scope, b.key, keySuffixes)
+      const n = b.waiters.length
       let timer: NodeJS.Timeout | undefined
+      let res: number[]
       try {
-        const res = (await Promise.race([
-          store.eval(RATE_LIMIT_SCRIPT, keys, args),
+        res = (await Promise.race([
+          store.eval(RATE_LIMIT_SCRIPT, keys, n === 1 ? args : [...args, n]),
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(new Error(`redis did not answer within ${timeoutMs}ms`)), timeoutMs)
           }),
         ])) as number[]
-        if (!Array.isArray(res) || res.length !== 1 + 3 * limits.length) throw new Error('unexpected rate-limit script reply')
-        for (let i = 0; i < limits.length; i++) {
-          const o = outs[i]!
-          o.remaining = Number(res[1 + 3 * i])
-          o.resetMs = Number(res[2 + 3 * i])
-          o.retryMs = Number(res[3 + 3 * i])
-          o.allowed = o.retryMs === 0
-        }
-        return finish(ctx, Number(res[0]) === 1, 1)
+        if (!Array.isArray(res) || res.length !== n * stride) throw new Error('unexpected rate-limit script reply')
       } catch (err) {
-        degraded.value++
-        const now = Date.now()
-        if (now - lastWarn > 10_000) {
-          lastWarn = now
-          env.logger.warn({ err, route: ctx.routeName, failure_mode: failClosed ? 'closed' : 'open' }, 'rate-limit: redis failed; applying failure_mode')
-        }
-        if (failClosed) {
-          seriesFor(ctx.routeName)[5]!.value++
-          return { status: 503, error: 'rate_limit_unavailable', message: 'rate limiting is temporarily unavailable' }
-        }
-        return finish(ctx, local.decide(key, now), 0)
+        return failed(err, b)
       } finally {
         clearTimeout(timer)
       }
+      for (let r = 0; r < n; r++) {
+        const off = r * stride
+        for (let i = 0; i < limits.length; i++) {
+          const o = outs[i]!
+          o.remaining = Number(res[off + 1 + 3 * i])
+          o.resetMs = Number(res[off + 2 + 3 * i])
+          o.retryMs = Number(res[off + 3 + 3 * i])
+          o.allowed = o.retryMs === 0
+        }
+        const w = b.waiters[r]!
+        w.resolve(finish(w.ctx, Number(res[off]) === 1, 1))
+      }
     }
+
+    const flush = (): void => {
+      scheduled = false
+      const batches = queue
+      queue = []
+      open.clear()
+      for (const b of batches) void send(b)
+    }
+
+    const remote = (ctx: RequestContext, key: string): Promise<Verdict> =>
+      new Promise<Verdict>((resolve) => {
+        let b = open.get(key)
+        if (b === undefined) {
+          b = { key, waiters: [] }
+          open.set(key, b)
+          queue.push(b)
+        }
+        b.waiters.push({ ctx, resolve })
+        if (b.waiters.length >= MAX_BATCH) open.delete(key)
+        if (!scheduled) {
+          scheduled = true
+          setImmediate(flush)
+        }
+      })
 
     const instance: PluginInstance = {
       access(ctx) {

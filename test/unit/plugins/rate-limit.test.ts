@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { Ajv } from 'ajv'
 import { ALG_BUCKET, ALG_FIXED, ALG_GCRA, ALG_SLIDING, newOut, step, type LimitSpec, type LimitState } from '../../../src/plugins/rate-limit/algorithms.js'
 import { LocalLimiter, LocalTable } from '../../../src/plugins/rate-limit/local.js'
-import { RATE_LIMIT_SCRIPT } from '../../../src/plugins/rate-limit/script.js'
+import { RATE_LIMIT_SCRIPT, replyStride } from '../../../src/plugins/rate-limit/script.js'
 import { RateLimitSchema } from '../../../src/plugins/rate-limit/schema.js'
 import rateLimit, { compileLimits, policyField, rateLimitField } from '../../../src/plugins/rate-limit/index.js'
 import { MemoryStore } from '../../../src/state/memory.js'
@@ -192,6 +192,29 @@ describe('Lua script and JavaScript twin agree (real Redis)', () => {
       assert.deepEqual(results.map(([r]) => (r as number[])[0]), [1, 1, 1, 1, 1, 0, 0])
       // The refused requests did not consume the 10/min limit: 5 used, 5 remaining.
       assert.equal((results[6]![0] as number[])[1], 5)
+    })
+  }
+
+  for (const [name, alg] of [['fixed-window', ALG_FIXED], ['sliding-window', ALG_SLIDING], ['token-bucket', ALG_BUCKET], ['gcra', ALG_GCRA]] as const) {
+    test(`${name}: a batch of 7 in one call answers as 7 calls in a row`, async () => {
+      const args = [alg, 10, 60_000, 10, alg, 5, 60_000, 5]
+      const one = [`b1-${name}-a`, `b1-${name}-b`]
+      const batch = [`b7-${name}-a`, `b7-${name}-b`]
+      const single: number[][] = []
+      for (let i = 0; i < 7; i++) single.push((await store.eval(RATE_LIMIT_SCRIPT, one, args)) as number[])
+      const stride = replyStride(2)
+      for (const backend of [store, memory]) {
+        const r = (await backend.eval(RATE_LIMIT_SCRIPT, batch.map((k) => `${k}-${backend.kind}`), [...args, 7])) as number[]
+        assert.equal(r.length, 7 * stride)
+        const per = Array.from({ length: 7 }, (_, i) => r.slice(i * stride, (i + 1) * stride))
+        assert.deepEqual(per.map((x) => x[0]), [1, 1, 1, 1, 1, 0, 0], backend.kind)
+        // remaining of both limits, request by request, as the single calls said
+        assert.deepEqual(per.map((x) => [x[1], x[4]]), single.map((x) => [x[1], x[4]]), backend.kind)
+      }
+      // The batch committed its five units: the next single call sees 5/5 used.
+      const next = (await store.eval(RATE_LIMIT_SCRIPT, batch.map((k) => `${k}-redis`), args)) as number[]
+      assert.equal(next[0], 0)
+      assert.equal(next[1], 5)
     })
   }
 })
