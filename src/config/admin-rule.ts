@@ -3,7 +3,7 @@
 // The listen syntax is core/address.ts's (a bare admin port binds to loopback).
 import { formatHostPort, isLoopback, parseListen } from '../core/address.js'
 
-import { DEFAULT_ADMIN_LISTEN } from './schema/defaults.js'
+import { DEFAULT_ADMIN_LISTEN } from './defaults.js'
 
 export { DEFAULT_ADMIN_LISTEN }
 

@@ -2,7 +2,7 @@
 // `server.listeners` form and the schema's defaults applied: what the data plane binds and what
 // the control plane reports and compares across reloads.
 import type { Config, ListenerConfig } from './schema/index.js'
-import { DEFAULT_DATA_PLANE_LISTEN, DEFAULT_LISTENER_PROTOCOLS } from './schema/defaults.js'
+import { DEFAULT_DATA_PLANE_LISTEN, DEFAULT_LISTENER_PROTOCOLS } from './defaults.js'
 
 export interface ResolvedListener {
   /** host:port, [v6]:port, a port string or a number, as configured. */

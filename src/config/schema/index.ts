@@ -3,7 +3,7 @@
 // Every field carries a description and, where it has one, its default: they feed the
 // generated docs/config-reference.md and editor hints.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_PLANE_LISTEN } from './defaults.js'
+import { DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_PLANE_LISTEN } from '../defaults.js'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
 import { ListenAddress, Listener } from './listener.js'
 

@@ -2,7 +2,7 @@
 // shorthand for a single cleartext HTTP/1.1 listener. The scheme a listener reports upstream
 // (X-Forwarded-Proto, Forwarded) follows from it: https when it has `tls`, else http.
 import { Type, type Static } from '@sinclair/typebox'
-import { DEFAULT_LISTENER_PROTOCOLS } from './defaults.js'
+import { DEFAULT_LISTENER_PROTOCOLS } from '../defaults.js'
 
 /** host:port, [v6]:port or a bare port (a bare port binds every interface: core/address.ts). */
 export const ListenAddress = (description: string, def?: string) =>

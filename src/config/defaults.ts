@@ -1,4 +1,4 @@
-// Defaults the schema publishes AND the runtime reads. They live in this TypeBox-free module so a
+// Defaults the schema publishes AND the runtime reads. They live in this TypeBox-free module, outside schema/, so a
 // worker can apply them without importing the schema (which would load TypeBox into every worker:
 // test/unit/plugins/builtin.test.ts checks the worker's module graph). The schema uses these same
 // constants for its `default:` values, so each literal is written once.
