@@ -11,6 +11,7 @@ import { BUILTIN_PLUGINS } from '../plugins/registry.js'
 import { checkPathPattern } from '../router/table.js'
 import type { PluginDefinition } from '../plugins/contract.js'
 import { suggest } from './errors.js'
+import { checkListeners, checkUpstreamTls } from './schema/tls.js'
 
 export type Segment = string | number
 
@@ -274,12 +275,14 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, issues: Issue[]
   const upstreams = isObj(doc.upstreams) ? doc.upstreams : {}
   for (const [name, up] of Object.entries(upstreams)) {
     if (isObj(up)) checkUpstream(up, ['upstreams', name], issues)
+    if (isObj(up)) checkUpstreamTls(up, ['upstreams', name], issues)
   }
   const upstreamNames = Object.keys(upstreams)
 
   const server = doc.server
   if (isObj(server)) {
     checkListen(server.listen, ['server', 'listen'], issues)
+    checkListeners(server, checkListen, issues)
     if (Array.isArray(server.trusted_proxies)) {
       server.trusted_proxies.forEach((v, i) => {
         if (typeof v === 'string' && !isAddressOrCidr(v)) {

@@ -20,7 +20,7 @@ import { ClusterSupervisor } from './supervisor.js'
 import { watchConfigFile, type FileWatch } from './sources/file.js'
 import { PORTICO_VERSION } from '../version.js'
 import { revocationWriterFor } from './revocation-writer.js'
-import { routeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
+import { certificateStatus, routeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
 
 export interface PrimaryOptions {
   file: string
@@ -212,6 +212,7 @@ class Controller {
       workers: workerStatus(this.#pool.workers(), planes),
       routes: routeStatus(c),
       upstreams: upstreamStatus(c, planes),
+      certificates: certificateStatus(planes),
     }
   }
 

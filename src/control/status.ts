@@ -3,6 +3,7 @@
 // functions, so the merge rules are unit-tested without processes; primary.ts gathers the inputs.
 import type { Config } from '../config/schema/index.js'
 import type { WorkerInfo, WorkerPlaneStatus } from './pool.js'
+import type { CertificateSummary } from '../tls/certificate.js'
 
 export interface RouteStatus {
   name: string
@@ -145,6 +146,23 @@ export interface StatusDocument {
   workers: Array<WorkerInfo & { answered: boolean; in_flight: number | null }>
   routes: RouteStatus[]
   upstreams: Record<string, UpstreamStatus>
+  /** Served TLS certificates, one row per certificate (by fingerprint) over every worker. */
+  certificates: CertificateStatus[]
+}
+
+export type CertificateStatus = CertificateSummary & { workers: number[] }
+
+/** Certificates merged over workers: a row per fingerprint, with the workers serving it (a rotation shows both until every worker moved). */
+export function certificateStatus(planes: readonly WorkerPlaneStatus[]): CertificateStatus[] {
+  const out = new Map<string, CertificateStatus>()
+  for (const { slot, status } of planes) {
+    for (const c of status?.certificates ?? []) {
+      let row = out.get(c.fingerprint256)
+      if (row === undefined) out.set(c.fingerprint256, (row = { ...c, workers: [] }))
+      if (!row.workers.includes(slot)) row.workers.push(slot)
+    }
+  }
+  return [...out.values()]
 }
 
 /**
@@ -221,6 +239,10 @@ export function renderStatusText(d: StatusDocument): string {
         ...u.targets.map((t) => [`  ${t.url}`, String(t.weight), health(t.healthy) + (t.ejected ? ' (ejected)' : ''), String(t.in_flight), perWorker(t.url).join(' ')]),
       ]),
     )
+  }
+  if (d.certificates.length > 0) {
+    lines.push('', 'CERTIFICATES')
+    lines.push(table([['name', 'names', 'key', 'not after', 'issuer', 'source'], ...d.certificates.map((c) => [c.name, c.names.join(','), c.key_type, c.not_after, c.issuer, c.source])]))
   }
   return lines.join('\n') + '\n'
 }

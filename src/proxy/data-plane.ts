@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config/schema/index.js'
 import type { PluginDefinition } from '../plugins/contract.js'
 import type { ClusterStatus } from '../upstream/cluster.js'
+import type { CertificateSummary } from '../tls/certificate.js'
 
 export interface SnapshotMeta {
   /** Monotonic config version assigned by the control plane. */
@@ -21,6 +22,8 @@ export interface DataPlaneStatus {
   routes: number
   /** Live state of this process's clusters: health, ejection, in-flight, breaker. */
   upstreams: Record<string, ClusterStatus>
+  /** Certificates the https listeners serve (names, issuer, validity, source; never a key). */
+  certificates?: CertificateSummary[]
 }
 
 export interface DataPlaneOptions {
@@ -40,6 +43,8 @@ export interface DataPlane {
   /** Stop accepting connections, let in-flight requests finish up to timeoutMs, then close everything. */
   drain(timeoutMs: number): Promise<void>
   status(): DataPlaneStatus
+  /** Every listener's bound address (server.listeners order). */
+  addresses?(): { proto: 'http' | 'https'; address: AddressInfo }[]
 }
 
 export { createDataPlane } from './server.js'

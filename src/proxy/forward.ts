@@ -2,6 +2,7 @@
 // X-Forwarded-* family and Forwarded (RFC 7239), Via, and the client address through trusted proxies.
 import { BlockList, isIP } from 'node:net'
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import { IDENTITY_HEADERS } from '../tls/identity.js'
 
 /**
  * Never forwarded in either direction. `expect` is answered by the gateway itself (Node sends
@@ -21,7 +22,20 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ])
 
-const REQUEST_SKIP = new Set([...HOP_BY_HOP, 'host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'via', 'x-request-id'])
+// x-client-cert-*: the mTLS identity (tls/identity.ts) is set by the gateway alone, on every listener.
+const REQUEST_SKIP = new Set([
+  ...HOP_BY_HOP,
+  'host',
+  'expect',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'forwarded',
+  'via',
+  'x-request-id',
+  ...IDENTITY_HEADERS,
+])
 
 /** Trusted proxies, compiled once per Snapshot. */
 export class TrustedProxies {

@@ -3,6 +3,7 @@
 // Everything config-derived was computed when the Snapshot was compiled.
 import { performance } from 'node:perf_hooks'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { TLSSocket } from 'node:tls'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import { normalizePath } from '../router/normalize.js'
@@ -18,6 +19,7 @@ import type { BodyRewrite, UpstreamHead, Verdict } from '../plugins/contract.js'
 import { BodyLimit, PayloadTooLarge } from './body-limit.js'
 import type { DeadlineItem, DeadlineList, Deadlines } from './deadlines.js'
 import type { Tracing } from '../observability/tracing.js'
+import type { ListenerHooks } from './listeners/hooks.js'
 import { authFailures, recordRequest, upstreamDuration, upstreamSeries } from '../observability/metrics.js'
 import { REJECTED, type Ticket } from '../upstream/breaker.js'
 import { FailureKind, backoffMs, failureKind, isRetryable, type RetryPolicy } from '../upstream/retry.js'
@@ -79,7 +81,12 @@ function hasDuplicateHost(raw: string[]): boolean {
   return false
 }
 
-export function createHandler(host: HandlerHost): (req: IncomingMessage, res: ServerResponse) => void {
+/** A cleartext listener with nothing before routing. */
+const CLEARTEXT: ListenerHooks = { proto: 'http', front: null, tls: null }
+
+export function createHandler(host: HandlerHost, listener: ListenerHooks = CLEARTEXT): (req: IncomingMessage, res: ServerResponse) => void {
+  const proto = listener.proto
+  const tls = listener.tls
   return function handle(req, res) {
     const snap = host.snapshot!
     const start = performance.now()
@@ -109,8 +116,16 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     const method = req.method ?? 'GET'
     const hostHeader = headers.host ?? ''
     const hostOnly = hostName(hostHeader)
-    let match = snap.router.match(hostOnly, method, path, headers)
-    if (match.kind === 'method_not_allowed' && method === 'OPTIONS') match = preflightMatch(snap, hostOnly, path, headers) ?? match
+    if (listener.front !== null && listener.front(req, res, hostOnly, path)) return
+    let sni = ''
+    if (tls !== null) {
+      // SNI and Host bound together: a connection is only good for the names its certificate covers.
+      if (!tls.checkHost(req, hostOnly)) return earlyReply(host, snap, req, res, id, start, 'misdirected_request', `this connection's certificate does not cover ${hostOnly}`)
+      if (tls.hsts !== null) res.setHeader('strict-transport-security', tls.hsts)
+      sni = (req.socket as TLSSocket).servername || ''
+    }
+    let match = snap.router.match(hostOnly, method, path, headers, sni)
+    if (match.kind === 'method_not_allowed' && method === 'OPTIONS') match = preflightMatch(snap, hostOnly, path, headers, sni) ?? match
     if (match.kind !== 'found') {
       if (match.kind === 'not_found') return earlyReply(host, snap, req, res, id, start, 'route_not_found', `no route for ${method} ${path}`)
       res.setHeader('allow', match.allow)
@@ -127,11 +142,15 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     const peer = plainAddress(req.socket.remoteAddress)
     const trustedPeer = snap.trustedProxies.has(peer)
     ctx.clientIp = trustedPeer ? clientAddress(peer, headers['x-forwarded-for'], snap.trustedProxies) : peer
-    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto: host.proto, host: hostHeader, requestId: id, trustedPeer })
+    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader, requestId: id, trustedPeer })
+    if (tls !== null) {
+      ctx.clientCert = tls.identity(req)
+      tls.forward(req, ctx.upstreamHeaders)
+    }
     if (route.preserveHost && hostHeader !== '') ctx.upstreamHeaders.host = hostHeader
     ctx.upstreamPath = upstreamPath(route, path)
     if (host.tracing !== null) {
-      ctx.trace = host.tracing.start(headers, method, path, host.proto, ctx.clientIp)
+      ctx.trace = host.tracing.start(headers, method, path, proto, ctx.clientIp)
       ctx.trace.setRoute(method, route.name)
     }
 
@@ -158,10 +177,10 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
  * route it as that method, to a route whose cors plugin answers it, so users need not list OPTIONS
  * in every route's `methods`. Any other OPTIONS request keeps its 405.
  */
-function preflightMatch(snap: Snapshot, host: string, path: string, headers: IncomingMessage['headers']) {
+function preflightMatch(snap: Snapshot, host: string, path: string, headers: IncomingMessage['headers'], sni: string) {
   const wanted = headers['access-control-request-method']
   if (headers.origin === undefined || typeof wanted !== 'string' || wanted === '') return undefined
-  const m = snap.router.match(host, wanted, path, headers)
+  const m = snap.router.match(host, wanted, path, headers, sni)
   return m.kind === 'found' && m.data.answersPreflight ? m : undefined
 }
 

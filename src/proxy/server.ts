@@ -19,6 +19,7 @@ import type { PluginDefinition } from '../plugins/contract.js'
 import type { Store } from '../state/store.js'
 import { MemoryStore } from '../state/memory.js'
 import type { DataPlane, DataPlaneOptions, DataPlaneStatus, SnapshotMeta } from './data-plane.js'
+import { createListener, listenerSpecs, type BoundListener } from './listeners/https.js'
 
 /** host:port | [v6]:port | port → listen arguments. */
 export function parseListen(listen: string | number): { host: string; port: number } {
@@ -71,6 +72,8 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
   #tracingKey = 'null'
   #config: Config | undefined
   #server: http.Server | undefined
+  /** Every bound listener (server.listeners); #server is the first. */
+  #listeners: BoundListener[] = []
   #loading: Promise<void> = Promise.resolve()
   /** A fixed plugin registry (tests, embedding), or null: built-ins loaded as the config names them. */
   readonly #plugins: ReadonlyMap<string, PluginDefinition> | null
@@ -118,13 +121,14 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     await Promise.all([...next.clusters.values()].map((c) => c.ready()))
     await this.#applyTracing(config)
     const prev = this.snapshot
-    const prevListen = this.#config?.server?.listen
+    const prevListen = JSON.stringify(listenerSpecs(this.#config?.server).map((l) => l.listen))
     this.snapshot = next // the swap: requests read this reference once, at arrival
     this.#config = config
     configReloads.labels('applied').inc()
     reportConfigLoaded(meta.version, meta.hash)
     if (prev !== undefined) {
-      if (this.#server !== undefined && prevListen !== config.server?.listen) this.logger.warn('server.listen changed: restart to apply it')
+      if (this.#server !== undefined && prevListen !== JSON.stringify(listenerSpecs(config.server).map((l) => l.listen))) this.logger.warn('server.listen changed: restart to apply it')
+      await this.#updateTls(config)
       void retireSnapshot(prev, next, this.logger)
     }
     this.logger.info({ version: meta.version, hash: meta.hash.slice(0, 12), routes: next.routes.length }, 'config loaded')
@@ -179,57 +183,83 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     if (config === undefined) throw new Error('listen() before the first load()')
     if (this.#server !== undefined) return this.#server.address() as AddressInfo
     const s = config.server ?? {}
-    const server = http.createServer(
-      {
-        maxHeaderSize: parseSize(s.max_header_size ?? '16kb'),
-        headersTimeout: parseDuration(s.header_timeout ?? '10s'),
-        // The whole-request deadline is the upstream's business (timeouts.total); a long upload is legal.
-        requestTimeout: 0,
-        keepAliveTimeout: parseDuration(s.keep_alive_timeout ?? '5s'),
-        requireHostHeader: true,
-        joinDuplicateHeaders: false,
-        insecureHTTPParser: false,
-      },
-      createHandler(this),
-    )
-    server.on('clientError', clientErrorReply)
+    const options: http.ServerOptions = {
+      maxHeaderSize: parseSize(s.max_header_size ?? '16kb'),
+      headersTimeout: parseDuration(s.header_timeout ?? '10s'),
+      // The whole-request deadline is the upstream's business (timeouts.total); a long upload is legal.
+      requestTimeout: 0,
+      keepAliveTimeout: parseDuration(s.keep_alive_timeout ?? '5s'),
+      requireHostHeader: true,
+      joinDuplicateHeaders: false,
+      insecureHTTPParser: false,
+    }
     let connections = 0
-    server.on('connection', (socket: Socket) => {
+    const onConnection = (socket: Socket): void => {
       connections++
       socket.once('close', () => connections--)
-    })
+    }
     reportLiveCounts(() => ({ inFlight: this.inFlight, connections }))
-    this.#server = server
-    const { host, port } = parseListen(s.listen ?? '0.0.0.0:8080')
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen({ host, port }, () => {
-        server.off('error', reject)
-        resolve()
+    for (const spec of listenerSpecs(s)) {
+      const bound = await createListener(spec, options, (hooks) => createHandler(this, hooks), { logger: this.logger })
+      bound.server.on('clientError', clientErrorReply)
+      bound.server.on('connection', onConnection)
+      this.#listeners.push(bound)
+      const { host, port } = parseListen(spec.listen)
+      await new Promise<void>((resolve, reject) => {
+        bound.server.once('error', reject)
+        bound.server.listen({ host, port }, () => {
+          bound.server.off('error', reject)
+          resolve()
+        })
       })
-    })
-    const addr = server.address() as AddressInfo
-    this.logger.info({ address: addr.address, port: addr.port }, 'data plane listening')
-    return addr
+      const a = bound.server.address() as AddressInfo
+      this.logger.info({ address: a.address, port: a.port, tls: bound.tls !== null }, 'data plane listening')
+    }
+    const server = this.#listeners[0]!.server
+    this.#server = server
+    return server.address() as AddressInfo
+  }
+
+  /** Every listener's bound address, in server.listeners order. */
+  addresses(): { proto: 'http' | 'https'; address: AddressInfo }[] {
+    return this.#listeners.map((l) => ({ proto: l.tls === null ? 'http' : 'https', address: l.server.address() as AddressInfo }))
+  }
+
+  /** A reload changes what an https listener serves (certificates, policies) without a rebind. */
+  async #updateTls(config: Config): Promise<void> {
+    const specs = listenerSpecs(config.server)
+    await Promise.all(
+      this.#listeners.map(async (l, i) => {
+        const next = specs[i]?.tls
+        if (l.tls === null || next === undefined || JSON.stringify(next) === JSON.stringify(l.spec.tls)) return
+        await l.tls.update(next).catch(() => undefined)
+      }),
+    )
+  }
+
+  /** What every https listener serves, for /status (never a key). */
+  certificates(): ReturnType<NonNullable<BoundListener['tls']>['status']> {
+    return this.#listeners.flatMap((l) => l.tls?.status() ?? [])
   }
 
   async drain(timeoutMs: number): Promise<void> {
     if (this.draining) return
     this.draining = true
-    const server = this.#server
-    if (server !== undefined) {
+    const servers = this.#listeners.map((l) => l.server)
+    if (servers.length > 0) {
       // Stop accepting; idle keep-alive connections close now, busy ones after their response
       // (the handler marks responses `connection: close` while draining).
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      server.closeIdleConnections()
+      const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))))
+      for (const server of servers) server.closeIdleConnections()
       const deadline = Date.now() + timeoutMs
       while (this.inFlight > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 25))
-        server.closeIdleConnections()
+        for (const server of servers) server.closeIdleConnections()
       }
       if (this.inFlight > 0) this.logger.warn({ in_flight: this.inFlight }, 'drain timeout: closing remaining connections')
-      server.closeAllConnections()
+      for (const server of servers) server.closeAllConnections()
       await closed
+      for (const l of this.#listeners) l.tls?.close()
     }
     const snap = this.snapshot
     if (snap !== undefined) await retireSnapshot(snap, undefined, this.logger)
@@ -247,12 +277,13 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
       }
     }
     return {
-      ready: snap !== undefined && this.#server?.listening === true && !this.draining,
+      ready: snap !== undefined && this.#listeners.length > 0 && this.#listeners.every((l) => l.server.listening) && !this.draining,
       version: snap?.version ?? 0,
       hash: snap?.hash ?? '',
       inFlight: this.inFlight,
       routes: snap?.routes.length ?? 0,
       upstreams,
+      certificates: this.certificates(),
     }
   }
 }

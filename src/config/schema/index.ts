@@ -4,6 +4,7 @@
 // generated docs/config-reference.md and editor hints.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
+import { Listener, UpstreamTls } from './tls.js'
 
 const Strict = { additionalProperties: false } as const
 
@@ -247,6 +248,7 @@ export const Upstream = Type.Object(
     ),
     queue_size: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'Requests that may wait for a free slot when max_concurrent_requests is reached, per worker.' })),
     retries: Type.Optional(Retries),
+    tls: Type.Optional(UpstreamTls),
   },
   { ...Strict, description: 'A named group of targets.' },
 )
@@ -301,6 +303,9 @@ export const Route = Type.Object(
   {
     name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Unique route name, used in logs and metrics.' }),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Exact hosts or "*.example.com" wildcards. Omitted = any host.' })),
+    snis: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'TLS server names (SNI) this route serves: exact or "*.example.com". Omitted = any; a route with snis never matches cleartext requests.' }),
+    ),
     methods: Type.Optional(
       Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1, description: 'Allowed methods. Omitted = any method.' }),
     ),
@@ -334,7 +339,8 @@ export const Route = Type.Object(
 
 export const Server = Type.Object(
   {
-    listen: Type.Optional(ListenAddress('Data-plane listener (HTTP/1.1).', '0.0.0.0:8080')),
+    listen: Type.Optional(ListenAddress('Data-plane listener (HTTP/1.1); shorthand for listeners: [{ listen }]. Exclusive with listeners.', '0.0.0.0:8080')),
+    listeners: Type.Optional(Type.Array(Listener, { minItems: 1, description: 'Data-plane listeners, cleartext or https (tls). Replaces listen.' })),
     max_body_size: Type.Optional(Size('Largest request body accepted; 413 above it.', '10mb')),
     max_header_size: Type.Optional(Size('Largest request head (request line + headers); 431 above it.', '16kb')),
     header_timeout: Type.Optional(Duration('Time a client has to send the request head.', '10s')),

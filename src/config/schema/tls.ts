@@ -1,0 +1,190 @@
+// TLS sections of the config document: what an https listener serves (certificates, SNI, versions,
+// tickets, OCSP, client certificates, HSTS), how a cleartext listener redirects, and how Portico
+// talks TLS to upstreams. Kept apart from index.ts so the listener split can move around it.
+import { Type, type Static } from '@sinclair/typebox'
+import { DURATION_PATTERN } from '../units.js'
+
+const Strict = { additionalProperties: false } as const
+
+const Dur = (description: string, def: string) =>
+  Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 0 })], {
+    description: `${description} A duration: "250ms", "2s", "5m", "1h" or integer milliseconds.`,
+    default: def,
+  })
+
+const TlsVersion = (description: string, def: string) =>
+  Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { description, default: def })
+
+/** Host names as certificates carry them: exact or one-label wildcard. */
+const CertName = Type.String({ pattern: '^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$' })
+
+export const TlsCertificate = Type.Object(
+  {
+    name: Type.Optional(
+      Type.String({ pattern: '^[A-Za-z0-9_.*-]+$', description: 'Name in /status and the expiry metric. Omitted = the first DNS name of the certificate.' }),
+    ),
+    cert_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate chain (leaf first). Watched: a change is served from the next handshake on.' })),
+    key_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of cert_file (RSA or ECDSA, unencrypted). Watched with cert_file.' })),
+    cert: Type.Optional(Type.String({ minLength: 1, description: 'Inline PEM chain, usually "${ENV}" or "${file:path}" (read once at load; not watched).' })),
+    key: Type.Optional(Type.String({ minLength: 1, description: 'Inline PEM private key, usually "${ENV}" or "${file:path}". Never logged or shown in /status.' })),
+  },
+  { ...Strict, description: 'One certificate: either cert_file + key_file, or cert + key. SNI names come from the certificate (subjectAltName).' },
+)
+
+export const ClientAuth = Type.Object(
+  {
+    mode: Type.Optional(
+      Type.Union([Type.Literal('none'), Type.Literal('optional'), Type.Literal('required')], {
+        default: 'required',
+        description: 'required: a handshake without a client certificate the CA verifies is refused. optional: a certificate is asked for and verified when sent; the request goes on either way (plugins such as mtls-auth decide).',
+      }),
+    ),
+    ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM bundle of the CAs that sign client certificates.' })),
+    ca: Type.Optional(Type.String({ minLength: 1, description: 'Inline PEM CA bundle ("${ENV}" or "${file:path}").' })),
+  },
+  { ...Strict, description: 'Client certificates (mTLS). The verified identity is forwarded upstream in x-client-cert-* headers; any client-sent copies are removed.' },
+)
+
+export const Hsts = Type.Object(
+  {
+    max_age: Type.Optional(Dur('max-age of Strict-Transport-Security.', '8760h')),
+    include_subdomains: Type.Optional(Type.Boolean({ default: false, description: 'Add includeSubDomains.' })),
+    preload: Type.Optional(Type.Boolean({ default: false, description: 'Add preload (only once you mean to submit the domain to the preload list).' })),
+  },
+  { ...Strict, description: 'Strict-Transport-Security on every response of this listener.' },
+)
+
+export const SessionTickets = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ default: true, description: 'Offer TLS session tickets (resumed handshakes skip the certificate and key exchange work).' })),
+    rotate: Type.Optional(Dur('Ticket key lifetime: keys roll over at every multiple of this (UTC), the previous key is still accepted for one more period.', '12h')),
+    secret: Type.Optional(
+      Type.String({
+        minLength: 32,
+        description: 'Seed the ticket keys are derived from (HKDF-SHA256 over the period number), so every worker and every instance given the same seed shares keys. Use ${ENV}. Omitted = a random seed made by the primary at start (shared by its workers only).',
+      }),
+    ),
+  },
+  { ...Strict, description: 'TLS session tickets.' },
+)
+
+export const ListenerTls = Type.Object(
+  {
+    certificates: Type.Array(TlsCertificate, { minItems: 1, description: 'Certificates served, chosen by SNI: exact names first, then *.wildcards; RSA and ECDSA certificates for the same names are served side by side (the client\'s signature algorithms pick).' }),
+    default_certificate: Type.Optional(
+      Type.String({ minLength: 1, description: 'Certificate (by name) for handshakes without SNI or with an unknown name. Omitted = the first certificate.' }),
+    ),
+    strict_sni: Type.Optional(Type.Boolean({ default: false, description: 'Refuse handshakes without SNI or for names no certificate covers, instead of serving the default certificate.' })),
+    min_version: Type.Optional(TlsVersion('Lowest TLS version accepted.', 'TLSv1.2')),
+    max_version: Type.Optional(TlsVersion('Highest TLS version accepted.', 'TLSv1.3')),
+    ciphers: Type.Optional(Type.String({ minLength: 1, description: 'OpenSSL cipher list (TLS 1.2) and TLS 1.3 suites, colon-separated. Omitted = Node\'s defaults.' })),
+    curves: Type.Optional(Type.String({ minLength: 1, description: 'Key-exchange groups, colon-separated, e.g. "X25519:P-256". Omitted = Node\'s defaults.' })),
+    session_tickets: Type.Optional(SessionTickets),
+    ocsp_stapling: Type.Optional(
+      Type.Boolean({ default: true, description: 'Staple an OCSP response for certificates that name a responder (fetched in the background, refreshed at half its validity).' }),
+    ),
+    client_auth: Type.Optional(ClientAuth),
+    sni: Type.Optional(
+      Type.Record(Type.String({ minLength: 1 }), Type.Object({ client_auth: Type.Optional(ClientAuth) }, Strict), {
+        description: 'Per-SNI overrides (exact names), e.g. client certificates required for one name only.',
+      }),
+    ),
+    hsts: Type.Optional(Hsts),
+    check_host: Type.Optional(
+      Type.Boolean({ default: true, description: 'Answer 421 misdirected_request when a request\'s Host is not covered by the certificate its connection was served with (SNI and Host bound together).' }),
+    ),
+  },
+  { ...Strict, description: 'Makes this listener HTTPS.' },
+)
+
+export const RedirectHttps = Type.Object(
+  {
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 443, description: 'Port of the https URL (443 is left out of the URL).' })),
+    status: Type.Optional(Type.Union([Type.Literal(301), Type.Literal(302), Type.Literal(307), Type.Literal(308)], { default: 308, description: 'Redirect status.' })),
+  },
+  { ...Strict, description: 'Answer every request of this cleartext listener with a redirect to https (ACME HTTP-01 challenges excepted).' },
+)
+
+export const Listener = Type.Object(
+  {
+    listen: Type.Union([Type.String({ minLength: 1 }), Type.Integer({ minimum: 0, maximum: 65535 })], { description: 'host:port, [v6]:port or a bare port.' }),
+    protocols: Type.Optional(
+      Type.Array(Type.Union([Type.Literal('http1'), Type.Literal('h2')]), { minItems: 1, default: ['http1'], description: 'Protocols served (ALPN on https).' }),
+    ),
+    tls: Type.Optional(ListenerTls),
+    redirect_https: Type.Optional(RedirectHttps),
+  },
+  { ...Strict, description: 'One data-plane listener.' },
+)
+
+export const UpstreamTls = Type.Object(
+  {
+    verify: Type.Optional(Type.Boolean({ default: true, description: 'Verify the target\'s certificate chain and name. Turn off only for tests.' })),
+    ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle trusted for the targets (replaces the system/Node roots).' })),
+    ca: Type.Optional(Type.String({ minLength: 1, description: 'Inline PEM CA bundle.' })),
+    server_name: Type.Optional(Type.String({ minLength: 1, description: 'SNI and the name verified. Omitted = the target URL\'s host (no SNI for IP addresses).' })),
+    pinned_names: Type.Optional(
+      Type.Array(CertName, { minItems: 1, description: 'The certificate must carry one of these DNS names (checked in addition to chain verification).' }),
+    ),
+    cert_file: Type.Optional(Type.String({ minLength: 1, description: 'Client certificate for upstream mTLS (PEM).' })),
+    key_file: Type.Optional(Type.String({ minLength: 1, description: 'Private key of cert_file (PEM).' })),
+  },
+  { ...Strict, description: 'TLS towards https:// targets (proxying and active health checks alike).' },
+)
+
+export type TlsCertificateConfig = Static<typeof TlsCertificate>
+export type ClientAuthConfig = Static<typeof ClientAuth>
+export type ListenerTlsConfig = Static<typeof ListenerTls>
+export type ListenerConfig = Static<typeof Listener>
+export type UpstreamTlsConfig = Static<typeof UpstreamTls>
+export type RedirectHttpsConfig = Static<typeof RedirectHttps>
+
+// ---------------------------------------------------------------------------------------------
+// What the schema cannot say (called from validate.ts's cross-checks)
+
+type Obj = Record<string, unknown>
+type Segment = string | number
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+export function checkListeners(
+  server: Obj,
+  checkListen: (v: unknown, path: Segment[], issues: { path: Segment[]; message: string; hint?: string }[]) => void,
+  issues: { path: Segment[]; message: string; hint?: string }[],
+): void {
+  if (!Array.isArray(server.listeners)) return
+  if (server.listen !== undefined) issues.push({ path: ['server', 'listen'], message: 'server has either listen (shorthand) or listeners, not both' })
+  server.listeners.forEach((l, i) => {
+    if (!isObj(l)) return
+    const at = (...rest: Segment[]): Segment[] => ['server', 'listeners', i, ...rest]
+    checkListen(l.listen, at('listen'), issues)
+    if (l.tls !== undefined && l.redirect_https !== undefined) issues.push({ path: at('redirect_https'), message: 'redirect_https belongs on a cleartext listener (this one has tls)' })
+    const tls = l.tls
+    if (!isObj(tls)) return
+    const certs = Array.isArray(tls.certificates) ? tls.certificates : []
+    const names: string[] = []
+    certs.forEach((c, j) => {
+      if (!isObj(c)) return
+      const files = c.cert_file !== undefined || c.key_file !== undefined
+      const inline = c.cert !== undefined || c.key !== undefined
+      if (files === inline) issues.push({ path: at('tls', 'certificates', j), message: 'a certificate is either cert_file + key_file or cert + key' })
+      else if (files && (c.cert_file === undefined || c.key_file === undefined)) issues.push({ path: at('tls', 'certificates', j), message: 'cert_file and key_file go together' })
+      else if (inline && (c.cert === undefined || c.key === undefined)) issues.push({ path: at('tls', 'certificates', j), message: 'cert and key go together' })
+      if (typeof c.name === 'string') names.push(c.name)
+    })
+    if (typeof tls.default_certificate === 'string' && names.length > 0 && !names.includes(tls.default_certificate) && names.length === certs.length) {
+      issues.push({ path: at('tls', 'default_certificate'), message: `names no certificate of this listener (named: ${names.join(', ')})` })
+    }
+    if (tls.min_version === 'TLSv1.3' && tls.max_version === 'TLSv1.2') issues.push({ path: at('tls', 'max_version'), message: 'is below min_version' })
+    const ca = (x: unknown, path: Segment[]): void => {
+      if (isObj(x) && x.mode !== 'none' && x.ca_file === undefined && x.ca === undefined) issues.push({ path, message: 'client_auth needs ca_file or ca (the CAs that sign client certificates)' })
+    }
+    ca(tls.client_auth, at('tls', 'client_auth'))
+    if (isObj(tls.sni)) for (const [name, o] of Object.entries(tls.sni)) if (isObj(o)) ca(o.client_auth, at('tls', 'sni', name, 'client_auth'))
+  })
+}
+
+export function checkUpstreamTls(up: Obj, path: Segment[], issues: { path: Segment[]; message: string }[]): void {
+  const t = up.tls
+  if (!isObj(t)) return
+  if ((t.cert_file === undefined) !== (t.key_file === undefined)) issues.push({ path: [...path, 'tls'], message: 'cert_file and key_file go together' })
+}
