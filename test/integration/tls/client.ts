@@ -9,7 +9,7 @@ export interface Handshake {
   reused: boolean
   authorized: boolean
   session: Buffer | undefined
-  alpn: string | false
+  alpn: string | false | null
 }
 
 /** Completes a handshake (rejects on a TLS error or a close before it), then closes. */

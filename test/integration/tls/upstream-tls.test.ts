@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import https from 'node:https'
+import type http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { request } from 'undici'
@@ -24,7 +25,7 @@ function listen(s: https.Server): Promise<number> {
   return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)))
 }
 
-const answer: https.RequestListener = (req, res) => {
+const answer: http.RequestListener = (req, res) => {
   const peer = (req.socket as TLSSocket).getPeerCertificate()
   const body = JSON.stringify({ sni: (req.socket as TLSSocket & { servername?: string }).servername ?? null, client: peer?.subject?.CN ?? null })
   res.writeHead(200, { 'content-type': 'application/json' })
