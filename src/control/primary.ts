@@ -118,6 +118,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     fail(`data plane failed to start: ${(err as Error).message}`)
   }
   control.watch()
+  // ACME issuance runs here, after the workers' listeners are up (they answer HTTP-01).
+  await control.applyAcme(config)
   logger.info(
     { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: config.server?.listen ?? DEFAULT_LISTEN, config_version: 1, hash: first.hash },
     'portico ready',
@@ -276,6 +278,7 @@ class Controller {
       return
     }
     this.current = doc
+    void this.applyAcme(doc.config)
     this.#loadedAt = new Date().toISOString()
     log.level = (doc.config.log?.level ?? 'info') as LevelWithSilent
     this.#lastReload = { at: this.#loadedAt, trigger, result: failures.length > 0 ? 'partial' : 'ok', version: doc.version, errors }
@@ -296,6 +299,22 @@ class Controller {
     }
   }
 
+  // --- ACME (tls/acme): issuance and renewal in the primary only ---
+
+  #acme: import('../tls/acme/manager.js').AcmeManager | null = null
+
+  async applyAcme(config: Config): Promise<void> {
+    if (config.acme === undefined) {
+      await this.#acme?.stop()
+      this.#acme = null
+      return
+    }
+    if (this.#acme !== null) return this.#acme.update(config.acme)
+    const { AcmeManager } = await import('../tls/acme/manager.js')
+    this.#acme = new AcmeManager(config.acme, this.#logger)
+    await this.#acme.start().catch((err: Error) => this.#logger.error({ err: err.message }, 'acme storage unusable; no certificates will be issued'))
+  }
+
   // --- shutdown ---
 
   async shutdown(signal: NodeJS.Signals): Promise<void> {
@@ -314,6 +333,7 @@ class Controller {
       this.#logger.error({ err }, 'drain failed')
     }
     await this.admin?.close()
+    await this.#acme?.stop()
     this.#logger.info('stopped')
     process.exit(0)
   }

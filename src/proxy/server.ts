@@ -20,6 +20,8 @@ import type { Store } from '../state/store.js'
 import { MemoryStore } from '../state/memory.js'
 import type { DataPlane, DataPlaneOptions, DataPlaneStatus, SnapshotMeta } from './data-plane.js'
 import { createListener, listenerSpecs, type BoundListener } from './listeners/https.js'
+import { AcmeDirectory } from '../tls/acme/storage.js'
+import { http01Front } from '../tls/acme/http01.js'
 
 /** host:port | [v6]:port | port → listen arguments. */
 export function parseListen(listen: string | number): { host: string; port: number } {
@@ -199,8 +201,13 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
       socket.once('close', () => connections--)
     }
     reportLiveCounts(() => ({ inFlight: this.inFlight, connections }))
+    // ACME: HTTP-01 tokens answered on every cleartext listener, certificates served by acme: true listeners.
+    const acme = config.acme === undefined ? undefined : new AcmeDirectory(config.acme.storage_dir ?? './portico-acme')
+    const cleartextFronts = acme === undefined ? [] : [http01Front(acme)]
+    // The primary may not have created the storage yet: make it, so the listener can watch it.
+    await acme?.init()
     for (const spec of listenerSpecs(s)) {
-      const bound = await createListener(spec, options, (hooks) => createHandler(this, hooks), { logger: this.logger })
+      const bound = await createListener(spec, options, (hooks) => createHandler(this, hooks), { logger: this.logger, cleartextFronts, ...(acme === undefined ? {} : { acme }) })
       bound.server.on('clientError', clientErrorReply)
       bound.server.on('connection', onConnection)
       this.#listeners.push(bound)

@@ -24,6 +24,8 @@ export interface CertificateSetOptions {
   base: SecureContextOptions
   /** Client CA bundle per exact server name, overriding base.ca (per-SNI mTLS). */
   caBySni: ReadonlyMap<string, string | undefined>
+  /** An ACME listener starts with nothing until the first certificate is issued (handshakes refused meanwhile). */
+  allowEmpty?: boolean
   /** Applied to every context made (shared ticket keys). */
   onContext?: (ctx: SecureContext) => void
 }
@@ -48,7 +50,7 @@ export class CertificateSet {
   readonly #opts: CertificateSetOptions
 
   constructor(certs: readonly LoadedCertificate[], opts: CertificateSetOptions) {
-    if (certs.length === 0) throw new Error('an https listener needs at least one certificate')
+    if (certs.length === 0 && opts.allowEmpty !== true) throw new Error('an https listener needs at least one certificate')
     this.certs = certs
     this.#opts = opts
     for (const c of certs) {
@@ -60,7 +62,7 @@ export class CertificateSet {
         if (!list.includes(c)) list.push(c)
       }
     }
-    if (opts.strict) {
+    if (opts.strict || certs.length === 0) {
       this.fallback = null
     } else {
       const first = opts.defaultName === undefined ? certs[0]! : certs.find((c) => c.name === opts.defaultName)

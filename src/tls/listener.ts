@@ -18,11 +18,13 @@ import { rotateTicketKeys, ticketSeed } from './tickets.js'
 import { OcspStapler } from './ocsp.js'
 import { trackListener, untrackListener } from './metrics.js'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { AcmeDirectory } from './acme/storage.js'
 
 export interface TlsDeps {
   logger: Logger
-  /** Extra certificates from outside the config (ACME, the Store), merged into the set. */
-  extra?: () => readonly LoadedCertificate[]
+  /** ACME storage whose certificates a listener with `acme: true` serves (watched like files). */
+  acme?: AcmeDirectory
 }
 
 type Mode = 'none' | 'optional' | 'required'
@@ -120,9 +122,8 @@ class PorticoTlsListener implements TlsListener {
   }
 
   async #build(config: ListenerTlsConfig): Promise<Built> {
-    const certs = await Promise.all(config.certificates.map((c) => loadCertificate(c)))
-    const extra = this.#deps.extra?.() ?? []
-    const all = [...certs, ...extra]
+    const certs = await Promise.all((config.certificates ?? []).map((c) => loadCertificate(c)))
+    const all = [...certs, ...(await this.#acmeCertificates(config))]
     const mode: Mode = config.client_auth === undefined ? 'none' : (config.client_auth.mode ?? 'required')
     const modeBySni = new Map<string, Mode>()
     const caBySni = new Map<string, string | undefined>()
@@ -142,11 +143,29 @@ class PorticoTlsListener implements TlsListener {
     const set = new CertificateSet(all, {
       defaultName: config.default_certificate,
       strict: config.strict_sni ?? false,
+      allowEmpty: config.acme === true,
       base,
       caBySni,
       onContext: (ctx) => this.#keyContext(ctx),
     })
     return { config, certs: all, set, modeBySni, mode, hsts: hstsValue(config.hsts), base }
+  }
+
+  async #acmeCertificates(config: ListenerTlsConfig): Promise<LoadedCertificate[]> {
+    const dir = this.#deps.acme
+    if (config.acme !== true || dir === undefined) return []
+    const out: LoadedCertificate[] = []
+    for (const name of await dir.certificateNames()) {
+      const base = join(dir.certificatesDir, name)
+      try {
+        const c = await loadCertificate({ name, cert_file: join(base, 'cert.pem'), key_file: join(base, 'key.pem') })
+        out.push({ ...c, source: 'acme' })
+      } catch (err) {
+        // Not there yet (an order in progress) or half-written: the next change event retries.
+        this.#log.debug({ certificate: name, err: (err as Error).message }, 'acme certificate not loadable yet')
+      }
+    }
+    return out
   }
 
   #sni(servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void {
@@ -223,6 +242,7 @@ class PorticoTlsListener implements TlsListener {
     const after = next.certs.map((c) => c.fingerprint256 + c.keyPem.length).join()
     if (before === after) return
     this.#swap(next)
+    this.#watch()
     this.#log.info({ certificates: next.certs.map((c) => ({ name: c.name, not_after: c.notAfter.toISOString() })) }, 'certificates reloaded')
   }
 
@@ -264,15 +284,17 @@ class PorticoTlsListener implements TlsListener {
   }
 
   #watch(): void {
-    const dirs = new Map<string, Set<string>>()
+    const dirs = new Map<string, Set<string> | null>()
+    // The ACME certificates directory itself: a new certificate arrives as a new subdirectory.
+    if (this.#b.config.acme === true && this.#deps.acme !== undefined) dirs.set(this.#deps.acme.certificatesDir, null)
     for (const c of this.#b.certs) {
       for (const f of c.files) {
         const d = dirname(f)
         if (!dirs.has(d)) dirs.set(d, new Set())
-        dirs.get(d)!.add(basename(f))
+        dirs.get(d)?.add(basename(f))
       }
     }
-    const key = JSON.stringify([...dirs].map(([d, s]) => [d, [...s]]))
+    const key = JSON.stringify([...dirs].map(([d, s]) => [d, s === null ? null : [...s]]))
     if (key === this.#watchedKey) return
     this.#watchedKey = key
     for (const w of this.#watchers) w.close()
@@ -282,7 +304,7 @@ class PorticoTlsListener implements TlsListener {
         // The directory, not the files: editors, cert-manager and ACME clients replace files by
         // rename (and Kubernetes swaps a ..data symlink), which a watch on the old inode never sees.
         const w = watch(dir, { persistent: false }, (_event, file) => {
-          if (file === null || names.has(String(file)) || String(file).startsWith('..')) this.#scheduleReload()
+          if (names === null || file === null || names.has(String(file)) || String(file).startsWith('..')) this.#scheduleReload()
         })
         w.on('error', (err) => this.#log.warn({ err: err.message, dir }, 'certificate watch failed'))
         this.#watchers.push(w)

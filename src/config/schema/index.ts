@@ -4,7 +4,7 @@
 // generated docs/config-reference.md and editor hints.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
-import { Listener, UpstreamTls } from './tls.js'
+import { Acme, Listener, UpstreamTls } from './tls.js'
 
 const Strict = { additionalProperties: false } as const
 
@@ -497,6 +497,7 @@ export const ConfigSchema = Type.Object(
     log: Type.Optional(Log),
     store: Type.Optional(StoreConfig),
     tracing: Type.Optional(TracingConfig),
+    acme: Type.Optional(Acme),
     // additionalProperties: false, or a name that fails the key pattern would skip validation entirely.
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Upstream, { description: 'Named upstreams.', additionalProperties: false }),
     routes: Type.Array(Route, { description: 'Routes, matched by host, method, path and headers.' }),

@@ -70,7 +70,8 @@ export const SessionTickets = Type.Object(
 
 export const ListenerTls = Type.Object(
   {
-    certificates: Type.Array(TlsCertificate, { minItems: 1, description: 'Certificates served, chosen by SNI: exact names first, then *.wildcards; RSA and ECDSA certificates for the same names are served side by side (the client\'s signature algorithms pick).' }),
+    acme: Type.Optional(Type.Boolean({ default: false, description: 'Also serve every certificate the top-level acme block manages (issued and renewed by the primary).' })),
+    certificates: Type.Optional(Type.Array(TlsCertificate, { default: [], description: 'Certificates served, chosen by SNI: exact names first, then *.wildcards; RSA and ECDSA certificates for the same names are served side by side (the client\'s signature algorithms pick).' })),
     default_certificate: Type.Optional(
       Type.String({ minLength: 1, description: 'Certificate (by name) for handshakes without SNI or with an unknown name. Omitted = the first certificate.' }),
     ),
@@ -132,6 +133,50 @@ export const UpstreamTls = Type.Object(
   { ...Strict, description: 'TLS towards https:// targets (proxying and active health checks alike).' },
 )
 
+export const Acme = Type.Object(
+  {
+    directory: Type.Optional(
+      Type.String({
+        default: 'production',
+        description: 'ACME directory: "production" (Let\'s Encrypt), "staging" (Let\'s Encrypt staging) or the directory URL of another CA.',
+      }),
+    ),
+    email: Type.Optional(Type.String({ minLength: 3, description: 'Account contact (expiry notices from the CA).' })),
+    terms_of_service_agreed: Type.Boolean({ description: 'You agree to the CA\'s terms of service (required by every public CA).' }),
+    eab: Type.Optional(
+      Type.Object(
+        {
+          kid: Type.String({ minLength: 1, description: 'External Account Binding key id, from the CA.' }),
+          hmac_key: Type.String({ minLength: 1, description: 'EAB HMAC key (base64url), from the CA. Use ${ENV}.' }),
+        },
+        { ...Strict, description: 'External Account Binding (RFC 8555 §7.3.4), for CAs that require it (ZeroSSL, Google, private CAs).' },
+      ),
+    ),
+    ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle trusted for the directory\'s HTTPS (a private CA). Omitted = Node\'s roots.' })),
+    storage_dir: Type.Optional(
+      Type.String({ minLength: 1, default: './portico-acme', description: 'Where the account key, certificates and keys, and pending HTTP-01 tokens are kept (single instance). Workers read certificates and tokens from here.' }),
+    ),
+    key_type: Type.Optional(Type.Union([Type.Literal('ecdsa'), Type.Literal('rsa')], { default: 'ecdsa', description: 'Key of issued certificates: ECDSA P-256 or RSA 2048.' })),
+    renew_before: Type.Optional(
+      Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 0 })], {
+        description: 'Renew when less than this is left. Omitted = at two thirds of the certificate\'s lifetime (30 days before expiry for a 90-day certificate).',
+      }),
+    ),
+    certificates: Type.Array(
+      Type.Object(
+        {
+          name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Name in /status and the expiry metric. Omitted = the first name.' })),
+          names: Type.Array(CertName, { minItems: 1, maxItems: 100, description: 'DNS names of the certificate (the first is the subject).' }),
+        },
+        Strict,
+      ),
+      { minItems: 1, description: 'Certificates to obtain and keep renewed; each is ordered once (never twice for the same names while one order runs).' },
+    ),
+  },
+  { ...Strict, description: 'Automatic certificates (ACME, RFC 8555) with the HTTP-01 challenge, answered on every cleartext listener before routing. Issuance and renewal run in the primary.' },
+)
+
+export type AcmeConfig = Static<typeof Acme>
 export type TlsCertificateConfig = Static<typeof TlsCertificate>
 export type ClientAuthConfig = Static<typeof ClientAuth>
 export type ListenerTlsConfig = Static<typeof ListenerTls>
@@ -161,6 +206,7 @@ export function checkListeners(
     const tls = l.tls
     if (!isObj(tls)) return
     const certs = Array.isArray(tls.certificates) ? tls.certificates : []
+    if (certs.length === 0 && tls.acme !== true) issues.push({ path: at('tls', 'certificates'), message: 'an https listener needs certificates (or acme: true)' })
     const names: string[] = []
     certs.forEach((c, j) => {
       if (!isObj(c)) return

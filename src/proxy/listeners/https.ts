@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import type { ListenerConfig, RedirectHttpsConfig } from '../../config/schema/tls.js'
 import { createTlsListener, type TlsListener } from '../../tls/listener.js'
 import type { ListenerHooks } from './hooks.js'
+import type { AcmeDirectory } from '../../tls/acme/storage.js'
 
 export interface BoundListener {
   readonly spec: ListenerConfig
@@ -49,7 +50,7 @@ export async function createListener(
   spec: ListenerConfig,
   options: http.ServerOptions,
   handlerFor: (hooks: ListenerHooks) => http.RequestListener,
-  deps: { logger: Logger; cleartextFronts?: Front[] },
+  deps: { logger: Logger; cleartextFronts?: Front[]; acme?: AcmeDirectory },
 ): Promise<BoundListener> {
   if (spec.protocols?.includes('h2') === true) deps.logger.warn({ listen: spec.listen }, 'protocols: h2 is not served yet on this listener; HTTP/1.1 only')
   if (spec.tls === undefined) {
@@ -58,7 +59,7 @@ export async function createListener(
     const server = http.createServer(options, handlerFor({ proto: 'http', front: compose(fronts), tls: null }))
     return { spec, server, tls: null }
   }
-  const tls = await createTlsListener(spec.tls, { logger: deps.logger })
+  const tls = await createTlsListener(spec.tls, { logger: deps.logger, ...(deps.acme === undefined ? {} : { acme: deps.acme }) })
   const server = https.createServer({ ...options, ...tls.serverOptions }, handlerFor({ proto: 'https', front: null, tls }))
   tls.attach(server)
   return { spec, server, tls }

@@ -27,7 +27,7 @@ after(async () => {
   await pki.remove()
 })
 
-test('two workers: shared ticket keys, certificates in /status, expiry in /metrics', async () => {
+test('two workers: shared ticket keys, certificates in /status, expiry in /metrics', { timeout: 300_000 }, async () => {
   gw = await startGateway({
     args: ['--workers', '2'],
     readyTimeoutMs: 120_000,
