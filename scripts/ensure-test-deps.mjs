@@ -8,6 +8,9 @@ const NEEDED = {
   'redis-server': 'redis-server',
   promtool: 'prometheus',
   etcd: 'etcd-server',
+  openssl: 'openssl',
+  pebble: 'pebble',
+  'pebble-challtestsrv': 'pebble',
 }
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0
