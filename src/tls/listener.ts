@@ -201,8 +201,9 @@ class PorticoTlsListener implements TlsListener {
   checkHost(req: IncomingMessage, host: string): boolean {
     if (this.#b.config.check_host === false) return true
     const served = (req.socket as ServedSocket)[kServed]
-    // No SNI (an IP-addressed client): nothing was promised, nothing to check.
-    if (served === undefined || served === null) return true
+    // No SNI (an IP-addressed client): nothing was promised, except that a name with its own
+    // client-certificate policy is never reached around that policy by leaving SNI out.
+    if (served === undefined || served === null) return !this.#b.modeBySni.has(host)
     return covers(served.exact, served.suffixes, host)
   }
 
