@@ -21,6 +21,8 @@ import { watchConfigFile, type FileWatch } from './sources/file.js'
 import { PORTICO_VERSION } from '../version.js'
 import { revocationWriterFor } from './revocation-writer.js'
 import { routeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
+import { AdminApi } from './admin/api.js'
+import { PipelineAuthority, type SwapResult } from './admin/pipeline-authority.js'
 
 export interface PrimaryOptions {
   file: string
@@ -46,7 +48,7 @@ export interface ReloadErrorInfo {
 
 export interface ReloadRecord {
   at: string
-  trigger: 'file' | 'SIGHUP'
+  trigger: 'file' | 'SIGHUP' | 'admin'
   /** ok: every worker swapped; rejected: invalid file; failed: no worker could compile it; partial: some could. */
   result: 'ok' | 'rejected' | 'failed' | 'partial'
   version: number | null
@@ -89,7 +91,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const config = first.config
   const logger = createLogger((config.log?.level ?? 'info') as LevelWithSilent, { pid: process.pid, role: 'primary' })
   try {
-    resolveAdminListen(config.admin?.listen, config.admin?.token)
+    resolveAdminListen(config.admin?.listen, config.admin?.token, (config.admin?.tokens?.length ?? 0) > 0)
   } catch (err) {
     fail((err as Error).message)
   }
@@ -105,6 +107,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       logger,
       source: control,
       revocations: revocationWriterFor(() => control.current.config),
+      api: new AdminApi({ authority: new PipelineAuthority(control, file), logger }),
+      hasTokens: (config.admin?.tokens?.length ?? 0) > 0,
     })
   } catch (err) {
     fail((err as Error).message)
@@ -148,6 +152,7 @@ class Controller {
   #watch: FileWatch | null = null
   #draining = false
   #reloading = false
+  #lock: Promise<void> = Promise.resolve()
   #queued: { trigger: Trigger; force: boolean } | null = null
   /** server.listen is bound once by the first config; changing it needs a restart. */
   #boundListen: string
@@ -225,7 +230,7 @@ class Controller {
       return
     }
     this.#reloading = true
-    this.#reload(trigger, force)
+    this.#exclusive(() => this.#reload(trigger, force))
       .catch((err: unknown) => this.#logger.error({ err }, 'config reload crashed'))
       .finally(() => {
         this.#reloading = false
@@ -233,6 +238,31 @@ class Controller {
         this.#queued = null
         if (next !== null) this.requestReload(next.trigger, next.force)
       })
+  }
+
+  /** File reloads and admin writes take turns, so each swap starts from the document that serves. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn)
+    this.#lock = run.then(
+      () => undefined,
+      () => undefined,
+    )
+    return run
+  }
+
+  // --- ServingPipeline (admin/pipeline-authority.ts) ---
+
+  serving(): ConfigDoc {
+    return this.current
+  }
+
+  swap(config: Config, hash: string, basedOn: string, trigger: string): Promise<SwapResult> {
+    return this.#exclusive(async () => {
+      if (this.current.hash !== basedOn) return { result: 'conflict', version: this.current.version, errors: [] }
+      if (this.#draining) return { result: 'failed', version: this.current.version, errors: [{ message: 'the gateway is draining' }] }
+      const r = await this.#swap(trigger as Trigger, config, hash)
+      return { result: r.result === 'rejected' ? 'failed' : r.result, version: r.version ?? this.current.version, errors: r.errors }
+    })
   }
 
   async #reload(trigger: Trigger, force: boolean): Promise<void> {
@@ -256,10 +286,15 @@ class Controller {
       log.info({ trigger, hash: result.hash }, 'config file changed but the document is the same; nothing to reload')
       return
     }
-    this.#warnRestartOnly(result.config)
+    await this.#swap(trigger, result.config, result.hash)
+  }
 
+  /** Hands a validated document to the data plane; the previous one keeps serving if no worker loads it. */
+  async #swap(trigger: Trigger, config: Config, hash: string): Promise<ReloadRecord> {
+    const log = this.#logger
+    this.#warnRestartOnly(config)
     const previous = this.current
-    const doc: ConfigDoc = { version: this.#nextVersion++, hash: result.hash, config: result.config }
+    const doc: ConfigDoc = { version: this.#nextVersion++, hash, config }
     log.info({ trigger, version: doc.version, hash: doc.hash }, 'config reload: sending new version to the data plane')
     const replies = await this.#pool.load(doc)
     // Each data plane counts its own applied/failed loads in configReloads; the primary adds only
@@ -272,7 +307,7 @@ class Controller {
       this.#pool.setCurrent(previous)
       this.#lastReload = { at: new Date().toISOString(), trigger, result: 'failed', version: doc.version, errors }
       log.error({ trigger, version: doc.version, errors, serving_version: previous.version }, 'config reload failed in every worker; previous version keeps serving')
-      return
+      return this.#lastReload
     }
     this.current = doc
     this.#loadedAt = new Date().toISOString()
@@ -280,6 +315,7 @@ class Controller {
     this.#lastReload = { at: this.#loadedAt, trigger, result: failures.length > 0 ? 'partial' : 'ok', version: doc.version, errors }
     if (failures.length > 0) log.error({ version: doc.version, errors }, 'config reload applied by some workers only')
     else log.info({ trigger, version: doc.version, workers: replies.length }, 'config reloaded')
+    return this.#lastReload
   }
 
   #warnRestartOnly(next: Config): void {

@@ -347,10 +347,23 @@ export const Server = Type.Object(
   { ...Strict, description: 'Data-plane listener and request limits.' },
 )
 
+export const AdminToken = Type.Object(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9_.@-]{1,64}$', description: 'Who holds the token: written to the audit log.' }),
+    role: Type.Union([Type.Literal('admin'), Type.Literal('editor'), Type.Literal('viewer')], {
+      description: 'admin: everything; editor: reads and config writes (not the admin section); viewer: reads only.',
+    }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 (hex) of the token; the token itself is never stored. Print it with: printf %s "$TOKEN" | sha256sum' }),
+  },
+  { ...Strict, description: 'One admin API token.' },
+)
+
 export const Admin = Type.Object(
   {
     listen: Type.Optional(ListenAddress('Admin listener: /healthz /readyz /status /metrics. Keep it on loopback.', '127.0.0.1:9180')),
-    token: Type.Optional(Type.String({ description: 'Bearer token required for /status and /metrics (health probes stay open). Use ${ENV}.' })),
+    token: Type.Optional(Type.String({ description: 'Bearer token required for /status and /metrics (health probes stay open). Use ${ENV}. Acts as a token named "default" with role admin.' })),
+    tokens: Type.Optional(Type.Array(AdminToken, { description: 'Named admin API tokens with roles, stored as SHA-256 hashes (docs/admin-api.md). Changes apply at once.' })),
+    audit_log: Type.Optional(Type.String({ minLength: 1, description: 'File that receives one JSON line per admin API write (also sent to the log). Unset: the log only.' })),
   },
   { ...Strict, description: 'Admin and status listener.' },
 )
