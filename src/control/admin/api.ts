@@ -76,6 +76,9 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
 }
 
 function readBody(req: http.IncomingMessage): Promise<unknown> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+    return Promise.reject(new ApiError(413, 'payload_too_large', `the body is larger than ${MAX_BODY} bytes`, {}, { connection: 'close' }))
+  }
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
   if (type !== 'application/json' && type !== 'application/merge-patch+json') {
     req.resume()
@@ -87,8 +90,10 @@ function readBody(req: http.IncomingMessage): Promise<unknown> {
     req.on('data', (c: Buffer) => {
       size += c.length
       if (size > MAX_BODY) {
-        reject(new ApiError(413, 'payload_too_large', `the body is larger than ${MAX_BODY} bytes`))
-        req.destroy()
+        // Chunked past the limit: answer, then close instead of reading the rest.
+        reject(new ApiError(413, 'payload_too_large', `the body is larger than ${MAX_BODY} bytes`, {}, { connection: 'close' }))
+        req.removeAllListeners('data')
+        req.pause()
         return
       }
       chunks.push(c)
@@ -227,7 +232,8 @@ export class AdminApi {
       },
       (err: unknown) => {
         adminRequests.inc({ op: query.get('dry_run') === 'true' ? 'dry_run' : op, result: err instanceof ApiError ? err.code : 'error' })
-        if (method !== 'GET' && method !== 'HEAD') req.resume()
+        if (err instanceof ApiError && err.status === 413) res.once('finish', () => req.socket.destroy())
+        else if (method !== 'GET' && method !== 'HEAD') req.resume()
         this.#fail(res, requestId, err)
       },
     )

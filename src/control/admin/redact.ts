@@ -6,6 +6,11 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 export const REDACTED = '[REDACTED]'
 
+/** A JSON body may carry an own "__proto__" key: define it as data, never as the prototype. */
+export function setOwn(o: Obj, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+}
+
 // Keys whose values are credentials wherever they appear (plugin configs included: jwt `secret`,
 // oauth2-introspection `client_secret`, hmac credentials, key-auth keys, the admin token).
 const SECRET_KEY = /^(secret|password|passphrase|token|api_key|private_key|client_secret|key_auth|sha256)$|_(secret|password|token)$/
@@ -15,7 +20,7 @@ const PURE_REF = /^\$\{(?:env:)?[A-Za-z_][A-Za-z0-9_]*\}$/
 function redactValue(v: unknown): unknown {
   if (typeof v === 'string') return PURE_REF.test(v) ? v : REDACTED
   if (Array.isArray(v)) return v.map(redactValue)
-  if (isObj(v)) return Object.fromEntries(Object.keys(v).map((k) => [k, redactValue(v[k])]))
+  if (isObj(v)) return Object.fromEntries(Object.keys(v).map((k) => [k, redactValue(v[k])])) // fromEntries defines own keys
   return v === undefined || v === null ? v : REDACTED
 }
 
@@ -41,7 +46,7 @@ export function redact<T>(v: T, key = ''): T {
     const out: Obj = {}
     for (const k of Object.keys(v)) {
       // Tracing collector headers carry API keys; every value there is write-only.
-      out[k] = k === 'headers' && key === 'otlp' ? redactValue(v[k]) : redact(v[k], k)
+      setOwn(out, k, k === 'headers' && key === 'otlp' ? redactValue(v[k]) : redact(v[k], k))
     }
     return out as T
   }
@@ -62,22 +67,23 @@ function pairOf(list: unknown[], item: unknown, index: number): unknown {
  * `incoming` with every value that equals the redacted form of the `current` value at the same
  * place put back to the current value. Returns a new tree.
  */
-export function restoreRedacted(incoming: unknown, current: unknown, key = ''): unknown {
+export function restoreRedacted(incoming: unknown, current: unknown, key = '', inSecret = false): unknown {
   if (current === undefined) return incoming
+  const secret = inSecret || SECRET_KEY.test(key)
   if (typeof incoming === 'string') {
-    const shown = redact(current, key)
+    const shown = secret ? redactValue(current) : redact(current, key)
     return typeof shown === 'string' && incoming === shown && incoming !== current ? current : incoming
   }
   if (Array.isArray(incoming)) {
     const cur = Array.isArray(current) ? current : []
-    return incoming.map((x, i) => restoreRedacted(x, pairOf(cur, x, i), key))
+    return incoming.map((x, i) => restoreRedacted(x, pairOf(cur, x, i), key, secret))
   }
   if (isObj(incoming)) {
     const cur = isObj(current) ? current : {}
     const out: Obj = {}
     for (const k of Object.keys(incoming)) {
-      const sub = k === 'headers' && key === 'otlp' ? 'secret' : k
-      out[k] = restoreRedacted(incoming[k], cur[k], sub)
+      const sub = secret || (k === 'headers' && key === 'otlp')
+      setOwn(out, k, restoreRedacted(incoming[k], Object.hasOwn(cur, k) ? cur[k] : undefined, k, sub))
     }
     return out
   }

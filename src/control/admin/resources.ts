@@ -2,6 +2,7 @@
 // each addressed by name, plus the top-level settings. Pure functions on the document as written
 // (before ${ENV} interpolation); the API, `config diff` and the audit log all read changes from here.
 import { createHash } from 'node:crypto'
+import { setOwn } from './redact.js'
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -102,7 +103,7 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   const out: Obj = isObj(target) ? { ...target } : {}
   for (const k of Object.keys(patch)) {
     if (patch[k] === null) delete out[k]
-    else out[k] = mergePatch(out[k], patch[k])
+    else setOwn(out, k, mergePatch(Object.hasOwn(out, k) ? out[k] : undefined, patch[k]))
   }
   return out
 }
