@@ -23,6 +23,8 @@ import { revocationWriterFor } from './revocation-writer.js'
 import { routeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
 import { AdminApi } from './admin/api.js'
 import { PipelineAuthority, type SwapResult } from './admin/pipeline-authority.js'
+import { readDocumentAsWritten } from './admin/authority.js'
+import { EtcdCenter } from './sources/etcd.js'
 
 export interface PrimaryOptions {
   file: string
@@ -96,8 +98,21 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     fail((err as Error).message)
   }
 
+  // config_center.etcd: the file holds the settings, etcd the resources (or the local cache of them).
+  let center: EtcdCenter | null = null
+  let initial = { hash: first.hash, config }
+  const etcd = config.config_center?.etcd
+  if (etcd !== undefined) {
+    center = new EtcdCenter({ settings: await readDocumentAsWritten(file), policy: etcd, cacheFile: etcd.cache_file ?? `${file}.etcd-cache.json`, logger })
+    try {
+      initial = await center.initial()
+    } catch (err) {
+      fail((err as Error).message)
+    }
+  }
+
   const pool: WorkerPool = opts.cluster ? new ClusterSupervisor(workerCount(opts.workers, config), logger) : new InProcessPool(logger)
-  const control = new Controller({ file, displayFile: opts.file, pool, logger, doc: { version: 1, hash: first.hash, config }, rawHash: firstRaw })
+  const control = new Controller({ file, displayFile: opts.file, pool, logger, doc: { version: 1, hash: initial.hash, config: initial.config }, rawHash: firstRaw, center })
   control.installSignals()
 
   try {
@@ -107,7 +122,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       logger,
       source: control,
       revocations: revocationWriterFor(() => control.current.config),
-      api: new AdminApi({ authority: new PipelineAuthority(control, file), logger }),
+      api: new AdminApi({ authority: center ?? new PipelineAuthority(control, file), logger }),
       hasTokens: (config.admin?.tokens?.length ?? 0) > 0,
     })
   } catch (err) {
@@ -121,7 +136,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     pool.kill()
     fail(`data plane failed to start: ${(err as Error).message}`)
   }
-  control.watch()
+  if (center !== null) center.attach(control)
+  else control.watch()
   logger.info(
     { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: config.server?.listen ?? DEFAULT_LISTEN, config_version: 1, hash: first.hash },
     'portico ready',
@@ -135,10 +151,12 @@ interface ControllerInit {
   logger: Logger
   doc: ConfigDoc
   rawHash: string | null
+  center: EtcdCenter | null
 }
 
 class Controller {
   admin: AdminServer | null = null
+  readonly center: EtcdCenter | null
   current: ConfigDoc
   #file: string
   #displayFile: string
@@ -167,6 +185,7 @@ class Controller {
     this.current = init.doc
     this.#nextVersion = init.doc.version + 1
     this.#rawHash = init.rawHash
+    this.center = init.center
     const c = init.doc.config
     this.#boundListen = String(c.server?.listen ?? DEFAULT_LISTEN)
     this.#boundAdmin = JSON.stringify([c.admin?.listen, c.admin?.token])
@@ -187,7 +206,8 @@ class Controller {
 
   readiness() {
     if (this.#draining) return { ready: false as const, reason: 'draining' }
-    return this.#pool.readiness()
+    const detail = this.center?.readinessDetail()
+    return detail === undefined ? this.#pool.readiness() : { ...this.#pool.readiness(), detail }
   }
 
   metrics(openMetrics = false): Promise<string> {
@@ -217,6 +237,7 @@ class Controller {
       workers: workerStatus(this.#pool.workers(), planes),
       routes: routeStatus(c),
       upstreams: upstreamStatus(c, planes),
+      ...(this.center === null ? {} : { config_center: this.center.status() }),
     }
   }
 
@@ -225,6 +246,7 @@ class Controller {
   /** Reloads run one at a time; requests arriving meanwhile collapse into one more run. */
   requestReload(trigger: Trigger, force: boolean): void {
     if (this.#draining) return
+    if (this.center !== null) return this.center.resync()
     if (this.#reloading) {
       this.#queued = { trigger, force: force || (this.#queued?.force ?? false) }
       return
@@ -349,6 +371,7 @@ class Controller {
       this.#logger.error({ err }, 'drain failed')
     }
     await this.admin?.close()
+    await this.center?.close()
     this.#logger.info('stopped')
     process.exit(0)
   }

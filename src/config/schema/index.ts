@@ -490,6 +490,25 @@ export const TracingConfig = Type.Object(
   { ...Strict, description: 'OpenTelemetry tracing (OTLP/HTTP export).' },
 )
 
+export const ConfigCenter = Type.Object(
+  {
+    etcd: Type.Object(
+      {
+        endpoints: Type.Optional(Type.Array(Type.String({ pattern: '^https?://' }), { minItems: 1, default: ['http://127.0.0.1:2379'], description: 'etcd v3 client URLs.' })),
+        prefix: Type.Optional(Type.String({ pattern: '^/.*/$', default: '/portico/', description: 'Key prefix: one key per resource, <prefix><routes|upstreams|consumers|plugins>/<name>.' })),
+        username: Type.Optional(Type.String({ description: 'etcd user (with password).' })),
+        password: Type.Optional(Type.String({ description: 'etcd password. Use ${ENV}.' })),
+        timeout: Type.Optional(Duration('Deadline for the first read and each write.', '2s')),
+        cache_file: Type.Optional(
+          Type.String({ minLength: 1, description: 'Last valid resources, served when the gateway starts while etcd is down. Default: <config file>.etcd-cache.json (mode 0600).' }),
+        ),
+      },
+      { ...Strict, description: 'etcd as the config center (docs/config-center.md).' },
+    ),
+  },
+  { ...Strict, description: 'Where routes, upstreams, consumers and global plugins live when not in this file. The file then holds the bootstrap settings.' },
+)
+
 export const ConfigSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
@@ -504,6 +523,7 @@ export const ConfigSchema = Type.Object(
     log: Type.Optional(Log),
     store: Type.Optional(StoreConfig),
     tracing: Type.Optional(TracingConfig),
+    config_center: Type.Optional(ConfigCenter),
     // additionalProperties: false, or a name that fails the key pattern would skip validation entirely.
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Upstream, { description: 'Named upstreams.', additionalProperties: false }),
     routes: Type.Array(Route, { description: 'Routes, matched by host, method, path and headers.' }),

@@ -329,6 +329,9 @@ export class AdminApi {
     const r: ApplyResult = await this.#authority.apply(next, { basedOn: state.hash, trigger: 'admin' })
     if (!r.ok) {
       audit(r.reason === 'conflict' ? 409 : 422, r.reason, diff, null)
+      if (r.reason === 'conflict' && req.headers['if-match'] !== undefined) {
+        throw new ApiError(412, 'precondition_failed', 'another writer changed this resource first (the config center refused the write); read it again and retry')
+      }
       if (r.reason === 'conflict') throw new ApiError(409, 'conflict', 'the serving config changed while this write was prepared (a file reload or another source); read it again and retry')
       if (r.reason === 'invalid') throw invalid(r.errors, diff)
       throw new ApiError(422, 'config_rejected', `the data plane could not load the new config; version ${state.version} keeps serving`, { errors: r.errors, changes: diff.map(summary) })

@@ -208,7 +208,9 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
         return sendJson(res, 200, { status: 'ok' })
       case '/readyz': {
         const r = source.readiness()
-        return r.ready ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not_ready', reason: r.reason })
+        const detail = (r as { detail?: string }).detail
+        const extra = detail === undefined ? {} : { detail }
+        return r.ready ? sendJson(res, 200, { status: 'ready', ...extra }) : sendJson(res, 503, { status: 'not_ready', reason: r.reason, ...extra })
       }
       case '/status':
         return sendStatus(req, res, source, logger)
