@@ -20,6 +20,7 @@ import { ClusterSupervisor } from './supervisor.js'
 import { watchConfigFile, type FileWatch } from './sources/file.js'
 import { PORTICO_VERSION } from '../version.js'
 import { revocationWriterFor } from './revocation-writer.js'
+import { Handoff, inheritedHandoff } from './handoff.js'
 import { routeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
 
 export interface PrimaryOptions {
@@ -28,6 +29,8 @@ export interface PrimaryOptions {
   workers: number | 'auto' | undefined
   /** false with --no-cluster: the data plane runs in this process. */
   cluster: boolean
+  /** --handoff: the primary owns the listening sockets so SIGUSR2 can upgrade in place (handoff.ts). */
+  handoff?: boolean
 }
 
 const DEFAULT_LISTEN = '0.0.0.0:8080'
@@ -97,9 +100,11 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const pool: WorkerPool = opts.cluster ? new ClusterSupervisor(workerCount(opts.workers, config), logger) : new InProcessPool(logger)
   const control = new Controller({ file, displayFile: opts.file, pool, logger, doc: { version: 1, hash: first.hash, config }, rawHash: firstRaw })
   control.installSignals()
+  const handoff = opts.handoff === true || inheritedHandoff() ? new Handoff(logger) : null
 
   try {
     control.admin = await startAdminServer({
+      fd: handoff?.adminFd,
       listen: config.admin?.listen,
       token: config.admin?.token,
       logger,
@@ -111,6 +116,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   }
 
   try {
+    handoff?.prepare(config.server?.listen ?? DEFAULT_LISTEN, opts.cluster)
     await pool.start(control.current)
   } catch (err) {
     logger.error({ err }, 'data plane failed to start')
@@ -122,6 +128,16 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: config.server?.listen ?? DEFAULT_LISTEN, config_version: 1, hash: first.hash },
     'portico ready',
   )
+  handoff?.notifyParent()
+  // Node's default for SIGUSR2 is to terminate: a primary without --handoff only explains.
+  process.on('SIGUSR2', () => {
+    if (handoff === null) return logger.error('SIGUSR2: in-place upgrade needs `portico start --handoff`; restart this instance instead')
+    handoff.upgrade(control.admin?.fd ?? null, () => {
+      // The new primary accepts on the admin socket too: stop answering probes here at once.
+      void control.admin?.close()
+      void control.shutdown('upgrade')
+    })
+  })
 }
 
 interface ControllerInit {
@@ -297,7 +313,7 @@ class Controller {
 
   // --- shutdown ---
 
-  async shutdown(signal: NodeJS.Signals): Promise<void> {
+  async shutdown(signal: NodeJS.Signals | 'upgrade'): Promise<void> {
     if (this.#draining) {
       this.#logger.warn({ signal }, 'second signal while draining: exiting now')
       this.#pool.kill()

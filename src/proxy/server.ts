@@ -19,6 +19,7 @@ import type { PluginDefinition } from '../plugins/contract.js'
 import type { Store } from '../state/store.js'
 import { MemoryStore } from '../state/memory.js'
 import type { DataPlane, DataPlaneOptions, DataPlaneStatus, SnapshotMeta } from './data-plane.js'
+import { listenHandle } from './listen-handle.js'
 
 /** host:port | [v6]:port | port → listen arguments. */
 export function parseListen(listen: string | number): { host: string; port: number } {
@@ -201,9 +202,11 @@ class PorticoDataPlane implements DataPlane, HandlerHost {
     reportLiveCounts(() => ({ inFlight: this.inFlight, connections }))
     this.#server = server
     const { host, port } = parseListen(s.listen ?? '0.0.0.0:8080')
+    // A socket the control plane owns (--handoff) is listened on instead of binding a new one.
+    const inherited = await listenHandle()
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen({ host, port }, () => {
+      server.listen(inherited ?? { host, port }, () => {
         server.off('error', reject)
         resolve()
       })
