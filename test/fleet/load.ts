@@ -60,6 +60,7 @@ export function startLoad(opts: LoadOptions): Load {
   const stats: LoadStats = { sent: 0, ok: 0, failures: {}, failed: 0, samples: [], by: {} }
   const agent = new Agent({ connections: 4, keepAliveTimeout: 4_000, connect: { timeout: 5_000 } })
   let running = true
+  let stopped: Promise<LoadStats> | null = null
   const fail = (kind: string, detail: string) => {
     stats.failed++
     stats.failures[kind] = (stats.failures[kind] ?? 0) + 1
@@ -112,11 +113,13 @@ export function startLoad(opts: LoadOptions): Load {
         await new Promise((r) => setTimeout(r, 20))
       }
     },
-    async stop() {
+    stop() {
       running = false
-      await Promise.all(loops)
-      await agent.close()
-      return stats
+      stopped ??= Promise.all(loops).then(async () => {
+        await agent.close()
+        return stats
+      })
+      return stopped
     },
   }
 }
