@@ -3,7 +3,7 @@
 // registered in etcd), prints its URLs, and tears everything down on Ctrl-C or SIGTERM.
 import { ADMIN_TOKEN, startFleet } from '../../test/fleet/fleet.js'
 
-const fleet = await startFleet()
+const fleet = await startFleet({ cluster: process.env.FLEET_CLUSTER !== '0' })
 const n = fleet.net
 const lines = [
   `fleet up (${n.mode}${n.reason !== undefined ? `: ${n.reason}` : ''})`,

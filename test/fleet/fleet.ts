@@ -141,10 +141,18 @@ export function makeNet(instances: number): Net {
     origins: a(252),
     gateway: (i) => a(4 * i + 2),
     exec: (i) => ['ip', 'netns', 'exec', `${id}n${i}`],
-    // A blackhole route inside the instance's namespace: new connects fail, packets of
-    // established connections vanish (their clients find out by timeout), as in a real partition.
-    partition: (i, addr) => IP(['netns', 'exec', `${id}n${i}`, 'ip', 'route', 'add', 'blackhole', `${addr}/32`]),
-    heal: (i, addr) => IP(['netns', 'exec', `${id}n${i}`, 'ip', 'route', 'del', 'blackhole', `${addr}/32`]),
+    // Both directions, inside the instance's namespace: a blackhole route drops what it sends to
+    // `addr`, a blackhole rule what arrives from it (a route alone still lets an established
+    // connection receive: the watch events of etcd kept arriving while only its ACKs were lost).
+    // New connects fail; packets of established connections vanish, as in a real partition.
+    partition: (i, addr) => {
+      IP(['netns', 'exec', `${id}n${i}`, 'ip', 'route', 'add', 'blackhole', `${addr}/32`])
+      IP(['netns', 'exec', `${id}n${i}`, 'ip', 'rule', 'add', 'from', addr, 'blackhole'])
+    },
+    heal: (i, addr) => {
+      IP(['netns', 'exec', `${id}n${i}`, 'ip', 'rule', 'del', 'from', addr, 'blackhole'])
+      IP(['netns', 'exec', `${id}n${i}`, 'ip', 'route', 'del', 'blackhole', `${addr}/32`])
+    },
     close,
   }
 }
@@ -192,7 +200,7 @@ async function readyz(adminUrl: string): Promise<boolean> {
   }
 }
 
-function instance(n: Net, i: number, configFile: string): Instance {
+function instance(n: Net, i: number, configFile: string, cluster: boolean): Instance {
   const address = n.gateway(i)
   let child: ChildProcess | null = null
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: null, signal: null })
@@ -209,7 +217,7 @@ function instance(n: Net, i: number, configFile: string): Instance {
     async start(build = inst.build) {
       inst.build = build
       const [cmd, ...pre] = [...n.exec(i), process.execPath]
-      const c = spawn(cmd!, [...pre, '--import', 'tsx', MAIN, 'start', '-c', configFile], {
+      const c = spawn(cmd!, [...pre, '--import', 'tsx', MAIN, 'start', '-c', configFile, ...(cluster ? [] : ['--no-cluster'])], {
         cwd: ROOT,
         env: {
           ...process.env,
@@ -474,8 +482,21 @@ routes:
 `
 }
 
-export async function startFleet(opts: { instances?: number } = {}): Promise<Fleet> {
+export interface FleetOptions {
+  instances?: number
+  /**
+   * Cluster mode (a primary and `workers: 1` per instance), as in production; default off in
+   * tests (FLEET_CLUSTER=1 turns it on): on a loaded 2-core CI machine six processes starting at
+   * once took longer than a worker's 30 s load deadline, and what these scenarios test (the LB,
+   * drains, shared state) is the same in single-process mode. inplace-upgrade.test.ts covers
+   * cluster mode.
+   */
+  cluster?: boolean
+}
+
+export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
   const count = opts.instances ?? 3
+  const clustered = opts.cluster ?? process.env.FLEET_CLUSTER === '1'
   const n = makeNet(count)
   const dir = await mkdtemp(join(tmpdir(), 'portico-fleet-'))
   const cleanups: Array<() => Promise<void> | void> = [() => n.close(), () => rm(dir, { recursive: true, force: true })]
@@ -550,7 +571,7 @@ export async function startFleet(opts: { instances?: number } = {}): Promise<Fle
     const configFile = join(dir, 'portico.yaml')
     await writeFile(configFile, fleetConfig(n))
     fleet.configFile = configFile
-    const insts = Array.from({ length: count }, (_, i) => instance(n, i, configFile))
+    const insts = Array.from({ length: count }, (_, i) => instance(n, i, configFile, clustered))
     fleet.instances = insts
     cleanups.push(async () => {
       await Promise.all(insts.map((g) => g.stop()))

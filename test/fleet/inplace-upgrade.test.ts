@@ -37,7 +37,7 @@ async function statusPid(gw: Gateway): Promise<number> {
 }
 
 for (const mode of [{ name: 'cluster (2 workers)', args: ['--workers', '2'] }]) {
-  test(`in-place upgrade, ${mode.name}: SIGUSR2 then portico upgrade; zero failed requests, zero refused connections`, { timeout: 115_000 }, async () => {
+  test(`in-place upgrade, ${mode.name}: SIGUSR2 then portico upgrade; zero failed requests, zero refused connections`, { timeout: 250_000 }, async () => {
     const gw = await startGateway({ config: config(), args: ['--handoff', ...mode.args], readyTimeoutMs: 60_000 })
     gateways.push(gw)
     const url = `${gw.url}/x`
