@@ -3,7 +3,7 @@
 // maps below it, COPY copies from the build context (or from an earlier stage), RUN runs the same
 // shell command there with the stage's ENV; then the runtime stage's ENTRYPOINT + CMD start as an
 // unprivileged user (USER node → uid/gid 65534 here, the machine has no "node" user) in a network
-// namespace of its own (as a container would; root only), HEALTHCHECK's command must pass, and
+// namespace of its own and on one CPU (as a container would; root only), HEALTHCHECK's command must pass, and
 // STOPSIGNAL must drain and exit 0.
 //
 //   node scripts/docker-steps.mjs            every step, `npm ci` included (minutes)
@@ -163,7 +163,8 @@ async function main() {
       netns = `pfdock${process.pid}`
       execFileSync('ip', ['netns', 'add', netns])
       execFileSync('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up'])
-      prefix.push('ip', 'netns', 'exec', netns, 'setpriv', `--reuid=${UID}`, `--regid=${UID}`, '--clear-groups')
+      // One CPU, as `docker run --cpuset-cpus 0` (workers: auto then starts one worker).
+      prefix.push('ip', 'netns', 'exec', netns, 'taskset', '-c', '0', 'setpriv', `--reuid=${UID}`, `--regid=${UID}`, '--clear-groups')
     } else {
       throw new Error('starting as an unprivileged user needs root here (setpriv, ip netns)')
     }

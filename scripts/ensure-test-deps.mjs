@@ -8,6 +8,8 @@ const NEEDED = {
   'redis-server': 'redis-server',
   promtool: 'prometheus',
   etcd: 'etcd-server',
+  haproxy: 'haproxy',
+  tini: 'tini',
 }
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0

@@ -124,6 +124,13 @@ export function makeNet(instances: number): Net {
       IP(['link', 'set', host, 'up'])
       if (i === 0) for (const x of [250, 251, 252]) IP(['addr', 'add', `${a(x)}/32`, 'dev', host])
       IP(['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up'])
+      // For partitions (below): a blackhole rule must see packets before the `local` table
+      // delivers them, so that lookup moves from priority 0 to 100, and early demux (which hands
+      // packets of established connections to their socket without any lookup) is off. Both are
+      // this namespace's own settings.
+      IP(['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_early_demux=0'])
+      IP(['netns', 'exec', ns, 'ip', 'rule', 'add', 'pref', '100', 'lookup', 'local'])
+      IP(['netns', 'exec', ns, 'ip', 'rule', 'del', 'pref', '0'])
       IP(['netns', 'exec', ns, 'ip', 'addr', 'add', `${a(4 * i + 2)}/30`, 'dev', inner])
       IP(['netns', 'exec', ns, 'ip', 'link', 'set', inner, 'up'])
       IP(['netns', 'exec', ns, 'ip', 'route', 'add', 'default', 'via', a(4 * i + 1)])
@@ -147,10 +154,10 @@ export function makeNet(instances: number): Net {
     // New connects fail; packets of established connections vanish, as in a real partition.
     partition: (i, addr) => {
       IP(['netns', 'exec', `${id}n${i}`, 'ip', 'route', 'add', 'blackhole', `${addr}/32`])
-      IP(['netns', 'exec', `${id}n${i}`, 'ip', 'rule', 'add', 'from', addr, 'blackhole'])
+      IP(['netns', 'exec', `${id}n${i}`, 'ip', 'rule', 'add', 'pref', '10', 'from', addr, 'blackhole'])
     },
     heal: (i, addr) => {
-      IP(['netns', 'exec', `${id}n${i}`, 'ip', 'rule', 'del', 'from', addr, 'blackhole'])
+      IP(['netns', 'exec', `${id}n${i}`, 'ip', 'rule', 'del', 'pref', '10', 'from', addr, 'blackhole'])
       IP(['netns', 'exec', `${id}n${i}`, 'ip', 'route', 'del', 'blackhole', `${addr}/32`])
     },
     close,
