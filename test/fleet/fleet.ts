@@ -20,7 +20,6 @@ import { join, resolve } from 'node:path'
 import { Etcd3, type Lease } from 'etcd3'
 import { request } from 'undici'
 import { pollUntil } from '../helpers/poll.js'
-import { serverProcess, type ServerProcess } from '../helpers/server-process.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const MAIN = join(ROOT, 'src/main.ts')
@@ -139,7 +138,7 @@ export function makeNet(instances: number): Net {
     close()
     return loopbackNet(`ip netns refused: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`)
   }
-  process.once('exit', close)
+  netCleanups.add(close)
   return {
     mode: 'netns',
     lb: a(1),
@@ -193,9 +192,68 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 const liveChildren = new Set<ChildProcess>()
-process.once('exit', () => {
+const netCleanups = new Set<() => void>()
+function emergencyCleanup(): void {
   for (const c of liveChildren) killGroup(c, 'SIGKILL')
-})
+  for (const close of netCleanups) close()
+}
+process.once('exit', emergencyCleanup)
+// A runner that times a test file out ends it with a signal, and 'exit' handlers do not run then:
+// without this, instances, HAProxy, Redis and etcd outlive the run. A caller with its own
+// handler (scripts/fleet/run.ts closes the fleet gracefully) keeps it.
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    if (process.listenerCount(sig) > 0) return
+    emergencyCleanup()
+    process.exit(128 + (sig === 'SIGHUP' ? 1 : sig === 'SIGINT' ? 2 : 15))
+  })
+}
+
+/** A server process in its own process group, tracked for the emergency cleanup above. */
+export interface ServerProcess {
+  start(): Promise<void>
+  /** SIGTERM and wait for the exit; the data dir stays. */
+  stop(): Promise<void>
+  close(): Promise<void>
+}
+
+async function serverProcess(spec: { command: string; args(dir: string): string[]; ready(): Promise<boolean>; what: string; readyTimeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<ServerProcess> {
+  const dir = await mkdtemp(join(tmpdir(), `portico-${spec.command}-`))
+  let child: ChildProcess | null = null
+  const start = async () => {
+    const c = spawn(spec.command, spec.args(dir), { stdio: 'ignore', env: spec.env ?? process.env, detached: true })
+    child = c
+    liveChildren.add(c)
+    let spawnError: Error | null = null
+    c.once('error', (err) => (spawnError = err))
+    c.once('exit', () => liveChildren.delete(c))
+    await pollUntil(
+      () => {
+        if (spawnError !== null) throw new Error(`cannot start ${spec.command}: ${(spawnError as Error).message}`)
+        return spec.ready()
+      },
+      { what: spec.what, timeoutMs: spec.readyTimeoutMs ?? 15_000, intervalMs: 50 },
+    )
+  }
+  const stop = async () => {
+    const c = child
+    if (c === null) return
+    child = null
+    if (c.exitCode !== null || c.signalCode !== null) return
+    const exited = new Promise((r) => c.once('exit', r))
+    c.kill('SIGTERM')
+    await exited
+  }
+  await start()
+  return {
+    start,
+    stop,
+    async close() {
+      await stop()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
 
 async function readyz(adminUrl: string): Promise<boolean> {
   try {
@@ -328,7 +386,7 @@ async function startHaproxy(n: Net, insts: Instance[], dir: string): Promise<Hap
   await writeFile(cfg, haproxyConfig(n, insts, socket))
   const check = spawnSync('haproxy', ['-c', '-f', cfg], { encoding: 'utf8' })
   if (check.status !== 0) throw new Error(`haproxy -c failed:\n${check.stdout}${check.stderr}`)
-  const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
   liveChildren.add(child)
   let err = ''
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
@@ -514,7 +572,6 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
   try {
     const redis = await serverProcess({
       command: 'redis-server',
-      pkg: 'redis-server',
       args: (d) => ['--port', '6379', '--bind', n.redis, '--save', '', '--appendonly', 'no', '--dir', d, '--protected-mode', 'no'],
       ready: () => tcpReady(n.redis, 6379, 'PING\r\n', '+PONG'),
       what: `redis-server on ${n.redis}`,
@@ -524,7 +581,6 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
     const peerUrl = `http://${n.etcd}:2380`
     const etcd = await serverProcess({
       command: 'etcd',
-      pkg: 'etcd-server',
       args: (d) => [
         '--name', 'fleet', '--data-dir', join(d, 'data'),
         '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl,
