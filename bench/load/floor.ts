@@ -10,39 +10,13 @@ import { createServer } from 'node:http'
 import type { ServerResponse } from 'node:http'
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
+import { authorized, unauthorized } from './peer-jwt.js'
 
 const port = Number(process.env.PORT)
 const origin = process.env.ORIGIN
 if (!origin || !port) throw new Error('floor: PORT and ORIGIN must be set')
 
 const pool = new Pool(origin, { keepAliveTimeout: 60_000 })
-
-type JwtCheck = (token: string) => unknown
-const jwtCheck: JwtCheck | null = process.env.JWT_ALG
-  ? (await import('fast-jwt')).createVerifier({
-      key: process.env.JWT_KEY ?? '',
-      algorithms: [process.env.JWT_ALG as 'HS256'],
-      allowedIss: process.env.JWT_ISS,
-      allowedAud: process.env.JWT_AUD,
-      cache: false,
-    })
-  : null
-
-function authorized(auth: string | undefined): boolean {
-  if (jwtCheck === null) return true
-  if (auth === undefined || !auth.startsWith('Bearer ')) return false
-  try {
-    jwtCheck(auth.slice(7))
-    return true
-  } catch {
-    return false
-  }
-}
-
-function unauthorized(res: ServerResponse): void {
-  res.writeHead(401, { 'content-length': '0' })
-  res.end()
-}
 
 // RFC 9110 §7.6.1: connection-specific fields are not forwarded.
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])

@@ -5,37 +5,11 @@
 // a bare 401 when it fails. Loaded only then, so the plain floor carries none of it.
 import { Agent, ServerResponse, createServer } from 'node:http'
 import httpProxy from 'http-proxy'
+import { authorized, unauthorized } from '../peer-jwt.js'
 
 const port = Number(process.env.PORT)
 const origin = process.env.ORIGIN
 if (!origin || !port) throw new Error('http-proxy peer: PORT and ORIGIN must be set')
-
-type JwtCheck = (token: string) => unknown
-const jwtCheck: JwtCheck | null = process.env.JWT_ALG
-  ? (await import('fast-jwt')).createVerifier({
-      key: process.env.JWT_KEY ?? '',
-      algorithms: [process.env.JWT_ALG as 'HS256'],
-      allowedIss: process.env.JWT_ISS,
-      allowedAud: process.env.JWT_AUD,
-      cache: false,
-    })
-  : null
-
-function authorized(auth: string | undefined): boolean {
-  if (jwtCheck === null) return true
-  if (auth === undefined || !auth.startsWith('Bearer ')) return false
-  try {
-    jwtCheck(auth.slice(7))
-    return true
-  } catch {
-    return false
-  }
-}
-
-function unauthorized(res: ServerResponse): void {
-  res.writeHead(401, { 'content-length': '0' })
-  res.end()
-}
 
 const proxy = httpProxy.createProxyServer({ target: origin, agent: new Agent({ keepAlive: true, keepAliveMsecs: 60_000 }) })
 proxy.on('error', (_err, _req, res) => {
