@@ -19,7 +19,7 @@ const only = process.argv.slice(2)
 const files = only.length > 0 ? only : find('test').sort()
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files],
   { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_ENV: 'test' } },
 )
 // The whole report is kept: the summary lines come before the "failing tests" section, whose stack
