@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config/schema/index.js'
 import { parseDuration, parseSize } from '../config/units.js'
 import { resolveListeners, listenersKey } from '../config/listeners.js'
+import { DEFAULT_MAX_CONNECTIONS } from '../config/defaults.js'
 import { parseListen } from '../core/address.js'
 import { compileSnapshot, retireSnapshot, type Snapshot } from '../snapshot/compile.js'
 import { loadPlugins, pluginNamesIn } from '../plugins/builtin.js'
@@ -113,6 +114,7 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
         maxHeaderSize: parseSize(s.max_header_size ?? '16kb'),
         headersTimeoutMs: parseDuration(s.header_timeout ?? '10s'),
         keepAliveTimeoutMs: parseDuration(s.keep_alive_timeout ?? '5s'),
+        maxConnections: s.max_connections ?? DEFAULT_MAX_CONNECTIONS,
       }
       try {
         for (const l of resolveListeners(config)) {

@@ -81,6 +81,14 @@ export const upstreamRejected = new Counter({
   registers: [registry],
 })
 
+/** Client connections the listener closed at accept because the worker had server.max_connections open. */
+export const connectionsClosed = new Counter({
+  name: 'portico_connections_closed_total',
+  help: 'Client connections closed by the gateway at accept, by reason: max_connections (the worker had server.max_connections open).',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+})
+
 let defaultsOn = false
 
 // prom-client's default process metrics, one module each, minus two kinds:

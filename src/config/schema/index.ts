@@ -3,7 +3,7 @@
 // Every field carries a description and, where it has one, its default: they feed the
 // generated docs/config-reference.md and editor hints.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_PLANE_LISTEN } from '../defaults.js'
+import { DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_PLANE_LISTEN, DEFAULT_MAX_CONNECTIONS } from '../defaults.js'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
 import { ListenAddress, Listener } from './listener.js'
 
@@ -421,8 +421,17 @@ export const Server = Type.Object(
     listeners: Type.Optional(Type.Array(Listener, { minItems: 1, description: 'Data-plane listeners, one per address. Use this or `listen`, not both.' })),
     max_body_size: Type.Optional(Size('Largest request body accepted; 413 above it.', '10mb')),
     max_header_size: Type.Optional(Size('Largest request head (request line + headers); 431 above it.', '16kb')),
-    header_timeout: Type.Optional(Duration('Time a client has to send the request head.', '10s')),
+    header_timeout: Type.Optional(
+      Duration('Time a client has to send a request head; for a new connection counted from accept, so a connection that never sends a byte gets 408 and is closed after it.', '10s'),
+    ),
     keep_alive_timeout: Type.Optional(Duration('Idle time before a client keep-alive connection is closed.', '5s')),
+    max_connections: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        default: DEFAULT_MAX_CONNECTIONS,
+        description: 'Client connections per worker; a connection above it is closed at accept (counted in portico_connections_closed_total). 0 = no cap.',
+      }),
+    ),
     trusted_proxies: Type.Optional(
       Type.Array(Type.String(), { default: [], description: 'CIDRs whose X-Forwarded-For / Forwarded headers are believed.' }),
     ),

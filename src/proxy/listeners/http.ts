@@ -7,12 +7,14 @@ import { errorBody, type ErrorCode } from '../../core/errors.js'
 import type { HostPort } from '../../core/address.js'
 import { createHandler } from '../handler.js'
 import type { ProxyEnv } from '../env.js'
+import { checkingIntervalMs, ConnectionGuard } from './connections.js'
 
 /** The server limits every listener applies (server.*, defaults applied). */
 export interface ListenerLimits {
   maxHeaderSize: number
   headersTimeoutMs: number
   keepAliveTimeoutMs: number
+  maxConnections: number
 }
 
 /** What the data plane holds of a bound listener, whatever its protocol. */
@@ -57,14 +59,15 @@ function clientErrorReply(err: NodeJS.ErrnoException & { bytesParsed?: number },
 
 class HttpListener implements Listener {
   readonly #server: http.Server
-  connections = 0
+  readonly #guard: ConnectionGuard
 
-  constructor(server: http.Server) {
+  constructor(server: http.Server, limits: ListenerLimits) {
     this.#server = server
-    server.on('connection', (socket: Socket) => {
-      this.connections++
-      socket.once('close', () => this.connections--)
-    })
+    this.#guard = new ConnectionGuard(server, limits)
+  }
+
+  get connections(): number {
+    return this.#guard.connections
   }
 
   get listening(): boolean {
@@ -100,6 +103,7 @@ export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLi
       // The whole-request deadline is the upstream's business (timeouts.total); a long upload is legal.
       requestTimeout: 0,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: checkingIntervalMs(limits.headersTimeoutMs),
       // Checked in the handler instead (proxy/handler.ts): Node's own refusal is an empty 400,
       // not the catalogue's JSON reply.
       requireHostHeader: false,
@@ -109,7 +113,7 @@ export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLi
     createHandler(env, 'http'),
   )
   server.on('clientError', clientErrorReply)
-  const listener = new HttpListener(server)
+  const listener = new HttpListener(server, limits)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen({ host: at.host, port: at.port }, () => {
