@@ -1,0 +1,211 @@
+// ACME issuance and renewal (RFC 8555, through acme-client), run by the primary only. For each
+// configured certificate: serve what the storage holds while it is fresh; when it is missing,
+// covers other names, or is due (two thirds of its lifetime, or `renew_before`), order one, answer
+// HTTP-01 through the storage (every worker's cleartext listener reads the token from there), and
+// write the result back, where the workers' https listeners pick it up (they watch the storage).
+// One order per name set at a time, never a second while one runs; failures back off
+// exponentially (1 min doubling to 6 h, with jitter) and the old certificate keeps serving.
+import { X509Certificate } from 'node:crypto'
+import https from 'node:https'
+import { readFileSync } from 'node:fs'
+import type { Logger } from 'pino'
+import type { AcmeConfig } from '../../config/schema/tls.js'
+import { parseDuration } from '../../config/units.js'
+import { AcmeDirectory } from './storage.js'
+
+type AcmeModule = typeof import('acme-client')
+
+const DIRECTORIES: Record<string, string> = {
+  production: 'https://acme-v02.api.letsencrypt.org/directory',
+  staging: 'https://acme-staging-v02.api.letsencrypt.org/directory',
+}
+
+const MIN_BACKOFF_MS = 60_000
+const MAX_BACKOFF_MS = 6 * 3600_000
+/** Longest single timer (Node caps at 2^31-1 ms); a longer wait is re-checked then. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+export interface IssuedEvent {
+  name: string
+  names: string[]
+  notAfter: Date
+}
+
+interface Managed {
+  name: string
+  names: string[]
+  timer: NodeJS.Timeout | undefined
+  failures: number
+  running: Promise<void> | null
+}
+
+export function directoryUrl(d: string | undefined): string {
+  const v = d ?? 'production'
+  return DIRECTORIES[v] ?? v
+}
+
+/** When a certificate is due: renew_before before not-after, else at two thirds of its lifetime. */
+export function renewalTime(cert: X509Certificate, renewBeforeMs: number | undefined): number {
+  const from = new Date(cert.validFrom).getTime()
+  const to = new Date(cert.validTo).getTime()
+  return renewBeforeMs === undefined ? from + ((to - from) * 2) / 3 : to - renewBeforeMs
+}
+
+export class AcmeManager {
+  readonly storage: AcmeDirectory
+  /** Orders placed by this manager, by certificate name (tests and /status). */
+  readonly orders = new Map<string, number>()
+  #config: AcmeConfig
+  readonly #log: Logger
+  readonly #managed = new Map<string, Managed>()
+  #client: InstanceType<AcmeModule['Client']> | null = null
+  #acme: AcmeModule | null = null
+  #stopped = false
+  readonly #onIssued: (e: IssuedEvent) => void
+
+  constructor(config: AcmeConfig, log: Logger, onIssued: (e: IssuedEvent) => void = () => {}) {
+    this.#config = config
+    this.#log = log.child({ component: 'acme' })
+    this.storage = new AcmeDirectory(config.storage_dir ?? './portico-acme')
+    this.#onIssued = onIssued
+  }
+
+  async start(): Promise<void> {
+    await this.storage.init()
+    this.#sync()
+  }
+
+  /** A reloaded config: certificates added start, removed ones stop being renewed (their files stay). */
+  update(config: AcmeConfig): void {
+    const clientKey = (c: AcmeConfig): string => JSON.stringify([c.directory, c.email, c.eab, c.ca_file])
+    if (clientKey(config) !== clientKey(this.#config)) this.#client = null
+    this.#config = config
+    this.#sync()
+  }
+
+  #sync(): void {
+    const want = new Map(this.#config.certificates.map((c) => [c.name ?? c.names[0]!, c.names.map((n) => n.toLowerCase())]))
+    for (const [name, m] of this.#managed) {
+      if (!want.has(name)) {
+        clearTimeout(m.timer)
+        this.#managed.delete(name)
+      }
+    }
+    for (const [name, names] of want) {
+      const m = this.#managed.get(name)
+      if (m !== undefined && m.names.join() === names.join()) continue
+      if (m !== undefined) clearTimeout(m.timer)
+      const fresh: Managed = { name, names, timer: undefined, failures: 0, running: m?.running ?? null }
+      this.#managed.set(name, fresh)
+      this.#schedule(fresh, 0)
+    }
+  }
+
+  #schedule(m: Managed, ms: number): void {
+    clearTimeout(m.timer)
+    if (this.#stopped) return
+    m.timer = setTimeout(() => void this.check(m.name), Math.min(Math.max(ms, 0), MAX_TIMER_MS))
+    m.timer.unref()
+  }
+
+  /** Checks one certificate now and orders it if it is missing or due. Settles when done. */
+  check(name: string): Promise<void> {
+    const m = this.#managed.get(name)
+    if (m === undefined) return Promise.resolve()
+    // Never two orders for the same names: a check while one runs joins it.
+    m.running ??= this.#check(m).finally(() => (m.running = null))
+    return m.running
+  }
+
+  async #check(m: Managed): Promise<void> {
+    const renewBefore = this.#config.renew_before === undefined ? undefined : parseDuration(this.#config.renew_before)
+    const stored = await this.storage.certificate(m.name)
+    if (stored !== null) {
+      const x = new X509Certificate(stored.certPem)
+      const sameNames = stored.names.length === m.names.length && m.names.every((n) => stored.names.includes(n))
+      const due = renewalTime(x, renewBefore)
+      if (sameNames && Date.now() < due) {
+        this.#schedule(m, due - Date.now())
+        return
+      }
+    }
+    try {
+      await this.#order(m)
+      m.failures = 0
+      const fresh = await this.storage.certificate(m.name)
+      this.#schedule(m, fresh === null ? MIN_BACKOFF_MS : renewalTime(new X509Certificate(fresh.certPem), renewBefore) - Date.now())
+    } catch (err) {
+      m.failures++
+      const backoff = Math.min(MIN_BACKOFF_MS * 2 ** (m.failures - 1), MAX_BACKOFF_MS)
+      const wait = backoff / 2 + Math.random() * (backoff / 2)
+      this.#log.error({ certificate: m.name, names: m.names, err: (err as Error).message, retry_in_s: Math.round(wait / 1000), failures: m.failures }, 'acme order failed; the current certificate (if any) keeps serving')
+      this.#schedule(m, wait)
+    }
+  }
+
+  async #clientFor(): Promise<InstanceType<AcmeModule['Client']>> {
+    if (this.#client !== null) return this.#client
+    const acme = (this.#acme ??= (await import('acme-client')).default as unknown as AcmeModule)
+    // axios has no timeout of its own: a CA that hangs must not hold an order (and its lock) forever.
+    acme.axios.defaults.timeout = 30_000
+    if (this.#config.ca_file !== undefined) {
+      // acme-client talks through its own axios instance: trust the private CA there only.
+      acme.axios.defaults.httpsAgent = new https.Agent({ ca: readFileSync(this.#config.ca_file, 'utf8'), keepAlive: true })
+    }
+    let key = await this.storage.accountKey()
+    if (key === null) {
+      key = (await acme.crypto.createPrivateEcdsaKey()).toString()
+      await this.storage.saveAccountKey(key)
+    }
+    const accountUrl = (await this.storage.accountUrl()) ?? undefined
+    const eab = this.#config.eab
+    const client = new acme.Client({
+      directoryUrl: directoryUrl(this.#config.directory),
+      accountKey: key,
+      ...(accountUrl === undefined ? {} : { accountUrl }),
+      ...(eab === undefined ? {} : { externalAccountBinding: { kid: eab.kid, hmacKey: eab.hmac_key } }),
+    })
+    this.#client = client
+    return client
+  }
+
+  async #order(m: Managed): Promise<void> {
+    const client = await this.#clientFor()
+    const acme = this.#acme!
+    if ((await this.storage.accountUrl()) === null) {
+      await client.createAccount({ termsOfServiceAgreed: this.#config.terms_of_service_agreed, ...(this.#config.email === undefined ? {} : { contact: [`mailto:${this.#config.email}`] }) })
+      await this.storage.saveAccountUrl(client.getAccountUrl())
+    }
+    const privateKey = this.#config.key_type === 'rsa' ? await acme.crypto.createPrivateRsaKey(2048) : await acme.crypto.createPrivateEcdsaKey('P-256')
+    const [, csr] = await acme.crypto.createCsr({ commonName: m.names[0]!, altNames: m.names }, privateKey)
+    this.#log.info({ certificate: m.name, names: m.names }, 'acme order')
+    this.orders.set(m.name, (this.orders.get(m.name) ?? 0) + 1)
+    const order = await client.createOrder({ identifiers: m.names.map((value) => ({ type: 'dns', value })) })
+    const authorizations = await client.getAuthorizations(order)
+    for (const authz of authorizations) {
+      if (authz.status === 'valid') continue
+      const challenge = authz.challenges.find((c) => c.type === 'http-01')
+      if (challenge === undefined) throw new Error(`the CA offers no http-01 challenge for ${authz.identifier.value}`)
+      const keyAuthorization = await client.getChallengeKeyAuthorization(challenge)
+      await this.storage.putChallenge(challenge.token, keyAuthorization)
+      try {
+        await client.completeChallenge(challenge)
+        await client.waitForValidStatus(challenge)
+      } finally {
+        await this.storage.removeChallenge(challenge.token)
+      }
+    }
+    const finalized = await client.finalizeOrder(order, csr)
+    const chain = await client.getCertificate(finalized)
+    const x = new X509Certificate(chain)
+    await this.storage.saveCertificate({ name: m.name, certPem: chain, keyPem: privateKey.toString(), names: m.names }, { order_url: order.url, issued_at: new Date().toISOString() })
+    this.#log.info({ certificate: m.name, names: m.names, not_after: x.validTo }, 'acme certificate issued')
+    this.#onIssued({ name: m.name, names: m.names, notAfter: new Date(x.validTo) })
+  }
+
+  stop(): Promise<void> {
+    this.#stopped = true
+    for (const m of this.#managed.values()) clearTimeout(m.timer)
+    return Promise.resolve()
+  }
+}

@@ -1,0 +1,105 @@
+// Where ACME state lives for a single instance: a local directory shared by the primary (which
+// writes) and its workers (which read certificates and HTTP-01 tokens).
+//   account.key            the ACME account key (PEM), made once
+//   account.url            the account URL at the CA
+//   certificates/<name>/   cert.pem (chain), key.pem, meta.json ({ names, order_url, issued_at })
+//   challenges/<token>     key authorizations of pending HTTP-01 challenges
+// Every write is a temp file then a rename, so a reader never sees half a file; the key is
+// written before the certificate, so a watcher that sees the new certificate finds its key.
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { randomBytes } from 'node:crypto'
+
+const TOKEN = /^[A-Za-z0-9_-]{1,256}$/
+const NAME = /^[A-Za-z0-9_.-]+$/
+
+export interface StoredCertificate {
+  name: string
+  certPem: string
+  keyPem: string
+  names: string[]
+}
+
+export class AcmeDirectory {
+  readonly root: string
+  readonly certificatesDir: string
+  readonly challengesDir: string
+
+  constructor(root: string) {
+    this.root = resolve(root)
+    this.certificatesDir = join(this.root, 'certificates')
+    this.challengesDir = join(this.root, 'challenges')
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.certificatesDir, { recursive: true, mode: 0o700 })
+    await mkdir(this.challengesDir, { recursive: true, mode: 0o700 })
+  }
+
+  async #write(file: string, data: string, mode = 0o600): Promise<void> {
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`
+    await writeFile(tmp, data, { mode })
+    await rename(tmp, file)
+  }
+
+  async #read(file: string): Promise<string | null> {
+    try {
+      return await readFile(file, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw err
+    }
+  }
+
+  accountKey(): Promise<string | null> {
+    return this.#read(join(this.root, 'account.key'))
+  }
+  saveAccountKey(pem: string): Promise<void> {
+    return this.#write(join(this.root, 'account.key'), pem)
+  }
+  async accountUrl(): Promise<string | null> {
+    return (await this.#read(join(this.root, 'account.url')))?.trim() ?? null
+  }
+  saveAccountUrl(url: string): Promise<void> {
+    return this.#write(join(this.root, 'account.url'), url)
+  }
+
+  async certificate(name: string): Promise<StoredCertificate | null> {
+    if (!NAME.test(name)) return null
+    const dir = join(this.certificatesDir, name)
+    const [certPem, keyPem, meta] = await Promise.all([this.#read(join(dir, 'cert.pem')), this.#read(join(dir, 'key.pem')), this.#read(join(dir, 'meta.json'))])
+    if (certPem === null || keyPem === null) return null
+    const names = meta === null ? [] : ((JSON.parse(meta) as { names?: string[] }).names ?? [])
+    return { name, certPem, keyPem, names }
+  }
+
+  async saveCertificate(c: StoredCertificate, meta: Record<string, unknown>): Promise<void> {
+    const dir = join(this.certificatesDir, c.name)
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    await this.#write(join(dir, 'meta.json'), JSON.stringify({ names: c.names, ...meta }))
+    await this.#write(join(dir, 'key.pem'), c.keyPem)
+    await this.#write(join(dir, 'cert.pem'), c.certPem, 0o644)
+  }
+
+  /** Names of the stored certificates (directories under certificates/). */
+  async certificateNames(): Promise<string[]> {
+    try {
+      return (await readdir(this.certificatesDir, { withFileTypes: true })).filter((d) => d.isDirectory() && NAME.test(d.name)).map((d) => d.name)
+    } catch {
+      return []
+    }
+  }
+
+  putChallenge(token: string, keyAuthorization: string): Promise<void> {
+    if (!TOKEN.test(token)) throw new Error('invalid ACME token')
+    return this.#write(join(this.challengesDir, token), keyAuthorization, 0o644)
+  }
+  async removeChallenge(token: string): Promise<void> {
+    if (TOKEN.test(token)) await rm(join(this.challengesDir, token), { force: true })
+  }
+  /** The key authorization of a pending token, or null (also for anything that is not a token). */
+  challenge(token: string): Promise<string | null> {
+    if (!TOKEN.test(token)) return Promise.resolve(null)
+    return this.#read(join(this.challengesDir, token))
+  }
+}
