@@ -86,7 +86,7 @@ export async function startPebble(opts: { httpPort: number; tlsPort?: number; en
         await c.body.dump()
         return r.statusCode === 200
       },
-      { timeoutMs: 30_000, intervalMs: 100, what: 'pebble directory' },
+      { timeoutMs: 60_000, intervalMs: 100, what: 'pebble directory' },
     )
   } catch (err) {
     await close()
