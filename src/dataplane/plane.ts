@@ -131,7 +131,7 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
         for (const l of resolveListeners(config)) {
           const at = parseListen(l.listen, l.where, 'dataplane')
           if (l.tls !== undefined) {
-            const tls = await createTlsListener(l.tls, { logger: this.logger, ...(acme === undefined ? {} : { acme }) })
+            const tls = await createTlsListener(l.tls, { logger: this.logger, ...(acme === undefined ? {} : { acme, alpnChallenges: config.acme?.challenge === 'tls-alpn-01' }) })
             this.#listeners.push(await listenHttps(this, at, limits, tls).catch((err: unknown) => (tls.close(), Promise.reject(err))))
             continue
           }

@@ -7,7 +7,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { dirname, basename } from 'node:path'
 import type { IncomingMessage } from 'node:http'
-import type { Server as TlsServer, TlsOptions, TLSSocket, SecureContext, SecureContextOptions } from 'node:tls'
+import { createSecureContext, type Server as TlsServer, type TlsOptions, type TLSSocket, type SecureContext, type SecureContextOptions } from 'node:tls'
 import type { Logger } from 'pino'
 import type { ListenerTlsConfig, ClientAuthConfig } from '../config/schema/tls.js'
 import { parseDuration } from '../config/units.js'
@@ -26,7 +26,15 @@ export interface TlsDeps {
   logger: Logger
   /** ACME storage whose certificates a listener with `acme: true` serves (watched like files). */
   acme?: AcmeDirectory
+  /** acme.challenge is tls-alpn-01: listeners with `acme: true` answer validation handshakes. */
+  alpnChallenges?: boolean
 }
+
+/** RFC 8737: the ALPN protocol of a TLS-ALPN-01 validation handshake. */
+const ACME_TLS = 'acme-tls/1'
+type SniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void
+/** Node's per-socket SNI callback (node:_tls_wrap), the one hook that picks a context per handshake. */
+type SniSocket = TLSSocket & { _SNICallback?: SniCallback }
 
 type Mode = 'none' | 'optional' | 'required'
 
@@ -107,11 +115,14 @@ class PorticoTlsListener implements TlsListener {
     const anyClientAuth = b.mode !== 'none' || [...b.modeBySni.values()].some((m) => m !== 'none')
     const allRequired = b.mode === 'required' && [...b.modeBySni.values()].every((m) => m === 'required')
     const fallback = b.set.fallback
+    const acmeDir = config.acme === true && this.#deps.alpnChallenges === true ? this.#deps.acme : undefined
     this.serverOptions = {
       ...b.base,
       ...(fallback === null ? {} : { cert: fallback.certs.map((c) => c.certPem), key: fallback.certs.map((c) => c.keyPem) }),
       SNICallback: (servername, cb) => this.#sni(servername, cb),
-      ALPNProtocols: ['http/1.1'],
+      // TLS-ALPN-01 needs the offered protocols before the certificate is chosen; Node gives them to
+      // ALPNCallback only (it runs before SNICallback), and the two options exclude each other.
+      ...(acmeDir === undefined ? { ALPNProtocols: ['http/1.1'] } : { ALPNCallback: alpnSelector(acmeDir, this.#log) }),
       requestCert: anyClientAuth,
       // Refused in the handshake only when every name requires a certificate; otherwise the
       // per-name policy is enforced right after the handshake (attach()).
@@ -181,6 +192,8 @@ class PorticoTlsListener implements TlsListener {
     this.#server = server
     if (this.#ticketKey !== null) server.setTicketKeys(this.#ticketKey)
     server.on('secureConnection', (socket: TLSSocket) => {
+      // A TLS-ALPN-01 validation ends with the handshake (RFC 8737 §3): no HTTP on it.
+      if (socket.alpnProtocol === ACME_TLS) return void socket.end()
       const name = (socket as TLSSocket & { servername?: string | false }).servername
       const b = this.#b
       const served = typeof name === 'string' && name !== '' ? b.set.select(name) : null
@@ -342,6 +355,34 @@ class PorticoTlsListener implements TlsListener {
     this.#stopTickets?.()
     this.#ocsp?.close()
     untrackListener(this)
+  }
+}
+
+/**
+ * ALPN for an https listener that answers TLS-ALPN-01: http/1.1 as usual; for a handshake that
+ * offers acme-tls/1 only (a CA's validator), the certificate of the name's pending challenge in the
+ * ACME storage, swapped in for this one socket's SNI step. No pending challenge: the handshake fails.
+ */
+function alpnSelector(storage: AcmeDirectory, log: Logger): (this: TLSSocket, info: { servername: string; protocols: string[] }) => string | undefined {
+  let warned = false
+  return function (this: TLSSocket, info) {
+    const protocols = info.protocols
+    if (protocols.includes(ACME_TLS) && typeof info.servername === 'string' && info.servername !== '') {
+      const socket = this as SniSocket
+      if (typeof socket._SNICallback !== 'function') {
+        if (!warned) log.error('this Node.js has no per-socket SNI callback: TLS-ALPN-01 challenges cannot be answered')
+        warned = true
+        return undefined
+      }
+      socket._SNICallback = (name, cb) => {
+        storage.alpnChallenge(name).then(
+          (c) => (c === null ? cb(new Error(`no pending tls-alpn-01 challenge for ${name}`)) : cb(null, createSecureContext({ cert: c.cert, key: c.key }))),
+          (err: Error) => cb(err),
+        )
+      }
+      return ACME_TLS
+    }
+    return protocols.includes('http/1.1') ? 'http/1.1' : undefined
   }
 }
 

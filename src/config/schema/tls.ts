@@ -142,7 +142,14 @@ export const Acme = Type.Object(
     ),
     ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle trusted for the directory\'s HTTPS (a private CA). Omitted = Node\'s roots.' })),
     storage_dir: Type.Optional(
-      Type.String({ minLength: 1, default: './portico-acme', description: 'Where the account key, certificates and keys, and pending HTTP-01 tokens are kept (single instance). Workers read certificates and tokens from here.' }),
+      Type.String({ minLength: 1, default: './portico-acme', description: 'Where the account key, certificates and keys, and pending challenges are kept (single instance). Workers read certificates and tokens from here.' }),
+    ),
+    challenge: Type.Optional(
+      Type.Union([Type.Literal('http-01'), Type.Literal('tls-alpn-01')], {
+        default: 'http-01',
+        description:
+          'How the CA checks control of a name. http-01: a token on port 80, answered by every cleartext listener before routing. tls-alpn-01 (RFC 8737): a handshake on port 443 with ALPN "acme-tls/1", answered by every https listener with acme: true, no cleartext listener needed.',
+      }),
     ),
     key_type: Type.Optional(Type.Union([Type.Literal('ecdsa'), Type.Literal('rsa')], { default: 'ecdsa', description: 'Key of issued certificates: ECDSA P-256 or RSA 2048.' })),
     renew_before: Type.Optional(
@@ -161,7 +168,7 @@ export const Acme = Type.Object(
       { minItems: 1, description: 'Certificates to obtain and keep renewed; each is ordered once (never twice for the same names while one order runs).' },
     ),
   },
-  { ...Strict, description: 'Automatic certificates (ACME, RFC 8555) with the HTTP-01 challenge, answered on every cleartext listener before routing. Issuance and renewal run in the primary.' },
+  { ...Strict, description: 'Automatic certificates (ACME, RFC 8555) with the HTTP-01 or TLS-ALPN-01 challenge, answered by every worker. Issuance and renewal run in the primary.' },
 )
 
 export type AcmeConfig = Static<typeof Acme>

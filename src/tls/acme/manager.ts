@@ -1,7 +1,8 @@
 // ACME issuance and renewal (RFC 8555, through acme-client), run by the primary only. For each
 // configured certificate: serve what the storage holds while it is fresh; when it is missing,
 // covers other names, or is due (two thirds of its lifetime, or `renew_before`), order one, answer
-// HTTP-01 through the storage (every worker's cleartext listener reads the token from there), and
+// HTTP-01 or TLS-ALPN-01 through the storage (every worker's cleartext listener reads the token,
+// every acme https listener the validation certificate, from there), and
 // write the result back, where the workers' https listeners pick it up (they watch the storage).
 // One order per name set at a time, never a second while one runs; failures back off
 // exponentially (1 min doubling to 6 h, with jitter) and the old certificate keeps serving.
@@ -182,17 +183,27 @@ export class AcmeManager {
     this.orders.set(m.name, (this.orders.get(m.name) ?? 0) + 1)
     const order = await client.createOrder({ identifiers: m.names.map((value) => ({ type: 'dns', value })) })
     const authorizations = await client.getAuthorizations(order)
+    const type = this.#config.challenge ?? 'http-01'
     for (const authz of authorizations) {
       if (authz.status === 'valid') continue
-      const challenge = authz.challenges.find((c) => c.type === 'http-01')
-      if (challenge === undefined) throw new Error(`the CA offers no http-01 challenge for ${authz.identifier.value}`)
+      const challenge = authz.challenges.find((c) => c.type === type)
+      if (challenge === undefined) throw new Error(`the CA offers no ${type} challenge for ${authz.identifier.value}`)
       const keyAuthorization = await client.getChallengeKeyAuthorization(challenge)
-      await this.storage.putChallenge(challenge.token, keyAuthorization)
+      const name = authz.identifier.value
+      // Published where every worker reads it: HTTP-01 tokens for the cleartext listeners, the
+      // validation certificate (acmeIdentifier extension, RFC 8737 §3) for the https listeners.
+      if (type === 'tls-alpn-01') {
+        const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization)
+        await this.storage.putAlpnChallenge(name, { cert: cert.toString(), key: key.toString() })
+      } else {
+        await this.storage.putChallenge(challenge.token, keyAuthorization)
+      }
       try {
         await client.completeChallenge(challenge)
         await client.waitForValidStatus(challenge)
       } finally {
-        await this.storage.removeChallenge(challenge.token)
+        if (type === 'tls-alpn-01') await this.storage.removeAlpnChallenge(name)
+        else await this.storage.removeChallenge(challenge.token)
       }
     }
     const finalized = await client.finalizeOrder(order, csr)

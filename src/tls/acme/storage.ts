@@ -4,6 +4,7 @@
 //   account.url            the account URL at the CA
 //   certificates/<name>/   cert.pem (chain), key.pem, meta.json ({ names, order_url, issued_at })
 //   challenges/<token>     key authorizations of pending HTTP-01 challenges
+//   challenges/tls-alpn-01/<name>.json  { cert, key } of a pending TLS-ALPN-01 challenge (RFC 8737)
 // Every write is a temp file then a rename, so a reader never sees half a file; the key is
 // written before the certificate, so a watcher that sees the new certificate finds its key.
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
@@ -12,6 +13,13 @@ import { randomBytes } from 'node:crypto'
 
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/
 const NAME = /^[A-Za-z0-9_.-]+$/
+/** A DNS name as a TLS-ALPN-01 identifier (never a wildcard, RFC 8737 §3). */
+const HOST = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/
+
+export interface AlpnChallenge {
+  cert: string
+  key: string
+}
 
 export interface StoredCertificate {
   name: string
@@ -24,16 +32,19 @@ export class AcmeDirectory {
   readonly root: string
   readonly certificatesDir: string
   readonly challengesDir: string
+  readonly alpnDir: string
 
   constructor(root: string) {
     this.root = resolve(root)
     this.certificatesDir = join(this.root, 'certificates')
     this.challengesDir = join(this.root, 'challenges')
+    this.alpnDir = join(this.challengesDir, 'tls-alpn-01')
   }
 
   async init(): Promise<void> {
     await mkdir(this.certificatesDir, { recursive: true, mode: 0o700 })
     await mkdir(this.challengesDir, { recursive: true, mode: 0o700 })
+    await mkdir(this.alpnDir, { recursive: true, mode: 0o700 })
   }
 
   async #write(file: string, data: string, mode = 0o600): Promise<void> {
@@ -101,5 +112,23 @@ export class AcmeDirectory {
   challenge(token: string): Promise<string | null> {
     if (!TOKEN.test(token)) return Promise.resolve(null)
     return this.#read(join(this.challengesDir, token))
+  }
+
+  /** The validation certificate for `name` while its TLS-ALPN-01 challenge is pending. */
+  putAlpnChallenge(name: string, c: AlpnChallenge): Promise<void> {
+    const n = name.toLowerCase()
+    if (!HOST.test(n)) throw new Error('invalid TLS-ALPN-01 identifier')
+    return this.#write(join(this.alpnDir, `${n}.json`), JSON.stringify(c))
+  }
+  async removeAlpnChallenge(name: string): Promise<void> {
+    const n = name.toLowerCase()
+    if (HOST.test(n)) await rm(join(this.alpnDir, `${n}.json`), { force: true })
+  }
+  /** The pending TLS-ALPN-01 certificate for a server name, or null (also for anything that is not a name). */
+  async alpnChallenge(name: string): Promise<AlpnChallenge | null> {
+    const n = name.toLowerCase()
+    if (!HOST.test(n)) return null
+    const text = await this.#read(join(this.alpnDir, `${n}.json`))
+    return text === null ? null : (JSON.parse(text) as AlpnChallenge)
   }
 }
