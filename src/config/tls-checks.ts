@@ -41,3 +41,9 @@ export function checkUpstreamTls(up: Obj, path: Segment[], issues: Issue[]): voi
   if (!isObj(t)) return
   if ((t.cert_file === undefined) !== (t.key_file === undefined)) issues.push({ path: [...path, 'tls'], message: 'cert_file and key_file go together' })
 }
+
+export function checkAcme(acme: unknown, issues: Issue[]): void {
+  if (!isObj(acme)) return
+  const certs = Array.isArray(acme.certificates) ? acme.certificates : []
+  if (certs.length === 0 && acme.on_demand === undefined) issues.push({ path: ['acme'], message: 'acme needs certificates (or on_demand)' })
+}

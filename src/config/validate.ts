@@ -10,7 +10,7 @@ import { ConfigSchema, type TSchema } from './schema/index.js'
 import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize } from './units.js'
 import { suggest } from './errors.js'
 import { isAddressOrCidr, isHostPattern } from '../core/address.js'
-import { checkListenerTls, checkUpstreamTls } from './tls-checks.js'
+import { checkAcme, checkListenerTls, checkUpstreamTls } from './tls-checks.js'
 
 export type Segment = string | number
 
@@ -305,6 +305,7 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
   }
   const upstreamNames = Object.keys(upstreams)
 
+  checkAcme(doc.acme, issues)
   const server = doc.server
   if (isObj(server)) {
     checkListen(server.listen, ['server', 'listen'], issues)

@@ -20,7 +20,7 @@ import type { ProxyEnv } from '../proxy/env.js'
 import { listenHttp, redirectFront, type Listener } from '../proxy/listeners/http.js'
 import { listenHttps } from '../proxy/listeners/https.js'
 import type { Front } from '../proxy/listeners/hooks.js'
-import { createTlsListener } from '../tls/listener.js'
+import { createTlsListener, type TlsDeps } from '../tls/listener.js'
 import type { CertificateSummary } from '../tls/certificate.js'
 import { AcmeDirectory } from '../tls/acme/storage.js'
 import { http01Front } from '../tls/acme/http01.js'
@@ -131,7 +131,7 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
         for (const l of resolveListeners(config)) {
           const at = parseListen(l.listen, l.where, 'dataplane')
           if (l.tls !== undefined) {
-            const tls = await createTlsListener(l.tls, { logger: this.logger, ...(acme === undefined ? {} : { acme, alpnChallenges: config.acme?.challenge === 'tls-alpn-01' }) })
+            const tls = await createTlsListener(l.tls, { logger: this.logger, ...(acme === undefined ? {} : acmeDeps(acme, config)) })
             this.#listeners.push(await listenHttps(this, at, limits, tls).catch((err: unknown) => (tls.close(), Promise.reject(err))))
             continue
           }
@@ -221,6 +221,16 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
       certificates: this.certificates(),
       ...(this.#stores.info() !== undefined ? { store: this.#stores.info() } : {}),
     }
+  }
+}
+
+/** What an https listener needs of the acme block: the storage, the challenge, on-demand TLS. */
+function acmeDeps(acme: AcmeDirectory, config: Config): Pick<TlsDeps, 'acme' | 'alpnChallenges' | 'onDemand'> {
+  const od = config.acme?.on_demand
+  return {
+    acme,
+    alpnChallenges: config.acme?.challenge === 'tls-alpn-01',
+    ...(od === undefined ? {} : { onDemand: { waitMs: parseDuration(od.wait ?? '30s'), perNameMs: parseDuration(od.per_name_interval ?? '10m') } }),
   }
 }
 

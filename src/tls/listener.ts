@@ -6,6 +6,7 @@
 // next handshake is served from the new set (one reference swap; open connections keep theirs).
 import { watch, type FSWatcher } from 'node:fs'
 import { dirname, basename } from 'node:path'
+import { isIP } from 'node:net'
 import type { IncomingMessage } from 'node:http'
 import { createSecureContext, type Server as TlsServer, type TlsOptions, type TLSSocket, type SecureContext, type SecureContextOptions } from 'node:tls'
 import type { Logger } from 'pino'
@@ -28,6 +29,19 @@ export interface TlsDeps {
   acme?: AcmeDirectory
   /** acme.challenge is tls-alpn-01: listeners with `acme: true` answer validation handshakes. */
   alpnChallenges?: boolean
+  /** acme.on_demand: a handshake for an uncovered name on an `acme: true` listener asks for one. */
+  onDemand?: { waitMs: number; perNameMs: number }
+}
+
+/** Names an on-demand demand may carry: lower-case DNS names, never a wildcard (IPs are refused apart). */
+const DEMANDABLE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/
+/** Names waiting for an on-demand certificate at once, per listener: more are not demanded. */
+const MAX_WAITING = 100
+
+type SniCb = (err: Error | null, ctx?: SecureContext) => void
+interface Waiting {
+  cbs: SniCb[]
+  timer: NodeJS.Timeout
 }
 
 /** RFC 8737: the ALPN protocol of a TLS-ALPN-01 validation handshake. */
@@ -100,6 +114,11 @@ class PorticoTlsListener implements TlsListener {
   #ticketsKey = ''
   #ocsp: OcspStapler | null = null
   #closed = false
+  /** On-demand handshakes waiting for their name's certificate, by name. */
+  readonly #waiting = new Map<string, Waiting>()
+  /** Names the primary refused lately (no demand again until perNameMs has passed). */
+  readonly #refusedAt = new Map<string, number>()
+  #refusedWatch: FSWatcher | null = null
   readonly #deps: TlsDeps
   readonly #log: Logger
 
@@ -184,8 +203,70 @@ class PorticoTlsListener implements TlsListener {
     const b = this.#b
     const served = b.set.select(servername)
     if (served !== null) return cb(null, served.context)
-    if (b.set.fallback === null) return cb(new Error(`no certificate for "${servername}" (strict_sni)`))
-    cb(null, b.set.fallback.context)
+    if (this.#deps.onDemand !== undefined && b.config.acme === true && this.#demand(servername, cb)) return
+    this.#fallback(servername, cb)
+  }
+
+  #fallback(servername: string, cb: SniCb): void {
+    const fb = this.#b.set.fallback
+    if (fb === null) return cb(new Error(`no certificate for "${servername}"`))
+    cb(null, fb.context)
+  }
+
+  /**
+   * On-demand TLS: hold this handshake, ask the primary (a demand file in the ACME storage), and
+   * answer when the certificate lands (the storage watch reloads the set), the primary refuses,
+   * or the wait is over. false = not demandable here (the caller serves the fallback).
+   */
+  #demand(servername: string, cb: SniCb): boolean {
+    const od = this.#deps.onDemand!
+    const acme = this.#deps.acme
+    const name = servername.toLowerCase()
+    if (acme === undefined || name.length > 253 || !DEMANDABLE.test(name) || isIP(name) !== 0) return false
+    const refused = this.#refusedAt.get(name)
+    if (refused !== undefined && Date.now() - refused < od.perNameMs) return false
+    let w = this.#waiting.get(name)
+    if (w === undefined) {
+      if (this.#waiting.size >= MAX_WAITING) return false
+      this.#watchRefusals(acme)
+      const timer = setTimeout(() => this.#settle(name, false), od.waitMs)
+      timer.unref()
+      w = { cbs: [], timer }
+      this.#waiting.set(name, w)
+      acme.putDemand(name).catch((err: Error) => {
+        this.#log.warn({ name, err: err.message }, 'on-demand: demand not written')
+        this.#settle(name, false)
+      })
+    }
+    w.cbs.push(cb)
+    return true
+  }
+
+  /** Ends the wait for `name`: serve its certificate when the set has one now, else the fallback. */
+  #settle(name: string, arrived: boolean): void {
+    const w = this.#waiting.get(name)
+    if (w === undefined) return
+    this.#waiting.delete(name)
+    clearTimeout(w.timer)
+    if (!arrived) this.#refusedAt.set(name, Date.now())
+    const served = this.#b.set.select(name)
+    for (const cb of w.cbs) {
+      if (served !== null) cb(null, served.context)
+      else this.#fallback(name, cb)
+    }
+  }
+
+  #watchRefusals(acme: AcmeDirectory): void {
+    if (this.#refusedWatch !== null || this.#closed) return
+    try {
+      this.#refusedWatch = watch(acme.refusedDir, { persistent: false }, (_event, file) => {
+        if (file !== null && this.#waiting.has(String(file))) this.#settle(String(file), false)
+      })
+      this.#refusedWatch.on('error', (err) => this.#log.warn({ err: err.message }, 'on-demand: refusals watch failed'))
+    } catch (err) {
+      // Waiting handshakes then end at their wait's deadline instead.
+      this.#log.warn({ err: (err as Error).message }, 'on-demand: refusals directory cannot be watched')
+    }
   }
 
   attach(server: TlsServer): void {
@@ -260,6 +341,7 @@ class PorticoTlsListener implements TlsListener {
     if (before === after) return
     this.#swap(next)
     this.#watch()
+    for (const name of [...this.#waiting.keys()]) if (next.set.select(name) !== null) this.#settle(name, true)
     this.#log.info({ certificates: next.certs.map((c) => ({ name: c.name, not_after: c.notAfter.toISOString() })) }, 'certificates reloaded')
   }
 
@@ -349,6 +431,9 @@ class PorticoTlsListener implements TlsListener {
 
   close(): void {
     this.#closed = true
+    for (const name of [...this.#waiting.keys()]) this.#settle(name, false)
+    this.#refusedWatch?.close()
+    this.#refusedWatch = null
     for (const w of this.#watchers) w.close()
     this.#watchers = []
     clearTimeout(this.#reloadTimer)

@@ -121,6 +121,25 @@ export const UpstreamTls = Type.Object(
   { ...Strict, description: 'TLS towards https:// targets (proxying and active health checks alike).' },
 )
 
+export const OnDemand = Type.Object(
+  {
+    ask: Type.String({
+      pattern: '^https?://',
+      description: 'URL asked before any on-demand order: GET <ask>?domain=<name>; only a 200 answer approves the name. Nothing is ordered without it.',
+    }),
+    ask_timeout: Type.Optional(Dur('Time the ask URL has to answer; no answer = not approved.', '5s')),
+    wait: Type.Optional(Dur('How long the first handshake for a new name waits for its certificate before it is refused (or served the default certificate).', '30s')),
+    per_name_interval: Type.Optional(Dur('After a name was refused (ask said no, a limit, a failed order), it is not asked or ordered again for this long.', '10m')),
+    max_orders: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'Global limit: at most this many on-demand orders per `per` window (a burst of new names cannot spend the CA\'s rate limits).' })),
+    per: Type.Optional(Dur('The window of max_orders.', '1h')),
+  },
+  {
+    ...Strict,
+    description:
+      'On-demand TLS: an https listener with acme: true that gets a handshake for a name no certificate covers asks the primary for one; the primary checks the rate limits and the ask URL, orders it, and the waiting handshake is served with it. Issued names are renewed like configured ones.',
+  },
+)
+
 export const Acme = Type.Object(
   {
     directory: Type.Optional(
@@ -157,21 +176,25 @@ export const Acme = Type.Object(
         description: 'Renew when less than this is left. Omitted = at two thirds of the certificate\'s lifetime (30 days before expiry for a 90-day certificate).',
       }),
     ),
-    certificates: Type.Array(
-      Type.Object(
-        {
-          name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Name in /status and the expiry metric. Omitted = the first name.' })),
-          names: Type.Array(CertName, { minItems: 1, maxItems: 100, description: 'DNS names of the certificate (the first is the subject).' }),
-        },
-        Strict,
+    certificates: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Name in /status and the expiry metric. Omitted = the first name.' })),
+            names: Type.Array(CertName, { minItems: 1, maxItems: 100, description: 'DNS names of the certificate (the first is the subject).' }),
+          },
+          Strict,
+        ),
+        { default: [], description: 'Certificates to obtain and keep renewed; each is ordered once (never twice for the same names while one order runs). Needed unless on_demand is set.' },
       ),
-      { minItems: 1, description: 'Certificates to obtain and keep renewed; each is ordered once (never twice for the same names while one order runs).' },
     ),
+    on_demand: Type.Optional(OnDemand),
   },
   { ...Strict, description: 'Automatic certificates (ACME, RFC 8555) with the HTTP-01 or TLS-ALPN-01 challenge, answered by every worker. Issuance and renewal run in the primary.' },
 )
 
 export type AcmeConfig = Static<typeof Acme>
+export type OnDemandConfig = Static<typeof OnDemand>
 export type TlsCertificateConfig = Static<typeof TlsCertificate>
 export type ClientAuthConfig = Static<typeof ClientAuth>
 export type ListenerTlsConfig = Static<typeof ListenerTls>

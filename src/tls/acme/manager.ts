@@ -12,7 +12,9 @@ import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import type { AcmeConfig } from '../../config/schema/tls.js'
 import { parseDuration } from '../../config/units.js'
+import { watch, type FSWatcher } from 'node:fs'
 import { AcmeDirectory } from './storage.js'
+import { OnDemandGate } from './on-demand.js'
 
 type AcmeModule = typeof import('acme-client')
 
@@ -38,6 +40,8 @@ interface Managed {
   timer: NodeJS.Timeout | undefined
   failures: number
   running: Promise<void> | null
+  /** Issued for a handshake (on-demand TLS), not listed in the config: kept across reloads. */
+  onDemand: boolean
 }
 
 export function directoryUrl(d: string | undefined): string {
@@ -63,6 +67,11 @@ export class AcmeManager {
   #acme: AcmeModule | null = null
   #stopped = false
   readonly #onIssued: (e: IssuedEvent) => void
+  #gate: OnDemandGate | null = null
+  #gateKey = ''
+  #demandWatch: FSWatcher | null = null
+  #scanning: Promise<void> | null = null
+  #rescan = false
 
   constructor(config: AcmeConfig, log: Logger, onIssued: (e: IssuedEvent) => void = () => {}) {
     this.#config = config
@@ -74,6 +83,16 @@ export class AcmeManager {
   async start(): Promise<void> {
     await this.storage.init()
     this.#sync()
+    // On-demand certificates issued before (a restart): renewed like configured ones.
+    for (const name of await this.storage.certificateNames()) {
+      if (this.#managed.has(name)) continue
+      const meta = await this.storage.certificateMeta(name).catch(() => null)
+      if (meta?.on_demand !== true || !Array.isArray(meta.names)) continue
+      const m: Managed = { name, names: meta.names as string[], timer: undefined, failures: 0, running: null, onDemand: true }
+      this.#managed.set(name, m)
+      this.#schedule(m, 0)
+    }
+    this.#onDemand()
   }
 
   /** A reloaded config: certificates added start, removed ones stop being renewed (their files stay). */
@@ -82,12 +101,13 @@ export class AcmeManager {
     if (clientKey(config) !== clientKey(this.#config)) this.#client = null
     this.#config = config
     this.#sync()
+    this.#onDemand()
   }
 
   #sync(): void {
-    const want = new Map(this.#config.certificates.map((c) => [c.name ?? c.names[0]!, c.names.map((n) => n.toLowerCase())]))
+    const want = new Map((this.#config.certificates ?? []).map((c) => [c.name ?? c.names[0]!, c.names.map((n) => n.toLowerCase())]))
     for (const [name, m] of this.#managed) {
-      if (!want.has(name)) {
+      if (!want.has(name) && !m.onDemand) {
         clearTimeout(m.timer)
         this.#managed.delete(name)
       }
@@ -96,7 +116,7 @@ export class AcmeManager {
       const m = this.#managed.get(name)
       if (m !== undefined && m.names.join() === names.join()) continue
       if (m !== undefined) clearTimeout(m.timer)
-      const fresh: Managed = { name, names, timer: undefined, failures: 0, running: m?.running ?? null }
+      const fresh: Managed = { name, names, timer: undefined, failures: 0, running: m?.running ?? null, onDemand: false }
       this.#managed.set(name, fresh)
       this.#schedule(fresh, 0)
     }
@@ -209,13 +229,95 @@ export class AcmeManager {
     const finalized = await client.finalizeOrder(order, csr)
     const chain = await client.getCertificate(finalized)
     const x = new X509Certificate(chain)
-    await this.storage.saveCertificate({ name: m.name, certPem: chain, keyPem: privateKey.toString(), names: m.names }, { order_url: order.url, issued_at: new Date().toISOString() })
+    await this.storage.saveCertificate(
+      { name: m.name, certPem: chain, keyPem: privateKey.toString(), names: m.names },
+      { order_url: order.url, issued_at: new Date().toISOString(), ...(m.onDemand ? { on_demand: true } : {}) },
+    )
     this.#log.info({ certificate: m.name, names: m.names, not_after: x.validTo }, 'acme certificate issued')
     this.#onIssued({ name: m.name, names: m.names, notAfter: new Date(x.validTo) })
   }
 
+  // --- on-demand TLS: workers write demands/<name>; the gate decides; refusals go to refused/<name> ---
+
+  #onDemand(): void {
+    const od = this.#config.on_demand
+    if (od === undefined) {
+      this.#gate = null
+      this.#demandWatch?.close()
+      this.#demandWatch = null
+      return
+    }
+    const key = JSON.stringify(od)
+    if (key !== this.#gateKey) {
+      this.#gateKey = key
+      this.#gate = new OnDemandGate(od)
+    }
+    if (this.#demandWatch === null) {
+      try {
+        this.#demandWatch = watch(this.storage.demandsDir, { persistent: false }, () => this.#scanDemands())
+        this.#demandWatch.on('error', (err) => this.#log.warn({ err: err.message }, 'on-demand: demands directory watch failed'))
+      } catch (err) {
+        this.#log.error({ err: (err as Error).message }, 'on-demand: demands directory cannot be watched; no on-demand certificates')
+      }
+    }
+    this.#scanDemands()
+  }
+
+  /** One scan at a time; an event during a scan asks for one more. */
+  #scanDemands(): void {
+    if (this.#scanning !== null) {
+      this.#rescan = true
+      return
+    }
+    this.#scanning = (async () => {
+      do {
+        this.#rescan = false
+        for (const name of await this.storage.demands()) {
+          await this.storage.removeDemand(name)
+          void this.#demand(name)
+        }
+      } while (this.#rescan && !this.#stopped)
+    })()
+      .catch((err: Error) => this.#log.warn({ err: err.message }, 'on-demand: demands scan failed'))
+      .finally(() => (this.#scanning = null))
+  }
+
+  async #demand(name: string): Promise<void> {
+    const gate = this.#gate
+    if (gate === null || this.#stopped) return
+    // Already issued, or an order runs: the worker's watch on the storage serves it when it lands.
+    for (const m of this.#managed.values()) if (m.names.includes(name)) return
+    const reason = await gate.decide(name)
+    if (reason !== null) {
+      this.#log.info({ name, reason }, 'on-demand certificate refused')
+      await this.storage.refuse(name, reason)
+      return
+    }
+    await this.storage.clearRefusal(name)
+    const m: Managed = { name, names: [name], timer: undefined, failures: 0, running: null, onDemand: true }
+    this.#managed.set(name, m)
+    // The first order is not retried with backoff like a configured certificate's: a failure is a
+    // refusal (the handshake waiting gives up), and the next demand after per_name_interval tries again.
+    m.running = this.#order(m)
+      .then(async () => {
+        const fresh = await this.storage.certificate(name)
+        const renewBefore = this.#config.renew_before === undefined ? undefined : parseDuration(this.#config.renew_before)
+        this.#schedule(m, fresh === null ? MIN_BACKOFF_MS : renewalTime(new X509Certificate(fresh.certPem), renewBefore) - Date.now())
+      })
+      .catch(async (err: Error) => {
+        this.#managed.delete(name)
+        const why = gate.refused(name, `order failed: ${err.message}`)
+        this.#log.error({ name, err: err.message }, 'on-demand order failed')
+        await this.storage.refuse(name, why)
+      })
+      .finally(() => (m.running = null))
+    await m.running
+  }
+
   stop(): Promise<void> {
     this.#stopped = true
+    this.#demandWatch?.close()
+    this.#demandWatch = null
     for (const m of this.#managed.values()) clearTimeout(m.timer)
     return Promise.resolve()
   }
