@@ -125,7 +125,7 @@ export class AcmeDirectory {
     }
   }
 
-  putChallenge(token: string, keyAuthorization: string): Promise<void> {
+  async putChallenge(token: string, keyAuthorization: string): Promise<void> {
     if (!TOKEN.test(token)) throw new Error('invalid ACME token')
     return this.#write(join(this.challengesDir, token), keyAuthorization, 0o644)
   }
@@ -139,7 +139,7 @@ export class AcmeDirectory {
   }
 
   /** The validation certificate for `name` while its TLS-ALPN-01 challenge is pending. */
-  putAlpnChallenge(name: string, c: AlpnChallenge): Promise<void> {
+  async putAlpnChallenge(name: string, c: AlpnChallenge): Promise<void> {
     const n = name.toLowerCase()
     if (!HOST.test(n)) throw new Error('invalid TLS-ALPN-01 identifier')
     return this.#write(join(this.alpnDir, `${n}.json`), JSON.stringify(c))
