@@ -83,11 +83,11 @@ export class ClusterSupervisor implements WorkerPool {
   }
 
   start(doc: ConfigDoc): Promise<void> {
-    this.#current = doc
-    cluster.setupPrimary({ execArgv: workerExecArgv() })
     // One TLS session-ticket seed for all workers (forks inherit the environment): a ticket from one
     // worker resumes on any other. tls.session_tickets.secret replaces it for a whole fleet.
     process.env.PORTICO_TLS_TICKET_SEED ??= randomBytes(32).toString('hex')
+    this.#current = doc
+    cluster.setupPrimary({ execArgv: workerExecArgv() })
     const firstLoads = this.#slots.map((slot) => this.#expectLoad(slot, doc.version))
     for (const slot of this.#slots) this.#fork(slot)
     return Promise.all(firstLoads).then((replies) => {
