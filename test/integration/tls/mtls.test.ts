@@ -1,6 +1,6 @@
 // mTLS downstream against node:tls/https clients: client_auth required / optional per listener and
-// per SNI, the identity forwarded upstream in x-client-cert-* (client-sent copies never pass),
-// and the mtls-auth plugin mapping certificates to consumers.
+// per SNI, and the identity forwarded upstream in x-client-cert-* (client-sent copies never pass).
+// The mtls-auth plugin on top of it: test/integration/plugins/mtls-auth.test.ts.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
@@ -119,22 +119,4 @@ routes: [{ name: all, paths: [/*], upstream: o }]
   assert.equal(h['x-client-cert-verified'], undefined)
   assert.equal(h['x-client-cert-subject'], undefined)
   assert.equal(h['x-client-cert-fingerprint'], undefined)
-})
-
-test('mtls-auth: the certificate names the consumer (rbac sees its roles); unlisted 403; none or unverified 401', async () => {
-  const port = await gateway(
-    `client_auth: { mode: optional, ca_file: ${clientsCa.certFile} }`,
-    `[{ name: mtls-auth, config: { match_on: san_uri, consumers: { "spiffe://example.org/alice": alice } } }, { name: rbac, config: { from: consumer, any_of: [admin] } }]`,
-    `[{ name: alice, roles: [admin] }]`,
-  )
-  const ok = await get(port, { sni: 'api.test', cert: alice.cert, key: alice.key, headers: { 'x-consumer-name': 'root' } })
-  assert.equal(ok.status, 200)
-  assert.equal(ok.json<Seen>().headers['x-consumer-name'], 'alice')
-  const unlisted = await get(port, { sni: 'api.test', cert: bob.cert, key: bob.key })
-  assert.equal(unlisted.status, 403)
-  assert.equal(unlisted.json().error, 'forbidden')
-  const none = await get(port, { sni: 'api.test' })
-  assert.equal(none.status, 401)
-  const forged = await get(port, { sni: 'api.test', cert: rogue.cert, key: rogue.key })
-  assert.equal(forged.status, 401, 'same CN from another CA is not alice')
 })
