@@ -387,7 +387,7 @@ export const Route = Type.Object(
     name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Unique route name, used in logs and metrics.' }),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Exact hosts or "*.example.com" wildcards. Omitted = any host.' })),
     snis: Type.Optional(
-      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'TLS server names (SNI) this route serves: exact or "*.example.com". Omitted = any; a route with snis never matches cleartext requests.' }),
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'TLS server names (SNI) this route serves: exact or "*.example.com" (any name under it, as in hosts). Omitted = any; a route with snis never matches cleartext requests.' }),
     ),
     methods: Type.Optional(
       Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1, description: 'Allowed methods. Omitted = any method.' }),
