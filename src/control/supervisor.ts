@@ -2,6 +2,7 @@
 // document, restarts the ones that die (exponential backoff), broadcasts reloads, drains, and
 // gathers metrics. Workers share the listening port through node:cluster.
 import cluster, { type Worker } from 'node:cluster'
+import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { registry } from '../observability/metrics.js'
 import { exposition } from '../observability/exposition.js'
@@ -88,6 +89,9 @@ export class ClusterSupervisor implements WorkerPool {
   }
 
   start(doc: ConfigDoc): Promise<void> {
+    // One TLS session-ticket seed for all workers (forks inherit the environment): a ticket from one
+    // worker resumes on any other. tls.session_tickets.secret replaces it for a whole fleet.
+    process.env.PORTICO_TLS_TICKET_SEED ??= randomBytes(32).toString('hex')
     this.#current = doc
     cluster.setupPrimary({ execArgv: workerExecArgv() })
     const firstLoads = this.#slots.map((slot) => this.#expectLoad(slot, doc.version, FIRST_LOAD_TIMEOUT_MS))
