@@ -28,8 +28,16 @@ export function readBody(ex: Exchange, limit: number): void {
     stop()
     if (!ex.done) ex.fail('request_timeout', `no request body data for ${ex.route.timeouts.read}ms`, true)
   }, ex.route.timeouts.read)
+  // The idle timer alone lets a client send one byte every read-timeout forever (a POST trickling 1
+  // byte per 2 s stayed open 75 s with read 5s, total 10s): the whole body has a deadline too.
+  const totalMs = ex.route.timeouts.total > 0 ? Math.min(ex.snap.bodyTimeoutMs, ex.route.timeouts.total) : ex.snap.bodyTimeoutMs
+  const whole = setTimeout(() => {
+    stop()
+    if (!ex.done) ex.fail('request_timeout', `the request body did not arrive within ${totalMs}ms`, true)
+  }, totalMs)
   const stop = (): void => {
     clearTimeout(idle)
+    clearTimeout(whole)
     req.off('data', onData)
     req.off('end', onEnd)
     req.off('error', stop)
