@@ -3,6 +3,7 @@
 // single-process mode (single.ts), so both modes load and drain the same way.
 import type { Logger } from 'pino'
 import { createDataPlane, type DataPlane } from '../dataplane/data-plane.js'
+import type { Store } from '../state/store.js'
 import type { ConfigDoc } from './ipc.js'
 
 export class DataPlaneHost {
@@ -12,8 +13,8 @@ export class DataPlaneHost {
   /** Loads run one after another: a second load must not race the first one's listen(). */
   #queue: Promise<unknown> = Promise.resolve()
 
-  constructor(logger: Logger) {
-    this.plane = createDataPlane({ logger })
+  constructor(logger: Logger, instanceStore?: Store) {
+    this.plane = createDataPlane({ logger, ...(instanceStore === undefined ? {} : { instanceStore }) })
   }
 
   get listening(): boolean {

@@ -4,6 +4,7 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import type { Config } from '../config/schema/index.js'
 import type { DataPlaneStatus } from '../dataplane/data-plane.js'
+import type { InstanceOp } from '../state/instance.js'
 
 /** One validated config document, as the primary hands it out. */
 export interface ConfigDoc {
@@ -35,6 +36,8 @@ export type ToWorker =
   | { type: 'status_req'; id: number }
   /** tier2: this worker also purges the shared second tier and broadcasts to other instances (one worker per purge). */
   | ({ type: 'cache_purge'; id: number; tier2: boolean } & CachePurge)
+  /** The answer to a worker's `store_call` (state/instance.ts). */
+  | { type: 'store_result'; id: number; ok: boolean; value?: unknown; error?: string }
 
 export type WorkerMetrics = Array<MetricObjectWithValues<MetricValue<string>>>
 
@@ -45,8 +48,10 @@ export type FromWorker =
   | { type: 'metrics'; id: number; metrics: WorkerMetrics }
   | { type: 'status'; id: number; status: DataPlaneStatus }
   | { type: 'cache_purged'; id: number; memory: number; tier2: number; error?: string }
+  /** A key operation on the instance's shared memory Store, which the primary holds (state/instance.ts). */
+  | { type: 'store_call'; id: number; op: InstanceOp; args: unknown[] }
 
-const TYPES = new Set(['hello', 'loaded', 'load_failed', 'metrics', 'status', 'cache_purged'])
+const TYPES = new Set(['hello', 'loaded', 'load_failed', 'metrics', 'status', 'cache_purged', 'store_call'])
 
 /** Narrow an IPC message to ours (cluster and prom-client also use the channel). */
 export function isFromWorker(msg: unknown): msg is FromWorker {
@@ -55,5 +60,5 @@ export function isFromWorker(msg: unknown): msg is FromWorker {
 
 export function isToWorker(msg: unknown): msg is ToWorker {
   const t = typeof msg === 'object' && msg !== null ? (msg as { type?: unknown }).type : undefined
-  return t === 'load' || t === 'drain' || t === 'metrics_req' || t === 'status_req' || t === 'cache_purge'
+  return t === 'load' || t === 'drain' || t === 'metrics_req' || t === 'status_req' || t === 'cache_purge' || t === 'store_result'
 }

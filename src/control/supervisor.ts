@@ -9,6 +9,8 @@ import { exposition } from '../observability/exposition.js'
 import { isFromWorker, type CachePurge, type CachePurgeResult, type ConfigDoc, type FromWorker, type ToWorker, type WorkerMetrics } from './ipc.js'
 import type { LoadReply, Readiness, WorkerInfo, WorkerPlaneStatus, WorkerPool, WorkerState } from './pool.js'
 import { WorkerRpc, type RpcTarget } from './rpc.js'
+import { MemoryStore } from '../state/memory.js'
+import { serveInstanceCall } from '../state/instance.js'
 
 /** The worker messages that answer an RPC. */
 type WorkerReply = Extract<FromWorker, { type: 'metrics' | 'status' | 'cache_purged' }>
@@ -70,6 +72,8 @@ export class ClusterSupervisor implements WorkerPool {
   #draining = false
   #started = false
   #pending = new Map<number, PendingLoad[]>() // by slot
+  /** The memory Store every worker shares when no store.redis is configured (state/instance.ts). */
+  readonly #instanceMemory = new MemoryStore()
   /** Request/reply to the workers: metrics scrapes, status, cache purges (rpc.ts). */
   readonly #rpc = new WorkerRpc<ToWorker, WorkerReply>()
 
@@ -268,6 +272,14 @@ export class ClusterSupervisor implements WorkerPool {
         slot.lastError = msg.error
         this.#settle(slot, msg.version, { slot: slot.index, ok: false, error: msg.error })
         break
+      case 'store_call': {
+        const id = msg.id
+        serveInstanceCall(this.#instanceMemory, msg.op, msg.args).then(
+          (value) => this.#send(worker, { type: 'store_result', id, ok: true, value }),
+          (err: unknown) => this.#send(worker, { type: 'store_result', id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+        )
+        break
+      }
       case 'cache_purged':
       case 'status':
       case 'metrics':

@@ -7,6 +7,8 @@ import { createLogger } from '../observability/logger.js'
 import { enableProcessMetrics, registry } from '../observability/metrics.js'
 import { parseDuration } from '../config/units.js'
 import { DataPlaneHost } from './host.js'
+import { CALL_TIMEOUT_MS, InstanceStore } from '../state/instance.js'
+import { StoreTimeoutError, StoreUnavailableError } from '../state/store.js'
 import { isToWorker, type FromWorker, type ToWorker } from './ipc.js'
 import { purgeZones } from '../plugins/cache/zone.js'
 
@@ -15,7 +17,26 @@ const DEFAULT_DRAIN = '30s'
 export function runWorker(): void {
   const logger = createLogger('info', { pid: process.pid, role: 'worker', worker: cluster.worker?.id ?? 0 })
   enableProcessMetrics()
-  const host = new DataPlaneHost(logger)
+  // Key calls on the instance's shared memory Store go to the primary (state/instance.ts).
+  const storeCalls = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
+  let storeCallId = 0
+  const instanceStore = new InstanceStore({
+    call: (op, args) =>
+      new Promise((resolve, reject) => {
+        if (!process.connected || process.send === undefined) return reject(new StoreUnavailableError('the primary is gone'))
+        const id = ++storeCallId
+        const timer = setTimeout(() => {
+          storeCalls.delete(id)
+          reject(new StoreTimeoutError(`the primary did not answer ${op} within ${CALL_TIMEOUT_MS}ms`))
+        }, CALL_TIMEOUT_MS)
+        storeCalls.set(id, {
+          resolve: (v) => (clearTimeout(timer), resolve(v)),
+          reject: (e) => (clearTimeout(timer), reject(e)),
+        })
+        process.send({ type: 'store_call', id, op, args } satisfies FromWorker)
+      }),
+  })
+  const host = new DataPlaneHost(logger, instanceStore)
   let drainTimeoutMs = parseDuration(DEFAULT_DRAIN)
 
   const send = (msg: FromWorker, then?: () => void) => {
@@ -68,6 +89,14 @@ export function runWorker(): void {
             send({ type: 'cache_purged', id, memory: 0, tier2: 0, error: err instanceof Error ? err.message : String(err) })
           },
         )
+        break
+      }
+      case 'store_result': {
+        const call = storeCalls.get(msg.id)
+        if (call === undefined) break // answered after the caller's deadline
+        storeCalls.delete(msg.id)
+        if (msg.ok) call.resolve(msg.value)
+        else call.reject(new StoreUnavailableError(msg.error ?? 'store call failed'))
         break
       }
       case 'status_req':

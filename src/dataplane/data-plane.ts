@@ -2,6 +2,7 @@
 // drain() on shutdown, status(). The implementation is plane.ts.
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
+import type { Store } from '../state/store.js'
 import type { Config } from '../config/schema/index.js'
 import type { PluginDefinition } from '../plugins/contract.js'
 import type { ClusterStatus } from '../upstream/cluster.js'
@@ -33,6 +34,11 @@ export interface DataPlaneOptions {
   logger: Logger
   /** Plugin definitions by name; defaults to the built-ins. Embedders add their own here. */
   plugins?: ReadonlyMap<string, PluginDefinition>
+  /**
+   * The shared Store when the config has no store.redis; default: this process's memory. A
+   * cluster worker passes the instance's (state/instance.ts), so its sibling workers share it.
+   */
+  instanceStore?: Store
 }
 
 export interface DataPlane {

@@ -44,13 +44,14 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
   #loading: Promise<void> = Promise.resolve()
   /** A fixed plugin registry (tests, embedding), or null: built-ins loaded as the config names them. */
   readonly #plugins: ReadonlyMap<string, PluginDefinition> | null
-  readonly #stores = new Stores()
+  readonly #stores: Stores
   /** Settles drain()'s wait when the last in-flight request ends (set only while draining). */
   #idle: (() => void) | null = null
 
   constructor(opts: DataPlaneOptions) {
     this.logger = opts.logger
     this.#plugins = opts.plugins ?? null
+    this.#stores = new Stores(opts.instanceStore)
     this.accessLog = new AccessLog()
     this.#tracing = new TracingLifecycle(opts.logger)
   }

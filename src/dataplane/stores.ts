@@ -10,6 +10,13 @@ import { reportStoreHealth } from '../observability/metrics.js'
 
 export class Stores {
   readonly memory = new MemoryStore()
+  /** The shared Store without store.redis: the instance's when the process is a cluster worker, else `memory`. */
+  readonly #instance: Store
+
+  constructor(instance?: Store) {
+    this.#instance = instance ?? this.memory
+  }
+
   /** The shared Store and the config it was made from. */
   #shared: { key: string; store: Store } | undefined
 
@@ -22,15 +29,15 @@ export class Stores {
     // Redis is loaded only when the config uses it (start-up time and RSS of a gateway that does not).
     const store =
       redis === undefined
-        ? this.memory
+        ? this.#instance
         : new (await import('../state/redis.js')).RedisStore({ ...redis, timeoutMs: parseDuration(redis.timeout ?? '100ms'), prefix: redis.prefix ?? 'portico:' })
     this.#shared = { key, store }
     // A moment for the first connection (a cluster maps its slots first), so the first requests are
     // decided on the shared state rather than by each plugin's failure mode; bounded, since a Redis
     // that is down must not hold the data plane back.
-    if (store !== this.memory && 'ready' in store) await (store as { ready(ms: number): Promise<void> }).ready(1000).catch(() => undefined)
+    if (store !== this.#instance && 'ready' in store) await (store as { ready(ms: number): Promise<void> }).ready(1000).catch(() => undefined)
     reportStoreHealth(() => store.info())
-    if (old !== undefined && old !== this.memory) setTimeout(() => void old.close(), 60_000).unref()
+    if (old !== undefined && old !== this.#instance) setTimeout(() => void old.close(), 60_000).unref()
     return store
   }
 
@@ -41,7 +48,8 @@ export class Stores {
 
   async close(): Promise<void> {
     const shared = this.#shared?.store
-    if (shared !== undefined && shared !== this.memory) await shared.close()
+    if (shared !== undefined && shared !== this.#instance) await shared.close()
+    if (this.#instance !== this.memory) await this.#instance.close()
     await this.memory.close()
   }
 }
