@@ -2,7 +2,7 @@
 // requests Node could not parse, a live connection count, and close/drain for the data plane. The
 // requests themselves go to the shared entry (proxy/handler.ts) with this listener's scheme.
 import http from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import net, { type AddressInfo, type Socket } from 'node:net'
 import { errorBody, type ErrorCode } from '../../core/errors.js'
 import type { HostPort } from '../../core/address.js'
 import { createHandler } from '../handler.js'
@@ -20,8 +20,15 @@ export interface Listener {
   readonly connections: number
   readonly listening: boolean
   address(): AddressInfo
-  /** Stop accepting and close idle keep-alive connections; settles when every connection closed. */
+  /**
+   * Connections accepted that have not been answered yet and carry no request in flight: their
+   * request may still be in the kernel's buffer, so a drain waits for them (bounded) instead of
+   * resetting them.
+   */
+  readonly unanswered: number
+  /** Stop accepting (open connections stay); settles when every connection closed. */
   close(): Promise<void>
+  /** Close the keep-alive connections that answered and wait for no request (never a fresh one). */
   closeIdleConnections(): void
   closeAllConnections(): void
 }
@@ -55,16 +62,30 @@ function clientErrorReply(err: NodeJS.ErrnoException & { bytesParsed?: number },
   socket.destroySoon?.()
 }
 
+/** node:http's own field: the response a socket is writing, null between requests. */
+type ServerSocket = Socket & { _httpMessage?: unknown }
+
 class HttpListener implements Listener {
   readonly #server: http.Server
-  connections = 0
+  /** Live connections (added at accept, removed at close: per connection, not per request). */
+  readonly #sockets = new Set<ServerSocket>()
 
   constructor(server: http.Server) {
     this.#server = server
     server.on('connection', (socket: Socket) => {
-      this.connections++
-      socket.once('close', () => this.connections--)
+      this.#sockets.add(socket)
+      socket.once('close', () => this.#sockets.delete(socket))
     })
+  }
+
+  get connections(): number {
+    return this.#sockets.size
+  }
+
+  get unanswered(): number {
+    let n = 0
+    for (const s of this.#sockets) if (s.bytesWritten === 0 && s._httpMessage == null) n++
+    return n
   }
 
   get listening(): boolean {
@@ -77,13 +98,17 @@ class HttpListener implements Listener {
 
   close(): Promise<void> {
     const server = this.#server
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-    server.closeIdleConnections()
-    return closed
+    // net.Server's close, not http.Server's: the latter also destroys every connection it counts
+    // as idle, and that includes one accepted a moment ago whose request has not been read yet;
+    // destroying it with the request in the kernel's buffer sends the client a reset. The drain
+    // decides when idle connections close (dataplane/plane.ts).
+    return new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))
   }
 
   closeIdleConnections(): void {
-    this.#server.closeIdleConnections()
+    for (const s of this.#sockets) {
+      if (s.bytesWritten > 0 && s._httpMessage == null) s.destroy()
+    }
   }
 
   closeAllConnections(): void {
@@ -91,8 +116,11 @@ class HttpListener implements Listener {
   }
 }
 
-/** Binds one HTTP/1.1 listener at `at`; resolves once it listens. */
-export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLimits): Promise<Listener> {
+/**
+ * Binds one HTTP/1.1 listener at `at`, or listens on `handle` (a socket the control plane bound
+ * for in-place upgrades: dataplane/listen-handles.ts); resolves once it listens.
+ */
+export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLimits, handle?: object): Promise<Listener> {
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderSize,
@@ -112,7 +140,7 @@ export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLi
   const listener = new HttpListener(server)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen({ host: at.host, port: at.port }, () => {
+    server.listen(handle ?? { host: at.host, port: at.port }, () => {
       server.off('error', reject)
       resolve()
     })
