@@ -102,6 +102,18 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const control = new Controller({ file, displayFile: opts.file, pool, logger, doc: { version: 1, hash: first.hash, config }, rawHash: firstRaw })
   control.installSignals()
   const handoff = opts.handoff === true || inheritedHandoff() ? new Handoff(logger) : null
+  let ready = false
+  // Node's default for SIGUSR2 is to terminate, so it is handled from the start: a primary without
+  // --handoff, or not ready yet, only explains.
+  process.on('SIGUSR2', () => {
+    if (handoff === null) return logger.error('SIGUSR2: in-place upgrade needs `portico start --handoff`; restart this instance instead')
+    if (!ready) return logger.warn('SIGUSR2: this primary is not ready yet; send it again once it serves')
+    handoff.upgrade(control.admin?.fd ?? null, () => {
+      // The new primary accepts on the admin socket too: stop answering probes here at once.
+      void control.admin?.close()
+      void control.shutdown('upgrade')
+    })
+  })
 
   try {
     control.admin = await startAdminServer({
@@ -130,16 +142,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: listenersLabel(config), config_version: 1, hash: first.hash },
     'portico ready',
   )
+  ready = true
   handoff?.notifyParent()
-  // Node's default for SIGUSR2 is to terminate: a primary without --handoff only explains.
-  process.on('SIGUSR2', () => {
-    if (handoff === null) return logger.error('SIGUSR2: in-place upgrade needs `portico start --handoff`; restart this instance instead')
-    handoff.upgrade(control.admin?.fd ?? null, () => {
-      // The new primary accepts on the admin socket too: stop answering probes here at once.
-      void control.admin?.close()
-      void control.shutdown('upgrade')
-    })
-  })
 }
 
 interface ControllerInit {

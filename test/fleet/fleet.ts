@@ -232,7 +232,7 @@ async function serverProcess(spec: { command: string; args(dir: string): string[
         if (spawnError !== null) throw new Error(`cannot start ${spec.command}: ${(spawnError as Error).message}`)
         return spec.ready()
       },
-      { what: spec.what, timeoutMs: spec.readyTimeoutMs ?? 15_000, intervalMs: 50 },
+      { what: spec.what, timeoutMs: spec.readyTimeoutMs ?? 60_000, intervalMs: 50 },
     )
   }
   const stop = async () => {
@@ -426,7 +426,7 @@ async function startHaproxy(n: Net, insts: Instance[], dir: string): Promise<Hap
       if (child.exitCode !== null) throw new Error(`haproxy exited: ${err}`)
       return (await command('show info').catch(() => '')).includes('Name: HAProxy')
     },
-    { timeoutMs: 10_000, what: 'haproxy runtime API' },
+    { timeoutMs: 60_000, what: 'haproxy runtime API' },
   )
   return hp
 }
@@ -597,7 +597,7 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
         }
       },
       what: `etcd on ${n.etcd}`,
-      readyTimeoutMs: 20_000,
+      readyTimeoutMs: 60_000,
     })
     cleanups.push(() => etcd.close())
     const client = new Etcd3({ hosts: etcdUrl })
@@ -650,7 +650,7 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
           const s = await lb.states()
           return names.every((nm) => s[nm]?.status === status)
         },
-        { timeoutMs: 30_000, intervalMs: 50, what: `haproxy: ${names.join(',')} ${status}` },
+        { timeoutMs: 60_000, intervalMs: 50, what: `haproxy: ${names.join(',')} ${status}` },
       )
     }
     await fleet.waitLb('UP')
@@ -658,7 +658,7 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       const g = insts[i]!
       await lb.command(`set server gateways/${g.name} state drain`)
       // Requests already sent to it finish; HAProxy sends it no new ones.
-      await pollUntil(async () => (await lb.states())[g.name]?.sessions === 0, { timeoutMs: 30_000, intervalMs: 25, what: `${g.name} idle at the LB` })
+      await pollUntil(async () => (await lb.states())[g.name]?.sessions === 0, { timeoutMs: 60_000, intervalMs: 25, what: `${g.name} idle at the LB` })
       const e = await g.stop()
       if (e.code !== 0) throw new Error(`${g.name} did not drain cleanly: ${JSON.stringify(e)}\n${g.output().slice(-2000)}`)
       await g.start(build)

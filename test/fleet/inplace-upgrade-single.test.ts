@@ -1,11 +1,11 @@
 // In-place upgrade on one machine with no load balancer (nginx's binary upgrade): a real
-// `portico start --handoff` under load gets SIGUSR2 (single-process mode here; cluster mode in inplace-upgrade.test.ts); the
+// `portico start --handoff` under load gets `portico upgrade` (SIGUSR2; single-process mode here; cluster mode in inplace-upgrade.test.ts); the
 // new primary starts beside it on the inherited sockets, the old one drains and exits 0, and no
 // client request fails and no connection is refused during the switch.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
-import { startGateway, type Gateway } from '../helpers/gateway.js'
+import { startGateway, runCli, type Gateway } from '../helpers/gateway.js'
 import { startOrigin, type Origin } from '../helpers/origin.js'
 import { pollUntil } from '../helpers/poll.js'
 import { describe, startLoad } from './load.js'
@@ -36,12 +36,14 @@ async function statusPid(gw: Gateway): Promise<number> {
   return ((await res.body.json()) as { pid: number }).pid
 }
 
-test('in-place upgrade, single process: SIGUSR2; zero failed requests, zero refused connections', { timeout: 110_000 }, async () => {
-  const gw = await startGateway({ config: config(), args: ['--handoff', '--no-cluster'], readyTimeoutMs: 60_000 })
+test('in-place upgrade, single process: portico upgrade (SIGUSR2); zero failed requests, zero refused connections', { timeout: 200_000 }, async () => {
+  const gw = await startGateway({ config: config(), args: ['--handoff', '--no-cluster'], readyTimeoutMs: 90_000 })
   gateways.push(gw)
   const load = startLoad({ url: `${gw.url}/x`, concurrency: 6 })
   await load.waitFor(50, 60_000)
-  process.kill(gw.pid, 'SIGUSR2')
+  const cli = await runCli(['upgrade', '--pid', String(gw.pid), '--timeout', '120s'], { timeoutMs: 130_000 })
+  assert.equal(cli.code, 0, cli.stderr)
+  assert.match(cli.stdout, /handed over and exited/)
   assert.deepEqual(await gw.exited, { code: 0, signal: null }, 'the old process drains and exits 0')
   const next = await pollUntil(async () => {
     const pid = await statusPid(gw)
@@ -53,8 +55,8 @@ test('in-place upgrade, single process: SIGUSR2; zero failed requests, zero refu
   assert.equal(stats.failed, 0, describe(stats))
 })
 
-test('SIGUSR2 without --handoff keeps the instance running and says why', { timeout: 60_000 }, async () => {
-  const gw = await startGateway({ config: config(), args: ['--no-cluster'], readyTimeoutMs: 60_000 })
+test('SIGUSR2 without --handoff keeps the instance running and says why', { timeout: 120_000 }, async () => {
+  const gw = await startGateway({ config: config(), args: ['--no-cluster'], readyTimeoutMs: 90_000 })
   gateways.push(gw)
   process.kill(gw.pid, 'SIGUSR2')
   await gw.waitForOutput(/in-place upgrade needs `portico start --handoff`/)
