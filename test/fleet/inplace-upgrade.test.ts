@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
 import { startGateway, runCli, type Gateway } from '../helpers/gateway.js'
-import { startOrigin, type Origin } from '../helpers/origin.js'
+import { freePort, startOrigin, type Origin } from '../helpers/origin.js'
 import { pollUntil } from '../helpers/poll.js'
 import { describe, startLoad } from './load.js'
 
@@ -86,4 +86,34 @@ test(`in-place upgrade, cluster (2 workers): SIGUSR2${FULL ? ' then portico upgr
   const res = await request(url)
   assert.equal(res.statusCode, 200)
   await res.body.dump()
+})
+
+test('in-place upgrade with two listeners (cluster, 1 worker): each socket is handed over in order; zero failed requests on either', { timeout: 200_000 }, async () => {
+  const second = await freePort()
+  const gw = await startGateway({
+    config: ({ port, adminPort }) => `
+log: { level: info, access_log: false }
+admin: { listen: "127.0.0.1:${adminPort}" }
+server:
+  drain_timeout: 10s
+  listeners:
+    - listen: "127.0.0.1:${port}"
+    - listen: "127.0.0.1:${second}"
+upstreams: { app: { targets: [{ url: "${origin.url}" }] } }
+routes: [{ name: all, paths: ["/*"], upstream: app }]
+`,
+    args: ['--handoff', '--workers', '1'],
+    readyTimeoutMs: 90_000,
+  })
+  gateways.push(gw)
+  const first = startLoad({ url: `${gw.url}/x`, concurrency: 2 })
+  const other = startLoad({ url: `http://127.0.0.1:${second}/x`, concurrency: 2 })
+  await Promise.all([first.waitFor(30, 60_000), other.waitFor(30, 60_000)])
+  process.kill(gw.pid, 'SIGUSR2')
+  assert.deepEqual(await gw.exited, { code: 0, signal: null }, 'the old primary drains and exits 0')
+  await pollUntil(async () => ((await statusPid(gw)) !== gw.pid ? true : null), { timeoutMs: 60_000, what: 'the new primary on the admin socket' })
+  await Promise.all([first.waitFor(30, 60_000), other.waitFor(30, 60_000)])
+  const [a, b] = await Promise.all([first.stop(), other.stop()])
+  assert.equal(a.failed, 0, `first listener: ${describe(a)}`)
+  assert.equal(b.failed, 0, `second listener: ${describe(b)}`)
 })
