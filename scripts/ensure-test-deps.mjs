@@ -13,8 +13,13 @@ const NEEDED = {
   promtool: 'prometheus',
   etcd: 'etcd-server',
   '/usr/share/zookeeper/bin/zkServer.sh': 'zookeeper',
+  // The fleet (test/fleet/): the load balancer and the instances' network namespaces.
   haproxy: 'haproxy',
+  ip: 'iproute2',
+  // Deployment artifacts (test/deploy/): the Dockerfile's init, kustomize rendering, the unit check.
   tini: 'tini',
+  kubectl: 'kubernetes-client',
+  'systemd-analyze': 'systemd',
 }
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0

@@ -12,7 +12,7 @@ function alive(pid: number): boolean {
 }
 
 export async function upgradeCommand(pid: number, timeout: string | undefined): Promise<number> {
-  const timeoutMs = parseDuration(timeout ?? '120s')
+  const timeoutMs = parseDuration(timeout ?? '180s')
   try {
     process.kill(pid, 'SIGUSR2')
   } catch (err) {

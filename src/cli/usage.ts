@@ -45,12 +45,12 @@ export const UPGRADE_USAGE = `Usage: portico upgrade --pid <primary pid> [--time
 Sends SIGUSR2 to a primary started with 'portico start --handoff' and waits until it has
 handed its sockets to the new primary (the same command line, so the version installed now),
 drained and exited. Exit 0 once the old primary is gone; 1 if it is still running after the
-timeout (default 120s: the new primary failed to become ready; the old one keeps serving, and
+timeout (default 180s: the new primary failed to become ready; the old one keeps serving, and
 its log says why).
 
 Options:
       --pid <pid>          The running primary's process id
-      --timeout <duration> How long to wait (default 120s)
+      --timeout <duration> How long to wait (default 180s)
   -h, --help               Show this help
 `
 
