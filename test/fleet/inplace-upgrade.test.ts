@@ -39,7 +39,7 @@ async function statusWorkers(gw: Gateway): Promise<Array<{ state: string }>> {
 // PORTICO_FLEET_FULL=1: the CLI path is in the default suite in inplace-upgrade-single.test.ts.
 const FULL = process.env.PORTICO_FLEET_FULL === '1'
 
-test(`in-place upgrade, cluster (2 workers, 2 listeners): SIGUSR2${FULL ? ' then portico upgrade' : ''}; the new primary's workers take every socket; zero failed requests, zero refused connections`, { timeout: 250_000 }, async () => {
+test(`in-place upgrade, cluster (2 workers, 2 listeners): SIGUSR2${FULL ? ' then portico upgrade' : ''}; the new primary's workers take every socket; zero failed requests, zero refused connections`, { timeout: 250_000 }, async (t) => {
   const port2 = await freePort()
   const gw = await startGateway({
     // Two listeners: the sockets are handed over by position, each worker asks for each.
@@ -64,6 +64,7 @@ routes: [{ name: all, paths: ["/*"], upstream: app }]
   await Promise.all([load.waitFor(50, 60_000), other.waitFor(20, 60_000)])
 
   // Round 1: the signal.
+  let t0 = Date.now()
   process.kill(gw.pid, 'SIGUSR2')
   const exit = await gw.exited
   assert.deepEqual(exit, { code: 0, signal: null }, 'the old primary drains and exits 0')
@@ -71,6 +72,7 @@ routes: [{ name: all, paths: ["/*"], upstream: app }]
     const pid = await statusPid(gw)
     return pid !== gw.pid ? pid : null
   }, { timeoutMs: 60_000, what: 'the new primary on the admin socket' })
+  t.diagnostic(`round 1 (SIGUSR2 → new primary on the admin socket): ${Date.now() - t0} ms`)
   await load.waitFor(50, 60_000)
   const workers = await statusWorkers(gw)
   assert.equal(workers.length, 2, 'the new primary runs its own workers')
@@ -78,6 +80,7 @@ routes: [{ name: all, paths: ["/*"], upstream: app }]
 
   if (FULL) {
     // Round 2: the CLI against the new primary (it was started with the inherited sockets, so it can hand over again).
+    t0 = Date.now()
     const cli = await runCli(['upgrade', '--pid', String(second), '--timeout', '120s'], { timeoutMs: 130_000 })
     assert.equal(cli.code, 0, cli.stderr)
     const third = await pollUntil(async () => {
@@ -85,6 +88,7 @@ routes: [{ name: all, paths: ["/*"], upstream: app }]
       return pid !== second ? pid : null
     }, { timeoutMs: 60_000, what: 'the third primary' })
     assert.notEqual(third, gw.pid)
+    t.diagnostic(`round 2 (portico upgrade until the old primary exited): ${Date.now() - t0} ms`)
     await load.waitFor(50, 60_000)
   }
   await other.waitFor(20, 60_000)
