@@ -13,6 +13,8 @@ const NEEDED = {
   promtool: 'prometheus',
   etcd: 'etcd-server',
   '/usr/share/zookeeper/bin/zkServer.sh': 'zookeeper',
+  pebble: 'pebble',
+  'pebble-challtestsrv': 'pebble',
   // The fleet (test/fleet/): the load balancer and the instances' network namespaces.
   haproxy: 'haproxy',
   ip: 'iproute2',

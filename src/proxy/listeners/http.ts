@@ -1,22 +1,31 @@
 // A cleartext HTTP/1.1 listener: Node's http server with the gateway's limits, the raw reply to
 // requests Node could not parse, a live connection count, and close/drain for the data plane. The
-// requests themselves go to the shared entry (proxy/handler.ts) with this listener's scheme.
+// requests themselves go to the shared entry (proxy/handler.ts) with this listener's scheme and
+// fronts (ACME HTTP-01 answers, the redirect to https). listeners/https.ts reuses the pieces.
 import http from 'node:http'
+import type https from 'node:https'
 import net, { type AddressInfo, type Socket } from 'node:net'
 import { errorBody, type ErrorCode } from '../../core/errors.js'
 import type { HostPort } from '../../core/address.js'
 import { createHandler } from '../handler.js'
 import type { ProxyEnv } from '../env.js'
+import { composeFronts, type Front } from './hooks.js'
+import { checkingIntervalMs, ConnectionGuard } from './connections.js'
+import type { TlsListener } from '../../tls/listener.js'
+import type { RedirectHttpsConfig } from '../../config/schema/tls.js'
 
 /** The server limits every listener applies (server.*, defaults applied). */
 export interface ListenerLimits {
   maxHeaderSize: number
   headersTimeoutMs: number
   keepAliveTimeoutMs: number
+  maxConnections: number
 }
 
 /** What the data plane holds of a bound listener, whatever its protocol. */
 export interface Listener {
+  /** The TLS side of an https listener (certificates, reloads, /status), or null for cleartext. */
+  readonly tls: TlsListener | null
   readonly connections: number
   readonly listening: boolean
   address(): AddressInfo
@@ -33,11 +42,14 @@ export interface Listener {
   closeAllConnections(): void
 }
 
+/** node:http's own field: the response a socket is writing, null between requests. */
+type ServerSocket = Socket & { _httpMessage?: unknown }
+
 /**
  * Answers a request Node could not parse. Runs outside the request handler, so it writes a raw
  * HTTP/1.1 response with the catalogue's JSON body and closes the connection.
  */
-function clientErrorReply(err: NodeJS.ErrnoException & { bytesParsed?: number }, socket: Socket): void {
+export function clientErrorReply(err: NodeJS.ErrnoException & { bytesParsed?: number }, socket: Socket): void {
   if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
     socket.destroy()
     return
@@ -62,30 +74,36 @@ function clientErrorReply(err: NodeJS.ErrnoException & { bytesParsed?: number },
   socket.destroySoon?.()
 }
 
-/** node:http's own field: the response a socket is writing, null between requests. */
-type ServerSocket = Socket & { _httpMessage?: unknown }
+export class NodeListener implements Listener {
+  readonly #server: http.Server | https.Server
+  readonly tls: TlsListener | null
+  readonly #guard: ConnectionGuard
 
-class HttpListener implements Listener {
-  readonly #server: http.Server
-  /** Live connections (added at accept, removed at close: per connection, not per request). */
+  /**
+   * The sockets node:http reads requests from (the TLS socket of an https connection, once its
+   * handshake is done), for the drain: added and removed per connection, not per request.
+   */
   readonly #sockets = new Set<ServerSocket>()
 
-  constructor(server: http.Server) {
+  constructor(server: http.Server | https.Server, tls: TlsListener | null, limits: ListenerLimits) {
     this.#server = server
-    server.on('connection', (socket: Socket) => {
+    this.tls = tls
+    this.#guard = new ConnectionGuard(server, limits)
+    server.on(tls === null ? 'connection' : 'secureConnection', (socket: Socket) => {
       this.#sockets.add(socket)
       socket.once('close', () => this.#sockets.delete(socket))
     })
   }
 
-  get connections(): number {
-    return this.#sockets.size
-  }
-
   get unanswered(): number {
     let n = 0
+    // bytesWritten counts what the HTTP layer wrote (cleartext, also on a TLS socket).
     for (const s of this.#sockets) if (s.bytesWritten === 0 && s._httpMessage == null) n++
     return n
+  }
+
+  get connections(): number {
+    return this.#guard.connections
   }
 
   get listening(): boolean {
@@ -102,7 +120,7 @@ class HttpListener implements Listener {
     // as idle, and that includes one accepted a moment ago whose request has not been read yet;
     // destroying it with the request in the kernel's buffer sends the client a reset. The drain
     // decides when idle connections close (dataplane/plane.ts).
-    return new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))
+    return new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve())).then(() => this.tls?.close())
   }
 
   closeIdleConnections(): void {
@@ -116,34 +134,61 @@ class HttpListener implements Listener {
   }
 }
 
+/** Node's server options from the gateway's limits, the same for cleartext and https. */
+export function serverOptions(limits: ListenerLimits): http.ServerOptions {
+  return {
+    maxHeaderSize: limits.maxHeaderSize,
+    headersTimeout: limits.headersTimeoutMs,
+    // The whole-request deadline is the upstream's business (timeouts.total); a long upload is legal.
+    requestTimeout: 0,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: checkingIntervalMs(limits.headersTimeoutMs),
+    // Checked in the handler instead (proxy/handler.ts): Node's own refusal is an empty 400,
+    // not the catalogue's JSON reply.
+    requireHostHeader: false,
+    joinDuplicateHeaders: false,
+    insecureHTTPParser: false,
+  }
+}
+
 /**
- * Binds one HTTP/1.1 listener at `at`, or listens on `handle` (a socket the control plane bound
- * for in-place upgrades: dataplane/listen-handles.ts); resolves once it listens.
+ * Listens at `at`, or on `handle` (a socket the control plane bound for in-place upgrades:
+ * dataplane/listen-handles.ts); resolves once listening, rejects (EADDRINUSE …) otherwise.
  */
-export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLimits, handle?: object): Promise<Listener> {
-  const server = http.createServer(
-    {
-      maxHeaderSize: limits.maxHeaderSize,
-      headersTimeout: limits.headersTimeoutMs,
-      // The whole-request deadline is the upstream's business (timeouts.total); a long upload is legal.
-      requestTimeout: 0,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      // Checked in the handler instead (proxy/handler.ts): Node's own refusal is an empty 400,
-      // not the catalogue's JSON reply.
-      requireHostHeader: false,
-      joinDuplicateHeaders: false,
-      insecureHTTPParser: false,
-    },
-    createHandler(env, 'http'),
-  )
-  server.on('clientError', clientErrorReply)
-  const listener = new HttpListener(server)
-  await new Promise<void>((resolve, reject) => {
+export function bind(server: http.Server | https.Server, at: HostPort, handle?: object): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(handle ?? { host: at.host, port: at.port }, () => {
       server.off('error', reject)
       resolve()
     })
   })
+}
+
+/**
+ * redirect_https: every request of this cleartext listener gets a redirect to the same host and
+ * target on https (ACME HTTP-01 answers run before it, so a CA still reaches them).
+ */
+export function redirectFront(r: RedirectHttpsConfig): Front {
+  const port = r.port ?? 443
+  const status = r.status ?? 308
+  const suffix = port === 443 ? '' : `:${port}`
+  return (req, res, host, path) => {
+    const url = req.url ?? '/'
+    // Origin-form keeps its query; absolute-form was reduced to its path by the front half.
+    const target = `https://${host}${suffix}${url.charCodeAt(0) === 47 ? url : path}`
+    // A request body we will not read makes the connection unusable: close after a non-GET/HEAD.
+    res.writeHead(status, { location: target, 'content-length': '0', connection: req.method === 'GET' || req.method === 'HEAD' ? 'keep-alive' : 'close' })
+    res.end()
+    return true
+  }
+}
+
+/** Binds one cleartext HTTP/1.1 listener at `at`; resolves once it listens. `fronts` run before routing. */
+export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLimits, fronts: readonly Front[] = [], handle?: object): Promise<Listener> {
+  const server = http.createServer(serverOptions(limits), createHandler(env, { proto: 'http', front: composeFronts(fronts), tls: null }))
+  server.on('clientError', clientErrorReply)
+  const listener = new NodeListener(server, null, limits)
+  await bind(server, at, handle)
   return listener
 }
