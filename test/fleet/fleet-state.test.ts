@@ -21,7 +21,10 @@ after(async () => {
 })
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string>; body: string }> {
-  const res = await request(url, { headers, headersTimeout: 10_000 })
+  // One connection per request: these checks are about shared state, and a kept-alive connection
+  // that the instance times out idle (keep_alive_timeout) while the next request leaves is a
+  // client race of its own ("other side closed"), seen once on a machine at load 9.
+  const res = await request(url, { headers, headersTimeout: 10_000, reset: true })
   return { status: res.statusCode, headers: res.headers as Record<string, string>, body: await res.body.text() }
 }
 
