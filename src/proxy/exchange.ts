@@ -72,6 +72,8 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   attemptOpen = false
   /** Tries dispatched so far (1 + retries). */
   tries = 0
+  /** The budget granted this request a retry: it counts in the budget's in-progress retries until it finishes. */
+  retried = false
   /** route.retry when this request may be retried (method allowed, body replayable); else null. */
   policy: RetryPolicy | null = null
   /** The try in progress when `policy` is set (null between tries). */
@@ -272,10 +274,11 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   mayRetry(): boolean {
     const p = this.policy!
     if (this.tries > p.attempts || this.done || this.quiet || this.res.headersSent) return false
-    if (!p.budget.withdraw(Date.now())) {
+    if (!p.budget.withdraw(Date.now(), this.retried)) {
       this.route.cluster.countRejected('retry_budget')
       return false
     }
+    this.retried = true
     return true
   }
 
@@ -487,6 +490,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
       this.retryTimer = null
     }
     if (this.route.cluster.guarded) releaseGuards(this.route.cluster, this, this.error, this.status)
+    if (this.retried) this.policy!.budget.finished()
     this.snap.inFlight--
     this.env.requestEnded()
     complete(this.env, this.snap, res.writableFinished ? res.statusCode : 499, this)

@@ -41,6 +41,8 @@ export interface ForwardInfo {
   host: string
   requestId: string
   trustedPeer: boolean
+  /** Identity headers of the Snapshot's auth plugins (Snapshot.identityHeaders): never taken from the client. */
+  strip: ReadonlySet<string> | null
 }
 
 /**
@@ -51,9 +53,11 @@ export interface ForwardInfo {
 export function upstreamRequestHeaders(src: IncomingHttpHeaders, info: ForwardInfo): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {}
   const named = connectionNamed(src.connection)
+  const strip = info.strip
   for (const name in src) {
     if (REQUEST_SKIP.has(name)) continue
     if (named !== null && named.includes(name)) continue
+    if (strip !== null && strip.has(name)) continue
     out[name] = src[name]
   }
   // TE: trailers is the one TE value a proxy may pass on; nothing here needs it, so it is dropped.

@@ -83,7 +83,7 @@ export function createHandler(env: ProxyEnv, listener: ListenerHooks): (req: Inc
     const peer = plainAddress(req.socket.remoteAddress)
     const trustedPeer = snap.trustedProxies.has(peer)
     ctx.clientIp = trustedPeer ? clientAddress(peer, headers['x-forwarded-for'], snap.trustedProxies) : peer
-    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader ?? '', requestId: id, trustedPeer })
+    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader ?? '', requestId: id, trustedPeer, strip: snap.identityHeaders })
     if (tls !== null) {
       ctx.clientCert = tls.identity(req)
       tls.forward(req, ctx.upstreamHeaders)

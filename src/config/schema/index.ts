@@ -163,6 +163,9 @@ export const Retries = Type.Object(
         {
           ratio: Type.Optional(Type.Number({ minimum: 0, maximum: 10, default: 0.2, description: 'Retries allowed as a share of requests over the last 10 s (0.2 = at most 20% extra load).' })),
           min_per_second: Type.Optional(Type.Integer({ minimum: 0, default: 10, description: 'Retries always allowed per second, so a quiet upstream can still be retried.' })),
+          min_retry_concurrency: Type.Optional(
+            Type.Integer({ minimum: 0, default: 3, description: 'Retries always allowed while fewer retried requests than this are in progress (Envoy\'s min_retry_concurrency): fast failures, such as a dead target among live ones, are never starved of retries.' }),
+          ),
         },
         { ...Strict, description: 'Retry budget: past it, a failure is returned instead of retried, so retries cannot storm.' },
       ),

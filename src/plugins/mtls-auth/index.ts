@@ -32,6 +32,7 @@ export default definePlugin({
   priority: 2530,
   schema: MtlsAuthSchema,
   status: 'beta',
+  identityHeaders: (config) => (config.consumer_header === '' ? [] : [config.consumer_header.toLowerCase()]),
   create(config, env) {
     const logger = env.logger
     const all = env.consumers ?? NO_CONSUMERS

@@ -7,6 +7,7 @@ import type https from 'node:https'
 import net, { type AddressInfo, type Socket } from 'node:net'
 import { errorBody, type ErrorCode } from '../../core/errors.js'
 import type { HostPort } from '../../core/address.js'
+import { checkContinue } from '../continue.js'
 import { createHandler } from '../handler.js'
 import type { ProxyEnv } from '../env.js'
 import { composeFronts, type Front } from './hooks.js'
@@ -186,7 +187,9 @@ export function redirectFront(r: RedirectHttpsConfig): Front {
 
 /** Binds one cleartext HTTP/1.1 listener at `at`; resolves once it listens. `fronts` run before routing. */
 export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLimits, fronts: readonly Front[] = [], handle?: object): Promise<Listener> {
-  const server = http.createServer(serverOptions(limits), createHandler(env, { proto: 'http', front: composeFronts(fronts), tls: null }))
+  const handler = createHandler(env, { proto: 'http', front: composeFronts(fronts), tls: null })
+  const server = http.createServer(serverOptions(limits), handler)
+  server.on('checkContinue', checkContinue(handler))
   server.on('clientError', clientErrorReply)
   const listener = new NodeListener(server, null, limits)
   await bind(server, at, handle)

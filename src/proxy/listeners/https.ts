@@ -6,13 +6,16 @@
 import https from 'node:https'
 import type { HostPort } from '../../core/address.js'
 import type { TlsListener } from '../../tls/listener.js'
+import { checkContinue } from '../continue.js'
 import { createHandler } from '../handler.js'
 import type { ProxyEnv } from '../env.js'
 import { NodeListener, bind, clientErrorReply, serverOptions, type Listener, type ListenerLimits } from './http.js'
 
 /** Binds one https listener at `at` (or listens on `handle`, see bind) serving `tls` (made by tls/listener.ts createTlsListener). */
 export async function listenHttps(env: ProxyEnv, at: HostPort, limits: ListenerLimits, tls: TlsListener, handle?: object): Promise<Listener> {
-  const server = https.createServer({ ...serverOptions(limits), ...tls.serverOptions }, createHandler(env, { proto: 'https', front: null, tls }))
+  const handler = createHandler(env, { proto: 'https', front: null, tls })
+  const server = https.createServer({ ...serverOptions(limits), ...tls.serverOptions }, handler)
+  server.on('checkContinue', checkContinue(handler))
   server.on('clientError', clientErrorReply)
   tls.attach(server)
   const listener = new NodeListener(server, tls, limits)
