@@ -2,7 +2,7 @@
 // $DEMO_PORT) with a few endpoints worth proxying. No dependencies, so it runs right after install.
 import http from 'node:http'
 
-export function startDemoUpstream(port = Number(process.env.DEMO_PORT ?? 9000), host = '127.0.0.1') {
+export function startDemoUpstream(port = Number(process.env.DEMO_PORT ?? 9000), host = process.env.DEMO_HOST ?? '127.0.0.1') {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://demo')
     const json = (status, body) => {

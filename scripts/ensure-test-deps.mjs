@@ -15,6 +15,13 @@ const NEEDED = {
   '/usr/share/zookeeper/bin/zkServer.sh': 'zookeeper',
   pebble: 'pebble',
   'pebble-challtestsrv': 'pebble',
+  // The fleet (test/fleet/): the load balancer and the instances' network namespaces.
+  haproxy: 'haproxy',
+  ip: 'iproute2',
+  // Deployment artifacts (test/deploy/): the Dockerfile's init, kustomize rendering, the unit check.
+  tini: 'tini',
+  kubectl: 'kubernetes-client',
+  'systemd-analyze': 'systemd',
 }
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0

@@ -5,8 +5,9 @@ import { loadConfigFile } from '../config/load.js'
 import { formatErrors } from '../config/errors.js'
 import { runPrimary } from '../control/primary.js'
 import { PORTICO_VERSION } from '../core/version.js'
-import { MAIN_USAGE, REVOKE_USAGE, START_USAGE, VALIDATE_USAGE } from './usage.js'
+import { MAIN_USAGE, REVOKE_USAGE, START_USAGE, UPGRADE_USAGE, VALIDATE_USAGE } from './usage.js'
 import { revokeCommand, RevokeUsageError } from './revoke.js'
+import { upgradeCommand } from './upgrade.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 
 class UsageError extends Error {}
@@ -49,11 +50,11 @@ async function validate(args: string[]): Promise<number> {
 }
 
 async function start(args: string[]): Promise<number | null> {
-  const v = parse(args, { ...CONFIG, workers: { type: 'string', short: 'w' }, 'no-cluster': { type: 'boolean' } })
+  const v = parse(args, { ...CONFIG, workers: { type: 'string', short: 'w' }, 'no-cluster': { type: 'boolean' }, handoff: { type: 'boolean' } })
   if (v.help === true) return help(START_USAGE)
   const workers = parseWorkers(v.workers)
   if (v['no-cluster'] === true && workers !== undefined) throw new UsageError('--workers and --no-cluster exclude each other')
-  await runPrimary({ file: configFile(v.config), workers, cluster: v['no-cluster'] !== true })
+  await runPrimary({ file: configFile(v.config), workers, cluster: v['no-cluster'] !== true, handoff: v.handoff === true })
   return null
 }
 
@@ -92,6 +93,12 @@ export async function runCli(argv: string[]): Promise<number | null> {
         return await validate(rest)
       case 'revoke':
         return await revoke(rest)
+      case 'upgrade': {
+        const v = parse(rest, { pid: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } })
+        if (v.help === true) return help(UPGRADE_USAGE)
+        if (v.pid === undefined || !/^\d+$/.test(v.pid)) throw new UsageError('upgrade needs --pid <primary pid>')
+        return await upgradeCommand(Number(v.pid), v.timeout)
+      }
       case '-h':
       case '--help':
       case 'help':

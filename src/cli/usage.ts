@@ -6,6 +6,7 @@ Commands:
   start      Run the gateway: control plane, admin listener and data-plane workers
   validate   Check a config file and print every error with file:line:column
   revoke     Revoke a token (by jti) or a subject's tokens through the admin API
+  upgrade    Upgrade a running 'start --handoff' instance in place (SIGUSR2), no dropped connection
 
 Options:
   -h, --help      Show this help
@@ -16,7 +17,7 @@ Run 'portico <command> --help' for the options of a command.
 
 const CONFIG_OPTION = `  -c, --config <file>    Config file (default: $PORTICO_CONFIG, else ./portico.yaml)`
 
-export const START_USAGE = `Usage: portico start [-c <file>] [--workers <N|auto>] [--no-cluster]
+export const START_USAGE = `Usage: portico start [-c <file>] [--workers <N|auto>] [--no-cluster] [--handoff]
 
 Validates the config, starts the admin listener, then the data plane. An invalid config is
 printed and nothing starts (exit 1).
@@ -26,12 +27,31 @@ ${CONFIG_OPTION}
   -w, --workers <N|auto> Data-plane worker processes; overrides 'workers:' in the config
                          (auto = one per core)
       --no-cluster       Run the data plane inside this one process (development, tests)
+      --handoff          The primary owns the listening sockets, so SIGUSR2 (portico upgrade)
+                         can hand them to a new version without closing them. Workers then
+                         accept on the shared socket (kernel balancing) instead of round robin
   -h, --help             Show this help
 
 Signals:
   SIGHUP             Reload the config file now (it is also watched for changes)
   SIGTERM, SIGINT    Drain: stop accepting, finish in-flight requests (server.drain_timeout),
                      exit 0. A second SIGTERM/SIGINT exits at once with status 1.
+  SIGUSR2            With --handoff: start the installed version beside this one on the same
+                     sockets; once it is ready this one drains and exits (in-place upgrade)
+`
+
+export const UPGRADE_USAGE = `Usage: portico upgrade --pid <primary pid> [--timeout <duration>]
+
+Sends SIGUSR2 to a primary started with 'portico start --handoff' and waits until it has
+handed its sockets to the new primary (the same command line, so the version installed now),
+drained and exited. Exit 0 once the old primary is gone; 1 if it is still running after the
+timeout (default 180s: the new primary failed to become ready; the old one keeps serving, and
+its log says why).
+
+Options:
+      --pid <pid>          The running primary's process id
+      --timeout <duration> How long to wait (default 180s)
+  -h, --help               Show this help
 `
 
 export const VALIDATE_USAGE = `Usage: portico validate [-c <file>]

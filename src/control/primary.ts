@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Logger, LevelWithSilent } from 'pino'
 import { loadConfigFile } from '../config/load.js'
-import { listenersKey, listenersLabel } from '../config/listeners.js'
+import { listenersKey, listenersLabel, resolveListeners } from '../config/listeners.js'
 import { formatErrors } from '../config/errors.js'
 import type { Config } from '../config/schema/index.js'
 import { parseDuration } from '../config/units.js'
@@ -23,6 +23,7 @@ import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
 import { certificateStatus, routeStatus, storeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
+import { Handoff, inheritedHandoff } from './handoff.js'
 
 export interface PrimaryOptions {
   file: string
@@ -30,6 +31,8 @@ export interface PrimaryOptions {
   workers: number | 'auto' | undefined
   /** false with --no-cluster: the data plane runs in this process. */
   cluster: boolean
+  /** --handoff: the primary owns the listening sockets so SIGUSR2 can upgrade in place (handoff.ts). */
+  handoff?: boolean
 }
 
 const DEFAULT_DRAIN = '30s'
@@ -98,9 +101,23 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const pool: WorkerPool = opts.cluster ? new ClusterSupervisor(workerCount(opts.workers, config), logger) : new InProcessPool(logger)
   const control = new Controller({ file, displayFile: opts.file, pool, logger, doc: { version: 1, hash: first.hash, config }, rawHash: firstRaw })
   control.installSignals()
+  const handoff = opts.handoff === true || inheritedHandoff() ? new Handoff(logger) : null
+  let ready = false
+  // Node's default for SIGUSR2 is to terminate, so it is handled from the start: a primary without
+  // --handoff, or not ready yet, only explains.
+  process.on('SIGUSR2', () => {
+    if (handoff === null) return logger.error('SIGUSR2: in-place upgrade needs `portico start --handoff`; restart this instance instead')
+    if (!ready) return logger.warn('SIGUSR2: this primary is not ready yet; send it again once it serves')
+    handoff.upgrade(control.admin?.fd ?? null, () => {
+      // The new primary accepts on the admin socket too: stop answering probes here at once.
+      void control.admin?.close()
+      void control.shutdown('upgrade')
+    })
+  })
 
   try {
     control.admin = await startAdminServer({
+      fd: handoff?.adminFd,
       listen: config.admin?.listen,
       token: config.admin?.token,
       hosts: config.admin?.hosts,
@@ -113,6 +130,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   }
 
   try {
+    handoff?.prepare(resolveListeners(config), opts.cluster)
     await pool.start(control.current)
   } catch (err) {
     logger.error({ err }, 'data plane failed to start')
@@ -126,6 +144,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: listenersLabel(config), config_version: 1, hash: first.hash },
     'portico ready',
   )
+  ready = true
+  handoff?.notifyParent()
 }
 
 interface ControllerInit {
@@ -321,7 +341,7 @@ class Controller {
 
   // --- shutdown ---
 
-  async shutdown(signal: NodeJS.Signals): Promise<void> {
+  async shutdown(signal: NodeJS.Signals | 'upgrade'): Promise<void> {
     if (this.#draining) {
       this.#logger.warn({ signal }, 'second signal while draining: exiting now')
       this.#pool.kill()

@@ -25,9 +25,16 @@ import { createTlsListener, type TlsDeps } from '../tls/listener.js'
 import type { CertificateSummary } from '../tls/certificate.js'
 import { AcmeDirectory } from '../tls/acme/storage.js'
 import { http01Front } from '../tls/acme/http01.js'
+import { listenHandles } from './listen-handles.js'
 import { Stores } from './stores.js'
 import { TracingLifecycle } from './tracing.js'
 import type { DataPlane, DataPlaneOptions, DataPlaneStatus, SnapshotMeta } from './data-plane.js'
+
+/**
+ * How long a drain leaves idle keep-alive connections open, so that a client in the middle of a
+ * sequence of requests gets its next answer (with `connection: close`) instead of a closed socket.
+ */
+const KEEPALIVE_GRACE_MS = 1_000
 
 class PorticoDataPlane implements DataPlane, ProxyEnv {
   snapshot: Snapshot | undefined = undefined
@@ -45,8 +52,10 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
   /** A fixed plugin registry (tests, embedding), or null: built-ins loaded as the config names them. */
   readonly #plugins: ReadonlyMap<string, PluginDefinition> | null
   readonly #stores: Stores
-  /** Settles drain()'s wait when the last in-flight request ends (set only while draining). */
+  /** Looks whether drain()'s current wait is over (set only while draining). */
   #idle: (() => void) | null = null
+  /** Draining, past the keep-alive grace: idle keep-alive connections close as they go idle. */
+  #closeIdle = false
 
   constructor(opts: DataPlaneOptions) {
     this.logger = opts.logger
@@ -109,8 +118,8 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
   requestEnded(): void {
     this.inFlight--
     if (this.#idle !== null) {
-      for (const l of this.#listeners) l.closeIdleConnections()
-      if (this.inFlight === 0) this.#idle()
+      if (this.#closeIdle) for (const l of this.#listeners) l.closeIdleConnections()
+      this.#idle()
     }
   }
 
@@ -131,17 +140,21 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
       // The primary may not have made the storage yet: make it, so a listener can watch it.
       await acme?.init()
       try {
-        for (const l of resolveListeners(config)) {
+        const wanted = resolveListeners(config)
+        // Sockets the control plane owns (--handoff) are listened on instead of binding new ones.
+        const handles = await listenHandles(wanted.length)
+        for (const [i, l] of wanted.entries()) {
           const at = parseListen(l.listen, l.where, 'dataplane')
+          const handle = handles?.[i]
           if (l.tls !== undefined) {
             const tls = await createTlsListener(l.tls, { logger: this.logger, ...(acme === undefined ? {} : acmeDeps(acme, config)) })
-            this.#listeners.push(await listenHttps(this, at, limits, tls).catch((err: unknown) => (tls.close(), Promise.reject(err))))
+            this.#listeners.push(await listenHttps(this, at, limits, tls, handle).catch((err: unknown) => (tls.close(), Promise.reject(err))))
             continue
           }
           const fronts: Front[] = []
           if (acme !== undefined) fronts.push(http01Front(acme))
           if (l.redirectHttps !== undefined) fronts.push(redirectFront(l.redirectHttps))
-          this.#listeners.push(await listenHttp(this, at, limits, fronts))
+          this.#listeners.push(await listenHttp(this, at, limits, fronts, handle))
         }
       } catch (err) {
         await Promise.all(this.#listeners.map((l) => (l.closeAllConnections(), l.close())))
@@ -184,19 +197,21 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
     this.draining = true
     const listeners = this.#listeners
     if (listeners.length > 0) {
-      // Stop accepting; idle keep-alive connections close now, busy ones after their response
-      // (responses are marked `connection: close` while draining).
+      const deadline = Date.now() + timeoutMs
+      // Stop accepting. Connections already open get `connection: close` on their next response.
       const closed = Promise.all(listeners.map((l) => l.close()))
-      if (this.inFlight > 0) {
-        let timer: NodeJS.Timeout | undefined
-        await new Promise<void>((resolve) => {
-          this.#idle = resolve
-          timer = setTimeout(resolve, timeoutMs)
-        })
-        clearTimeout(timer)
-        this.#idle = null
-      }
-      if (this.inFlight > 0) this.logger.warn({ in_flight: this.inFlight }, 'drain timeout: closing remaining connections')
+      // An idle keep-alive connection closed by the server races its client's next request (the
+      // request meets a closed socket: a reset the client sees as a failure). So first a grace
+      // during which a busy client sends its next request and gets the closing answer; only then
+      // do idle keep-alive connections close.
+      await this.#waitUntil(() => listeners.every((l) => l.connections === 0), Math.min(KEEPALIVE_GRACE_MS, timeoutMs))
+      this.#closeIdle = true
+      for (const l of listeners) l.closeIdleConnections()
+      // Done when no request is in flight and no connection accepted before the close still waits
+      // for its answer (its request may not have been read yet; resetting it would fail a client).
+      const settled = () => this.inFlight === 0 && listeners.every((l) => l.unanswered === 0)
+      await this.#waitUntil(settled, deadline - Date.now())
+      if (!settled()) this.logger.warn({ in_flight: this.inFlight }, 'drain timeout: closing remaining connections')
       for (const l of listeners) l.closeAllConnections()
       await closed
     }
@@ -204,6 +219,24 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
     if (snap !== undefined) await retireSnapshot(snap, undefined, this.logger)
     await this.#stores.close()
     await this.#tracing.close()
+  }
+
+  /** Resolves once `done()` holds (looked at on every request end and every 25 ms) or after `ms`. */
+  async #waitUntil(done: () => boolean, ms: number): Promise<void> {
+    if (done() || ms <= 0) return
+    let timer: NodeJS.Timeout | undefined
+    let tick: NodeJS.Timeout | undefined
+    await new Promise<void>((resolve) => {
+      this.#idle = () => {
+        if (done()) resolve()
+      }
+      // A connection that closes raises no request event: look again now and then.
+      tick = setInterval(this.#idle, 25)
+      timer = setTimeout(resolve, ms)
+    })
+    clearTimeout(timer)
+    clearInterval(tick)
+    this.#idle = null
   }
 
   status(): DataPlaneStatus {

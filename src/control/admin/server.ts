@@ -37,10 +37,14 @@ export interface AdminOptions {
   source: AdminSource
   /** Where POST /admin/revocations writes; undefined (or returning undefined) = no shared Store: 409. */
   revocations?: () => RevocationWriter | undefined
+  /** A listening socket inherited from the previous primary (in-place upgrade): served instead of binding `listen`. */
+  fd?: number
 }
 
 export interface AdminServer {
   address: AddressInfo
+  /** The listening socket's descriptor, passed on to the next primary in an in-place upgrade. */
+  fd: number | null
   close(): Promise<void>
 }
 
@@ -224,13 +228,15 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(new Error(`admin listener could not bind ${formatHostPort(addr)}: ${err.code ?? err.message}`))
     })
-    server.listen(addr.port, addr.host, () => resolve())
+    if (opts.fd !== undefined) server.listen({ fd: opts.fd }, () => resolve())
+    else server.listen(addr.port, addr.host, () => resolve())
   })
   const address = server.address() as AddressInfo
   logger.info({ address: address.address, port: address.port, token: expected !== null }, 'admin listening')
 
   return {
     address,
+    fd: (server as unknown as { _handle?: { fd?: number } | null })._handle?.fd ?? null,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve())

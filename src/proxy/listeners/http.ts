@@ -4,7 +4,7 @@
 // fronts (ACME HTTP-01 answers, the redirect to https). listeners/https.ts reuses the pieces.
 import http from 'node:http'
 import type https from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
+import net, { type AddressInfo, type Socket } from 'node:net'
 import { errorBody, type ErrorCode } from '../../core/errors.js'
 import type { HostPort } from '../../core/address.js'
 import { checkContinue } from '../continue.js'
@@ -30,11 +30,21 @@ export interface Listener {
   readonly connections: number
   readonly listening: boolean
   address(): AddressInfo
-  /** Stop accepting and close idle keep-alive connections; settles when every connection closed. */
+  /**
+   * Connections accepted that have not been answered yet and carry no request in flight: their
+   * request may still be in the kernel's buffer, so a drain waits for them (bounded) instead of
+   * resetting them.
+   */
+  readonly unanswered: number
+  /** Stop accepting (open connections stay); settles when every connection closed. */
   close(): Promise<void>
+  /** Close the keep-alive connections that answered and wait for no request (never a fresh one). */
   closeIdleConnections(): void
   closeAllConnections(): void
 }
+
+/** node:http's own field: the response a socket is writing, null between requests. */
+type ServerSocket = Socket & { _httpMessage?: unknown }
 
 /**
  * Answers a request Node could not parse. Runs outside the request handler, so it writes a raw
@@ -70,10 +80,27 @@ export class NodeListener implements Listener {
   readonly tls: TlsListener | null
   readonly #guard: ConnectionGuard
 
+  /**
+   * The sockets node:http reads requests from (the TLS socket of an https connection, once its
+   * handshake is done), for the drain: added and removed per connection, not per request.
+   */
+  readonly #sockets = new Set<ServerSocket>()
+
   constructor(server: http.Server | https.Server, tls: TlsListener | null, limits: ListenerLimits) {
     this.#server = server
     this.tls = tls
     this.#guard = new ConnectionGuard(server, limits)
+    server.on(tls === null ? 'connection' : 'secureConnection', (socket: Socket) => {
+      this.#sockets.add(socket)
+      socket.once('close', () => this.#sockets.delete(socket))
+    })
+  }
+
+  get unanswered(): number {
+    let n = 0
+    // bytesWritten counts what the HTTP layer wrote (cleartext, also on a TLS socket).
+    for (const s of this.#sockets) if (s.bytesWritten === 0 && s._httpMessage == null) n++
+    return n
   }
 
   get connections(): number {
@@ -90,13 +117,17 @@ export class NodeListener implements Listener {
 
   close(): Promise<void> {
     const server = this.#server
-    const closed = new Promise<void>((resolve) => server.close(() => resolve())).then(() => this.tls?.close())
-    server.closeIdleConnections()
-    return closed
+    // net.Server's close, not http.Server's: the latter also destroys every connection it counts
+    // as idle, and that includes one accepted a moment ago whose request has not been read yet;
+    // destroying it with the request in the kernel's buffer sends the client a reset. The drain
+    // decides when idle connections close (dataplane/plane.ts).
+    return new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve())).then(() => this.tls?.close())
   }
 
   closeIdleConnections(): void {
-    this.#server.closeIdleConnections()
+    for (const s of this.#sockets) {
+      if (s.bytesWritten > 0 && s._httpMessage == null) s.destroy()
+    }
   }
 
   closeAllConnections(): void {
@@ -121,11 +152,14 @@ export function serverOptions(limits: ListenerLimits): http.ServerOptions {
   }
 }
 
-/** Listens at `at`; resolves once bound, rejects (EADDRINUSE …) otherwise. */
-export function bind(server: http.Server | https.Server, at: HostPort): Promise<void> {
+/**
+ * Listens at `at`, or on `handle` (a socket the control plane bound for in-place upgrades:
+ * dataplane/listen-handles.ts); resolves once listening, rejects (EADDRINUSE …) otherwise.
+ */
+export function bind(server: http.Server | https.Server, at: HostPort, handle?: object): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen({ host: at.host, port: at.port }, () => {
+    server.listen(handle ?? { host: at.host, port: at.port }, () => {
       server.off('error', reject)
       resolve()
     })
@@ -152,12 +186,12 @@ export function redirectFront(r: RedirectHttpsConfig): Front {
 }
 
 /** Binds one cleartext HTTP/1.1 listener at `at`; resolves once it listens. `fronts` run before routing. */
-export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLimits, fronts: readonly Front[] = []): Promise<Listener> {
+export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLimits, fronts: readonly Front[] = [], handle?: object): Promise<Listener> {
   const handler = createHandler(env, { proto: 'http', front: composeFronts(fronts), tls: null })
   const server = http.createServer(serverOptions(limits), handler)
   server.on('checkContinue', checkContinue(handler))
   server.on('clientError', clientErrorReply)
   const listener = new NodeListener(server, null, limits)
-  await bind(server, at)
+  await bind(server, at, handle)
   return listener
 }

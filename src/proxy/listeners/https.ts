@@ -11,14 +11,14 @@ import { createHandler } from '../handler.js'
 import type { ProxyEnv } from '../env.js'
 import { NodeListener, bind, clientErrorReply, serverOptions, type Listener, type ListenerLimits } from './http.js'
 
-/** Binds one https listener at `at` serving `tls` (made by tls/listener.ts createTlsListener). */
-export async function listenHttps(env: ProxyEnv, at: HostPort, limits: ListenerLimits, tls: TlsListener): Promise<Listener> {
+/** Binds one https listener at `at` (or listens on `handle`, see bind) serving `tls` (made by tls/listener.ts createTlsListener). */
+export async function listenHttps(env: ProxyEnv, at: HostPort, limits: ListenerLimits, tls: TlsListener, handle?: object): Promise<Listener> {
   const handler = createHandler(env, { proto: 'https', front: null, tls })
   const server = https.createServer({ ...serverOptions(limits), ...tls.serverOptions }, handler)
   server.on('checkContinue', checkContinue(handler))
   server.on('clientError', clientErrorReply)
   tls.attach(server)
   const listener = new NodeListener(server, tls, limits)
-  await bind(server, at)
+  await bind(server, at, handle)
   return listener
 }
