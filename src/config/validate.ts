@@ -326,12 +326,12 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
   if (isObj(doc.admin)) {
     const before = issues.length
     checkListen(doc.admin.listen, ['admin', 'listen'], issues)
-    const { listen, token } = doc.admin
+    const { listen, token, tokens } = doc.admin
     // The same rule `start` applies (config/admin-rule.ts), so validate is exactly as strict.
     if (issues.length === before && (listen === undefined || typeof listen === 'string' || typeof listen === 'number') && (token === undefined || typeof token === 'string')) {
       let problem: string | undefined
       try {
-        problem = adminExposureProblem(listen, token)
+        problem = adminExposureProblem(listen, token, Array.isArray(tokens) && tokens.length > 0)
       } catch (err) {
         problem = (err as Error).message
       }

@@ -23,6 +23,10 @@ import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
 import { routeStatus, storeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
+import { AdminApi } from './admin/api.js'
+import { PipelineAuthority, type SwapResult } from './admin/pipeline-authority.js'
+import { readDocumentAsWritten } from './admin/authority.js'
+import { EtcdCenter } from './sources/etcd.js'
 
 export interface PrimaryOptions {
   file: string
@@ -47,7 +51,7 @@ export interface ReloadErrorInfo {
 
 export interface ReloadRecord {
   at: string
-  trigger: 'file' | 'SIGHUP'
+  trigger: 'file' | 'SIGHUP' | 'admin'
   /** ok: every worker swapped; rejected: invalid file; failed: no worker could compile it; partial: some could. */
   result: 'ok' | 'rejected' | 'failed' | 'partial'
   version: number | null
@@ -90,13 +94,26 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const config = first.config
   const logger = createLogger((config.log?.level ?? 'info') as LevelWithSilent, { pid: process.pid, role: 'primary' })
   try {
-    resolveAdminListen(config.admin?.listen, config.admin?.token)
+    resolveAdminListen(config.admin?.listen, config.admin?.token, (config.admin?.tokens?.length ?? 0) > 0)
   } catch (err) {
     fail((err as Error).message)
   }
 
+  // config_center.etcd: the file holds the settings, etcd the resources (or the local cache of them).
+  let center: EtcdCenter | null = null
+  let initial = { hash: first.hash, config }
+  const etcd = config.config_center?.etcd
+  if (etcd !== undefined) {
+    center = new EtcdCenter({ settings: await readDocumentAsWritten(file), policy: etcd, cacheFile: etcd.cache_file ?? `${file}.etcd-cache.json`, logger })
+    try {
+      initial = await center.initial()
+    } catch (err) {
+      fail((err as Error).message)
+    }
+  }
+
   const pool: WorkerPool = opts.cluster ? new ClusterSupervisor(workerCount(opts.workers, config), logger) : new InProcessPool(logger)
-  const control = new Controller({ file, displayFile: opts.file, pool, logger, doc: { version: 1, hash: first.hash, config }, rawHash: firstRaw })
+  const control = new Controller({ file, displayFile: opts.file, pool, logger, doc: { version: 1, hash: initial.hash, config: initial.config }, rawHash: firstRaw, center })
   control.installSignals()
 
   try {
@@ -107,6 +124,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       logger,
       source: control,
       revocations: revocationWriterFor(() => control.current.config),
+      api: new AdminApi({ authority: center ?? new PipelineAuthority(control, file), logger }),
+      hasTokens: (config.admin?.tokens?.length ?? 0) > 0,
     })
   } catch (err) {
     fail((err as Error).message)
@@ -119,7 +138,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     pool.kill()
     fail(`data plane failed to start: ${(err as Error).message}`)
   }
-  control.watch()
+  if (center !== null) center.attach(control)
+  else control.watch()
   logger.info(
     { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: listenersLabel(config), config_version: 1, hash: first.hash },
     'portico ready',
@@ -133,10 +153,12 @@ interface ControllerInit {
   logger: Logger
   doc: ConfigDoc
   rawHash: string | null
+  center: EtcdCenter | null
 }
 
 class Controller {
   admin: AdminServer | null = null
+  readonly center: EtcdCenter | null
   current: ConfigDoc
   #file: string
   #displayFile: string
@@ -150,6 +172,7 @@ class Controller {
   #watch: FileWatch | null = null
   #draining = false
   #reloading = false
+  #lock: Promise<void> = Promise.resolve()
   #queued: { trigger: Trigger; force: boolean } | null = null
   /** server.listen is bound once by the first config; changing it needs a restart. */
   #boundListen: string
@@ -165,6 +188,7 @@ class Controller {
     this.current = init.doc
     this.#nextVersion = init.doc.version + 1
     this.#rawHash = init.rawHash
+    this.center = init.center
     const c = init.doc.config
     this.#boundListen = listenersKey(c)
     this.#boundLabel = listenersLabel(c)
@@ -186,7 +210,8 @@ class Controller {
 
   readiness() {
     if (this.#draining) return { ready: false as const, reason: 'draining' }
-    return this.#pool.readiness()
+    const detail = this.center?.readinessDetail()
+    return detail === undefined ? this.#pool.readiness() : { ...this.#pool.readiness(), detail }
   }
 
   metrics(openMetrics = false): Promise<string> {
@@ -217,6 +242,7 @@ class Controller {
       routes: routeStatus(c),
       upstreams: upstreamStatus(c, planes),
       store: storeStatus(planes),
+      ...(this.center === null ? {} : { config_center: this.center.status() }),
     }
   }
 
@@ -225,12 +251,13 @@ class Controller {
   /** Reloads run one at a time; requests arriving meanwhile collapse into one more run. */
   requestReload(trigger: Trigger, force: boolean): void {
     if (this.#draining) return
+    if (this.center !== null) return this.center.resync()
     if (this.#reloading) {
       this.#queued = { trigger, force: force || (this.#queued?.force ?? false) }
       return
     }
     this.#reloading = true
-    this.#reload(trigger, force)
+    this.#exclusive(() => this.#reload(trigger, force))
       .catch((err: unknown) => this.#logger.error({ err }, 'config reload crashed'))
       .finally(() => {
         this.#reloading = false
@@ -238,6 +265,31 @@ class Controller {
         this.#queued = null
         if (next !== null) this.requestReload(next.trigger, next.force)
       })
+  }
+
+  /** File reloads and admin writes take turns, so each swap starts from the document that serves. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn)
+    this.#lock = run.then(
+      () => undefined,
+      () => undefined,
+    )
+    return run
+  }
+
+  // --- ServingPipeline (admin/pipeline-authority.ts) ---
+
+  serving(): ConfigDoc {
+    return this.current
+  }
+
+  swap(config: Config, hash: string, basedOn: string, trigger: string): Promise<SwapResult> {
+    return this.#exclusive(async () => {
+      if (this.current.hash !== basedOn) return { result: 'conflict', version: this.current.version, errors: [] }
+      if (this.#draining) return { result: 'failed', version: this.current.version, errors: [{ message: 'the gateway is draining' }] }
+      const r = await this.#swap(trigger as Trigger, config, hash)
+      return { result: r.result === 'rejected' ? 'failed' : r.result, version: r.version ?? this.current.version, errors: r.errors }
+    })
   }
 
   async #reload(trigger: Trigger, force: boolean): Promise<void> {
@@ -261,10 +313,15 @@ class Controller {
       log.info({ trigger, hash: result.hash }, 'config file changed but the document is the same; nothing to reload')
       return
     }
-    this.#warnRestartOnly(result.config)
+    await this.#swap(trigger, result.config, result.hash)
+  }
 
+  /** Hands a validated document to the data plane; the previous one keeps serving if no worker loads it. */
+  async #swap(trigger: Trigger, config: Config, hash: string): Promise<ReloadRecord> {
+    const log = this.#logger
+    this.#warnRestartOnly(config)
     const previous = this.current
-    const doc: ConfigDoc = { version: this.#nextVersion++, hash: result.hash, config: result.config }
+    const doc: ConfigDoc = { version: this.#nextVersion++, hash, config }
     log.info({ trigger, version: doc.version, hash: doc.hash }, 'config reload: sending new version to the data plane')
     const replies = await this.#pool.load(doc)
     // Each data plane counts its own applied/failed loads in configReloads; the primary adds only
@@ -277,7 +334,7 @@ class Controller {
       this.#pool.setCurrent(previous)
       this.#lastReload = { at: new Date().toISOString(), trigger, result: 'failed', version: doc.version, errors }
       log.error({ trigger, version: doc.version, errors, serving_version: previous.version }, 'config reload failed in every worker; previous version keeps serving')
-      return
+      return this.#lastReload
     }
     this.current = doc
     this.#loadedAt = new Date().toISOString()
@@ -285,6 +342,7 @@ class Controller {
     this.#lastReload = { at: this.#loadedAt, trigger, result: failures.length > 0 ? 'partial' : 'ok', version: doc.version, errors }
     if (failures.length > 0) log.error({ version: doc.version, errors }, 'config reload applied by some workers only')
     else log.info({ trigger, version: doc.version, workers: replies.length }, 'config reloaded')
+    return this.#lastReload
   }
 
   #warnRestartOnly(next: Config): void {
@@ -317,6 +375,7 @@ class Controller {
       this.#logger.error({ err }, 'drain failed')
     }
     await this.admin?.close()
+    await this.center?.close()
     this.#logger.info('stopped')
     process.exit(0)
   }

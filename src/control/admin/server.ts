@@ -37,6 +37,13 @@ export interface AdminOptions {
   source: AdminSource
   /** Where POST /admin/revocations writes; undefined (or returning undefined) = no shared Store: 409. */
   revocations?: () => RevocationWriter | undefined
+  /** The config API (admin/api.ts): its own routes, and role-based auth for the endpoints here. */
+  api?: {
+    handle(req: http.IncomingMessage, res: http.ServerResponse): boolean
+    authorize(authorization: string | undefined, path: string): 'ok' | 'unauthorized' | 'forbidden'
+  }
+  /** admin.tokens is set: a listener beyond loopback is protected even without admin.token. */
+  hasTokens?: boolean
 }
 
 export interface AdminServer {
@@ -45,8 +52,8 @@ export interface AdminServer {
 }
 
 /** The admin address to bind, or an Error saying why this config may not start an admin listener. */
-export function resolveAdminListen(listen: string | number | undefined, token: string | undefined): HostPort {
-  const problem = adminExposureProblem(listen, token)
+export function resolveAdminListen(listen: string | number | undefined, token: string | undefined, hasTokens = false): HostPort {
+  const problem = adminExposureProblem(listen, token, hasTokens)
   if (problem !== undefined) throw new Error(problem)
   return parseListen(listen ?? DEFAULT_ADMIN_LISTEN, 'admin.listen', 'admin')
 }
@@ -166,13 +173,20 @@ function purgeCache(req: http.IncomingMessage, res: http.ServerResponse, source:
 }
 
 export async function startAdminServer(opts: AdminOptions): Promise<AdminServer> {
-  const addr = resolveAdminListen(opts.listen, opts.token)
+  const addr = resolveAdminListen(opts.listen, opts.token, opts.hasTokens)
   const expected = opts.token === undefined || opts.token === '' ? null : digest(opts.token)
   const { logger, source } = opts
   const guard = compileGuard(addr.host, opts.hosts)
 
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0]!
+    // The browser guard runs first, for the config API's routes too (its writes are the prize).
+    const refused = guard(req, path)
+    if (refused !== undefined) {
+      req.resume()
+      return sendError(res, refused.status, refused.error, refused.message)
+    }
+    if (opts.api?.handle(req, res) === true) return
     if (!KNOWN.has(path)) return sendError(res, 404, 'route_not_found', `no admin endpoint ${req.method} ${path}`)
     if (POST_ONLY.has(path)) {
       if (req.method !== 'POST') return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'POST' })
@@ -181,14 +195,15 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
     } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'GET, HEAD' })
     }
-    const refused = guard(req, path)
-    if (refused !== undefined) {
-      req.resume()
-      return sendError(res, refused.status, refused.error, refused.message)
-    }
-    if (expected !== null && PROTECTED.has(path) && !tokenMatches(req.headers.authorization, expected)) {
+    const verdict = !PROTECTED.has(path)
+      ? 'ok'
+      : opts.api !== undefined
+        ? opts.api.authorize(req.headers.authorization, path)
+        : expected === null || tokenMatches(req.headers.authorization, expected) ? 'ok' : 'unauthorized'
+    if (verdict === 'unauthorized') {
       return sendError(res, 401, 'unauthorized', 'a valid admin token is required (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' })
     }
+    if (verdict === 'forbidden') return sendError(res, 403, 'forbidden', `this token's role may not use ${path}`)
     switch (path) {
       case '/admin/revocations':
         return void revoke(req, res, opts.revocations?.(), logger)
@@ -198,7 +213,9 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
         return sendJson(res, 200, { status: 'ok' })
       case '/readyz': {
         const r = source.readiness()
-        return r.ready ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not_ready', reason: r.reason })
+        const detail = (r as { detail?: string }).detail
+        const extra = detail === undefined ? {} : { detail }
+        return r.ready ? sendJson(res, 200, { status: 'ready', ...extra }) : sendJson(res, 503, { status: 'not_ready', reason: r.reason, ...extra })
       }
       case '/status':
         return sendStatus(req, res, source, logger)
