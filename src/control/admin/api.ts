@@ -180,6 +180,12 @@ export class AdminApi {
     return allows(p.role, path === '/status' || path === '/metrics' ? 'read' : 'admin') ? 'ok' : 'forbidden'
   }
 
+  owns(path: string): boolean {
+    if (this.#extra[path] !== undefined || path === '/admin/config') return true
+    const parts = path.split('/')
+    return parts[1] === 'admin' && (parts.length === 3 || parts.length === 4) && (KINDS as readonly string[]).includes(parts[2]!)
+  }
+
   /** Handles /admin/config, /admin/<kind>[/<name>] and the extra endpoints; false for any other path. */
   handle(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     const [path, qs] = (req.url ?? '/').split('?', 2) as [string, string | undefined]

@@ -39,6 +39,8 @@ export interface AdminOptions {
   revocations?: () => RevocationWriter | undefined
   /** The config API (admin/api.ts): its own routes, and role-based auth for the endpoints here. */
   api?: {
+    /** The API answers this path (the guard runs first, then handle()). */
+    owns(path: string): boolean
     handle(req: http.IncomingMessage, res: http.ServerResponse): boolean
     authorize(authorization: string | undefined, path: string): 'ok' | 'unauthorized' | 'forbidden'
   }
@@ -180,13 +182,15 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
 
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0]!
-    // The browser guard runs first, for the config API's routes too (its writes are the prize).
-    const refused = guard(req, path)
-    if (refused !== undefined) {
-      req.resume()
-      return sendError(res, refused.status, refused.error, refused.message)
+    if (opts.api?.owns(path) === true) {
+      // The browser guard covers the config API's routes too (its writes are the prize).
+      const refused = guard(req, path)
+      if (refused !== undefined) {
+        req.resume()
+        return sendError(res, refused.status, refused.error, refused.message)
+      }
+      return void opts.api.handle(req, res)
     }
-    if (opts.api?.handle(req, res) === true) return
     if (!KNOWN.has(path)) return sendError(res, 404, 'route_not_found', `no admin endpoint ${req.method} ${path}`)
     if (POST_ONLY.has(path)) {
       if (req.method !== 'POST') return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'POST' })
@@ -194,6 +198,11 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
       if (req.method !== 'DELETE') return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'DELETE' })
     } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'GET, HEAD' })
+    }
+    const refused = guard(req, path)
+    if (refused !== undefined) {
+      req.resume()
+      return sendError(res, refused.status, refused.error, refused.message)
     }
     const verdict = !PROTECTED.has(path)
       ? 'ok'

@@ -49,7 +49,9 @@ async function call(gw: Gateway, method: string, path: string, opts: { token?: s
   return { status: res.statusCode, headers: res.headers, body, text }
 }
 
-describe('admin REST API', () => {
+// Both ways the data plane runs: in the primary's process, and in cluster workers the primary asks.
+for (const mode of ['single process', 'cluster'] as const)
+describe(`admin REST API (${mode})`, () => {
   let origin: Origin
   let other: Origin
   let gw: Gateway
@@ -81,7 +83,8 @@ describe('admin REST API', () => {
         routes: [{ name: 'one', paths: ['/one/*'], upstream: 'one' }],
         consumers: [{ name: 'alice', credentials: { key_auth: [KEY], hmac_auth: [{ key_id: 'alice-1', secret: HMAC_SECRET }] } }],
       },
-      args: ['--no-cluster'],
+      args: mode === 'cluster' ? ['--workers', '2'] : ['--no-cluster'],
+      readyTimeoutMs: 90_000,
     })
   })
   after(async () => {
@@ -249,5 +252,17 @@ describe('admin REST API', () => {
     const m = await call(gw, 'GET', '/metrics', { token: VIEWER })
     assert.match(m.text, /portico_admin_requests_total\{op="create",result="ok"\} [1-9]/)
     assert.match(m.text, /portico_admin_requests_total\{op="patch",result="precondition_failed"\} [1-9]/)
+  })
+
+  test('the browser guard covers the config API: foreign Host, foreign Origin and text/plain writes are refused', async () => {
+    const port = new URL(gw.adminUrl).port
+    const rebound = await call(gw, 'GET', '/admin/config', { token: ADMIN, headers: { host: `evil.example:${port}` } })
+    assert.equal(rebound.status, 403)
+    assert.ok(!rebound.text.includes('"data"'))
+    const foreign = await call(gw, 'PUT', '/admin/routes/csrf', { token: ADMIN, body: { paths: ['/csrf'], upstream: 'one' }, headers: { origin: 'https://evil.example' } })
+    assert.equal(foreign.status, 403)
+    const plain = await call(gw, 'POST', '/admin/routes', { token: ADMIN, body: JSON.stringify({ name: 'csrf', paths: ['/csrf'], upstream: 'one' }), headers: { 'content-type': 'text/plain' } })
+    assert.equal(plain.status, 415)
+    assert.equal((await call(gw, 'GET', '/admin/routes/csrf', { token: ADMIN })).status, 404, 'nothing was created')
   })
 })

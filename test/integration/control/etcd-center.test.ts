@@ -1,5 +1,5 @@
 // etcd as the config center, with a real etcd (Debian etcd-server) and three gateway instances on
-// it: a write through one instance's admin API serves on the others; two writers holding the same
+// it (one in cluster mode): a write through one instance's admin API serves on the others; two writers holding the same
 // ETag on different instances, exactly one wins; a resource written into etcd directly that fails
 // validation is isolated and the rest serves; etcd stopped and started under load fails no request
 // and the watch resumes; an instance started while etcd is down serves its cached last document.
@@ -49,7 +49,8 @@ describe('etcd config center, three instances', () => {
   before(async () => {
     ;[etcd, origin, dir] = await Promise.all([startEtcd(), startOrigin(), mkdtemp(join(tmpdir(), 'portico-etcd-center-'))])
     client = new Etcd3({ hosts: [etcd.url] })
-    gws.push(...(await Promise.all([0, 1, 2].map((n) => startGateway({ config: boot(n), args: ['--no-cluster'], readyTimeoutMs: 60_000 })))))
+    // B runs in cluster mode (two workers): the etcd source feeds the same reload as a file does.
+    gws.push(...(await Promise.all([0, 1, 2].map((n) => startGateway({ config: boot(n), args: n === 1 ? ['--workers', '2'] : ['--no-cluster'], readyTimeoutMs: 90_000 })))))
   })
   after(async () => {
     client?.close()
