@@ -1,9 +1,9 @@
-// The control plane of one Portico instance: loads and validates the config file, starts the
-// data plane (cluster workers, or in-process with --no-cluster), serves the admin listener,
-// reloads on file change or SIGHUP, and drains on SIGTERM/SIGINT.
-import { createHash } from 'node:crypto'
+// The control plane of one Portico instance: reads the config from its source (the file, or etcd
+// with config_center.etcd), starts the data plane (cluster workers, or in-process with
+// --no-cluster), serves the admin listener and API, runs the one reload pipeline (source read →
+// validate → version → load workers → record) for file changes, etcd events, SIGHUP and admin
+// writes, and drains on SIGTERM/SIGINT.
 import { availableParallelism } from 'node:os'
-import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Logger, LevelWithSilent } from 'pino'
 import { loadConfigFile } from '../config/load.js'
@@ -18,15 +18,16 @@ import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
 import type { WorkerPool } from './pool.js'
 import { InProcessPool } from './single.js'
 import { ClusterSupervisor } from './supervisor.js'
-import { watchConfigFile, type FileWatch } from './sources/file.js'
+import { FileSource, fileRawHash } from './sources/file.js'
+import { readDocumentAsWritten, type ConfigSource, type SourceRead, type Trigger } from './sources/source.js'
 import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
 import { routeStatus, storeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 import { AdminApi } from './admin/api.js'
-import { PipelineAuthority, type SwapResult } from './admin/pipeline-authority.js'
-import { readDocumentAsWritten } from './admin/authority.js'
-import { EtcdCenter } from './sources/etcd.js'
+import { PipelineAuthority } from './admin/pipeline-authority.js'
+import type { ApplyOptions, ApplyResult } from './admin/authority.js'
+import { EtcdSource } from './sources/etcd.js'
 
 export interface PrimaryOptions {
   file: string
@@ -51,25 +52,11 @@ export interface ReloadErrorInfo {
 
 export interface ReloadRecord {
   at: string
-  trigger: 'file' | 'SIGHUP' | 'admin'
+  trigger: Trigger
   /** ok: every worker swapped; rejected: invalid file; failed: no worker could compile it; partial: some could. */
   result: 'ok' | 'rejected' | 'failed' | 'partial'
   version: number | null
   errors: ReloadErrorInfo[]
-}
-
-type Trigger = ReloadRecord['trigger']
-
-function sha256(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex')
-}
-
-async function rawHash(file: string): Promise<string | null> {
-  try {
-    return sha256(await readFile(file))
-  } catch {
-    return null // missing or unreadable: the loader reports why
-  }
 }
 
 function workerCount(flag: PrimaryOptions['workers'], config: Config): number {
@@ -85,7 +72,7 @@ function fail(message: string): never {
 
 export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const file = resolve(opts.file)
-  const firstRaw = await rawHash(file)
+  const firstRaw = await fileRawHash(file)
   const first = await loadConfigFile(opts.file, { checks: BUILTIN_CHECKS })
   if (!first.ok) {
     process.stderr.write(formatErrors(first.errors) + '\n')
@@ -100,20 +87,20 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   }
 
   // config_center.etcd: the file holds the settings, etcd the resources (or the local cache of them).
-  let center: EtcdCenter | null = null
-  let initial = { hash: first.hash, config }
   const etcd = config.config_center?.etcd
-  if (etcd !== undefined) {
-    center = new EtcdCenter({ settings: await readDocumentAsWritten(file), policy: etcd, cacheFile: etcd.cache_file ?? `${file}.etcd-cache.json`, logger })
-    try {
-      initial = await center.initial()
-    } catch (err) {
-      fail((err as Error).message)
-    }
+  const source: ConfigSource =
+    etcd === undefined
+      ? new FileSource({ file, displayFile: opts.file, logger, first: { config, hash: first.hash }, rawHash: firstRaw })
+      : new EtcdSource({ settings: await readDocumentAsWritten(file), policy: etcd, cacheFile: etcd.cache_file ?? `${file}.etcd-cache.json`, logger })
+  let initial: { config: Config; hash: string }
+  try {
+    initial = await source.initial()
+  } catch (err) {
+    fail((err as Error).message)
   }
 
   const pool: WorkerPool = opts.cluster ? new ClusterSupervisor(workerCount(opts.workers, config), logger) : new InProcessPool(logger)
-  const control = new Controller({ file, displayFile: opts.file, pool, logger, doc: { version: 1, hash: initial.hash, config: initial.config }, rawHash: firstRaw, center })
+  const control = new Controller({ displayFile: opts.file, pool, logger, doc: { version: 1, hash: initial.hash, config: initial.config }, source })
   control.installSignals()
 
   try {
@@ -124,7 +111,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       logger,
       source: control,
       revocations: revocationWriterFor(() => control.current.config),
-      api: new AdminApi({ authority: center ?? new PipelineAuthority(control, file), logger }),
+      api: new AdminApi({ authority: new PipelineAuthority(control), logger }),
       hasTokens: (config.admin?.tokens?.length ?? 0) > 0,
     })
   } catch (err) {
@@ -138,38 +125,32 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     pool.kill()
     fail(`data plane failed to start: ${(err as Error).message}`)
   }
-  if (center !== null) center.attach(control)
-  else control.watch()
+  control.watch()
   logger.info(
-    { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: listenersLabel(config), config_version: 1, hash: first.hash },
+    { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: listenersLabel(config), config_version: 1, hash: initial.hash, source: source.name },
     'portico ready',
   )
 }
 
 interface ControllerInit {
-  file: string
   displayFile: string
   pool: WorkerPool
   logger: Logger
   doc: ConfigDoc
-  rawHash: string | null
-  center: EtcdCenter | null
+  source: ConfigSource
 }
 
 class Controller {
   admin: AdminServer | null = null
-  readonly center: EtcdCenter | null
   current: ConfigDoc
-  #file: string
+  readonly #source: ConfigSource
   #displayFile: string
   #pool: WorkerPool
   #logger: Logger
   #startedAt = Date.now()
   #loadedAt = new Date().toISOString()
   #nextVersion: number
-  #rawHash: string | null
   #lastReload: ReloadRecord | null = null
-  #watch: FileWatch | null = null
   #draining = false
   #reloading = false
   #lock: Promise<void> = Promise.resolve()
@@ -181,14 +162,12 @@ class Controller {
   #boundWorkers: Config['workers']
 
   constructor(init: ControllerInit) {
-    this.#file = init.file
+    this.#source = init.source
     this.#displayFile = init.displayFile
     this.#pool = init.pool
     this.#logger = init.logger
     this.current = init.doc
     this.#nextVersion = init.doc.version + 1
-    this.#rawHash = init.rawHash
-    this.center = init.center
     const c = init.doc.config
     this.#boundListen = listenersKey(c)
     this.#boundLabel = listenersLabel(c)
@@ -202,15 +181,16 @@ class Controller {
     process.on('SIGINT', () => void this.shutdown('SIGINT'))
   }
 
+  /** File changes and etcd events ask for a reload like SIGHUP does, only without forcing it. */
   watch(): void {
-    this.#watch = watchConfigFile(this.#file, () => this.requestReload('file', false), this.#logger)
+    this.#source.watch((trigger) => this.requestReload(trigger, false))
   }
 
   // --- AdminSource ---
 
   readiness() {
     if (this.#draining) return { ready: false as const, reason: 'draining' }
-    const detail = this.center?.readinessDetail()
+    const detail = this.#source.readinessDetail?.()
     return detail === undefined ? this.#pool.readiness() : { ...this.#pool.readiness(), detail }
   }
 
@@ -242,7 +222,7 @@ class Controller {
       routes: routeStatus(c),
       upstreams: upstreamStatus(c, planes),
       store: storeStatus(planes),
-      ...(this.center === null ? {} : { config_center: this.center.status() }),
+      ...(this.#source.status === undefined ? {} : { config_center: this.#source.status() }),
     }
   }
 
@@ -251,7 +231,6 @@ class Controller {
   /** Reloads run one at a time; requests arriving meanwhile collapse into one more run. */
   requestReload(trigger: Trigger, force: boolean): void {
     if (this.#draining) return
-    if (this.center !== null) return this.center.resync()
     if (this.#reloading) {
       this.#queued = { trigger, force: force || (this.#queued?.force ?? false) }
       return
@@ -267,7 +246,7 @@ class Controller {
       })
   }
 
-  /** File reloads and admin writes take turns, so each swap starts from the document that serves. */
+  /** Source reloads and admin writes take turns, so each swap starts from the document that serves. */
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#lock.then(fn)
     this.#lock = run.then(
@@ -283,37 +262,59 @@ class Controller {
     return this.current
   }
 
-  swap(config: Config, hash: string, basedOn: string, trigger: string): Promise<SwapResult> {
-    return this.#exclusive(async () => {
-      if (this.current.hash !== basedOn) return { result: 'conflict', version: this.current.version, errors: [] }
-      if (this.#draining) return { result: 'failed', version: this.current.version, errors: [{ message: 'the gateway is draining' }] }
-      const r = await this.#swap(trigger as Trigger, config, hash)
-      return { result: r.result === 'rejected' ? 'failed' : r.result, version: r.version ?? this.current.version, errors: r.errors }
+  written(): Promise<Record<string, unknown> | null> {
+    return this.#source.written(this.current)
+  }
+
+  /** An admin write: the source stores it (memory for a file, a transaction for etcd), then the pipeline reloads. */
+  write(doc: Record<string, unknown>, opts: ApplyOptions): Promise<ApplyResult> {
+    return this.#exclusive(async (): Promise<ApplyResult> => {
+      const before = this.current
+      if (before.hash !== opts.basedOn) return { ok: false, reason: 'conflict', errors: [] }
+      if (this.#draining) return { ok: false, reason: 'rejected', errors: [{ path: '', message: 'the gateway is draining' }] }
+      const stored = await this.#source.write(doc)
+      if (!stored.ok) return stored
+      const r = await this.#pipeline(opts.trigger, false)
+      if (r === null) return { ok: true, version: this.current.version, hash: this.current.hash, changed: false, warnings: [] }
+      const errors = r.errors.map((e) => ({ path: e.path ?? '', message: e.worker === undefined ? e.message : `worker ${e.worker}: ${e.message}`, ...(e.hint === undefined ? {} : { hint: e.hint }) }))
+      if (r.result === 'rejected') return { ok: false, reason: 'invalid', errors }
+      if (r.result === 'failed') return { ok: false, reason: 'rejected', errors }
+      return { ok: true, version: r.version ?? this.current.version, hash: this.current.hash, changed: true, warnings: errors }
     })
   }
 
   async #reload(trigger: Trigger, force: boolean): Promise<void> {
-    const raw = await rawHash(this.#file)
-    // Watch events also fire for writes that leave the bytes as they were (touch, chmod, editors' backups).
-    if (!force && raw !== null && raw === this.#rawHash) return
-    this.#rawHash = raw
+    await this.#pipeline(trigger, force)
+  }
+
+  /**
+   * The one reload pipeline: the source's document (read and validated) → a version → every
+   * worker loads it → the record (/status last_reload). Null when there was nothing to load.
+   */
+  async #pipeline(trigger: Trigger, force: boolean): Promise<ReloadRecord | null> {
     const log = this.#logger
-    const result = await loadConfigFile(this.#displayFile, { checks: BUILTIN_CHECKS })
-    if (this.#draining) return
-    if (!result.ok) {
+    const read: SourceRead = await this.#source.read(force)
+    if (this.#draining || read.kind === 'unchanged') return null
+    if (read.kind === 'invalid') {
       configReloads.inc({ result: 'rejected' })
-      this.#lastReload = { at: new Date().toISOString(), trigger, result: 'rejected', version: null, errors: result.errors }
+      const errors = read.errors.map((e) => ({ ...e, file: e.file ?? (trigger === 'admin' ? 'admin' : this.#displayFile) }))
+      this.#lastReload = { at: new Date().toISOString(), trigger, result: 'rejected', version: null, errors }
       log.error(
-        { trigger, file: this.#displayFile, errors: result.errors, serving_version: this.current.version },
-        `config reload rejected; version ${this.current.version} keeps serving:\n${formatErrors(result.errors)}`,
+        { trigger, source: this.#source.name, errors, serving_version: this.current.version },
+        `config reload rejected; version ${this.current.version} keeps serving:\n${formatErrors(errors.map((e) => ({ ...e, file: e.file, line: e.line ?? 0, column: e.column ?? 0 })))}`,
       )
-      return
+      return this.#lastReload
     }
-    if (!force && result.hash === this.current.hash) {
-      log.info({ trigger, hash: result.hash }, 'config file changed but the document is the same; nothing to reload')
-      return
+    // SIGHUP reloads the same document too (an operator's "load it again"); a watch event or an
+    // admin write that changes nothing resolved (an ${ENV} written out) loads nothing.
+    if (read.hash === this.current.hash && !(force && trigger === 'SIGHUP')) {
+      if (trigger !== 'admin') log.info({ trigger, hash: read.hash }, 'config source changed but the document is the same; nothing to reload')
+      this.#source.served(read.hash)
+      return null
     }
-    await this.#swap(trigger, result.config, result.hash)
+    const record = await this.#swap(trigger, read.config, read.hash)
+    if (record.result !== 'failed') this.#source.served(read.hash)
+    return record
   }
 
   /** Hands a validated document to the data plane; the previous one keeps serving if no worker loads it. */
@@ -366,7 +367,7 @@ class Controller {
       process.exit(1)
     }
     this.#draining = true
-    this.#watch?.close()
+    await this.#source.close()
     const timeoutMs = parseDuration(this.current.config.server?.drain_timeout ?? DEFAULT_DRAIN)
     this.#logger.info({ signal, timeout_ms: timeoutMs }, 'draining: no new connections; waiting for in-flight requests')
     try {
@@ -375,7 +376,6 @@ class Controller {
       this.#logger.error({ err }, 'drain failed')
     }
     await this.admin?.close()
-    await this.center?.close()
     this.#logger.info('stopped')
     process.exit(0)
   }

@@ -6,7 +6,8 @@
 // isolated (left out, reported by log, /status and a metric) and the rest serves. Admin writes are
 // one etcd transaction comparing each changed key's mod_revision with the one this instance holds,
 // so a concurrent write from another instance fails instead of being overwritten. The last valid
-// resources are kept in a local file, so a restart while etcd is down serves them.
+// resources are kept in a local file, so a restart while etcd is down serves them. It is a
+// ConfigSource (sources/source.ts): the primary's one reload pipeline reads, versions and loads.
 import { rename, readFile, writeFile } from 'node:fs/promises'
 import type { Etcd3, Watcher } from 'etcd3'
 import type { Logger } from 'pino'
@@ -14,9 +15,8 @@ import { Gauge } from 'prom-client'
 import type { Config } from '../../config/schema/index.js'
 import { parseDuration } from '../../config/units.js'
 import { registry } from '../../observability/metrics.js'
-import { validateDocument, type ApiConfigError, type ApplyResult, type ConfigAuthority, type ConfigState } from '../admin/authority.js'
-import type { ServingPipeline } from '../admin/pipeline-authority.js'
 import { KINDS, changes, put, remove, type Kind } from '../admin/resources.js'
+import { validateDocument, type ConfigSource, type SourceError, type SourceRead, type Trigger, type WriteResult } from './source.js'
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -28,13 +28,6 @@ export const isolatedResources = new Gauge({
   registers: [registry],
 })
 
-/** The same seam arch's sources implement (load, watch, optional write). */
-export interface ConfigSource {
-  load(): Promise<Obj>
-  watch(onChange: () => void): void
-  write?(doc: Obj, ifRevision: string): Promise<ApplyResult>
-}
-
 interface Kv {
   value: string
   mod: string
@@ -44,7 +37,7 @@ export interface Isolated {
   kind: Kind
   name: string
   key: string
-  errors: ApiConfigError[]
+  errors: SourceError[]
 }
 
 interface Built {
@@ -85,7 +78,8 @@ function owner(path: string, doc: Obj): { kind: Kind; name: string } | undefined
   return { kind: 'upstreams', name: (m[3] ?? m[4])! }
 }
 
-export class EtcdCenter implements ConfigAuthority, ConfigSource {
+export class EtcdSource implements ConfigSource {
+  readonly name = 'etcd' as const
   readonly #policy: EtcdCenterConfig & { prefix: string }
   readonly #settings: Obj
   readonly #cacheFile: string
@@ -95,14 +89,16 @@ export class EtcdCenter implements ConfigAuthority, ConfigSource {
   #watcher: Watcher | null = null
   #kvs = new Map<string, Kv>()
   #revision = '0'
-  #pipeline: ServingPipeline | null = null
+  /** The primary's reload request, set by watch(). */
+  #changed: ((trigger: Trigger) => void) | null = null
+  /** The kvs and hash of the last read(), persisted by served() once it serves. */
+  #lastRead: { hash: string; revision: string; kvs: Array<[string, Kv]> } | null = null
   #isolated: Isolated[] = []
   #servingCache: string | null = null
   #connected = false
   #retryMs = 250
   #timer: NodeJS.Timeout | null = null
-  #rebuildQueued = false
-  #rebuilding: Promise<void> = Promise.resolve()
+  #signalQueued = false
   #closed = false
   #lastError: string | null = null
 
@@ -133,8 +129,8 @@ export class EtcdCenter implements ConfigAuthority, ConfigSource {
 
   // --- ConfigSource ---
 
-  /** The first document: from etcd, or (etcd unreachable) from the local cache of the last valid one. */
-  async load(): Promise<Obj> {
+  /** The resources from etcd, or (etcd unreachable) from the local cache of the last valid ones. */
+  async #load(): Promise<void> {
     try {
       await this.#list()
       this.#connected = true
@@ -148,28 +144,61 @@ export class EtcdCenter implements ConfigAuthority, ConfigSource {
       this.#servingCache = this.#cacheFile
       this.#logger.warn({ err: this.#lastError, cache: this.#cacheFile, revision: c.revision }, 'etcd unreachable at start: serving the cached config; reconnecting')
     }
-    return this.#build().doc
   }
 
-  /** The first validated document, for the primary's first ConfigDoc. Throws when not even that validates. */
+  /** The first validated document. Throws when not even that validates. */
   async initial(): Promise<{ config: Config; hash: string }> {
-    await this.load()
+    await this.#load()
     const b = this.#build()
     this.#report(b)
+    this.#remember(b.hash)
     if (this.#servingCache === null) await this.#saveCache()
     return { config: b.config, hash: b.hash }
   }
 
-  watch(onChange: () => void): void {
-    void onChange
+  /** The document from the resources held now; `force` (SIGHUP) lists the prefix again first. */
+  async read(force: boolean): Promise<SourceRead> {
+    if (force) {
+      try {
+        await this.#list()
+      } catch (err) {
+        this.#logger.warn({ err: (err as Error).message }, 'etcd resync failed; the current config keeps serving')
+        return { kind: 'unchanged' }
+      }
+    }
+    let b: Built
+    try {
+      b = this.#build()
+    } catch (err) {
+      return { kind: 'invalid', errors: [{ file: 'etcd', path: '', message: (err as Error).message }] }
+    }
+    this.#report(b)
+    this.#remember(b.hash)
+    return { kind: 'document', config: b.config, hash: b.hash }
+  }
+
+  #remember(hash: string): void {
+    this.#lastRead = { hash, revision: this.#revision, kvs: [...this.#kvs.entries()] }
+  }
+
+  served(hash: string): void {
+    if (this.#lastRead?.hash === hash) void this.#saveCache()
+  }
+
+  watch(changed: (trigger: Trigger) => void): void {
+    this.#changed = changed
     if (this.#servingCache !== null) this.#retry()
     else void this.#watch()
   }
 
-  /** Starts following etcd; changes go through `pipeline`. */
-  attach(pipeline: ServingPipeline): void {
-    this.#pipeline = pipeline
-    this.watch(() => this.#queueRebuild())
+  /** Events of one watch response (a transaction) arrive together: one reload request for them. */
+  #signal(): void {
+    if (this.#signalQueued || this.#changed === null) return
+    this.#signalQueued = true
+    setImmediate(() => {
+      this.#signalQueued = false
+      if (!this.#closed) this.#changed?.('etcd')
+    })
   }
 
   async #list(): Promise<void> {
@@ -193,12 +222,12 @@ export class EtcdCenter implements ConfigAuthority, ConfigSource {
     watcher.on('put', (kv) => {
       this.#kvs.set(kv.key.toString(), { value: kv.value.toString(), mod: String(kv.mod_revision) })
       this.#revision = String(kv.mod_revision)
-      this.#queueRebuild()
+      this.#signal()
     })
     watcher.on('delete', (kv) => {
       this.#kvs.delete(kv.key.toString())
       this.#revision = String(kv.mod_revision)
-      this.#queueRebuild()
+      this.#signal()
     })
     watcher.on('disconnected', () => {
       if (!this.#connected) return
@@ -232,7 +261,7 @@ export class EtcdCenter implements ConfigAuthority, ConfigSource {
           this.#retryMs = 250
           if (this.#servingCache !== null) this.#logger.info({ revision: this.#revision }, 'etcd reachable again: following it instead of the cache')
           this.#servingCache = null
-          this.#queueRebuild()
+          this.#signal()
           await this.#watch()
         })
         .catch((err: unknown) => {
@@ -242,14 +271,6 @@ export class EtcdCenter implements ConfigAuthority, ConfigSource {
     }, this.#retryMs)
     this.#timer.unref()
     this.#retryMs = Math.min(5000, this.#retryMs * 2)
-  }
-
-  /** SIGHUP: list the prefix again. */
-  resync(): void {
-    this.#list().then(
-      () => this.#queueRebuild(),
-      (err: unknown) => this.#logger.warn({ err: (err as Error).message }, 'etcd resync failed; the current config keeps serving'),
-    )
   }
 
   // --- document ---
@@ -315,58 +336,32 @@ export class EtcdCenter implements ConfigAuthority, ConfigSource {
     }
   }
 
-  #queueRebuild(): void {
-    if (this.#rebuildQueued || this.#pipeline === null) return
-    this.#rebuildQueued = true
-    // Events of one watch response (a transaction) arrive together: rebuild once for them.
-    setImmediate(() => {
-      this.#rebuildQueued = false
-      this.#rebuilding = this.#rebuilding.then(() => this.#rebuild()).catch((err: unknown) => this.#logger.error({ err }, 'etcd rebuild failed'))
-    })
-  }
-
-  async #rebuild(): Promise<void> {
-    const pipeline = this.#pipeline
-    if (pipeline === null || this.#closed) return
-    let b: Built
-    try {
-      b = this.#build()
-    } catch (err) {
-      this.#logger.error({ err: (err as Error).message }, 'etcd config rejected; the current config keeps serving')
-      return
-    }
-    this.#report(b)
-    const serving = pipeline.serving()
-    if (b.hash === serving.hash) return
-    const r = await pipeline.swap(b.config, b.hash, serving.hash, 'etcd')
-    if (r.result === 'conflict') this.#queueRebuild()
-    else if (r.result !== 'failed') await this.#saveCache()
-  }
-
   async #saveCache(): Promise<void> {
     if (this.#servingCache !== null) return
     const tmp = `${this.#cacheFile}.${process.pid}.tmp`
     try {
-      await writeFile(tmp, JSON.stringify({ revision: this.#revision, saved_at: new Date().toISOString(), kvs: [...this.#kvs.entries()] }), { mode: 0o600 })
+      const last = this.#lastRead
+      if (last === null) return
+      await writeFile(tmp, JSON.stringify({ revision: last.revision, saved_at: new Date().toISOString(), kvs: last.kvs }), { mode: 0o600 })
       await rename(tmp, this.#cacheFile)
     } catch (err) {
       this.#logger.warn({ err: (err as Error).message, file: this.#cacheFile }, 'could not save the etcd config cache')
     }
   }
 
-  // --- ConfigAuthority ---
+  // --- admin writes ---
 
-  serving(): Config {
-    return this.#pipeline!.serving().config
+  /** The resources as stored (isolated ones included), with the file's settings. */
+  written(): Promise<Obj> {
+    return Promise.resolve(this.#assemble().doc)
   }
 
-  async current(): Promise<ConfigState> {
-    const s = this.#pipeline!.serving()
-    return { doc: this.#assemble().doc, version: s.version, hash: s.hash }
-  }
-
-  async apply(doc: Obj, opts: { basedOn: string; trigger: string }): Promise<ApplyResult> {
-    void opts
+  /**
+   * One etcd transaction for the resources `doc` changes, each compared with the mod_revision this
+   * instance holds: a concurrent write through another instance fails it (conflict). The watch
+   * delivers the same keys again; the pipeline's read() then finds nothing new.
+   */
+  async write(doc: Obj): Promise<WriteResult> {
     const current = this.#assemble().doc
     const diff = changes(current, doc)
     const settings = diff.filter((c) => c.kind === 'settings')
@@ -377,10 +372,7 @@ export class EtcdCenter implements ConfigAuthority, ConfigSource {
         errors: settings.map((c) => ({ path: c.name, message: 'comes from the bootstrap file with config_center.etcd; change it there and restart', hint: 'the API changes routes, upstreams, consumers and plugins' })),
       }
     }
-    if (diff.length === 0) {
-      const s = this.#pipeline!.serving()
-      return { ok: true, version: s.version, hash: s.hash, changed: false, warnings: [] }
-    }
+    if (diff.length === 0) return { ok: true }
     // Resources isolated before this write and not touched by it stay isolated; they do not fail it.
     const touched = new Set(diff.map((c) => `${c.kind}/${c.name}`))
     let candidate = doc
@@ -389,15 +381,10 @@ export class EtcdCenter implements ConfigAuthority, ConfigSource {
     if (!v.ok) return { ok: false, reason: 'invalid', errors: v.errors }
     if (this.#servingCache !== null || !this.#connected) return { ok: false, reason: 'rejected', errors: [{ path: '', message: 'etcd is unreachable; nothing was written' }] }
     const client = await this.#connect()
-    let txn = client.if(this.keyOf((diff[0]!.kind as Kind), diff[0]!.name), 'Mod', '==', this.#kvs.get(this.keyOf(diff[0]!.kind as Kind, diff[0]!.name))?.mod ?? 0)
-    for (const c of diff.slice(1)) {
-      const key = this.keyOf(c.kind as Kind, c.name)
-      txn = txn.and(key, 'Mod', '==', this.#kvs.get(key)?.mod ?? 0)
-    }
-    const ops = diff.map((c) => {
-      const key = this.keyOf(c.kind as Kind, c.name)
-      return c.op === 'delete' ? client.delete().key(key) : client.put(key).value(JSON.stringify(c.after))
-    })
+    const keys = diff.map((c) => this.keyOf(c.kind as Kind, c.name))
+    let txn = client.if(keys[0]!, 'Mod', '==', this.#kvs.get(keys[0]!)?.mod ?? 0)
+    for (const key of keys.slice(1)) txn = txn.and(key, 'Mod', '==', this.#kvs.get(key)?.mod ?? 0)
+    const ops = diff.map((c, i) => (c.op === 'delete' ? client.delete().key(keys[i]!) : client.put(keys[i]!).value(JSON.stringify(c.after))))
     let res
     try {
       res = await withTimeout(txn.then(...ops).commit(), this.#timeoutMs, 'etcd write')
@@ -405,22 +392,13 @@ export class EtcdCenter implements ConfigAuthority, ConfigSource {
       return { ok: false, reason: 'rejected', errors: [{ path: '', message: `etcd write failed: ${(err as Error).message}; it may or may not have been applied, read again` }] }
     }
     if (!res.succeeded) return { ok: false, reason: 'conflict', errors: [] }
-    // Apply at once (the watch delivers the same keys again; that rebuild finds nothing new).
+    // Hold the written values at once, so the read() that follows serves them without waiting for the watch.
     const rev = String(res.header.revision)
-    for (const c of diff) {
-      const key = this.keyOf(c.kind as Kind, c.name)
-      if (c.op === 'delete') this.#kvs.delete(key)
-      else this.#kvs.set(key, { value: JSON.stringify(c.after), mod: rev })
-    }
-    const pipeline = this.#pipeline!
-    const b = this.#build()
-    this.#report(b)
-    const serving = pipeline.serving()
-    if (b.hash === serving.hash) return { ok: true, version: serving.version, hash: b.hash, changed: false, warnings: [] }
-    const r = await pipeline.swap(b.config, b.hash, serving.hash, 'admin')
-    if (r.result === 'failed') return { ok: false, reason: 'rejected', errors: r.errors.map((e) => ({ path: '', message: e.message })) }
-    void this.#saveCache()
-    return { ok: true, version: r.result === 'conflict' ? pipeline.serving().version : r.version, hash: b.hash, changed: true, warnings: [] }
+    diff.forEach((c, i) => {
+      if (c.op === 'delete') this.#kvs.delete(keys[i]!)
+      else this.#kvs.set(keys[i]!, { value: JSON.stringify(c.after), mod: rev })
+    })
+    return { ok: true }
   }
 
   // --- status ---

@@ -1,10 +1,19 @@
-// Watches the config file for changes. The directory is watched, not the file: editors and
-// config-management tools replace files by rename, which ends a watch on the old inode. Bursts of
-// events (truncate + write, rename + chmod) are debounced into one callback; whether the content
-// really changed is decided by the caller from a content hash.
+// The config file as a ConfigSource (FileSource, below), and its watch. The directory is watched,
+// not the file: editors and config-management tools replace files by rename, which ends a watch on
+// the old inode. Bursts of events (truncate + write, rename + chmod) are debounced into one
+// callback; whether the content really changed is decided by read() from a content hash.
+import { createHash } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import type { Logger } from 'pino'
+import { loadConfigFile } from '../../config/load.js'
+import type { Config } from '../../config/schema/index.js'
+import { BUILTIN_CHECKS } from '../../snapshot/document-checks.js'
+import type { ConfigDoc } from '../ipc.js'
+import { readDocumentAsWritten, validateDocument, type ConfigSource, type SourceRead, type Trigger, type WriteResult } from './source.js'
+
+type Obj = Record<string, unknown>
 
 export const WATCH_DEBOUNCE_MS = 200
 
@@ -37,3 +46,103 @@ export function watchConfigFile(file: string, onChange: () => void, logger: Logg
     },
   }
 }
+
+/**
+ * The config file behind the ConfigSource seam: read() loads and validates the file (skipping a
+ * watch event that left the bytes as they were), and an admin write is held in memory and served
+ * until the file itself changes again.
+ */
+export class FileSource implements ConfigSource {
+  readonly name = 'file' as const
+  readonly #file: string
+  readonly #displayFile: string
+  readonly #logger: Logger
+  #rawHash: string | null
+  #first: { config: Config; hash: string }
+  #watch: FileWatch | null = null
+  /** An admin write waiting for the pipeline's next read(). */
+  #pending: { doc: Obj; config: Config; hash: string } | null = null
+  /** What the last read() returned as written (null: the file's bytes, read back lazily). */
+  #lastRead: { doc: Obj | null; hash: string } | null = null
+  #written: { doc: Obj | null; hash: string } | null = null
+
+  constructor(opts: { file: string; displayFile: string; logger: Logger; first: { config: Config; hash: string }; rawHash: string | null }) {
+    this.#file = opts.file
+    this.#displayFile = opts.displayFile
+    this.#logger = opts.logger
+    this.#first = opts.first
+    this.#rawHash = opts.rawHash
+  }
+
+  initial(): Promise<{ config: Config; hash: string }> {
+    this.#written = { doc: null, hash: this.#first.hash }
+    return Promise.resolve(this.#first)
+  }
+
+  async read(force: boolean): Promise<SourceRead> {
+    const pending = this.#pending
+    if (pending !== null) {
+      this.#pending = null
+      this.#lastRead = { doc: pending.doc, hash: pending.hash }
+      return { kind: 'document', config: pending.config, hash: pending.hash }
+    }
+    const raw = await rawHash(this.#file)
+    // Watch events also fire for writes that leave the bytes as they were (touch, chmod, editors' backups).
+    if (!force && raw !== null && raw === this.#rawHash) return { kind: 'unchanged' }
+    this.#rawHash = raw
+    const result = await loadConfigFile(this.#displayFile, { checks: BUILTIN_CHECKS })
+    if (!result.ok) return { kind: 'invalid', errors: result.errors }
+    this.#lastRead = { doc: null, hash: result.hash }
+    return { kind: 'document', config: result.config, hash: result.hash }
+  }
+
+  watch(changed: (trigger: Trigger) => void): void {
+    this.#watch = watchConfigFile(this.#file, () => changed('file'), this.#logger)
+  }
+
+  /** Admin writes apply in memory; the file is not rewritten (a later edit of the file wins). */
+  write(doc: Obj): Promise<WriteResult> {
+    const v = validateDocument(doc)
+    if (!v.ok) return Promise.resolve({ ok: false, reason: 'invalid', errors: v.errors })
+    this.#pending = { doc, config: v.config, hash: v.hash }
+    return Promise.resolve({ ok: true })
+  }
+
+  served(hash: string): void {
+    if (this.#lastRead?.hash === hash) this.#written = this.#lastRead
+  }
+
+  async written(serving: ConfigDoc): Promise<Obj | null> {
+    const w = this.#written
+    if (w !== null && w.hash === serving.hash && w.doc !== null) return w.doc
+    // Served from the file: read it back as written, if it still is what serves (it may have
+    // changed again, or be an admin write's ancestor).
+    try {
+      const doc = await readDocumentAsWritten(this.#file)
+      const v = validateDocument(doc, this.#displayFile)
+      if (v.ok && v.hash === serving.hash) {
+        this.#written = { doc, hash: serving.hash }
+        return doc
+      }
+    } catch {
+      // unreadable now: the caller shows the resolved document (redacted)
+    }
+    return null
+  }
+
+  close(): Promise<void> {
+    this.#watch?.close()
+    return Promise.resolve()
+  }
+}
+
+async function rawHash(file: string): Promise<string | null> {
+  try {
+    return createHash('sha256').update(await readFile(file)).digest('hex')
+  } catch {
+    return null // missing or unreadable: the loader reports why
+  }
+}
+
+/** The config file's bytes hashed, so a watch event that changed nothing is skipped. */
+export { rawHash as fileRawHash }
