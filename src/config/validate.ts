@@ -294,8 +294,8 @@ function checkUnits(schema: TSchema | Obj, data: unknown, path: Segment[], issue
 const KNOWN_METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK']
 
 function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: DocumentChecks, issues: Issue[]): void {
-  // Names the user typed are quoted back, unless they came from the environment.
-  const show = (path: Segment[], value: string): string => (interpolated.has(formatPath(path)) ? '(value from the environment)' : JSON.stringify(value))
+  // Names the user typed are quoted back, unless they came from a ${...} reference (environment or secret file).
+  const show = (path: Segment[], value: string): string => (interpolated.has(formatPath(path)) ? '(value from a ${...} reference)' : JSON.stringify(value))
 
   const upstreams = isObj(doc.upstreams) ? doc.upstreams : {}
   for (const [name, up] of Object.entries(upstreams)) {

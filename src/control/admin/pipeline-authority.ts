@@ -3,6 +3,7 @@
 // load workers → record).
 import type { Config } from '../../config/schema/index.js'
 import type { ConfigDoc } from '../ipc.js'
+import { ApiError } from './api.js'
 import type { ApplyOptions, ApplyResult, ConfigAuthority, ConfigState } from './authority.js'
 
 type Obj = Record<string, unknown>
@@ -30,9 +31,12 @@ export class PipelineAuthority implements ConfigAuthority {
   async current(): Promise<ConfigState> {
     const s = this.#pipeline.serving()
     const doc = await this.#pipeline.written()
-    // A document that cannot be read back as written (file gone or changed again) is shown resolved;
-    // redaction still hides its secrets.
-    return { doc: doc ?? (s.config as unknown as Obj), version: s.version, hash: s.hash }
+    // Never fall back to the resolved document: it holds the values of ${env:}/${file:} references
+    // on keys redaction does not know to be secret.
+    if (doc === null) {
+      throw new ApiError(503, 'config_unavailable', 'the config source no longer holds the serving document as written (the file changed or is unreadable); reload it (SIGHUP) or retry', {}, { 'retry-after': '1' })
+    }
+    return { doc, version: s.version, hash: s.hash }
   }
 
   apply(doc: Obj, opts: ApplyOptions): Promise<ApplyResult> {

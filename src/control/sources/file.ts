@@ -7,11 +7,11 @@ import { watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import type { Logger } from 'pino'
-import { loadConfigFile } from '../../config/load.js'
+import { loadConfigText } from '../../config/load.js'
 import type { Config } from '../../config/schema/index.js'
 import { BUILTIN_CHECKS } from '../../snapshot/document-checks.js'
 import type { ConfigDoc } from '../ipc.js'
-import { readDocumentAsWritten, validateDocument, type ConfigSource, type SourceRead, type Trigger, type WriteResult } from './source.js'
+import { parseWritten, readDocumentAsWritten, validateDocument, type ConfigSource, type SourceRead, type Trigger, type WriteResult } from './source.js'
 
 type Obj = Record<string, unknown>
 
@@ -86,13 +86,22 @@ export class FileSource implements ConfigSource {
       this.#lastRead = { doc: pending.doc, hash: pending.hash }
       return { kind: 'document', config: pending.config, hash: pending.hash }
     }
-    const raw = await rawHash(this.#file)
+    // One read of the bytes for the hash, the validated document and the document as written, so
+    // the three cannot come from two versions of the file.
+    let text: string
+    try {
+      text = await readFile(this.#file, 'utf8')
+    } catch (err) {
+      this.#rawHash = null
+      return { kind: 'invalid', errors: [{ file: this.#displayFile, path: '', line: 0, column: 0, message: (err as Error).message }] }
+    }
+    const raw = createHash('sha256').update(text).digest('hex')
     // Watch events also fire for writes that leave the bytes as they were (touch, chmod, editors' backups).
-    if (!force && raw !== null && raw === this.#rawHash) return { kind: 'unchanged' }
+    if (!force && raw === this.#rawHash) return { kind: 'unchanged' }
     this.#rawHash = raw
-    const result = await loadConfigFile(this.#displayFile, { checks: BUILTIN_CHECKS })
+    const result = loadConfigText(text, this.#displayFile, { checks: BUILTIN_CHECKS })
     if (!result.ok) return { kind: 'invalid', errors: result.errors }
-    this.#lastRead = { doc: null, hash: result.hash }
+    this.#lastRead = { doc: parseWritten(text), hash: result.hash }
     return { kind: 'document', config: result.config, hash: result.hash }
   }
 

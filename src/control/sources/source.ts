@@ -77,8 +77,13 @@ export function validateDocument(doc: Obj, label = 'admin'): Validation {
   return { ok: false, errors: r.errors.map((e) => ({ path: e.path, message: e.message, ...(e.hint === undefined ? {} : { hint: e.hint }) })) }
 }
 
-/** A file's document as written (before ${ENV}), for the admin API to read and edit. */
-export async function readDocumentAsWritten(file: string): Promise<Obj> {
-  const v: unknown = parse(await readFile(file, 'utf8'), { merge: true, maxAliasCount: 100 })
+/** A document as written (before ${...} references are resolved), for the admin API to read and edit. */
+export function parseWritten(text: string): Obj {
+  const v: unknown = parse(text, { merge: true, maxAliasCount: 100 })
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {}
+}
+
+/** A file's document as written. */
+export async function readDocumentAsWritten(file: string): Promise<Obj> {
+  return parseWritten(await readFile(file, 'utf8'))
 }

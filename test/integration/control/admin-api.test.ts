@@ -4,7 +4,7 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { readFile, mkdtemp, rm } from 'node:fs/promises'
+import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
@@ -17,6 +17,8 @@ const EDITOR = 'edi-token-0123456789abcdef'
 const VIEWER = 'vie-token-0123456789abcdef'
 const KEY = 'consumer-key-0123456789-secret'
 const HMAC_SECRET = 'hmac-secret-0123456789-abcdef'
+/** Read from a file through a ${file:} reference on a key redaction does not know (a header matcher). */
+const SHARED = 'shared-header-secret-0123456789'
 const hex = (s: string) => createHash('sha256').update(s).digest('hex')
 
 // Response bodies are read loosely: each test asserts the fields it cares about.
@@ -264,5 +266,60 @@ describe(`admin REST API (${mode})`, () => {
     const plain = await call(gw, 'POST', '/admin/routes', { token: ADMIN, body: JSON.stringify({ name: 'csrf', paths: ['/csrf'], upstream: 'one' }), headers: { 'content-type': 'text/plain' } })
     assert.equal(plain.status, 415)
     assert.equal((await call(gw, 'GET', '/admin/routes/csrf', { token: ADMIN })).status, 404, 'nothing was created')
+  })
+})
+
+describe('secret references in a served config', () => {
+  let origin: Origin
+  let gw: Gateway
+  let dir: string
+  let auditFile: string
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.end(`shared ${req.url}`)
+    })
+    dir = await mkdtemp(join(tmpdir(), 'portico-secret-'))
+    auditFile = join(dir, 'audit.jsonl')
+    await writeFile(join(dir, 'shared'), `${SHARED}\n`, { mode: 0o600 })
+    gw = await startGateway({
+      config: {
+        admin: { tokens: [{ name: 'ops', role: 'admin', sha256: hex(ADMIN) }], audit_log: auditFile },
+        upstreams: { one: { targets: [{ url: origin.url }] } },
+        routes: [{ name: 'shared', paths: ['/shared'], headers: { 'x-shared': `\${file:${join(dir, 'shared')}}` }, upstream: 'one' }],
+      },
+      args: ['--no-cluster'],
+      readyTimeoutMs: 90_000,
+    })
+  })
+  after(async () => {
+    await gw?.stop()
+    await origin?.close()
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  })
+
+  test('a ${file:} secret serves but is never returned, audited or logged: reads show the reference', async () => {
+    const hit = await request(`${gw.url}/shared`, { headers: { 'x-shared': SHARED } })
+    assert.equal(await hit.body.text(), 'shared /shared', 'the reference resolved to the file content')
+    const miss = await request(`${gw.url}/shared`, { headers: { 'x-shared': 'wrong' } })
+    await miss.body.dump()
+    assert.equal(miss.statusCode, 404)
+    for (const path of ['/admin/config', '/admin/routes', '/admin/routes/shared', '/status']) {
+      const r = await call(gw, 'GET', path, { token: ADMIN })
+      assert.equal(r.status, 200, path)
+      assert.ok(!r.text.includes(SHARED), `${path} leaks the file secret`)
+    }
+    const one = await call(gw, 'GET', '/admin/routes/shared', { token: ADMIN })
+    assert.equal(one.body.data.headers['x-shared'], `\${file:${join(dir, 'shared')}}`)
+    // A write touching the route keeps the reference, not the value.
+    const patched = await call(gw, 'PATCH', '/admin/routes/shared', { token: ADMIN, body: { priority: 3 }, headers: { 'if-match': String(one.headers.etag) } })
+    assert.equal(patched.status, 200, patched.text)
+    assert.ok(!patched.text.includes(SHARED))
+    const hit2 = await request(`${gw.url}/shared`, { headers: { 'x-shared': SHARED } })
+    assert.equal(hit2.statusCode, 200)
+    await hit2.body.dump()
+    await pollUntil(async () => (await readFile(auditFile, 'utf8').catch(() => '')).includes('/admin/routes/shared'), { timeoutMs: 5000, what: 'audit line' })
+    assert.ok(!(await readFile(auditFile, 'utf8')).includes(SHARED), 'audit log')
+    assert.ok(!gw.stdout().includes(SHARED) && !gw.stderr().includes(SHARED), 'gateway log')
   })
 })
