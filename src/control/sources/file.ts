@@ -11,7 +11,7 @@ import { loadConfigText } from '../../config/load.js'
 import type { Config } from '../../config/schema/index.js'
 import { BUILTIN_CHECKS } from '../../snapshot/document-checks.js'
 import type { ConfigDoc } from '../ipc.js'
-import { parseWritten, readDocumentAsWritten, validateDocument, type ConfigSource, type SourceRead, type Trigger, type WriteResult } from './source.js'
+import { parseWritten, validateDocument, type ConfigSource, type SourceRead, type Trigger, type WriteResult } from './source.js'
 
 type Obj = Record<string, unknown>
 
@@ -62,9 +62,10 @@ export class FileSource implements ConfigSource {
   #watch: FileWatch | null = null
   /** An admin write waiting for the pipeline's next read(). */
   #pending: { doc: Obj; config: Config; hash: string } | null = null
-  /** What the last read() returned as written (null: the file's bytes, read back lazily). */
-  #lastRead: { doc: Obj | null; hash: string } | null = null
-  #written: { doc: Obj | null; hash: string } | null = null
+  /** What the last read() returned, as written. */
+  #lastRead: { doc: Obj; hash: string } | null = null
+  /** The serving document as written (set once it serves). */
+  #written: { doc: Obj; hash: string } | null = null
 
   constructor(opts: { file: string; displayFile: string; logger: Logger; first: { config: Config; hash: string }; rawHash: string | null }) {
     this.#file = opts.file
@@ -74,9 +75,12 @@ export class FileSource implements ConfigSource {
     this.#rawHash = opts.rawHash
   }
 
-  initial(): Promise<{ config: Config; hash: string }> {
-    this.#written = { doc: null, hash: this.#first.hash }
-    return Promise.resolve(this.#first)
+  /** The file read once more, so the document as written pairs with what serves from the start. */
+  async initial(): Promise<{ config: Config; hash: string }> {
+    const r = await this.read(true)
+    if (r.kind !== 'document') return this.#first // changed into something invalid meanwhile: the checked first read serves
+    this.#written = this.#lastRead
+    return { config: r.config, hash: r.hash }
   }
 
   async read(force: boolean): Promise<SourceRead> {
@@ -121,22 +125,9 @@ export class FileSource implements ConfigSource {
     if (this.#lastRead?.hash === hash) this.#written = this.#lastRead
   }
 
-  async written(serving: ConfigDoc): Promise<Obj | null> {
+  written(serving: ConfigDoc): Promise<Obj | null> {
     const w = this.#written
-    if (w !== null && w.hash === serving.hash && w.doc !== null) return w.doc
-    // Served from the file: read it back as written, if it still is what serves (it may have
-    // changed again, or be an admin write's ancestor).
-    try {
-      const doc = await readDocumentAsWritten(this.#file)
-      const v = validateDocument(doc, this.#displayFile)
-      if (v.ok && v.hash === serving.hash) {
-        this.#written = { doc, hash: serving.hash }
-        return doc
-      }
-    } catch {
-      // unreadable now: the caller shows the resolved document (redacted)
-    }
-    return null
+    return Promise.resolve(w !== null && w.hash === serving.hash ? w.doc : null)
   }
 
   close(): Promise<void> {

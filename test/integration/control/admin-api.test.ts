@@ -322,4 +322,24 @@ describe('secret references in a served config', () => {
     assert.ok(!(await readFile(auditFile, 'utf8')).includes(SHARED), 'audit log')
     assert.ok(!gw.stdout().includes(SHARED) && !gw.stderr().includes(SHARED), 'gateway log')
   })
+
+  test('file source: an admin write serves from memory until the file changes; then the file (as written) wins', async () => {
+    const created = await call(gw, 'PUT', '/admin/routes/mem', { token: ADMIN, body: { paths: ['/mem'], upstream: 'one' } })
+    assert.equal(created.status, 201, created.text)
+    const mem = await request(`${gw.url}/mem`)
+    assert.equal(mem.statusCode, 200)
+    await mem.body.dump()
+    await gw.writeConfig({
+      admin: { tokens: [{ name: 'ops', role: 'admin', sha256: hex(ADMIN) }], audit_log: auditFile },
+      upstreams: { one: { targets: [{ url: origin.url }] } },
+      routes: [
+        { name: 'shared', paths: ['/shared'], headers: { 'x-shared': `\${file:${join(dir, 'shared')}}` }, upstream: 'one' },
+        { name: 'edited', paths: ['/edited'], upstream: 'one' },
+      ],
+    })
+    await pollUntil(async () => (await call(gw, 'GET', '/admin/routes/edited', { token: ADMIN })).status === 200, { timeoutMs: 30_000, what: 'the edited file serves' })
+    assert.equal((await call(gw, 'GET', '/admin/routes/mem', { token: ADMIN })).status, 404, 'the file replaced the in-memory write')
+    const cfg = await call(gw, 'GET', '/admin/config', { token: ADMIN })
+    assert.ok(cfg.text.includes('${file:') && !cfg.text.includes(SHARED), 'read back as written')
+  })
 })
