@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { dirname, resolve as resolvePath } from 'node:path'
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml'
 import type { Config } from './schema/index.js'
 import { compareErrors, type ConfigError } from './errors.js'
@@ -79,7 +80,7 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions): L
 
   const interpolated = new Set<string>()
   const envIssues: Issue[] = []
-  const resolved = interpolate(raw, [], env, interpolated, envIssues)
+  const resolved = interpolate(raw, [], env, interpolated, envIssues, file)
   const issues = [...envIssues, ...validateConfig(resolved, interpolated, opts.checks)]
   if (issues.length > 0) return fail(issues.map(toError))
 
@@ -105,14 +106,14 @@ function canonicalJson(v: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // ${ENV} interpolation, on parsed string values only (never keys), so YAML positions stay right.
 // References: ${NAME} and ${env:NAME} (an environment variable, `:-default` allowed) and
-// ${file:/abs/path} (the file's content, one trailing newline dropped: Docker/Kubernetes secret
-// files). Resolved values are secrets: never quoted in a message, and the admin API shows the
+// ${file:path} (the file's content, one trailing newline dropped: Docker/Kubernetes secret files;
+// relative to the config file). Resolved values are secrets: never quoted in a message, and the admin API shows the
 // document as written (the reference, not the value).
 
 // `$${` is an escaped literal "${"; otherwise `${` opens a reference that must close with `}`.
 const REF_RE = /\$\$\{|\$\{([^}]*)(\}?)/g
 const BODY_RE = /^(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s
-const FILE_RE = /^file:(\/.*)$/s
+const FILE_RE = /^file:(.+)$/s
 
 /** A ${file:} reference's content, or the issue to report (naming the path, never any content). */
 function readSecretFile(path: string): { value: string } | { message: string } {
@@ -128,7 +129,7 @@ function readSecretFile(path: string): { value: string } | { message: string } {
  * Returns a new tree (never mutates: YAML aliases share objects, and an escaped `$${` must not be
  * interpolated a second time through another path). Records the paths of substituted values.
  */
-function interpolate(v: unknown, path: Segment[], env: Env, interpolated: Set<string>, issues: Issue[]): unknown {
+function interpolate(v: unknown, path: Segment[], env: Env, interpolated: Set<string>, issues: Issue[], configFile = ''): unknown {
   if (typeof v === 'string') {
     if (!v.includes('${')) return v
     let substituted = false
@@ -136,10 +137,11 @@ function interpolate(v: unknown, path: Segment[], env: Env, interpolated: Set<st
       if (match === '$${') return '${'
       const f = close === '}' ? FILE_RE.exec(body ?? '') : null
       if (f !== null) {
+        // ${file:path}: a secret (PEM key, token) kept in its own file; a relative path is relative to the config file.
         substituted = true
-        const r = readSecretFile(f[1]!)
+        const r = readSecretFile(resolvePath(dirname(configFile), f[1]!))
         if ('value' in r) return r.value
-        issues.push({ path, message: r.message, hint: 'the path must be absolute and readable by the gateway' })
+        issues.push({ path, message: r.message, hint: 'the file must exist and be readable by the gateway' })
         return match
       }
       const m = close === '}' ? BODY_RE.exec(body ?? '') : null
@@ -159,10 +161,10 @@ function interpolate(v: unknown, path: Segment[], env: Env, interpolated: Set<st
     if (substituted) interpolated.add(formatPath(path))
     return out
   }
-  if (Array.isArray(v)) return v.map((x, i) => interpolate(x, [...path, i], env, interpolated, issues))
+  if (Array.isArray(v)) return v.map((x, i) => interpolate(x, [...path, i], env, interpolated, issues, configFile))
   if (typeof v === 'object' && v !== null) {
     // fromEntries defines own properties, so a "__proto__" key stays a plain key.
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolate(x, [...path, k], env, interpolated, issues)]))
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolate(x, [...path, k], env, interpolated, issues, configFile)]))
   }
   return v
 }

@@ -22,7 +22,7 @@ import { FileSource, fileRawHash } from './sources/file.js'
 import { readDocumentAsWritten, type ConfigSource, type SourceRead, type Trigger } from './sources/source.js'
 import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
-import { routeStatus, storeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
+import { certificateStatus, routeStatus, storeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 import { AdminApi } from './admin/api.js'
 import { PipelineAuthority } from './admin/pipeline-authority.js'
@@ -126,6 +126,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     fail(`data plane failed to start: ${(err as Error).message}`)
   }
   control.watch()
+  // ACME issuance runs here, after the workers' listeners are up (they answer HTTP-01).
+  await control.applyAcme(initial.config)
   logger.info(
     { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: listenersLabel(config), config_version: 1, hash: initial.hash, source: source.name },
     'portico ready',
@@ -222,6 +224,7 @@ class Controller {
       routes: routeStatus(c),
       upstreams: upstreamStatus(c, planes),
       store: storeStatus(planes),
+      certificates: certificateStatus(planes),
       ...(this.#source.status === undefined ? {} : { config_center: this.#source.status() }),
     }
   }
@@ -338,6 +341,7 @@ class Controller {
       return this.#lastReload
     }
     this.current = doc
+    void this.applyAcme(doc.config)
     this.#loadedAt = new Date().toISOString()
     log.level = (doc.config.log?.level ?? 'info') as LevelWithSilent
     this.#lastReload = { at: this.#loadedAt, trigger, result: failures.length > 0 ? 'partial' : 'ok', version: doc.version, errors }
@@ -358,6 +362,22 @@ class Controller {
     }
   }
 
+  // --- ACME (tls/acme): issuance and renewal in the primary only ---
+
+  #acme: import('../tls/acme/manager.js').AcmeManager | null = null
+
+  async applyAcme(config: Config): Promise<void> {
+    if (config.acme === undefined) {
+      await this.#acme?.stop()
+      this.#acme = null
+      return
+    }
+    if (this.#acme !== null) return this.#acme.update(config.acme)
+    const { AcmeManager } = await import('../tls/acme/manager.js')
+    this.#acme = new AcmeManager(config.acme, this.#logger)
+    await this.#acme.start().catch((err: Error) => this.#logger.error({ err: err.message }, 'acme storage unusable; no certificates will be issued'))
+  }
+
   // --- shutdown ---
 
   async shutdown(signal: NodeJS.Signals): Promise<void> {
@@ -376,6 +396,7 @@ class Controller {
       this.#logger.error({ err }, 'drain failed')
     }
     await this.admin?.close()
+    await this.#acme?.stop()
     this.#logger.info('stopped')
     process.exit(0)
   }

@@ -200,6 +200,7 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
     return {
       name: r.name,
       hosts: r.hosts,
+      snis: r.snis,
       methods: r.methods,
       paths: r.paths,
       headers: r.headers,
