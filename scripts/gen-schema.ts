@@ -121,7 +121,7 @@ function referenceDoc(): string {
     '  `10mb`, `1gb` (binary multiples) or integer bytes.',
     '- `${NAME}` and `${NAME:-default}` in string values are replaced from the environment; an unset',
     '  variable without a default is an error. Write `$${` for a literal `${`. `${env:NAME}` is the same.',
-    '- `${file:/abs/path}` is replaced by the file\'s content, one trailing newline dropped (Docker and',
+    '- `${file:path}` (relative to the config file, or absolute) is replaced by the file\'s content, one trailing newline dropped (Docker and',
     '  Kubernetes secret files); an unreadable file is an error naming the path. After rotating the',
     '  secret file, send SIGHUP. Resolved values are secrets: never quoted in an error, and the admin API,',
     '  `portico config dump` and the audit log show the reference, not the value.',
