@@ -3,9 +3,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { loadConfigFile } from '../config/load.js'
 import { formatErrors } from '../config/errors.js'
-import { runPrimary } from '../control/primary.js'
 import { PORTICO_VERSION } from '../core/version.js'
-import { MAIN_USAGE, REVOKE_USAGE, START_USAGE, UPGRADE_USAGE, VALIDATE_USAGE } from './usage.js'
+import { CONFIG_USAGE, MAIN_USAGE, REVOKE_USAGE, START_USAGE, UPGRADE_USAGE, VALIDATE_USAGE } from './usage.js'
 import { revokeCommand, RevokeUsageError } from './revoke.js'
 import { upgradeCommand } from './upgrade.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
@@ -54,6 +53,8 @@ async function start(args: string[]): Promise<number | null> {
   if (v.help === true) return help(START_USAGE)
   const workers = parseWorkers(v.workers)
   if (v['no-cluster'] === true && workers !== undefined) throw new UsageError('--workers and --no-cluster exclude each other')
+  // Imported on use: one-shot commands (config, revoke) need not load the whole gateway.
+  const { runPrimary } = await import('../control/primary.js')
   await runPrimary({ file: configFile(v.config), workers, cluster: v['no-cluster'] !== true, handoff: v.handoff === true })
   return null
 }
@@ -73,6 +74,29 @@ async function revoke(args: string[]): Promise<number> {
     return await revokeCommand({ config: configFile(v.config), jti: v.jti, exp: v.exp, sub: v.sub, before: v.before, ttl: v.ttl, admin: v.admin })
   } catch (err) {
     if (err instanceof RevokeUsageError) throw new UsageError(err.message)
+    throw err
+  }
+}
+
+async function config(args: string[]): Promise<number> {
+  const [sub, ...rest] = args
+  if (sub === undefined || sub === '-h' || sub === '--help') return help(CONFIG_USAGE)
+  const v = parse(rest, {
+    config: { type: 'string', short: 'c' },
+    admin: { type: 'string' },
+    token: { type: 'string' },
+    prune: { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
+    output: { type: 'string', short: 'o' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  })
+  if (v.help === true) return help(CONFIG_USAGE)
+  const { configCommand, ConfigUsageError } = await import('./config.js')
+  try {
+    return await configCommand({ sub, config: v.config, admin: v.admin, token: v.token, prune: v.prune, dryRun: v['dry-run'], output: v.output, json: v.json })
+  } catch (err) {
+    if (err instanceof ConfigUsageError) throw new UsageError(err.message)
     throw err
   }
 }
@@ -99,6 +123,8 @@ export async function runCli(argv: string[]): Promise<number | null> {
         if (v.pid === undefined || !/^\d+$/.test(v.pid)) throw new UsageError('upgrade needs --pid <primary pid>')
         return await upgradeCommand(Number(v.pid), v.timeout)
       }
+      case 'config':
+        return await config(rest)
       case '-h':
       case '--help':
       case 'help':

@@ -7,6 +7,7 @@ Commands:
   validate   Check a config file and print every error with file:line:column
   revoke     Revoke a token (by jti) or a subject's tokens through the admin API
   upgrade    Upgrade a running 'start --handoff' instance in place (SIGUSR2), no dropped connection
+  config     dump | diff | apply: declarative sync with a running gateway's admin API
 
 Options:
   -h, --help      Show this help
@@ -83,4 +84,24 @@ ${CONFIG_OPTION}
                          lifetime (default: 24h)
       --admin <url>      Admin API base URL instead of the config's admin.listen
   -h, --help             Show this help
+`
+
+export const CONFIG_USAGE = `Usage: portico config dump  [--admin URL] [--token T] [-o file] [--json]
+       portico config diff  -c <file> [--admin URL] [--token T] [--prune]
+       portico config apply -c <file> [--admin URL] [--token T] [--prune] [--dry-run]
+
+dump   prints the gateway's document (YAML; secrets as [REDACTED]). Applying a dump changes nothing.
+diff   lists the resources apply would create (+), update (~) or delete (-); exit 3 when they differ.
+apply  makes the gateway's routes, upstreams, consumers and global plugins match the file, in one
+       validated, atomic write (If-Match: a concurrent change makes it fail instead of being lost).
+       Without --prune, resources that exist only on the gateway are kept; with it, they are deleted.
+
+Options:
+  -c, --config <file>  The document to sync (sent as written: \${ENV} resolves on the gateway)
+      --admin <url>    Admin API base URL (default: $PORTICO_ADMIN_URL, else http://127.0.0.1:9180)
+      --token <t>      Admin token (default: $PORTICO_ADMIN_TOKEN); editor role or above to apply
+      --prune          Delete resources that are not in the file
+      --dry-run        apply: show the changes and validate, apply nothing
+  -o, --output <file>  dump: write to a file (mode 0600) instead of stdout
+      --json           dump: JSON instead of YAML
 `

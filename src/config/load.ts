@@ -105,10 +105,25 @@ function canonicalJson(v: unknown): string {
 
 // ---------------------------------------------------------------------------------------------
 // ${ENV} interpolation, on parsed string values only (never keys), so YAML positions stay right.
+// References: ${NAME} and ${env:NAME} (an environment variable, `:-default` allowed) and
+// ${file:path} (the file's content, one trailing newline dropped: Docker/Kubernetes secret files;
+// relative to the config file). Resolved values are secrets: never quoted in a message, and the admin API shows the
+// document as written (the reference, not the value).
 
 // `$${` is an escaped literal "${"; otherwise `${` opens a reference that must close with `}`.
 const REF_RE = /\$\$\{|\$\{([^}]*)(\}?)/g
-const BODY_RE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s
+const BODY_RE = /^(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s
+const FILE_RE = /^file:(.+)$/s
+
+/** A ${file:} reference's content, or the issue to report (naming the path, never any content). */
+function readSecretFile(path: string): { value: string } | { message: string } {
+  try {
+    return { value: readFileSync(path, 'utf8').replace(/\r?\n$/, '') }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable'
+    return { message: `secret file "${path}" cannot be read (${code})` }
+  }
+}
 
 /**
  * Returns a new tree (never mutates: YAML aliases share objects, and an escaped `$${` must not be
@@ -120,20 +135,18 @@ function interpolate(v: unknown, path: Segment[], env: Env, interpolated: Set<st
     let substituted = false
     const out = v.replace(REF_RE, (match: string, body: string | undefined, close: string | undefined) => {
       if (match === '$${') return '${'
-      if (close === '}' && body !== undefined && body.startsWith('file:')) {
-        // ${file:path}: a secret (PEM key, token) kept in its own file; relative to the config file.
+      const f = close === '}' ? FILE_RE.exec(body ?? '') : null
+      if (f !== null) {
+        // ${file:path}: a secret (PEM key, token) kept in its own file; a relative path is relative to the config file.
         substituted = true
-        const target = resolvePath(dirname(configFile), body.slice(5))
-        try {
-          return readFileSync(target, 'utf8')
-        } catch (err) {
-          issues.push({ path, message: `\${file:${body.slice(5)}} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` })
-          return match
-        }
+        const r = readSecretFile(resolvePath(dirname(configFile), f[1]!))
+        if ('value' in r) return r.value
+        issues.push({ path, message: r.message, hint: 'the file must exist and be readable by the gateway' })
+        return match
       }
       const m = close === '}' ? BODY_RE.exec(body ?? '') : null
       if (m === null) {
-        issues.push({ path, message: 'has a malformed ${...} reference; use ${NAME} or ${NAME:-default}', hint: 'write $${ for a literal "${"' })
+        issues.push({ path, message: 'has a malformed ${...} reference; use ${NAME}, ${env:NAME}, ${NAME:-default} or ${file:/path}', hint: 'write $${ for a literal "${"' })
         return match
       }
       substituted = true

@@ -295,8 +295,8 @@ function checkUnits(schema: TSchema | Obj, data: unknown, path: Segment[], issue
 const KNOWN_METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK']
 
 function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: DocumentChecks, issues: Issue[]): void {
-  // Names the user typed are quoted back, unless they came from the environment.
-  const show = (path: Segment[], value: string): string => (interpolated.has(formatPath(path)) ? '(value from the environment)' : JSON.stringify(value))
+  // Names the user typed are quoted back, unless they came from a ${...} reference (environment or secret file).
+  const show = (path: Segment[], value: string): string => (interpolated.has(formatPath(path)) ? '(value from a ${...} reference)' : JSON.stringify(value))
 
   const upstreams = isObj(doc.upstreams) ? doc.upstreams : {}
   for (const [name, up] of Object.entries(upstreams)) {
@@ -328,12 +328,12 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
   if (isObj(doc.admin)) {
     const before = issues.length
     checkListen(doc.admin.listen, ['admin', 'listen'], issues)
-    const { listen, token } = doc.admin
+    const { listen, token, tokens } = doc.admin
     // The same rule `start` applies (config/admin-rule.ts), so validate is exactly as strict.
     if (issues.length === before && (listen === undefined || typeof listen === 'string' || typeof listen === 'number') && (token === undefined || typeof token === 'string')) {
       let problem: string | undefined
       try {
-        problem = adminExposureProblem(listen, token)
+        problem = adminExposureProblem(listen, token, Array.isArray(tokens) && tokens.length > 0)
       } catch (err) {
         problem = (err as Error).message
       }

@@ -1,9 +1,9 @@
-// The control plane of one Portico instance: loads and validates the config file, starts the
-// data plane (cluster workers, or in-process with --no-cluster), serves the admin listener,
-// reloads on file change or SIGHUP, and drains on SIGTERM/SIGINT.
-import { createHash } from 'node:crypto'
+// The control plane of one Portico instance: reads the config from its source (the file, or etcd
+// with config_center.etcd), starts the data plane (cluster workers, or in-process with
+// --no-cluster), serves the admin listener and API, runs the one reload pipeline (source read →
+// validate → version → load workers → record) for file changes, etcd events, SIGHUP and admin
+// writes, and drains on SIGTERM/SIGINT.
 import { availableParallelism } from 'node:os'
-import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Logger, LevelWithSilent } from 'pino'
 import { loadConfigFile } from '../config/load.js'
@@ -18,12 +18,17 @@ import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
 import type { WorkerPool } from './pool.js'
 import { InProcessPool } from './single.js'
 import { ClusterSupervisor } from './supervisor.js'
-import { watchConfigFile, type FileWatch } from './sources/file.js'
+import { FileSource, fileRawHash } from './sources/file.js'
+import { readDocumentAsWritten, type ConfigSource, type SourceRead, type Trigger } from './sources/source.js'
 import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
 import { certificateStatus, routeStatus, storeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 import { Handoff, inheritedHandoff } from './handoff.js'
+import { AdminApi } from './admin/api.js'
+import { PipelineAuthority } from './admin/pipeline-authority.js'
+import type { ApplyOptions, ApplyResult } from './admin/authority.js'
+import { EtcdSource } from './sources/etcd.js'
 
 export interface PrimaryOptions {
   file: string
@@ -50,25 +55,11 @@ export interface ReloadErrorInfo {
 
 export interface ReloadRecord {
   at: string
-  trigger: 'file' | 'SIGHUP'
+  trigger: Trigger
   /** ok: every worker swapped; rejected: invalid file; failed: no worker could compile it; partial: some could. */
   result: 'ok' | 'rejected' | 'failed' | 'partial'
   version: number | null
   errors: ReloadErrorInfo[]
-}
-
-type Trigger = ReloadRecord['trigger']
-
-function sha256(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex')
-}
-
-async function rawHash(file: string): Promise<string | null> {
-  try {
-    return sha256(await readFile(file))
-  } catch {
-    return null // missing or unreadable: the loader reports why
-  }
 }
 
 function workerCount(flag: PrimaryOptions['workers'], config: Config): number {
@@ -84,7 +75,7 @@ function fail(message: string): never {
 
 export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const file = resolve(opts.file)
-  const firstRaw = await rawHash(file)
+  const firstRaw = await fileRawHash(file)
   const first = await loadConfigFile(opts.file, { checks: BUILTIN_CHECKS })
   if (!first.ok) {
     process.stderr.write(formatErrors(first.errors) + '\n')
@@ -93,13 +84,26 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const config = first.config
   const logger = createLogger((config.log?.level ?? 'info') as LevelWithSilent, { pid: process.pid, role: 'primary' })
   try {
-    resolveAdminListen(config.admin?.listen, config.admin?.token)
+    resolveAdminListen(config.admin?.listen, config.admin?.token, (config.admin?.tokens?.length ?? 0) > 0)
+  } catch (err) {
+    fail((err as Error).message)
+  }
+
+  // config_center.etcd: the file holds the settings, etcd the resources (or the local cache of them).
+  const etcd = config.config_center?.etcd
+  const source: ConfigSource =
+    etcd === undefined
+      ? new FileSource({ file, displayFile: opts.file, logger, first: { config, hash: first.hash }, rawHash: firstRaw })
+      : new EtcdSource({ settings: await readDocumentAsWritten(file), policy: etcd, cacheFile: etcd.cache_file ?? `${file}.etcd-cache.json`, logger })
+  let initial: { config: Config; hash: string }
+  try {
+    initial = await source.initial()
   } catch (err) {
     fail((err as Error).message)
   }
 
   const pool: WorkerPool = opts.cluster ? new ClusterSupervisor(workerCount(opts.workers, config), logger) : new InProcessPool(logger)
-  const control = new Controller({ file, displayFile: opts.file, pool, logger, doc: { version: 1, hash: first.hash, config }, rawHash: firstRaw })
+  const control = new Controller({ displayFile: opts.file, pool, logger, doc: { version: 1, hash: initial.hash, config: initial.config }, source })
   control.installSignals()
   const handoff = opts.handoff === true || inheritedHandoff() ? new Handoff(logger) : null
   let ready = false
@@ -124,6 +128,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       logger,
       source: control,
       revocations: revocationWriterFor(() => control.current.config),
+      api: new AdminApi({ authority: new PipelineAuthority(control), logger }),
+      hasTokens: (config.admin?.tokens?.length ?? 0) > 0,
     })
   } catch (err) {
     fail((err as Error).message)
@@ -139,9 +145,9 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   }
   control.watch()
   // ACME issuance runs here, after the workers' listeners are up (they answer HTTP-01).
-  await control.applyAcme(config)
+  await control.applyAcme(initial.config)
   logger.info(
-    { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: listenersLabel(config), config_version: 1, hash: first.hash },
+    { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: listenersLabel(config), config_version: 1, hash: initial.hash, source: source.name },
     'portico ready',
   )
   ready = true
@@ -149,29 +155,27 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
 }
 
 interface ControllerInit {
-  file: string
   displayFile: string
   pool: WorkerPool
   logger: Logger
   doc: ConfigDoc
-  rawHash: string | null
+  source: ConfigSource
 }
 
 class Controller {
   admin: AdminServer | null = null
   current: ConfigDoc
-  #file: string
+  readonly #source: ConfigSource
   #displayFile: string
   #pool: WorkerPool
   #logger: Logger
   #startedAt = Date.now()
   #loadedAt = new Date().toISOString()
   #nextVersion: number
-  #rawHash: string | null
   #lastReload: ReloadRecord | null = null
-  #watch: FileWatch | null = null
   #draining = false
   #reloading = false
+  #lock: Promise<void> = Promise.resolve()
   #queued: { trigger: Trigger; force: boolean } | null = null
   /** server.listen is bound once by the first config; changing it needs a restart. */
   #boundListen: string
@@ -180,13 +184,12 @@ class Controller {
   #boundWorkers: Config['workers']
 
   constructor(init: ControllerInit) {
-    this.#file = init.file
+    this.#source = init.source
     this.#displayFile = init.displayFile
     this.#pool = init.pool
     this.#logger = init.logger
     this.current = init.doc
     this.#nextVersion = init.doc.version + 1
-    this.#rawHash = init.rawHash
     const c = init.doc.config
     this.#boundListen = listenersKey(c)
     this.#boundLabel = listenersLabel(c)
@@ -200,15 +203,17 @@ class Controller {
     process.on('SIGINT', () => void this.shutdown('SIGINT'))
   }
 
+  /** File changes and etcd events ask for a reload like SIGHUP does, only without forcing it. */
   watch(): void {
-    this.#watch = watchConfigFile(this.#file, () => this.requestReload('file', false), this.#logger)
+    this.#source.watch((trigger) => this.requestReload(trigger, false))
   }
 
   // --- AdminSource ---
 
   readiness() {
     if (this.#draining) return { ready: false as const, reason: 'draining' }
-    return this.#pool.readiness()
+    const detail = this.#source.readinessDetail?.()
+    return detail === undefined ? this.#pool.readiness() : { ...this.#pool.readiness(), detail }
   }
 
   metrics(openMetrics = false): Promise<string> {
@@ -240,6 +245,7 @@ class Controller {
       upstreams: upstreamStatus(c, planes),
       store: storeStatus(planes),
       certificates: certificateStatus(planes),
+      ...(this.#source.status === undefined ? {} : { config_center: this.#source.status() }),
     }
   }
 
@@ -253,7 +259,7 @@ class Controller {
       return
     }
     this.#reloading = true
-    this.#reload(trigger, force)
+    this.#exclusive(() => this.#reload(trigger, force))
       .catch((err: unknown) => this.#logger.error({ err }, 'config reload crashed'))
       .finally(() => {
         this.#reloading = false
@@ -263,31 +269,83 @@ class Controller {
       })
   }
 
-  async #reload(trigger: Trigger, force: boolean): Promise<void> {
-    const raw = await rawHash(this.#file)
-    // Watch events also fire for writes that leave the bytes as they were (touch, chmod, editors' backups).
-    if (!force && raw !== null && raw === this.#rawHash) return
-    this.#rawHash = raw
-    const log = this.#logger
-    const result = await loadConfigFile(this.#displayFile, { checks: BUILTIN_CHECKS })
-    if (this.#draining) return
-    if (!result.ok) {
-      configReloads.inc({ result: 'rejected' })
-      this.#lastReload = { at: new Date().toISOString(), trigger, result: 'rejected', version: null, errors: result.errors }
-      log.error(
-        { trigger, file: this.#displayFile, errors: result.errors, serving_version: this.current.version },
-        `config reload rejected; version ${this.current.version} keeps serving:\n${formatErrors(result.errors)}`,
-      )
-      return
-    }
-    if (!force && result.hash === this.current.hash) {
-      log.info({ trigger, hash: result.hash }, 'config file changed but the document is the same; nothing to reload')
-      return
-    }
-    this.#warnRestartOnly(result.config)
+  /** Source reloads and admin writes take turns, so each swap starts from the document that serves. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn)
+    this.#lock = run.then(
+      () => undefined,
+      () => undefined,
+    )
+    return run
+  }
 
+  // --- ServingPipeline (admin/pipeline-authority.ts) ---
+
+  serving(): ConfigDoc {
+    return this.current
+  }
+
+  written(): Promise<Record<string, unknown> | null> {
+    return this.#source.written(this.current)
+  }
+
+  /** An admin write: the source stores it (memory for a file, a transaction for etcd), then the pipeline reloads. */
+  write(doc: Record<string, unknown>, opts: ApplyOptions): Promise<ApplyResult> {
+    return this.#exclusive(async (): Promise<ApplyResult> => {
+      const before = this.current
+      if (before.hash !== opts.basedOn) return { ok: false, reason: 'conflict', errors: [] }
+      if (this.#draining) return { ok: false, reason: 'rejected', errors: [{ path: '', message: 'the gateway is draining' }] }
+      const stored = await this.#source.write(doc)
+      if (!stored.ok) return stored
+      const r = await this.#pipeline(opts.trigger, false)
+      if (r === null) return { ok: true, version: this.current.version, hash: this.current.hash, changed: false, warnings: [] }
+      const errors = r.errors.map((e) => ({ path: e.path ?? '', message: e.worker === undefined ? e.message : `worker ${e.worker}: ${e.message}`, ...(e.hint === undefined ? {} : { hint: e.hint }) }))
+      if (r.result === 'rejected') return { ok: false, reason: 'invalid', errors }
+      if (r.result === 'failed') return { ok: false, reason: 'rejected', errors }
+      return { ok: true, version: r.version ?? this.current.version, hash: this.current.hash, changed: true, warnings: errors }
+    })
+  }
+
+  async #reload(trigger: Trigger, force: boolean): Promise<void> {
+    await this.#pipeline(trigger, force)
+  }
+
+  /**
+   * The one reload pipeline: the source's document (read and validated) → a version → every
+   * worker loads it → the record (/status last_reload). Null when there was nothing to load.
+   */
+  async #pipeline(trigger: Trigger, force: boolean): Promise<ReloadRecord | null> {
+    const log = this.#logger
+    const read: SourceRead = await this.#source.read(force)
+    if (this.#draining || read.kind === 'unchanged') return null
+    if (read.kind === 'invalid') {
+      configReloads.inc({ result: 'rejected' })
+      const errors = read.errors.map((e) => ({ ...e, file: e.file ?? (trigger === 'admin' ? 'admin' : this.#displayFile) }))
+      this.#lastReload = { at: new Date().toISOString(), trigger, result: 'rejected', version: null, errors }
+      log.error(
+        { trigger, source: this.#source.name, errors, serving_version: this.current.version },
+        `config reload rejected; version ${this.current.version} keeps serving:\n${formatErrors(errors.map((e) => ({ ...e, file: e.file, line: e.line ?? 0, column: e.column ?? 0 })))}`,
+      )
+      return this.#lastReload
+    }
+    // SIGHUP reloads the same document too (an operator's "load it again"); a watch event or an
+    // admin write that changes nothing resolved (an ${ENV} written out) loads nothing.
+    if (read.hash === this.current.hash && !(force && trigger === 'SIGHUP')) {
+      if (trigger !== 'admin') log.info({ trigger, hash: read.hash }, 'config source changed but the document is the same; nothing to reload')
+      this.#source.served(read.hash)
+      return null
+    }
+    const record = await this.#swap(trigger, read.config, read.hash)
+    if (record.result !== 'failed') this.#source.served(read.hash)
+    return record
+  }
+
+  /** Hands a validated document to the data plane; the previous one keeps serving if no worker loads it. */
+  async #swap(trigger: Trigger, config: Config, hash: string): Promise<ReloadRecord> {
+    const log = this.#logger
+    this.#warnRestartOnly(config)
     const previous = this.current
-    const doc: ConfigDoc = { version: this.#nextVersion++, hash: result.hash, config: result.config }
+    const doc: ConfigDoc = { version: this.#nextVersion++, hash, config }
     log.info({ trigger, version: doc.version, hash: doc.hash }, 'config reload: sending new version to the data plane')
     const replies = await this.#pool.load(doc)
     // Each data plane counts its own applied/failed loads in configReloads; the primary adds only
@@ -300,7 +358,7 @@ class Controller {
       this.#pool.setCurrent(previous)
       this.#lastReload = { at: new Date().toISOString(), trigger, result: 'failed', version: doc.version, errors }
       log.error({ trigger, version: doc.version, errors, serving_version: previous.version }, 'config reload failed in every worker; previous version keeps serving')
-      return
+      return this.#lastReload
     }
     this.current = doc
     void this.applyAcme(doc.config)
@@ -309,6 +367,7 @@ class Controller {
     this.#lastReload = { at: this.#loadedAt, trigger, result: failures.length > 0 ? 'partial' : 'ok', version: doc.version, errors }
     if (failures.length > 0) log.error({ version: doc.version, errors }, 'config reload applied by some workers only')
     else log.info({ trigger, version: doc.version, workers: replies.length }, 'config reloaded')
+    return this.#lastReload
   }
 
   #warnRestartOnly(next: Config): void {
@@ -348,7 +407,7 @@ class Controller {
       process.exit(1)
     }
     this.#draining = true
-    this.#watch?.close()
+    await this.#source.close()
     const timeoutMs = parseDuration(this.current.config.server?.drain_timeout ?? DEFAULT_DRAIN)
     this.#logger.info({ signal, timeout_ms: timeoutMs }, 'draining: no new connections; waiting for in-flight requests')
     try {

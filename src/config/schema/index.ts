@@ -454,10 +454,23 @@ export const Server = Type.Object(
   { ...Strict, description: 'Data-plane listener and request limits.' },
 )
 
+export const AdminToken = Type.Object(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9_.@-]{1,64}$', description: 'Who holds the token: written to the audit log.' }),
+    role: Type.Union([Type.Literal('admin'), Type.Literal('editor'), Type.Literal('viewer')], {
+      description: 'admin: everything; editor: reads and config writes (not the admin section); viewer: reads only.',
+    }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 (hex) of the token; the token itself is never stored. Print it with: printf %s "$TOKEN" | sha256sum' }),
+  },
+  { ...Strict, description: 'One admin API token.' },
+)
+
 export const Admin = Type.Object(
   {
     listen: Type.Optional(ListenAddress('Admin listener: /healthz /readyz /status /metrics. Keep it on loopback.', DEFAULT_ADMIN_LISTEN)),
-    token: Type.Optional(Type.String({ description: 'Bearer token required for /status and /metrics (health probes stay open). Use ${ENV}.' })),
+    token: Type.Optional(Type.String({ description: 'Bearer token required for /status and /metrics (health probes stay open). Use ${ENV}. Acts as a token named "default" with role admin.' })),
+    tokens: Type.Optional(Type.Array(AdminToken, { description: 'Named admin API tokens with roles, stored as SHA-256 hashes (docs/admin-api.md). Changes apply at once.' })),
+    audit_log: Type.Optional(Type.String({ minLength: 1, description: 'File that receives one JSON line per admin API write (also sent to the log). Unset: the log only.' })),
     hosts: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+$' }), {
         description: 'Host names the admin listener answers to besides IP literals, localhost and the name admin.listen binds to (other names get 403: DNS rebinding).',
@@ -624,6 +637,25 @@ export const TracingConfig = Type.Object(
   { ...Strict, description: 'OpenTelemetry tracing (OTLP/HTTP export).' },
 )
 
+export const ConfigCenter = Type.Object(
+  {
+    etcd: Type.Object(
+      {
+        endpoints: Type.Optional(Type.Array(Type.String({ pattern: '^https?://' }), { minItems: 1, default: ['http://127.0.0.1:2379'], description: 'etcd v3 client URLs.' })),
+        prefix: Type.Optional(Type.String({ pattern: '^/.*/$', default: '/portico/', description: 'Key prefix: one key per resource, <prefix><routes|upstreams|consumers|plugins>/<name>.' })),
+        username: Type.Optional(Type.String({ description: 'etcd user (with password).' })),
+        password: Type.Optional(Type.String({ description: 'etcd password. Use ${ENV}.' })),
+        timeout: Type.Optional(Duration('Deadline for the first read and each write.', '2s')),
+        cache_file: Type.Optional(
+          Type.String({ minLength: 1, description: 'Last valid resources, served when the gateway starts while etcd is down. Default: <config file>.etcd-cache.json (mode 0600).' }),
+        ),
+      },
+      { ...Strict, description: 'etcd as the config center (docs/config-center.md).' },
+    ),
+  },
+  { ...Strict, description: 'Where routes, upstreams, consumers and global plugins live when not in this file. The file then holds the bootstrap settings.' },
+)
+
 export const ConfigSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
@@ -638,6 +670,7 @@ export const ConfigSchema = Type.Object(
     log: Type.Optional(Log),
     store: Type.Optional(StoreConfig),
     tracing: Type.Optional(TracingConfig),
+    config_center: Type.Optional(ConfigCenter),
     acme: Type.Optional(Acme),
     // additionalProperties: false, or a name that fails the key pattern would skip validation entirely.
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Upstream, { description: 'Named upstreams.', additionalProperties: false }),

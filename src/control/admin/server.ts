@@ -39,6 +39,15 @@ export interface AdminOptions {
   revocations?: () => RevocationWriter | undefined
   /** A listening socket inherited from the previous primary (in-place upgrade): served instead of binding `listen`. */
   fd?: number
+  /** The config API (admin/api.ts): its own routes, and role-based auth for the endpoints here. */
+  api?: {
+    /** The API answers this path (the guard runs first, then handle()). */
+    owns(path: string): boolean
+    handle(req: http.IncomingMessage, res: http.ServerResponse): boolean
+    authorize(authorization: string | undefined, path: string): 'ok' | 'unauthorized' | 'forbidden'
+  }
+  /** admin.tokens is set: a listener beyond loopback is protected even without admin.token. */
+  hasTokens?: boolean
 }
 
 export interface AdminServer {
@@ -49,8 +58,8 @@ export interface AdminServer {
 }
 
 /** The admin address to bind, or an Error saying why this config may not start an admin listener. */
-export function resolveAdminListen(listen: string | number | undefined, token: string | undefined): HostPort {
-  const problem = adminExposureProblem(listen, token)
+export function resolveAdminListen(listen: string | number | undefined, token: string | undefined, hasTokens = false): HostPort {
+  const problem = adminExposureProblem(listen, token, hasTokens)
   if (problem !== undefined) throw new Error(problem)
   return parseListen(listen ?? DEFAULT_ADMIN_LISTEN, 'admin.listen', 'admin')
 }
@@ -170,13 +179,22 @@ function purgeCache(req: http.IncomingMessage, res: http.ServerResponse, source:
 }
 
 export async function startAdminServer(opts: AdminOptions): Promise<AdminServer> {
-  const addr = resolveAdminListen(opts.listen, opts.token)
+  const addr = resolveAdminListen(opts.listen, opts.token, opts.hasTokens)
   const expected = opts.token === undefined || opts.token === '' ? null : digest(opts.token)
   const { logger, source } = opts
   const guard = compileGuard(addr.host, opts.hosts)
 
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0]!
+    if (opts.api?.owns(path) === true) {
+      // The browser guard covers the config API's routes too (its writes are the prize).
+      const refused = guard(req, path)
+      if (refused !== undefined) {
+        req.resume()
+        return sendError(res, refused.status, refused.error, refused.message)
+      }
+      return void opts.api.handle(req, res)
+    }
     if (!KNOWN.has(path)) return sendError(res, 404, 'route_not_found', `no admin endpoint ${req.method} ${path}`)
     if (POST_ONLY.has(path)) {
       if (req.method !== 'POST') return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'POST' })
@@ -190,9 +208,15 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
       req.resume()
       return sendError(res, refused.status, refused.error, refused.message)
     }
-    if (expected !== null && PROTECTED.has(path) && !tokenMatches(req.headers.authorization, expected)) {
+    const verdict = !PROTECTED.has(path)
+      ? 'ok'
+      : opts.api !== undefined
+        ? opts.api.authorize(req.headers.authorization, path)
+        : expected === null || tokenMatches(req.headers.authorization, expected) ? 'ok' : 'unauthorized'
+    if (verdict === 'unauthorized') {
       return sendError(res, 401, 'unauthorized', 'a valid admin token is required (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' })
     }
+    if (verdict === 'forbidden') return sendError(res, 403, 'forbidden', `this token's role may not use ${path}`)
     switch (path) {
       case '/admin/revocations':
         return void revoke(req, res, opts.revocations?.(), logger)
@@ -202,7 +226,9 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
         return sendJson(res, 200, { status: 'ok' })
       case '/readyz': {
         const r = source.readiness()
-        return r.ready ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not_ready', reason: r.reason })
+        const detail = (r as { detail?: string }).detail
+        const extra = detail === undefined ? {} : { detail }
+        return r.ready ? sendJson(res, 200, { status: 'ready', ...extra }) : sendJson(res, 503, { status: 'not_ready', reason: r.reason, ...extra })
       }
       case '/status':
         return sendStatus(req, res, source, logger)

@@ -1,10 +1,19 @@
-// Watches the config file for changes. The directory is watched, not the file: editors and
-// config-management tools replace files by rename, which ends a watch on the old inode. Bursts of
-// events (truncate + write, rename + chmod) are debounced into one callback; whether the content
-// really changed is decided by the caller from a content hash.
+// The config file as a ConfigSource (FileSource, below), and its watch. The directory is watched,
+// not the file: editors and config-management tools replace files by rename, which ends a watch on
+// the old inode. Bursts of events (truncate + write, rename + chmod) are debounced into one
+// callback; whether the content really changed is decided by read() from a content hash.
+import { createHash } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import type { Logger } from 'pino'
+import { loadConfigText } from '../../config/load.js'
+import type { Config } from '../../config/schema/index.js'
+import { BUILTIN_CHECKS } from '../../snapshot/document-checks.js'
+import type { ConfigDoc } from '../ipc.js'
+import { parseWritten, validateDocument, type ConfigSource, type SourceRead, type Trigger, type WriteResult } from './source.js'
+
+type Obj = Record<string, unknown>
 
 export const WATCH_DEBOUNCE_MS = 200
 
@@ -37,3 +46,103 @@ export function watchConfigFile(file: string, onChange: () => void, logger: Logg
     },
   }
 }
+
+/**
+ * The config file behind the ConfigSource seam: read() loads and validates the file (skipping a
+ * watch event that left the bytes as they were), and an admin write is held in memory and served
+ * until the file itself changes again.
+ */
+export class FileSource implements ConfigSource {
+  readonly name = 'file' as const
+  readonly #file: string
+  readonly #displayFile: string
+  readonly #logger: Logger
+  #rawHash: string | null
+  #first: { config: Config; hash: string }
+  #watch: FileWatch | null = null
+  /** An admin write waiting for the pipeline's next read(). */
+  #pending: { doc: Obj; config: Config; hash: string } | null = null
+  /** What the last read() returned, as written. */
+  #lastRead: { doc: Obj; hash: string } | null = null
+  /** The serving document as written (set once it serves). */
+  #written: { doc: Obj; hash: string } | null = null
+
+  constructor(opts: { file: string; displayFile: string; logger: Logger; first: { config: Config; hash: string }; rawHash: string | null }) {
+    this.#file = opts.file
+    this.#displayFile = opts.displayFile
+    this.#logger = opts.logger
+    this.#first = opts.first
+    this.#rawHash = opts.rawHash
+  }
+
+  /** The file read once more, so the document as written pairs with what serves from the start. */
+  async initial(): Promise<{ config: Config; hash: string }> {
+    const r = await this.read(true)
+    if (r.kind !== 'document') return this.#first // changed into something invalid meanwhile: the checked first read serves
+    this.#written = this.#lastRead
+    return { config: r.config, hash: r.hash }
+  }
+
+  async read(force: boolean): Promise<SourceRead> {
+    const pending = this.#pending
+    if (pending !== null) {
+      this.#pending = null
+      this.#lastRead = { doc: pending.doc, hash: pending.hash }
+      return { kind: 'document', config: pending.config, hash: pending.hash }
+    }
+    // One read of the bytes for the hash, the validated document and the document as written, so
+    // the three cannot come from two versions of the file.
+    let text: string
+    try {
+      text = await readFile(this.#file, 'utf8')
+    } catch (err) {
+      this.#rawHash = null
+      return { kind: 'invalid', errors: [{ file: this.#displayFile, path: '', line: 0, column: 0, message: (err as Error).message }] }
+    }
+    const raw = createHash('sha256').update(text).digest('hex')
+    // Watch events also fire for writes that leave the bytes as they were (touch, chmod, editors' backups).
+    if (!force && raw === this.#rawHash) return { kind: 'unchanged' }
+    this.#rawHash = raw
+    const result = loadConfigText(text, this.#displayFile, { checks: BUILTIN_CHECKS })
+    if (!result.ok) return { kind: 'invalid', errors: result.errors }
+    this.#lastRead = { doc: parseWritten(text), hash: result.hash }
+    return { kind: 'document', config: result.config, hash: result.hash }
+  }
+
+  watch(changed: (trigger: Trigger) => void): void {
+    this.#watch = watchConfigFile(this.#file, () => changed('file'), this.#logger)
+  }
+
+  /** Admin writes apply in memory; the file is not rewritten (a later edit of the file wins). */
+  write(doc: Obj): Promise<WriteResult> {
+    const v = validateDocument(doc)
+    if (!v.ok) return Promise.resolve({ ok: false, reason: 'invalid', errors: v.errors })
+    this.#pending = { doc, config: v.config, hash: v.hash }
+    return Promise.resolve({ ok: true })
+  }
+
+  served(hash: string): void {
+    if (this.#lastRead?.hash === hash) this.#written = this.#lastRead
+  }
+
+  written(serving: ConfigDoc): Promise<Obj | null> {
+    const w = this.#written
+    return Promise.resolve(w !== null && w.hash === serving.hash ? w.doc : null)
+  }
+
+  close(): Promise<void> {
+    this.#watch?.close()
+    return Promise.resolve()
+  }
+}
+
+async function rawHash(file: string): Promise<string | null> {
+  try {
+    return createHash('sha256').update(await readFile(file)).digest('hex')
+  } catch {
+    return null // missing or unreadable: the loader reports why
+  }
+}
+
+/** The config file's bytes hashed, so a watch event that changed nothing is skipped. */
+export { rawHash as fileRawHash }

@@ -26,18 +26,21 @@ const CASES: Array<[string, boolean]> = [
   ['admin: { listen: 10.1.2.3:9180 }', false],
   ['admin: { listen: 0.0.0.0:9180, token: "" }', false],
   ['admin: { listen: 0.0.0.0:9180, token: s3cr3t-token }', true],
+  // Hashed role tokens protect the listener as admin.token does; an empty list does not.
+  [`admin: { listen: 0.0.0.0:9180, tokens: [ { name: ops, role: admin, sha256: ${'a'.repeat(64)} } ] }`, true],
+  ['admin: { listen: 0.0.0.0:9180, tokens: [] }', false],
 ]
 
 test('validate and start agree on every admin listener case', () => {
   for (const [admin, ok] of CASES) {
     const r = loadConfigText(BASE + admin + '\n', 'admin.yaml', { checks: BUILTIN_CHECKS })
     assert.equal(r.ok, ok, `validate on "${admin}": ${r.ok ? 'accepted' : JSON.stringify(r.errors)}`)
-    const doc = (r.ok ? r.config : undefined) as { admin?: { listen?: string; token?: string } } | undefined
+    const doc = (r.ok ? r.config : undefined) as { admin?: { listen?: string; token?: string; tokens?: unknown[] } } | undefined
     let starts = true
     try {
       const a = /listen: ("?)([^",}]+)\1/.exec(admin)?.[2]
       const t = /token: "?([^",}]*)"?/.exec(admin)?.[1]
-      resolveAdminListen(doc?.admin?.listen ?? a, doc?.admin?.token ?? t)
+      resolveAdminListen(doc?.admin?.listen ?? a, doc?.admin?.token ?? t, (doc?.admin?.tokens?.length ?? (/tokens: \[ \{/.test(admin) ? 1 : 0)) > 0)
     } catch {
       starts = false
     }
