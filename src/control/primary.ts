@@ -21,7 +21,7 @@ import { ClusterSupervisor } from './supervisor.js'
 import { watchConfigFile, type FileWatch } from './sources/file.js'
 import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
-import { routeStatus, storeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
+import { routeStatus, storeStatus, upstreamStatus, websocketStatus, workerStatus, type StatusDocument } from './status.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 
 export interface PrimaryOptions {
@@ -217,6 +217,7 @@ class Controller {
       routes: routeStatus(c),
       upstreams: upstreamStatus(c, planes),
       store: storeStatus(planes),
+      websockets: websocketStatus(planes),
     }
   }
 

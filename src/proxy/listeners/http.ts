@@ -6,6 +6,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { errorBody, type ErrorCode } from '../../core/errors.js'
 import type { HostPort } from '../../core/address.js'
 import { createHandler } from '../handler.js'
+import { createUpgradeHandler } from '../upgrade.js'
 import type { ProxyEnv } from '../env.js'
 
 /** The server limits every listener applies (server.*, defaults applied). */
@@ -93,6 +94,7 @@ class HttpListener implements Listener {
 
 /** Binds one HTTP/1.1 listener at `at`; resolves once it listens. */
 export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLimits): Promise<Listener> {
+  const handler = createHandler(env, 'http')
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderSize,
@@ -106,9 +108,11 @@ export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLi
       joinDuplicateHeaders: false,
       insecureHTTPParser: false,
     },
-    createHandler(env, 'http'),
+    handler,
   )
   server.on('clientError', clientErrorReply)
+  // Upgrade requests (WebSocket handshakes; other upgrades are served as plain requests).
+  server.on('upgrade', createUpgradeHandler(env, 'http', handler))
   const listener = new HttpListener(server)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
