@@ -507,6 +507,9 @@ class WsSession implements GuardHolder, Outcome, ClosableSession {
     const up = this.upstream!
     up.unpipe(client)
     client.unpipe(up)
+    // unpipe() paused both: keep reading (and dropping) so each side's closing handshake and FIN arrive.
+    up.resume()
+    client.resume()
     if (this.down!.atBoundary) client.end(closeFrame(code, false))
     else client.destroy()
     if (this.up!.atBoundary) up.end(closeFrame(code, true))
