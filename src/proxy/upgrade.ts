@@ -68,7 +68,15 @@ export function createUpgradeHandler(env: ProxyEnv, proto: 'http' | 'https', pla
     res.shouldKeepAlive = false
     res.assignSocket(socket)
     res.on('finish', onReplyFinish)
-    if (!asksWebSocket(req.headers.upgrade)) return plain(req, res)
+    if (!asksWebSocket(req.headers.upgrade)) {
+      // Node hands the socket over at the end of the head: a body would never reach `req`.
+      const h = req.headers
+      if (h['transfer-encoding'] === undefined && (h['content-length'] === undefined || h['content-length'] === '0')) return plain(req, res)
+      const id = newRequestId()
+      const start = performance.now()
+      sendError(res, id, 'not_implemented', `Upgrade: ${String(h.upgrade).slice(0, 32)} on a request with a body is not supported; send it without Upgrade`, null, true)
+      return completeEarly(env, env.snapshot!, req, id, start, 501, 'not_implemented', undefined)
+    }
     handshake(env, proto, req, res, socket, head)
   }
 }

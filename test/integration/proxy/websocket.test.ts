@@ -354,3 +354,33 @@ routes: [ { name: d, paths: [/d], upstream: a, websocket: { enabled: true, idle_
     assert.equal(code, 1001)
   })
 })
+
+describe('upgrades that are not WebSocket', () => {
+  test('Upgrade: h2c (curl --http2 on http://) is served as the plain request it also is', async () => {
+    const { startOrigin, echo } = await import('../../helpers/origin.js')
+    const { rawRequest } = await import('../../helpers/raw.js')
+    const o = await startOrigin(echo)
+    const g = await startInProc(`
+upstreams: { o: { targets: [ { url: ${o.url} } ] } }
+routes: [ { name: r, paths: [/r], upstream: o } ]
+`)
+    try {
+      const res = await rawRequest(g.port, 'GET /r HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n')
+      assert.match(res, /^HTTP\/1\.1 200 /)
+      assert.match(res, /connection: close/i)
+      const echoed = JSON.parse(res.slice(res.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> }
+      for (const h of ['upgrade', 'http2-settings']) assert.equal(echoed.headers[h], undefined, h)
+      assert.equal(o.seen.length, 1)
+    } finally {
+      await g.close()
+      await o.close()
+    }
+  })
+})
+
+test('an Upgrade other than websocket on a request with a body → 501, nothing proxied', async () => {
+  const { rawRequest } = await import('../../helpers/raw.js')
+  const res = await rawRequest(gw.port, 'POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 3\r\n\r\nabc')
+  assert.match(res, /^HTTP\/1\.1 501 /)
+  assert.match(res, /"error":"not_implemented"/)
+})
