@@ -48,7 +48,7 @@ routes:
     websocket: { enabled: true }
     plugins: [ { name: rate-limit, config: { key: route, limits: [ { limit: 2, window: 1m } ] } } ]
   - { name: capped, paths: [/capped], upstream: o, websocket: { enabled: true, max_connections: 2 } }
-  - { name: idle, paths: [/idle], upstream: o, websocket: { enabled: true, idle_timeout: 300ms } }
+  - { name: idle, paths: [/idle], upstream: o, websocket: { enabled: true, idle_timeout: 1s } }
   - { name: short, paths: [/short], upstream: o, websocket: { enabled: true, max_lifetime: 300ms } }
   - { name: gone, paths: [/gone], upstream: down, websocket: { enabled: true } }
   - name: cors
@@ -270,10 +270,10 @@ describe('the route decides on the handshake', () => {
     const c = await openWs(`${ws}/idle`)
     const done = closed(c)
     // Traffic for longer than the idle timeout: the session stays.
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 6; i++) {
       c.send(`t${i}`)
       assert.equal(await nextMessage(c), `t${i}`)
-      await new Promise((r) => setTimeout(r, 100))
+      await new Promise((r) => setTimeout(r, 250))
     }
     assert.equal(c.readyState, WebSocket.OPEN)
     const { code } = await done
