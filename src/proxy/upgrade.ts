@@ -127,6 +127,10 @@ function handshake(env: ProxyEnv, proto: 'http' | 'https', req: IncomingMessage,
   // RFC 6455 §4.1–4.2.1: a GET on HTTP/1.1 or later, with a well-formed key.
   if (method !== 'GET') return refuse('bad_request', 'a WebSocket handshake is a GET', route)
   if (req.httpVersionMajor !== 1 || req.httpVersionMinor < 1) return refuse('bad_request', 'a WebSocket handshake needs HTTP/1.1', route)
+  // A body on the handshake would be read as the first frames once the tunnel opens.
+  if (headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0')) {
+    return refuse('bad_request', 'a WebSocket handshake has no body', route)
+  }
   const key = headers['sec-websocket-key']
   if (typeof key !== 'string' || !WS_KEY.test(key)) return refuse('bad_request', 'missing or malformed Sec-WebSocket-Key', route)
 
