@@ -384,3 +384,38 @@ test('an Upgrade other than websocket on a request with a body → 501, nothing 
   assert.match(res, /^HTTP\/1\.1 501 /)
   assert.match(res, /"error":"not_implemented"/)
 })
+
+describe('upstream guards and deadlines on the handshake', () => {
+  test('a target that accepts and never answers → 504 upstream_timeout; failures open the breaker → 503 circuit_open', async () => {
+    const net = await import('node:net')
+    const held = new Set<import('node:net').Socket>()
+    const silent = net.createServer((s) => {
+      held.add(s)
+      s.on('error', () => s.destroy())
+    })
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
+    const port = (silent.address() as import('node:net').AddressInfo).port
+    const g = await startInProc(`
+upstreams:
+  silent: { targets: [ { url: http://127.0.0.1:${port} } ], timeouts: { read: 300ms } }
+  broken: { targets: [ { url: http://127.0.0.1:${deadPort} } ], circuit_breaker: { consecutive_failures: 2, open_duration: 1m } }
+routes:
+  - { name: silent, paths: [/silent], upstream: silent, websocket: { enabled: true } }
+  - { name: broken, paths: [/broken], upstream: broken, websocket: { enabled: true } }
+`)
+    try {
+      const t = await refusedWs(`ws://127.0.0.1:${g.port}/silent`)
+      assert.equal(t.status, 504)
+      assert.equal(t.body.error, 'upstream_timeout')
+      for (let i = 0; i < 2; i++) assert.equal((await refusedWs(`ws://127.0.0.1:${g.port}/broken`)).status, 502)
+      const e = await refusedWs(`ws://127.0.0.1:${g.port}/broken`)
+      assert.equal(e.status, 503)
+      assert.equal(e.body.error, 'circuit_open')
+      assert.ok(e.headers['retry-after'] !== undefined)
+    } finally {
+      await g.close()
+      for (const s of held) s.destroy()
+      await new Promise((r) => silent.close(r))
+    }
+  })
+})
