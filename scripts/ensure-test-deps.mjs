@@ -13,6 +13,8 @@ const NEEDED = {
   promtool: 'prometheus',
   etcd: 'etcd-server',
   '/usr/share/zookeeper/bin/zkServer.sh': 'zookeeper',
+  pebble: 'pebble',
+  'pebble-challtestsrv': 'pebble',
 }
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0

@@ -5,3 +5,5 @@
 export const DEFAULT_DATA_PLANE_LISTEN = '0.0.0.0:8080'
 export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9180'
 export const DEFAULT_LISTENER_PROTOCOLS: readonly 'http1'[] = ['http1']
+/** server.max_connections: client connections per worker (a file descriptor and buffers each). */
+export const DEFAULT_MAX_CONNECTIONS = 16_384

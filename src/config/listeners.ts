@@ -8,7 +8,10 @@ export interface ResolvedListener {
   /** host:port, [v6]:port, a port string or a number, as configured. */
   readonly listen: string | number
   readonly protocols: readonly 'http1'[]
+  /** Its TLS (an https listener); reloads apply a change here without a rebind. */
   readonly tls: ListenerConfig['tls']
+  /** A cleartext listener that answers every request with a redirect to https. */
+  readonly redirectHttps: ListenerConfig['redirect_https']
   /** The scheme this listener reports upstream (X-Forwarded-Proto, Forwarded, traces). */
   readonly proto: 'http' | 'https'
   /** Where it came from in the document, for messages ("server.listeners[1].listen"). */
@@ -21,19 +24,24 @@ const DEFAULT_PROTOCOLS = DEFAULT_LISTENER_PROTOCOLS
 export function resolveListeners(config: Pick<Config, 'server'>): ResolvedListener[] {
   const s = config.server
   const list = s?.listeners
-  if (list === undefined) return [{ listen: s?.listen ?? DEFAULT_LISTEN, protocols: DEFAULT_PROTOCOLS, tls: undefined, proto: 'http', where: 'server.listen' }]
+  if (list === undefined) return [{ listen: s?.listen ?? DEFAULT_LISTEN, protocols: DEFAULT_PROTOCOLS, tls: undefined, redirectHttps: undefined, proto: 'http', where: 'server.listen' }]
   return list.map((l, i) => ({
     listen: l.listen,
     protocols: l.protocols ?? DEFAULT_PROTOCOLS,
     tls: l.tls,
+    redirectHttps: l.redirect_https,
     proto: l.tls === undefined ? 'http' : 'https',
     where: `server.listeners[${i}].listen`,
   }))
 }
 
-/** A stable key of what is bound: a change needs a restart (listeners are bound once). */
+/**
+ * A stable key of what is bound: a change needs a restart (listeners are bound once). What an
+ * https listener serves (certificates, versions, client_auth …) is not in it: a reload applies that
+ * to the bound listener, so only turning TLS on or off counts here.
+ */
 export function listenersKey(config: Pick<Config, 'server'>): string {
-  return JSON.stringify(resolveListeners(config).map((l) => [String(l.listen), l.protocols, l.tls ?? null]))
+  return JSON.stringify(resolveListeners(config).map((l) => [String(l.listen), l.protocols, l.proto, l.redirectHttps ?? null]))
 }
 
 /** For logs: the configured addresses, comma-separated. */

@@ -1,7 +1,9 @@
 // Reads a config document (YAML, or JSON which is YAML 1.2 too, so both get the same positions),
 // interpolates ${ENV}, validates it and reports every problem with file, YAML path and line:column.
 import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { dirname, resolve as resolvePath } from 'node:path'
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml'
 import type { Config } from './schema/index.js'
 import { compareErrors, type ConfigError } from './errors.js'
@@ -78,7 +80,7 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions): L
 
   const interpolated = new Set<string>()
   const envIssues: Issue[] = []
-  const resolved = interpolate(raw, [], env, interpolated, envIssues)
+  const resolved = interpolate(raw, [], env, interpolated, envIssues, file)
   const issues = [...envIssues, ...validateConfig(resolved, interpolated, opts.checks)]
   if (issues.length > 0) return fail(issues.map(toError))
 
@@ -112,12 +114,23 @@ const BODY_RE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s
  * Returns a new tree (never mutates: YAML aliases share objects, and an escaped `$${` must not be
  * interpolated a second time through another path). Records the paths of substituted values.
  */
-function interpolate(v: unknown, path: Segment[], env: Env, interpolated: Set<string>, issues: Issue[]): unknown {
+function interpolate(v: unknown, path: Segment[], env: Env, interpolated: Set<string>, issues: Issue[], configFile = ''): unknown {
   if (typeof v === 'string') {
     if (!v.includes('${')) return v
     let substituted = false
     const out = v.replace(REF_RE, (match: string, body: string | undefined, close: string | undefined) => {
       if (match === '$${') return '${'
+      if (close === '}' && body !== undefined && body.startsWith('file:')) {
+        // ${file:path}: a secret (PEM key, token) kept in its own file; relative to the config file.
+        substituted = true
+        const target = resolvePath(dirname(configFile), body.slice(5))
+        try {
+          return readFileSync(target, 'utf8')
+        } catch (err) {
+          issues.push({ path, message: `\${file:${body.slice(5)}} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` })
+          return match
+        }
+      }
       const m = close === '}' ? BODY_RE.exec(body ?? '') : null
       if (m === null) {
         issues.push({ path, message: 'has a malformed ${...} reference; use ${NAME} or ${NAME:-default}', hint: 'write $${ for a literal "${"' })
@@ -135,10 +148,10 @@ function interpolate(v: unknown, path: Segment[], env: Env, interpolated: Set<st
     if (substituted) interpolated.add(formatPath(path))
     return out
   }
-  if (Array.isArray(v)) return v.map((x, i) => interpolate(x, [...path, i], env, interpolated, issues))
+  if (Array.isArray(v)) return v.map((x, i) => interpolate(x, [...path, i], env, interpolated, issues, configFile))
   if (typeof v === 'object' && v !== null) {
     // fromEntries defines own properties, so a "__proto__" key stays a plain key.
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolate(x, [...path, k], env, interpolated, issues)]))
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolate(x, [...path, k], env, interpolated, issues, configFile)]))
   }
   return v
 }

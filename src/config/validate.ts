@@ -10,6 +10,7 @@ import { ConfigSchema, type TSchema } from './schema/index.js'
 import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize } from './units.js'
 import { suggest } from './errors.js'
 import { isAddressOrCidr, isHostPattern } from '../core/address.js'
+import { checkAcme, checkListenerTls, checkUpstreamTls } from './tls-checks.js'
 
 export type Segment = string | number
 
@@ -300,9 +301,11 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
   const upstreams = isObj(doc.upstreams) ? doc.upstreams : {}
   for (const [name, up] of Object.entries(upstreams)) {
     if (isObj(up)) checkUpstream(up, ['upstreams', name], issues)
+    if (isObj(up)) checkUpstreamTls(up, ['upstreams', name], issues)
   }
   const upstreamNames = Object.keys(upstreams)
 
+  checkAcme(doc.acme, issues)
   const server = doc.server
   if (isObj(server)) {
     checkListen(server.listen, ['server', 'listen'], issues)
@@ -311,8 +314,7 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
       server.listeners.forEach((l, i) => {
         if (!isObj(l)) return
         checkListen(l.listen, ['server', 'listeners', i, 'listen'], issues)
-        // TLS listeners come with the TLS work; until then a tls block is refused rather than ignored.
-        if (l.tls !== undefined) issues.push({ path: ['server', 'listeners', i, 'tls'], message: 'TLS listeners are not available in this version', at: 'key' })
+        checkListenerTls(l, ['server', 'listeners', i], issues)
       })
     }
     if (Array.isArray(server.trusted_proxies)) {

@@ -21,7 +21,7 @@ import { ClusterSupervisor } from './supervisor.js'
 import { watchConfigFile, type FileWatch } from './sources/file.js'
 import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
-import { routeStatus, storeStatus, upstreamStatus, websocketStatus, workerStatus, type StatusDocument } from './status.js'
+import { certificateStatus, routeStatus, storeStatus, upstreamStatus, websocketStatus, workerStatus, type StatusDocument } from './status.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 
 export interface PrimaryOptions {
@@ -120,6 +120,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     fail(`data plane failed to start: ${(err as Error).message}`)
   }
   control.watch()
+  // ACME issuance runs here, after the workers' listeners are up (they answer HTTP-01).
+  await control.applyAcme(config)
   logger.info(
     { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: listenersLabel(config), config_version: 1, hash: first.hash },
     'portico ready',
@@ -218,6 +220,7 @@ class Controller {
       upstreams: upstreamStatus(c, planes),
       store: storeStatus(planes),
       websockets: websocketStatus(planes),
+      certificates: certificateStatus(planes),
     }
   }
 
@@ -281,6 +284,7 @@ class Controller {
       return
     }
     this.current = doc
+    void this.applyAcme(doc.config)
     this.#loadedAt = new Date().toISOString()
     log.level = (doc.config.log?.level ?? 'info') as LevelWithSilent
     this.#lastReload = { at: this.#loadedAt, trigger, result: failures.length > 0 ? 'partial' : 'ok', version: doc.version, errors }
@@ -298,6 +302,22 @@ class Controller {
     if (next.workers !== this.#boundWorkers) {
       this.#logger.warn({ configured: next.workers }, 'workers changed: the number of workers changes at the next restart')
     }
+  }
+
+  // --- ACME (tls/acme): issuance and renewal in the primary only ---
+
+  #acme: import('../tls/acme/manager.js').AcmeManager | null = null
+
+  async applyAcme(config: Config): Promise<void> {
+    if (config.acme === undefined) {
+      await this.#acme?.stop()
+      this.#acme = null
+      return
+    }
+    if (this.#acme !== null) return this.#acme.update(config.acme)
+    const { AcmeManager } = await import('../tls/acme/manager.js')
+    this.#acme = new AcmeManager(config.acme, this.#logger)
+    await this.#acme.start().catch((err: Error) => this.#logger.error({ err: err.message }, 'acme storage unusable; no certificates will be issued'))
   }
 
   // --- shutdown ---
@@ -318,6 +338,7 @@ class Controller {
       this.#logger.error({ err }, 'drain failed')
     }
     await this.admin?.close()
+    await this.#acme?.stop()
     this.#logger.info('stopped')
     process.exit(0)
   }

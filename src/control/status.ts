@@ -4,6 +4,7 @@
 import type { Config } from '../config/schema/index.js'
 import type { DataPlaneStatus } from '../dataplane/data-plane.js'
 import type { WorkerInfo, WorkerPlaneStatus } from './pool.js'
+import type { CertificateSummary } from '../tls/certificate.js'
 
 export interface RouteStatus {
   name: string
@@ -148,6 +149,8 @@ export interface StatusDocument {
   upstreams: Record<string, UpstreamStatus>
   /** The shared Store per worker that answered (each worker has its own connections). */
   store?: Array<{ slot: number } & NonNullable<DataPlaneStatus['store']>>
+  /** Served TLS certificates, one row per certificate (by fingerprint) over every worker. */
+  certificates: CertificateStatus[]
   /** Open WebSocket sessions summed over the workers that answered, and per route. */
   websockets?: { open: number; routes: Record<string, number> }
 }
@@ -169,6 +172,21 @@ export function storeStatus(planes: readonly WorkerPlaneStatus[]): NonNullable<S
   const out: NonNullable<StatusDocument['store']> = []
   for (const { slot, status } of planes) if (status?.store !== undefined) out.push({ slot, ...status.store })
   return out
+}
+
+export type CertificateStatus = CertificateSummary & { workers: number[] }
+
+/** Certificates merged over workers: a row per fingerprint, with the workers serving it (a rotation shows both until every worker moved). */
+export function certificateStatus(planes: readonly WorkerPlaneStatus[]): CertificateStatus[] {
+  const out = new Map<string, CertificateStatus>()
+  for (const { slot, status } of planes) {
+    for (const c of status?.certificates ?? []) {
+      let row = out.get(c.fingerprint256)
+      if (row === undefined) out.set(c.fingerprint256, (row = { ...c, workers: [] }))
+      if (!row.workers.includes(slot)) row.workers.push(slot)
+    }
+  }
+  return [...out.values()]
 }
 
 /**
@@ -253,6 +271,10 @@ export function renderStatusText(d: StatusDocument): string {
   if (st !== undefined) {
     lines.push('', `STORE  ${st.kind}  topology=${st.topology}  state=${st.state}  (worker ${st.slot})`)
     if (st.nodes.length > 0) lines.push(table([['  node', 'role', 'state'], ...st.nodes.map((n) => [`  ${n.address}`, n.role, n.state])]))
+  }
+  if (d.certificates.length > 0) {
+    lines.push('', 'CERTIFICATES')
+    lines.push(table([['name', 'names', 'key', 'not after', 'issuer', 'source'], ...d.certificates.map((c) => [c.name, c.names.join(','), c.key_type, c.not_after, c.issuer, c.source])]))
   }
   return lines.join('\n') + '\n'
 }

@@ -2,6 +2,7 @@
 // document, restarts the ones that die (exponential backoff), broadcasts reloads, drains, and
 // gathers metrics. Workers share the listening port through node:cluster.
 import cluster, { type Worker } from 'node:cluster'
+import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { registry } from '../observability/metrics.js'
 import { exposition } from '../observability/exposition.js'
@@ -16,8 +17,14 @@ const BACKOFF_MIN_MS = 100
 const BACKOFF_MAX_MS = 10_000
 /** A worker that stayed up this long is considered healthy again: its backoff resets. */
 const STABLE_AFTER_MS = 30_000
-/** A worker that does not answer a load in this time counts as failed for that load. */
+/** A running worker that does not answer a load in this time counts as failed for that load. */
 const LOAD_TIMEOUT_MS = 30_000
+/**
+ * A new worker's first load also covers its boot (module loading, JIT warm-up), which on a
+ * loaded host took up to a minute; a worker that crashes while booting fails at once through
+ * 'exit', so the long bound only matters for one that hangs.
+ */
+const FIRST_LOAD_TIMEOUT_MS = 120_000
 /** Workers that do not answer a scrape in this time are left out of it. */
 const METRICS_TIMEOUT_MS = 2_000
 /** After the drain deadline, stragglers get this long before SIGKILL. */
@@ -82,9 +89,12 @@ export class ClusterSupervisor implements WorkerPool {
   }
 
   start(doc: ConfigDoc): Promise<void> {
+    // One TLS session-ticket seed for all workers (forks inherit the environment): a ticket from one
+    // worker resumes on any other. tls.session_tickets.secret replaces it for a whole fleet.
+    process.env.PORTICO_TLS_TICKET_SEED ??= randomBytes(32).toString('hex')
     this.#current = doc
     cluster.setupPrimary({ execArgv: workerExecArgv() })
-    const firstLoads = this.#slots.map((slot) => this.#expectLoad(slot, doc.version))
+    const firstLoads = this.#slots.map((slot) => this.#expectLoad(slot, doc.version, FIRST_LOAD_TIMEOUT_MS))
     for (const slot of this.#slots) this.#fork(slot)
     return Promise.all(firstLoads).then((replies) => {
       const failed = replies.filter((r): r is Extract<LoadReply, { ok: false }> => !r.ok)
@@ -297,13 +307,13 @@ export class ClusterSupervisor implements WorkerPool {
   }
 
   /** A worker that died cannot answer a scrape: stop waiting for it. */
-  #expectLoad(slot: Slot, version: number): Promise<LoadReply> {
+  #expectLoad(slot: Slot, version: number, timeoutMs = LOAD_TIMEOUT_MS): Promise<LoadReply> {
     return new Promise<LoadReply>((resolve) => {
       const list = this.#pending.get(slot.index) ?? []
       const timer = setTimeout(() => {
         this.#remove(slot.index, entry)
-        resolve({ slot: slot.index, ok: false, error: `no answer within ${LOAD_TIMEOUT_MS}ms` })
-      }, LOAD_TIMEOUT_MS)
+        resolve({ slot: slot.index, ok: false, error: `no answer within ${timeoutMs}ms` })
+      }, timeoutMs)
       const entry: PendingLoad = {
         version,
         resolve: (reply) => {

@@ -85,7 +85,12 @@ export function runWorker(): void {
   // instead of dying with requests in flight.
   process.on('SIGTERM', () => drainAndExit(drainTimeoutMs, 'SIGTERM'))
   process.on('SIGINT', () => drainAndExit(drainTimeoutMs, 'SIGINT'))
-  // The primary is gone (crashed or killed): nobody supervises or reloads us any more.
+  // The primary is gone (crashed or killed): nobody supervises or reloads us any more, but the
+  // connections we already hold are still served to the end. node:cluster's own 'disconnect'
+  // handler would exit at once with those requests in flight unless the disconnect counts as
+  // expected; it reads this flag, which nothing else in the worker uses (the primary keeps its
+  // own copy to tell a crash from a planned exit).
+  if (cluster.worker) cluster.worker.exitedAfterDisconnect = true
   process.on('disconnect', () => drainAndExit(drainTimeoutMs, 'primary disconnected'))
 
   send({ type: 'hello' })

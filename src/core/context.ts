@@ -3,6 +3,7 @@
 import type { RequestTrace } from '../observability/tracing.js'
 import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http'
 import type { ExchangeTap } from './verdict.js'
+import type { ClientIdentity } from './client-identity.js'
 
 export type HeaderMap = Record<string, string | string[] | undefined>
 
@@ -38,6 +39,8 @@ export class RequestContext {
   upstreamDurationMs: number | undefined
   /** Identity established by an auth plugin. */
   consumer: string | undefined
+  /** The client certificate of an https listener that asks for one (mTLS); null otherwise or when none was sent. */
+  clientCert: ClientIdentity | null
   /** Verified JWT claims (set by `jwt`; read by rbac and revocation by jti/sub). Never mutate. */
   claims: Record<string, unknown> | undefined
   /** Roles of the consumer (set by the plugin that identified it; read by rbac). */
@@ -74,6 +77,7 @@ export class RequestContext {
     this.upstreamStart = 0
     this.upstreamDurationMs = undefined
     this.consumer = undefined
+    this.clientCert = null
     this.claims = undefined
     this.trace = null
     this.consumerRoles = undefined

@@ -13,6 +13,7 @@ export const ERRORS = {
   method_not_allowed: { status: 405, message: 'method not allowed on this route' },
   request_timeout: { status: 408, message: 'the client did not send the request in time' },
   payload_too_large: { status: 413, message: 'request body exceeds the limit' },
+  misdirected_request: { status: 421, message: 'the connection\'s TLS certificate does not cover the requested host' },
   too_many_requests: { status: 429, message: 'rate limit exceeded' },
   header_fields_too_large: { status: 431, message: 'request headers exceed the limit' },
   plugin_error: { status: 500, message: 'a plugin failed while handling the request' },

@@ -6,6 +6,7 @@ import type { Config } from '../config/schema/index.js'
 import type { PluginDefinition } from '../plugins/contract.js'
 import type { ClusterStatus } from '../upstream/cluster.js'
 import type { StoreInfo } from '../state/store.js'
+import type { CertificateSummary } from '../tls/certificate.js'
 
 export interface SnapshotMeta {
   /** Monotonic config version assigned by the control plane. */
@@ -26,6 +27,8 @@ export interface DataPlaneStatus {
   upstreams: Record<string, ClusterStatus>
   /** The shared Store as this process sees it: topology, nodes and their connection state. */
   store?: StoreInfo
+  /** Certificates the https listeners serve (names, issuer, validity, source; never a key). */
+  certificates?: CertificateSummary[]
 }
 
 export interface DataPlaneOptions {

@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config/schema/index.js'
 import { parseDuration, parseSize } from '../config/units.js'
 import { resolveListeners, listenersKey } from '../config/listeners.js'
+import { DEFAULT_MAX_CONNECTIONS } from '../config/defaults.js'
 import { parseListen } from '../core/address.js'
 import { compileSnapshot, retireSnapshot, type Snapshot } from '../snapshot/compile.js'
 import { loadPlugins, pluginNamesIn } from '../plugins/builtin.js'
@@ -17,8 +18,14 @@ import { configReloads, reportConfigLoaded, reportLiveCounts, reportWebSocketCou
 import type { Tracing } from '../observability/tracing.js'
 import { Deadlines } from '../proxy/deadlines.js'
 import type { ProxyEnv } from '../proxy/env.js'
-import { listenHttp, type Listener } from '../proxy/listeners/http.js'
+import { listenHttp, redirectFront, type Listener } from '../proxy/listeners/http.js'
+import { listenHttps } from '../proxy/listeners/https.js'
 import { WebSocketSessions } from '../proxy/ws-sessions.js'
+import type { Front } from '../proxy/listeners/hooks.js'
+import { createTlsListener, type TlsDeps } from '../tls/listener.js'
+import type { CertificateSummary } from '../tls/certificate.js'
+import { AcmeDirectory } from '../tls/acme/storage.js'
+import { http01Front } from '../tls/acme/http01.js'
 import { Stores } from './stores.js'
 import { TracingLifecycle } from './tracing.js'
 import type { DataPlane, DataPlaneOptions, DataPlaneStatus, SnapshotMeta } from './data-plane.js'
@@ -91,6 +98,8 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
     if (prev !== undefined) {
       if (this.#listeners.length > 0 && prevConfig !== undefined && listenersKey(prevConfig) !== listenersKey(config)) {
         this.logger.warn('server.listen changed: restart to apply it')
+      } else {
+        await this.#updateTls(config)
       }
       void retireSnapshot(prev, next, this.logger)
     }
@@ -115,10 +124,25 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
         maxHeaderSize: parseSize(s.max_header_size ?? '16kb'),
         headersTimeoutMs: parseDuration(s.header_timeout ?? '10s'),
         keepAliveTimeoutMs: parseDuration(s.keep_alive_timeout ?? '5s'),
+        maxConnections: s.max_connections ?? DEFAULT_MAX_CONNECTIONS,
       }
+      // ACME: HTTP-01 tokens answered on every cleartext listener (before the https redirect),
+      // issued certificates served by https listeners with acme: true. The primary writes both.
+      const acme = config.acme === undefined ? undefined : new AcmeDirectory(config.acme.storage_dir ?? './portico-acme')
+      // The primary may not have made the storage yet: make it, so a listener can watch it.
+      await acme?.init()
       try {
         for (const l of resolveListeners(config)) {
-          this.#listeners.push(await listenHttp(this, parseListen(l.listen, l.where, 'dataplane'), limits))
+          const at = parseListen(l.listen, l.where, 'dataplane')
+          if (l.tls !== undefined) {
+            const tls = await createTlsListener(l.tls, { logger: this.logger, ...(acme === undefined ? {} : acmeDeps(acme, config)) })
+            this.#listeners.push(await listenHttps(this, at, limits, tls).catch((err: unknown) => (tls.close(), Promise.reject(err))))
+            continue
+          }
+          const fronts: Front[] = []
+          if (acme !== undefined) fronts.push(http01Front(acme))
+          if (l.redirectHttps !== undefined) fronts.push(redirectFront(l.redirectHttps))
+          this.#listeners.push(await listenHttp(this, at, limits, fronts))
         }
       } catch (err) {
         await Promise.all(this.#listeners.map((l) => (l.closeAllConnections(), l.close())))
@@ -129,7 +153,7 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
       reportWebSocketCounts(() => this.websockets.byRoute)
       for (const l of this.#listeners) {
         const addr = l.address()
-        this.logger.info({ address: addr.address, port: addr.port }, 'data plane listening')
+        this.logger.info({ address: addr.address, port: addr.port, tls: l.tls !== null }, 'data plane listening')
       }
     }
     return this.#listeners[0]!.address()
@@ -137,6 +161,24 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
 
   addresses(): AddressInfo[] {
     return this.#listeners.map((l) => l.address())
+  }
+
+  /** A reload changes what each https listener serves (certificates, policies) without a rebind. */
+  async #updateTls(config: Config): Promise<void> {
+    const specs = resolveListeners(config)
+    await Promise.all(
+      this.#listeners.map(async (l, i) => {
+        const next = specs[i]?.tls
+        if (l.tls === null || next === undefined) return
+        // A failed update keeps the previous certificates serving; update() logged why.
+        await l.tls.update(next).catch(() => undefined)
+      }),
+    )
+  }
+
+  /** What every https listener serves, for /status (never a key). */
+  certificates(): CertificateSummary[] {
+    return this.#listeners.flatMap((l) => l.tls?.status() ?? [])
   }
 
   async drain(timeoutMs: number): Promise<void> {
@@ -185,8 +227,19 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
       routes: snap?.routes.length ?? 0,
       websockets: { open: this.websockets.open, routes: Object.fromEntries(this.websockets.byRoute) },
       upstreams,
+      certificates: this.certificates(),
       ...(this.#stores.info() !== undefined ? { store: this.#stores.info() } : {}),
     }
+  }
+}
+
+/** What an https listener needs of the acme block: the storage, the challenge, on-demand TLS. */
+function acmeDeps(acme: AcmeDirectory, config: Config): Pick<TlsDeps, 'acme' | 'alpnChallenges' | 'onDemand'> {
+  const od = config.acme?.on_demand
+  return {
+    acme,
+    alpnChallenges: config.acme?.challenge === 'tls-alpn-01',
+    ...(od === undefined ? {} : { onDemand: { waitMs: parseDuration(od.wait ?? '30s'), perNameMs: parseDuration(od.per_name_interval ?? '10m') } }),
   }
 }
 

@@ -81,6 +81,14 @@ export const upstreamRejected = new Counter({
   registers: [registry],
 })
 
+/** Client connections the listener closed at accept because the worker had server.max_connections open. */
+export const connectionsClosed = new Counter({
+  name: 'portico_connections_closed_total',
+  help: 'Client connections closed by the gateway at accept, by reason: max_connections (the worker had server.max_connections open).',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+})
+
 let defaultsOn = false
 
 // prom-client's default process metrics, one module each, minus two kinds:
@@ -245,6 +253,8 @@ new PromGauge({
   help: 'Whether the shared Store (Redis, or per-process memory) is reachable: 1 up, 0 down.',
   labelNames: ['kind', 'topology'] as const,
   registers: [registry],
+  // Across workers: up only if every worker reaches it (a sum would read 2 with two workers).
+  aggregator: 'min',
   collect() {
     this.reset()
     if (storeHealth !== null) {
@@ -258,6 +268,8 @@ new PromGauge({
   help: 'Per Redis node this process knows (cluster masters and replicas, the Sentinel-named master, the single node): 1 while its connection is ready.',
   labelNames: ['topology', 'address', 'role'] as const,
   registers: [registry],
+  // Across workers: up only if every worker reaches it (a sum would read 2 with two workers).
+  aggregator: 'min',
   collect() {
     this.reset()
     const h = storeHealth?.()
@@ -276,6 +288,8 @@ new PromGauge({
   help: 'Whether a service-discovery source (dns, etcd, consul, nacos, zookeeper, kubernetes) is answering: 1 up, 0 down (last known targets keep serving).',
   labelNames: ['upstream', 'source'] as const,
   registers: [registry],
+  // Across workers: up only if every worker reaches it (a sum would read 2 with two workers).
+  aggregator: 'min',
   collect() {
     this.reset()
     for (const d of discoveryHealth?.() ?? []) this.set({ upstream: d.upstream, source: d.source }, d.up ? 1 : 0)

@@ -18,6 +18,7 @@ export const BUILTIN_LOADERS: ReadonlyMap<string, Loader> = new Map<string, Load
   ['jwt', () => import('./jwt/index.js')],
   ['rbac', () => import('./rbac/index.js')],
   ['key-auth', () => import('./key-auth/index.js')],
+  ['mtls-auth', () => import('./mtls-auth/index.js')],
   ['hmac-auth', () => import('./hmac-auth/index.js')],
   ['ip-restriction', () => import('./ip-restriction/index.js')],
   ['jwt-revocation', () => import('./jwt-revocation/index.js')],

@@ -60,6 +60,13 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
   body?: { max_bytes: number }
   /** Called at compile time with the validated config (defaults applied); never per request. */
   create(config: Static<S>, env: PluginEnv): PluginInstance
+  /**
+   * Header names (lower case) this plugin, with this config, may set on the upstream request to say
+   * who the client is (consumer name, forwarded claims). The gateway removes every such name that
+   * any plugin of the config declares from every client request, on every route, before plugins
+   * run, so a client can never send one the upstream would trust (found or not found a consumer).
+   */
+  identityHeaders?(config: Static<S>): readonly string[]
 }
 
 /** Identity helper that keeps the schema's static type for create(). */

@@ -20,7 +20,7 @@ import type { DeadlineItem, DeadlineList } from './deadlines.js'
 import { authFailures, upstreamDuration, upstreamSeries } from '../observability/metrics.js'
 import { REJECTED, type Ticket } from '../upstream/breaker.js'
 import { backoffMs, isRetryable, type RetryPolicy } from '../upstream/retry.js'
-import { ClientGone, FailureKind, UpstreamTimeout, failureKind, failureReply } from '../upstream/failure.js'
+import { ClientGone, FailureKind, MAX_UPSTREAM_HEADERS, UpstreamProtocolError, UpstreamTimeout, failureKind, failureReply } from '../upstream/failure.js'
 import { ADMITTED_NOW, QUEUED, admit, releaseGuards, type GuardHolder } from '../upstream/guards.js'
 import { Attempt, onRetry, onTryTimeout, type TryOwner } from '../upstream/tries.js'
 import { complete, type Outcome } from './completion.js'
@@ -72,6 +72,8 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   attemptOpen = false
   /** Tries dispatched so far (1 + retries). */
   tries = 0
+  /** The budget granted this request a retry: it counts in the budget's in-progress retries until it finishes. */
+  retried = false
   /** route.retry when this request may be retried (method allowed, body replayable); else null. */
   policy: RetryPolicy | null = null
   /** The try in progress when `policy` is set (null between tries). */
@@ -86,6 +88,12 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   holdsSlot = false
   /** A response plugin set head.rewriteBody: the head waits while the body is collected (else null). */
   held: HeldBody | null = null
+  /**
+   * A 204/304 head waits for the end of its (empty) response: a framing error undici finds after the
+   * head (a body length on a 204) then still gets a 502 instead of an empty reply the client cannot
+   * tell from success.
+   */
+  bodiless: { status: number; headers: Record<string, string | string[]> | HeaderList } | null = null
 
   constructor(env: ProxyEnv, snap: Snapshot, route: CompiledRoute, ctx: RequestContext) {
     this.env = env
@@ -266,10 +274,11 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   mayRetry(): boolean {
     const p = this.policy!
     if (this.tries > p.attempts || this.done || this.quiet || this.res.headersSent) return false
-    if (!p.budget.withdraw(Date.now())) {
+    if (!p.budget.withdraw(Date.now(), this.retried)) {
       this.route.cluster.countRejected('retry_budget')
       return false
     }
+    this.retried = true
     return true
   }
 
@@ -308,10 +317,19 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
         this.tryTimer = null
       }
     }
+    if (statusCode === 204 && headers['content-length'] !== undefined && headers['content-length'] !== '0') {
+      controller.abort(new UpstreamProtocolError('the upstream sent a 204 with a body length'))
+      return
+    }
     const list = responseHeaderList(headers, this.ctx.id, this.ctx.responseHeaders)
+    // Two entries per field; a few are the gateway's own (via, x-request-id, plugins' headers).
+    if (list.length > 2 * MAX_UPSTREAM_HEADERS + 16) {
+      controller.abort(new UpstreamProtocolError(`the upstream sent more than ${MAX_UPSTREAM_HEADERS} header fields`))
+      return
+    }
     const steps = this.pipeline?.response ?? null
     if (steps === null) {
-      this.writeHead(statusCode, list)
+      this.writeUpstreamHead(statusCode, list)
       return
     }
     // Response plugins see (and may change) the head as an object.
@@ -349,7 +367,13 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
       this.held = new HeldBody(head.status, head.headers, head.rewriteBody)
       return
     }
-    this.writeHead(head.status, head.headers)
+    this.writeUpstreamHead(head.status, head.headers)
+  }
+
+  /** The upstream's head as it goes on to the client; a 204/304 waits for its response's end (`bodiless`). */
+  writeUpstreamHead(status: number, headers: Record<string, string | string[]> | HeaderList): void {
+    if (status === 204 || status === 304) this.bodiless = { status, headers }
+    else this.writeHead(status, headers)
   }
 
   writeHead(status: number, headers: Record<string, string | string[]> | HeaderList): void {
@@ -377,12 +401,20 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   onResponseEnd(): void {
     this.endAttempt()
     this.clearTimer()
+    if (this.bodiless !== null) {
+      this.writeHead(this.bodiless.status, this.bodiless.headers)
+      this.bodiless = null
+    }
     if (this.held !== null) releaseHeld(this)
     if (this.ctx.tap !== null) this.endTap(undefined)
     if (!this.quiet) this.res.end()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    // A 304 may carry the Content-Length its 200 would have (RFC 9110 §8.6) and never a body
+    // (RFC 9112 §6.3); undici counts the missing body as a mismatch. The response is complete.
+    if (this.bodiless?.status === 304 && (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return this.onResponseEnd()
+    this.bodiless = null
     this.held = null // a held head was never sent: the error (or a retry) answers instead
     const wasOpen = this.attemptOpen
     this.endAttempt()
@@ -458,6 +490,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
       this.retryTimer = null
     }
     if (this.route.cluster.guarded) releaseGuards(this.route.cluster, this, this.error, this.status)
+    if (this.retried) this.policy!.budget.finished()
     this.snap.inFlight--
     this.env.requestEnded()
     complete(this.env, this.snap, res.writableFinished ? res.statusCode : 499, this)

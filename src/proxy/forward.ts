@@ -3,8 +3,23 @@
 // through trusted proxies are core/address.ts's.
 import { HOP_BY_HOP } from '../core/address.js'
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import { IDENTITY_HEADERS } from '../core/client-identity.js'
 
-const REQUEST_SKIP = new Set([...HOP_BY_HOP, 'host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'via', 'x-request-id'])
+// x-client-cert-*: the mTLS identity (tls/identity.ts) is set by the gateway alone, on every listener:
+// a client's own copies never reach the upstream, https listener or not.
+const REQUEST_SKIP = new Set([
+  ...HOP_BY_HOP,
+  'host',
+  'expect',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'forwarded',
+  'via',
+  'x-request-id',
+  ...IDENTITY_HEADERS,
+])
 
 /** Removes hop-by-hop headers, including those named in `Connection`. Mutates and returns `headers`. */
 function connectionNamed(value: string | string[] | undefined): string[] | null {
@@ -26,6 +41,8 @@ export interface ForwardInfo {
   host: string
   requestId: string
   trustedPeer: boolean
+  /** Identity headers of the Snapshot's auth plugins (Snapshot.identityHeaders): never taken from the client. */
+  strip: ReadonlySet<string> | null
 }
 
 /**
@@ -36,9 +53,11 @@ export interface ForwardInfo {
 export function upstreamRequestHeaders(src: IncomingHttpHeaders, info: ForwardInfo): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {}
   const named = connectionNamed(src.connection)
+  const strip = info.strip
   for (const name in src) {
     if (REQUEST_SKIP.has(name)) continue
     if (named !== null && named.includes(name)) continue
+    if (strip !== null && strip.has(name)) continue
     out[name] = src[name]
   }
   // TE: trailers is the one TE value a proxy may pass on; nothing here needs it, so it is dropped.

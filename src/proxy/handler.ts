@@ -4,6 +4,7 @@
 // get an early reply here. Everything config-derived was computed when the Snapshot was compiled.
 import { performance } from 'node:perf_hooks'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { TLSSocket } from 'node:tls'
 import type { Snapshot } from '../snapshot/compile.js'
 import { RequestContext } from '../core/context.js'
 import { clientAddress, hostName, plainAddress } from '../core/address.js'
@@ -15,9 +16,18 @@ import { headProblem, hostValid, targetPath, upstreamPath } from './front.js'
 import { Exchange } from './exchange.js'
 import { completeEarly } from './completion.js'
 import type { ProxyEnv } from './env.js'
+import type { ListenerHooks } from './listeners/hooks.js'
 
-/** The request handler of one listener; `proto` is the listener's scheme (X-Forwarded-Proto, traces). */
-export function createHandler(env: ProxyEnv, proto: 'http' | 'https'): (req: IncomingMessage, res: ServerResponse) => void {
+/**
+ * The request handler of one listener. `listener.proto` is its scheme (X-Forwarded-Proto, traces);
+ * `front` answers some requests before routing (ACME HTTP-01, the https redirect); `tls` binds Host
+ * to the connection's certificate and carries the client certificate. Each is read once here, so a
+ * cleartext listener pays two null checks per request.
+ */
+export function createHandler(env: ProxyEnv, listener: ListenerHooks): (req: IncomingMessage, res: ServerResponse) => void {
+  const proto = listener.proto
+  const front = listener.front
+  const tls = listener.tls
   return function handle(req, res) {
     const snap = env.snapshot!
     const start = performance.now()
@@ -47,8 +57,16 @@ export function createHandler(env: ProxyEnv, proto: 'http' | 'https'): (req: Inc
 
     const method = req.method ?? 'GET'
     const hostOnly = hostName(hostHeader)
-    let match = snap.router.match(hostOnly, method, path, headers)
-    if (match.kind === 'method_not_allowed' && method === 'OPTIONS') match = preflightMatch(snap, hostOnly, path, headers) ?? match
+    if (front !== null && front(req, res, hostOnly, path)) return
+    let sni = ''
+    if (tls !== null) {
+      // SNI and Host bound together: a connection is only good for the names its certificate covers.
+      if (!tls.checkHost(req, hostOnly)) return earlyReply(env, snap, req, res, id, start, 'misdirected_request', `this connection's certificate does not cover ${hostOnly}`)
+      if (tls.hsts !== null) res.setHeader('strict-transport-security', tls.hsts)
+      sni = (req.socket as TLSSocket).servername || ''
+    }
+    let match = snap.router.match(hostOnly, method, path, headers, sni)
+    if (match.kind === 'method_not_allowed' && method === 'OPTIONS') match = preflightMatch(snap, hostOnly, path, headers, sni) ?? match
     if (match.kind !== 'found') {
       if (match.kind === 'not_found') return earlyReply(env, snap, req, res, id, start, 'route_not_found', `no route for ${method} ${path}`)
       res.setHeader('allow', match.allow)
@@ -65,7 +83,11 @@ export function createHandler(env: ProxyEnv, proto: 'http' | 'https'): (req: Inc
     const peer = plainAddress(req.socket.remoteAddress)
     const trustedPeer = snap.trustedProxies.has(peer)
     ctx.clientIp = trustedPeer ? clientAddress(peer, headers['x-forwarded-for'], snap.trustedProxies) : peer
-    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader ?? '', requestId: id, trustedPeer })
+    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader ?? '', requestId: id, trustedPeer, strip: snap.identityHeaders })
+    if (tls !== null) {
+      ctx.clientCert = tls.identity(req)
+      tls.forward(req, ctx.upstreamHeaders)
+    }
     if (route.preserveHost && hostHeader !== undefined && hostHeader !== '') ctx.upstreamHeaders.host = hostHeader
     ctx.upstreamPath = upstreamPath(route, path)
     if (env.tracing !== null) {
@@ -96,10 +118,10 @@ export function createHandler(env: ProxyEnv, proto: 'http' | 'https'): (req: Inc
  * route it as that method, to a route whose cors plugin answers it, so users need not list OPTIONS
  * in every route's `methods`. Any other OPTIONS request keeps its 405.
  */
-function preflightMatch(snap: Snapshot, host: string, path: string, headers: IncomingMessage['headers']) {
+function preflightMatch(snap: Snapshot, host: string, path: string, headers: IncomingMessage['headers'], sni: string) {
   const wanted = headers['access-control-request-method']
   if (headers.origin === undefined || typeof wanted !== 'string' || wanted === '') return undefined
-  const m = snap.router.match(host, wanted, path, headers)
+  const m = snap.router.match(host, wanted, path, headers, sni)
   return m.kind === 'found' && m.data.answersPreflight ? m : undefined
 }
 

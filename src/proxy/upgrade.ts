@@ -34,6 +34,8 @@ import { complete, completeEarly, type Outcome } from './completion.js'
 import { FrameTracker, closeFrame } from './ws-frames.js'
 import type { ClosableSession } from './ws-sessions.js'
 import type { ProxyEnv } from './env.js'
+import type { ListenerHooks } from './listeners/hooks.js'
+import type { TLSSocket } from 'node:tls'
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
@@ -57,7 +59,7 @@ function asksWebSocket(v: string | undefined): boolean {
  * The 'upgrade' listener of one HTTP/1.1 listener. `proto` is its scheme; `plain` is its request
  * handler, which serves upgrades other than WebSocket as the plain requests they also are.
  */
-export function createUpgradeHandler(env: ProxyEnv, proto: 'http' | 'https', plain: RequestHandler): UpgradeHandler {
+export function createUpgradeHandler(env: ProxyEnv, hooks: ListenerHooks, plain: RequestHandler): UpgradeHandler {
   return function upgrade(req, duplex, head) {
     const socket = duplex as Socket
     // Node took its own error and timeout listeners off the socket when it handed it over.
@@ -77,7 +79,7 @@ export function createUpgradeHandler(env: ProxyEnv, proto: 'http' | 'https', pla
       sendError(res, id, 'not_implemented', `Upgrade: ${String(h.upgrade).slice(0, 32)} on a request with a body is not supported; send it without Upgrade`, null, true)
       return completeEarly(env, env.snapshot!, req, id, start, 501, 'not_implemented', undefined)
     }
-    handshake(env, proto, req, res, socket, head)
+    handshake(env, hooks, req, res, socket, head)
   }
 }
 
@@ -91,7 +93,9 @@ function onReplyFinish(this: ServerResponse): void {
   if (s !== null) (s as Socket).destroySoon()
 }
 
-function handshake(env: ProxyEnv, proto: 'http' | 'https', req: IncomingMessage, res: ServerResponse, socket: Socket, head: Buffer): void {
+function handshake(env: ProxyEnv, hooks: ListenerHooks, req: IncomingMessage, res: ServerResponse, socket: Socket, head: Buffer): void {
+  const proto = hooks.proto
+  const tls = hooks.tls
   const snap = env.snapshot!
   const start = performance.now()
   const headers = req.headers
@@ -115,7 +119,16 @@ function handshake(env: ProxyEnv, proto: 'http' | 'https', req: IncomingMessage,
 
   const method = req.method ?? 'GET'
   const hostOnly = hostName(hostHeader)
-  const match = snap.router.match(hostOnly, method, path, headers)
+  // The listener's hooks, as in the request handler: fronts (the https redirect, ACME answers),
+  // then on https the Host/SNI binding and HSTS.
+  if (hooks.front !== null && hooks.front(req, res, hostOnly, path)) return
+  let sni = ''
+  if (tls !== null) {
+    if (!tls.checkHost(req, hostOnly)) return refuse('misdirected_request', `this connection's certificate does not cover ${hostOnly}`)
+    if (tls.hsts !== null) res.setHeader('strict-transport-security', tls.hsts)
+    sni = (socket as TLSSocket).servername || ''
+  }
+  const match = snap.router.match(hostOnly, method, path, headers, sni)
   if (match.kind !== 'found') {
     if (match.kind === 'not_found') return refuse('route_not_found', `no route for ${method} ${path}`)
     res.setHeader('allow', match.allow)
@@ -143,7 +156,11 @@ function handshake(env: ProxyEnv, proto: 'http' | 'https', req: IncomingMessage,
   const peer = plainAddress(socket.remoteAddress)
   const trustedPeer = snap.trustedProxies.has(peer)
   ctx.clientIp = trustedPeer ? clientAddress(peer, headers['x-forwarded-for'], snap.trustedProxies) : peer
-  ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader, requestId: id, trustedPeer })
+  ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader, requestId: id, trustedPeer, strip: snap.identityHeaders })
+  if (tls !== null) {
+    ctx.clientCert = tls.identity(req)
+    tls.forward(req, ctx.upstreamHeaders)
+  }
   if (route.preserveHost && hostHeader !== '') ctx.upstreamHeaders.host = hostHeader
   ctx.upstreamPath = upstreamPath(route, path)
   if (env.tracing !== null) {

@@ -74,6 +74,8 @@ export interface RouteSpec<T> {
   paths: string[]
   /** Header name → exact value, or "~regex" tested against the joined value. */
   headers?: Record<string, string>
+  /** TLS server names (exact or "*.example.com"); omitted = any, including cleartext (sni ''). */
+  snis?: string[]
   /** Default 0; higher wins. */
   priority?: number
   data: T
@@ -282,6 +284,7 @@ class Entry<T> {
   /** Exact host, or the suffix (".example.com") of a wildcard host. */
   readonly host: string
   readonly headers: readonly HeaderMatcher[] | null
+  readonly snis: readonly { kind: number; value: string }[] | null
   readonly node: PatternNode<T> | null
   readonly regex: RegExp | null
   /** This entry's own param names when they differ from the node's (same shape, other names). */
@@ -292,7 +295,7 @@ class Entry<T> {
   readonly order: number
 
   constructor(
-    route: { name: string; data: T; methods: ReadonlySet<string> | null; headers: readonly HeaderMatcher[] | null; priority: number },
+    route: { name: string; data: T; methods: ReadonlySet<string> | null; headers: readonly HeaderMatcher[] | null; snis: readonly { kind: number; value: string }[] | null; priority: number },
     host: { kind: number; value: string },
     path: { node: PatternNode<T>; names: string[] } | RegExp,
     order: number,
@@ -301,6 +304,7 @@ class Entry<T> {
     this.data = route.data
     this.methods = route.methods
     this.headers = route.headers
+    this.snis = route.snis
     this.priority = route.priority
     this.hostKind = host.kind
     this.host = host.value
@@ -322,8 +326,13 @@ class Entry<T> {
   }
 
   /** Host, headers and method: everything but the path. */
-  qualifies(host: string, method: string, headers: IncomingHttpHeaders): boolean {
-    return this.hostMatches(host) && (this.headers === null || headersMatch(this.headers, headers)) && (this.methods === null || this.methods.has(method))
+  qualifies(host: string, method: string, headers: IncomingHttpHeaders, sni: string): boolean {
+    return (
+      this.hostMatches(host) &&
+      (this.snis === null || sniMatches(this.snis, sni)) &&
+      (this.headers === null || headersMatch(this.headers, headers)) &&
+      (this.methods === null || this.methods.has(method))
+    )
   }
 
   hostMatches(host: string): boolean {
@@ -358,6 +367,16 @@ class Entry<T> {
     for (let i = 0; i < renames.length; i++) out[renames[i] as string] = params[canonical[i] as string]
     return out
   }
+}
+
+function sniMatches(snis: readonly { kind: number; value: string }[], sni: string): boolean {
+  if (sni === '') return false
+  const name = sni.toLowerCase()
+  for (let i = 0; i < snis.length; i++) {
+    const m = snis[i]!
+    if (m.kind === HOST_EXACT ? name === m.value : name.length > m.value.length && name.endsWith(m.value)) return true
+  }
+  return false
 }
 
 function headersMatch(matchers: readonly HeaderMatcher[], headers: IncomingHttpHeaders): boolean {
@@ -406,6 +425,7 @@ export class RouteTable<T> {
         priority: spec.priority ?? 0,
         methods: compileMethods(spec.methods, fail),
         headers: compileHeaders(spec.headers, fail),
+        snis: spec.snis === undefined ? null : spec.snis.map((h) => compileHost(h, (what) => fail(what.replace(/^host/, 'sni')))),
       }
       const hosts = spec.hosts === undefined ? [{ kind: HOST_ANY, value: '' }] : spec.hosts.map((h) => compileHost(h, fail))
       if (hosts.length === 0) fail('hosts is empty (omit it to match any host)')
@@ -452,7 +472,7 @@ export class RouteTable<T> {
    * Finds the route for a request. `host` is lower-cased without port, `path` is the output of
    * normalizePath(). Never throws on request input.
    */
-  match(host: string, method: string, path: string, headers: IncomingHttpHeaders): MatchResult<T> {
+  match(host: string, method: string, path: string, headers: IncomingHttpHeaders, sni = ''): MatchResult<T> {
     const hadPercent = path.includes('%')
     const fmwPath = hadPercent ? path.replaceAll('%', SENTINEL) : path
     const hit = this.#router.find('GET', fmwPath)
@@ -466,7 +486,7 @@ export class RouteTable<T> {
         const entries = node.entries
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i] as Entry<T>
-          if (e.qualifies(host, method, headers)) {
+          if (e.qualifies(host, method, headers, sni)) {
             best = e
             params = hit.params
             break
@@ -477,7 +497,7 @@ export class RouteTable<T> {
     for (let i = 0; i < rivals.length; i++) {
       const r = rivals[i] as Entry<T>
       if (best !== undefined && r.rank > best.rank) break
-      if (!r.qualifies(host, method, headers)) continue
+      if (!r.qualifies(host, method, headers, sni)) continue
       const p = r.matchPath(path, fmwPath)
       if (p !== null) {
         best = r
@@ -485,7 +505,7 @@ export class RouteTable<T> {
         break
       }
     }
-    if (best === undefined) return this.#miss(hit, rivals, host, path, fmwPath, headers)
+    if (best === undefined) return this.#miss(hit, rivals, host, path, fmwPath, headers, sni)
     return { kind: 'found', data: best.data, name: best.name, params: best.ownParams(params as Params, hadPercent) }
   }
 
@@ -497,13 +517,15 @@ export class RouteTable<T> {
     path: string,
     fmwPath: string,
     headers: IncomingHttpHeaders,
+    sni: string,
   ): MatchResult<T> {
     const allow = new Set<string>()
     const add = (e: Entry<T>): void => {
       // An entry without methods allows any, so it would have matched: it never gets here.
       for (const m of e.methods ?? []) allow.add(m)
     }
-    const near = (e: Entry<T>): boolean => e.hostMatches(host) && (e.headers === null || headersMatch(e.headers, headers))
+    const near = (e: Entry<T>): boolean =>
+      e.hostMatches(host) && (e.snis === null || sniMatches(e.snis, sni)) && (e.headers === null || headersMatch(e.headers, headers))
     if (hit !== null) {
       const node = hit.store as PatternNode<T>
       if (node.accepts(hit.params)) for (const e of node.entries) if (near(e)) add(e)

@@ -9,6 +9,7 @@ import { UpstreamClient } from '../upstream/client.js'
 import { resolveRetries, type RetryPolicy } from '../upstream/retry.js'
 import { TrafficSplit } from '../upstream/split.js'
 import { buildPipeline, ConsumerPipelines, createInstance, type Pipeline, type UseScope } from '../plugins/pipeline.js'
+import { withSchemaDefaults } from '../plugins/defaults.js'
 import { Consumers } from '../plugins/consumers.js'
 import type { PluginDefinition, PluginInstance } from '../plugins/contract.js'
 import { TrustedProxies } from '../core/address.js'
@@ -65,6 +66,11 @@ export interface Snapshot {
   /** Plugin instances created for this Snapshot (global, per-route and per-consumer). */
   readonly plugins: readonly PluginInstance[]
   readonly consumers: Consumers
+  /**
+   * Identity headers any plugin of this config may set upstream (PluginDefinition.identityHeaders),
+   * removed from every client request on every route; null when no plugin declares one.
+   */
+  readonly identityHeaders: ReadonlySet<string> | null
 }
 
 export interface CompileOptions {
@@ -216,6 +222,7 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
     return {
       name: r.name,
       hosts: r.hosts,
+      snis: r.snis,
       methods: r.methods,
       paths: r.paths,
       headers: r.headers,
@@ -238,7 +245,21 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
     inFlight: 0,
     plugins: allInstances,
     consumers,
+    identityHeaders: identityHeaders(config, opts.registry),
   }
+}
+
+/** The union of every plugin use's identity headers: global, route and consumer uses alike. */
+function identityHeaders(config: Config, registry: ReadonlyMap<string, PluginDefinition>): ReadonlySet<string> | null {
+  const out = new Set<string>()
+  const uses = [...(config.plugins ?? []), ...(config.routes ?? []).flatMap((r) => r.plugins ?? []), ...(config.consumers ?? []).flatMap((c) => c.plugins ?? [])]
+  for (const use of uses) {
+    const def = registry.get(use.name)
+    if (def?.identityHeaders === undefined) continue
+    // Disabled uses count too: the header is still one an upstream behind this gateway may trust.
+    for (const h of def.identityHeaders(withSchemaDefaults(def.schema, structuredClone(use.config ?? {})) as never)) out.add(h)
+  }
+  return out.size === 0 ? null : out
 }
 
 /**

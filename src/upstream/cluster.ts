@@ -4,6 +4,7 @@
 // pools, same balancer, health and breaker state), so a reload causes no connection churn.
 // Health-check timers belong to the cluster: start() once it is in a live Snapshot, close() when
 // the Snapshot that last used it retires.
+import { upstreamTlsOptions } from './tls.js'
 import type { Logger } from 'pino'
 import type { UpstreamConfig } from '../config/schema/index.js'
 import { parseDuration } from '../config/units.js'
@@ -98,6 +99,7 @@ export class Cluster implements HealthHost, DiscoverySink {
     const settings = {
       connections: def.max_connections ?? 256,
       keepAliveTimeout: parseDuration(def.keep_alive_timeout ?? '4s'),
+      tls: upstreamTlsOptions(def.tls),
     }
     this.#poolSettings = settings
     this.discoveryKey = def.discovery === undefined ? '' : JSON.stringify(def.discovery)

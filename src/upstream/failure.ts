@@ -21,6 +21,25 @@ export class StaleTry extends Error {
   readonly code = 'PORTICO_STALE_TRY'
 }
 
+/**
+ * The upstream's response head breaks HTTP framing rules undici lets through (a 204 with a body
+ * length, more header fields than MAX_UPSTREAM_HEADERS).
+ */
+export class UpstreamProtocolError extends Error {
+  readonly code = 'PORTICO_UPSTREAM_PROTOCOL'
+}
+
+/**
+ * Response header fields accepted from an upstream. undici bounds only the bytes of the values
+ * (16 KiB), so 2000 one-byte headers were relayed; Envoy's max_headers_count default is 100 too.
+ */
+export const MAX_UPSTREAM_HEADERS = 100
+
+/** undici's codes for a response that does not parse as HTTP/1.1 or breaks its own framing. */
+function isProtocolCode(code: string | undefined): boolean {
+  return code === 'PORTICO_UPSTREAM_PROTOCOL' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' || (typeof code === 'string' && code.startsWith('HPE_'))
+}
+
 /** How a failed try failed, for retry and health decisions. */
 export const FailureKind = { None: 0, Connect: 1, Reset: 2, Timeout: 3, TryTimeout: 4, Protocol: 5 } as const
 export type FailureKind = (typeof FailureKind)[keyof typeof FailureKind]
@@ -48,7 +67,7 @@ export function failureKind(err: Error): FailureKind {
     case 'PORTICO_TRY_TIMEOUT':
       return FailureKind.TryTimeout
     default:
-      if (err.name === 'HTTPParserError' || (typeof code === 'string' && code.startsWith('HPE_'))) return FailureKind.Protocol
+      if (err.name === 'HTTPParserError' || isProtocolCode(code)) return FailureKind.Protocol
       return FailureKind.None
   }
 }
@@ -97,7 +116,7 @@ export function failureReply(err: Error, d: CallDeadlines, clientAborted: boolea
       return { code: 'upstream_unreachable', message: undefined, close: false }
     default:
       // undici's HTTPParserError has no code for some parser failures; its name is stable.
-      if (err.name === 'HTTPParserError' || (typeof code === 'string' && code.startsWith('HPE_'))) return { code: 'upstream_bad_response', message: undefined, close: false }
+      if (err.name === 'HTTPParserError' || isProtocolCode(code)) return { code: 'upstream_bad_response', message: err instanceof UpstreamProtocolError ? err.message : undefined, close: false }
       if (clientAborted) return null // client went away mid-upload
       return { code: 'upstream_unreachable', message: code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' ? 'the upstream closed the connection' : undefined, close: false }
   }

@@ -40,7 +40,7 @@ export function resolveRetries(c: RetriesConfig | undefined): RetryPolicy | null
     maxMs: Math.max(baseMs, parseDuration(c.backoff?.max ?? '250ms')),
     methods: new Set(c.methods ?? DEFAULT_RETRY_METHODS),
     maxBufferedBody: parseSize(c.max_buffered_body ?? '64kb'),
-    budget: new RetryBudget(c.budget?.ratio ?? 0.2, c.budget?.min_per_second ?? 10),
+    budget: new RetryBudget(c.budget?.ratio ?? 0.2, c.budget?.min_per_second ?? 10, c.budget?.min_retry_concurrency ?? 3),
   }
 }
 
@@ -57,19 +57,30 @@ const WINDOW_S = 10
  *   retries < min_per_second × 10 + ratio × requests
  * so at steady load retries add at most `ratio` extra requests (plus a small floor that lets a
  * quiet upstream still be retried). Ten one-second buckets, advanced lazily.
+ *
+ * On top of it, as Envoy's min_retry_concurrency: a retry is always allowed while fewer than
+ * `minConcurrency` retried requests are in progress. With one of two targets refusing connections,
+ * half the requests need a retry, which the rate alone refuses past its 20%; but such retries
+ * fail fast and succeed on the other target, so few are ever in progress at once (159 of 776
+ * requests were 502 retry_budget before). A storm against a slow, failing upstream still piles
+ * retries up in progress and meets the rate.
  */
 export class RetryBudget {
   readonly ratio: number
   readonly minPerSecond: number
+  readonly minConcurrency: number
   readonly #requests = new Float64Array(WINDOW_S)
   readonly #retries = new Float64Array(WINDOW_S)
   #second = 0
   #sumRequests = 0
   #sumRetries = 0
+  /** Requests that were retried and have not finished. */
+  active = 0
 
-  constructor(ratio: number, minPerSecond: number) {
+  constructor(ratio: number, minPerSecond: number, minConcurrency = 3) {
     this.ratio = ratio
     this.minPerSecond = minPerSecond
+    this.minConcurrency = minConcurrency
   }
 
   /** One request that may be retried started. */
@@ -79,13 +90,23 @@ export class RetryBudget {
     this.#sumRequests++
   }
 
-  /** Takes one retry from the budget; false when it is spent. */
-  withdraw(nowMs: number): boolean {
+  /**
+   * Takes one retry from the budget; false when it is spent. `holding`: the request already counts
+   * in `active` (its second retry); else a granted retry adds it, and `finished()` takes it out.
+   */
+  withdraw(nowMs: number, holding = false): boolean {
     const s = this.#advance(nowMs)
-    if (this.#sumRetries >= this.minPerSecond * WINDOW_S + this.ratio * this.#sumRequests) return false
+    const inProgress = holding ? this.active - 1 : this.active
+    if (inProgress >= this.minConcurrency && this.#sumRetries >= this.minPerSecond * WINDOW_S + this.ratio * this.#sumRequests) return false
     this.#retries[s]!++
     this.#sumRetries++
+    if (!holding) this.active++
     return true
+  }
+
+  /** A request that `withdraw` counted in `active` finished. */
+  finished(): void {
+    this.active--
   }
 
   #advance(nowMs: number): number {

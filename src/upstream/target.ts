@@ -1,10 +1,13 @@
 // One upstream server and its connection pools.
 import type { HistogramSeries } from '../observability/series.js'
 import { Pool } from 'undici'
+import type { ConnectionOptions } from 'node:tls'
 
 export interface PoolSettings {
   connections: number
   keepAliveTimeout: number
+  /** Connect options of https targets (upstream.tls), or null for the defaults (verify with Node's roots). */
+  tls?: ConnectionOptions | null
 }
 
 export class Target {
@@ -64,7 +67,7 @@ export class Target {
         connections: this.#settings.connections,
         keepAliveTimeout: this.#settings.keepAliveTimeout,
         keepAliveMaxTimeout: Math.max(this.#settings.keepAliveTimeout, 1000),
-        connect: { timeout: connectTimeout },
+        connect: this.#settings.tls == null || !this.origin.startsWith('https:') ? { timeout: connectTimeout } : { ...this.#settings.tls, timeout: connectTimeout },
         pipelining: 1,
         // Per-request timeouts are passed on each dispatch (route overrides), not fixed here.
         headersTimeout: 0,

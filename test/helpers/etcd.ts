@@ -52,7 +52,7 @@ export async function startEtcd(): Promise<EtcdServer> {
     env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.arch === 'arm64' ? 'arm64' : '' },
     ready: () => healthy(port),
     what: `etcd on ${port}`,
-    readyTimeoutMs: 15_000,
+    readyTimeoutMs: 60_000,
   })
   return { port, url: client, stop: server.stop, start: server.start, close: server.close }
 }

@@ -1,6 +1,7 @@
-// Runs the real `portico` CLI as a child process (node --import tsx src/main.ts …) on free
-// loopback ports, waits for /readyz, captures its output, and kills its whole process group on
-// stop, so cluster workers never outlive a test.
+// Runs the real `portico` CLI as a child process on free loopback ports, waits for /readyz,
+// captures its output, and kills its whole process group on stop, so cluster workers never
+// outlive a test. Under scripts/run-tests.mjs (PORTICO_TEST_DIST=1, dist/ just built) it runs
+// the compiled dist/main.js, as users do; a test file run on its own goes through tsx on src/.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,7 +12,11 @@ import { freePort } from './origin.js'
 import { pollUntil } from './poll.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
-const MAIN = join(ROOT, 'src/main.ts')
+/** How to run the CLI: the compiled entry when the runner built it, else src/ through tsx. */
+export const CLI_ENTRY: readonly string[] =
+  process.env.PORTICO_TEST_DIST === '1' ? [join(ROOT, 'dist/main.js')] : ['--import', 'tsx', join(ROOT, 'src/main.ts')]
+/** Process starts on a busy CI host take far longer than on a quiet one; deadlines allow for it. */
+const START_TIMEOUT_MS = 90_000
 
 export interface Exit {
   code: number | null
@@ -81,7 +86,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
   const text = typeof opts.config === 'function' ? opts.config({ port, adminPort }) : stringify(withAddresses(opts.config, port, adminPort))
   await writeFile(configFile, text)
 
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '-c', configFile, ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...CLI_ENTRY, 'start', '-c', configFile, ...(opts.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -150,7 +155,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
           await res.body.dump()
           return res.statusCode === 200
         },
-        { timeoutMs: opts.readyTimeoutMs ?? 20_000, intervalMs: 50, what: 'gateway /readyz' },
+        { timeoutMs: opts.readyTimeoutMs ?? START_TIMEOUT_MS, intervalMs: 50, what: 'gateway /readyz' },
       )
     } catch (e) {
       await gw.stop()
@@ -169,7 +174,7 @@ export interface CliResult {
 /** Run a one-shot CLI command (validate, --help, …) to completion. */
 export function runCli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    const child = spawn(process.execPath, [...CLI_ENTRY, ...args], {
       cwd: ROOT,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -180,8 +185,8 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; tim
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      rej(new Error(`portico ${args.join(' ')} did not exit within ${opts.timeoutMs ?? 20_000}ms\n${stdout}\n${stderr}`))
-    }, opts.timeoutMs ?? 20_000)
+      rej(new Error(`portico ${args.join(' ')} did not exit within ${opts.timeoutMs ?? START_TIMEOUT_MS}ms\n${stdout}\n${stderr}`))
+    }, opts.timeoutMs ?? START_TIMEOUT_MS)
     child.once('exit', (code) => {
       clearTimeout(timer)
       res({ code, stdout, stderr })

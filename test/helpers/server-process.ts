@@ -43,7 +43,7 @@ export async function serverProcess(spec: ServerProcessSpec): Promise<ServerProc
         if (spawnError !== null) throw new Error(`cannot start ${spec.command} (install the Debian package ${spec.pkg}): ${spawnError.message}`)
         return spec.ready()
       },
-      { what: spec.what, timeoutMs: spec.readyTimeoutMs ?? 10_000, intervalMs: 50 },
+      { what: spec.what, timeoutMs: spec.readyTimeoutMs ?? 60_000, intervalMs: 50 },
     )
   }
   const stop = async () => {

@@ -66,7 +66,7 @@ export async function startZookeeper(): Promise<ZkServer> {
     },
     ready: () => ruok(port),
     what: `zookeeper on ${port}`,
-    readyTimeoutMs: 30_000,
+    readyTimeoutMs: 90_000,
   })
   return { port, connect: `127.0.0.1:${port}`, stop: server.stop, start: server.start, close: server.close }
 }

@@ -1,7 +1,7 @@
 // A hostile or broken origin: a raw net.Server that sends HTTP/1.1 protocol garbage (a 204/304
 // with a body, duplicate Content-Length, control characters, folded headers, too many or too large
 // headers). The client must get 502 upstream_bad_response JSON (issue 11 item 11), never an empty
-// reply or upstream_unreachable.
+// reply or upstream_unreachable; a 304 with its 200's Content-Length is legal and relayed.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
@@ -11,7 +11,9 @@ import { rawRequest } from '../helpers/raw.js'
 
 const replies: Record<string, string> = {
   '/204-body': 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello',
-  '/304-body': 'HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\nhello',
+  // A 304 may carry its 200's Content-Length and never has a body (RFC 9110 §8.6, RFC 9112 §6.3):
+  // bytes after its head cannot be its body, so it is relayed and the connection is not reused.
+  '/304-cl': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 5\r\n\r\nhello',
   '/dup-cl': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!',
   '/ctl': 'HTTP/1.1 200 OK\r\nX-Bad: a\x01b\r\nContent-Length: 2\r\n\r\nok',
   '/folded': 'HTTP/1.1 200 OK\r\nX-Folded: one\r\n two\r\nContent-Length: 2\r\n\r\nok',
@@ -48,12 +50,20 @@ after(async () => {
 
 const status = (raw: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0)
 
+describe('a 304 with the Content-Length of its 200 is a complete response', () => {
+  test('relayed as 304 without a body; the next request is answered by a fresh connection', async () => {
+    const res = await rawRequest(gw.port, `GET /304-cl HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`)
+    assert.equal(status(res), 304, res)
+    assert.match(res, /etag: "v1"/i)
+    assert.ok(res.endsWith('\r\n\r\n'), `a body followed the 304: ${JSON.stringify(res)}`)
+    const next = await rawRequest(gw.port, `GET /nothing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`)
+    assert.equal(status(next), 404, next)
+  })
+})
+
 describe('upstream protocol garbage → 502 upstream_bad_response', () => {
-  for (const path of Object.keys(replies)) {
-    // The fix (upstream/failure.ts failureReply + exchange 204/304 handling) is not done yet:
-    // these fail on today's code and are marked todo so the suite stays green until it lands.
-    const todo = ['/204-body', '/304-body', '/dup-cl', '/many', '/large'].includes(path) ? 'issue 11 item 11: not fixed yet' : undefined
-    test(path, { todo }, async () => {
+  for (const path of Object.keys(replies).filter((p) => p !== '/304-cl')) {
+    test(path, async () => {
       const res = await rawRequest(gw.port, `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`)
       assert.equal(status(res), 502, `${path}: ${res.slice(0, 200)}`)
       assert.match(res, /"error":"upstream_bad_response"/)

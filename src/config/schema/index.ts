@@ -3,9 +3,10 @@
 // Every field carries a description and, where it has one, its default: they feed the
 // generated docs/config-reference.md and editor hints.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_PLANE_LISTEN } from '../defaults.js'
+import { DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_PLANE_LISTEN, DEFAULT_MAX_CONNECTIONS } from '../defaults.js'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
 import { ListenAddress, Listener } from './listener.js'
+import { Acme, UpstreamTls } from './tls.js'
 
 export { Listener, type ListenerConfig } from './listener.js'
 
@@ -162,6 +163,9 @@ export const Retries = Type.Object(
         {
           ratio: Type.Optional(Type.Number({ minimum: 0, maximum: 10, default: 0.2, description: 'Retries allowed as a share of requests over the last 10 s (0.2 = at most 20% extra load).' })),
           min_per_second: Type.Optional(Type.Integer({ minimum: 0, default: 10, description: 'Retries always allowed per second, so a quiet upstream can still be retried.' })),
+          min_retry_concurrency: Type.Optional(
+            Type.Integer({ minimum: 0, default: 3, description: 'Retries always allowed while fewer retried requests than this are in progress (Envoy\'s min_retry_concurrency): fast failures, such as a dead target among live ones, are never starved of retries.' }),
+          ),
         },
         { ...Strict, description: 'Retry budget: past it, a failure is returned instead of retried, so retries cannot storm.' },
       ),
@@ -330,6 +334,7 @@ export const Upstream = Type.Object(
     ),
     queue_size: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'Requests that may wait for a free slot when max_concurrent_requests is reached, per worker.' })),
     retries: Type.Optional(Retries),
+    tls: Type.Optional(UpstreamTls),
   },
   { ...Strict, description: 'A named group of targets.' },
 )
@@ -398,6 +403,9 @@ export const Route = Type.Object(
   {
     name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Unique route name, used in logs and metrics.' }),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Exact hosts or "*.example.com" wildcards. Omitted = any host.' })),
+    snis: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'TLS server names (SNI) this route serves: exact or "*.example.com" (any name under it, as in hosts). Omitted = any; a route with snis never matches cleartext requests.' }),
+    ),
     methods: Type.Optional(
       Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1, description: 'Allowed methods. Omitted = any method.' }),
     ),
@@ -433,11 +441,20 @@ export const Route = Type.Object(
 export const Server = Type.Object(
   {
     listen: Type.Optional(ListenAddress('Data-plane listener (HTTP/1.1), the shorthand for one cleartext entry of `listeners`.', DEFAULT_DATA_PLANE_LISTEN)),
-    listeners: Type.Optional(Type.Array(Listener, { minItems: 1, description: 'Data-plane listeners, one per address. Use this or `listen`, not both.' })),
+    listeners: Type.Optional(Type.Array(Listener, { minItems: 1, description: 'Data-plane listeners, one per address, cleartext or https (`tls`). Use this or `listen`, not both.' })),
     max_body_size: Type.Optional(Size('Largest request body accepted; 413 above it.', '10mb')),
     max_header_size: Type.Optional(Size('Largest request head (request line + headers); 431 above it.', '16kb')),
-    header_timeout: Type.Optional(Duration('Time a client has to send the request head.', '10s')),
+    header_timeout: Type.Optional(
+      Duration('Time a client has to send a request head; for a new connection counted from accept, so a connection that never sends a byte gets 408 and is closed after it.', '10s'),
+    ),
     keep_alive_timeout: Type.Optional(Duration('Idle time before a client keep-alive connection is closed.', '5s')),
+    max_connections: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        default: DEFAULT_MAX_CONNECTIONS,
+        description: 'Client connections per worker; a connection above it is closed at accept (counted in portico_connections_closed_total). 0 = no cap.',
+      }),
+    ),
     trusted_proxies: Type.Optional(
       Type.Array(Type.String(), { default: [], description: 'CIDRs whose X-Forwarded-For / Forwarded headers are believed.' }),
     ),
@@ -630,6 +647,7 @@ export const ConfigSchema = Type.Object(
     log: Type.Optional(Log),
     store: Type.Optional(StoreConfig),
     tracing: Type.Optional(TracingConfig),
+    acme: Type.Optional(Acme),
     // additionalProperties: false, or a name that fails the key pattern would skip validation entirely.
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Upstream, { description: 'Named upstreams.', additionalProperties: false }),
     routes: Type.Array(Route, { description: 'Routes, matched by host, method, path and headers.' }),

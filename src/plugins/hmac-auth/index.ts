@@ -54,6 +54,7 @@ export default definePlugin({
   schema: HmacAuthSchema,
   status: 'beta',
   body: { max_bytes: 1024 * 1024 },
+  identityHeaders: (config) => (config.consumer_header === '' ? [] : [config.consumer_header.toLowerCase()]),
   create(config, env) {
     const windowS = Math.floor(parseDuration(config.window) / 1000)
     const nonceTtlMs = 2 * windowS * 1000 + 1000

@@ -8,7 +8,7 @@
 // makes the answer a promise. Refusals follow RFC 6750 §3: 401 + WWW-Authenticate naming the class
 // (missing / invalid / expired); the real reason goes to the debug log only, and its kind to
 // portico_jwt_refusals_total{reason}.
-import { identify } from '../consumers.js'
+import { CONSUMER_HEADER, identify } from '../consumers.js'
 import { Counter } from 'prom-client'
 import { definePlugin, type PluginInstance } from '../contract.js'
 import { type LocalReply } from '../../core/verdict.js'
@@ -74,6 +74,8 @@ export default definePlugin({
   priority: 2510,
   schema: JwtSchema,
   status: 'beta',
+  // x-consumer-name: identify() sets it for a declared consumer named by consumer_claim.
+  identityHeaders: (config) => [CONSUMER_HEADER, ...Object.values(config.claims_to_headers ?? {}).map((h) => h.toLowerCase())],
   create(config, env) {
     const verifier = new Verifier(config, env.logger)
     const realm = config.realm ?? JWT_DEFAULTS.realm

@@ -22,6 +22,7 @@ export default definePlugin({
   priority: 2500,
   schema: KeyAuthSchema,
   status: 'beta',
+  identityHeaders: (config) => (config.consumer_header === '' ? [] : [config.consumer_header.toLowerCase()]),
   create(config, env) {
     const headerNames = config.header_names.map((h) => h.toLowerCase())
     const queryNames = config.query_names

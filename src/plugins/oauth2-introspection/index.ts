@@ -11,7 +11,7 @@ import { pluginDegraded } from '../../observability/metrics.js'
 import type { RequestContext } from '../../core/context.js'
 import { definePlugin, type PluginInstance } from '../contract.js'
 import { type LocalReply, type Verdict } from '../../core/verdict.js'
-import { identify, NO_CONSUMERS } from '../consumers.js'
+import { CONSUMER_HEADER, identify, NO_CONSUMERS } from '../consumers.js'
 import { AUTH_UNAVAILABLE } from '../remote.js'
 import { IntrospectionSchema, type IntrospectionConfig } from './schema.js'
 
@@ -111,6 +111,7 @@ export default definePlugin({
   priority: 2520,
   schema: IntrospectionSchema,
   status: 'beta',
+  identityHeaders: (config) => [CONSUMER_HEADER, ...Object.values(config.claims_to_headers).map((h) => h.toLowerCase())],
   create(config, env) {
     const logger = env.logger
     const consumers = env.consumers ?? NO_CONSUMERS

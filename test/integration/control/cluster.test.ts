@@ -1,5 +1,5 @@
 // Cluster mode as an operator sees it: a primary with 2 data-plane workers, /status and /readyz,
-// metrics summed over workers, and a worker killed with SIGKILL coming back.
+// metrics combined over workers (counters summed, health gauges their minimum), and a worker killed with SIGKILL coming back.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
@@ -105,6 +105,13 @@ describe('cluster mode with 2 workers', () => {
     assert.equal(text.split('\n').filter((l) => l === '# TYPE portico_requests_total counter').length, 1)
   })
 
+  test('gauges are combined as they mean: health gauges read 1 with two healthy workers (not 2), config_info counts the workers', async () => {
+    const text = await (await request(`${gw.adminUrl}/metrics`)).body.text()
+    assert.equal(metricValue(text, 'portico_store_up', 'kind="memory"'), 1, text.split('\n').filter((l) => l.startsWith('portico_store_up')).join('\n'))
+    assert.equal(metricValue(text, 'portico_upstream_target_healthy', 'upstream="echo"'), 1)
+    assert.equal(metricValue(text, 'portico_config_info', 'version="1"'), 2)
+  })
+
   test('a worker killed with SIGKILL is restarted with the current config; traffic keeps flowing', async () => {
     const { body: before } = await adminJson<Status>(gw, '/status')
     const victim = before.workers[0]!
@@ -121,7 +128,7 @@ describe('cluster mode with 2 workers', () => {
         const w = body.workers[0]!
         return w.state === 'ready' && w.pid !== null && w.pid !== victim.pid ? body : undefined
       },
-      { timeoutMs: 20_000, what: 'a replacement worker to be ready' },
+      { timeoutMs: 90_000, what: 'a replacement worker to be ready' },
     )
     const replacement = after.workers[0]!
     assert.equal(replacement.restarts, victim.restarts + 1)

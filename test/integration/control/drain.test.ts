@@ -103,3 +103,49 @@ describe('second SIGTERM while draining', () => {
     assert.notEqual(await inFlight, 200)
   })
 })
+
+describe('primary killed with SIGKILL', () => {
+  let origin: Origin | undefined
+  let gw: Gateway | undefined
+  after(async () => {
+    await gw?.stop()
+    await origin?.close()
+  })
+
+  test('a worker whose primary disappears finishes its in-flight request, then exits', async () => {
+    let release: (() => void) | undefined
+    const slow = await startOrigin((_req, res) => {
+      release = () => {
+        res.writeHead(200, { 'content-type': 'text/plain' })
+        res.end('finished without a primary')
+      }
+    })
+    origin = slow
+    const g = await startGateway({
+      config: { server: { drain_timeout: '30s' }, upstreams: { slow: { targets: [{ url: slow.url }] } }, routes: [{ name: 'slow', paths: ['/slow'], upstream: 'slow' }] },
+      args: ['--workers', '1'],
+    })
+    gw = g
+    const { body } = await adminJson<{ workers: Array<{ pid: number }> }>(g, '/status')
+    const workerPid = body.workers[0]!.pid
+    const inFlight = request(`${g.url}/slow`).then(async (res) => ({ status: res.statusCode, body: await res.body.text() }))
+    await pollUntil(() => slow.seen.length === 1, { what: 'the request to reach the origin' })
+    process.kill(g.pid, 'SIGKILL')
+    await g.exited
+    // The worker noticed (its IPC channel closed) and is draining, not gone.
+    await g.waitForOutput(/"why":"primary disconnected".*"msg":"worker draining"|"msg":"worker draining".*"why":"primary disconnected"/, 30_000)
+    assert.ok(alive(workerPid), 'the worker exited with a request in flight')
+    release!()
+    assert.deepEqual(await inFlight, { status: 200, body: 'finished without a primary' })
+    await pollUntil(() => !alive(workerPid), { timeoutMs: 30_000, what: 'the drained worker to exit' })
+  })
+})
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -28,11 +28,11 @@ test('two listeners serve the same routes; each reports its own port', async (t)
 })
 
 test('server.listen is the shorthand for one cleartext http1 listener', () => {
-  assert.deepEqual(resolveListeners({ server: { listen: '127.0.0.1:9000' } }), [{ listen: '127.0.0.1:9000', protocols: ['http1'], tls: undefined, proto: 'http', where: 'server.listen' }])
+  assert.deepEqual(resolveListeners({ server: { listen: '127.0.0.1:9000' } }), [{ listen: '127.0.0.1:9000', protocols: ['http1'], tls: undefined, redirectHttps: undefined, proto: 'http', where: 'server.listen' }])
   assert.deepEqual(resolveListeners({})[0]?.listen, '0.0.0.0:8080')
 })
 
-test('refused: listen and listeners together, a bad address, an unknown protocol, tls (not yet)', () => {
+test('refused: listen and listeners together, a bad address, an unknown protocol, tls without certificates', () => {
   const text = `server:\n  listen: 8080\n  listeners:\n    - { listen: "nope:port" }\n    - { listen: 8081, protocols: [h3] }\n    - { listen: 8082, tls: {} }\n${routes('http://127.0.0.1:1')}`
   const r = loadConfigText(text, 'c.yaml', { checks: BUILTIN_CHECKS })
   assert.equal(r.ok, false)
@@ -40,5 +40,5 @@ test('refused: listen and listeners together, a bad address, an unknown protocol
   assert.ok(got.includes('server.listeners: set server.listen or server.listeners, not both'), got.join('\n'))
   assert.ok(got.some((m) => m.startsWith('server.listeners[0].listen: must be host:port')), got.join('\n'))
   assert.ok(got.some((m) => m.startsWith('server.listeners[1].protocols[0]')), got.join('\n'))
-  assert.ok(got.includes('server.listeners[2].tls: TLS listeners are not available in this version'), got.join('\n'))
+  assert.ok(got.includes('server.listeners[2].tls: an https listener needs certificates (or acme: true)'), got.join('\n'))
 })

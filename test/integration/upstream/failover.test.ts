@@ -184,3 +184,34 @@ routes:
   await assert.rejects(get(`${gw.url}/x`))
   assert.equal(cut.hits, 1, 'not retried')
 })
+
+test('one of two targets dead, no health checks: retries are not starved by the rate budget (min_retry_concurrency)', async (t) => {
+  const origins = await Promise.all(['live', 'dead'].map((n) => killableOrigin(n)))
+  t.after(() => Promise.all(origins.map((o) => o.close())))
+  await origins[1]!.kill() // refuses connections from the start
+  const gw = await startInProc(`
+upstreams:
+  half:
+    targets:
+${yamlList(origins.map((o) => o.url))}
+    timeouts: { connect: 500ms }
+    retries: { attempts: 2, backoff: { base: 1ms, max: 5ms } }
+routes:
+  - { name: r, paths: ['/*'], upstream: half }
+`)
+  t.after(() => gw.close())
+  const before = (await metric('portico_upstream_rejected_total', { upstream: 'half', reason: 'retry_budget' })) ?? 0
+  const statuses = new Map<number, number>()
+  // 4 clients, 600 GETs: about 300 need a retry, far above the rate floor (10/s + 20% of requests).
+  let left = 600
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (left-- > 0) {
+        const r = await get(`${gw.url}/x`)
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
+      }
+    }),
+  )
+  assert.deepEqual([...statuses], [[200, 600]])
+  assert.equal(((await metric('portico_upstream_rejected_total', { upstream: 'half', reason: 'retry_budget' })) ?? 0) - before, 0)
+})

@@ -96,6 +96,7 @@ test('text and HTML views: unknown health, no-answer workers, HTML-escaped conte
     ),
     routes: routeStatus(config),
     upstreams: upstreamStatus(config, planes),
+    certificates: [],
   }
   assert.deepEqual(doc.workers.map((w) => [w.answered, w.in_flight]), [[true, 2], [false, null]])
   // Worker 0 answered for its version-1 Snapshot before its "loaded" for version 2 reached the

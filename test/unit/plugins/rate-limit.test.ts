@@ -12,6 +12,8 @@ import { MemoryStore } from '../../../src/state/memory.js'
 import { RedisStore } from '../../../src/state/redis.js'
 import { startRedis, type RedisServer } from '../../helpers/redis.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
+import { fakeContext } from '../../helpers/context.js'
+import type { Store } from '../../../src/state/store.js'
 import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
 
 const spec = (alg: number, limit: number, windowMs: number, burst = limit): LimitSpec => ({ alg, limit, windowMs, burst })
@@ -217,6 +219,38 @@ describe('Lua script and JavaScript twin agree (real Redis)', () => {
       assert.equal(next[1], 5)
     })
   }
+})
+
+describe('redis policy: concurrent requests for one key share a script call', () => {
+  let redis: RedisServer
+  let store: RedisStore
+  before(async () => {
+    redis = await startRedis()
+    store = new RedisStore({ url: redis.url, timeoutMs: 1000, prefix: 'batch:' })
+    await store.ready()
+  })
+  after(async () => {
+    await store.close()
+    await redis.close()
+  })
+
+  test('40 concurrent requests, limit 25: one EVALSHA, exactly 25 admitted, in arrival order', async () => {
+    let calls = 0
+    const counting: Store = Object.assign(Object.create(store) as Store, {
+      eval: (...a: Parameters<Store['eval']>) => {
+        calls++
+        return store.eval(...a)
+      },
+    })
+    const inst = rateLimit.create({ policy: 'redis', key: 'route', limits: [{ limit: 25, window: '1h' }] } as never, testPluginEnv('batch', counting))
+    const verdicts = await Promise.all(Array.from({ length: 40 }, () => inst.access!(fakeContext({ route: 'batch' }))))
+    const admitted = verdicts.map((v) => v === undefined)
+    assert.equal(calls, 1)
+    assert.deepEqual(admitted, [...Array<boolean>(25).fill(true), ...Array<boolean>(15).fill(false)])
+    // A second wave is decided against what the first committed.
+    const again = await inst.access!(fakeContext({ route: 'batch' }))
+    assert.equal((again as { status?: number } | undefined)?.status, 429)
+  })
 })
 
 describe('config validation', () => {

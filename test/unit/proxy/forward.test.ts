@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { upstreamRequestHeaders, type ForwardInfo } from '../../../src/proxy/forward.js'
 
-const info = (over: Partial<ForwardInfo>): ForwardInfo => ({ peer: '10.0.0.1', proto: 'http', host: 'api.example', requestId: 'r1', trustedPeer: false, ...over })
+const info = (over: Partial<ForwardInfo>): ForwardInfo => ({ peer: '10.0.0.1', proto: 'http', host: 'api.example', requestId: 'r1', trustedPeer: false, strip: null, ...over })
 
 test('Forwarded: each request gets its own peer, scheme and host, in any order of requests', () => {
   // The element is memoised for the common case (the same client and host again); a change in

@@ -257,3 +257,26 @@ describe('checkPathPattern', () => {
     })
   }
 })
+
+describe('snis: routes by TLS server name', () => {
+  const t = table([
+    { name: 'exact', snis: ['api.example.com'], paths: ['/x'] },
+    { name: 'wild', snis: ['*.tenants.example.com'], paths: ['/x'], methods: ['GET'] },
+    { name: 'any', paths: ['/x'], priority: -1 },
+  ])
+  const find = (sni: string, method = 'GET'): MatchResult<string> => t.match('api.example.com', method, '/x', {}, sni)
+  test('exact and wildcard SNI, case-insensitive; a wildcard covers any name under it, as hosts does', () => {
+    assert.equal((find('API.example.com') as { name: string }).name, 'exact')
+    assert.equal((find('a.tenants.example.com') as { name: string }).name, 'wild')
+    assert.equal((find('a.b.tenants.example.com') as { name: string }).name, 'wild')
+  })
+  test('no SNI (cleartext) or another name falls through to the route without snis', () => {
+    assert.equal((find('') as { name: string }).name, 'any')
+    assert.equal((find('tenants.example.com') as { name: string }).name, 'any')
+  })
+  test('a route with snis only is never found without SNI', () => {
+    const only = table([{ name: 'tls-only', snis: ['api.example.com'], paths: ['/x'] }])
+    assert.deepEqual(only.match('api.example.com', 'GET', '/x', {}), { kind: 'not_found' })
+    assert.equal((only.match('api.example.com', 'GET', '/x', {}, 'api.example.com') as { name: string }).name, 'tls-only')
+  })
+})

@@ -81,6 +81,16 @@ test('bulkhead: max in flight, bounded FIFO queue, skips waiters that left', () 
   assert.deepEqual(admitted, ['b'])
 })
 
+test('retry budget: min_retry_concurrency allows retries while few are in progress, whatever the rate', () => {
+  const budget = new RetryBudget(0, 0, 3) // no rate at all
+  assert.deepEqual([budget.withdraw(0), budget.withdraw(0), budget.withdraw(0), budget.withdraw(0)], [true, true, true, false])
+  // A request retried a second time does not count twice.
+  assert.equal(budget.withdraw(0, true), true)
+  budget.finished()
+  assert.equal(budget.withdraw(0), true)
+  assert.equal(budget.withdraw(0), false)
+})
+
 test('retry budget: min_per_second floor, then ratio of requests', () => {
   const budget = new RetryBudget(0.2, 1) // floor: 10 retries per 10 s
   let ok = 0
