@@ -75,9 +75,13 @@ export async function startWsOrigin(opts: { prefix?: string; perMessageDeflate?:
 }
 
 /** Opens a client; resolves once open, rejects with the status of a refused handshake. */
-export function openWs(url: string, opts: { headers?: Record<string, string>; protocols?: string[]; perMessageDeflate?: boolean } = {}): Promise<WebSocket> {
+export function openWs(
+  url: string,
+  opts: { headers?: Record<string, string>; protocols?: string[]; perMessageDeflate?: boolean; ca?: string; servername?: string } = {},
+): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, opts.protocols ?? [], { headers: opts.headers, perMessageDeflate: opts.perMessageDeflate ?? false, maxPayload: 64 * 1024 * 1024 })
+    const tls = opts.ca === undefined ? {} : { ca: opts.ca, servername: opts.servername }
+    const ws = new WebSocket(url, opts.protocols ?? [], { headers: opts.headers, perMessageDeflate: opts.perMessageDeflate ?? false, maxPayload: 64 * 1024 * 1024, ...tls })
     ws.once('open', () => resolve(ws))
     ws.once('unexpected-response', (_req, res) => {
       let body = ''
