@@ -1,6 +1,7 @@
 // The request body of an exchange: read whole into ctx.body for pipelines that asked for it
 // (PluginDefinition.body), buffered for replay when the route retries a small one, else streamed
 // (through BodyLimit when chunked, so max_body_size holds without a Content-Length).
+import { sendContinue } from './continue.js'
 import { BodyLimit } from './body-limit.js'
 import type { Exchange } from './exchange.js'
 
@@ -15,6 +16,7 @@ export function readBody(ex: Exchange, limit: number): void {
   const headers = req.headers
   const cl = headers['content-length']
   if (cl !== undefined && Number(cl) > limit) return ex.fail('payload_too_large', `request body exceeds ${limit} bytes`, true)
+  sendContinue(req, ex.res)
   if (req.readableEnded || (headers['transfer-encoding'] === undefined && (cl === undefined || cl === '0'))) {
     ex.ctx.body = EMPTY_BODY
     ex.bodyRead = true
@@ -26,8 +28,16 @@ export function readBody(ex: Exchange, limit: number): void {
     stop()
     if (!ex.done) ex.fail('request_timeout', `no request body data for ${ex.route.timeouts.read}ms`, true)
   }, ex.route.timeouts.read)
+  // The idle timer alone lets a client send one byte every read-timeout forever (a POST trickling 1
+  // byte per 2 s stayed open 75 s with read 5s, total 10s): the whole body has a deadline too.
+  const totalMs = ex.route.timeouts.total > 0 ? Math.min(ex.snap.bodyTimeoutMs, ex.route.timeouts.total) : ex.snap.bodyTimeoutMs
+  const whole = setTimeout(() => {
+    stop()
+    if (!ex.done) ex.fail('request_timeout', `the request body did not arrive within ${totalMs}ms`, true)
+  }, totalMs)
   const stop = (): void => {
     clearTimeout(idle)
+    clearTimeout(whole)
     req.off('data', onData)
     req.off('end', onEnd)
     req.off('error', stop)
@@ -65,6 +75,7 @@ export function readBody(ex: Exchange, limit: number): void {
 export function prepareBody(ex: Exchange): void {
   const req = ex.ctx.req
   const headers = req.headers
+  sendContinue(req, ex.res)
   const policy = ex.route.retry
   const retryable = policy !== null && policy.methods.has(ex.ctx.method)
   const buffered = ex.ctx.body

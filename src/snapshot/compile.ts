@@ -59,6 +59,8 @@ export interface Snapshot {
   readonly clusters: ReadonlyMap<string, Cluster>
   readonly routes: readonly CompiledRoute[]
   readonly trustedProxies: TrustedProxies
+  /** server.body_timeout (ms): the most a request body a plugin buffers may take to arrive. */
+  readonly bodyTimeoutMs: number
   /** log.access_log compiled; null = off (the handler's one check). */
   readonly accessLog: AccessLogPolicy | null
   /** Requests currently running on this Snapshot (the handler counts them). */
@@ -241,6 +243,7 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
     clusters,
     routes,
     trustedProxies: new TrustedProxies(server.trusted_proxies ?? []),
+    bodyTimeoutMs: parseDuration(server.body_timeout ?? '60s'),
     accessLog: accessLogPolicy(config.log?.access_log),
     inFlight: 0,
     plugins: allInstances,

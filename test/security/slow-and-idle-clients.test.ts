@@ -106,3 +106,36 @@ routes: [ { name: r, paths: [/*], upstream: o } ]
     for (const c of held) c.socket.destroy()
   })
 })
+
+describe('a request body trickled byte by byte into a buffering route', () => {
+  let origin: Origin
+  let gw: InProcGateway
+  before(async () => {
+    origin = await startOrigin()
+    gw = await startInProc(`server: { listen: 127.0.0.1:0, body_timeout: 2s }
+upstreams: { o: { targets: [ { url: ${origin.url} } ], timeouts: { read: 5s, total: 30s } } }
+consumers:
+  - { name: carol, credentials: { hmac_auth: [ { key_id: carol-1, secret: "hmac-secret-0123456789abcdef" } ] } }
+routes: [ { name: signed, paths: [/s/*], upstream: o, plugins: [ { name: hmac-auth, config: { max_body_size: 1kb } } ] } ]
+`)
+  })
+  after(async () => {
+    await gw.close()
+    await origin.close()
+  })
+
+  test('gets 408 at server.body_timeout although each byte comes well inside the read timeout', async (t) => {
+    const t0 = Date.now()
+    const c = await connect(gw.port, 'POST /s/x HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 200\r\n\r\n')
+    // The attack itself: one byte every 500 ms (the read timeout is 5 s), 100 s for the whole body.
+    const drip = setInterval(() => c.socket.write('x'), 500)
+    t.after(() => clearInterval(drip))
+    await pollUntil(() => c.closed || c.data.includes('\r\n\r\n'), { timeoutMs: 40_000, intervalMs: 50, what: 'an answer to the trickled body' })
+    clearInterval(drip)
+    assert.match(c.data, /^HTTP\/1\.1 408 /, c.data)
+    assert.match(c.data, /did not arrive within 2000ms/)
+    assert.ok(Date.now() - t0 < 20_000, `answered after ${Date.now() - t0} ms`)
+    assert.equal(origin.seen.length, 0)
+    c.socket.destroy()
+  })
+})

@@ -448,6 +448,12 @@ export const Server = Type.Object(
       Duration('Time a client has to send a request head; for a new connection counted from accept, so a connection that never sends a byte gets 408 and is closed after it.', '10s'),
     ),
     keep_alive_timeout: Type.Optional(Duration('Idle time before a client keep-alive connection is closed.', '5s')),
+    body_timeout: Type.Optional(
+      Duration(
+        'Total time a client has to send a request body that a plugin reads before the access phase (hmac-auth, request-transformer…); past it, or past the route\'s total timeout if shorter, 408. Streamed bodies are bounded by the route\'s timeouts.',
+        '60s',
+      ),
+    ),
     max_connections: Type.Optional(
       Type.Integer({
         minimum: 0,

@@ -7,6 +7,7 @@ import type https from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import { errorBody, type ErrorCode } from '../../core/errors.js'
 import type { HostPort } from '../../core/address.js'
+import { checkContinue } from '../continue.js'
 import { createHandler } from '../handler.js'
 import { createUpgradeHandler } from '../upgrade.js'
 import type { ProxyEnv } from '../env.js'
@@ -156,6 +157,7 @@ export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLi
   const hooks = { proto: 'http' as const, front: composeFronts(fronts), tls: null }
   const handler = createHandler(env, hooks)
   const server = http.createServer(serverOptions(limits), handler)
+  server.on('checkContinue', checkContinue(handler))
   server.on('clientError', clientErrorReply)
   // Upgrade requests: WebSocket handshakes (proxy/upgrade.ts); other upgrades are served as plain requests.
   server.on('upgrade', createUpgradeHandler(env, hooks, handler))

@@ -6,6 +6,7 @@
 import https from 'node:https'
 import type { HostPort } from '../../core/address.js'
 import type { TlsListener } from '../../tls/listener.js'
+import { checkContinue } from '../continue.js'
 import { createHandler } from '../handler.js'
 import { createUpgradeHandler } from '../upgrade.js'
 import type { ProxyEnv } from '../env.js'
@@ -16,6 +17,7 @@ export async function listenHttps(env: ProxyEnv, at: HostPort, limits: ListenerL
   const hooks = { proto: 'https' as const, front: null, tls }
   const handler = createHandler(env, hooks)
   const server = https.createServer({ ...serverOptions(limits), ...tls.serverOptions }, handler)
+  server.on('checkContinue', checkContinue(handler))
   server.on('clientError', clientErrorReply)
   // WebSocket over TLS (wss://): the same upgrade handler as the cleartext listener.
   server.on('upgrade', createUpgradeHandler(env, hooks, handler))
