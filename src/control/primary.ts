@@ -22,7 +22,7 @@ import { FileSource, fileRawHash } from './sources/file.js'
 import { readDocumentAsWritten, type ConfigSource, type SourceRead, type Trigger } from './sources/source.js'
 import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
-import { certificateStatus, routeStatus, storeStatus, upstreamStatus, workerStatus, type StatusDocument } from './status.js'
+import { certificateStatus, routeStatus, storeStatus, upstreamStatus, websocketStatus, workerStatus, type StatusDocument } from './status.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 import { Handoff, inheritedHandoff } from './handoff.js'
 import { AdminApi } from './admin/api.js'
@@ -244,6 +244,7 @@ class Controller {
       routes: routeStatus(c),
       upstreams: upstreamStatus(c, planes),
       store: storeStatus(planes),
+      websockets: websocketStatus(planes),
       certificates: certificateStatus(planes),
       ...(this.#source.status === undefined ? {} : { config_center: this.#source.status() }),
     }

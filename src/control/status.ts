@@ -151,6 +151,20 @@ export interface StatusDocument {
   store?: Array<{ slot: number } & NonNullable<DataPlaneStatus['store']>>
   /** Served TLS certificates, one row per certificate (by fingerprint) over every worker. */
   certificates: CertificateStatus[]
+  /** Open WebSocket sessions summed over the workers that answered, and per route. */
+  websockets?: { open: number; routes: Record<string, number> }
+}
+
+/** WebSocket sessions summed over the workers that answered. */
+export function websocketStatus(planes: readonly WorkerPlaneStatus[]): NonNullable<StatusDocument['websockets']> {
+  const out = { open: 0, routes: {} as Record<string, number> }
+  for (const { status } of planes) {
+    const w = status?.websockets
+    if (w === undefined) continue
+    out.open += w.open
+    for (const [route, n] of Object.entries(w.routes)) out.routes[route] = (out.routes[route] ?? 0) + n
+  }
+  return out
 }
 
 /** The Store as each worker sees it (Redis topology, nodes, connection states). */
@@ -249,6 +263,9 @@ export function renderStatusText(d: StatusDocument): string {
         ...u.targets.map((t) => [`  ${t.url}`, String(t.weight), health(t.healthy) + (t.ejected ? ' (ejected)' : ''), String(t.in_flight), perWorker(t.url).join(' ')]),
       ]),
     )
+  }
+  if (d.websockets !== undefined && d.websockets.open > 0) {
+    lines.push('', `WEBSOCKETS  ${d.websockets.open} open  ${Object.entries(d.websockets.routes).map(([r, n]) => `${r}=${n}`).join(' ')}`)
   }
   const st = d.store?.[0]
   if (st !== undefined) {

@@ -28,6 +28,7 @@ export const ERRORS = {
   no_healthy_target: { status: 503, message: 'no upstream target is available' },
   circuit_open: { status: 503, message: 'the upstream is failing; its circuit breaker is open' },
   upstream_overloaded: { status: 503, message: 'the upstream has too many requests in flight' },
+  websocket_limit: { status: 503, message: 'the route has as many WebSocket sessions open as it allows' },
   shutting_down: { status: 503, message: 'the gateway is shutting down' },
   upstream_timeout: { status: 504, message: 'the upstream did not answer in time' },
   not_cached: { status: 504, message: 'only-if-cached and no stored response can answer the request' },

@@ -22,6 +22,8 @@ export interface DataPlaneStatus {
   hash: string
   inFlight: number
   routes: number
+  /** Open WebSocket sessions in this process (also counted in inFlight), and per route (handshakes in progress included). */
+  websockets?: { open: number; routes: Record<string, number> }
   /** Live state of this process's clusters: health, ejection, in-flight, breaker. */
   upstreams: Record<string, ClusterStatus>
   /** The shared Store as this process sees it: topology, nodes and their connection state. */

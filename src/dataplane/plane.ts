@@ -14,12 +14,13 @@ import { loadPlugins, pluginNamesIn } from '../plugins/builtin.js'
 import { loadSchemaDefaults } from '../plugins/defaults.js'
 import type { PluginDefinition } from '../plugins/contract.js'
 import { AccessLog } from '../observability/access-log.js'
-import { configReloads, reportConfigLoaded, reportLiveCounts } from '../observability/metrics.js'
+import { configReloads, reportConfigLoaded, reportLiveCounts, reportWebSocketCounts } from '../observability/metrics.js'
 import type { Tracing } from '../observability/tracing.js'
 import { Deadlines } from '../proxy/deadlines.js'
 import type { ProxyEnv } from '../proxy/env.js'
 import { listenHttp, redirectFront, type Listener } from '../proxy/listeners/http.js'
 import { listenHttps } from '../proxy/listeners/https.js'
+import { WebSocketSessions } from '../proxy/ws-sessions.js'
 import type { Front } from '../proxy/listeners/hooks.js'
 import { createTlsListener, type TlsDeps } from '../tls/listener.js'
 import type { CertificateSummary } from '../tls/certificate.js'
@@ -43,6 +44,7 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
   readonly logger: Logger
   readonly accessLog: AccessLog
   readonly deadlines = new Deadlines()
+  readonly websockets = new WebSocketSessions()
   /** The current Tracing (TracingLifecycle.current), copied into a field: read once per request. */
   tracing: Tracing | null = null
   readonly #tracing: TracingLifecycle
@@ -162,6 +164,7 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
         throw err
       }
       reportLiveCounts(() => ({ inFlight: this.inFlight, connections: this.#listeners.reduce((n, l) => n + l.connections, 0) }))
+      reportWebSocketCounts(() => this.websockets.byRoute)
       for (const l of this.#listeners) {
         const addr = l.address()
         this.logger.info({ address: addr.address, port: addr.port, tls: l.tls !== null }, 'data plane listening')
@@ -211,7 +214,10 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
       // for its answer (its request may not have been read yet; resetting it would fail a client).
       const settled = () => this.inFlight === 0 && listeners.every((l) => l.unanswered === 0)
       await this.#waitUntil(settled, deadline - Date.now())
-      if (!settled()) this.logger.warn({ in_flight: this.inFlight }, 'drain timeout: closing remaining connections')
+      if (!settled()) this.logger.warn({ in_flight: this.inFlight, websockets: this.websockets.open }, 'drain timeout: closing remaining connections')
+      // WebSocket sessions (counted in inFlight, so the wait above covered them) get a 1001
+      // "going away" close frame, and a moment for it to arrive, before their sockets are cut.
+      await this.websockets.closeAll(1001, 'shutting_down', 2000)
       for (const l of listeners) l.closeAllConnections()
       await closed
     }
@@ -253,6 +259,7 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
       hash: snap?.hash ?? '',
       inFlight: this.inFlight,
       routes: snap?.routes.length ?? 0,
+      websockets: { open: this.websockets.open, routes: Object.fromEntries(this.websockets.byRoute) },
       upstreams,
       certificates: this.certificates(),
       ...(this.#stores.info() !== undefined ? { store: this.#stores.info() } : {}),

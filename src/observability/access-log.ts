@@ -34,6 +34,8 @@ export interface AccessEntry {
   spanId?: string | undefined
   /** The (redacted) query string, only when `include_query` is on and the request had one. */
   query?: string | undefined
+  /** A WebSocket session (status 101): bytes received from the client after the handshake; `bytes` is those sent to it. */
+  bytesReceived?: number | undefined
 }
 
 /**
@@ -161,7 +163,8 @@ function line(e: AccessEntry): string {
     `"consumer":${e.consumer === undefined ? 'null' : str(e.consumer)},"error":${e.error === undefined ? 'null' : str(e.error)}` +
     `${e.attempts !== undefined && e.attempts > 1 ? `,"upstream_attempts":${e.attempts}` : ''}` +
     `${e.traceId === undefined ? '' : `,"trace_id":"${e.traceId}","span_id":"${e.spanId}"`}` +
-    `${e.query === undefined ? '' : `,"query":${str(e.query)}`}}\n`
+    `${e.query === undefined ? '' : `,"query":${str(e.query)}`}` +
+    `${e.bytesReceived === undefined ? '' : `,"bytes_received":${e.bytesReceived}`}}\n`
   )
 }
 

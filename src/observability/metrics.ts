@@ -321,3 +321,25 @@ export function reportConfigLoaded(version: number, hash: string): void {
 
 /** 401/403 answers by route and error code (plugins answer with bounded codes). */
 export const authFailures = new FastCounter('portico_auth_failures_total', 'Requests refused with 401 or 403, by route, status and error code.', registry)
+
+// WebSocket sessions (proxy/upgrade.ts). Labels are route names (bounded) and a fixed result set.
+export const websocketHandshakes = new FastCounter(
+  'portico_websocket_handshakes_total',
+  'WebSocket handshakes by route and result: accepted (101 relayed), refused (a plugin or the gateway answered 4xx), limited (max_connections), failed (upstream error or non-101 answer).',
+  registry,
+)
+let websocketCounts: (() => ReadonlyMap<string, number>) | null = null
+new PromGauge({
+  name: 'portico_websocket_connections',
+  help: 'WebSocket sessions open right now, by route.',
+  labelNames: ['route'] as const,
+  registers: [registry],
+  collect() {
+    this.reset()
+    const counts = websocketCounts?.()
+    if (counts !== undefined) for (const [route, n] of counts) this.set({ route }, n)
+  },
+})
+export function reportWebSocketCounts(fn: () => ReadonlyMap<string, number>): void {
+  websocketCounts = fn
+}

@@ -26,13 +26,18 @@ export interface Outcome {
   readonly pipeline: Pipeline | null
 }
 
-/** A request answered by the exchange (`o`) with `status` (499: the client left first). */
-export function complete(env: ProxyEnv, snap: Snapshot, status: number, o: Outcome): void {
+/**
+ * A request answered by the exchange (`o`) with `status` (499: the client left first).
+ * `bytesReceived` is set for a WebSocket session that ended (status 101): its request was counted
+ * in the request metrics when the handshake completed, so only the trace, the access log line and
+ * the log phase remain, with the session's duration and its bytes both ways.
+ */
+export function complete(env: ProxyEnv, snap: Snapshot, status: number, o: Outcome, bytesReceived?: number): void {
   const ctx = o.ctx
   const ms = performance.now() - ctx.start
   const declared = ctx.req.headers['content-length']
   const trace = ctx.trace
-  recordRequest(
+  if (bytesReceived === undefined) recordRequest(
     o.route.name,
     ctx.method,
     status,
@@ -61,6 +66,7 @@ export function complete(env: ProxyEnv, snap: Snapshot, status: number, o: Outco
       traceId: trace === null ? undefined : trace.traceId,
       spanId: trace === null ? undefined : trace.spanId,
       query: log.redact === null ? undefined : log.query(ctx.query),
+      bytesReceived,
     })
   }
   const error = o.error

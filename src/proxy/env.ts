@@ -6,6 +6,7 @@ import type { Snapshot } from '../snapshot/compile.js'
 import type { AccessLog } from '../observability/access-log.js'
 import type { Tracing } from '../observability/tracing.js'
 import type { Deadlines } from './deadlines.js'
+import type { WebSocketSessions } from './ws-sessions.js'
 
 export interface ProxyEnv {
   snapshot: Snapshot | undefined
@@ -18,4 +19,6 @@ export interface ProxyEnv {
   readonly deadlines: Deadlines
   /** OpenTelemetry tracing, or null when off (one null check per request). */
   readonly tracing: Tracing | null
+  /** Open WebSocket sessions (proxy/upgrade.ts): route counts, and what a drain closes. */
+  readonly websockets: WebSocketSessions
 }

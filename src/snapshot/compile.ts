@@ -35,6 +35,21 @@ export interface CompiledRoute {
   readonly pipeline: Pipeline | null
   /** The route's pipeline answers CORS preflights itself (a cors plugin is in its access phase). */
   readonly answersPreflight: boolean
+  /** WebSocket proxying (proxy/upgrade.ts), or null when the route did not opt in. */
+  readonly websocket: WebSocketPolicy | null
+}
+
+/** A route's `websocket` block, resolved (durations in ms; 0 = off). */
+export interface WebSocketPolicy {
+  readonly idleMs: number
+  readonly lifetimeMs: number
+  readonly maxConnections: number
+}
+
+function websocketPolicy(r: RouteConfig): WebSocketPolicy | null {
+  const w = r.websocket
+  if (w === undefined || w.enabled !== true) return null
+  return { idleMs: parseDuration(w.idle_timeout ?? '60s'), lifetimeMs: parseDuration(w.max_lifetime ?? 0), maxConnections: w.max_connections ?? 0 }
 }
 
 export interface Snapshot {
@@ -188,6 +203,7 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
       retry: retryFor(cluster),
       pipeline,
       answersPreflight: pipeline?.access?.some((step) => step.name === 'cors') ?? false,
+      websocket: websocketPolicy(r),
     }
     let route = compiled
     if (r.upstreams !== undefined) {

@@ -385,6 +385,20 @@ export const Split = Type.Object(
   { ...Strict, description: 'Options of a traffic split (only with `upstreams`).' },
 )
 
+// WebSocket on a route (src/proxy/upgrade.ts). Off unless `enabled` (APISIX's enable_websocket):
+// an Upgrade on a route that did not opt in never opens a tunnel.
+export const WebSocketOptions = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ default: false, description: 'Proxy WebSocket handshakes (GET + Upgrade: websocket) on this route. Off: 501 not_implemented, no tunnel.' })),
+    idle_timeout: Type.Optional(Duration('A session with no bytes in either direction for this long is closed (close code 1001 when at a frame boundary); 0 = never.', '60s')),
+    max_lifetime: Type.Optional(Duration('A session is closed this long after its handshake, whatever its traffic; 0 = no limit.', '0s')),
+    max_connections: Type.Optional(
+      Type.Integer({ minimum: 0, default: 0, description: 'Open sessions allowed on this route per worker; a handshake above it gets 503 websocket_limit. 0 = no limit.' }),
+    ),
+  },
+  { ...Strict, description: 'WebSocket proxying on this route (off by default).' },
+)
+
 export const Route = Type.Object(
   {
     name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Unique route name, used in logs and metrics.' }),
@@ -418,6 +432,7 @@ export const Route = Type.Object(
     // Replaces the upstream's whole retries block for this route (attempts: 0 turns retries off).
     retries: Type.Optional(Retries),
     max_body_size: Type.Optional(Size('Overrides server.max_body_size for this route.')),
+    websocket: Type.Optional(WebSocketOptions),
     plugins: Type.Optional(Type.Array(PluginUse, { default: [], description: 'Plugins for this route, merged over the global ones by name.' })),
   },
   { ...Strict, description: 'A route: what to match and where to send it.' },

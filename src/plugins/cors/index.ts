@@ -4,6 +4,7 @@
 // the upstream's are removed, so the policy in the config is the policy browsers see.
 import { definePlugin, type PluginInstance } from '../contract.js'
 import { CorsSchema } from './schema.js'
+import { localError } from '../../core/errors.js'
 import {
   ACAC,
   ACAO,
@@ -16,6 +17,12 @@ import {
   originAllowed,
   preflightHeaders,
 } from './policy.js'
+
+// Browsers do not apply CORS to WebSocket: the page's script gets the socket whatever the
+// answer's headers say (Cross-Site WebSocket Hijacking). A handshake from an origin the policy does
+// not allow is therefore refused here instead of answered without the headers.
+const WS_ORIGIN_REFUSED = Object.freeze(localError('forbidden', 'origin not allowed for WebSocket'))
+const WEBSOCKET = /(^|,)\s*websocket\s*(,|$)/i
 
 export default definePlugin({
   name: 'cors',
@@ -35,7 +42,10 @@ export default definePlugin({
         if (isPreflight(ctx.method, headers)) {
           return p.preflightContinue ? undefined : { status: 204, headers: preflightHeaders(p, origin, headers) }
         }
-        if (!originAllowed(p, origin)) return undefined
+        if (!originAllowed(p, origin)) {
+          const upgrade = headers.upgrade
+          return upgrade !== undefined && WEBSOCKET.test(upgrade) ? WS_ORIGIN_REFUSED : undefined
+        }
         // Set here, not only in the response phase, so that a reply made by a later plugin (401,
         // 429) is also readable by the page; the response phase writes the same values again.
         // Vary is left to the response phase: ctx.responseHeaders replace the upstream's headers

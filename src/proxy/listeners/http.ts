@@ -9,6 +9,7 @@ import { errorBody, type ErrorCode } from '../../core/errors.js'
 import type { HostPort } from '../../core/address.js'
 import { checkContinue } from '../continue.js'
 import { createHandler } from '../handler.js'
+import { createUpgradeHandler } from '../upgrade.js'
 import type { ProxyEnv } from '../env.js'
 import { composeFronts, type Front } from './hooks.js'
 import { checkingIntervalMs, ConnectionGuard } from './connections.js'
@@ -187,10 +188,13 @@ export function redirectFront(r: RedirectHttpsConfig): Front {
 
 /** Binds one cleartext HTTP/1.1 listener at `at`; resolves once it listens. `fronts` run before routing. */
 export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLimits, fronts: readonly Front[] = [], handle?: object): Promise<Listener> {
-  const handler = createHandler(env, { proto: 'http', front: composeFronts(fronts), tls: null })
+  const hooks = { proto: 'http' as const, front: composeFronts(fronts), tls: null }
+  const handler = createHandler(env, hooks)
   const server = http.createServer(serverOptions(limits), handler)
   server.on('checkContinue', checkContinue(handler))
   server.on('clientError', clientErrorReply)
+  // Upgrade requests: WebSocket handshakes (proxy/upgrade.ts); other upgrades are served as plain requests.
+  server.on('upgrade', createUpgradeHandler(env, hooks, handler))
   const listener = new NodeListener(server, null, limits)
   await bind(server, at, handle)
   return listener

@@ -8,15 +8,19 @@ import type { HostPort } from '../../core/address.js'
 import type { TlsListener } from '../../tls/listener.js'
 import { checkContinue } from '../continue.js'
 import { createHandler } from '../handler.js'
+import { createUpgradeHandler } from '../upgrade.js'
 import type { ProxyEnv } from '../env.js'
 import { NodeListener, bind, clientErrorReply, serverOptions, type Listener, type ListenerLimits } from './http.js'
 
 /** Binds one https listener at `at` (or listens on `handle`, see bind) serving `tls` (made by tls/listener.ts createTlsListener). */
 export async function listenHttps(env: ProxyEnv, at: HostPort, limits: ListenerLimits, tls: TlsListener, handle?: object): Promise<Listener> {
-  const handler = createHandler(env, { proto: 'https', front: null, tls })
+  const hooks = { proto: 'https' as const, front: null, tls }
+  const handler = createHandler(env, hooks)
   const server = https.createServer({ ...serverOptions(limits), ...tls.serverOptions }, handler)
   server.on('checkContinue', checkContinue(handler))
   server.on('clientError', clientErrorReply)
+  // WebSocket over TLS (wss://): the same upgrade handler as the cleartext listener.
+  server.on('upgrade', createUpgradeHandler(env, hooks, handler))
   tls.attach(server)
   const listener = new NodeListener(server, tls, limits)
   await bind(server, at, handle)
