@@ -95,6 +95,11 @@ export class NodeListener implements Listener {
       this.#sockets.add(socket)
       socket.once('close', () => this.#sockets.delete(socket))
     })
+    // An upgraded socket (a WebSocket session, proxy/upgrade.ts) is no HTTP connection any more:
+    // its 101 is written and no response is pending, which the drain would take for an idle
+    // keep-alive connection and destroy (the session's 1001 close never sent). Sessions have their
+    // own drain (dataplane/plane.ts closes them with 1001).
+    server.on('upgrade', (_req: http.IncomingMessage, socket: Socket) => this.#sockets.delete(socket))
   }
 
   get unanswered(): number {
