@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve as resolvePath } from 'node:path'
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml'
+import { LineCounter, isAlias, isCollection, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Node, type YAMLError } from 'yaml'
 import type { Config } from './schema/index.js'
 import { compareErrors, type ConfigError } from './errors.js'
 import { formatPath, validateConfig, type DocumentChecks, type Issue, type Segment } from './validate.js'
@@ -32,6 +32,36 @@ export async function loadConfigFile(file: string, opts: LoadOptions): Promise<L
   return loadConfigText(text, file, opts)
 }
 
+/**
+ * A YAML syntax error where the user made it. The parser reports an unclosed `[`, `{` or quote
+ * where it gives up, often the next line or the end of the file; the mistake is where that
+ * collection or quoted string opens, so the error points there and says where it was noticed.
+ */
+function syntaxError(doc: Document, e: YAMLError, text: string, file: string, at: (offset: number) => { line: number; column: number }): ConfigError {
+  const pos = e.pos[0]
+  /** The collection or string ends with its closing character: not the one left open. */
+  const closed = (node: Node, r: readonly [number, number, number]): boolean => {
+    const body = text.slice(r[0], r[1]).trimEnd()
+    if (isScalar(node)) return body.length > 1 && body.endsWith(node.type === 'QUOTE_DOUBLE' ? '"' : "'")
+    return body.endsWith(isSeq(node) ? ']' : '}')
+  }
+  let opener: Node | null = null
+  visit(doc, {
+    Node(_key, node) {
+      const r = node.range
+      if (r === undefined || r === null) return
+      const opens = (isCollection(node) && node.flow === true) || (isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE'))
+      if (opens && r[0] < pos && pos <= r[2] + 1 && !closed(node, r) && (opener === null || r[0] >= opener.range![0])) opener = node
+    },
+  })
+  const noticed = at(pos)
+  if (opener === null) return { file, path: '', ...noticed, message: e.message }
+  const start = at((opener as Node).range![0])
+  if (start.line === noticed.line) return { file, path: '', ...noticed, message: e.message }
+  const what = isScalar(opener) ? 'quoted string' : isSeq(opener) ? 'flow sequence "["' : 'flow mapping "{"'
+  return { file, path: '', ...start, message: e.message, hint: `the ${what} that starts here is not closed; noticed at line ${noticed.line}` }
+}
+
 export function loadConfigText(text: string, file: string, opts: LoadOptions): LoadResult {
   const env = opts.env ?? process.env
   const lineCounter = new LineCounter()
@@ -45,7 +75,7 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions): L
   const fail = (errors: ConfigError[]): LoadResult => ({ ok: false, file, errors: errors.sort(compareErrors) })
 
   if (doc.errors.length > 0) {
-    return fail(doc.errors.map((e) => ({ file, path: '', ...at(e.pos[0]), message: e.message })))
+    return fail(doc.errors.map((e) => syntaxError(doc, e, text, file, at)))
   }
   if (doc.contents === null) {
     return fail([{ file, path: '', line: 1, column: 1, message: 'the document is empty', hint: 'it needs at least "upstreams" and "routes"' }])

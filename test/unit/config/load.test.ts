@@ -39,7 +39,15 @@ describe('loadConfigFile', () => {
     const e = errs[0]!
     assert.equal(e.path, '')
     assert.equal(e.file, file)
-    assert.ok(e.line >= 3 && e.column >= 1, `position ${e.line}:${e.column}`)
+    // The unclosed `[` opens on line 3; the parser notices it only on line 4.
+    assert.deepEqual([e.line, e.column], [3, 14])
+    assert.match(e.hint ?? '', /flow sequence "\[" that starts here is not closed; noticed at line 4/)
+  })
+
+  test('an unclosed quote is reported where it opens, not at the end of the file', () => {
+    const errs = errorsOf(loadConfigText(`server:\n  listen: "127.0.0.1:8080\nupstreams: {}\nroutes: []\n`, 'q.yaml', { checks: BUILTIN_CHECKS }))
+    assert.deepEqual([errs[0]!.line, errs[0]!.column], [2, 11])
+    assert.match(errs[0]!.hint ?? '', /quoted string that starts here is not closed/)
   })
 
   test('reports an unknown key at the key, with a did-you-mean hint', async () => {
