@@ -16,11 +16,14 @@ const outDir = join(repoRoot, 'node_modules', '.cache', 'portico-bench')
 
 export const SCRIPTS = ['origin', 'floor', 'paced', 'peers/http-proxy', 'peers/fast-gateway', 'peers/fastify-http-proxy'] as const
 export type ScriptName = (typeof SCRIPTS)[number]
+/** Modules the scripts import (./x.js, ../x.js from peers/): written flat beside them as x.js. */
+const LIBRARIES = ['peer-jwt'] as const
+const LIBRARY_IMPORT = new RegExp(`(['"])(?:\\.\\.?/)(${LIBRARIES.join('|')})\\.js\\1`, 'g')
 
 /** Transpile every helper script; returns the path of each .mjs. */
 export function buildScripts(): Record<ScriptName, string> {
   const out = {} as Record<ScriptName, string>
-  for (const name of SCRIPTS) {
+  for (const name of [...SCRIPTS, ...LIBRARIES]) {
     const src = join(here, `${name}.ts`)
     const { outputText, diagnostics } = ts.transpileModule(readFileSync(src, 'utf8'), {
       fileName: src,
@@ -31,10 +34,12 @@ export function buildScripts(): Record<ScriptName, string> {
       const msg = ts.flattenDiagnosticMessageText(diagnostics[0]?.messageText ?? '', '\n')
       throw new Error(`${relative(repoRoot, src)}: ${msg}`)
     }
-    const dest = join(outDir, `${name.replace('/', '-')}.mjs`)
+    const library = (LIBRARIES as readonly string[]).includes(name)
+    const dest = join(outDir, library ? `${name}.js` : `${name.replace('/', '-')}.mjs`)
     mkdirSync(dirname(dest), { recursive: true })
-    writeFileSync(dest, outputText)
-    out[name] = dest
+    // Every output sits in one folder, so a peer's ../peer-jwt.js is ./peer-jwt.js there.
+    writeFileSync(dest, outputText.replace(LIBRARY_IMPORT, '$1./$2.js$1'))
+    if (!library) out[name as ScriptName] = dest
   }
   return out
 }
