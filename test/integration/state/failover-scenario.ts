@@ -160,7 +160,7 @@ export function failoverScenario(startBackend: () => Promise<Backend & { close()
           }
         }),
       )
-      await pollUntil(() => (statuses.get(429) ?? 0) > 10, { what: 'load past the limit', timeoutMs: 10_000 })
+      await pollUntil(() => (statuses.get(429) ?? 0) > 10, { what: 'load past the limit', timeoutMs: 30_000 })
       const killed = await backend.killMasterOf(rlKey(client))
       // Issued while the master is down: the writer retries until a replica has it.
       const exp = Math.floor(Date.now() / 1000) + 600
@@ -169,14 +169,14 @@ export function failoverScenario(startBackend: () => Promise<Backend & { close()
       await revoked
       // Some more load on the promoted replica.
       const seen = [...statuses.values()].reduce((a, b) => a + b, 0)
-      await pollUntil(() => [...statuses.values()].reduce((a, b) => a + b, 0) > seen + 50, { what: 'load after the failover', timeoutMs: 10_000 })
+      await pollUntil(() => [...statuses.values()].reduce((a, b) => a + b, 0) > seen + 50, { what: 'load after the failover', timeoutMs: 30_000 })
       stop = true
       await load
       const fivexx = [...statuses].filter(([s]) => s >= 500).reduce((a, [, n]) => a + n, 0)
       assert.equal(fivexx, 0, `5xx during the failover: ${JSON.stringify([...statuses])}`)
 
       // The revocation is enforced by every gateway (each had the token cached as valid).
-      await pollUntil(async () => (await Promise.all(gws.map((g) => api(g, t)))).every((s) => s === 401), { what: 'revocation on every gateway', timeoutMs: 10_000, intervalMs: 100 })
+      await pollUntil(async () => (await Promise.all(gws.map((g) => api(g, t)))).every((s) => s === 401), { what: 'revocation on every gateway', timeoutMs: 30_000, intervalMs: 100 })
       // ... and stays enforced.
       for (const g of gws) assert.equal(await api(g, t), 401)
 
