@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every test file under test/ with node:test through tsx, two files at a time (2 cores),
+// Runs every test file under test/ and bench/ with node:test through tsx, two files at a time (2 cores),
 // and ends with the plain line "N passed, N failed" that CI reads.
 //
 // It first brings dist/ up to date (an incremental tsc build, a few seconds when nothing changed)
@@ -33,7 +33,8 @@ function find(dir) {
 }
 
 const only = process.argv.slice(2)
-const files = only.length > 0 ? only : find('test').sort()
+// bench/ has tests of its own (load-tool parsers, the floor proxy starting from its built script).
+const files = only.length > 0 ? only : [...find('test'), ...find('bench')].sort()
 buildDist()
 const child = spawn(
   process.execPath,
