@@ -425,7 +425,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
       if (kind !== FailureKind.None) {
         if (cluster.observed) {
           const now = performance.now()
-          cluster.observeFailure(this.target!, now - this.ctx.upstreamStart, now)
+          cluster.observeFailure(this.target!, now - this.ctx.upstreamStart, now, err)
         }
         if (this.current !== null && !res.headersSent && isRetryable(this.policy!, kind) && this.mayRetry()) return this.scheduleRetry()
       }

@@ -417,7 +417,7 @@ class WsSession implements GuardHolder, Outcome, ClosableSession {
     const cluster = this.route.cluster
     if (cluster.observed && failureKind(err) !== FailureKind.None) {
       const now = performance.now()
-      cluster.observeFailure(this.target!, now - this.ctx.upstreamStart, now)
+      cluster.observeFailure(this.target!, now - this.ctx.upstreamStart, now, err)
     }
     this.cause = (err as { code?: string }).code ?? err.name
     const t = this.route.timeouts

@@ -58,7 +58,7 @@ export class UpstreamClient implements UpstreamCaller {
       if (err instanceof UpstreamCallError) throw err
       if (!headed && cluster.observed) {
         const now = performance.now()
-        cluster.observeFailure(target, now - start, now)
+        cluster.observeFailure(target, now - start, now, err as Error)
       }
       const code = (err as { code?: string }).code
       // The same classification as the proxy's exchange (failure.ts), folded into this API's codes.

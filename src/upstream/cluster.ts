@@ -240,9 +240,11 @@ export class Cluster implements HealthHost, DiscoverySink {
   }
 
   /** One try failed without a response head. Only called when `observed`. */
-  observeFailure(t: Target, ms: number, now: number): void {
+  observeFailure(t: Target, ms: number, now: number, err?: Error): void {
     if (this.#needsLatency) observeLatency(t, Math.max(ms, FAILURE_LATENCY_MS), now)
-    this.outlier?.failure(t, now)
+    // A refused connection is a definite answer (nothing listens there), unlike a timeout or a
+    // reset: the target is ejected at once instead of after consecutive_failures in each worker.
+    this.outlier?.failure(t, now, (err as { code?: string } | undefined)?.code === 'ECONNREFUSED')
   }
 
   countRetry(): void {

@@ -63,11 +63,11 @@ export class OutlierDetector {
     }
   }
 
-  /** The exchange with the target failed (connect, reset, timeout, bad response). */
-  failure(t: Target, now: number): void {
+  /** The exchange with the target failed (connect, reset, timeout, bad response); `refused`: the connection was refused, which ejects at once. */
+  failure(t: Target, now: number, refused = false): void {
     const s = this.#state.get(t)
     if (s === undefined || t.ejectedUntil !== 0 || this.#closed) return
-    if (++s.streak < this.policy.failures) return
+    if (++s.streak < this.policy.failures && !refused) return
     if (this.#ejected >= this.#maxEjected) return // keep counting; it is ejected once there is room
     if (s.readmittedAt !== 0 && now - s.readmittedAt >= this.policy.maxMs) s.ejections = 0
     s.ejections++

@@ -215,3 +215,25 @@ routes:
   assert.deepEqual([...statuses], [[200, 600]])
   assert.equal(((await metric('portico_upstream_rejected_total', { upstream: 'half', reason: 'retry_budget' })) ?? 0) - before, 0)
 })
+
+test('passive health: a target that refuses connections is ejected at its first refusal, not after consecutive_failures', async (t) => {
+  const origins = await Promise.all(['live', 'dead'].map((n) => killableOrigin(n)))
+  t.after(() => Promise.all(origins.map((o) => o.close())))
+  await origins[1]!.kill()
+  const gw = await startInProc(`
+upstreams:
+  eject:
+    targets:
+${yamlList(origins.map((o) => o.url))}
+    health_checks:
+      passive: { consecutive_failures: 5, base_ejection_time: 1m, max_ejection_time: 5m }
+routes:
+  - { name: r, paths: ['/*'], upstream: eject, retries: { attempts: 0 } }
+`)
+  t.after(() => gw.close())
+  const statuses: number[] = []
+  for (let i = 0; i < 20; i++) statuses.push((await get(`${gw.url}/x`)).status)
+  // Round robin sends every other request to the dead target until it is out of rotation.
+  assert.ok(statuses.filter((s) => s !== 200).length <= 1, `statuses: ${statuses.join(' ')}`)
+  assert.equal(await metric('portico_upstream_ejections_total', { upstream: 'eject', target: origins[1]!.url }), 1)
+})
