@@ -7,6 +7,7 @@ import { PORTICO_VERSION } from '../core/version.js'
 import { CONFIG_USAGE, MAIN_USAGE, REVOKE_USAGE, START_USAGE, UPGRADE_USAGE, VALIDATE_USAGE } from './usage.js'
 import { revokeCommand, RevokeUsageError } from './revoke.js'
 import { upgradeCommand } from './upgrade.js'
+import { sharedStateWarnings } from '../config/shared-state.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 
 class UsageError extends Error {}
@@ -45,6 +46,7 @@ async function validate(args: string[]): Promise<number> {
   const routes = result.config.routes.length
   const upstreams = Object.keys(result.config.upstreams).length
   process.stdout.write(`${file}: OK (${routes} route${routes === 1 ? '' : 's'}, ${upstreams} upstream${upstreams === 1 ? '' : 's'}, hash ${result.hash.slice(0, 12)})\n`)
+  for (const w of sharedStateWarnings(result.config)) process.stderr.write(`${file}: warning: ${w}\n`)
   return 0
 }
 

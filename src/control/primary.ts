@@ -23,6 +23,7 @@ import { readDocumentAsWritten, type ConfigSource, type SourceRead, type Trigger
 import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
 import { certificateStatus, routeStatus, storeStatus, upstreamStatus, websocketStatus, workerStatus, type StatusDocument } from './status.js'
+import { sharedStateWarnings } from '../config/shared-state.js'
 import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
 import { Handoff, inheritedHandoff } from './handoff.js'
 import { AdminApi } from './admin/api.js'
@@ -144,6 +145,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     fail(`data plane failed to start: ${(err as Error).message}`)
   }
   control.watch()
+  for (const w of sharedStateWarnings(initial.config)) logger.warn(w)
   // ACME issuance runs here, after the workers' listeners are up (they answer HTTP-01).
   await control.applyAcme(initial.config)
   logger.info(

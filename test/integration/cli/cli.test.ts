@@ -65,6 +65,20 @@ describe('portico CLI', () => {
     assert.equal(r.stderr, '')
   })
 
+  test('validate warns when a plugin keeps per-instance state without store.redis, and not with it', async () => {
+    const hmac = VALID.replace('    upstream: users\n', '    upstream: users\n    plugins: [ { name: hmac-auth } ]\n')
+    const alone = join(dir, 'hmac.yaml')
+    await writeFile(alone, hmac)
+    const r = await runCli(['validate', '-c', alone])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /warning: hmac-auth without store\.redis: replay nonces are remembered by this instance only/)
+    const shared = join(dir, 'hmac-redis.yaml')
+    await writeFile(shared, `store: { redis: { url: "redis://127.0.0.1:6390" } }\n${hmac}`)
+    const s = await runCli(['validate', '-c', shared])
+    assert.equal(s.code, 0, s.stderr)
+    assert.equal(s.stderr, '')
+  })
+
   test('validate prints every error with file:line:col and exits 1', async () => {
     const r = await runCli(['validate', '--config', broken])
     assert.equal(r.code, 1)
