@@ -176,7 +176,16 @@ export function failoverScenario(startBackend: () => Promise<Backend & { close()
       assert.equal(fivexx, 0, `5xx during the failover: ${JSON.stringify([...statuses])}`)
 
       // The revocation is enforced by every gateway (each had the token cached as valid).
-      await pollUntil(async () => (await Promise.all(gws.map((g) => api(g, t)))).every((s) => s === 401), { what: 'revocation on every gateway', timeoutMs: 30_000, intervalMs: 100 })
+      let last: number[] = []
+      await pollUntil(
+        async () => {
+          last = await Promise.all(gws.map((g) => api(g, t)))
+          return last.every((s) => s === 401)
+        },
+        { what: 'revocation on every gateway', timeoutMs: 30_000, intervalMs: 100 },
+      ).catch((e: unknown) => {
+        throw new Error(`${String(e)}; statuses per gateway: ${last.join(', ')}; store: ${JSON.stringify(gws.map((g) => g.dp.status().store))}`)
+      })
       // ... and stays enforced.
       for (const g of gws) assert.equal(await api(g, t), 401)
 

@@ -76,7 +76,7 @@ log: { level: info, access_log: false }
   const r = await get(tlsPort, { sni: 'alpn.test', path: '/hello' })
   assert.equal(r.status, 200)
   assert.equal(orders(gw), 1)
-  assert.match(gw.stdout(), /"msg":"acme certificate issued"/)
+  await gw.waitForOutput(/"msg":"acme certificate issued"/, 30_000)
 
   // With no challenge pending, an acme-tls/1 handshake is refused; so is one that offers no protocol we serve.
   await assert.rejects(handshake(tlsPort, { servername: 'alpn.test', ALPNProtocols: ['acme-tls/1'] }))
