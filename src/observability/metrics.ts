@@ -322,6 +322,13 @@ export function reportConfigLoaded(version: number, hash: string): void {
 /** 401/403 answers by route and error code (plugins answer with bounded codes). */
 export const authFailures = new FastCounter('portico_auth_failures_total', 'Requests refused with 401 or 403, by route, status and error code.', registry)
 
+/** Counts a 401/403 local reply (any auth plugin, HTTP request or WebSocket handshake). */
+export function recordAuthFailure(route: string, status: number, error: string | undefined): void {
+  if (status !== 401 && status !== 403) return
+  const code = error ?? String(status)
+  authFailures.series(`${route}\u0000${status}\u0000${code}`, { route, status: String(status), error: code }).value++
+}
+
 // WebSocket sessions (proxy/upgrade.ts). Labels are route names (bounded) and a fixed result set.
 export const websocketHandshakes = new FastCounter(
   'portico_websocket_handshakes_total',

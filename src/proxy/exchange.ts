@@ -17,7 +17,7 @@ import { PluginFailure, runAccessSwitching, runRequestPhase, runResponsePhase, t
 import { PayloadTooLarge, type BodyLimit } from './body-limit.js'
 import type { IncomingMessage } from 'node:http'
 import type { DeadlineItem, DeadlineList } from './deadlines.js'
-import { authFailures, upstreamDuration, upstreamSeries } from '../observability/metrics.js'
+import { recordAuthFailure, upstreamDuration, upstreamSeries } from '../observability/metrics.js'
 import { REJECTED, type Ticket } from '../upstream/breaker.js'
 import { backoffMs, isRetryable, type RetryPolicy } from '../upstream/retry.js'
 import { ClientGone, FailureKind, MAX_UPSTREAM_HEADERS, UpstreamProtocolError, UpstreamTimeout, failureKind, failureReply } from '../upstream/failure.js'
@@ -141,10 +141,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
 
   localReply(v: Exclude<Verdict, undefined>): void {
     this.error = v.error
-    if (v.status === 401 || v.status === 403) {
-      const code = v.error ?? String(v.status)
-      authFailures.series(`${this.route.name}\u0000${v.status}\u0000${code}`, { route: this.route.name, status: String(v.status), error: code }).value++
-    }
+    recordAuthFailure(this.route.name, v.status, v.error)
     sendLocalReply(this.res, this.ctx.id, v, this.ctx.responseHeaders)
     if (v.background === true && this.target === null && !this.quiet) {
       // Answered now; the upstream exchange still runs for the plugins (contract: LocalReply.background).

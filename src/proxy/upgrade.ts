@@ -25,7 +25,7 @@ import { PluginFailure, runAccessSwitching, runRequestPhase, type Pipeline } fro
 import { REJECTED, type Ticket } from '../upstream/breaker.js'
 import { ADMITTED_NOW, QUEUED, admit, releaseGuards, type GuardHolder } from '../upstream/guards.js'
 import { FailureKind, failureKind, failureReply } from '../upstream/failure.js'
-import { authFailures, recordRequest, upstreamDuration, upstreamSeries, websocketHandshakes } from '../observability/metrics.js'
+import { recordAuthFailure, recordRequest, upstreamDuration, upstreamSeries, websocketHandshakes } from '../observability/metrics.js'
 import { newRequestId } from './request-id.js'
 import { responseHeaderList, upstreamRequestHeaders, validRequestId } from './forward.js'
 import { sendError, sendLocalReply } from './errors-reply.js'
@@ -279,10 +279,7 @@ class WsSession implements GuardHolder, Outcome, ClosableSession {
   localReply(v: Exclude<Verdict, undefined>): void {
     if (this.phase !== Phase.Handshake) return
     this.error = v.error
-    if (v.status === 401 || v.status === 403) {
-      const code = v.error ?? String(v.status)
-      authFailures.series(`${this.route.name}\u0000${v.status}\u0000${code}`, { route: this.route.name, status: String(v.status), error: code }).value++
-    }
+    recordAuthFailure(this.route.name, v.status, v.error)
     // A background reply (the cache's refresh) makes no sense for a tunnel: the reply is the answer.
     sendLocalReply(this.res, this.ctx.id, v, this.ctx.responseHeaders)
     this.handshakeOver(this.res.statusCode, v.status >= 500 ? 'failed' : 'refused')
