@@ -115,6 +115,8 @@ export class ZookeeperDiscovery implements DiscoverySource {
   #reading = false
   #again = false
   #retry: NodeJS.Timeout | null = null
+  /** Connection attempts in a row that got no session before their deadline. */
+  #stalls = 0
   #firstTimer: NodeJS.Timeout | null = null
   /** Armed while disconnected: past the session timeout, the session is gone server-side. */
   #lost: NodeJS.Timeout | null = null
@@ -159,14 +161,21 @@ export class ZookeeperDiscovery implements DiscoverySource {
     client.on('state', (s: ZkState) => this.#onState(client, s))
     client.connect()
     // A first connection can stall the same way (seen after a server restart): try a new client.
-    this.#armLost(client, Math.max(2 * p.timeoutMs, 3000), 'no ZooKeeper session established')
+    // The deadline doubles with each attempt in a row that stalled, up to the session timeout: a
+    // server that just started (preallocating its transaction log on a busy disk) can take longer
+    // than 3 s to grant a session, and cutting every attempt at 3 s would never let one finish.
+    const stalled = Math.min(this.#stalls, 4)
+    this.#armLost(client, Math.max(2 * p.timeoutMs, Math.min(3000 * 2 ** stalled, p.sessionTimeoutMs), 3000), 'no ZooKeeper session established')
   }
 
   #armLost(client: Client, ms: number, why: string): void {
     if (this.#lost !== null) return
     this.#lost = setTimeout(() => {
       this.#lost = null
-      if (!this.#connected && client === this.#client) this.#renew(client, 'watch_lost', why)
+      if (!this.#connected && client === this.#client) {
+        this.#stalls++
+        this.#renew(client, 'watch_lost', why)
+      }
     }, ms)
     this.#lost.unref()
   }
@@ -176,6 +185,7 @@ export class ZookeeperDiscovery implements DiscoverySource {
     const S = this.#zk!.State
     if (s === S.SYNC_CONNECTED || s === S.CONNECTED_READ_ONLY) {
       this.#connected = true
+      this.#stalls = 0
       if (this.#lost !== null) clearTimeout(this.#lost)
       this.#lost = null
       this.#read() // first connect, or reconnect: the watches may have missed changes

@@ -72,7 +72,7 @@ routes:
 
     const t0 = performance.now()
     await ephemeral(regB, '/services/users/id-b', curator('b'))
-    await pollUntil(() => (load.by.get('b') ?? 0) > 0, { what: 'b joins', timeoutMs: 3000 })
+    await pollUntil(() => (load.by.get('b') ?? 0) > 0, { what: 'b joins', timeoutMs: 15_000 })
     const joinMs = performance.now() - t0
     // Spring Cloud Zookeeper's payload: metadata (and a weight) reach the target.
     await setData(regB, '/services/users/id-b', curator('b', { payload: { '@class': 'org.springframework.cloud.zookeeper.discovery.ZookeeperInstance', metadata: { weight: '5', zone: 'z2' } } }))
@@ -80,7 +80,7 @@ routes:
     assert.equal(clusterOf(gw).status().targets.find((t) => t.url === o.b!.url)?.meta?.zone, 'z2')
 
     regA.close() // a's process ends: its session closes and its ephemeral node goes
-    await pollUntil(async () => (await seen(gw, 10)).join() === 'b', { what: 'a leaves with its session', timeoutMs: 3000 })
+    await pollUntil(async () => (await seen(gw, 10)).join() === 'b', { what: 'a leaves with its session', timeoutMs: 15_000 })
 
     await zk.stop()
     await pollUntil(async () => (await metric('portico_discovery_up', { upstream: 'users', source: 'zookeeper' })) === 0, { what: 'source down' })
@@ -120,7 +120,7 @@ test('zookeeper (Dubbo layout): URL-encoded provider URLs, protocol filter, weig
     await ephemeral(reg, `${dir}/${url('other', 'dubbo', 'weight=100')}`) // other protocol
     await ephemeral(reg, `${dir}/${url('off', 'rest', 'enabled=false')}`)
     await ephemeral(reg, `${dir}/${url('b', 'rest', 'timestamp=1')}`) // no weight: Dubbo's default 100
-    await pollUntil(() => lists.at(-1)?.length === 2, { what: 'providers seen', timeoutMs: 3000 })
+    await pollUntil(() => lists.at(-1)?.length === 2, { what: 'providers seen', timeoutMs: 15_000 })
     assert.deepEqual(lists.at(-1), [[o.a!.url, 200], [o.b!.url, 100]].sort((x, y) => (x[0]! < y[0]! ? -1 : 1)))
     assert.ok(src.healthy())
   } finally {
@@ -146,7 +146,7 @@ test('zookeeper: unreachable at start — the first attempt settles after the co
     await zk.start()
     const reg = await session()
     await ephemeral(reg, '/services/late/id-a', curator('a'))
-    await pollUntil(() => lists.at(-1)?.[0] === o.a!.url, { what: 'filled in', timeoutMs: 15_000 })
+    await pollUntil(() => lists.at(-1)?.[0] === o.a!.url, { what: 'filled in', timeoutMs: 45_000 })
     reg.close()
   } finally {
     await src.close()
