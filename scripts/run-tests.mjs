@@ -39,7 +39,7 @@ const files = only.length > 0 ? only : [...find('test'), ...find('bench')].sort(
 buildDist()
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=./scripts/test-times-reporter.mjs', '--test-reporter-destination=stderr', ...files],
   { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_ENV: 'test', PORTICO_TEST_DIST: '1' } },
 )
 // The whole report is kept: the summary lines come before the "failing tests" section, whose stack

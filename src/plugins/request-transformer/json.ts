@@ -4,6 +4,7 @@
 // `prototype` and `constructor` segments are refused by the schema (and again here), so no config
 // can reach an object's prototype.
 import { Type, type Static } from '@sinclair/typebox'
+import { parsedBody } from './memory.js'
 
 const FORBIDDEN = new Set(['__proto__', 'prototype', 'constructor'])
 
@@ -208,6 +209,8 @@ export function transformJson(r: JsonRules, body: Buffer, maxDepth = DEFAULT_MAX
     doc = JSON.parse(text)
   } catch {
     return undefined
+  } finally {
+    parsedBody(body.length)
   }
   if (!applyJsonRules(r, doc)) return undefined
   return Buffer.from(JSON.stringify(doc))
