@@ -38,6 +38,8 @@ export type ToWorker =
   | ({ type: 'cache_purge'; id: number; tier2: boolean } & CachePurge)
   /** The answer to a worker's `store_call` (state/instance.ts). */
   | { type: 'store_result'; id: number; ok: boolean; value?: unknown; error?: string }
+  /** A message published on the instance's shared memory Store (by the primary or any worker). */
+  | { type: 'store_message'; channel: string; message: string }
 
 export type WorkerMetrics = Array<MetricObjectWithValues<MetricValue<string>>>
 
@@ -50,8 +52,9 @@ export type FromWorker =
   | { type: 'cache_purged'; id: number; memory: number; tier2: number; error?: string }
   /** A key operation on the instance's shared memory Store, which the primary holds (state/instance.ts). */
   | { type: 'store_call'; id: number; op: InstanceOp; args: unknown[] }
+  | { type: 'store_publish'; channel: string; message: string }
 
-const TYPES = new Set(['hello', 'loaded', 'load_failed', 'metrics', 'status', 'cache_purged', 'store_call'])
+const TYPES = new Set(['hello', 'loaded', 'load_failed', 'metrics', 'status', 'cache_purged', 'store_call', 'store_publish'])
 
 /** Narrow an IPC message to ours (cluster and prom-client also use the channel). */
 export function isFromWorker(msg: unknown): msg is FromWorker {
@@ -60,5 +63,5 @@ export function isFromWorker(msg: unknown): msg is FromWorker {
 
 export function isToWorker(msg: unknown): msg is ToWorker {
   const t = typeof msg === 'object' && msg !== null ? (msg as { type?: unknown }).type : undefined
-  return t === 'load' || t === 'drain' || t === 'metrics_req' || t === 'status_req' || t === 'cache_purge' || t === 'store_result'
+  return t === 'load' || t === 'drain' || t === 'metrics_req' || t === 'status_req' || t === 'cache_purge' || t === 'store_result' || t === 'store_message'
 }

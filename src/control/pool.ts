@@ -1,6 +1,7 @@
 // What the control plane needs from "the workers", whether they are cluster processes
 // (supervisor.ts) or the data plane inside this very process (single.ts). Reload, drain, status
 // and metrics go through this one interface so both modes share primary.ts.
+import type { Store } from '../state/store.js'
 import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
 import type { DataPlaneStatus } from '../dataplane/data-plane.js'
 
@@ -51,4 +52,6 @@ export interface WorkerPool {
   planeStatus(): Promise<WorkerPlaneStatus[]>
   /** Purges the cache plugin's entries in every worker (and the shared second tier, once). */
   purgeCache(p: CachePurge): Promise<CachePurgeResult>
+  /** The Store the data plane shares without store.redis (revocations are written there then). */
+  readonly instanceStore: Store
 }

@@ -128,7 +128,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       hosts: config.admin?.hosts,
       logger,
       source: control,
-      revocations: revocationWriterFor(() => control.current.config),
+      revocations: revocationWriterFor(() => control.current.config, pool.instanceStore),
       api: new AdminApi({ authority: new PipelineAuthority(control), logger }),
       hasTokens: (config.admin?.tokens?.length ?? 0) > 0,
     })

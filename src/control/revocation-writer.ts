@@ -1,11 +1,13 @@
 // The primary's side of token revocation: POST /admin/revocations (and `portico revoke`, which
 // calls it) writes to the shared Redis Store named by the current config and publishes, so every
-// worker of every instance using that Redis applies it. Without store.redis there is no store the
-// workers share with the primary, so the endpoint answers 409 instead of pretending.
+// worker of every instance using that Redis applies it. Without store.redis it writes to the
+// instance's own shared memory (the workers reach it over IPC, and its publishes are fanned out
+// to them: state/instance.ts), so one instance's workers all apply it; other instances do not.
 import type { Config } from '../config/schema/index.js'
 import { parseDuration } from '../config/units.js'
 import type { RedisStore } from '../state/redis.js'
 import { Revocations } from '../state/revocations.js'
+import type { Store } from '../state/store.js'
 import type { RevocationRequest, RevocationWriter } from './admin/revocations.js'
 
 /** How long one revocation is retried (a Cluster or Sentinel failover takes a few seconds). */
@@ -13,12 +15,14 @@ const REVOKE_DEADLINE_MS = 15_000
 
 export type RevocationWriterSource = (() => RevocationWriter | undefined) & { close(): Promise<void> }
 
-export function revocationWriterFor(config: () => Config): RevocationWriterSource {
+/** `instance`: the Store this instance's data plane shares without store.redis (WorkerPool.instanceStore). */
+export function revocationWriterFor(config: () => Config, instance?: Store): RevocationWriterSource {
+  const local = instance === undefined ? undefined : localWriter(new Revocations(instance))
   // The Redis client (and ioredis itself) is loaded on first use: most gateways never revoke.
   let current: { key: string; store: Promise<RedisStore>; writer: RevocationWriter } | undefined
   const get = () => {
     const redis = config().store?.redis
-    if (redis === undefined) return undefined
+    if (redis === undefined) return local
     const key = JSON.stringify(redis)
     if (current?.key !== key) {
       void current?.store.then((s) => s.close())
@@ -56,4 +60,14 @@ export function revocationWriterFor(config: () => Config): RevocationWriterSourc
       current = undefined
     },
   })
+}
+
+/** Revocations written to the instance's memory: no replicas, no failover, nothing to retry. */
+function localWriter(rev: Revocations): RevocationWriter {
+  return {
+    async revoke(r: RevocationRequest) {
+      if (r.kind === 'jti') await rev.revokeJti(r.jti, r.exp)
+      else await rev.revokeSub(r.sub, r.before, r.ttlMs)
+    },
+  }
 }

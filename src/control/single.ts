@@ -6,6 +6,7 @@ import { enableProcessMetrics, registry } from '../observability/metrics.js'
 import { DataPlaneHost } from './host.js'
 import { exposition } from '../observability/exposition.js'
 import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
+import { MemoryStore } from '../state/memory.js'
 import { purgeZones } from '../plugins/cache/zone.js'
 import type { LoadReply, Readiness, WorkerInfo, WorkerPlaneStatus, WorkerPool, WorkerState } from './pool.js'
 
@@ -17,9 +18,12 @@ export class InProcessPool implements WorkerPool {
   #lastError: string | null = null
   #startedAt = Date.now()
 
+  /** The data plane's shared Store without store.redis: in this process, so a plain memory Store. */
+  readonly instanceStore = new MemoryStore()
+
   constructor(logger: Logger) {
     enableProcessMetrics()
-    this.#host = new DataPlaneHost(logger)
+    this.#host = new DataPlaneHost(logger, this.instanceStore)
   }
 
   async start(doc: ConfigDoc): Promise<void> {

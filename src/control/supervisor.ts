@@ -9,8 +9,8 @@ import { exposition } from '../observability/exposition.js'
 import { isFromWorker, type CachePurge, type CachePurgeResult, type ConfigDoc, type FromWorker, type ToWorker, type WorkerMetrics } from './ipc.js'
 import type { LoadReply, Readiness, WorkerInfo, WorkerPlaneStatus, WorkerPool, WorkerState } from './pool.js'
 import { WorkerRpc, type RpcTarget } from './rpc.js'
-import { MemoryStore } from '../state/memory.js'
-import { serveInstanceCall } from '../state/instance.js'
+import { InstanceMemory, serveInstanceCall } from '../state/instance.js'
+import type { Store } from '../state/store.js'
 
 /** The worker messages that answer an RPC. */
 type WorkerReply = Extract<FromWorker, { type: 'metrics' | 'status' | 'cache_purged' }>
@@ -72,10 +72,20 @@ export class ClusterSupervisor implements WorkerPool {
   #draining = false
   #started = false
   #pending = new Map<number, PendingLoad[]>() // by slot
-  /** The memory Store every worker shares when no store.redis is configured (state/instance.ts). */
-  readonly #instanceMemory = new MemoryStore()
+  /**
+   * The memory Store every worker shares when no store.redis is configured (state/instance.ts);
+   * its publishes reach every worker.
+   */
+  readonly #instanceMemory = new InstanceMemory((channel, message) => {
+    for (const s of this.#slots) if (s.worker !== null && s.worker.isConnected()) this.#send(s.worker, { type: 'store_message', channel, message })
+  })
   /** Request/reply to the workers: metrics scrapes, status, cache purges (rpc.ts). */
   readonly #rpc = new WorkerRpc<ToWorker, WorkerReply>()
+
+  /** The shared Store without store.redis, as the primary's own code (revocations) uses it. */
+  get instanceStore(): Store {
+    return this.#instanceMemory
+  }
 
   constructor(count: number, logger: Logger) {
     this.#logger = logger
@@ -280,6 +290,9 @@ export class ClusterSupervisor implements WorkerPool {
         )
         break
       }
+      case 'store_publish':
+        void this.#instanceMemory.publish(msg.channel, msg.message)
+        break
       case 'cache_purged':
       case 'status':
       case 'metrics':

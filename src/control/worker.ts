@@ -35,6 +35,11 @@ export function runWorker(): void {
         })
         process.send({ type: 'store_call', id, op, args } satisfies FromWorker)
       }),
+    publish: (channel, message) =>
+      new Promise((resolve, reject) => {
+        if (!process.connected || process.send === undefined) return reject(new StoreUnavailableError('the primary is gone'))
+        process.send({ type: 'store_publish', channel, message } satisfies FromWorker, undefined, {}, (err) => (err ? reject(new StoreUnavailableError(err.message)) : resolve()))
+      }),
   })
   const host = new DataPlaneHost(logger, instanceStore)
   let drainTimeoutMs = parseDuration(DEFAULT_DRAIN)
@@ -99,6 +104,9 @@ export function runWorker(): void {
         else call.reject(new StoreUnavailableError(msg.error ?? 'store call failed'))
         break
       }
+      case 'store_message':
+        instanceStore.deliver(msg.channel, msg.message)
+        break
       case 'status_req':
         send({ type: 'status', id: msg.id, status: host.plane.status() })
         break

@@ -5,8 +5,11 @@
 // per call, on routes whose plugins use the shared Store (replay nonces); rate-limit `local` and the
 // cache's memory tier stay per worker, by design and as documented.
 //
-// Scripts, pub/sub and prefix deletes stay in the worker's own memory: no built-in plugin runs them
-// against a memory Store shared between processes (rate-limit `redis` and cache tier 2 require
+// Pub/sub crosses too: a worker's publish goes to the primary, which delivers it to its own
+// subscribers and to every worker (the sender included, so each process sees one order), so a
+// revocation made through the admin API reaches every worker of the instance without Redis.
+// Scripts and prefix deletes stay in the worker's own memory: no built-in plugin runs them against
+// a memory Store shared between processes (rate-limit `redis` and cache tier 2 require
 // store.redis), and they cannot cross IPC (a script's twin is a function).
 import { MemoryStore } from './memory.js'
 import type { Store, StoreInfo, StoreScript } from './store.js'
@@ -20,6 +23,8 @@ export type InstanceOp = 'get' | 'set' | 'setIfAbsent' | 'del' | 'incr'
  */
 export interface InstanceTransport {
   call(op: InstanceOp, args: unknown[]): Promise<unknown>
+  /** Hands a message to the primary for every process of the instance; rejects when it is gone. */
+  publish(channel: string, message: string): Promise<void>
 }
 
 export const CALL_TIMEOUT_MS = 1000
@@ -56,10 +61,14 @@ export class InstanceStore implements Store {
     return this.#local.eval(script, keys, args)
   }
   publish(channel: string, message: string): Promise<void> {
-    return this.#local.publish(channel, message)
+    return this.#transport.publish(channel, message)
   }
   subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     return this.#local.subscribe(channel, onMessage)
+  }
+  /** A message the primary fanned out (state/instance.ts InstanceMemory): to this process's subscribers. */
+  deliver(channel: string, message: string): void {
+    void this.#local.publish(channel, message)
   }
   deletePrefix(prefix: string): Promise<number> {
     return this.#local.deletePrefix(prefix)
@@ -93,5 +102,24 @@ export function serveInstanceCall(store: MemoryStore, op: InstanceOp, args: unkn
       return store.incr(String(args[0]), Number(args[1]), Number(args[2]))
     default:
       return Promise.reject(new Error(`unknown store operation ${String(op)}`))
+  }
+}
+
+/**
+ * The primary's side: the memory its workers' InstanceStores reach. A publish (the primary's own,
+ * or one a worker handed over) goes to the primary's subscribers and through `fanOut` to every
+ * worker.
+ */
+export class InstanceMemory extends MemoryStore {
+  readonly #fanOut: (channel: string, message: string) => void
+
+  constructor(fanOut: (channel: string, message: string) => void) {
+    super()
+    this.#fanOut = fanOut
+  }
+
+  override async publish(channel: string, message: string): Promise<void> {
+    await super.publish(channel, message)
+    this.#fanOut(channel, message)
   }
 }
