@@ -62,8 +62,34 @@ function syntaxError(doc: Document, e: YAMLError, text: string, file: string, at
   return { file, path: '', ...start, message: e.message, hint: `the ${what} that starts here is not closed; noticed at line ${noticed.line}` }
 }
 
+/**
+ * A JSON document takes JSON.parse first: on a 10,000-route file the YAML parser took 690-1,200 ms
+ * and JSON.parse takes a few (issue 12). Positions are only needed to report problems, so a JSON
+ * text that does not parse or validate goes through the YAML path (JSON is YAML 1.2) for errors
+ * with line:column, exactly as before. One difference: JSON.parse keeps the last of duplicate keys,
+ * where the YAML parser refuses the document; such a file now loads as JSON.parse reads it.
+ */
+function loadJsonFast(text: string, file: string, env: Env, opts: LoadOptions): LoadResult | undefined {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined
+  const interpolated = new Set<string>()
+  const envIssues: Issue[] = []
+  const resolved = interpolate(raw, [], env, interpolated, envIssues, file)
+  if (envIssues.length > 0 || validateConfig(resolved, interpolated, opts.checks).length > 0) return undefined
+  return { ok: true, file, config: resolved as Config, hash: hashConfig(resolved) }
+}
+
 export function loadConfigText(text: string, file: string, opts: LoadOptions): LoadResult {
   const env = opts.env ?? process.env
+  if (/^\uFEFF?\s*\{/.test(text)) {
+    const fast = loadJsonFast(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, file, env, opts)
+    if (fast !== undefined) return fast
+  }
   const lineCounter = new LineCounter()
   // prettyErrors would append the offending source line to messages, which may hold a secret.
   // merge: `<<: *defaults` lets a file share timeouts or plugin lists between entries.
