@@ -241,6 +241,61 @@ async function continueAsync(p: Promise<Verdict>, steps: readonly Step[], phase:
   return runRequestPhase(steps, phase, ctx, i + 1)
 }
 
+/** The request phases in order; runRequestPhases walks them by index (1 = access). */
+export const REQUEST_PHASES = ['rewrite', 'access', 'beforeUpstream'] as const
+
+/**
+ * What runRequestPhases drives: a proxied exchange (proxy/exchange.ts) or a WebSocket handshake
+ * (proxy/upgrade.ts). Both run the same phases the same way; only what happens around them differs.
+ */
+export interface PhaseHost extends PipelineHolder {
+  readonly ctx: RequestContext
+  /** false once the request was answered or abandoned: a verdict that arrives later is dropped. */
+  waiting(): boolean
+  /** Before phase `i`: true when the host paused the run (it calls runRequestPhases(host, i) to resume). */
+  pauseBefore(i: number): boolean
+  localReply(v: Exclude<Verdict, undefined>): void
+  pluginFailed(err: unknown): void
+  /** Every request phase let the request through. */
+  phasesPassed(): void
+}
+
+/** Runs rewrite → access → beforeUpstream from phase index `i`, going async only when a plugin does. */
+export function runRequestPhases(host: PhaseHost, i = 0): void {
+  for (; i < REQUEST_PHASES.length; i++) {
+    if (host.pauseBefore(i)) return
+    // Re-read per phase: the access phase may switch to the consumer's pipeline.
+    const pipeline = host.pipeline!
+    const phase = REQUEST_PHASES[i]!
+    const steps = pipeline[phase]
+    if (steps === null) continue
+    const ctx = host.ctx
+    const trace = ctx.trace
+    if (trace !== null && trace.pluginEvents) trace.event(`plugins.${phase}`, { plugins: steps.map((st) => st.name).join(',') })
+    let v: Verdict | Promise<Verdict>
+    try {
+      v = i === 1 && pipeline.consumers !== null ? runAccessSwitching(host, ctx, steps) : runRequestPhase(steps, phase, ctx)
+    } catch (err) {
+      return host.pluginFailed(err)
+    }
+    if (v === undefined) continue
+    if (v instanceof Promise) {
+      const next = i + 1
+      v.then(
+        (verdict) => {
+          if (!host.waiting()) return
+          if (verdict === undefined) runRequestPhases(host, next)
+          else host.localReply(verdict)
+        },
+        (err: unknown) => host.pluginFailed(err),
+      )
+      return
+    }
+    return host.localReply(v)
+  }
+  host.phasesPassed()
+}
+
 export function runResponsePhase(steps: readonly Step[], ctx: RequestContext, head: UpstreamHead, from = 0): void | Promise<void> {
   for (let i = from; i < steps.length; i++) {
     const step = steps[i]!

@@ -13,7 +13,7 @@ import type { ErrorCode } from '../core/errors.js'
 import type { UpstreamHead, Verdict } from '../core/verdict.js'
 import { headerObject, responseHeaderList, type HeaderList } from './forward.js'
 import { sendError, sendLocalReply } from './errors-reply.js'
-import { PluginFailure, runAccessSwitching, runRequestPhase, runResponsePhase, type Pipeline } from '../plugins/pipeline.js'
+import { PluginFailure, runRequestPhases, runResponsePhase, type Pipeline } from '../plugins/pipeline.js'
 import { PayloadTooLarge, type BodyLimit } from './body-limit.js'
 import type { IncomingMessage } from 'node:http'
 import type { DeadlineItem, DeadlineList } from './deadlines.js'
@@ -28,7 +28,6 @@ import { prepareBody, readBody } from './request-body.js'
 import { HeldBody, holdChunk, releaseHeld } from './held-body.js'
 import type { ProxyEnv } from './env.js'
 
-const REQUEST_PHASES = ['rewrite', 'access', 'beforeUpstream'] as const
 
 /**
  * One proxied exchange: the per-request object that is also the undici dispatch handler.
@@ -104,38 +103,26 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     this.pipeline = route.pipeline
   }
 
-  /** Runs rewrite → access → beforeUpstream from phase index `i`, going async only when a plugin does. */
+  /** Runs rewrite → access → beforeUpstream from phase index `i` (plugins/pipeline.ts runRequestPhases). */
   runPhases(i: number): void {
-    for (; i < REQUEST_PHASES.length; i++) {
-      // Re-read per phase: the access phase may switch to the consumer's pipeline.
-      const pipeline = this.pipeline!
-      // i === 1: the access phase. A pipeline that declared a body limit reads the body first.
-      if (i === 1 && pipeline.bodyLimit !== null && !this.bodyRead) return readBody(this, Math.min(pipeline.bodyLimit, this.route.maxBodySize, this.ctx.bodyLimit))
-      const steps = pipeline[REQUEST_PHASES[i]!]
-      if (steps === null) continue
-      const trace = this.ctx.trace
-      if (trace !== null && trace.pluginEvents) trace.event(`plugins.${REQUEST_PHASES[i]!}`, { plugins: steps.map((st) => st.name).join(',') })
-      let v: Verdict | Promise<Verdict>
-      try {
-        v = i === 1 && pipeline.consumers !== null ? runAccessSwitching(this, this.ctx, steps) : runRequestPhase(steps, REQUEST_PHASES[i]!, this.ctx)
-      } catch (err) {
-        return this.pluginFailed(err)
-      }
-      if (v === undefined) continue
-      if (v instanceof Promise) {
-        const next = i + 1
-        v.then(
-          (verdict) => {
-            if (this.done || this.res.destroyed) return
-            if (verdict === undefined) this.runPhases(next)
-            else this.localReply(verdict)
-          },
-          (err: unknown) => this.pluginFailed(err),
-        )
-        return
-      }
-      return this.localReply(v)
-    }
+    runRequestPhases(this, i)
+  }
+
+  // PhaseHost (plugins/pipeline.ts): what the shared phase runner asks of the exchange.
+  waiting(): boolean {
+    return !this.done && !this.res.destroyed
+  }
+
+  /** Before the access phase, a pipeline that declared a body limit reads the body first. */
+  pauseBefore(i: number): boolean {
+    if (i !== 1 || this.bodyRead) return false
+    const pipeline = this.pipeline!
+    if (pipeline.bodyLimit === null) return false
+    readBody(this, Math.min(pipeline.bodyLimit, this.route.maxBodySize, this.ctx.bodyLimit))
+    return true
+  }
+
+  phasesPassed(): void {
     this.proxy()
   }
 

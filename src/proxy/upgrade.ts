@@ -21,7 +21,7 @@ import { RequestContext } from '../core/context.js'
 import { clientAddress, hostName, plainAddress } from '../core/address.js'
 import type { ErrorCode } from '../core/errors.js'
 import type { Verdict } from '../core/verdict.js'
-import { PluginFailure, runAccessSwitching, runRequestPhase, type Pipeline } from '../plugins/pipeline.js'
+import { PluginFailure, runRequestPhases, type Pipeline } from '../plugins/pipeline.js'
 import { REJECTED, type Ticket } from '../upstream/breaker.js'
 import { ADMITTED_NOW, QUEUED, admit, releaseGuards, type GuardHolder } from '../upstream/guards.js'
 import { FailureKind, failureKind, failureReply } from '../upstream/failure.js'
@@ -40,7 +40,6 @@ import type { TLSSocket } from 'node:tls'
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
 
-const REQUEST_PHASES = ['rewrite', 'access', 'beforeUpstream'] as const
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 /** RFC 6455 §4.1: the key is 16 random bytes, base64: 22 characters and "==". */
 const WS_KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/
@@ -248,31 +247,20 @@ class WsSession implements GuardHolder, Outcome, ClosableSession {
   }
 
   runPhases(i: number): void {
-    for (; i < REQUEST_PHASES.length; i++) {
-      const pipeline = this.pipeline!
-      const steps = pipeline[REQUEST_PHASES[i]!]
-      if (steps === null) continue
-      let v: Verdict | Promise<Verdict>
-      try {
-        v = i === 1 && pipeline.consumers !== null ? runAccessSwitching(this, this.ctx, steps) : runRequestPhase(steps, REQUEST_PHASES[i]!, this.ctx)
-      } catch (err) {
-        return this.pluginFailed(err)
-      }
-      if (v === undefined) continue
-      if (v instanceof Promise) {
-        const next = i + 1
-        v.then(
-          (verdict) => {
-            if (this.phase !== Phase.Handshake) return
-            if (verdict === undefined) this.runPhases(next)
-            else this.localReply(verdict)
-          },
-          (err: unknown) => this.pluginFailed(err),
-        )
-        return
-      }
-      return this.localReply(v)
-    }
+    runRequestPhases(this, i)
+  }
+
+  // PhaseHost (plugins/pipeline.ts): what the shared phase runner asks of the handshake.
+  waiting(): boolean {
+    return this.phase === Phase.Handshake
+  }
+
+  /** A handshake has no body to read first. */
+  pauseBefore(): boolean {
+    return false
+  }
+
+  phasesPassed(): void {
     this.connect()
   }
 
