@@ -21,6 +21,23 @@ const REQUEST_SKIP = new Set([
   ...IDENTITY_HEADERS,
 ])
 
+/** REQUEST_SKIP plus a Snapshot's identity headers, built once per Snapshot (keyed by its set). */
+const skipSets = new WeakMap<ReadonlySet<string>, ReadonlySet<string>>()
+
+/**
+ * The headers never taken from the client under a Snapshot whose auth plugins may set
+ * `identity` upstream (Snapshot.identityHeaders): one set, so each header costs one lookup.
+ */
+export function requestSkipSet(identity: ReadonlySet<string> | null): ReadonlySet<string> {
+  if (identity === null) return REQUEST_SKIP
+  let set = skipSets.get(identity)
+  if (set === undefined) {
+    set = new Set([...REQUEST_SKIP, ...identity])
+    skipSets.set(identity, set)
+  }
+  return set
+}
+
 /** Removes hop-by-hop headers, including those named in `Connection`. Mutates and returns `headers`. */
 function connectionNamed(value: string | string[] | undefined): string[] | null {
   if (value === undefined) return null
@@ -41,8 +58,8 @@ export interface ForwardInfo {
   host: string
   requestId: string
   trustedPeer: boolean
-  /** Identity headers of the Snapshot's auth plugins (Snapshot.identityHeaders): never taken from the client. */
-  strip: ReadonlySet<string> | null
+  /** Headers never taken from the client: requestSkipSet(Snapshot.identityHeaders). */
+  skip: ReadonlySet<string>
 }
 
 /**
@@ -53,11 +70,10 @@ export interface ForwardInfo {
 export function upstreamRequestHeaders(src: IncomingHttpHeaders, info: ForwardInfo): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {}
   const named = connectionNamed(src.connection)
-  const strip = info.strip
+  const skip = info.skip
   for (const name in src) {
-    if (REQUEST_SKIP.has(name)) continue
+    if (skip.has(name)) continue
     if (named !== null && named.includes(name)) continue
-    if (strip !== null && strip.has(name)) continue
     out[name] = src[name]
   }
   // TE: trailers is the one TE value a proxy may pass on; nothing here needs it, so it is dropped.

@@ -27,7 +27,7 @@ import { ADMITTED_NOW, QUEUED, admit, releaseGuards, type GuardHolder } from '..
 import { FailureKind, failureKind, failureReply } from '../upstream/failure.js'
 import { recordAuthFailure, recordRequest, upstreamDuration, upstreamSeries, websocketHandshakes } from '../observability/metrics.js'
 import { newRequestId } from './request-id.js'
-import { responseHeaderList, upstreamRequestHeaders, validRequestId } from './forward.js'
+import { requestSkipSet, responseHeaderList, upstreamRequestHeaders, validRequestId } from './forward.js'
 import { sendError, sendLocalReply } from './errors-reply.js'
 import { headProblem, hostValid, targetPath, upstreamPath } from './front.js'
 import { complete, completeEarly, type Outcome } from './completion.js'
@@ -155,7 +155,7 @@ function handshake(env: ProxyEnv, hooks: ListenerHooks, req: IncomingMessage, re
   const peer = plainAddress(socket.remoteAddress)
   const trustedPeer = snap.trustedProxies.has(peer)
   ctx.clientIp = trustedPeer ? clientAddress(peer, headers['x-forwarded-for'], snap.trustedProxies) : peer
-  ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader, requestId: id, trustedPeer, strip: snap.identityHeaders })
+  ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader, requestId: id, trustedPeer, skip: requestSkipSet(snap.identityHeaders) })
   if (tls !== null) {
     ctx.clientCert = tls.identity(req)
     tls.forward(req, ctx.upstreamHeaders)

@@ -1,9 +1,9 @@
 // The upstream request's forwarding headers, built from the client's headers and connection.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { upstreamRequestHeaders, type ForwardInfo } from '../../../src/proxy/forward.js'
+import { requestSkipSet, upstreamRequestHeaders, type ForwardInfo } from '../../../src/proxy/forward.js'
 
-const info = (over: Partial<ForwardInfo>): ForwardInfo => ({ peer: '10.0.0.1', proto: 'http', host: 'api.example', requestId: 'r1', trustedPeer: false, strip: null, ...over })
+const info = (over: Partial<ForwardInfo>): ForwardInfo => ({ peer: '10.0.0.1', proto: 'http', host: 'api.example', requestId: 'r1', trustedPeer: false, skip: requestSkipSet(null), ...over })
 
 test('Forwarded: each request gets its own peer, scheme and host, in any order of requests', () => {
   // The element is memoised for the common case (the same client and host again); a change in
@@ -27,4 +27,17 @@ test('a prior Forwarded is kept only from a trusted peer', () => {
   assert.equal(upstreamRequestHeaders(src, info({})).forwarded, 'for=10.0.0.1;proto=http;host=api.example')
   assert.equal(upstreamRequestHeaders(src, info({ trustedPeer: true })).forwarded, 'for=192.0.2.9, for=10.0.0.1;proto=http;host=api.example')
   assert.equal(upstreamRequestHeaders(src, info({ trustedPeer: true }))['x-forwarded-for'], '192.0.2.9, 10.0.0.1')
+})
+
+test('a Snapshot\'s identity headers join the skip set: the client\'s copies never go upstream, other headers do', () => {
+  const identity = new Set(['x-consumer-name', 'x-user-sub'])
+  const skip = requestSkipSet(identity)
+  assert.equal(requestSkipSet(identity), skip, 'built once per Snapshot')
+  const out = upstreamRequestHeaders({ 'x-consumer-name': 'alice', 'x-user-sub': 'root', 'x-other': '1', via: 'x', connection: 'close' }, info({ skip }))
+  assert.equal(out['x-consumer-name'], undefined)
+  assert.equal(out['x-user-sub'], undefined)
+  assert.equal(out['x-other'], '1')
+  assert.equal(out.via, 'x, 1.1 portico', 'Via is appended to, as before')
+  // Without identity headers the plain set applies: the same names pass.
+  assert.equal(upstreamRequestHeaders({ 'x-consumer-name': 'alice' }, info({}))['x-consumer-name'], 'alice')
 })
