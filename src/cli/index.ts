@@ -4,7 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { loadConfigFile } from '../config/load.js'
 import { formatErrors } from '../config/errors.js'
 import { PORTICO_VERSION } from '../core/version.js'
-import { CONFIG_USAGE, MAIN_USAGE, REVOKE_USAGE, START_USAGE, UPGRADE_USAGE, VALIDATE_USAGE } from './usage.js'
+import { CONFIG_USAGE, EXPLAIN_USAGE, MAIN_USAGE, REVOKE_USAGE, START_USAGE, UPGRADE_USAGE, VALIDATE_USAGE } from './usage.js'
 import { revokeCommand, RevokeUsageError } from './revoke.js'
 import { upgradeCommand } from './upgrade.js'
 import { sharedStateWarnings } from '../config/shared-state.js'
@@ -103,6 +103,41 @@ async function config(args: string[]): Promise<number> {
   }
 }
 
+async function explain(args: string[]): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ...CONFIG, header: { type: 'string', short: 'H', multiple: true }, sni: { type: 'string' }, json: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: true,
+    })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  const v = parsed.values
+  if (v.help === true) return help(EXPLAIN_USAGE)
+  const [method, url, ...extra] = parsed.positionals
+  if (method === undefined || url === undefined || extra.length > 0) throw new UsageError('explain needs <METHOD> <URL>, e.g. portico explain GET http://api.example.com/users/7')
+  if (!/^[A-Za-z]+$/.test(method)) throw new UsageError(`"${method}" is not an HTTP method`)
+  const headers: Record<string, string> = {}
+  for (const h of v.header ?? []) {
+    const colon = h.indexOf(':')
+    if (colon <= 0) throw new UsageError(`--header "${h}" is not 'Name: value'`)
+    headers[h.slice(0, colon).trim().toLowerCase()] = h.slice(colon + 1).trim()
+  }
+  const file = configFile(v.config)
+  const result = await loadConfigFile(file, { checks: BUILTIN_CHECKS })
+  if (!result.ok) {
+    process.stderr.write(formatErrors(result.errors) + '\n')
+    return 1
+  }
+  const [{ explainRequest, formatExplanation }, { BUILTIN_PLUGINS }] = await Promise.all([import('../control/explain.js'), import('../plugins/registry.js')])
+  const e = explainRequest(result.config, BUILTIN_PLUGINS, { method, url, headers, sni: v.sni })
+  process.stdout.write(v.json === true ? JSON.stringify(e, null, 2) + '\n' : formatExplanation(e))
+  return 0
+}
+
 function help(text: string): number {
   process.stdout.write(text)
   return 0
@@ -127,6 +162,8 @@ export async function runCli(argv: string[]): Promise<number | null> {
       }
       case 'config':
         return await config(rest)
+      case 'explain':
+        return await explain(rest)
       case '-h':
       case '--help':
       case 'help':

@@ -8,6 +8,7 @@ Commands:
   revoke     Revoke a token (by jti) or a subject's tokens through the admin API
   upgrade    Upgrade a running 'start --handoff' instance in place (SIGUSR2), no dropped connection
   config     dump | diff | apply: declarative sync with a running gateway's admin API
+  explain    Show what a request would hit: route, upstream path, plugins in order, targets
 
 Options:
   -h, --help      Show this help
@@ -104,4 +105,18 @@ Options:
       --dry-run        apply: show the changes and validate, apply nothing
   -o, --output <file>  dump: write to a file (mode 0600) instead of stdout
       --json           dump: JSON instead of YAML
+`
+
+export const EXPLAIN_USAGE = `Usage: portico explain [-c <file>] [-H 'Name: value']... [--sni <name>] [--json] <METHOD> <URL>
+
+Shows what the gateway would do with one request under the config, without starting anything:
+the route it matches (or the 400/404/405 it would answer), the path sent upstream, the plugins of
+each phase in the order they run, and the upstream(s) with their targets. The URL is absolute
+(http://api.example.com/users/7) or a path with -H 'Host: …'.
+
+Options:
+${CONFIG_OPTION}
+  -H, --header <h>       A request header, 'Name: value' (repeatable)
+      --sni <name>       The TLS server name, for routes with snis
+      --json             Print the explanation as JSON
 `

@@ -64,6 +64,25 @@ export function createInstance(
   return def.create(config as never, { consumers: NO_CONSUMERS, ...env, logger: env.logger.child({ plugin: def.name }), route })
 }
 
+/** Global uses, then route uses, then consumer uses, by name: a later use replaces an earlier one; enabled: false removes it. */
+export function mergeUses(
+  globalUses: readonly PluginUseConfig[],
+  routeUses: readonly PluginUseConfig[],
+  consumerUses: readonly PluginUseConfig[] = [],
+): Map<string, { use: PluginUseConfig; scope: UseScope }> {
+  const merged = new Map<string, { use: PluginUseConfig; scope: UseScope }>()
+  for (const use of globalUses) if (use.enabled !== false) merged.set(use.name, { use, scope: 'global' })
+  for (const use of routeUses) {
+    if (use.enabled === false) merged.delete(use.name)
+    else merged.set(use.name, { use, scope: 'route' })
+  }
+  for (const use of consumerUses) {
+    if (use.enabled === false) merged.delete(use.name)
+    else merged.set(use.name, { use, scope: 'consumer' })
+  }
+  return merged
+}
+
 export function buildPipeline(
   globalUses: readonly PluginUseConfig[],
   routeUses: readonly PluginUseConfig[],
@@ -71,16 +90,7 @@ export function buildPipeline(
   factory: InstanceFactory,
   consumer?: { name: string; uses: readonly PluginUseConfig[] },
 ): Pipeline | null {
-  const merged = new Map<string, { use: PluginUseConfig; scope: UseScope }>()
-  for (const use of globalUses) if (use.enabled !== false) merged.set(use.name, { use, scope: 'global' })
-  for (const use of routeUses) {
-    if (use.enabled === false) merged.delete(use.name)
-    else merged.set(use.name, { use, scope: 'route' })
-  }
-  for (const use of consumer?.uses ?? []) {
-    if (use.enabled === false) merged.delete(use.name)
-    else merged.set(use.name, { use, scope: 'consumer' })
-  }
+  const merged = mergeUses(globalUses, routeUses, consumer?.uses)
   if (merged.size === 0) return null
 
   const phases: Record<Phase, Step[]> = { rewrite: [], access: [], beforeUpstream: [], response: [], log: [] }

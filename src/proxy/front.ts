@@ -101,7 +101,7 @@ export function targetPath(url: string, q: number): string | undefined {
 }
 
 /** The path sent upstream: the route's strip_prefix and rewrite applied to the normalized path. */
-export function upstreamPath(route: CompiledRoute, path: string): string {
+export function upstreamPath(route: Pick<CompiledRoute, 'stripPrefix' | 'rewrite'>, path: string): string {
   let p = path
   const prefix = route.stripPrefix
   if (prefix !== null) {

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino'
 import type { Config, PluginUseConfig, RouteConfig } from '../config/schema/index.js'
 import { parseDuration, parseSize } from '../config/units.js'
-import { RouteTable } from '../router/table.js'
+import { RouteTable, type RouteSpec } from '../router/table.js'
 import { Cluster, type ResolvedTimeouts } from '../upstream/cluster.js'
 import { UpstreamClient } from '../upstream/client.js'
 import { resolveRetries, type RetryPolicy } from '../upstream/retry.js'
@@ -88,7 +88,16 @@ export interface CompileOptions {
 }
 
 /** The route's regex rewrite, compiled once; `$1` / `$<name>` in the replacement are String.replace's own. */
-function compileRewrite(route: RouteConfig): CompiledRoute['rewrite'] {
+export function compileStripPrefix(route: RouteConfig): string | null {
+  return route.strip_prefix !== undefined && route.strip_prefix !== '/' ? route.strip_prefix.replace(/\/$/, '') : null
+}
+
+/** What the route table matches a route by (router/table.ts RouteSpec), carrying `data`. */
+export function routeSpec<T>(r: RouteConfig, data: T): RouteSpec<T> {
+  return { name: r.name, hosts: r.hosts, snis: r.snis, methods: r.methods, paths: r.paths, headers: r.headers, priority: r.priority, data }
+}
+
+export function compileRewrite(route: RouteConfig): CompiledRoute['rewrite'] {
   if (route.rewrite === undefined) return null
   return { re: new RegExp(route.rewrite.pattern), replacement: route.rewrite.replacement }
 }
@@ -195,7 +204,7 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
       name: r.name,
       cluster,
       split: null,
-      stripPrefix: r.strip_prefix !== undefined && r.strip_prefix !== '/' ? r.strip_prefix.replace(/\/$/, '') : null,
+      stripPrefix: compileStripPrefix(r),
       rewrite: compileRewrite(r),
       preserveHost: r.preserve_host ?? false,
       timeouts: timeoutsFor(cluster),
@@ -221,16 +230,7 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
       route = { ...compiled, split }
     }
     routes.push(route)
-    return {
-      name: r.name,
-      hosts: r.hosts,
-      snis: r.snis,
-      methods: r.methods,
-      paths: r.paths,
-      headers: r.headers,
-      priority: r.priority,
-      data: route,
-    }
+    return routeSpec(r, route)
   })
 
   const router = new RouteTable(specs)
