@@ -54,8 +54,7 @@ export function failureKind(err: Error): FailureKind {
     case 'ENETUNREACH':
     case 'EAI_AGAIN':
     case 'UND_ERR_CONNECT_TIMEOUT':
-    // HTTP/2: a refused stream was not processed (RFC 9113 §8.7), like a refused connection.
-    case 'PORTICO_H2_REFUSED_STREAM':
+    case 'PORTICO_H2_REFUSED_STREAM': // not processed (RFC 9113 §8.7), like a refused connection
       return FailureKind.Connect
     case 'ECONNRESET':
     case 'EPIPE':

@@ -330,7 +330,8 @@ export class H2Pool extends Dispatcher {
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Handler): boolean {
-    const h = typeof handler.onRequestStart === 'function' ? handler : new LegacyHandler(handler)
+    const legacy = typeof handler.onResponseStart !== 'function' && typeof handler.onResponseError !== 'function' && (typeof handler.onHeaders === 'function' || typeof handler.onError === 'function')
+    const h = legacy ? new LegacyHandler(handler) : handler
     const req = new H2Request(this, opts, h)
     if (this.#closing !== null || this.#destroyed) {
       req.fail(new errors.ClientClosedError())
