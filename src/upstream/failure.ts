@@ -55,6 +55,7 @@ export function failureKind(err: Error): FailureKind {
     case 'EAI_AGAIN':
     case 'UND_ERR_CONNECT_TIMEOUT':
     case 'PORTICO_H2_REFUSED_STREAM': // not processed (RFC 9113 §8.7), like a refused connection
+    case 'PORTICO_H2_CONNECT':
       return FailureKind.Connect
     case 'ECONNRESET':
     case 'EPIPE':
@@ -118,6 +119,7 @@ export function failureReply(err: Error, d: CallDeadlines, clientAborted: boolea
       return { code: 'upstream_unreachable', message: undefined, close: false }
     case 'PORTICO_H2_REFUSED_STREAM':
     case 'PORTICO_H2_STREAM_RESET':
+    case 'PORTICO_H2_CONNECT':
       return { code: 'upstream_unreachable', message: err.message, close: false }
     default:
       // undici's HTTPParserError has no code for some parser failures; its name is stable.

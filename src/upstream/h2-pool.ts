@@ -28,6 +28,14 @@ export class H2StreamRefused extends Error {
   readonly code = 'PORTICO_H2_REFUSED_STREAM'
 }
 
+/**
+ * The connection came up but HTTP/2 did not (an HTTP/1.1-only server answering the h2c preface,
+ * a broken preface or SETTINGS): nothing was processed, like a refused connection.
+ */
+export class H2ConnectFailed extends Error {
+  readonly code = 'PORTICO_H2_CONNECT'
+}
+
 /** The stream was reset or its session failed (GOAWAY with an error, protocol error) before the response ended. */
 export class H2StreamReset extends Error {
   readonly code = 'PORTICO_H2_STREAM_RESET'
@@ -422,7 +430,10 @@ export class H2Pool extends Dispatcher {
       this.#connecting--
       // The connection never came up: the requests waiting for it fail as undici's would (ECONNREFUSED, connect timeout, TLS).
       if (this.#connecting === 0 && !this.#sessions.some((s) => s.ready && !s.draining)) {
-        const err = sess.error ?? new errors.SocketError('the upstream closed the connection before HTTP/2 settings')
+        const cause = sess.error
+        const code = (cause as { code?: string } | null)?.code
+        // Socket and TLS errors keep their code (ECONNREFUSED, certificate errors), as undici's do.
+        const err = cause !== null && code !== undefined && !code.startsWith('ERR_HTTP2') ? cause : new H2ConnectFailed(`the upstream did not speak HTTP/2 (${cause?.message ?? 'closed before its SETTINGS'})`)
         for (const r of this.#queue.splice(0)) r.fail(err)
       }
     }

@@ -6,6 +6,7 @@
 // proxy's retries and health decisions read.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import http2, { type Http2Server, type Http2SecureServer, type ServerHttp2Stream } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
@@ -302,4 +303,15 @@ test('h2 over TLS: the upstream CA verifies the server, ALPN is h2, and verifica
   assert.ok(e !== null, 'an unverified server must not be used')
   assert.match(String((e as { code?: string }).code), /SELF_SIGNED|UNABLE_TO_VERIFY|CERT/)
   assert.equal(failureReply(e, { total: 1, read: 1, perTry: undefined }, false)?.code, 'upstream_unreachable')
+})
+
+test('h2c against an HTTP/1.1-only server fails as "did not speak HTTP/2", a connect-class failure', async () => {
+  const h1 = http.createServer((_req, res) => res.end('h1'))
+  await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r))
+  after(() => h1.close())
+  const p = pool(`http://127.0.0.1:${(h1.address() as AddressInfo).port}`)
+  const e = await call(p).then(() => null, (err: Error) => err)
+  assert.equal((e as { code?: string } | null)?.code, 'PORTICO_H2_CONNECT')
+  assert.equal(failureKind(e!), FailureKind.Connect)
+  assert.equal(failureReply(e!, { total: 1, read: 1, perTry: undefined }, false)?.code, 'upstream_unreachable')
 })
