@@ -40,6 +40,7 @@ async function up(server: Http2Server | Http2SecureServer, handler: (st: ServerH
 
 /** The upstream test handler: echo, stream, big, hold (barrier), slow, refuse-once, health. */
 let healthy = true
+let gate: (() => void) | null = null
 let holdTarget = 0
 const held: ServerHttp2Stream[] = []
 const refusedKeys = new Set<string>()
@@ -51,10 +52,10 @@ function handler(st: ServerHttp2Stream, h: http2.IncomingHttpHeaders): void {
     st.respond({ ':status': 201, 'x-method': String(h[':method']), 'x-path': path, 'x-got': String(h['x-test'] ?? ''), 'x-authority': String(h[':authority']), 'set-cookie': ['a=1', 'b=2'] })
     st.pipe(st as unknown as NodeJS.WritableStream)
   } else if (path === '/stream') {
+    // The rest comes only once the client has read the first part: the response is streamed.
     st.respond({ ':status': 200 })
-    let n = 0
-    const tick = () => (++n <= 3 ? st.write(`part${n};`, () => setImmediate(tick)) : st.end())
-    tick()
+    st.write('part1;')
+    gate = () => st.end('part2;part3;')
   } else if (path === '/big') {
     st.respond({ ':status': 200, 'content-length': String(BIG.length) })
     st.end(BIG)
@@ -175,21 +176,40 @@ async function text(path: string, init: Parameters<typeof request>[1] = {}) {
 }
 
 for (const [name, prefix] of [['h2c', '/c'], ['h2 (TLS, test CA)', '/s']] as const) {
-  test(`${name}: status, headers both ways, and a streamed request body echoed back as a stream`, async () => {
+  test(`${name}: status, headers both ways, and request and response bodies streamed (each chunk travels before the next exists)`, async () => {
+    // Full duplex: chunk i+1 is produced only after the echo of chunk i came back through the gateway.
+    let echoed: (() => void) | null = null
     const body = Readable.from((async function* () {
-      for (let i = 0; i < 5; i++) yield Buffer.from(`chunk${i};`)
+      for (let i = 0; i < 4; i++) {
+        yield Buffer.from(`chunk${i};`)
+        await new Promise<void>((r) => (echoed = r))
+      }
     })())
-    const r = await text(`${prefix}/echo?q=1`, { method: 'POST', headers: { 'x-test': 'yes' }, body })
-    assert.equal(r.status, 201)
-    assert.equal(r.body, 'chunk0;chunk1;chunk2;chunk3;chunk4;')
-    assert.equal(r.headers['x-method'], 'POST')
-    assert.equal(r.headers['x-path'], '/echo?q=1')
-    assert.equal(r.headers['x-got'], 'yes')
-    assert.match(String(r.headers['x-authority']), /^(127\.0\.0\.1|localhost):\d+$/) // the target's host as :authority
-    assert.deepEqual(r.headers['set-cookie'], ['a=1', 'b=2'])
-    assert.ok(r.headers['x-request-id'])
-    const st = await text(`${prefix}/stream`)
-    assert.equal(st.body, 'part1;part2;part3;')
+    const res = await request(`${gw.url}${prefix}/echo?q=1`, { method: 'POST', headers: { 'x-test': 'yes' }, body })
+    assert.equal(res.statusCode, 201)
+    let got = ''
+    for await (const chunk of res.body) {
+      got += String(chunk)
+      const e = echoed as (() => void) | null
+      echoed = null
+      e?.()
+    }
+    assert.equal(got, 'chunk0;chunk1;chunk2;chunk3;')
+    const h = res.headers
+    assert.equal(h['x-method'], 'POST')
+    assert.equal(h['x-path'], '/echo?q=1')
+    assert.equal(h['x-got'], 'yes')
+    assert.match(String(h['x-authority']), /^(127\.0\.0\.1|localhost):\d+$/) // the target's host as :authority
+    assert.deepEqual(h['set-cookie'], ['a=1', 'b=2'])
+    assert.ok(h['x-request-id'])
+
+    const st = await request(`${gw.url}${prefix}/stream`)
+    const it = st.body[Symbol.asyncIterator]()
+    assert.equal(String((await it.next()).value), 'part1;')
+    gate!()
+    let rest = ''
+    for (let n = await it.next(); n.done !== true; n = await it.next()) rest += String(n.value)
+    assert.equal(rest, 'part2;part3;')
   })
 
   test(`${name}: 8 MiB up and 8 MiB down`, async () => {

@@ -13,6 +13,9 @@ import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { H2Pool } from '../../../src/upstream/h2-pool.js'
 import { FailureKind, failureKind, failureReply } from '../../../src/upstream/failure.js'
+import { Cluster } from '../../../src/upstream/cluster.js'
+import { UpstreamClient } from '../../../src/upstream/client.js'
+import { fakeContext } from '../../helpers/context.js'
 import { createPki } from '../../helpers/pki.js'
 import { pollUntil } from '../../helpers/poll.js'
 
@@ -203,7 +206,7 @@ test('GOAWAY: the streams the server accepted finish, the next request opens a n
   assert.equal(srv.connections, 2)
 })
 
-test('GOAWAY below a stream\'s id and RST_STREAM(REFUSED_STREAM) are "refused": retryable like a refused connection', async () => {
+test('RST_STREAM(REFUSED_STREAM) is "refused" (retryable like a refused connection), other reset codes are resets', async () => {
   const srv = await listen(http2.createServer(), 'http')
   srv.server.on('stream', (st, h) => {
     st.on('error', () => {}) // closing with an error code errors the server's own stream too
@@ -314,4 +317,20 @@ test('h2c against an HTTP/1.1-only server fails as "did not speak HTTP/2", a con
   assert.equal((e as { code?: string } | null)?.code, 'PORTICO_H2_CONNECT')
   assert.equal(failureKind(e!), FailureKind.Connect)
   assert.equal(failureReply(e!, { total: 1, read: 1, perTry: undefined }, false)?.code, 'upstream_unreachable')
+})
+
+test('the upstream call (UpstreamClient over a Cluster with protocol h2c) goes out on the H2Pool', async () => {
+  const srv = await listen(http2.createServer(), 'http')
+  srv.server.on('stream', (st, h) => {
+    st.respond({ ':status': 200, 'x-path': String(h[':path']), 'x-authority': String(h[':authority']) })
+    st.end('via cluster')
+  })
+  const cluster = new Cluster('h2c-up', { protocol: 'h2c', targets: [{ url: `${srv.url}/base` }] })
+  after(() => cluster.close())
+  const r = await new UpstreamClient(cluster).request({ method: 'GET', path: '/x?y=1', headers: {}, timeoutMs: 5000, maxBytes: 1024, ctx: fakeContext() })
+  assert.equal(r.status, 200)
+  assert.equal(r.body.toString(), 'via cluster')
+  assert.equal(r.headers['x-path'], '/base/x?y=1')
+  assert.equal(r.headers['x-authority'], new URL(srv.url).host)
+  assert.equal(srv.connections, 1)
 })
