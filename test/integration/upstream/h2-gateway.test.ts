@@ -93,8 +93,12 @@ before(async () => {
   pkiRemove = pki.remove
   const ca = await pki.ca()
   const leaf = await ca.issue({ names: ['localhost'] })
-  c = await up(http2.createServer({ settings: { maxConcurrentStreams: 100 } }), handler)
-  s = await up(http2.createSecureServer({ key: leaf.key, cert: leaf.chain }), handler)
+  // Upstream receive windows above RFC 9113's 64 KiB, as a real upstream tunes them, so the 8 MiB
+  // uploads are not a round trip per 64 KiB on a loaded CI host.
+  const settings = { maxConcurrentStreams: 100, initialWindowSize: 1 << 20 }
+  c = await up(http2.createServer({ settings }), handler)
+  s = await up(http2.createSecureServer({ key: leaf.key, cert: leaf.chain, settings }), handler)
+  for (const u of [c, s]) u.server.on('session', (sess) => sess.setLocalWindowSize(4 << 20))
   // At the 25th stream of each session: GOAWAY naming the stream before it as the last one
   // processed, then a graceful close. That stream and any later ones on the session are never
   // answered: the gateway must retry them on a new connection.
