@@ -536,6 +536,25 @@ function checkAggregateUpstreams(doc: Obj, upstreams: Obj, show: (p: Segment[], 
 
 const DISCOVERY_KINDS = ['dns', 'etcd', 'consul', 'nacos', 'zookeeper', 'kubernetes']
 
+/** h2 is HTTP/2 over TLS (https:// targets), h2c over cleartext (http://): a mismatch is a mistake, not a fallback. */
+function checkProtocol(up: Obj, path: Segment[], issues: Issue[]): void {
+  const p = up.protocol
+  if (p !== 'h2' && p !== 'h2c') return
+  const want = p === 'h2' ? 'https' : 'http'
+  const why = p === 'h2' ? 'protocol h2 is HTTP/2 over TLS: targets are https:// (h2c is the cleartext one)' : 'protocol h2c is HTTP/2 over cleartext: targets are http:// (h2 is the TLS one)'
+  if (Array.isArray(up.targets)) {
+    up.targets.forEach((t, i) => {
+      if (isObj(t) && typeof t.url === 'string' && /^https?:\/\//.test(t.url) && !t.url.startsWith(`${want}://`)) issues.push({ path: [...path, 'targets', i, 'url'], message: why })
+    })
+  }
+  if (isObj(up.discovery)) {
+    // etcd records carry whole URLs (checked by nobody but the operator); the others take `scheme`, default http.
+    for (const [k, d] of Object.entries(up.discovery)) {
+      if (isObj(d) && k !== 'etcd' && (d.scheme ?? 'http') !== want) issues.push({ path: [...path, 'discovery', k, 'scheme'], message: `${why}; set scheme: ${want}` })
+    }
+  }
+}
+
 function checkUpstream(up: Obj, path: Segment[], issues: Issue[]): void {
   const disc = up.discovery
   if (up.targets !== undefined && disc !== undefined) {
@@ -543,6 +562,7 @@ function checkUpstream(up: Obj, path: Segment[], issues: Issue[]): void {
   } else if (up.targets === undefined && disc === undefined) {
     issues.push({ path, message: 'an upstream needs targets (or discovery: { dns: … } / { etcd: … })' })
   }
+  checkProtocol(up, path, issues)
   if (isObj(disc)) {
     const kinds = DISCOVERY_KINDS.filter((k) => disc[k] !== undefined)
     if (kinds.length !== 1) {

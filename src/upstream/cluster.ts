@@ -100,6 +100,7 @@ export class Cluster implements HealthHost, DiscoverySink {
       connections: def.max_connections ?? 256,
       keepAliveTimeout: parseDuration(def.keep_alive_timeout ?? '4s'),
       tls: upstreamTlsOptions(def.tls),
+      protocol: def.protocol,
     }
     this.#poolSettings = settings
     this.discoveryKey = def.discovery === undefined ? '' : JSON.stringify(def.discovery)

@@ -54,11 +54,14 @@ export function failureKind(err: Error): FailureKind {
     case 'ENETUNREACH':
     case 'EAI_AGAIN':
     case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'PORTICO_H2_REFUSED_STREAM': // not processed (RFC 9113 §8.7), like a refused connection
+    case 'PORTICO_H2_CONNECT':
       return FailureKind.Connect
     case 'ECONNRESET':
     case 'EPIPE':
     case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
+    case 'PORTICO_H2_STREAM_RESET':
       return FailureKind.Reset
     case 'UND_ERR_HEADERS_TIMEOUT':
     case 'UND_ERR_BODY_TIMEOUT':
@@ -114,6 +117,10 @@ export function failureReply(err: Error, d: CallDeadlines, clientAborted: boolea
     case 'ENETUNREACH':
     case 'EAI_AGAIN':
       return { code: 'upstream_unreachable', message: undefined, close: false }
+    case 'PORTICO_H2_REFUSED_STREAM':
+    case 'PORTICO_H2_STREAM_RESET':
+    case 'PORTICO_H2_CONNECT':
+      return { code: 'upstream_unreachable', message: err.message, close: false }
     default:
       // undici's HTTPParserError has no code for some parser failures; its name is stable.
       if (err.name === 'HTTPParserError' || isProtocolCode(code)) return { code: 'upstream_bad_response', message: err instanceof UpstreamProtocolError ? err.message : undefined, close: false }

@@ -1,13 +1,19 @@
 // One upstream server and its connection pools.
 import type { HistogramSeries } from '../observability/series.js'
-import { Pool } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import type { ConnectionOptions } from 'node:tls'
+import { H2Pool } from './h2-pool.js'
+
+/** Wire protocol towards the targets (upstream `protocol`). */
+export type UpstreamProtocol = 'http1' | 'h2' | 'h2c'
 
 export interface PoolSettings {
   connections: number
   keepAliveTimeout: number
   /** Connect options of https targets (upstream.tls), or null for the defaults (verify with Node's roots). */
   tls?: ConnectionOptions | null
+  /** Absent = http1 (an undici Pool); h2/h2c get an H2Pool (upstream/h2-pool.ts). */
+  protocol?: UpstreamProtocol
 }
 
 export class Target {
@@ -42,7 +48,7 @@ export class Target {
    * override it, so a route with its own connect timeout gets its own (lazily made) pool.
    * Nearly always there is exactly one.
    */
-  readonly #pools = new Map<number, Pool>()
+  readonly #pools = new Map<number, Pool | H2Pool>()
   #closed = false
 
   constructor(url: string, weight: number, settings: PoolSettings) {
@@ -60,10 +66,12 @@ export class Target {
     return this.healthy && this.ejectedUntil === 0
   }
 
-  pool(connectTimeout: number): Pool {
+  pool(connectTimeout: number): Dispatcher {
     let p = this.#pools.get(connectTimeout)
     if (p === undefined) {
-      p = new Pool(this.origin, {
+      // The protocol is looked at once, when the pool is made: an http1 target's requests take
+      // exactly the path they took before HTTP/2 existed here.
+      p = this.#settings.protocol === 'h2' || this.#settings.protocol === 'h2c' ? this.#h2(connectTimeout) : new Pool(this.origin, {
         connections: this.#settings.connections,
         keepAliveTimeout: this.#settings.keepAliveTimeout,
         keepAliveMaxTimeout: Math.max(this.#settings.keepAliveTimeout, 1000),
@@ -76,6 +84,16 @@ export class Target {
       this.#pools.set(connectTimeout, p)
     }
     return p
+  }
+
+  #h2(connectTimeout: number): H2Pool {
+    const s = this.#settings
+    return new H2Pool(this.origin, {
+      tls: s.protocol === 'h2' ? (s.tls ?? {}) : null,
+      connectTimeout,
+      maxSessions: s.connections,
+      idleTimeout: s.keepAliveTimeout,
+    })
   }
 
   /** Waits for in-flight requests on every pool, then closes the sockets. */

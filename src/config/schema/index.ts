@@ -325,7 +325,14 @@ export const Upstream = Type.Object(
       }),
     ),
     timeouts: Type.Optional(Timeouts),
-    max_connections: Type.Optional(Type.Integer({ minimum: 1, default: 256, description: 'Connections kept per target (undici Pool size).' })),
+    protocol: Type.Optional(
+      Type.Union([Type.Literal('http1'), Type.Literal('h2'), Type.Literal('h2c')], {
+        default: 'http1',
+        description:
+          'Protocol towards the targets. http1: HTTP/1.1, one request per connection at a time. h2: HTTP/2 over TLS (ALPN h2; https:// targets, verified as upstream.tls says). h2c: HTTP/2 over cleartext by prior knowledge (http:// targets). HTTP/2 multiplexes requests on one connection per target up to the server\'s SETTINGS_MAX_CONCURRENT_STREAMS, opening more (up to max_connections) past it.',
+      }),
+    ),
+    max_connections: Type.Optional(Type.Integer({ minimum: 1, default: 256, description: 'Connections kept per target (undici Pool size; with protocol h2/h2c, HTTP/2 sessions per target).' })),
     keep_alive_timeout: Type.Optional(Duration('How long an idle upstream connection is kept.', '4s')),
     health_checks: Type.Optional(HealthChecks),
     circuit_breaker: Type.Optional(CircuitBreaker),

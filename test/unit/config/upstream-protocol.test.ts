@@ -1,0 +1,41 @@
+// upstreams.<name>.protocol: h2 is HTTP/2 over TLS and takes https:// targets, h2c is cleartext
+// and takes http:// ones; a mismatch is reported at its YAML path with line:column, not silently
+// downgraded or upgraded at runtime.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { loadConfigText } from '../../../src/config/load.js'
+import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { formatErrors } from '../../../src/config/errors.js'
+
+const load = (up: string) =>
+  loadConfigText(`upstreams:\n  u:\n${up}\nroutes: [ { name: r, paths: [/x], upstream: u } ]\n`, 'p.yaml', { checks: BUILTIN_CHECKS })
+
+const errors = (up: string): string => {
+  const r = load(up)
+  return r.ok ? '' : formatErrors(r.errors)
+}
+
+test('h2 with https targets, h2c with http targets, http1 and no protocol are accepted', () => {
+  assert.equal(load('    protocol: h2\n    targets: [ { url: https://10.0.0.5:8443 } ]').ok, true)
+  assert.equal(load('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]').ok, true)
+  assert.equal(load('    protocol: http1\n    targets: [ { url: http://10.0.0.5:8080 } ]').ok, true)
+  assert.equal(load('    protocol: h2c\n    discovery: { dns: { name: svc.local, port: 80 } }').ok, true)
+})
+
+test('h2 with an http:// target is an error at the target\'s url, naming h2c', () => {
+  const text = errors('    protocol: h2\n    targets:\n      - { url: https://10.0.0.5:8443 }\n      - { url: http://10.0.0.6:8080 }')
+  assert.match(text, /p\.yaml:\d+:\d+/)
+  assert.match(text, /upstreams\.u\.targets\[1\]\.url/)
+  assert.match(text, /protocol h2 is HTTP\/2 over TLS.*h2c/)
+})
+
+test('h2c with an https:// target, or discovery with scheme https, is an error', () => {
+  assert.match(errors('    protocol: h2c\n    targets: [ { url: https://10.0.0.5:8443 } ]'), /upstreams\.u\.targets\[0\]\.url.*cleartext/s)
+  assert.match(errors('    protocol: h2c\n    discovery: { dns: { name: svc.local, port: 443, scheme: https } }'), /upstreams\.u\.discovery\.dns\.scheme/)
+  // A discovery source's scheme defaults to http, which h2 cannot use.
+  assert.match(errors('    protocol: h2\n    discovery: { dns: { name: svc.local, port: 443 } }'), /set scheme: https/)
+})
+
+test('an unknown protocol is refused by the schema', () => {
+  assert.match(errors('    protocol: http2\n    targets: [ { url: http://10.0.0.5:8080 } ]'), /upstreams\.u\.protocol/)
+})
