@@ -165,8 +165,23 @@ export class AdminApi {
   constructor(opts: AdminApiOptions) {
     this.#authority = opts.authority
     this.#logger = opts.logger
-    this.#extra = opts.extra ?? {}
     this.#audit = new AuditLog(() => this.#authority.serving().admin?.audit_log, opts.logger)
+    this.#extra = {
+      // Who the presented token is: the console shows the role and hides what it may not change.
+      '/admin/session': { methods: ['GET'], need: 'read', handle: (r) => Promise.resolve({ status: 200, body: { data: r.principal } }) },
+      // The audit trail of this process (newest first), for people who may write: they see who changed what.
+      '/admin/audit': {
+        methods: ['GET'],
+        need: 'write',
+        handle: (r) => {
+          const n = Number(r.query.get('limit') ?? 100)
+          const limit = Number.isInteger(n) && n > 0 ? Math.min(n, 500) : 100
+          const data = this.#audit.recent(limit)
+          return Promise.resolve({ status: 200, body: { data, total: data.length } })
+        },
+      },
+      ...(opts.extra ?? {}),
+    }
   }
 
   get audit(): AuditLog {
