@@ -33,6 +33,8 @@ describe('web console in Chromium', () => {
   let page: Page
   /** Uncaught errors and console errors of the console's own scripts (CSP violations land here too). */
   const scriptErrors: string[] = []
+  /** Every URL any page of the file requested: a token must never be in one. */
+  const urls: string[] = []
 
   const shot = async (p: Page, name: string) => {
     if (SHOTS === null) return
@@ -87,6 +89,7 @@ describe('web console in Chromium', () => {
     ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } })
     page = await ctx.newPage()
     page.on('pageerror', (e) => scriptErrors.push(e.message))
+    page.on('request', (r) => urls.push(r.url()))
     // (A 4xx answer the console handles is logged by Chromium as "Failed to load resource": not a script error.)
     page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && scriptErrors.push(m.text()))
   })
@@ -201,6 +204,7 @@ describe('web console in Chromium', () => {
     const vctx = await browser.newContext({ viewport: { width: 390, height: 800 } })
     try {
       const v = await vctx.newPage()
+      v.on('request', (r) => urls.push(r.url()))
       await signIn(v, TOKENS.viewer)
       await go(v, '#/routes')
       await v.getByTestId('routes').getByRole('rowheader', { name: 'api' }).waitFor({ timeout: WAIT })
@@ -256,7 +260,9 @@ describe('web console in Chromium', () => {
     }
   })
 
-  test('no page raised a script error or a Content-Security-Policy violation', () => {
+  test('no page raised a script error or a Content-Security-Policy violation, and no URL carried a token', () => {
     assert.deepEqual(scriptErrors, [])
+    assert.ok(urls.length > 20)
+    for (const token of Object.values(TOKENS)) assert.deepEqual(urls.filter((u) => u.includes(token)), [])
   })
 })
