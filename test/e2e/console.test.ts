@@ -108,7 +108,6 @@ describe('web console in Chromium', () => {
     // The token lives in this tab's sessionStorage, never in the URL or a cookie.
     assert.ok(!page.url().includes(TOKENS.admin))
     assert.deepEqual(await ctx.cookies(), [])
-    await shot(page, 'overview')
 
     await go(page, '#/routes')
     const table = page.getByTestId('routes')
@@ -258,6 +257,20 @@ describe('web console in Chromium', () => {
       sending = false
       await load
     }
+
+    // The overview lists the reloads, newest first: the console's writes, then a broken file
+    // (rejected, with the validator's error; the previous version keeps serving).
+    await gw.writeConfig({
+      upstreams: { backend: { targets: [{ url: stable.url }] } },
+      routes: [{ name: 'api', pathz: ['/api/*'], upstream: 'backend' }],
+    })
+    await go(page, '#/overview')
+    const reloads = page.getByTestId('reloads')
+    await reloads.locator('tbody tr').filter({ hasText: 'rejected' }).waitFor({ timeout: WAIT })
+    const rows = await reloads.locator('tbody tr').allTextContents()
+    assert.match(rows[0]!, /file.*rejected.*unknown key "pathz".*did you mean "paths"\?/)
+    assert.ok(rows.slice(1).length >= 2 && rows.slice(1).every((r) => r.includes('admin') && r.includes('ok')), rows.join('\n'))
+    await shot(page, 'overview')
   })
 
   test('no page raised a script error or a Content-Security-Policy violation, and no URL carried a token', () => {
