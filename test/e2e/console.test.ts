@@ -117,6 +117,16 @@ describe('web console in Chromium', () => {
     assert.deepEqual(cells, ['any', 'GET, POST', '/api/* ', 'cors, headers', 'backend'])
     await page.getByLabel('Filter').fill('reports.example')
     await pollUntil(async () => (await table.getByRole('rowheader').count()) === 1, { timeoutMs: WAIT, what: 'the filter to leave one route' })
+    // The explain tool: the route, plugins and targets a request would get, from the gateway's router.
+    const explained = page.getByTestId('explain-result')
+    await page.getByLabel('URL or path').fill('http://reports.example.com/reports/today')
+    await page.getByRole('button', { name: 'Explain' }).click()
+    await explained.filter({ hasText: '→ route reports' }).waitFor({ timeout: WAIT })
+    assert.match((await explained.textContent()) ?? '', new RegExp(`plugins cors → key-auth; upstream flaky; targets ${flaky.url}`))
+    await page.getByLabel('Method').selectOption('DELETE')
+    await page.getByLabel('URL or path').fill('/api/x')
+    await page.getByRole('button', { name: 'Explain' }).click()
+    await explained.filter({ hasText: '405 method_not_allowed: DELETE is not allowed on /api/x (Allow: GET, HEAD, POST)' }).waitFor({ timeout: WAIT })
     await shot(page, 'routes')
 
     await table.getByRole('link', { name: 'reports' }).click()

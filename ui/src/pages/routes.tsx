@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks'
 import { call, explain } from '../api'
 import { href, usePoll } from '../hooks'
 import { loadStatus, type RouteStatus } from '../status'
+import { ExplainTool } from './explain'
 
 const list = (v: string[] | null) => (v === null || v.length === 0 ? <span class="muted">any</span> : v.join(', '))
 
@@ -71,6 +72,7 @@ export function Routes({ canWrite }: { canWrite: boolean }) {
           </table>
         </div>
       )}
+      <ExplainTool />
     </>
   )
 }
