@@ -102,7 +102,14 @@ describe('web console in Chromium', () => {
   })
 
   test('sign in with an admin token and see the routes of the running gateway', async () => {
-    await signIn(page, TOKENS.admin)
+    // By keyboard alone: Tab reaches the token field, Enter submits.
+    await page.goto(`${gw.adminUrl}/ui/`)
+    await page.getByLabel('Admin token').waitFor({ timeout: WAIT })
+    await page.keyboard.press('Tab')
+    await page.keyboard.type(TOKENS.admin)
+    await page.keyboard.press('Enter')
+    await page.getByRole('navigation', { name: 'Console pages' }).waitFor({ timeout: WAIT })
+    assert.equal(await page.locator('.who').textContent(), 'ops · admin')
     await page.getByTestId('readiness').filter({ hasText: 'ready' }).waitFor({ timeout: WAIT })
     assert.equal(await page.getByTestId('config-version').textContent(), '1')
     // The token lives in this tab's sessionStorage, never in the URL or a cookie.
