@@ -25,9 +25,11 @@ function ReloadRow({ r }: { r: Reload }) {
         ) : (
           <ul class="errors">
             {r.errors.map((e, i) => (
+              // The words and layout of `portico validate` (formatErrors in src/config/errors.ts).
               <li key={i}>
-                {[e.file, e.line === undefined ? undefined : `${e.line}:${e.column ?? 0}`].filter(Boolean).join(':')} {e.path} {e.message}
-                {e.hint !== undefined && <span class="hint"> {e.hint}</span>}
+                <code>{[e.file, e.line === undefined ? undefined : `${e.line}:${e.column ?? 0}`].filter((x) => x !== undefined).join(':')}</code> {e.path === undefined || e.path === '' ? '' : `${e.path}: `}
+                {e.message}
+                {e.hint !== undefined && <span class="hint"> ({e.hint})</span>}
                 {e.worker !== undefined && <span class="muted"> (worker {e.worker})</span>}
               </li>
             ))}
