@@ -266,6 +266,12 @@ describe('web console in Chromium', () => {
     assert.match((await audit.textContent()) ?? '', /ops \(admin\).*412 precondition_failed/s)
     await shot(page, 'audit')
 
+    // Revocation needs store.redis; without it the gateway's 409 is shown as it words it.
+    await go(page, '#/revoke')
+    await page.getByLabel('jti', { exact: true }).fill('token-123')
+    await page.getByRole('button', { name: 'Revoke' }).click()
+    await page.getByRole('alert').filter({ hasText: '409 revocation_unavailable: revocations need a shared store' }).waitFor({ timeout: WAIT })
+
     await go(page, '#/traffic')
     const chart = page.locator('[data-route="api"]')
     // Traffic through the gateway while the chart samples /metrics.
