@@ -11,6 +11,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The web console (ui/, built into dist/ui/ with the config schema's validators).
+COPY ui ./ui
+COPY schema ./schema
 RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:20.20-bookworm-slim AS runtime

@@ -22,6 +22,8 @@ const NEEDED = {
   tini: 'tini',
   kubectl: 'kubernetes-client',
   'systemd-analyze': 'systemd',
+  // The web console's end-to-end tests (test/e2e/): Debian's Chromium driven by playwright-core.
+  '/usr/bin/chromium': 'chromium',
 }
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0

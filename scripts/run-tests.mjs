@@ -23,6 +23,29 @@ function buildDist() {
   }
 }
 
+// The web console (ui/ → dist/ui/, Vite, ~2 s): rebuilt when missing or older than its sources, so
+// the console tests never run against a stale bundle.
+function newest(dir) {
+  let t = 0
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name)
+    const st = statSync(p)
+    t = Math.max(t, st.isDirectory() ? newest(p) : st.mtimeMs)
+  }
+  return t
+}
+
+function buildUi() {
+  const built = existsSync('dist/ui/index.html') ? statSync('dist/ui/index.html').mtimeMs : 0
+  if (built > Math.max(newest('ui'), statSync('schema/portico.config.json').mtimeMs)) return
+  const vite = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'ui/vite.config.ts'], { stdio: 'inherit' })
+  if (vite.status !== 0) {
+    console.log('build of dist/ui/ failed (see above)')
+    console.log('0 passed, 1 failed')
+    process.exit(1)
+  }
+}
+
 function find(dir) {
   const out = []
   for (const name of readdirSync(dir)) {
@@ -37,6 +60,7 @@ const only = process.argv.slice(2)
 // bench/ has tests of its own (load-tool parsers, the floor proxy starting from its built script).
 const files = only.length > 0 ? only : [...find('test'), ...find('bench')].sort()
 buildDist()
+buildUi()
 const child = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=./scripts/test-times-reporter.mjs', '--test-reporter-destination=stderr', ...files],

@@ -42,6 +42,8 @@ export interface PrimaryOptions {
 }
 
 const DEFAULT_DRAIN = '30s'
+/** Reloads listed in /status (`reloads`, newest first); the log keeps every one. */
+const RELOADS_KEPT = 10
 
 export interface ReloadErrorInfo {
   file?: string
@@ -175,6 +177,8 @@ class Controller {
   #loadedAt = new Date().toISOString()
   #nextVersion: number
   #lastReload: ReloadRecord | null = null
+  /** The last few reloads, newest first: the console's overview lists them with their errors. */
+  #reloads: ReloadRecord[] = []
   #draining = false
   #reloading = false
   #lock: Promise<void> = Promise.resolve()
@@ -242,6 +246,7 @@ class Controller {
       draining: this.#draining,
       config: { file: this.#displayFile, version: cur.version, hash: cur.hash, loaded_at: this.#loadedAt },
       last_reload: this.#lastReload,
+      reloads: this.#reloads,
       workers: workerStatus(this.#pool.workers(), planes),
       routes: routeStatus(c),
       upstreams: upstreamStatus(c, planes),
@@ -250,6 +255,12 @@ class Controller {
       certificates: certificateStatus(planes),
       ...(this.#source.status === undefined ? {} : { config_center: this.#source.status() }),
     }
+  }
+
+  #record(r: ReloadRecord): ReloadRecord {
+    this.#lastReload = r
+    this.#reloads = [r, ...this.#reloads].slice(0, RELOADS_KEPT)
+    return r
   }
 
   // --- reload ---
@@ -324,12 +335,12 @@ class Controller {
     if (read.kind === 'invalid') {
       configReloads.inc({ result: 'rejected' })
       const errors = read.errors.map((e) => ({ ...e, file: e.file ?? (trigger === 'admin' ? 'admin' : this.#displayFile) }))
-      this.#lastReload = { at: new Date().toISOString(), trigger, result: 'rejected', version: null, errors }
+      const record = this.#record({ at: new Date().toISOString(), trigger, result: 'rejected', version: null, errors })
       log.error(
         { trigger, source: this.#source.name, errors, serving_version: this.current.version },
         `config reload rejected; version ${this.current.version} keeps serving:\n${formatErrors(errors.map((e) => ({ ...e, file: e.file, line: e.line ?? 0, column: e.column ?? 0 })))}`,
       )
-      return this.#lastReload
+      return record
     }
     // SIGHUP reloads the same document too (an operator's "load it again"); a watch event or an
     // admin write that changes nothing resolved (an ${ENV} written out) loads nothing.
@@ -359,18 +370,18 @@ class Controller {
     if (replies.length > 0 && failures.length === replies.length) {
       // No worker could compile it: keep handing the previous document to restarted workers.
       this.#pool.setCurrent(previous)
-      this.#lastReload = { at: new Date().toISOString(), trigger, result: 'failed', version: doc.version, errors }
+      const record = this.#record({ at: new Date().toISOString(), trigger, result: 'failed', version: doc.version, errors })
       log.error({ trigger, version: doc.version, errors, serving_version: previous.version }, 'config reload failed in every worker; previous version keeps serving')
-      return this.#lastReload
+      return record
     }
     this.current = doc
     void this.applyAcme(doc.config)
     this.#loadedAt = new Date().toISOString()
     log.level = (doc.config.log?.level ?? 'info') as LevelWithSilent
-    this.#lastReload = { at: this.#loadedAt, trigger, result: failures.length > 0 ? 'partial' : 'ok', version: doc.version, errors }
+    const record = this.#record({ at: this.#loadedAt, trigger, result: failures.length > 0 ? 'partial' : 'ok', version: doc.version, errors })
     if (failures.length > 0) log.error({ version: doc.version, errors }, 'config reload applied by some workers only')
     else log.info({ trigger, version: doc.version, workers: replies.length }, 'config reloaded')
-    return this.#lastReload
+    return record
   }
 
   #warnRestartOnly(next: Config): void {

@@ -144,6 +144,8 @@ export interface StatusDocument {
   draining: boolean
   config: { file: string; version: number; hash: string; loaded_at: string }
   last_reload: { at: string; trigger: string; result: string; version: number | null; errors: Array<{ message: string }> } | null
+  /** The last reloads (at most 10), newest first. */
+  reloads?: Array<NonNullable<StatusDocument['last_reload']>>
   workers: Array<WorkerInfo & { answered: boolean; in_flight: number | null }>
   routes: RouteStatus[]
   upstreams: Record<string, UpstreamStatus>

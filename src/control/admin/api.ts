@@ -16,6 +16,7 @@ import { adminRequests, AuditLog } from './audit.js'
 import type { ApiConfigError, ApplyResult, ConfigAuthority, ConfigState } from './authority.js'
 import { validateDocument } from './authority.js'
 import { placeholdersLeft, redact, restoreRedacted } from './redact.js'
+import { BadExplain, explain, parseExplain } from './explain.js'
 import { KINDS, NAME_RE, NOUN, changes, etagOf, get, list, mergePatch, put, remove, type Change, type Kind } from './resources.js'
 
 type Obj = Record<string, unknown>
@@ -165,8 +166,38 @@ export class AdminApi {
   constructor(opts: AdminApiOptions) {
     this.#authority = opts.authority
     this.#logger = opts.logger
-    this.#extra = opts.extra ?? {}
     this.#audit = new AuditLog(() => this.#authority.serving().admin?.audit_log, opts.logger)
+    this.#extra = {
+      // Who the presented token is: the console shows the role and hides what it may not change.
+      '/admin/session': { methods: ['GET'], need: 'read', handle: (r) => Promise.resolve({ status: 200, body: { data: r.principal } }) },
+      // The audit trail of this process (newest first), for people who may write: they see who changed what.
+      '/admin/audit': {
+        methods: ['GET'],
+        need: 'write',
+        handle: (r) => {
+          const n = Number(r.query.get('limit') ?? 100)
+          const limit = Number.isInteger(n) && n > 0 ? Math.min(n, 500) : 100
+          const data = this.#audit.recent(limit)
+          return Promise.resolve({ status: 200, body: { data, total: data.length } })
+        },
+      },
+      // Which route a method + URL + headers would hit, and what it does with it (explain.ts).
+      '/admin/explain': {
+        methods: ['POST'],
+        need: 'read',
+        handle: async (r) => {
+          let input
+          try {
+            input = parseExplain(await r.body())
+          } catch (err) {
+            if (err instanceof BadExplain) throw new ApiError(400, 'bad_request', err.message)
+            throw err
+          }
+          return { status: 200, body: { data: redact(explain(this.#authority.serving(), input)) } }
+        },
+      },
+      ...(opts.extra ?? {}),
+    }
   }
 
   get audit(): AuditLog {

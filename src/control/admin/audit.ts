@@ -30,9 +30,13 @@ export interface AuditRecord {
   diff: Change[]
 }
 
+/** How many records the console's audit page can show (GET /admin/audit); the file keeps them all. */
+export const AUDIT_RECENT = 500
+
 export class AuditLog {
   #file: () => string | undefined
   #logger: Logger
+  #recent: AuditRecord[] = []
   // Lines are appended one after another so the file keeps the order of the writes.
   #tail: Promise<void> = Promise.resolve()
 
@@ -44,12 +48,19 @@ export class AuditLog {
   record(r: Omit<AuditRecord, 'time' | 'diff'> & { diff?: Change[] }): void {
     const line: AuditRecord = { time: new Date().toISOString(), ...r, diff: redact(r.diff ?? []) }
     this.#logger.info({ audit: line }, `admin ${r.method} ${r.resource} ${r.status}`)
+    this.#recent.push(line)
+    if (this.#recent.length > AUDIT_RECENT) this.#recent.splice(0, this.#recent.length - AUDIT_RECENT)
     const file = this.#file()
     if (file === undefined) return
     const text = JSON.stringify(line) + '\n'
     this.#tail = this.#tail.then(() =>
       appendFile(file, text, { mode: 0o600 }).catch((err: unknown) => this.#logger.error({ err, file }, 'audit log write failed')),
     )
+  }
+
+  /** The latest records of this process, newest first (already redacted). */
+  recent(limit = AUDIT_RECENT): AuditRecord[] {
+    return this.#recent.slice(-limit).reverse()
   }
 
   flushed(): Promise<void> {

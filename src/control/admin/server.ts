@@ -12,6 +12,7 @@ import type { Readiness } from '../pool.js'
 import { formatHostPort, parseListen, type HostPort } from '../../core/address.js'
 import { adminExposureProblem, DEFAULT_ADMIN_LISTEN } from '../../config/admin-rule.js'
 import { compileGuard } from './guard.js'
+import { consoleFiles } from './console.js'
 import type { CachePurge, CachePurgeResult } from '../ipc.js'
 import { renderStatusHtml, renderStatusText, type StatusDocument } from '../status.js'
 import { BadRevocation, parseRevocation, readJson, type RevocationRequest, type RevocationWriter } from './revocations.js'
@@ -183,9 +184,21 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
   const expected = opts.token === undefined || opts.token === '' ? null : digest(opts.token)
   const { logger, source } = opts
   const guard = compileGuard(addr.host, opts.hosts)
+  const ui = consoleFiles()
 
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0]!
+    if (path === '/ui' || path.startsWith('/ui/')) {
+      // The console's files are public (no secret in them), but the browser guard still applies:
+      // no rebinding name and no cross-site embedding of the page that holds an admin token.
+      const refused = guard(req, path)
+      if (refused !== undefined) {
+        req.resume()
+        return sendError(res, refused.status, refused.error, refused.message)
+      }
+      req.resume()
+      return void ui.serve(req, res, path)
+    }
     if (opts.api?.owns(path) === true) {
       // The browser guard covers the config API's routes too (its writes are the prize).
       const refused = guard(req, path)

@@ -1,0 +1,310 @@
+// The web console end to end: one real gateway (its admin listener serves /ui) and Debian's
+// Chromium driven by playwright-core, for the whole file. Each test is what an operator does in the
+// browser: sign in, read the routes, watch a target go down, create a route and send traffic
+// through it, meet a lost update, be a viewer, make an invalid edit.
+// PORTICO_SCREENSHOTS=1 also writes the pages' screenshots into docs/console/ (docs/console.md).
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { request } from 'undici'
+import { startGateway, type Gateway } from '../helpers/gateway.js'
+import { startOrigin, echo, type Origin } from '../helpers/origin.js'
+import { pollUntil } from '../helpers/poll.js'
+
+const TOKENS = { admin: 'console-admin-token-0123456789', editor: 'console-editor-token-0123456789', viewer: 'console-viewer-token-0123456789' }
+const sha = (s: string) => createHash('sha256').update(s).digest('hex')
+const SHOTS = process.env.PORTICO_SCREENSHOTS === '1' ? resolve(import.meta.dirname, '../../docs/console') : null
+const WAIT = 20_000
+/** What the page's own scripts see (this file is type-checked without the DOM library). */
+interface BrowserGlobals {
+  location: { hash: string }
+  sessionStorage: { getItem(k: string): string | null }
+}
+
+describe('web console in Chromium', () => {
+  let gw: Gateway
+  let stable: Origin
+  let flaky: Origin
+  let browser: Browser
+  let ctx: BrowserContext
+  let page: Page
+  /** Uncaught errors and console errors of the console's own scripts (CSP violations land here too). */
+  const scriptErrors: string[] = []
+  /** Every URL any page of the file requested: a token must never be in one. */
+  const urls: string[] = []
+
+  const shot = async (p: Page, name: string) => {
+    if (SHOTS === null) return
+    mkdirSync(SHOTS, { recursive: true })
+    await p.screenshot({ path: join(SHOTS, `${name}.png`) })
+  }
+  const admin = (path: string, init: { method?: string; body?: unknown; token?: string; headers?: Record<string, string> } = {}) =>
+    request(`${gw.adminUrl}${path}`, {
+      method: (init.method ?? 'GET') as 'GET',
+      headers: { authorization: `Bearer ${init.token ?? TOKENS.admin}`, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }), ...init.headers },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    })
+  const signIn = async (p: Page, token: string) => {
+    await p.goto(`${gw.adminUrl}/ui/`)
+    await p.getByLabel('Admin token').fill(token)
+    await p.getByRole('button', { name: 'Sign in' }).click()
+    await p.getByRole('navigation', { name: 'Console pages' }).waitFor({ timeout: WAIT })
+  }
+  const go = async (p: Page, hash: string) => {
+    await p.evaluate((h) => ((globalThis as unknown as BrowserGlobals).location.hash = h), hash)
+  }
+
+  before(async () => {
+    stable = await startOrigin((req, res) => (req.url === '/healthz' ? res.end('ok') : echo(req, res)))
+    flaky = await startOrigin((_req, res) => res.end('ok'))
+    gw = await startGateway({
+      args: ['--no-cluster'],
+      config: {
+        admin: {
+          tokens: [
+            { name: 'ops', role: 'admin', sha256: sha(TOKENS.admin) },
+            { name: 'ci', role: 'editor', sha256: sha(TOKENS.editor) },
+            { name: 'dashboards', role: 'viewer', sha256: sha(TOKENS.viewer) },
+          ],
+        },
+        upstreams: {
+          backend: { targets: [{ url: stable.url }] },
+          flaky: {
+            targets: [{ url: flaky.url }],
+            health_checks: { active: { path: '/healthz', interval: '200ms', timeout: '500ms', unhealthy: { failures: 1 }, healthy: { successes: 1 } } },
+          },
+        },
+        plugins: [{ name: 'cors' }],
+        consumers: [{ name: 'alice', roles: ['reports'], credentials: { key_auth: [`sha256:${sha('alice-key-0123456789')}`] } }],
+        routes: [
+          { name: 'api', paths: ['/api/*'], methods: ['GET', 'POST'], upstream: 'backend', plugins: [{ name: 'headers', config: { request: { set: { 'x-gateway': 'portico' } } } }] },
+          { name: 'reports', hosts: ['reports.example.com'], paths: ['/reports/*'], upstream: 'flaky', plugins: [{ name: 'key-auth' }] },
+        ],
+      },
+    })
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
+    ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+    page = await ctx.newPage()
+    page.on('pageerror', (e) => scriptErrors.push(e.message))
+    page.on('request', (r) => urls.push(r.url()))
+    // (A 4xx answer the console handles is logged by Chromium as "Failed to load resource": not a script error.)
+    page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && scriptErrors.push(m.text()))
+  })
+
+  after(async () => {
+    await browser?.close()
+    await gw?.stop()
+    await stable?.close()
+    await flaky?.close()
+  })
+
+  test('sign in with an admin token and see the routes of the running gateway', async () => {
+    // By keyboard alone: Tab reaches the token field, Enter submits.
+    await page.goto(`${gw.adminUrl}/ui/`)
+    await page.getByLabel('Admin token').waitFor({ timeout: WAIT })
+    await page.keyboard.press('Tab')
+    await page.keyboard.type(TOKENS.admin)
+    await page.keyboard.press('Enter')
+    await page.getByRole('navigation', { name: 'Console pages' }).waitFor({ timeout: WAIT })
+    assert.equal(await page.locator('.who').textContent(), 'ops · admin')
+    await page.getByTestId('readiness').filter({ hasText: 'ready' }).waitFor({ timeout: WAIT })
+    assert.equal(await page.getByTestId('config-version').textContent(), '1')
+    // The token lives in this tab's sessionStorage, never in the URL or a cookie.
+    assert.ok(!page.url().includes(TOKENS.admin))
+    assert.deepEqual(await ctx.cookies(), [])
+
+    await go(page, '#/routes')
+    const table = page.getByTestId('routes')
+    await table.getByRole('rowheader', { name: 'reports' }).waitFor({ timeout: WAIT })
+    const apiRow = table.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'api' }) })
+    const cells = await apiRow.getByRole('cell').allTextContents()
+    assert.deepEqual(cells, ['any', 'GET, POST', '/api/* ', 'cors, headers', 'backend'])
+    await page.getByLabel('Filter').fill('reports.example')
+    await pollUntil(async () => (await table.getByRole('rowheader').count()) === 1, { timeoutMs: WAIT, what: 'the filter to leave one route' })
+    // The explain tool: the route, plugins and targets a request would get, from the gateway's router.
+    const explained = page.getByTestId('explain-result')
+    await page.getByLabel('URL or path').fill('http://reports.example.com/reports/today')
+    await page.getByRole('button', { name: 'Explain' }).click()
+    await explained.filter({ hasText: '→ route reports' }).waitFor({ timeout: WAIT })
+    assert.match((await explained.textContent()) ?? '', new RegExp(`plugins cors → key-auth; upstream flaky; targets ${flaky.url}`))
+    await page.getByLabel('Method').selectOption('DELETE')
+    await page.getByLabel('URL or path').fill('/api/x')
+    await page.getByRole('button', { name: 'Explain' }).click()
+    await explained.filter({ hasText: '405 method_not_allowed: DELETE is not allowed on /api/x (Allow: GET, HEAD, POST)' }).waitFor({ timeout: WAIT })
+    await shot(page, 'routes')
+
+    await table.getByRole('link', { name: 'reports' }).click()
+    const plugins = page.getByTestId('route-plugins').getByRole('listitem')
+    await plugins.first().waitFor({ timeout: WAIT })
+    assert.deepEqual((await plugins.allTextContents()).map((t) => t.split(' ')[0]), ['cors', 'key-auth'])
+    await shot(page, 'route')
+  })
+
+  test('a target taken down turns unhealthy on the upstreams page', async () => {
+    await go(page, '#/upstreams')
+    const row = page.locator(`[data-target="${flaky.url}"]`)
+    await row.getByTestId('target-health').filter({ hasText: /^healthy$/ }).waitFor({ timeout: WAIT })
+    await flaky.close()
+    await row.getByTestId('target-health').filter({ hasText: 'unhealthy' }).waitFor({ timeout: WAIT })
+    await shot(page, 'upstreams')
+  })
+
+  test('create a route in the editor (dry run, then apply) and send a request through it', async () => {
+    await go(page, '#/routes')
+    await page.getByRole('link', { name: 'New route' }).click()
+    const editor = page.getByLabel('route as YAML')
+    await pollUntil(async () => (await editor.inputValue()).includes('new-route'), { timeoutMs: WAIT, what: 'the new-route template' })
+    await editor.fill('name: created\npaths: [/created/*]\nupstream: backend\n')
+    await page.getByTestId('live-problems').filter({ hasText: 'Matches the schema' }).waitFor({ timeout: WAIT })
+    await page.getByRole('button', { name: 'Dry run' }).click()
+    const outcome = page.getByTestId('outcome')
+    await outcome.filter({ hasText: 'Dry run: valid. create routes created' }).waitFor({ timeout: WAIT })
+    assert.match((await outcome.locator('.diff').textContent()) ?? '', /\+ name: created/)
+    await shot(page, 'editor-dry-run')
+    // The dry run applied nothing.
+    assert.equal((await request(`${gw.url}/created/x`)).statusCode, 404)
+
+    await page.getByRole('button', { name: 'Apply' }).click()
+    await outcome.filter({ hasText: /Applied: config version \d+ serves it/ }).waitFor({ timeout: WAIT })
+    const r = await request(`${gw.url}/created/hello`)
+    assert.equal(r.statusCode, 200)
+    assert.equal(((await r.body.json()) as { url: string }).url, '/created/hello')
+  })
+
+  test('a lost update is shown as a conflict and nothing is applied', async () => {
+    await go(page, '#/edit/routes/api')
+    const editor = page.getByLabel('route as YAML')
+    await pollUntil(async () => (await editor.inputValue()).includes('name: api'), { timeoutMs: WAIT, what: 'the route in the editor' })
+    // Someone else changes the route after the console read it.
+    const other = await admin('/admin/routes/api', { method: 'PATCH', body: { methods: ['GET'] } })
+    assert.equal(other.statusCode, 200, await other.body.text())
+    await editor.fill((await editor.inputValue()).replace('- POST', '- PUT'))
+    await page.getByRole('button', { name: 'Apply' }).click()
+    const conflict = page.getByTestId('conflict')
+    await conflict.waitFor({ timeout: WAIT })
+    assert.match((await conflict.textContent()) ?? '', /Conflict: someone else changed this route since you opened it\..*412 precondition_failed/)
+    await shot(page, 'editor-conflict')
+    const now = (await (await admin('/admin/routes/api')).body.json()) as { data: { methods: string[] } }
+    assert.deepEqual(now.data.methods, ['GET'], 'the other writer kept its change')
+    // Loading the current version clears the conflict and shows their change.
+    await conflict.getByRole('button', { name: /Load the current version/ }).click()
+    await pollUntil(async () => !(await editor.inputValue()).includes('POST') && !(await editor.inputValue()).includes('PUT'), { timeoutMs: WAIT, what: 'the current version' })
+  })
+
+  test('an invalid edit shows the validator message as you type and from the gateway dry run', async () => {
+    await go(page, '#/edit/routes/api')
+    const editor = page.getByLabel('route as YAML')
+    await pollUntil(async () => (await editor.inputValue()).includes('name: api'), { timeoutMs: WAIT, what: 'the route in the editor' })
+    const text = `${await editor.inputValue()}timeots: { read: 5s }\n`
+    await editor.fill(text)
+    const live = page.getByTestId('live-problems')
+    await live.filter({ hasText: 'routes[0].timeots: unknown key "timeots" — did you mean "timeouts"?' }).waitFor({ timeout: WAIT })
+    await page.getByRole('button', { name: 'Dry run' }).click()
+    const errors = page.getByTestId('server-errors')
+    await errors.waitFor({ timeout: WAIT })
+    // The gateway's own validator (the one `portico validate` runs): its words, shown verbatim.
+    const current = (await (await admin('/admin/routes/api')).body.json()) as { data: Record<string, unknown> }
+    const dry = await admin('/admin/routes/api?dry_run=true', { method: 'PUT', body: { ...current.data, timeots: { read: '5s' } } })
+    const body = (await dry.body.json()) as { message: string; errors: Array<{ path: string; message: string; hint?: string }> }
+    assert.equal(dry.statusCode, 422)
+    const shown = (await errors.textContent()) ?? ''
+    assert.ok(shown.includes(body.message), shown)
+    for (const e of body.errors) assert.ok(shown.includes(`${e.path}: ${e.message}${e.hint === undefined ? '' : ` — ${e.hint}`}`), `${shown} lacks ${JSON.stringify(e)}`)
+    await shot(page, 'editor-invalid')
+  })
+
+  test('a viewer sees no edit controls, and the API refuses its writes anyway', async () => {
+    const vctx = await browser.newContext({ viewport: { width: 390, height: 800 } })
+    try {
+      const v = await vctx.newPage()
+      v.on('request', (r) => urls.push(r.url()))
+      await signIn(v, TOKENS.viewer)
+      await go(v, '#/routes')
+      await v.getByTestId('routes').getByRole('rowheader', { name: 'api' }).waitFor({ timeout: WAIT })
+      assert.equal(await v.getByRole('link', { name: 'New route' }).count(), 0)
+      await shot(v, 'routes-phone-viewer')
+      await go(v, '#/routes/api')
+      await v.getByTestId('route-plugins').waitFor({ timeout: WAIT })
+      assert.equal(await v.getByRole('link', { name: 'Edit' }).count(), 0)
+      await go(v, '#/upstreams')
+      await v.locator('[data-upstream="backend"]').waitFor({ timeout: WAIT })
+      assert.equal(await v.getByRole('link', { name: /Edit|New upstream/ }).count(), 0)
+      await go(v, '#/consumers')
+      await v.getByRole('rowheader', { name: 'alice' }).waitFor({ timeout: WAIT })
+      assert.equal(await v.getByRole('link', { name: /Edit|New consumer/ }).count(), 0)
+      await go(v, '#/edit/routes/api')
+      await v.getByText('Your role may read the configuration but not change it.').waitFor({ timeout: WAIT })
+      assert.equal(await v.getByRole('button', { name: 'Apply' }).count(), 0)
+      assert.equal(await v.getByLabel('route as YAML').getAttribute('readonly'), '')
+      // The same write from the page's own script, with the viewer's token: 403.
+      const status = await v.evaluate(async () => {
+        const token = (globalThis as unknown as BrowserGlobals).sessionStorage.getItem('portico.admin-token')
+        const r = await fetch('/admin/routes/api', { method: 'PATCH', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"methods":["GET"]}' })
+        return r.status
+      })
+      assert.equal(status, 403)
+    } finally {
+      await vctx.close()
+    }
+  })
+
+  test('consumers, audit log and live traffic pages', async () => {
+    await go(page, '#/consumers')
+    const alice = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'alice' }) })
+    await alice.waitFor({ timeout: WAIT })
+    const text = (await alice.textContent()) ?? ''
+    assert.match(text, /key_auth: 1 set/)
+    assert.ok(!text.includes('sha256:'), 'the key hash is not shown')
+    await shot(page, 'consumers')
+
+    await go(page, '#/audit')
+    const audit = page.getByTestId('audit')
+    await audit.getByText('POST /admin/routes').first().waitFor({ timeout: WAIT })
+    assert.match((await audit.textContent()) ?? '', /ops \(admin\).*412 precondition_failed/s)
+    await shot(page, 'audit')
+
+    // Revocation needs store.redis; without it the gateway's 409 is shown as it words it.
+    await go(page, '#/revoke')
+    await page.getByLabel('jti', { exact: true }).fill('token-123')
+    await page.getByRole('button', { name: 'Revoke' }).click()
+    await page.getByRole('alert').filter({ hasText: '409 revocation_unavailable: revocations need a shared store' }).waitFor({ timeout: WAIT })
+
+    await go(page, '#/traffic')
+    const chart = page.locator('[data-route="api"]')
+    // Traffic through the gateway while the chart samples /metrics.
+    let sending = true
+    const load = (async () => {
+      while (sending) await (await request(`${gw.url}/api/ping`)).body.dump()
+    })()
+    try {
+      await pollUntil(async () => Number(await chart.getByTestId('latest-requests/s').textContent({ timeout: 1000 })) > 0, { timeoutMs: WAIT, intervalMs: 200, what: 'a requests/s sample above 0' })
+      await shot(page, 'traffic')
+    } finally {
+      sending = false
+      await load
+    }
+
+    // The overview lists the reloads, newest first: the console's writes, then a broken file
+    // (rejected, with the validator's error; the previous version keeps serving).
+    await gw.writeConfig({
+      upstreams: { backend: { targets: [{ url: stable.url }] } },
+      routes: [{ name: 'api', pathz: ['/api/*'], upstream: 'backend' }],
+    })
+    await go(page, '#/overview')
+    const reloads = page.getByTestId('reloads')
+    await reloads.locator('tbody tr').filter({ hasText: 'rejected' }).waitFor({ timeout: WAIT })
+    const rows = await reloads.locator('tbody tr').allTextContents()
+    assert.match(rows[0]!, /file.*rejected.*unknown key "pathz".*did you mean "paths"\?/)
+    assert.ok(rows.slice(1).length >= 2 && rows.slice(1).every((r) => r.includes('admin') && r.includes('ok')), rows.join('\n'))
+    await shot(page, 'overview')
+  })
+
+  test('no page raised a script error or a Content-Security-Policy violation, and no URL carried a token', () => {
+    assert.deepEqual(scriptErrors, [])
+    assert.ok(urls.length > 20)
+    for (const token of Object.values(TOKENS)) assert.deepEqual(urls.filter((u) => u.includes(token)), [])
+  })
+})

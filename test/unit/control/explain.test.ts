@@ -1,0 +1,62 @@
+// POST /admin/explain's core: the route a request would hit, matched by the worker's own router
+// (normalization, hosts, methods, headers, precedence) on a config document.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { Config } from '../../../src/config/schema/index.js'
+import { BadExplain, explain, parseExplain } from '../../../src/control/admin/explain.js'
+
+const config = {
+  upstreams: {
+    users: { targets: [{ url: 'http://10.0.0.5:8080', weight: 3 }, { url: 'http://10.0.0.6:8080' }] },
+    v2: { targets: [{ url: 'http://10.0.0.7:8080' }] },
+  },
+  plugins: [{ name: 'cors' }],
+  routes: [
+    { name: 'users', hosts: ['api.example.com'], methods: ['GET', 'POST'], paths: ['/users/:id', '/users'], upstream: 'users', strip_prefix: '/users', plugins: [{ name: 'key-auth' }] },
+    { name: 'canary', paths: ['/users/*'], headers: { 'x-canary': '1' }, upstream: 'v2', plugins: [{ name: 'cors', enabled: false }] },
+    { name: 'split', paths: ['/split/*'], upstreams: [{ name: 'users', weight: 90 }, { name: 'v2', weight: 10 }] },
+  ],
+} as unknown as Config
+
+test('a matching request names the route, its params, plugins in effect and the targets', () => {
+  const e = explain(config, { method: 'GET', url: 'http://API.example.com:8080/users/42?x=1' })
+  assert.deepEqual(e, {
+    matched: true,
+    route: 'users',
+    params: { id: '42' },
+    plugins: ['cors', 'key-auth'],
+    upstream: 'users',
+    targets: [
+      { upstream: 'users', url: 'http://10.0.0.5:8080', weight: 3 },
+      { upstream: 'users', url: 'http://10.0.0.6:8080', weight: 1 },
+    ],
+    strip_prefix: '/users',
+  })
+})
+
+test('the path is normalized as a worker does it, and headers and hosts take part in the match', () => {
+  assert.equal((explain(config, { method: 'GET', url: '/x/../users/a/b', headers: { 'X-Canary': '1' } }) as { route: string }).route, 'canary')
+  const canary = explain(config, { method: 'GET', url: '/users/7', headers: { host: 'other.example.com', 'x-canary': '1' } })
+  assert.equal(canary.matched && canary.route, 'canary')
+  assert.deepEqual(canary.matched && canary.plugins, [], 'cors is disabled on this route')
+  const split = explain(config, { method: 'DELETE', url: '/split/a' })
+  assert.equal(split.matched && split.upstream, 'users:90 v2:10')
+  assert.deepEqual(split.matched && split.targets.map((t) => t.upstream), ['users', 'users', 'v2'])
+})
+
+test('no route, a method the route does not allow, and an unroutable path say so', () => {
+  assert.deepEqual(explain(config, { method: 'GET', url: '/nope' }), { matched: false, status: 404, error: 'route_not_found', message: 'no route for GET /nope' })
+  const m = explain(config, { method: 'DELETE', url: '/users', headers: { host: 'api.example.com' } })
+  assert.equal(m.matched, false)
+  assert.equal(!m.matched && m.status, 405)
+  assert.equal(!m.matched && m.allow, 'GET, HEAD, POST')
+  const bad = explain(config, { method: 'GET', url: '/a/%2e%2e/%00' })
+  assert.equal(!bad.matched && bad.status, 400)
+})
+
+test('the body is checked: unknown fields, a bad method or URL are a BadExplain', () => {
+  assert.deepEqual(parseExplain({ url: '/a', method: 'get', headers: { 'X-A': 'b' } }), { method: 'GET', url: '/a', headers: { 'x-a': 'b' } })
+  for (const body of [null, [], { url: '' }, { url: '/a', method: 'G E T' }, { url: '/a', extra: 1 }, { url: '/a', headers: { a: 1 } }, { url: 'x'.repeat(9000) }]) {
+    assert.throws(() => parseExplain(body), BadExplain, JSON.stringify(body).slice(0, 60))
+  }
+})
