@@ -2,13 +2,12 @@
 // same route table (router/) a worker builds from the serving config, and what that route does
 // with it: the plugins in effect, the upstream and its targets. The console's explain tool and
 // scripts use it to answer "why does this request get a 404 / the wrong service?" without sending it.
-import type { IncomingHttpHeaders } from 'node:http'
-import { hostName } from '../../core/address.js'
 import type { Config } from '../../config/schema/index.js'
-import { normalizePath, RouteTable } from '../../router/index.js'
+import { BUILTIN_PLUGINS } from '../../plugins/registry.js'
+import { explainRequest, type Explanation as Explained } from '../explain.js'
 import { routeStatus } from '../status.js'
 
-type Route = Config['routes'][number]
+type ExplainedRoute = NonNullable<Explained['route']>
 
 export interface ExplainInput {
   method: string
@@ -22,30 +21,20 @@ export type Explanation =
       matched: true
       route: string
       params: Record<string, string | undefined>
-      /** Plugins in effect (global ones not disabled on the route, then the route's own). */
+      /** Plugins in effect, in the order they first run (phases, then priority). */
       plugins: string[]
+      /** Phase → plugins in run order (control/explain.ts). */
+      phases: ExplainedRoute['plugins']
       upstream: string
       /** The upstream's (or every split branch's) declared targets. */
       targets: Array<{ upstream: string; url: string; weight: number }>
       strip_prefix: string | null
+      /** The path the upstream receives (strip_prefix and rewrite applied). */
+      upstream_path: string
     }
-  | { matched: false; status: 400 | 404 | 405; error: 'invalid_path' | 'route_not_found' | 'method_not_allowed'; message: string; allow?: string }
+  | { matched: false; status: 400 | 404 | 405; error: 'invalid_path' | 'invalid_host' | 'route_not_found' | 'method_not_allowed'; message: string; allow?: string }
 
 export class BadExplain extends Error {}
-
-/** One route table per serving config object, built on first use (as a worker does on load). */
-const tables = new WeakMap<Config, RouteTable<Route>>()
-
-function tableFor(config: Config): RouteTable<Route> {
-  let t = tables.get(config)
-  if (t === undefined) {
-    t = new RouteTable(
-      config.routes.map((r) => ({ name: r.name, hosts: r.hosts, snis: r.snis, methods: r.methods, paths: r.paths, headers: r.headers, priority: r.priority, data: r })),
-    )
-    tables.set(config, t)
-  }
-  return t
-}
 
 /** Validates the request body into an ExplainInput; throws BadExplain with what is wrong. */
 export function parseExplain(body: unknown): ExplainInput {
@@ -66,25 +55,36 @@ export function parseExplain(body: unknown): ExplainInput {
   return { method: method.toUpperCase(), url: b.url, headers }
 }
 
+/**
+ * The admin shape of control/explain.ts explainRequest (the one explanation `portico explain`
+ * prints too): plugins flattened in run order, targets with their weights (passwords hidden).
+ */
 export function explain(config: Config, input: ExplainInput): Explanation {
-  const headers: IncomingHttpHeaders = {}
-  for (const [k, v] of Object.entries(input.headers ?? {})) headers[k.toLowerCase()] = v
-  let target = input.url
-  const abs = /^(https?):\/\/([^/?#]*)(.*)$/i.exec(target)
-  if (abs !== null) {
-    headers.host = abs[2]!
-    target = abs[3] === '' || abs[3]!.startsWith('?') ? `/${abs[3]!}` : abs[3]!
+  const e = explainRequest(config, BUILTIN_PLUGINS, { method: input.method, url: input.url, headers: input.headers })
+  const path = e.path ?? input.url.slice(0, 200)
+  switch (e.outcome) {
+    case 'invalid_path':
+      return { matched: false, status: 400, error: 'invalid_path', message: `${path} is not a routable path` }
+    case 'invalid_host':
+      return { matched: false, status: 400, error: 'invalid_host', message: 'the Host header is not a host[:port]' }
+    case 'route_not_found':
+      return { matched: false, status: 404, error: 'route_not_found', message: `no route for ${e.method} ${path}` }
+    case 'method_not_allowed':
+      return { matched: false, status: 405, error: 'method_not_allowed', message: `${e.method} is not allowed on ${path}`, allow: e.allow ?? '' }
   }
-  const q = target.indexOf('?')
-  const raw = q === -1 ? target : target.slice(0, q)
-  const path = raw.startsWith('/') ? normalizePath(raw) : undefined
-  if (path === undefined) return { matched: false, status: 400, error: 'invalid_path', message: `${raw.slice(0, 200)} is not a routable path` }
-  const m = tableFor(config).match(hostName(headers.host), input.method, path, headers)
-  if (m.kind === 'not_found') return { matched: false, status: 404, error: 'route_not_found', message: `no route for ${input.method} ${path}` }
-  if (m.kind === 'method_not_allowed') return { matched: false, status: 405, error: 'method_not_allowed', message: `${input.method} is not allowed on ${path}`, allow: m.allow }
-  const r = m.data
-  const status = routeStatus({ ...config, routes: [r] })[0]!
-  const branches = r.upstream !== undefined ? [r.upstream] : (r.upstreams ?? []).map((u) => u.name)
-  const targets = branches.flatMap((name) => (config.upstreams[name]?.targets ?? []).map((t) => ({ upstream: name, url: t.url, weight: t.weight ?? 1 })))
-  return { matched: true, route: r.name, params: { ...m.params }, plugins: status.plugins, upstream: status.upstream, targets, strip_prefix: r.strip_prefix ?? null }
+  const r = e.route!
+  const route = config.routes.find((x) => x.name === r.name)!
+  const plugins: string[] = []
+  for (const steps of Object.values(r.plugins)) for (const s of steps) if (!plugins.includes(s.name)) plugins.push(s.name)
+  return {
+    matched: true,
+    route: r.name,
+    params: { ...r.params },
+    plugins,
+    phases: r.plugins,
+    upstream: routeStatus({ ...config, routes: [route] })[0]!.upstream,
+    targets: r.upstreams.flatMap((u) => (typeof u.targets === 'string' ? [] : u.targets.map((t) => ({ upstream: u.name, url: t.url, weight: t.weight ?? 1 })))),
+    strip_prefix: route.strip_prefix ?? null,
+    upstream_path: r.upstream_path,
+  }
 }

@@ -19,7 +19,12 @@ const config = {
 } as unknown as Config
 
 test('a matching request names the route, its params, plugins in effect and the targets', () => {
-  const e = explain(config, { method: 'GET', url: 'http://API.example.com:8080/users/42?x=1' })
+  const full = explain(config, { method: 'GET', url: 'http://API.example.com:8080/users/42?x=1' })
+  assert.ok(full.matched)
+  // The path sent upstream and the phases in run order come from control/explain.ts (as `portico explain`).
+  const { phases, upstream_path, ...e } = full
+  assert.equal(upstream_path, '/42')
+  assert.deepEqual(phases.access?.map((p) => p.name), ['cors', 'key-auth'])
   assert.deepEqual(e, {
     matched: true,
     route: 'users',

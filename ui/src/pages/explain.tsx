@@ -5,7 +5,7 @@ import { call, explain as describe } from '../api'
 import { href } from '../hooks'
 
 type Explanation =
-  | { matched: true; route: string; params: Record<string, string>; plugins: string[]; upstream: string; targets: Array<{ upstream: string; url: string; weight: number }>; strip_prefix: string | null }
+  | { matched: true; route: string; params: Record<string, string>; plugins: string[]; upstream: string; targets: Array<{ upstream: string; url: string; weight: number }>; strip_prefix: string | null; upstream_path: string }
   | { matched: false; status: number; error: string; message: string; allow?: string }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
@@ -65,7 +65,7 @@ export function ExplainTool() {
               → route <a href={href('routes', result.route)}>{result.route}</a>
               {Object.keys(result.params).length > 0 && <> with {Object.entries(result.params).map(([k, v]) => `${k}=${v}`).join(', ')}</>}; plugins{' '}
               {result.plugins.length === 0 ? 'none' : result.plugins.join(' → ')}; upstream {result.upstream}
-              {result.strip_prefix !== null && <> (strips {result.strip_prefix})</>}; targets {result.targets.map((t) => t.url).join(', ') || 'from discovery'}
+              {result.strip_prefix !== null && <> (strips {result.strip_prefix})</>}, path {result.upstream_path}; targets {result.targets.map((t) => t.url).join(', ') || 'from discovery'}
             </p>
           ) : (
             <p class="error">
