@@ -17,7 +17,7 @@ export function Revoke({ canRevoke }: { canRevoke: boolean }) {
     <>
       <h1>Token revocation</h1>
       <p class="muted">
-        Revokes JWTs for the jwt plugin's revocation check on every worker and instance sharing the Store (store.redis). By <code>jti</code> (one token, until it
+        Revokes JWTs for the jwt plugin's revocation check on every worker of this instance, and of every instance sharing the Store when store.redis is set. By <code>jti</code> (one token, until it
         expires), or by <code>sub</code> (every token of that subject issued before now).
       </p>
       {!canRevoke ? (
