@@ -4,7 +4,8 @@
 // temporary directory, the runtime stage started through its ENTRYPOINT (tini, Debian package
 // tini) as an unprivileged user in a network namespace of its own, HEALTHCHECK's command passing
 // against /readyz, and STOPSIGNAL draining to exit 0. `npm ci` is replaced by the checkout's
-// node_modules (--reuse) to keep `npm test` bounded; `node scripts/docker-steps.mjs` runs it too.
+// node_modules and `npm run build` by a copy of its dist/ (--reuse) to keep `npm test` bounded;
+// `node scripts/docker-steps.mjs` runs both for real.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
