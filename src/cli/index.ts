@@ -1,14 +1,20 @@
 // The `portico` command: argument parsing and dispatch only; the work lives in control/ and config/.
 // Exit codes: 0 ok, 1 failure (invalid config, cannot start), 2 usage error.
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { loadConfigFile } from '../config/load.js'
 import { formatErrors } from '../config/errors.js'
+import type { LoadResult } from '../config/load.js'
 import { PORTICO_VERSION } from '../core/version.js'
 import { CONFIG_USAGE, EXPLAIN_USAGE, MAIN_USAGE, REVOKE_USAGE, START_USAGE, UPGRADE_USAGE, VALIDATE_USAGE } from './usage.js'
-import { revokeCommand, RevokeUsageError } from './revoke.js'
-import { upgradeCommand } from './upgrade.js'
-import { sharedStateWarnings } from '../config/shared-state.js'
-import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
+
+/**
+ * Loads and validates `file` against the built-in plugins. Imported on use, like every command's
+ * code: the plugin registry alone took most of a second to load, which `--help`, `--version` and
+ * usage errors paid for nothing (and ten times that on a loaded CI host).
+ */
+async function loadChecked(file: string): Promise<LoadResult> {
+  const [{ loadConfigFile }, { BUILTIN_CHECKS }] = await Promise.all([import('../config/load.js'), import('../snapshot/document-checks.js')])
+  return loadConfigFile(file, { checks: BUILTIN_CHECKS })
+}
 
 class UsageError extends Error {}
 
@@ -37,7 +43,7 @@ async function validate(args: string[]): Promise<number> {
   const v = parse(args, CONFIG)
   if (v.help === true) return help(VALIDATE_USAGE)
   const file = configFile(v.config)
-  const result = await loadConfigFile(file, { checks: BUILTIN_CHECKS })
+  const result = await loadChecked(file)
   if (!result.ok) {
     process.stderr.write(formatErrors(result.errors) + '\n')
     process.stderr.write(`${file}: ${result.errors.length} error${result.errors.length === 1 ? '' : 's'}\n`)
@@ -46,6 +52,7 @@ async function validate(args: string[]): Promise<number> {
   const routes = result.config.routes.length
   const upstreams = Object.keys(result.config.upstreams).length
   process.stdout.write(`${file}: OK (${routes} route${routes === 1 ? '' : 's'}, ${upstreams} upstream${upstreams === 1 ? '' : 's'}, hash ${result.hash.slice(0, 12)})\n`)
+  const { sharedStateWarnings } = await import('../config/shared-state.js')
   for (const w of sharedStateWarnings(result.config)) process.stderr.write(`${file}: warning: ${w}\n`)
   return 0
 }
@@ -72,6 +79,7 @@ async function revoke(args: string[]): Promise<number> {
     admin: { type: 'string' },
   })
   if (v.help === true) return help(REVOKE_USAGE)
+  const { revokeCommand, RevokeUsageError } = await import('./revoke.js')
   try {
     return await revokeCommand({ config: configFile(v.config), jti: v.jti, exp: v.exp, sub: v.sub, before: v.before, ttl: v.ttl, admin: v.admin })
   } catch (err) {
@@ -127,7 +135,7 @@ async function explain(args: string[]): Promise<number> {
     headers[h.slice(0, colon).trim().toLowerCase()] = h.slice(colon + 1).trim()
   }
   const file = configFile(v.config)
-  const result = await loadConfigFile(file, { checks: BUILTIN_CHECKS })
+  const result = await loadChecked(file)
   if (!result.ok) {
     process.stderr.write(formatErrors(result.errors) + '\n')
     return 1
@@ -158,6 +166,7 @@ export async function runCli(argv: string[]): Promise<number | null> {
         const v = parse(rest, { pid: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } })
         if (v.help === true) return help(UPGRADE_USAGE)
         if (v.pid === undefined || !/^\d+$/.test(v.pid)) throw new UsageError('upgrade needs --pid <primary pid>')
+        const { upgradeCommand } = await import('./upgrade.js')
         return await upgradeCommand(Number(v.pid), v.timeout)
       }
       case 'config':
