@@ -160,7 +160,8 @@ export class ZookeeperSource extends KeyedSource {
     await this.#module()
     if (this.#client === null && this.#retry === null) this.#connect()
     if (!this.#connected) await withDeadline(new Promise<void>((r) => this.#waiters.push(r)), ms, `ZooKeeper session with ${this.#servers}`)
-    return this.#client!
+    if (this.closed || this.#client === null) throw new Error('the ZooKeeper source is closed')
+    return this.#client
   }
 
   // --- reading ---
@@ -297,7 +298,9 @@ export class ZookeeperSource extends KeyedSource {
       const client = await this.#session(this.#timeoutMs)
       await withDeadline(
         (async () => {
-          await this.#ensure(client, this.#root, acl)
+          // The root and its ancestors (a root like /env/prod/portico), then each kind's parent.
+          const parts = this.#root.split('/').slice(1)
+          for (let i = 1; i <= parts.length; i++) await this.#ensure(client, `/${parts.slice(0, i).join('/')}`, acl)
           for (const kind of new Set(changes.map((c) => c.kind))) await this.#ensure(client, `${this.#root}/${kind}`, acl)
         })(),
         this.#timeoutMs,
