@@ -72,7 +72,8 @@ export class ZookeeperSource extends KeyedSource {
     this.#auth = p.username === undefined ? undefined : `${p.username}:${p.password ?? ''}`
     this.#sessionTimeoutMs = Math.max(1000, parseDuration(p.session_timeout ?? '10s'))
     this.#timeoutMs = Math.max(1, parseDuration(p.timeout ?? '5s'))
-    this.location = `${this.#servers}${this.#root}`
+    // The cache is keyed by it: the root, not the server list (an ensemble may change its addresses).
+    this.location = this.#root
   }
 
   keyOf(kind: Kind, name: string): string {

@@ -51,7 +51,7 @@ describe('ZooKeeper config center (real ZooKeeper)', () => {
   let admin: Client
 
   const boot = () => ({
-    config_center: { zookeeper: { servers: [zk.connect], root: ROOT, session_timeout: '4s', timeout: '1s', cache_file: join(dir, 'zk-cache.json') } },
+    config_center: { zookeeper: { servers: [zk.connect], root: ROOT, session_timeout: '10s', timeout: '1s', cache_file: join(dir, 'zk-cache.json') } },
     upstreams: {},
     routes: [],
   })
@@ -173,7 +173,10 @@ describe('ZooKeeper config center (real ZooKeeper)', () => {
     assert.match((await call(gw, 'GET', '/readyz')).json.detail, /serving the cached config from .*zk-cache\.json/)
     await zk.start()
     await connectAdmin()
-    await pollUntil(async () => (await status(gw, '/missed')) === 200, { timeoutMs: 30_000, what: 'following ZooKeeper again' })
+    await pollUntil(async () => (await status(gw, '/missed')) === 200, { timeoutMs: 30_000, what: 'following ZooKeeper again' }).catch((e: unknown) => {
+      // Once seen (1 run in ~6): the gateway's data port refused connections here. Keep what it said.
+      throw new Error(`${(e as Error).message}\n--- gateway stdout ---\n${gw.stdout().slice(-4000)}\n--- stderr ---\n${gw.stderr().slice(-4000)}`)
+    })
     assert.equal((await call(gw, 'GET', '/readyz')).json.detail, undefined)
   })
 })
