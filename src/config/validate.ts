@@ -144,6 +144,13 @@ function translate(errors: readonly ErrorObject[], data: unknown, prefix: Segmen
       case 'maxItems':
         out.push({ path, message: `must have at most ${String(p.limit)} items` })
         break
+      case 'minProperties':
+      case 'maxProperties': {
+        // config_center: one of its keys, no more, no less; the keys are the schema's properties.
+        const keys = Object.keys((parent.properties as Record<string, unknown> | undefined) ?? {})
+        out.push({ path, message: parent.minProperties === 1 && parent.maxProperties === 1 ? `takes exactly one of ${keys.join(', ')}` : (e.message ?? `fails ${e.keyword}`) })
+        break
+      }
       case 'minLength':
         out.push({ path, message: p.limit === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters long` })
         break

@@ -1,7 +1,7 @@
-// The control plane of one Portico instance: reads the config from its source (the file, or etcd
-// with config_center.etcd), starts the data plane (cluster workers, or in-process with
+// The control plane of one Portico instance: reads the config from its source (the file, or a
+// config center: etcd, Consul, ZooKeeper or Apollo), starts the data plane (cluster workers, or in-process with
 // --no-cluster), serves the admin listener and API, runs the one reload pipeline (source read →
-// validate → version → load workers → record) for file changes, etcd events, SIGHUP and admin
+// validate → version → load workers → record) for file changes, config-center events, SIGHUP and admin
 // writes, and drains on SIGTERM/SIGINT.
 import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
@@ -19,7 +19,7 @@ import type { WorkerPool } from './pool.js'
 import { InProcessPool } from './single.js'
 import { ClusterSupervisor } from './supervisor.js'
 import { FileSource, fileRawHash } from './sources/file.js'
-import { readDocumentAsWritten, type ConfigSource, type SourceRead, type Trigger } from './sources/source.js'
+import type { ConfigSource, SourceRead, Trigger } from './sources/source.js'
 import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
 import { certificateStatus, routeStatus, storeStatus, upstreamStatus, websocketStatus, workerStatus, type StatusDocument } from './status.js'
@@ -29,7 +29,7 @@ import { Handoff, inheritedHandoff } from './handoff.js'
 import { AdminApi } from './admin/api.js'
 import { PipelineAuthority } from './admin/pipeline-authority.js'
 import type { ApplyOptions, ApplyResult } from './admin/authority.js'
-import { EtcdSource } from './sources/etcd.js'
+import { configCenterSource } from './sources/center.js'
 
 export interface PrimaryOptions {
   file: string
@@ -92,12 +92,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     fail((err as Error).message)
   }
 
-  // config_center.etcd: the file holds the settings, etcd the resources (or the local cache of them).
-  const etcd = config.config_center?.etcd
+  // config_center.<etcd|consul|zookeeper|apollo>: the file holds the settings, the center the
+  // resources (or the local cache of them).
   const source: ConfigSource =
-    etcd === undefined
-      ? new FileSource({ file, displayFile: opts.file, logger, first: { config, hash: first.hash }, rawHash: firstRaw })
-      : new EtcdSource({ settings: await readDocumentAsWritten(file), policy: etcd, cacheFile: etcd.cache_file ?? `${file}.etcd-cache.json`, logger })
+    (await configCenterSource(config, file, logger)) ?? new FileSource({ file, displayFile: opts.file, logger, first: { config, hash: first.hash }, rawHash: firstRaw })
   let initial: { config: Config; hash: string }
   try {
     initial = await source.initial()

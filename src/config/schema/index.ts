@@ -661,21 +661,80 @@ export const TracingConfig = Type.Object(
 
 export const ConfigCenter = Type.Object(
   {
-    etcd: Type.Object(
-      {
-        endpoints: Type.Optional(Type.Array(Type.String({ pattern: '^https?://' }), { minItems: 1, default: ['http://127.0.0.1:2379'], description: 'etcd v3 client URLs.' })),
-        prefix: Type.Optional(Type.String({ pattern: '^/.*/$', default: '/portico/', description: 'Key prefix: one key per resource, <prefix><routes|upstreams|consumers|plugins>/<name>.' })),
-        username: Type.Optional(Type.String({ description: 'etcd user (with password).' })),
-        password: Type.Optional(Type.String({ description: 'etcd password. Use ${ENV}.' })),
-        timeout: Type.Optional(Duration('Deadline for the first read and each write.', '2s')),
-        cache_file: Type.Optional(
-          Type.String({ minLength: 1, description: 'Last valid resources, served when the gateway starts while etcd is down. Default: <config file>.etcd-cache.json (mode 0600).' }),
-        ),
-      },
-      { ...Strict, description: 'etcd as the config center (docs/config-center.md).' },
+    etcd: Type.Optional(
+      Type.Object(
+        {
+          endpoints: Type.Optional(Type.Array(Type.String({ pattern: '^https?://' }), { minItems: 1, default: ['http://127.0.0.1:2379'], description: 'etcd v3 client URLs.' })),
+          prefix: Type.Optional(Type.String({ pattern: '^/.*/$', default: '/portico/', description: 'Key prefix: one key per resource, <prefix><routes|upstreams|consumers|plugins>/<name>.' })),
+          username: Type.Optional(Type.String({ description: 'etcd user (with password).' })),
+          password: Type.Optional(Type.String({ description: 'etcd password. Use ${ENV}.' })),
+          timeout: Type.Optional(Duration('Deadline for the first read and each write.', '2s')),
+          cache_file: Type.Optional(
+            Type.String({ minLength: 1, description: 'Last valid resources, served when the gateway starts while etcd is down. Default: <config file>.etcd-cache.json (mode 0600).' }),
+          ),
+        },
+        { ...Strict, description: 'etcd as the config center (docs/config-center.md).' },
+      ),
+    ),
+    consul: Type.Optional(
+      Type.Object(
+        {
+          servers: RegistryUrls('Consul agent (HTTP API)', 'http://127.0.0.1:8500'),
+          prefix: Type.Optional(Type.String({ pattern: '^([^/?#\\s]+/)+$', default: 'portico/', description: 'KV prefix (no leading slash): one key per resource, <prefix><routes|upstreams|consumers|plugins>/<name>.' })),
+          dc: Type.Optional(Type.String({ minLength: 1, pattern: '^[^&#?/]+$', description: "Datacenter (default: the agent's)." })),
+          token: Type.Optional(Type.String({ minLength: 1, description: 'ACL token, sent as X-Consul-Token (read on the prefix; write for admin writes). Use ${env:NAME} or ${file:/path}.' })),
+          wait: Type.Optional(Duration('Blocking-query wait: how long Consul holds a query open when nothing changed (at most 10m).', '30s')),
+          timeout: Type.Optional(Duration("Deadline for the first read and each write, and what is added to `wait` for a blocking query's answer.", '2s')),
+          cache_file: Type.Optional(Type.String({ minLength: 1, description: 'Last valid resources, served when the gateway starts while Consul is down. Default: <config file>.consul-cache.json (mode 0600).' })),
+        },
+        { ...Strict, description: 'Consul KV as the config center, followed with blocking queries (docs/config-center.md).' },
+      ),
+    ),
+    zookeeper: Type.Optional(
+      Type.Object(
+        {
+          servers: Type.Optional(Type.Array(Type.String({ pattern: '^[^/,\\s]+:[0-9]+$' }), { minItems: 1, default: ['127.0.0.1:2181'], description: 'ZooKeeper ensemble, host:port each.' })),
+          root: Type.Optional(Type.String({ pattern: '^(/[^/\\s]+)+$', default: '/portico', description: 'Root znode: one znode per resource, <root>/<routes|upstreams|consumers|plugins>/<name>, its data the resource as JSON.' })),
+          username: Type.Optional(Type.String({ minLength: 1, description: 'Digest auth user; znodes the gateway creates then get the creator-only ACL.' })),
+          password: Type.Optional(Type.String({ description: 'Digest auth password. Use ${env:NAME} or ${file:/path}.' })),
+          session_timeout: Type.Optional(Duration('ZooKeeper session timeout.', '10s')),
+          timeout: Type.Optional(Duration('Deadline for the first session and read, and for each write.', '5s')),
+          cache_file: Type.Optional(Type.String({ minLength: 1, description: 'Last valid resources, served when the gateway starts while ZooKeeper is down. Default: <config file>.zookeeper-cache.json (mode 0600).' })),
+        },
+        { ...Strict, description: 'ZooKeeper as the config center, followed with watches (docs/config-center.md).' },
+      ),
+    ),
+    apollo: Type.Optional(
+      Type.Object(
+        {
+          server: Type.String({ pattern: '^https?://[^?#]+$', description: 'Apollo config service base URL (e.g. http://apollo-configservice:8080); meta-server discovery is not used.' }),
+          app_id: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', description: 'Apollo AppId.' }),
+          cluster: Type.Optional(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', default: 'default', description: 'Apollo cluster.' })),
+          namespace: Type.Optional(
+            Type.String({
+              minLength: 1,
+              pattern: '^[A-Za-z0-9_.-]+$',
+              default: 'portico.yaml',
+              description:
+                'Namespace. Ending in .yaml, .yml or .json: its `content` is a document of routes/upstreams/consumers/plugins. Otherwise (properties): one item per resource, key <routes|upstreams|consumers|plugins>.<name>, value the resource as JSON.',
+            }),
+          ),
+          secret: Type.Optional(Type.String({ minLength: 1, description: 'Access key secret of the app: requests are signed (Authorization: Apollo <app_id>:<HMAC-SHA1>). Use ${env:NAME} or ${file:/path}.' })),
+          ip: Type.Optional(Type.String({ minLength: 1, description: 'Client IP reported to Apollo (grey releases by IP).' })),
+          label: Type.Optional(Type.String({ minLength: 1, description: 'Client label reported to Apollo (grey releases by label).' })),
+          timeout: Type.Optional(Duration('Deadline for the first read and each config fetch; the notifications long poll is allowed 60 s more.', '2s')),
+          cache_file: Type.Optional(Type.String({ minLength: 1, description: 'Last valid resources, served when the gateway starts while Apollo is down. Default: <config file>.apollo-cache.json (mode 0600).' })),
+        },
+        { ...Strict, description: 'Apollo as the config center (read-only), followed with the notifications long poll (docs/config-center.md).' },
+      ),
     ),
   },
-  { ...Strict, description: 'Where routes, upstreams, consumers and global plugins live when not in this file. The file then holds the bootstrap settings.' },
+  {
+    ...Strict,
+    minProperties: 1,
+    maxProperties: 1,
+    description: 'Where routes, upstreams, consumers and global plugins live when not in this file: exactly one of etcd, consul, zookeeper, apollo. The file then holds the bootstrap settings.',
+  },
 )
 
 export const ConfigSchema = Type.Object(

@@ -68,7 +68,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** Which resource a validation path belongs to: "routes[3].paths[0]" → the 4th route of the document. */
-function owner(path: string, doc: Obj): { kind: Kind; name: string } | undefined {
+export function owner(path: string, doc: Obj): { kind: Kind; name: string } | undefined {
   const m = /^(routes|consumers|plugins)\[(\d+)\]|^upstreams(?:\.([A-Za-z0-9_.-]+)|\["([^"]+)"\])/.exec(path)
   if (m === null) return undefined
   if (m[1] !== undefined) {

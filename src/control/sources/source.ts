@@ -12,7 +12,7 @@ import type { ConfigDoc } from '../ipc.js'
 type Obj = Record<string, unknown>
 
 /** Who asked for a reload (ReloadRecord.trigger). */
-export type Trigger = 'file' | 'SIGHUP' | 'admin' | 'etcd'
+export type Trigger = 'file' | 'SIGHUP' | 'admin' | 'etcd' | 'consul' | 'zookeeper' | 'apollo'
 
 /** One problem with a document, in the file's error shape (line:column when the source has lines). */
 export interface SourceError {
@@ -40,7 +40,7 @@ export type WriteResult =
   | { ok: false; reason: 'conflict'; errors: SourceError[] }
 
 export interface ConfigSource {
-  readonly name: 'file' | 'etcd'
+  readonly name: 'file' | 'etcd' | 'consul' | 'zookeeper' | 'apollo'
   /** The first document, validated. Throws with a message for the operator when there is none. */
   initial(): Promise<{ config: Config; hash: string }>
   /**
