@@ -22,9 +22,9 @@ import { parseDuration } from '../../config/units.js'
 import { KINDS, type Kind } from '../admin/resources.js'
 import { backoff, errText, KeyedSource, type Entry, type FailureReason, type KeyedChange } from './keyed.js'
 import type { WriteResult } from './source.js'
+import { loadZookeeperClient, type Zk } from '../../upstream/discovery/zk-client.js'
 
 type Obj = Record<string, unknown>
-type Zk = typeof import('node-zookeeper-client')
 export type ZookeeperCenterConfig = NonNullable<NonNullable<Config['config_center']>['zookeeper']>
 
 const codeOf = (err: unknown): number | undefined => (err as { getCode?: () => number } | null)?.getCode?.()
@@ -91,8 +91,7 @@ export class ZookeeperSource extends KeyedSource {
 
   async #module(): Promise<Zk> {
     if (this.#zk === null) {
-      const m = await import('node-zookeeper-client')
-      this.#zk = (m as { default?: Zk }).default ?? m
+      this.#zk = await loadZookeeperClient()
     }
     return this.#zk
   }

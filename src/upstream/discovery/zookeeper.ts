@@ -20,6 +20,7 @@ import type { ZookeeperDiscoveryConfig } from '../../config/schema/index.js'
 import { parseDuration } from '../../config/units.js'
 import { once, type DiscoveredTarget, type DiscoverySink, type DiscoverySource } from './source.js'
 import { backoff, byUrl, reasonOf, Streak, targetUrl, validHost, validPort } from './watch.js'
+import { loadZookeeperClient, type Zk } from './zk-client.js'
 
 export interface ZookeeperPolicy {
   servers: readonly string[]
@@ -98,7 +99,6 @@ export function parseDubbo(child: string, scheme: 'http' | 'https', protocol: st
   return { url: targetUrl(scheme, host, port), weight: toInt(q.get('weight') ?? undefined) ?? 100, meta }
 }
 
-type Zk = typeof import('node-zookeeper-client')
 
 export class ZookeeperDiscovery implements DiscoverySource {
   readonly kind = 'zookeeper'
@@ -146,8 +146,8 @@ export class ZookeeperDiscovery implements DiscoverySource {
       this.#first.resolve()
     }, this.policy.timeoutMs)
     this.#firstTimer.unref()
-    void import('node-zookeeper-client').then((m) => {
-      this.#zk = (m as { default?: Zk }).default ?? m
+    void loadZookeeperClient().then((zk) => {
+      this.#zk = zk
       this.#connect()
     })
   }
