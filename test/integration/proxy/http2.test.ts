@@ -25,6 +25,8 @@ let gw: InProcGateway
 let tlsPort: number
 let h2cPort: number
 let h1OnlyPort: number
+let mtlsPort: number
+let alice: Issued
 /** SSE: the origin sends one event, then waits for this before the second. */
 let releaseSse: () => void = () => undefined
 
@@ -32,6 +34,7 @@ before(async () => {
   pki = await createPki()
   ca = await pki.ca()
   a = await ca.issue({ names: ['a.test', 'b.a.test'] })
+  alice = await ca.issue({ cn: 'alice', client: true })
   origin = await startOrigin((req, res) => {
     if (req.url === '/sse') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
@@ -57,6 +60,10 @@ server:
       protocols: [http1]
       tls:
         certificates: [{ cert_file: ${a.chainFile}, key_file: ${a.keyFile} }]
+    - listen: 127.0.0.1:0
+      tls:
+        certificates: [{ cert_file: ${a.chainFile}, key_file: ${a.keyFile} }]
+        client_auth: { mode: required, ca_file: ${ca.certFile} }
 consumers:
   - name: alice
     credentials: { key_auth: ["\${PORTICO_TEST_H2_KEY}"] }
@@ -73,6 +80,7 @@ routes:
   tlsPort = addrs[0]!.port
   h2cPort = addrs[1]!.port
   h1OnlyPort = addrs[2]!.port
+  mtlsPort = addrs[3]!.port
 })
 after(async () => {
   await gw?.close()
@@ -184,6 +192,35 @@ test('HTTP/1.1 still served on the same TLS port (ALPN http/1.1 and no ALPN); pr
     })
   })
   assert.notEqual(alpn, 'h2')
+})
+
+test('mTLS on h2: a verified client certificate is forwarded as x-client-cert-*; none is refused at the handshake', async () => {
+  const s = await new Promise<http2.ClientHttp2Session>((resolve, reject) => {
+    const c = http2.connect(`https://127.0.0.1:${mtlsPort}`, { ca: ca.cert, servername: 'a.test', cert: alice.cert, key: alice.key })
+    c.once('connect', () => resolve(c))
+    c.once('error', reject)
+  })
+  try {
+    const r = await h2Request(s, { ':path': '/echo', ':authority': 'a.test', 'x-client-cert-subject': 'CN=admin' })
+    assert.equal(r.status, 200)
+    const seen = JSON.parse(r.body) as { headers: Record<string, string> }
+    assert.equal(seen.headers['x-client-cert-verified'], 'SUCCESS')
+    assert.match(seen.headers['x-client-cert-subject']!, /CN=alice/)
+  } finally {
+    s.close()
+  }
+  let c: http2.ClientHttp2Session | undefined
+  const refused = await new Promise<unknown>((resolve) => {
+    c = http2.connect(`https://127.0.0.1:${mtlsPort}`, { ca: ca.cert, servername: 'a.test' })
+    c.on('error', (e) => resolve(e))
+    c.on('close', () => resolve('closed'))
+    const r = c.request({ ':path': '/echo', ':authority': 'a.test' })
+    r.on('error', (e) => resolve(e))
+    r.on('response', () => resolve('answered'))
+    r.resume()
+  })
+  c?.destroy()
+  assert.match(String(refused), /certificate required/)
 })
 
 test('h2c by prior knowledge and HTTP/1.1 on one cleartext port; 200 concurrent streams on one connection', async () => {
