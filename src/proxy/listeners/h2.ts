@@ -163,6 +163,7 @@ interface SessionState {
   idle: NodeJS.Timeout
   /** GOAWAY ENHANCE_YOUR_CALM sent: the session is being destroyed. */
   calmed: boolean
+  guard: H2Sessions
 }
 const kState = Symbol('portico.h2State')
 type TrackedStream = http2.ServerHttp2Stream & { [kState]?: SessionState }
@@ -196,12 +197,12 @@ export class H2Sessions {
   }
 
   #track(session: http2.ServerHttp2Session): SessionState {
-    const st: SessionState = { session, open: 0, windowStart: Date.now(), resets: 0, controls: 0, calmed: false, idle: setTimeout(closeIdle, this.#firstMs, session) }
+    const st: SessionState = { session, open: 0, windowStart: Date.now(), resets: 0, controls: 0, calmed: false, guard: this, idle: idleTimer(session, this.#firstMs) }
     ;(session as http2.ServerHttp2Session & { [kState]?: SessionState })[kState] = st
-    ;(st as SessionState & { guard: H2Sessions }).guard = this
     this.#sessions.add(st)
     const countControl = (): void => {
-      if (this.#tick(st) && ++st.controls > this.#s.maxControlFramesPerSecond) this.#calm(st, 'h2_control_flood')
+      this.#tick(st)
+      if (++st.controls > this.#s.maxControlFramesPerSecond) this.#calm(st, 'h2_control_flood')
     }
     session.on('ping', countControl)
     session.on('remoteSettings', countControl)
@@ -215,22 +216,24 @@ export class H2Sessions {
     return st
   }
 
-  /** Starts a new one-second window when the old one is over; true either way (a cheap clock read per frame). */
-  #tick(st: SessionState): boolean {
+  /** Starts a new one-second counting window when the old one is over (a clock read per counted frame). */
+  #tick(st: SessionState): void {
     const now = Date.now()
     if (now - st.windowStart >= 1000) {
       st.windowStart = now
       st.resets = 0
       st.controls = 0
     }
-    return true
   }
 
   /** A stream of `st` closed: count it when it was reset (rapid reset), and time the idle session. */
   streamClosed(st: SessionState, rstCode: number): void {
     st.open--
-    if (rstCode !== constants.NGHTTP2_NO_ERROR && this.#tick(st) && ++st.resets > this.#s.maxResetsPerSecond) return this.#calm(st, 'h2_rapid_reset')
-    if (st.open === 0 && !st.session.destroyed) st.idle = setTimeout(closeIdle, this.#idleMs, st.session)
+    if (rstCode !== constants.NGHTTP2_NO_ERROR) {
+      this.#tick(st)
+      if (++st.resets > this.#s.maxResetsPerSecond) return this.#calm(st, 'h2_rapid_reset')
+    }
+    if (st.open === 0 && !st.session.destroyed) st.idle = idleTimer(st.session, this.#idleMs)
   }
 
   /** GOAWAY ENHANCE_YOUR_CALM and the connection closed: its streams end with it (their exchanges see the client go). */
@@ -270,11 +273,16 @@ function onSessionStream(this: http2.ServerHttp2Session, stream: TrackedStream):
 function onStreamClose(this: TrackedStream): void {
   const st = this[kState]
   if (st === undefined) return
-  ;(st as SessionState & { guard: H2Sessions }).guard.streamClosed(st, this.rstCode ?? 0)
+  st.guard.streamClosed(st, this.rstCode ?? 0)
 }
 
 function destroySession(session: http2.ServerHttp2Session): void {
   session.destroy()
+}
+
+/** Closes the session (GOAWAY) when it stays without a stream for `ms`; unref'd, it holds no process open. */
+function idleTimer(session: http2.ServerHttp2Session, ms: number): NodeJS.Timeout {
+  return setTimeout(closeIdle, ms, session).unref()
 }
 
 function closeIdle(session: http2.ServerHttp2Session): void {
