@@ -48,6 +48,7 @@ before(async () => {
   gw = await startInProc(`
 server:
   max_body_size: 64kb
+  keep_alive_timeout: 1s
   listeners:
     - listen: 127.0.0.1:0
       tls:
@@ -246,6 +247,15 @@ test('h2c by prior knowledge and HTTP/1.1 on one cleartext port; 200 concurrent 
     }).on('error', reject)
   })
   assert.equal(h1, 200)
+})
+
+test('an h2 connection with no open stream for keep_alive_timeout gets GOAWAY and closes', async () => {
+  const s = await connectH2c()
+  const goaway = new Promise<number>((resolve) => s.once('goaway', (code: number) => resolve(code)))
+  const closed = new Promise<void>((resolve) => s.once('close', () => resolve()))
+  assert.equal((await h2Request(s, { ':path': '/echo', ':authority': 'api.test' })).status, 200)
+  assert.equal(await goaway, http2.constants.NGHTTP2_NO_ERROR)
+  await closed
 })
 
 test('plugins run on h2: key-auth refuses without a key (401 JSON) and admits with one', async () => {
