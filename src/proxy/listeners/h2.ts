@@ -238,7 +238,9 @@ export class H2Sessions {
 
   /** GOAWAY ENHANCE_YOUR_CALM and the connection closed: its streams end with it (their exchanges see the client go). */
   #calm(st: SessionState, reason: string): void {
-    if (st.calmed) return
+    // A session already destroyed (its streams close with an error code when it goes) needs no
+    // GOAWAY, and goaway() on it would throw out of a stream's 'close' event: a worker crash.
+    if (st.calmed || st.session.destroyed) return
     st.calmed = true
     connectionsClosed.inc({ reason })
     // goaway() then destroy on the next turn: destroy(err, code) alone sent NO_ERROR in Node 20.
@@ -277,7 +279,7 @@ function onStreamClose(this: TrackedStream): void {
 }
 
 function destroySession(session: http2.ServerHttp2Session): void {
-  session.destroy()
+  if (!session.destroyed) session.destroy()
 }
 
 /** Closes the session (GOAWAY) when it stays without a stream for `ms`; unref'd, it holds no process open. */
