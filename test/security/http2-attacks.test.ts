@@ -78,6 +78,25 @@ test('rapid reset (CVE-2023-44487): HEADERS + RST_STREAM bursts get GOAWAY ENHAN
   await healthy()
 })
 
+test('a client that leaves with many uploads open: every stream and exchange ends, the worker stays up', async () => {
+  // 80 uploads left open (past max_resets_per_second: 50 once they all end in a reset), then the
+  // client's socket closes. The streams' resets arrive on a session already destroyed: counting
+  // them must not send it a GOAWAY (goaway() throws there; h2spec found that crash), and the h2c
+  // socket must not stay half-open (it did: the exchanges were never finished).
+  const c = new RawH2(port)
+  await c.ready()
+  const opens: Buffer[] = []
+  for (let i = 0; i < 80; i++) {
+    opens.push(frame(FRAME.HEADERS, FLAG.END_HEADERS, 1 + 2 * i, Buffer.concat([literal(':method', 'POST'), literal(':scheme', 'http'), literal(':path', `/up${i}`), literal(':authority', 'localhost')])))
+    opens.push(frame(FRAME.DATA, 0, 1 + 2 * i, Buffer.from('part')))
+  }
+  c.write(Buffer.concat(opens))
+  await until(() => gw.dp.status().inFlight === 80)
+  c.close()
+  await until(() => gw.dp.status().inFlight === 0)
+  await healthy()
+})
+
 test('CONTINUATION flood: endless CONTINUATION frames without END_HEADERS close the connection', async () => {
   const c = new RawH2(port)
   await c.ready()

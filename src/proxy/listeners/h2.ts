@@ -291,6 +291,17 @@ function closeIdle(session: http2.ServerHttp2Session): void {
   if (!session.closed && !session.destroyed) session.close()
 }
 
+/**
+ * Hands an accepted socket to the http2 server. http.Server accepts with allowHalfOpen (an
+ * HTTP/1.1 client may half-close after its request); node:http2 relies on the socket closing when
+ * the client's side ends, else a client that goes away leaves the session, its streams and their
+ * exchanges open for ever.
+ */
+export function toH2(h2Server: http2.Http2Server, socket: Socket): void {
+  socket.allowHalfOpen = false
+  h2Server.emit('connection', socket)
+}
+
 /** The client connection preface (RFC 9113 §3.4): what an h2c prior-knowledge client sends first. */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
 
@@ -330,7 +341,7 @@ export function sniffPreface(httpServer: import('node:http').Server, h2Server: h
       done()
       socket.pause()
       socket.unshift(got)
-      if (prefix) return void h2Server.emit('connection', socket)
+      if (prefix) return void toH2(h2Server, socket)
       http1.call(httpServer, socket)
       socket.resume()
     }

@@ -16,7 +16,7 @@ import { composeFronts, type Front } from './hooks.js'
 import { checkingIntervalMs, ConnectionGuard } from './connections.js'
 import type { TlsListener } from '../../tls/listener.js'
 import type { RedirectHttpsConfig } from '../../config/schema/tls.js'
-import { H2Sessions, h2RequestListener, h2ServerOptions, kH2Socket, sniffPreface, type H2Settings, type MaybeH2Socket } from './h2.js'
+import { H2Sessions, h2RequestListener, h2ServerOptions, kH2Socket, sniffPreface, toH2, type H2Settings, type MaybeH2Socket } from './h2.js'
 
 /** The server limits every listener applies (server.*, defaults applied). */
 export interface ListenerLimits {
@@ -251,7 +251,7 @@ export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLi
       // h2c only: every connection is HTTP/2.
       const http1 = server.listeners('connection')[0] as (socket: Socket) => void
       server.removeListener('connection', http1)
-      server.prependListener('connection', (socket: Socket) => void h2.emit('connection', socket))
+      server.prependListener('connection', (socket: Socket) => toH2(h2, socket))
     }
   }
   await bind(server, at, handle)
