@@ -322,6 +322,7 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
         if (!isObj(l)) return
         checkListen(l.listen, ['server', 'listeners', i, 'listen'], issues)
         checkListenerTls(l, ['server', 'listeners', i], issues)
+        checkListenerProtocols(l, ['server', 'listeners', i], issues)
       })
     }
     if (Array.isArray(server.trusted_proxies)) {
@@ -637,6 +638,15 @@ function checkRegex(source: string, path: Segment[], issues: Issue[]): void {
   } catch (err) {
     issues.push({ path, message: `is not a valid regular expression: ${regexReason(err)}` })
   }
+}
+
+/** h2 is negotiated by ALPN, so it needs tls; h2c is cleartext HTTP/2, so it must not have it. */
+function checkListenerProtocols(l: { protocols?: unknown; tls?: unknown; redirect_https?: unknown }, path: Segment[], issues: Issue[]): void {
+  if (!Array.isArray(l.protocols)) return
+  l.protocols.forEach((p, j) => {
+    if (p === 'h2' && l.tls === undefined) issues.push({ path: [...path, 'protocols', j], message: 'h2 needs tls on this listener (it is negotiated by ALPN); use h2c for cleartext HTTP/2' })
+    if (p === 'h2c' && l.tls !== undefined) issues.push({ path: [...path, 'protocols', j], message: 'h2c is cleartext HTTP/2: an https listener serves HTTP/2 as h2' })
+  })
 }
 
 /** "host:port", "[v6]:port" or a bare port (a string when it came from ${PORT}). */

@@ -20,6 +20,7 @@ import { Deadlines } from '../proxy/deadlines.js'
 import type { ProxyEnv } from '../proxy/env.js'
 import { listenHttp, redirectFront, type Listener } from '../proxy/listeners/http.js'
 import { listenHttps } from '../proxy/listeners/https.js'
+import { resolveH2 } from '../proxy/listeners/h2.js'
 import { WebSocketSessions } from '../proxy/ws-sessions.js'
 import type { Front } from '../proxy/listeners/hooks.js'
 import { createTlsListener, type TlsDeps } from '../tls/listener.js'
@@ -149,14 +150,19 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
           const at = parseListen(l.listen, l.where, 'dataplane')
           const handle = handles?.[i]
           if (l.tls !== undefined) {
-            const tls = await createTlsListener(l.tls, { logger: this.logger, ...(acme === undefined ? {} : acmeDeps(acme, config)) })
-            this.#listeners.push(await listenHttps(this, at, limits, tls, handle).catch((err: unknown) => (tls.close(), Promise.reject(err))))
+            const h2 = l.protocols.includes('h2') ? resolveH2(l.http2, limits.maxHeaderSize) : null
+            const http1 = l.protocols.includes('http1')
+            // ALPN in the server's preference: h2 first when both are served.
+            const alpn = [...(h2 === null ? [] : ['h2']), ...(http1 ? ['http/1.1'] : [])]
+            const tls = await createTlsListener(l.tls, { logger: this.logger, alpn, ...(acme === undefined ? {} : acmeDeps(acme, config)) })
+            this.#listeners.push(await listenHttps(this, at, limits, tls, handle, { http1, h2 }).catch((err: unknown) => (tls.close(), Promise.reject(err))))
             continue
           }
           const fronts: Front[] = []
           if (acme !== undefined) fronts.push(http01Front(acme))
           if (l.redirectHttps !== undefined) fronts.push(redirectFront(l.redirectHttps))
-          this.#listeners.push(await listenHttp(this, at, limits, fronts, handle))
+          const h2c = l.protocols.includes('h2c') ? resolveH2(l.http2, limits.maxHeaderSize) : null
+          this.#listeners.push(await listenHttp(this, at, limits, fronts, handle, { http1: l.protocols.includes('http1'), h2c }))
         }
       } catch (err) {
         await Promise.all(this.#listeners.map((l) => (l.closeAllConnections(), l.close())))

@@ -36,6 +36,8 @@ export interface AccessEntry {
   query?: string | undefined
   /** A WebSocket session (status 101): bytes received from the client after the handshake; `bytes` is those sent to it. */
   bytesReceived?: number | undefined
+  /** "HTTP/2.0" for a request that came over HTTP/2 (h2 or h2c); unset (not written) for HTTP/1.x. */
+  protocol?: string | undefined
 }
 
 /**
@@ -164,7 +166,8 @@ function line(e: AccessEntry): string {
     `${e.attempts !== undefined && e.attempts > 1 ? `,"upstream_attempts":${e.attempts}` : ''}` +
     `${e.traceId === undefined ? '' : `,"trace_id":"${e.traceId}","span_id":"${e.spanId}"`}` +
     `${e.query === undefined ? '' : `,"query":${str(e.query)}`}` +
-    `${e.bytesReceived === undefined ? '' : `,"bytes_received":${e.bytesReceived}`}}\n`
+    `${e.bytesReceived === undefined ? '' : `,"bytes_received":${e.bytesReceived}`}` +
+    `${e.protocol === undefined ? '' : `,"protocol":"${e.protocol}"`}}\n`
   )
 }
 

@@ -84,7 +84,7 @@ export const upstreamRejected = new Counter({
 /** Client connections the listener closed at accept because the worker had server.max_connections open. */
 export const connectionsClosed = new Counter({
   name: 'portico_connections_closed_total',
-  help: 'Client connections closed by the gateway at accept, by reason: max_connections (the worker had server.max_connections open).',
+  help: 'Client connections closed by the gateway, by reason: max_connections (at accept: the worker had server.max_connections open), h2_rapid_reset and h2_control_flood (an HTTP/2 connection past its reset or SETTINGS/PING rate).',
   labelNames: ['reason'] as const,
   registers: [registry],
 })

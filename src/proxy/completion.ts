@@ -67,6 +67,7 @@ export function complete(env: ProxyEnv, snap: Snapshot, status: number, o: Outco
       spanId: trace === null ? undefined : trace.spanId,
       query: log.redact === null ? undefined : log.query(ctx.query),
       bytesReceived,
+      protocol: ctx.req.httpVersionMajor === 2 ? 'HTTP/2.0' : undefined,
     })
   }
   const error = o.error
@@ -115,5 +116,6 @@ export function completeEarly(env: ProxyEnv, snap: Snapshot, req: IncomingMessag
     upstreamMs: undefined,
     error: code,
     query: log.redact === null ? undefined : log.query(ctx?.query ?? (q === -1 ? '' : url.slice(q + 1))),
+    protocol: req.httpVersionMajor === 2 ? 'HTTP/2.0' : undefined,
   })
 }

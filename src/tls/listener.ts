@@ -31,6 +31,8 @@ export interface TlsDeps {
   alpnChallenges?: boolean
   /** acme.on_demand: a handshake for an uncovered name on an `acme: true` listener asks for one. */
   onDemand?: { waitMs: number; perNameMs: number }
+  /** ALPN protocols the listener serves, in the server's order of preference (default: http/1.1 only). */
+  alpn?: readonly string[]
 }
 
 /** Names an on-demand demand may carry: lower-case DNS names, never a wildcard (IPs are refused apart). */
@@ -135,13 +137,14 @@ class PorticoTlsListener implements TlsListener {
     const allRequired = b.mode === 'required' && [...b.modeBySni.values()].every((m) => m === 'required')
     const fallback = b.set.fallback
     const acmeDir = config.acme === true && this.#deps.alpnChallenges === true ? this.#deps.acme : undefined
+    const alpn = this.#deps.alpn ?? ['http/1.1']
     this.serverOptions = {
       ...b.base,
       ...(fallback === null ? {} : { cert: fallback.certs.map((c) => c.certPem), key: fallback.certs.map((c) => c.keyPem) }),
       SNICallback: (servername, cb) => this.#sni(servername, cb),
       // TLS-ALPN-01 needs the offered protocols before the certificate is chosen; Node gives them to
       // ALPNCallback only (it runs before SNICallback), and the two options exclude each other.
-      ...(acmeDir === undefined ? { ALPNProtocols: ['http/1.1'] } : { ALPNCallback: alpnSelector(acmeDir, this.#log) }),
+      ...(acmeDir === undefined ? { ALPNProtocols: [...alpn] } : { ALPNCallback: alpnSelector(acmeDir, alpn, this.#log) }),
       requestCert: anyClientAuth,
       // Refused in the handshake only when every name requires a certificate; otherwise the
       // per-name policy is enforced right after the handshake (attach()).
@@ -444,11 +447,11 @@ class PorticoTlsListener implements TlsListener {
 }
 
 /**
- * ALPN for an https listener that answers TLS-ALPN-01: http/1.1 as usual; for a handshake that
+ * ALPN for an https listener that answers TLS-ALPN-01: the first of `alpn` the client offers, as usual; for a handshake that
  * offers acme-tls/1 only (a CA's validator), the certificate of the name's pending challenge in the
  * ACME storage, swapped in for this one socket's SNI step. No pending challenge: the handshake fails.
  */
-function alpnSelector(storage: AcmeDirectory, log: Logger): (this: TLSSocket, info: { servername: string; protocols: string[] }) => string | undefined {
+function alpnSelector(storage: AcmeDirectory, alpn: readonly string[], log: Logger): (this: TLSSocket, info: { servername: string; protocols: string[] }) => string | undefined {
   let warned = false
   return function (this: TLSSocket, info) {
     const protocols = info.protocols
@@ -467,7 +470,9 @@ function alpnSelector(storage: AcmeDirectory, log: Logger): (this: TLSSocket, in
       }
       return ACME_TLS
     }
-    return protocols.includes('http/1.1') ? 'http/1.1' : undefined
+    // Server preference (h2 before http/1.1 when both are served), as Node's ALPNProtocols does.
+    for (const p of alpn) if (protocols.includes(p)) return p
+    return undefined
   }
 }
 

@@ -8,7 +8,7 @@ import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
 import { ListenAddress, Listener } from './listener.js'
 import { Acme, UpstreamTls } from './tls.js'
 
-export { Listener, type ListenerConfig } from './listener.js'
+export { Listener, type ListenerConfig, type Http2Config } from './listener.js'
 
 const Strict = { additionalProperties: false } as const
 

@@ -4,6 +4,7 @@
 // fronts (ACME HTTP-01 answers, the redirect to https). listeners/https.ts reuses the pieces.
 import http from 'node:http'
 import type https from 'node:https'
+import http2 from 'node:http2'
 import net, { type AddressInfo, type Socket } from 'node:net'
 import { errorBody, type ErrorCode } from '../../core/errors.js'
 import type { HostPort } from '../../core/address.js'
@@ -15,6 +16,7 @@ import { composeFronts, type Front } from './hooks.js'
 import { checkingIntervalMs, ConnectionGuard } from './connections.js'
 import type { TlsListener } from '../../tls/listener.js'
 import type { RedirectHttpsConfig } from '../../config/schema/tls.js'
+import { H2Sessions, h2RequestListener, h2ServerOptions, kH2Socket, sniffPreface, toH2, type H2Settings, type MaybeH2Socket } from './h2.js'
 
 /** The server limits every listener applies (server.*, defaults applied). */
 export interface ListenerLimits {
@@ -76,10 +78,15 @@ export function clientErrorReply(err: NodeJS.ErrnoException & { bytesParsed?: nu
   socket.destroySoon?.()
 }
 
+/** The servers a listener binds: HTTP/1.1 (cleartext or TLS) or HTTP/2 over TLS with HTTP/1.1 by ALPN. */
+export type BoundServer = http.Server | https.Server | http2.Http2SecureServer
+
 export class NodeListener implements Listener {
-  readonly #server: http.Server | https.Server
+  readonly #server: BoundServer
   readonly tls: TlsListener | null
   readonly #guard: ConnectionGuard
+  /** The listener's HTTP/2 sessions (h2 by ALPN, or h2c), or null when it serves HTTP/1.1 only. */
+  #h2: H2Sessions | null = null
 
   /**
    * The sockets node:http reads requests from (the TLS socket of an https connection, once its
@@ -87,11 +94,13 @@ export class NodeListener implements Listener {
    */
   readonly #sockets = new Set<ServerSocket>()
 
-  constructor(server: http.Server | https.Server, tls: TlsListener | null, limits: ListenerLimits) {
+  constructor(server: BoundServer, tls: TlsListener | null, limits: ListenerLimits) {
     this.#server = server
     this.tls = tls
     this.#guard = new ConnectionGuard(server, limits)
     server.on(tls === null ? 'connection' : 'secureConnection', (socket: Socket) => {
+      // An HTTP/2 session's socket (ALPN h2: its session exists by now) is drained by GOAWAY instead.
+      if ((socket as MaybeH2Socket)[kH2Socket] === true) return
       this.#sockets.add(socket)
       socket.once('close', () => this.#sockets.delete(socket))
     })
@@ -100,6 +109,12 @@ export class NodeListener implements Listener {
     // keep-alive connection and destroy (the session's 1001 close never sent). Sessions have their
     // own drain (dataplane/plane.ts closes them with 1001).
     server.on('upgrade', (_req: http.IncomingMessage, socket: Socket) => this.#sockets.delete(socket))
+  }
+
+  /** Serve HTTP/2 sessions too: `make` builds their tracker, told of each socket that goes to HTTP/2. */
+  withH2(make: (onSession: (socket: Socket) => void) => H2Sessions): this {
+    this.#h2 = make((socket) => this.#sockets.delete(socket))
+    return this
   }
 
   get unanswered(): number {
@@ -127,7 +142,11 @@ export class NodeListener implements Listener {
     // as idle, and that includes one accepted a moment ago whose request has not been read yet;
     // destroying it with the request in the kernel's buffer sends the client a reset. The drain
     // decides when idle connections close (dataplane/plane.ts).
-    return new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve())).then(() => this.tls?.close())
+    const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve())).then(() => this.tls?.close())
+    // HTTP/2 says "no new streams" with GOAWAY (its last stream id tells the client which requests
+    // were not taken, to retry elsewhere); the session closes once its streams finished.
+    this.#h2?.goawayAll()
+    return closed
   }
 
   closeIdleConnections(): void {
@@ -137,7 +156,11 @@ export class NodeListener implements Listener {
   }
 
   closeAllConnections(): void {
-    this.#server.closeAllConnections()
+    this.#h2?.destroyAll()
+    const server = this.#server as Partial<http.Server>
+    if (typeof server.closeAllConnections === 'function') server.closeAllConnections()
+    // node:http2's server (its HTTP/1.1 side) has no closeAllConnections: the sockets it serves are ours to cut.
+    else for (const s of this.#sockets) s.destroy()
   }
 }
 
@@ -162,7 +185,7 @@ export function serverOptions(limits: ListenerLimits): http.ServerOptions {
  * Listens at `at`, or on `handle` (a socket the control plane bound for in-place upgrades:
  * dataplane/listen-handles.ts); resolves once listening, rejects (EADDRINUSE …) otherwise.
  */
-export function bind(server: http.Server | https.Server, at: HostPort, handle?: object): Promise<void> {
+export function bind(server: BoundServer, at: HostPort, handle?: object): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(handle ?? { host: at.host, port: at.port }, () => {
@@ -191,8 +214,22 @@ export function redirectFront(r: RedirectHttpsConfig): Front {
   }
 }
 
-/** Binds one cleartext HTTP/1.1 listener at `at`; resolves once it listens. `fronts` run before routing. */
-export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLimits, fronts: readonly Front[] = [], handle?: object): Promise<Listener> {
+/** What a cleartext listener serves: HTTP/1.1, h2c by prior knowledge, or both on one port. */
+export interface CleartextProtocols {
+  http1: boolean
+  /** h2c's settings, or null without h2c. */
+  h2c: H2Settings | null
+}
+
+const HTTP1_ONLY: CleartextProtocols = { http1: true, h2c: null }
+
+/**
+ * Binds one cleartext listener at `at`; resolves once it listens. `fronts` run before routing.
+ * HTTP/1.1 only (the default) is Node's http server as is; with h2c, an http2 server takes the
+ * sockets that start with the HTTP/2 preface (h2.ts sniffPreface), and both hand their requests to
+ * the same handler. Upgrade: h2c (RFC 7540 §3.2, removed by RFC 9113) is not offered.
+ */
+export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLimits, fronts: readonly Front[] = [], handle?: object, protocols: CleartextProtocols = HTTP1_ONLY): Promise<Listener> {
   const hooks = { proto: 'http' as const, front: composeFronts(fronts), tls: null }
   const handler = createHandler(env, hooks)
   const server = http.createServer(serverOptions(limits), handler)
@@ -201,6 +238,22 @@ export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLi
   // Upgrade requests: WebSocket handshakes (proxy/upgrade.ts); other upgrades are served as plain requests.
   server.on('upgrade', createUpgradeHandler(env, hooks, handler))
   const listener = new NodeListener(server, null, limits)
+  const h2c = protocols.h2c
+  if (h2c !== null) {
+    const h2 = http2.createServer(h2ServerOptions(h2c))
+    // The compat request/response are the handler's IncomingMessage/ServerResponse as far as it reads them (h2.ts).
+    h2.on('request', h2RequestListener(handler, h2c.maxHeaderListSize))
+    h2.on('checkContinue', h2RequestListener(checkContinue(handler), h2c.maxHeaderListSize))
+    ;(h2 as unknown as { timeout: number }).timeout = 0
+    listener.withH2((onSession) => new H2Sessions(h2, h2c, limits.headersTimeoutMs, limits.keepAliveTimeoutMs, onSession))
+    if (protocols.http1) sniffPreface(server, h2, limits.headersTimeoutMs)
+    else {
+      // h2c only: every connection is HTTP/2.
+      const http1 = server.listeners('connection')[0] as (socket: Socket) => void
+      server.removeListener('connection', http1)
+      server.prependListener('connection', (socket: Socket) => toH2(h2, socket))
+    }
+  }
   await bind(server, at, handle)
   return listener
 }

@@ -28,8 +28,20 @@ test('two listeners serve the same routes; each reports its own port', async (t)
 })
 
 test('server.listen is the shorthand for one cleartext http1 listener', () => {
-  assert.deepEqual(resolveListeners({ server: { listen: '127.0.0.1:9000' } }), [{ listen: '127.0.0.1:9000', protocols: ['http1'], tls: undefined, redirectHttps: undefined, proto: 'http', where: 'server.listen' }])
+  assert.deepEqual(resolveListeners({ server: { listen: '127.0.0.1:9000' } }), [{ listen: '127.0.0.1:9000', protocols: ['http1'], http2: undefined, tls: undefined, redirectHttps: undefined, proto: 'http', where: 'server.listen' }])
   assert.deepEqual(resolveListeners({})[0]?.listen, '0.0.0.0:8080')
+})
+
+test('protocols: h2 by default with tls, http1 alone without; h2 needs tls and h2c refuses it', () => {
+  const tls = { certificates: [{ cert_file: 'c.pem', key_file: 'k.pem' }] }
+  const [https, plain] = resolveListeners({ server: { listeners: [{ listen: 1, tls }, { listen: 2 }] } })
+  assert.deepEqual(https?.protocols, ['http1', 'h2'])
+  assert.deepEqual(plain?.protocols, ['http1'])
+  const text = `server:\n  listeners:\n    - { listen: 8080, protocols: [http1, h2] }\n    - { listen: 8081, protocols: [h2c], tls: { certificates: [{ cert_file: c.pem, key_file: k.pem }] } }\n${routes('http://127.0.0.1:1')}`
+  const r = loadConfigText(text, 'c.yaml', { checks: BUILTIN_CHECKS })
+  const got = r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)
+  assert.ok(got.some((m) => m.startsWith('server.listeners[0].protocols[1]: h2 needs tls')), got.join('\n'))
+  assert.ok(got.some((m) => m.startsWith('server.listeners[1].protocols[0]: h2c is cleartext')), got.join('\n'))
 })
 
 test('refused: listen and listeners together, a bad address, an unknown protocol, tls without certificates', () => {

@@ -70,7 +70,8 @@ log: { level: info, access_log: false }
   )
   assert.match(issued.cert.subjectaltname ?? '', /DNS:alpn\.test/)
   assert.match(issued.cert.subjectaltname ?? '', /DNS:api\.alpn\.test/)
-  assert.equal(issued.alpn, 'http/1.1', 'ordinary clients still negotiate http/1.1')
+  assert.equal(issued.alpn, 'h2', 'ordinary clients still negotiate their protocol (h2 first, the listener default)')
+  assert.equal((await handshake(tlsPort, { servername: 'alpn.test', ALPNProtocols: ['http/1.1'] })).alpn, 'http/1.1')
   const verified = await handshake(tlsPort, { servername: 'api.alpn.test', rejectUnauthorized: true, ca: await pebble.root() })
   assert.equal(verified.authorized, true)
   const r = await get(tlsPort, { sni: 'alpn.test', path: '/hello' })
@@ -80,7 +81,7 @@ log: { level: info, access_log: false }
 
   // With no challenge pending, an acme-tls/1 handshake is refused; so is one that offers no protocol we serve.
   await assert.rejects(handshake(tlsPort, { servername: 'alpn.test', ALPNProtocols: ['acme-tls/1'] }))
-  await assert.rejects(handshake(tlsPort, { servername: 'alpn.test', ALPNProtocols: ['h2'] }))
+  await assert.rejects(handshake(tlsPort, { servername: 'alpn.test', ALPNProtocols: ['spdy/3'] }))
   // Without ALPN at all, the handshake is an ordinary one.
   const plain = await handshake(tlsPort, { servername: 'alpn.test' })
   assert.equal(plain.cert.fingerprint256, issued.cert.fingerprint256)

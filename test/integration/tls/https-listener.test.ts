@@ -101,8 +101,9 @@ test('min_version / max_version: TLS 1.2 refused by a 1.3-only listener, and the
   const only12 = await gateway(`certificates: [${cert(a)}]\nmax_version: TLSv1.2`)
   await assert.rejects(handshake(only12.https, { servername: 'a.test', minVersion: 'TLSv1.3' }))
   assert.equal((await handshake(only12.https, { servername: 'a.test' })).protocol, 'TLSv1.2')
-  // ALPN: HTTP/1.1 is offered.
-  assert.equal((await handshake(only12.https, { servername: 'a.test', ALPNProtocols: ['h2', 'http/1.1'] })).alpn, 'http/1.1')
+  // ALPN: h2 preferred by default (HTTP/2 is on for https listeners), HTTP/1.1 offered too.
+  assert.equal((await handshake(only12.https, { servername: 'a.test', ALPNProtocols: ['h2', 'http/1.1'] })).alpn, 'h2')
+  assert.equal((await handshake(only12.https, { servername: 'a.test', ALPNProtocols: ['http/1.1'] })).alpn, 'http/1.1')
 })
 
 test('a Host the SNI certificate does not cover is 421 misdirected_request; covered hosts are proxied with X-Forwarded-Proto https and HSTS', async () => {
