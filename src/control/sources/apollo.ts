@@ -23,7 +23,7 @@ import { LineCounter, parseDocument } from 'yaml'
 import type { Config } from '../../config/schema/index.js'
 import { parseDuration } from '../../config/units.js'
 import { KINDS, type Kind } from '../admin/resources.js'
-import { backoff, KeyedSource, sleep, type Entry, type FailureReason, type KeyedChange } from './keyed.js'
+import { backoff, badAnswer as badAnswerFrom, HttpStatusError, httpFailureReason, KeyedSource, sleep, type Entry, type KeyedChange } from './keyed.js'
 import type { SourceError, WriteResult } from './source.js'
 
 type Obj = Record<string, unknown>
@@ -34,26 +34,7 @@ export type ApolloCenterConfig = NonNullable<NonNullable<Config['config_center']
 const LONG_POLL_MS = 60_000
 const MIN_GAP_MS = 50
 
-class StatusError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message)
-  }
-}
-
-function reasonOf(err: unknown): FailureReason {
-  if (err instanceof StatusError) return err.status === 401 || err.status === 403 ? 'auth' : 'http_status'
-  if (err instanceof SyntaxError || (err as { code?: string }).code === 'bad_answer') return 'bad_answer'
-  const code = (err as { code?: string }).code
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || (err as Error).name === 'TimeoutError') return 'timeout'
-  return 'unreachable'
-}
-
-function badAnswer(message: string): Error {
-  return Object.assign(new Error(`unexpected answer from Apollo: ${message}`), { code: 'bad_answer' })
-}
+const badAnswer = (message: string): Error => badAnswerFrom('Apollo', message)
 
 /** Apollo's signature: Base64(HMAC-SHA1(secret, timestamp + "\n" + path-with-query)). */
 export function apolloSignature(timestamp: string, pathWithQuery: string, secret: string): string {
@@ -192,8 +173,8 @@ export class ApolloSource extends KeyedSource {
     if (this.#label !== undefined) q.set('label', this.#label)
     const r = await this.#get(`/configs/${encodeURIComponent(this.#appId)}/${encodeURIComponent(this.#cluster)}/${encodeURIComponent(this.#namespace)}`, q, signal)
     if (r.status === 304) return null
-    if (r.status === 404) throw new StatusError(404, `Apollo has no namespace ${this.#namespace} for app ${this.#appId}, cluster ${this.#cluster} (HTTP 404)`)
-    if (r.status !== 200) throw new StatusError(r.status, `HTTP ${r.status} from Apollo: ${r.text.slice(0, 200)}`)
+    if (r.status === 404) throw new HttpStatusError(404, `Apollo has no namespace ${this.#namespace} for app ${this.#appId}, cluster ${this.#cluster} (HTTP 404)`)
+    if (r.status !== 200) throw new HttpStatusError(r.status, `HTTP ${r.status} from Apollo: ${r.text.slice(0, 200)}`)
     const body = JSON.parse(r.text) as { configurations?: unknown; releaseKey?: unknown }
     if (!isObj(body.configurations)) throw badAnswer('no configurations object')
     return { configurations: body.configurations, releaseKey: typeof body.releaseKey === 'string' ? body.releaseKey : '' }
@@ -249,7 +230,7 @@ export class ApolloSource extends KeyedSource {
             if (fresh !== null) this.replace(fresh.entries, fresh.position)
           }
         } else if (r.status !== 304) {
-          throw new StatusError(r.status, `HTTP ${r.status} from Apollo notifications: ${r.text.slice(0, 200)}`)
+          throw new HttpStatusError(r.status, `HTTP ${r.status} from Apollo notifications: ${r.text.slice(0, 200)}`)
         }
         this.#failures = 0
         this.ok()
@@ -257,7 +238,7 @@ export class ApolloSource extends KeyedSource {
         if (gap > 0) await sleep(gap, signal)
       } catch (err) {
         if (signal.aborted) return
-        this.fail(reasonOf(err), err)
+        this.fail(httpFailureReason(err), err)
         await sleep(backoff(++this.#failures, 200, 5_000), signal)
       }
     }

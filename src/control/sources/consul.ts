@@ -18,7 +18,7 @@ import { Agent, request } from 'undici'
 import type { Config } from '../../config/schema/index.js'
 import { parseDuration } from '../../config/units.js'
 import { KINDS, type Kind } from '../admin/resources.js'
-import { backoff, errText, KeyedSource, sleep, type Entry, type FailureReason, type KeyedChange } from './keyed.js'
+import { backoff, badAnswer as badAnswerFrom, HttpStatusError, httpFailureReason, errText, KeyedSource, sleep, type Entry, type KeyedChange } from './keyed.js'
 import type { WriteResult } from './source.js'
 
 type Obj = Record<string, unknown>
@@ -28,26 +28,7 @@ const MIN_GAP_MS = 50
 /** Consul's limit on operations in one transaction. */
 const TXN_MAX_OPS = 64
 
-class StatusError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message)
-  }
-}
-
-function reasonOf(err: unknown): FailureReason {
-  if (err instanceof StatusError) return err.status === 401 || err.status === 403 ? 'auth' : 'http_status'
-  if (err instanceof SyntaxError || (err as { code?: string }).code === 'bad_answer') return 'bad_answer'
-  const code = (err as { code?: string }).code
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout'
-  return 'unreachable'
-}
-
-function badAnswer(message: string): Error {
-  return Object.assign(new Error(`unexpected answer from Consul: ${message}`), { code: 'bad_answer' })
-}
+const badAnswer = (message: string): Error => badAnswerFrom('Consul', message)
 
 /**
  * The next index to block on, by the blocking-query docs: backwards → 0 (read everything again
@@ -141,7 +122,7 @@ export class ConsulSource extends KeyedSource {
     const res = await request(this.#kvUrl(`kv/${encodeKey(this.#prefix)}`, q), { dispatcher: this.#agent, signal, headers: this.#headers() })
     const text = await res.body.text()
     // 404: nothing under the prefix (Consul's answer for an empty listing, with its index).
-    if (res.statusCode !== 200 && res.statusCode !== 404) throw new StatusError(res.statusCode, `HTTP ${res.statusCode} from Consul: ${text.slice(0, 200)}`)
+    if (res.statusCode !== 200 && res.statusCode !== 404) throw new HttpStatusError(res.statusCode, `HTTP ${res.statusCode} from Consul: ${text.slice(0, 200)}`)
     const answered = Number(res.headers['x-consul-index'])
     if (!Number.isSafeInteger(answered) || answered < 0) throw badAnswer('no X-Consul-Index header')
     const entries = new Map<string, Entry>()
@@ -200,7 +181,7 @@ export class ConsulSource extends KeyedSource {
       } catch (err) {
         if (signal.aborted) return
         this.#failures++
-        this.fail(reasonOf(err), err)
+        this.fail(httpFailureReason(err), err)
         // Another agent has its own index sequence, and the one we held may be gone: read plainly.
         if (this.#servers.length > 1) this.#server = (this.#server + 1) % this.#servers.length
         this.#index = 0
@@ -224,7 +205,7 @@ export class ConsulSource extends KeyedSource {
     try {
       applied = changes.length === 1 ? await this.#casOne(changes[0]!, signal) : await this.#txn(changes, signal)
     } catch (err) {
-      if (err instanceof StatusError && (err.status === 401 || err.status === 403)) {
+      if (err instanceof HttpStatusError && (err.status === 401 || err.status === 403)) {
         return { ok: false, reason: 'rejected', errors: [{ path: '', message: `Consul refused the write (HTTP ${err.status}): the token needs key write on ${this.#prefix}` }] }
       }
       return { ok: false, reason: 'rejected', errors: [{ path: '', message: `Consul write failed: ${errText(err)}; it may or may not have been applied, read again` }] }
@@ -251,7 +232,7 @@ export class ConsulSource extends KeyedSource {
       ...(c.op === 'put' ? { body: c.value } : {}),
     })
     const text = (await res.body.text()).trim()
-    if (res.statusCode !== 200) throw new StatusError(res.statusCode, `HTTP ${res.statusCode}: ${text.slice(0, 200)}`)
+    if (res.statusCode !== 200) throw new HttpStatusError(res.statusCode, `HTTP ${res.statusCode}: ${text.slice(0, 200)}`)
     return text === 'true'
   }
 
@@ -265,7 +246,7 @@ export class ConsulSource extends KeyedSource {
     const text = await res.body.text()
     // 409: rolled back, one of the compare-and-sets failed (the Errors list says which).
     if (res.statusCode === 409) return false
-    if (res.statusCode !== 200) throw new StatusError(res.statusCode, `HTTP ${res.statusCode}: ${text.slice(0, 200)}`)
+    if (res.statusCode !== 200) throw new HttpStatusError(res.statusCode, `HTTP ${res.statusCode}: ${text.slice(0, 200)}`)
     return true
   }
 

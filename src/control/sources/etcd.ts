@@ -16,7 +16,7 @@ import type { Config } from '../../config/schema/index.js'
 import { parseDuration } from '../../config/units.js'
 import { registry } from '../../observability/metrics.js'
 import { KINDS, changes, put, remove, type Kind } from '../admin/resources.js'
-import { validateDocument, type ConfigSource, type SourceError, type SourceRead, type Trigger, type WriteResult } from './source.js'
+import { validateDocument, type ConfigSource, type SourceError, type SourceRead, type Trigger, type WriteResult, settingsRefusal } from './source.js'
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -364,14 +364,8 @@ export class EtcdSource implements ConfigSource {
   async write(doc: Obj): Promise<WriteResult> {
     const current = this.#assemble().doc
     const diff = changes(current, doc)
-    const settings = diff.filter((c) => c.kind === 'settings')
-    if (settings.length > 0) {
-      return {
-        ok: false,
-        reason: 'invalid',
-        errors: settings.map((c) => ({ path: c.name, message: 'comes from the bootstrap file with config_center.etcd; change it there and restart', hint: 'the API changes routes, upstreams, consumers and plugins' })),
-      }
-    }
+    const refused = settingsRefusal(diff, 'etcd')
+    if (refused !== undefined) return refused
     if (diff.length === 0) return { ok: true }
     // Resources isolated before this write and not touched by it stay isolated; they do not fail it.
     const touched = new Set(diff.map((c) => `${c.kind}/${c.name}`))

@@ -23,7 +23,9 @@ import type { Config } from '../../config/schema/index.js'
 import { registry } from '../../observability/metrics.js'
 import { KINDS, changes, list, put, remove, type Kind } from '../admin/resources.js'
 import { isolatedResources, owner, type Isolated } from './etcd.js'
-import { validateDocument, type ConfigSource, type SourceError, type SourceRead, type Trigger, type WriteResult } from './source.js'
+// The discovery's retry helpers (jittered doubling backoff, an abortable sleep): one copy for both.
+export { backoff, sleep } from '../../upstream/discovery/watch.js'
+import { settingsRefusal, validateDocument, type ConfigSource, type SourceError, type SourceRead, type Trigger, type WriteResult } from './source.js'
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -78,6 +80,30 @@ interface Cache {
   location?: string
   position: string
   entries: Array<[string, Entry]>
+}
+
+/** A config center's HTTP answer other than the one expected (Consul, Apollo). */
+export class HttpStatusError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** The failure reason of an HTTP config center's request (metrics label and log). */
+export function httpFailureReason(err: unknown): FailureReason {
+  if (err instanceof HttpStatusError) return err.status === 401 || err.status === 403 ? 'auth' : 'http_status'
+  const code = (err as { code?: string }).code
+  if (err instanceof SyntaxError || code === 'bad_answer') return 'bad_answer'
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || (err as Error).name === 'TimeoutError') return 'timeout'
+  return 'unreachable'
+}
+
+/** An answer the center's API does not give: counted as bad_answer. */
+export function badAnswer(center: string, message: string): Error {
+  return Object.assign(new Error(`unexpected answer from ${center}: ${message}`), { code: 'bad_answer' })
 }
 
 export function errText(err: unknown): string {
@@ -411,14 +437,8 @@ export abstract class KeyedSource implements ConfigSource {
   async write(doc: Obj): Promise<WriteResult> {
     const current = this.#assemble().doc
     const diff = changes(current, doc)
-    const settings = diff.filter((c) => c.kind === 'settings')
-    if (settings.length > 0) {
-      return {
-        ok: false,
-        reason: 'invalid',
-        errors: settings.map((c) => ({ path: c.name, message: `comes from the bootstrap file with config_center.${this.name}; change it there and restart`, hint: 'the API changes routes, upstreams, consumers and plugins' })),
-      }
-    }
+    const refused = settingsRefusal(diff, this.name)
+    if (refused !== undefined) return refused
     if (diff.length === 0) return { ok: true }
     const readOnly = this.readOnly()
     if (readOnly !== undefined) return { ok: false, reason: 'rejected', errors: [{ path: '', message: readOnly }] }
@@ -501,21 +521,3 @@ function withoutName(kind: Kind, r: Obj): Obj {
   return rest
 }
 
-/** Retry delay after `failures` failures in a row: doubling from `base`, capped, with jitter so a fleet does not retry in step. */
-export function backoff(failures: number, base: number, cap: number): number {
-  const d = Math.min(cap, base * 2 ** Math.min(Math.max(failures - 1, 0), 10))
-  return Math.round(d * (0.8 + Math.random() * 0.4))
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) return resolve()
-    const t = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(t)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    signal?.addEventListener('abort', done, { once: true })
-  })
-}

@@ -87,3 +87,14 @@ export function parseWritten(text: string): Obj {
 export async function readDocumentAsWritten(file: string): Promise<Obj> {
   return parseWritten(await readFile(file, 'utf8'))
 }
+
+/** Admin writes may not change the settings, which come from the bootstrap file (every config center). */
+export function settingsRefusal(diff: ReadonlyArray<{ kind: string; name: string }>, center: string): WriteResult | undefined {
+  const settings = diff.filter((c) => c.kind === 'settings')
+  if (settings.length === 0) return undefined
+  return {
+    ok: false,
+    reason: 'invalid',
+    errors: settings.map((c) => ({ path: c.name, message: `comes from the bootstrap file with config_center.${center}; change it there and restart`, hint: 'the API changes routes, upstreams, consumers and plugins' })),
+  }
+}

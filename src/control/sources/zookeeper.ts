@@ -22,7 +22,7 @@ import { parseDuration } from '../../config/units.js'
 import { KINDS, type Kind } from '../admin/resources.js'
 import { backoff, errText, KeyedSource, type Entry, type FailureReason, type KeyedChange } from './keyed.js'
 import type { WriteResult } from './source.js'
-import { loadZookeeperClient, type Zk } from '../../upstream/discovery/zk-client.js'
+import { loadZookeeperClient, stallDeadlineMs, type Zk } from '../../upstream/discovery/zk-client.js'
 
 type Obj = Record<string, unknown>
 export type ZookeeperCenterConfig = NonNullable<NonNullable<Config['config_center']>['zookeeper']>
@@ -103,8 +103,7 @@ export class ZookeeperSource extends KeyedSource {
     if (this.#auth !== undefined) client.addAuthInfo('digest', Buffer.from(this.#auth))
     client.on('state', (s: ZkState) => this.#onState(client, s))
     client.connect()
-    const stalled = Math.min(this.#stalls, 4)
-    this.#armLost(client, Math.max(2 * this.#timeoutMs, Math.min(3000 * 2 ** stalled, this.#sessionTimeoutMs), 3000), 'no ZooKeeper session established')
+    this.#armLost(client, stallDeadlineMs(this.#stalls, this.#timeoutMs, this.#sessionTimeoutMs), 'no ZooKeeper session established')
   }
 
   #armLost(client: Client, ms: number, why: string): void {

@@ -15,6 +15,16 @@ interface ConnectionManagerProto {
   onSocketData(this: { socket?: { destroy(): void } | null; pendingBuffer?: Buffer | null }, buffer: Buffer): void
 }
 
+/**
+ * How long a connection attempt may go without a session before a new client is tried: doubling
+ * with each attempt in a row that stalled (`stalls`), from 3 s (or twice the connect timeout) up
+ * to the session timeout. A server that just started, preallocating its transaction log on a busy
+ * disk, can take longer than 3 s to grant one, and cutting every attempt at 3 s never let one finish.
+ */
+export function stallDeadlineMs(stalls: number, timeoutMs: number, sessionTimeoutMs: number): number {
+  return Math.max(2 * timeoutMs, Math.min(3000 * 2 ** Math.min(stalls, 4), sessionTimeoutMs), 3000)
+}
+
 /** Parse failures caught (they would each have been a crash). */
 export let unparsableReplies = 0
 

@@ -20,7 +20,7 @@ import type { ZookeeperDiscoveryConfig } from '../../config/schema/index.js'
 import { parseDuration } from '../../config/units.js'
 import { once, type DiscoveredTarget, type DiscoverySink, type DiscoverySource } from './source.js'
 import { backoff, byUrl, reasonOf, Streak, targetUrl, validHost, validPort } from './watch.js'
-import { loadZookeeperClient, type Zk } from './zk-client.js'
+import { loadZookeeperClient, stallDeadlineMs, type Zk } from './zk-client.js'
 
 export interface ZookeeperPolicy {
   servers: readonly string[]
@@ -161,11 +161,7 @@ export class ZookeeperDiscovery implements DiscoverySource {
     client.on('state', (s: ZkState) => this.#onState(client, s))
     client.connect()
     // A first connection can stall the same way (seen after a server restart): try a new client.
-    // The deadline doubles with each attempt in a row that stalled, up to the session timeout: a
-    // server that just started (preallocating its transaction log on a busy disk) can take longer
-    // than 3 s to grant a session, and cutting every attempt at 3 s would never let one finish.
-    const stalled = Math.min(this.#stalls, 4)
-    this.#armLost(client, Math.max(2 * p.timeoutMs, Math.min(3000 * 2 ** stalled, p.sessionTimeoutMs), 3000), 'no ZooKeeper session established')
+    this.#armLost(client, stallDeadlineMs(this.#stalls, p.timeoutMs, p.sessionTimeoutMs), 'no ZooKeeper session established')
   }
 
   #armLost(client: Client, ms: number, why: string): void {
