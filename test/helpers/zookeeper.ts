@@ -9,6 +9,7 @@ import net from 'node:net'
 import { join } from 'node:path'
 import { freePort } from './origin.js'
 import { serverProcess } from './server-process.js'
+import zookeeper, { type Client } from 'node-zookeeper-client'
 
 export interface ZkServer {
   port: number
@@ -69,4 +70,29 @@ export async function startZookeeper(): Promise<ZkServer> {
     readyTimeoutMs: 90_000,
   })
   return { port, connect: `127.0.0.1:${port}`, stop: server.stop, start: server.start, close: server.close }
+}
+
+/**
+ * A connected node-zookeeper-client session, for a test's own writes. The client waits for its
+ * first session forever: on a fresh machine the server's first start (cold JVM, cold disk) once
+ * answered `ruok` yet never granted that first session, and a test hook hung until the file's
+ * 300 s timeout. So each attempt has a deadline (doubling from 5 s) and a stalled one is closed
+ * and replaced; past `totalMs` the error says what was waited for.
+ */
+export async function connectZkClient(connect: string, options: { sessionTimeout: number; spinDelay?: number }, totalMs = 90_000): Promise<Client> {
+  const started = Date.now()
+  for (let attemptMs = 5_000; ; attemptMs *= 2) {
+    const client = zookeeper.createClient(connect, { spinDelay: 200, ...options })
+    const connected = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), attemptMs)
+      client.once('connected', () => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+      client.connect()
+    })
+    if (connected) return client
+    client.close()
+    if (Date.now() - started > totalMs) throw new Error(`no ZooKeeper session from ${connect} within ${totalMs} ms`)
+  }
 }

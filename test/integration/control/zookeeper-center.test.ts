@@ -11,9 +11,9 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import zookeeper, { type Client } from 'node-zookeeper-client'
+import type { Client } from 'node-zookeeper-client'
 import { request } from 'undici'
-import { startZookeeper, type ZkServer } from '../../helpers/zookeeper.js'
+import { connectZkClient, startZookeeper, type ZkServer } from '../../helpers/zookeeper.js'
 import { startOrigin, type Origin } from '../../helpers/origin.js'
 import { startGateway, type Gateway } from '../../helpers/gateway.js'
 import { pollUntil } from '../../helpers/poll.js'
@@ -73,11 +73,7 @@ describe('ZooKeeper config center (real ZooKeeper)', () => {
   /** The test's own client; a new one after each server restart (an old session may never be taken back). */
   const connectAdmin = async () => {
     admin?.close()
-    admin = zookeeper.createClient(zk.connect, { sessionTimeout: 10_000, spinDelay: 200 })
-    await new Promise<void>((resolve) => {
-      admin.once('connected', () => resolve())
-      admin.connect()
-    })
+    admin = await connectZkClient(zk.connect, { sessionTimeout: 10_000 })
   }
 
   before(async () => {

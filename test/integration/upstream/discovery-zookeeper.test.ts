@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import zookeeper, { type Client } from 'node-zookeeper-client'
 import { startInProc } from '../../helpers/inproc.js'
-import { startZookeeper, type ZkServer } from '../../helpers/zookeeper.js'
+import { connectZkClient, startZookeeper, type ZkServer } from '../../helpers/zookeeper.js'
 import { pollUntil } from '../../helpers/poll.js'
 import { killableOrigin, metric, type Killable } from './helpers.js'
 import { clusterOf, seen, startLoad } from './discovery-load.js'
@@ -32,12 +32,8 @@ after(async () => {
  * server restart below: ZooKeeper restores sessions on start and expires those not back in time.
  */
 async function session(timeoutMs = 20_000): Promise<Client> {
-  const c = zookeeper.createClient(zk.connect, { sessionTimeout: timeoutMs, spinDelay: 200 })
+  const c = await connectZkClient(zk.connect, { sessionTimeout: timeoutMs })
   clients.push(c)
-  await new Promise<void>((resolve) => {
-    c.once('connected', () => resolve())
-    c.connect()
-  })
   return c
 }
 const call = <T>(f: (cb: (err: unknown, v: T) => void) => void) =>
