@@ -14,10 +14,37 @@ import { checkAcme, checkListenerTls, checkUpstreamTls } from './tls-checks.js'
 
 export type Segment = string | number
 
-/** What validation needs of a plugin: its name and config schema (a PluginDefinition is one). */
+/** What validation needs of a plugin: its name, config schema and own checks (a PluginDefinition is one). */
 export interface PluginSchema {
   readonly name: string
   readonly schema: TSchema
+  /**
+   * Checks of one use's config against the rest of the document, beyond what its schema can say
+   * (a backend names a defined upstream; a policy needs store.redis). Called at validation only,
+   * for an enabled use whose config passed its schema (defaults applied); never per request.
+   */
+  check?(config: never, ctx: PluginCheckContext): readonly PluginIssue[]
+}
+
+/** What a plugin's check sees: the document and the helpers for messages shaped like the validator's own. */
+export interface PluginCheckContext {
+  /** The whole document, as validated so far (read it, never change it). */
+  readonly doc: Readonly<Record<string, unknown>>
+  /** Names of the document's upstreams. */
+  readonly upstreams: readonly string[]
+  /** True when store.redis is configured (shared state across instances). */
+  readonly sharedStore: boolean
+  /** A value the user typed, quoted for a message; a value from a ${...} reference is not echoed. `path` is relative to the use's config. */
+  show(path: readonly Segment[], value: string): string
+  /** A did-you-mean hint, or undefined when nothing is near. */
+  suggest(word: string, candidates: readonly string[], noun?: string): string | undefined
+}
+
+/** One problem a plugin's check found; `path` is relative to the use's `config`. */
+export interface PluginIssue {
+  path: Segment[]
+  message: string
+  hint?: string
 }
 
 /**
@@ -311,6 +338,7 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
     if (isObj(up)) checkUpstreamTls(up, ['upstreams', name], issues)
   }
   const upstreamNames = Object.keys(upstreams)
+  const site: UseSite = { doc, upstreams: upstreamNames, show, checks, sharedStore: isObj(doc.store) && isObj(doc.store.redis) }
 
   checkAcme(doc.acme, issues)
   const server = doc.server
@@ -396,18 +424,16 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
     if (isObj(route.rewrite) && typeof route.rewrite.pattern === 'string' && route.rewrite.pattern !== '') {
       checkRegex(route.rewrite.pattern, at('rewrite', 'pattern'), issues)
     }
-    if (Array.isArray(route.plugins)) route.plugins.forEach((use, j) => checkPluginUse(use, at('plugins', j), show, checks, issues))
+    if (Array.isArray(route.plugins)) route.plugins.forEach((use, j) => checkPluginUse(use, at('plugins', j), site, issues))
   })
 
-  if (Array.isArray(doc.plugins)) doc.plugins.forEach((use, j) => checkPluginUse(use, ['plugins', j], show, checks, issues))
-  checkNeedsRedis(doc, issues)
+  if (Array.isArray(doc.plugins)) doc.plugins.forEach((use, j) => checkPluginUse(use, ['plugins', j], site, issues))
   checkRedisTopology(doc, issues)
-  checkAggregateUpstreams(doc, upstreams, show, issues)
-  if (Array.isArray(doc.consumers)) checkConsumers(doc.consumers, show, checks, issues)
+  if (Array.isArray(doc.consumers)) checkConsumers(doc.consumers, show, site, issues)
 }
 
 /** Unique names, unique keys and key ids (one credential must identify one consumer), well-formed hashes. */
-function checkConsumers(consumers: unknown[], show: (p: Segment[], v: string) => string, checks: DocumentChecks, issues: Issue[]): void {
+function checkConsumers(consumers: unknown[], show: (p: Segment[], v: string) => string, site: UseSite, issues: Issue[]): void {
   const names = new Map<string, number>()
   const keys = new Map<string, Segment[]>()
   const keyIds = new Map<string, Segment[]>()
@@ -444,7 +470,7 @@ function checkConsumers(consumers: unknown[], show: (p: Segment[], v: string) =>
         else issues.push({ path, message: `duplicate hmac key_id ${show(path, h.key_id)}`, firstDefinedAt: first })
       })
     }
-    if (Array.isArray(c.plugins)) c.plugins.forEach((use, j) => checkPluginUse(use, at('plugins', j), show, checks, issues))
+    if (Array.isArray(c.plugins)) c.plugins.forEach((use, j) => checkPluginUse(use, at('plugins', j), site, issues))
   })
 }
 
@@ -459,23 +485,6 @@ function checkRedisTopology(doc: Obj, issues: Issue[]): void {
       message: given.length === 0 ? 'needs one of url, cluster or sentinel' : `names ${given.join(' and ')}: choose one topology`,
       hint: 'url: redis://host:6379 | cluster: { nodes: [host:port, …] } | sentinel: { sentinels: [host:port, …], name: mymaster }',
     })
-  }
-}
-
-/** A rate-limit use with `policy: redis` (global, route or consumer) needs store.redis. */
-function checkNeedsRedis(doc: Obj, issues: Issue[]): void {
-  if (isObj(doc.store) && isObj(doc.store.redis)) return
-  const check = (uses: unknown, path: Segment[]): void => {
-    if (!Array.isArray(uses)) return
-    uses.forEach((use, j) => {
-      if (isObj(use) && use.name === 'rate-limit' && use.enabled !== false && isObj(use.config) && use.config.policy === 'redis') {
-        issues.push({ path: [...path, j, 'config', 'policy'], message: 'policy "redis" needs store.redis (the shared counters live there)', hint: 'add store: { redis: { url: redis://… } }, or use policy: local' })
-      }
-    })
-  }
-  check(doc.plugins, ['plugins'])
-  for (const [key, list] of [['routes', doc.routes], ['consumers', doc.consumers]] as const) {
-    if (Array.isArray(list)) list.forEach((item, i) => isObj(item) && check(item.plugins, [key, i, 'plugins']))
   }
 }
 
@@ -522,24 +531,6 @@ function checkSplit(route: Obj, at: (...rest: Segment[]) => Segment[], upstreams
       })
     }
   })
-}
-
-/** Every `aggregate` backend names a defined upstream. */
-function checkAggregateUpstreams(doc: Obj, upstreams: Obj, show: (p: Segment[], v: string) => string, issues: Issue[]): void {
-  const names = Object.keys(upstreams)
-  const check = (uses: unknown, path: Segment[]): void => {
-    if (!Array.isArray(uses)) return
-    uses.forEach((use, j) => {
-      if (!isObj(use) || use.name !== 'aggregate' || !isObj(use.config) || !Array.isArray(use.config.backends)) return
-      use.config.backends.forEach((b, k) => {
-        if (!isObj(b) || typeof b.upstream !== 'string' || Object.hasOwn(upstreams, b.upstream)) return
-        const at: Segment[] = [...path, j, 'config', 'backends', k, 'upstream']
-        issues.push({ path: at, message: `unknown upstream ${show(at, b.upstream)}`, ...hint(names.length === 0 ? 'no upstreams are defined' : suggest(b.upstream, names, 'defined upstreams')) })
-      })
-    })
-  }
-  check(doc.plugins, ['plugins'])
-  if (Array.isArray(doc.routes)) doc.routes.forEach((r, i) => isObj(r) && check(r.plugins, ['routes', i, 'plugins']))
 }
 
 const DISCOVERY_KINDS = ['dns', 'etcd', 'consul', 'nacos', 'zookeeper', 'kubernetes']
@@ -664,11 +655,21 @@ function checkListen(value: unknown, path: Segment[], issues: Issue[]): void {
   if (host.startsWith('[') ? !(host.endsWith(']') && isIP(host.slice(1, -1)) === 6) : host.includes(':') || !isHostPattern(host) || host.startsWith('*')) bad()
 }
 
-function checkPluginUse(use: unknown, path: Segment[], show: (p: Segment[], v: string) => string, checks: DocumentChecks, issues: Issue[]): void {
+/** Where plugin uses are checked: the document's names, the quoting rule and the known plugins. */
+interface UseSite {
+  doc: Obj
+  upstreams: readonly string[]
+  sharedStore: boolean
+  show: (p: Segment[], v: string) => string
+  checks: DocumentChecks
+}
+
+function checkPluginUse(use: unknown, path: Segment[], site: UseSite, issues: Issue[]): void {
   if (!isObj(use) || typeof use.name !== 'string' || use.name === '') return
+  const { show, checks } = site
   const def = checks.plugins.get(use.name)
   if (def === undefined) {
-    issues.push({ path: [...path, 'name'], message: `unknown plugin ${show([...path, 'name'], use.name)}`, ...hint(suggest(use.name, [...checks.plugins.keys()], 'built-in plugins')) })
+    issues.push({ path: [...path, 'name'], message: `unknown plugin ${show([...path, 'name'], use.name)}`, ...hint(suggest(use.name, [...checks.plugins.keys()], 'known plugins')) })
     return
   }
   // `- {name: cors, enabled: false}` only switches a global plugin off; there is nothing to check.
@@ -676,9 +677,20 @@ function checkPluginUse(use: unknown, path: Segment[], show: (p: Segment[], v: s
   const config = use.config === undefined ? {} : use.config
   if (!isObj(config)) return // the document schema already said "must be a mapping"
   const validate = pluginValidator(def)
+  const before = issues.length
   if (!validate(config)) issues.push(...translate(validate.errors ?? [], config, [...path, 'config']))
   checkUnits(def.schema, config, [...path, 'config'], issues)
   use.config = config
+  if (def.check === undefined || use.enabled === false || issues.length > before) return
+  const at = [...path, 'config']
+  const ctx: PluginCheckContext = {
+    doc: site.doc,
+    upstreams: site.upstreams,
+    sharedStore: site.sharedStore,
+    show: (rel, value) => show([...at, ...rel], value),
+    suggest,
+  }
+  for (const i of def.check(config as never, ctx)) issues.push({ path: [...at, ...i.path], message: i.message, ...hint(i.hint) })
 }
 
 function dedupe(issues: Issue[]): Issue[] {

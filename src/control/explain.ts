@@ -80,7 +80,7 @@ export function explainRequest(config: Config, registry: ReadonlyMap<string, Plu
   const wanted = headers['access-control-request-method']
   if (m.kind === 'method_not_allowed' && method === 'OPTIONS' && headers.origin !== undefined && typeof wanted === 'string' && wanted !== '') {
     const pre = table.match(host, wanted.toUpperCase(), path, headers, req.sni ?? '')
-    if (pre.kind === 'found' && pluginOrder(config, pre.data, registry).access?.some((p) => p.name === 'cors') === true) m = pre
+    if (pre.kind === 'found' && pluginOrder(config, pre.data, registry).access?.some((p) => registry.get(p.name)?.answersPreflight === true) === true) m = pre
   }
   if (m.kind === 'not_found') return { ...base, path, outcome: 'route_not_found' }
   if (m.kind === 'method_not_allowed') return { ...base, path, outcome: 'method_not_allowed', allow: m.allow }

@@ -28,14 +28,27 @@ export interface CachePurgeResult {
   workers: number
 }
 
+/** What the workers answered to a plugin command: their counts summed, and how many answered. */
+export interface PluginCommandResult {
+  counts: Record<string, number>
+  workers: number
+}
+
+/** The answers of several workers, summed by key. */
+export function sumCounts(answers: Iterable<Record<string, number>>): Record<string, number> {
+  const total: Record<string, number> = {}
+  for (const a of answers) for (const [k, v] of Object.entries(a)) total[k] = (total[k] ?? 0) + v
+  return total
+}
+
 export type ToWorker =
   | ({ type: 'load' } & ConfigDoc)
   | { type: 'drain'; timeout_ms: number }
   | { type: 'metrics_req'; id: number }
   /** Live state for /status: answered with `status` (DataPlane.status()). */
   | { type: 'status_req'; id: number }
-  /** tier2: this worker also purges the shared second tier and broadcasts to other instances (one worker per purge). */
-  | ({ type: 'cache_purge'; id: number; tier2: boolean } & CachePurge)
+  /** An admin operation of a plugin (PluginDefinition.commands); `first` in one worker per instance. */
+  | { type: 'plugin_command'; id: number; plugin: string; command: string; args: Record<string, unknown>; first: boolean }
   /** The answer to a worker's `store_call` (state/instance.ts). */
   | { type: 'store_result'; id: number; ok: boolean; value?: unknown; error?: string }
   /** A message published on the instance's shared memory Store (by the primary or any worker). */
@@ -49,12 +62,12 @@ export type FromWorker =
   | { type: 'load_failed'; version: number; error: string }
   | { type: 'metrics'; id: number; metrics: WorkerMetrics }
   | { type: 'status'; id: number; status: DataPlaneStatus }
-  | { type: 'cache_purged'; id: number; memory: number; tier2: number; error?: string }
+  | { type: 'plugin_answer'; id: number; counts: Record<string, number>; error?: string }
   /** A key operation on the instance's shared memory Store, which the primary holds (state/instance.ts). */
   | { type: 'store_call'; id: number; op: InstanceOp; args: unknown[] }
   | { type: 'store_publish'; channel: string; message: string }
 
-const TYPES = new Set(['hello', 'loaded', 'load_failed', 'metrics', 'status', 'cache_purged', 'store_call', 'store_publish'])
+const TYPES = new Set(['hello', 'loaded', 'load_failed', 'metrics', 'status', 'plugin_answer', 'store_call', 'store_publish'])
 
 /** Narrow an IPC message to ours (cluster and prom-client also use the channel). */
 export function isFromWorker(msg: unknown): msg is FromWorker {
@@ -63,5 +76,5 @@ export function isFromWorker(msg: unknown): msg is FromWorker {
 
 export function isToWorker(msg: unknown): msg is ToWorker {
   const t = typeof msg === 'object' && msg !== null ? (msg as { type?: unknown }).type : undefined
-  return t === 'load' || t === 'drain' || t === 'metrics_req' || t === 'status_req' || t === 'cache_purge' || t === 'store_result' || t === 'store_message'
+  return t === 'load' || t === 'drain' || t === 'metrics_req' || t === 'status_req' || t === 'plugin_command' || t === 'store_result' || t === 'store_message'
 }

@@ -2,7 +2,7 @@
 // (supervisor.ts) or the data plane inside this very process (single.ts). Reload, drain, status
 // and metrics go through this one interface so both modes share primary.ts.
 import type { Store } from '../state/store.js'
-import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
+import type { ConfigDoc, PluginCommandResult } from './ipc.js'
 import type { DataPlaneStatus } from '../dataplane/data-plane.js'
 
 export type WorkerState = 'starting' | 'ready' | 'restarting' | 'draining' | 'exited'
@@ -50,8 +50,11 @@ export interface WorkerPool {
   metrics(openMetrics?: boolean): Promise<string>
   /** Live data-plane state of every worker (upstream health, breakers, in-flight) for /status. */
   planeStatus(): Promise<WorkerPlaneStatus[]>
-  /** Purges the cache plugin's entries in every worker (and the shared second tier, once). */
-  purgeCache(p: CachePurge): Promise<CachePurgeResult>
+  /**
+   * Runs a plugin's admin command (PluginDefinition.commands) in every worker, `first` in one of
+   * them; rejects when a worker reported a failure.
+   */
+  pluginCommand(plugin: string, command: string, args: Record<string, unknown>): Promise<PluginCommandResult>
   /** The Store the data plane shares without store.redis (revocations are written there then). */
   readonly instanceStore: Store
 }

@@ -224,8 +224,10 @@ class Controller {
     return this.#pool.metrics(openMetrics)
   }
 
-  purgeCache(p: CachePurge): Promise<CachePurgeResult> {
-    return this.#pool.purgeCache(p)
+  /** DELETE /admin/cache: the cache plugin's purge command in every worker. */
+  async purgeCache(p: CachePurge): Promise<CachePurgeResult> {
+    const { counts, workers } = await this.#pool.pluginCommand('cache', 'purge', { ...p })
+    return { memory: counts.memory ?? 0, tier2: counts.tier2 ?? 0, workers }
   }
 
   /** /status: routes from the serving config, upstreams live from every worker (per worker and merged). */

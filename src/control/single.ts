@@ -5,9 +5,9 @@ import type { Logger } from 'pino'
 import { enableProcessMetrics, registry } from '../observability/metrics.js'
 import { DataPlaneHost } from './host.js'
 import { exposition } from '../observability/exposition.js'
-import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
+import type { ConfigDoc, PluginCommandResult } from './ipc.js'
 import { MemoryStore } from '../state/memory.js'
-import { purgeZones } from '../plugins/cache/zone.js'
+import { runPluginCommand } from '../plugins/commands.js'
 import type { LoadReply, Readiness, WorkerInfo, WorkerPlaneStatus, WorkerPool, WorkerState } from './pool.js'
 
 export class InProcessPool implements WorkerPool {
@@ -87,7 +87,7 @@ export class InProcessPool implements WorkerPool {
     return Promise.resolve([{ slot: 0, status: this.#host.listening ? this.#host.plane.status() : null }])
   }
 
-  async purgeCache(p: CachePurge): Promise<CachePurgeResult> {
-    return { ...(await purgeZones(p, true)), workers: 1 }
+  async pluginCommand(plugin: string, command: string, args: Record<string, unknown>): Promise<PluginCommandResult> {
+    return { counts: await runPluginCommand(plugin, command, args, true), workers: 1 }
   }
 }

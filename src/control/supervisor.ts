@@ -6,14 +6,14 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { registry } from '../observability/metrics.js'
 import { exposition } from '../observability/exposition.js'
-import { isFromWorker, type CachePurge, type CachePurgeResult, type ConfigDoc, type FromWorker, type ToWorker, type WorkerMetrics } from './ipc.js'
+import { isFromWorker, sumCounts, type PluginCommandResult, type ConfigDoc, type FromWorker, type ToWorker, type WorkerMetrics } from './ipc.js'
 import type { LoadReply, Readiness, WorkerInfo, WorkerPlaneStatus, WorkerPool, WorkerState } from './pool.js'
 import { WorkerRpc, type RpcTarget } from './rpc.js'
 import { InstanceMemory, serveInstanceCall } from '../state/instance.js'
 import type { Store } from '../state/store.js'
 
 /** The worker messages that answer an RPC. */
-type WorkerReply = Extract<FromWorker, { type: 'metrics' | 'status' | 'cache_purged' }>
+type WorkerReply = Extract<FromWorker, { type: 'metrics' | 'status' | 'plugin_answer' }>
 
 const BACKOFF_MIN_MS = 100
 const BACKOFF_MAX_MS = 10_000
@@ -218,25 +218,24 @@ export class ClusterSupervisor implements WorkerPool {
   }
 
   /**
-   * Broadcasts a cache purge to every live worker over IPC; the first one also purges the shared
-   * second tier and publishes the purge to other instances (Store pub/sub). Rejects when a worker
-   * reported a failure; workers that do not answer within METRICS_TIMEOUT_MS are left out.
+   * Broadcasts a plugin command (e.g. the cache's purge) to every live worker over IPC; the first
+   * one does the once-per-instance part (a shared tier, a broadcast to other instances). Rejects
+   * when a worker reported a failure; workers that do not answer within METRICS_TIMEOUT_MS are
+   * left out.
    */
-  async purgeCache(p: CachePurge): Promise<CachePurgeResult> {
+  async pluginCommand(plugin: string, command: string, args: Record<string, unknown>): Promise<PluginCommandResult> {
     const live = this.#targets((s) => s.state === 'ready')
-    const answer = await this.#rpc.ask(live, (id, i) => ({ type: 'cache_purge', id, tier2: i === 0, ...p }), METRICS_TIMEOUT_MS)
-    if (answer.missing.length > 0) this.#logger.warn({ missing: answer.missing.length }, 'some workers did not answer the cache purge in time')
-    const result: CachePurgeResult = { memory: 0, tier2: 0, workers: 0 }
+    const answer = await this.#rpc.ask(live, (id, i) => ({ type: 'plugin_command', id, plugin, command, args, first: i === 0 }), METRICS_TIMEOUT_MS)
+    if (answer.missing.length > 0) this.#logger.warn({ missing: answer.missing.length, plugin, command }, 'some workers did not answer the plugin command in time')
+    const counts: Array<Record<string, number>> = []
     const errors: string[] = []
     for (const r of answer.replies.values()) {
-      if (r.type !== 'cache_purged') continue
-      result.memory += r.memory
-      result.tier2 += r.tier2
-      result.workers++
+      if (r.type !== 'plugin_answer') continue
+      counts.push(r.counts)
       if (r.error !== undefined) errors.push(r.error)
     }
     if (errors.length > 0) throw new Error(errors[0])
-    return result
+    return { counts: sumCounts(counts), workers: counts.length }
   }
 
   /** The connected workers whose slot passes `when`, as RPC targets. */
@@ -293,7 +292,7 @@ export class ClusterSupervisor implements WorkerPool {
       case 'store_publish':
         void this.#instanceMemory.publish(msg.channel, msg.message)
         break
-      case 'cache_purged':
+      case 'plugin_answer':
       case 'status':
       case 'metrics':
         this.#rpc.answer(slot.index, msg.id, msg)

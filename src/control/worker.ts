@@ -10,7 +10,7 @@ import { DataPlaneHost } from './host.js'
 import { CALL_TIMEOUT_MS, InstanceStore } from '../state/instance.js'
 import { StoreTimeoutError, StoreUnavailableError } from '../state/store.js'
 import { isToWorker, type FromWorker, type ToWorker } from './ipc.js'
-import { purgeZones } from '../plugins/cache/zone.js'
+import { runPluginCommand } from '../plugins/commands.js'
 
 const DEFAULT_DRAIN = '30s'
 
@@ -85,13 +85,13 @@ export function runWorker(): void {
       case 'drain':
         drainAndExit(msg.timeout_ms, 'primary asked')
         break
-      case 'cache_purge': {
-        const id = msg.id
-        purgeZones({ key: msg.key, prefix: msg.prefix }, msg.tier2).then(
-          (r) => send({ type: 'cache_purged', id, memory: r.memory, tier2: r.tier2 }),
+      case 'plugin_command': {
+        const { id, plugin, command } = msg
+        runPluginCommand(plugin, command, msg.args, msg.first).then(
+          (counts) => send({ type: 'plugin_answer', id, counts }),
           (err: unknown) => {
-            logger.warn({ err }, 'cache purge failed')
-            send({ type: 'cache_purged', id, memory: 0, tier2: 0, error: err instanceof Error ? err.message : String(err) })
+            logger.warn({ err, plugin, command }, 'plugin command failed')
+            send({ type: 'plugin_answer', id, counts: {}, error: err instanceof Error ? err.message : String(err) })
           },
         )
         break

@@ -7,6 +7,9 @@ import type { Logger } from 'pino'
 import type { Store } from '../state/store.js'
 import type { Consumers } from './consumers.js'
 import type { UpstreamCaller } from '../core/upstream-call.js'
+import type { PluginCheckContext, PluginIssue } from '../config/validate.js'
+
+export type { PluginCheckContext, PluginIssue }
 
 /** Fixed phase order. rewrite = on request, before anything else looks at the path. */
 export type Phase = 'rewrite' | 'access' | 'beforeUpstream' | 'response' | 'log'
@@ -67,6 +70,24 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
    * run, so a client can never send one the upstream would trust (found or not found a consumer).
    */
   identityHeaders?(config: Static<S>): readonly string[]
+  /**
+   * Checks of this use's config against the rest of the document that its schema cannot express
+   * (a named upstream exists, a policy has the store it needs). Run by the validator, so a file,
+   * an admin write and a config-center change are refused with file, path and line like any other
+   * mistake. Paths are relative to the use's `config`.
+   */
+  check?(config: Static<S>, ctx: PluginCheckContext): readonly PluginIssue[]
+  /**
+   * This plugin answers CORS preflights itself: a route using it also matches an OPTIONS request
+   * whose Access-Control-Request-Method it allows, even when the route's methods leave OPTIONS out.
+   */
+  answersPreflight?: boolean
+  /**
+   * Operations the admin API can ask of this plugin in every worker (e.g. the cache's purge), by
+   * name. `first` is true in exactly one worker of the instance, for work done once per instance
+   * (a shared tier, a broadcast to other instances). The answers of all workers are summed by key.
+   */
+  commands?: Readonly<Record<string, (args: Readonly<Record<string, unknown>>, first: boolean) => Promise<Record<string, number>>>>
 }
 
 /** Identity helper that keeps the schema's static type for create(). */

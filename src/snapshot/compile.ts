@@ -211,7 +211,7 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
       maxBodySize: r.max_body_size !== undefined ? parseSize(r.max_body_size) : defaultMaxBody,
       retry: retryFor(cluster),
       pipeline,
-      answersPreflight: pipeline?.access?.some((step) => step.name === 'cors') ?? false,
+      answersPreflight: pipeline?.access?.some((step) => opts.registry.get(step.name)?.answersPreflight === true) ?? false,
       websocket: websocketPolicy(r),
     }
     let route = compiled

@@ -64,6 +64,14 @@ export default definePlugin({
   priority: 90,
   schema: AggregateSchema,
   status: 'experimental',
+  check(config, ctx) {
+    return config.backends.flatMap((b, k) => {
+      if (ctx.upstreams.includes(b.upstream)) return []
+      const path = ['backends', k, 'upstream']
+      const hint = ctx.upstreams.length === 0 ? 'no upstreams are defined' : ctx.suggest(b.upstream, ctx.upstreams, 'defined upstreams')
+      return [{ path, message: `unknown upstream ${ctx.show(path, b.upstream)}`, ...(hint === undefined ? {} : { hint }) }]
+    })
+  },
   create(config: AggregateConfig, env) {
     checkGraph(config.backends)
     const names = config.backends.map((b) => b.name)

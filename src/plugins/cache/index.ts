@@ -27,7 +27,7 @@ import {
   type HeuristicPolicy,
   type StoreRules,
 } from './rfc9111.js'
-import { acquireZone, entrySize, releaseZone, Zone, type Entry, type Flight, type FlightResult } from './zone.js'
+import { acquireZone, entrySize, purgeZones, releaseZone, Zone, type Entry, type Flight, type FlightResult } from './zone.js'
 
 const NAME = 'cache'
 
@@ -326,6 +326,13 @@ export default definePlugin({
   priority: 10,
   schema: CacheSchema,
   status: 'beta',
+  commands: {
+    /** DELETE /admin/cache: { key } or { prefix } (control/admin/server.ts checks which). */
+    async purge(args, first) {
+      const r = await purgeZones({ key: typeof args.key === 'string' ? args.key : undefined, prefix: typeof args.prefix === 'string' ? args.prefix : undefined }, first)
+      return { memory: r.memory, tier2: r.tier2 }
+    },
+  },
   create(config: CacheConfig, env) {
     const tier2 = config.tier2 === 'redis'
     if (tier2 && env.store.kind !== 'redis') throw new Error('cache: tier2: redis needs store.redis in the config')

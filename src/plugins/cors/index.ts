@@ -32,6 +32,7 @@ export default definePlugin({
   priority: 4000,
   schema: CorsSchema,
   status: 'beta',
+  answersPreflight: true,
   create(config) {
     const p = compilePolicy(config)
     const instance: PluginInstance = {

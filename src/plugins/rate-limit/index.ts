@@ -130,6 +130,10 @@ export default definePlugin({
   priority: 1000,
   schema: RateLimitSchema,
   status: 'beta',
+  check(config, ctx) {
+    if (config.policy !== 'redis' || ctx.sharedStore) return []
+    return [{ path: ['policy'], message: 'policy "redis" needs store.redis (the shared counters live there)', hint: 'add store: { redis: { url: redis://… } }, or use policy: local' }]
+  },
   create(config, env) {
     const limits = compileLimits(config)
     const scope = env.route ?? '*'
