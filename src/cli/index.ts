@@ -12,8 +12,8 @@ import { CONFIG_USAGE, EXPLAIN_USAGE, MAIN_USAGE, REVOKE_USAGE, START_USAGE, UPG
  * usage errors paid for nothing (and ten times that on a loaded CI host).
  */
 async function loadChecked(file: string): Promise<LoadResult> {
-  const [{ loadConfigFile }, { BUILTIN_CHECKS }] = await Promise.all([import('../config/load.js'), import('../snapshot/document-checks.js')])
-  return loadConfigFile(file, { checks: BUILTIN_CHECKS })
+  const [{ loadConfigFile }, { INSTALLED_CHECKS }] = await Promise.all([import('../config/load.js'), import('../snapshot/installed-checks.js')])
+  return loadConfigFile(file, { checks: INSTALLED_CHECKS })
 }
 
 class UsageError extends Error {}
@@ -52,6 +52,8 @@ async function validate(args: string[]): Promise<number> {
   const routes = result.config.routes.length
   const upstreams = Object.keys(result.config.upstreams).length
   process.stdout.write(`${file}: OK (${routes} route${routes === 1 ? '' : 's'}, ${upstreams} upstream${upstreams === 1 ? '' : 's'}, hash ${result.hash.slice(0, 12)})\n`)
+  const { USER_PLUGIN_NAMES } = await import('../plugins/installed.js')
+  if (USER_PLUGIN_NAMES.length > 0) process.stdout.write(`${file}: user plugins loaded (PORTICO_PLUGINS): ${USER_PLUGIN_NAMES.join(', ')}\n`)
   const { sharedStateWarnings } = await import('../config/shared-state.js')
   for (const w of sharedStateWarnings(result.config)) process.stderr.write(`${file}: warning: ${w}\n`)
   return 0
@@ -140,8 +142,8 @@ async function explain(args: string[]): Promise<number> {
     process.stderr.write(formatErrors(result.errors) + '\n')
     return 1
   }
-  const [{ explainRequest, formatExplanation }, { BUILTIN_PLUGINS }] = await Promise.all([import('../control/explain.js'), import('../plugins/registry.js')])
-  const e = explainRequest(result.config, BUILTIN_PLUGINS, { method, url, headers, sni: v.sni })
+  const [{ explainRequest, formatExplanation }, { INSTALLED_PLUGINS }] = await Promise.all([import('../control/explain.js'), import('../plugins/installed.js')])
+  const e = explainRequest(result.config, INSTALLED_PLUGINS, { method, url, headers, sni: v.sni })
   process.stdout.write(v.json === true ? JSON.stringify(e, null, 2) + '\n' : formatExplanation(e))
   return 0
 }
@@ -188,6 +190,12 @@ export async function runCli(argv: string[]): Promise<number | null> {
         throw new UsageError(command.startsWith('-') ? `unknown option '${command}'` : `unknown command '${command}'`)
     }
   } catch (err) {
+    // A user plugin that cannot be loaded (plugins/user.ts): its message names the module and why;
+    // a stack trace would only point into the loader. Matched by name so the CLI need not import it.
+    if (err instanceof Error && err.name === 'UserPluginError') {
+      process.stderr.write(`portico: ${err.message}\n`)
+      return 1
+    }
     if (!(err instanceof UsageError)) throw err
     process.stderr.write(`portico: ${err.message}\nRun 'portico --help' for usage.\n`)
     return 2

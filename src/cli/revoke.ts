@@ -7,7 +7,7 @@ import { loadConfigFile } from '../config/load.js'
 import { formatErrors } from '../config/errors.js'
 import { DEFAULT_ADMIN_LISTEN } from '../control/admin/server.js'
 import { formatHostPort, parseListen } from '../core/address.js'
-import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../snapshot/installed-checks.js'
 
 export class RevokeUsageError extends Error {}
 
@@ -44,7 +44,7 @@ export async function revokeCommand(a: RevokeArgs): Promise<number> {
     if (a.ttl !== undefined) body.ttl = /^\d+$/.test(a.ttl) ? Number(a.ttl) : a.ttl
   }
 
-  const loaded = await loadConfigFile(a.config, { checks: BUILTIN_CHECKS })
+  const loaded = await loadConfigFile(a.config, { checks: INSTALLED_CHECKS })
   if (!loaded.ok) {
     process.stderr.write(formatErrors(loaded.errors) + '\n')
     return 1

@@ -34,6 +34,10 @@ ${CONFIG_OPTION}
                          accept on the shared socket (kernel balancing) instead of round robin
   -h, --help             Show this help
 
+Environment:
+  PORTICO_PLUGINS        User plugins to load beside the built-ins: files, package directories
+                         or installed package names, separated by ':' (docs/plugins/writing.md)
+
 Signals:
   SIGHUP             Reload the config file now (it is also watched for changes)
   SIGTERM, SIGINT    Drain: stop accepting, finish in-flight requests (server.drain_timeout),
@@ -64,6 +68,10 @@ a summary and exits 0.
 Options:
 ${CONFIG_OPTION}
   -h, --help             Show this help
+
+Environment:
+  PORTICO_PLUGINS        User plugins to load beside the built-ins: files, package directories
+                         or installed package names, separated by ':' (docs/plugins/writing.md)
 `
 
 export const REVOKE_USAGE = `Usage: portico revoke --jti <id> [--exp <time>] [-c <file>]

@@ -6,6 +6,22 @@ import { createDataPlane, type DataPlane } from '../dataplane/data-plane.js'
 import type { Store } from '../state/store.js'
 import type { ConfigDoc } from './ipc.js'
 
+let rejectionsHandled = false
+
+/**
+ * A promise nobody awaited that rejects (a plugin's fire-and-forget call, typically) is logged, not
+ * fatal: Node's default would end the process and every request in flight on it for one forgotten
+ * `.catch`. A rejection leaves no half-done state behind the way a thrown exception can, so the
+ * process goes on serving; an uncaught exception still ends it (the primary starts a new worker).
+ */
+function keepServingOnUnhandledRejection(logger: Logger): void {
+  if (rejectionsHandled) return
+  rejectionsHandled = true
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason }, 'unhandled promise rejection (a plugin or the gateway did not handle an error); still serving')
+  })
+}
+
 export class DataPlaneHost {
   readonly plane: DataPlane
   #listening = false
@@ -15,6 +31,7 @@ export class DataPlaneHost {
 
   constructor(logger: Logger, instanceStore?: Store) {
     this.plane = createDataPlane({ logger, ...(instanceStore === undefined ? {} : { instanceStore }) })
+    keepServingOnUnhandledRejection(logger)
   }
 
   get listening(): boolean {

@@ -24,7 +24,7 @@ import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
 import { certificateStatus, routeStatus, storeStatus, upstreamStatus, websocketStatus, workerStatus, type StatusDocument } from './status.js'
 import { sharedStateWarnings } from '../config/shared-state.js'
-import { BUILTIN_CHECKS } from '../snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../snapshot/installed-checks.js'
 import { Handoff, inheritedHandoff } from './handoff.js'
 import { AdminApi } from './admin/api.js'
 import { PipelineAuthority } from './admin/pipeline-authority.js'
@@ -79,7 +79,7 @@ function fail(message: string): never {
 export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const file = resolve(opts.file)
   const firstRaw = await fileRawHash(file)
-  const first = await loadConfigFile(opts.file, { checks: BUILTIN_CHECKS })
+  const first = await loadConfigFile(opts.file, { checks: INSTALLED_CHECKS })
   if (!first.ok) {
     process.stderr.write(formatErrors(first.errors) + '\n')
     fail(`${opts.file}: ${first.errors.length} error${first.errors.length === 1 ? '' : 's'}; not starting`)

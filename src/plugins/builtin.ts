@@ -1,9 +1,10 @@
-// Built-in plugins for the data plane, each imported the first time a config names it. A worker
+// Built-in plugins for the data plane (and the user plugins of PORTICO_PLUGINS), each imported the first time a config names it. A worker
 // whose routes use no plugin then carries none of them, nor TypeBox, jose or the schema modules
 // they pull in: 33 MB of RSS and 9 MB of heap for all of them together, measured by importing
 // registry.ts (which loads them all, for the primary's validation) into a bare node process.
 import type { PluginDefinition } from './contract.js'
 import { loadSchemaDefaults } from './defaults.js'
+import { loadUserPlugins, userPluginSpecs } from './user.js'
 
 type Loader = () => Promise<{ default: unknown }>
 
@@ -52,16 +53,30 @@ export function pluginNamesIn(config: unknown): Set<string> {
   return names
 }
 
+let userPlugins: Promise<Map<string, PluginDefinition>> | null = null
+
 /**
- * The definitions of the named built-ins, imported as needed (an import is cached by the module
- * system, so a reload that names the same plugins costs nothing). Unknown names are left out: the
- * compiler reports them with the route that names them.
+ * The user plugins of PORTICO_PLUGINS (./user.ts), imported once per process on first need: a
+ * worker whose config names none of them never imports them.
+ */
+export function installedUserPlugins(): Promise<Map<string, PluginDefinition>> {
+  userPlugins ??= loadUserPlugins(userPluginSpecs(), new Set(BUILTIN_LOADERS.keys()))
+  return userPlugins
+}
+
+/**
+ * The definitions of the named plugins, built-in or user, imported as needed (an import is cached
+ * by the module system, so a reload that names the same plugins costs nothing). Unknown names are
+ * left out: the compiler reports them with the route that names them.
  */
 export async function loadPlugins(names: Iterable<string>): Promise<Map<string, PluginDefinition>> {
-  const wanted = [...names].filter((n) => BUILTIN_LOADERS.has(n))
+  const all = [...names]
+  const wanted = all.filter((n) => BUILTIN_LOADERS.has(n))
   const out = new Map<string, PluginDefinition>()
-  if (wanted.length === 0) return out
-  const [mods] = await Promise.all([Promise.all(wanted.map((n) => BUILTIN_LOADERS.get(n)!())), loadSchemaDefaults()])
+  const other = all.length > wanted.length && userPluginSpecs().length > 0 ? installedUserPlugins() : null
+  if (wanted.length === 0 && other === null) return out
+  const [mods, users] = await Promise.all([Promise.all(wanted.map((n) => BUILTIN_LOADERS.get(n)!())), other, loadSchemaDefaults()])
   wanted.forEach((n, i) => out.set(n, mods[i]!.default as PluginDefinition))
+  if (users !== null) for (const n of all) if (!out.has(n) && users.has(n)) out.set(n, users.get(n)!)
   return out
 }

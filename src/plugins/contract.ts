@@ -94,3 +94,36 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
 export function definePlugin<S extends TSchema>(def: PluginDefinition<S>): PluginDefinition<S> {
   return def
 }
+
+const PLUGIN_NAME = /^[a-z][a-z0-9-]*$/
+const PLUGIN_STATUSES: readonly string[] = ['stable', 'beta', 'experimental']
+
+/**
+ * Refuses a definition that does not declare what the loader and the compiler need (APISIX's
+ * load_plugin checks the same). Built-ins pass it at load; a user plugin is refused with the reason
+ * before any config can name it, so a mistake in its module shows at start, not at a request.
+ */
+export function assertPluginDefinition(value: unknown): asserts value is PluginDefinition {
+  if (value === null || typeof value !== 'object') throw new TypeError('a plugin definition must be an object (definePlugin({...}))')
+  const def = value as Partial<Record<keyof PluginDefinition, unknown>>
+  if (typeof def.name !== 'string' || !PLUGIN_NAME.test(def.name)) throw new TypeError(`plugin name ${JSON.stringify(def.name)} must be kebab-case (a-z, 0-9, -)`)
+  const name = def.name
+  if (typeof def.priority !== 'number' || !Number.isInteger(def.priority)) throw new TypeError(`plugin ${name}: priority must be an integer`)
+  if (def.schema === null || typeof def.schema !== 'object') throw new TypeError(`plugin ${name}: schema is required (a TypeBox or JSON Schema object)`)
+  if (!Array.isArray(def.phases) || def.phases.length === 0 || def.phases.some((p) => !PHASES.includes(p as Phase))) {
+    throw new TypeError(`plugin ${name}: phases must be a non-empty subset of ${PHASES.join(', ')}`)
+  }
+  if (!PLUGIN_STATUSES.includes(def.status as string)) throw new TypeError(`plugin ${name}: status must be one of ${PLUGIN_STATUSES.join(', ')}`)
+  if (typeof def.create !== 'function') throw new TypeError(`plugin ${name}: create() is required`)
+  for (const hook of ['identityHeaders', 'check'] as const) {
+    if (def[hook] !== undefined && typeof def[hook] !== 'function') throw new TypeError(`plugin ${name}: ${hook} must be a function`)
+  }
+  if (def.commands !== undefined) {
+    if (def.commands === null || typeof def.commands !== 'object') throw new TypeError(`plugin ${name}: commands must be an object of functions`)
+    for (const [c, f] of Object.entries(def.commands)) if (typeof f !== 'function') throw new TypeError(`plugin ${name}: command ${c} must be a function`)
+  }
+  if (def.body !== undefined) {
+    const max = (def.body as { max_bytes?: unknown } | null)?.max_bytes
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) throw new TypeError(`plugin ${name}: body.max_bytes must be a positive integer`)
+  }
+}

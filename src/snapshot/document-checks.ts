@@ -1,15 +1,13 @@
 // The checks a config document is validated against (config/validate.ts DocumentChecks), bound to
-// what this build knows: the built-in plugins and the router's path-pattern grammar. Validation
-// lives below plugins and router, so whoever loads a document (control, cli, tests) hands it these.
+// a set of plugins and the router's path-pattern grammar. Validation lives below plugins and
+// router, so whoever loads a document (control, cli, tests) hands it these. The checks against the
+// plugins installed in this process are in ./installed-checks.ts, apart, because loading those
+// imports the user plugins, and a user plugin imports the package entry, which exports this.
 import type { DocumentChecks } from '../config/validate.js'
 import type { PluginDefinition } from '../plugins/contract.js'
-import { BUILTIN_PLUGINS } from '../plugins/registry.js'
 import { checkPathPattern } from '../router/table.js'
 
 /** Checks against `plugins` (user plugins added to the built-ins, or a fixed set). */
 export function documentChecks(plugins: ReadonlyMap<string, PluginDefinition>): DocumentChecks {
   return { plugins, pathPattern: checkPathPattern }
 }
-
-/** Checks against the built-in plugins. */
-export const BUILTIN_CHECKS: DocumentChecks = documentChecks(BUILTIN_PLUGINS)

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parse } from 'yaml'
 import { loadConfigText } from '../../src/config/load.js'
-import { BUILTIN_CHECKS } from '../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../src/snapshot/installed-checks.js'
 import { parseDuration } from '../../src/config/units.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
@@ -62,7 +62,7 @@ test('gateways: the shipped config validates with the compose environment; the s
     const saved = { ...process.env }
     try {
       Object.assign(process.env, { ...s.environment, PORTICO_ADMIN_TOKEN: 'compose-test-token' })
-      const r = loadConfigText(text, file.host, { checks: BUILTIN_CHECKS })
+      const r = loadConfigText(text, file.host, { checks: INSTALLED_CHECKS })
       assert.ok(r.ok, JSON.stringify(!r.ok && r.errors))
       assert.equal(new URL(r.config.tracing!.otlp!.endpoint).hostname, 'otel-collector')
       assert.ok(parseDuration(s.stop_grace_period) > parseDuration(r.config.server!.drain_timeout!), 'stop_grace_period > server.drain_timeout')

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import { loadConfigText } from '../../src/config/load.js'
-import { BUILTIN_CHECKS } from '../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../src/snapshot/installed-checks.js'
 import { parseDuration } from '../../src/config/units.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
@@ -52,7 +52,7 @@ test('the shipped config and the base ConfigMap copy are the same file, and it v
   const shipped = readFileSync(join(ROOT, 'deploy/portico.yaml'), 'utf8')
   assert.equal(readFileSync(join(K8S, 'base/portico.yaml'), 'utf8'), shipped, 'deploy/kubernetes/base/portico.yaml must be a copy of deploy/portico.yaml')
   process.env.PORTICO_ADMIN_TOKEN ??= 'test-token-for-validation'
-  const r = loadConfigText(shipped, 'deploy/portico.yaml', { checks: BUILTIN_CHECKS })
+  const r = loadConfigText(shipped, 'deploy/portico.yaml', { checks: INSTALLED_CHECKS })
   assert.ok(r.ok, JSON.stringify(!r.ok && r.errors))
 })
 

@@ -8,7 +8,7 @@ import { loadConfigText } from '../../src/config/load.js'
 import { formatErrors } from '../../src/config/errors.js'
 import { createDataPlane, type DataPlane } from '../../src/dataplane/data-plane.js'
 import { createLogger } from '../../src/observability/logger.js'
-import { BUILTIN_CHECKS } from '../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../src/snapshot/installed-checks.js'
 
 export interface InProcGateway {
   url: string
@@ -27,7 +27,7 @@ function parseUnchecked(yaml: string) {
 }
 
 function parse(yaml: string) {
-  const r = loadConfigText(yaml, 'test.yaml', { checks: BUILTIN_CHECKS })
+  const r = loadConfigText(yaml, 'test.yaml', { checks: INSTALLED_CHECKS })
   if (!r.ok) throw new Error(`test config invalid:\n${formatErrors(r.errors)}`)
   return r
 }

@@ -3,7 +3,7 @@
 // with it: the plugins in effect, the upstream and its targets. The console's explain tool and
 // scripts use it to answer "why does this request get a 404 / the wrong service?" without sending it.
 import type { Config } from '../../config/schema/index.js'
-import { BUILTIN_PLUGINS } from '../../plugins/registry.js'
+import { INSTALLED_PLUGINS } from '../../plugins/installed.js'
 import { explainRequest, type Explanation as Explained } from '../explain.js'
 import { routeStatus } from '../status.js'
 
@@ -60,7 +60,7 @@ export function parseExplain(body: unknown): ExplainInput {
  * prints too): plugins flattened in run order, targets with their weights (passwords hidden).
  */
 export function explain(config: Config, input: ExplainInput): Explanation {
-  const e = explainRequest(config, BUILTIN_PLUGINS, { method: input.method, url: input.url, headers: input.headers })
+  const e = explainRequest(config, INSTALLED_PLUGINS, { method: input.method, url: input.url, headers: input.headers })
   const path = e.path ?? input.url.slice(0, 200)
   switch (e.outcome) {
     case 'invalid_path':

@@ -9,7 +9,7 @@ import { basename, dirname } from 'node:path'
 import type { Logger } from 'pino'
 import { loadConfigText } from '../../config/load.js'
 import type { Config } from '../../config/schema/index.js'
-import { BUILTIN_CHECKS } from '../../snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../snapshot/installed-checks.js'
 import type { ConfigDoc } from '../ipc.js'
 import { parseWritten, validateDocument, type ConfigSource, type SourceRead, type Trigger, type WriteResult } from './source.js'
 
@@ -103,7 +103,7 @@ export class FileSource implements ConfigSource {
     // Watch events also fire for writes that leave the bytes as they were (touch, chmod, editors' backups).
     if (!force && raw === this.#rawHash) return { kind: 'unchanged' }
     this.#rawHash = raw
-    const result = loadConfigText(text, this.#displayFile, { checks: BUILTIN_CHECKS })
+    const result = loadConfigText(text, this.#displayFile, { checks: INSTALLED_CHECKS })
     if (!result.ok) return { kind: 'invalid', errors: result.errors }
     this.#lastRead = { doc: parseWritten(text), hash: result.hash }
     return { kind: 'document', config: result.config, hash: result.hash }

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
 import { loadConfigText } from '../../config/load.js'
 import type { Config } from '../../config/schema/index.js'
-import { BUILTIN_CHECKS } from '../../snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../snapshot/installed-checks.js'
 import type { ConfigDoc } from '../ipc.js'
 
 type Obj = Record<string, unknown>
@@ -72,7 +72,7 @@ export type Validation = { ok: true; config: Config; hash: string } | { ok: fals
  * did-you-mean hints). The document is handed over as JSON text, which YAML 1.2 reads as is.
  */
 export function validateDocument(doc: Obj, label = 'admin'): Validation {
-  const r = loadConfigText(JSON.stringify(doc), label, { checks: BUILTIN_CHECKS })
+  const r = loadConfigText(JSON.stringify(doc), label, { checks: INSTALLED_CHECKS })
   if (r.ok) return { ok: true, config: r.config, hash: r.hash }
   return { ok: false, errors: r.errors.map((e) => ({ path: e.path, message: e.message, ...(e.hint === undefined ? {} : { hint: e.hint }) })) }
 }

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfigText } from '../../../src/config/load.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 import { resolveAdminListen } from '../../../src/control/admin/server.js'
 import { runCli } from '../../helpers/gateway.js'
 
@@ -33,7 +33,7 @@ const CASES: Array<[string, boolean]> = [
 
 test('validate and start agree on every admin listener case', () => {
   for (const [admin, ok] of CASES) {
-    const r = loadConfigText(BASE + admin + '\n', 'admin.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(BASE + admin + '\n', 'admin.yaml', { checks: INSTALLED_CHECKS })
     assert.equal(r.ok, ok, `validate on "${admin}": ${r.ok ? 'accepted' : JSON.stringify(r.errors)}`)
     const doc = (r.ok ? r.config : undefined) as { admin?: { listen?: string; token?: string; tokens?: unknown[] } } | undefined
     let starts = true

@@ -6,7 +6,7 @@ import { request } from 'undici'
 import { startInProc } from '../../helpers/inproc.js'
 import { startOrigin } from '../../helpers/origin.js'
 import { loadConfigText } from '../../../src/config/load.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 import { resolveListeners } from '../../../src/config/listeners.js'
 
 const routes = (url: string) => `upstreams:\n  o: { targets: [ { url: "${url}" } ] }\nroutes:\n  - { name: r, paths: ['/*'], upstream: o }\n`
@@ -38,7 +38,7 @@ test('protocols: h2 by default with tls, http1 alone without; h2 needs tls and h
   assert.deepEqual(https?.protocols, ['http1', 'h2'])
   assert.deepEqual(plain?.protocols, ['http1'])
   const text = `server:\n  listeners:\n    - { listen: 8080, protocols: [http1, h2] }\n    - { listen: 8081, protocols: [h2c], tls: { certificates: [{ cert_file: c.pem, key_file: k.pem }] } }\n${routes('http://127.0.0.1:1')}`
-  const r = loadConfigText(text, 'c.yaml', { checks: BUILTIN_CHECKS })
+  const r = loadConfigText(text, 'c.yaml', { checks: INSTALLED_CHECKS })
   const got = r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)
   assert.ok(got.some((m) => m.startsWith('server.listeners[0].protocols[1]: h2 needs tls')), got.join('\n'))
   assert.ok(got.some((m) => m.startsWith('server.listeners[1].protocols[0]: h2c is cleartext')), got.join('\n'))
@@ -46,7 +46,7 @@ test('protocols: h2 by default with tls, http1 alone without; h2 needs tls and h
 
 test('refused: listen and listeners together, a bad address, an unknown protocol, tls without certificates', () => {
   const text = `server:\n  listen: 8080\n  listeners:\n    - { listen: "nope:port" }\n    - { listen: 8081, protocols: [h3] }\n    - { listen: 8082, tls: {} }\n${routes('http://127.0.0.1:1')}`
-  const r = loadConfigText(text, 'c.yaml', { checks: BUILTIN_CHECKS })
+  const r = loadConfigText(text, 'c.yaml', { checks: INSTALLED_CHECKS })
   assert.equal(r.ok, false)
   const got = r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)
   assert.ok(got.includes('server.listeners: set server.listen or server.listeners, not both'), got.join('\n'))

@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { loadConfigText } from '../../../src/config/load.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 import { formatErrors } from '../../../src/config/errors.js'
 
 test('cors "*" + credentials explains itself', () => {
@@ -12,7 +12,7 @@ test('cors "*" + credentials explains itself', () => {
 routes: [ { name: r, paths: [/x], upstream: u, plugins: [ { name: cors, config: { origins: ["*"], credentials: true } } ] } ]
 `,
     'c.yaml',
-    { checks: BUILTIN_CHECKS },
+    { checks: INSTALLED_CHECKS },
   )
   assert.equal(r.ok, false)
   const text = r.ok ? '' : formatErrors(r.errors)

@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { stringify } from 'yaml'
 import { loadConfigText, formatErrors } from '../../../src/config/index.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 
 const doc = {
   upstreams: { users: { targets: [{ url: 'http://127.0.0.1:8081' }] } },
@@ -14,15 +14,15 @@ const doc = {
 const env = { TOTAL: '5s' }
 
 test('JSON and YAML of one document load to the same config and hash', () => {
-  const json = loadConfigText(JSON.stringify(doc, null, 2), 'c.json', { checks: BUILTIN_CHECKS, env })
-  const yaml = loadConfigText(stringify(doc), 'c.yaml', { checks: BUILTIN_CHECKS, env })
+  const json = loadConfigText(JSON.stringify(doc, null, 2), 'c.json', { checks: INSTALLED_CHECKS, env })
+  const yaml = loadConfigText(stringify(doc), 'c.yaml', { checks: INSTALLED_CHECKS, env })
   assert.ok(json.ok, json.ok ? '' : formatErrors(json.errors))
   assert.ok(yaml.ok, yaml.ok ? '' : formatErrors(yaml.errors))
   assert.deepEqual(json.config, yaml.config)
   assert.equal(json.hash, yaml.hash)
   assert.equal((json.config.routes[3] as { timeouts?: { total?: string } }).timeouts?.total, '5s')
   // A byte-order mark and leading blank lines are fine.
-  const bom = loadConfigText(`\uFEFF\n  ${JSON.stringify(doc)}`, 'c.json', { checks: BUILTIN_CHECKS, env })
+  const bom = loadConfigText(`\uFEFF\n  ${JSON.stringify(doc)}`, 'c.json', { checks: INSTALLED_CHECKS, env })
   assert.ok(bom.ok && bom.hash === json.hash)
 })
 
@@ -30,7 +30,7 @@ test('an invalid JSON document is reported with its path and line:column', () =>
   const bad = structuredClone(doc)
   ;(bad.routes[7] as Record<string, unknown>).upstream = 'nobody'
   const text = JSON.stringify(bad, null, 2)
-  const r = loadConfigText(text, 'c.json', { checks: BUILTIN_CHECKS, env })
+  const r = loadConfigText(text, 'c.json', { checks: INSTALLED_CHECKS, env })
   assert.equal(r.ok, false)
   const e = r.ok ? undefined : r.errors.find((x) => x.path === 'routes[7].upstream')
   assert.ok(e, r.ok ? '' : formatErrors(r.errors))
@@ -40,15 +40,15 @@ test('an invalid JSON document is reported with its path and line:column', () =>
 })
 
 test('a JSON syntax error and an unset ${ENV} are reported as the YAML path reports them', () => {
-  const broken = loadConfigText('{\n  "upstreams": {\n    "u": [1, 2\n  }\n', 'c.json', { checks: BUILTIN_CHECKS })
+  const broken = loadConfigText('{\n  "upstreams": {\n    "u": [1, 2\n  }\n', 'c.json', { checks: INSTALLED_CHECKS })
   assert.equal(broken.ok, false)
   assert.ok(!broken.ok && broken.errors[0]!.line > 0)
-  const unset = loadConfigText(JSON.stringify(doc), 'c.json', { checks: BUILTIN_CHECKS, env: {} })
+  const unset = loadConfigText(JSON.stringify(doc), 'c.json', { checks: INSTALLED_CHECKS, env: {} })
   assert.equal(unset.ok, false)
   assert.ok(!unset.ok && unset.errors.some((x) => /TOTAL/.test(x.message)), unset.ok ? '' : formatErrors(unset.errors))
 })
 
 test('a YAML flow mapping that is not JSON still loads as YAML', () => {
-  const r = loadConfigText('{ upstreams: { u: { targets: [ { url: "http://127.0.0.1:1" } ] } }, routes: [ { name: a, paths: [/a], upstream: u } ] }', 'c.yaml', { checks: BUILTIN_CHECKS })
+  const r = loadConfigText('{ upstreams: { u: { targets: [ { url: "http://127.0.0.1:1" } ] } }, routes: [ { name: a, paths: [/a], upstream: u } ] }', 'c.yaml', { checks: INSTALLED_CHECKS })
   assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors))
 })

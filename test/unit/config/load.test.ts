@@ -1,4 +1,4 @@
-import { test, describe, after } from 'node:test'
+import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
 import { Type } from '@sinclair/typebox'
@@ -6,7 +6,8 @@ import { loadConfigFile, loadConfigText, formatErrors, type ConfigError, type Lo
 import { Duration } from '../../../src/config/schema/index.js'
 import { BUILTIN_PLUGINS } from '../../../src/plugins/registry.js'
 import { definePlugin, type PluginDefinition } from '../../../src/plugins/contract.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
+import { documentChecks } from '../../../src/snapshot/document-checks.js'
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/config/${name}`, import.meta.url))
 
@@ -25,7 +26,7 @@ const UPSTREAMS = 'upstreams:\n  users:\n    targets: [{ url: "http://127.0.0.1:
 
 describe('loadConfigFile', () => {
   test('accepts a minimal valid file and hashes it', async () => {
-    const r = await loadConfigFile(fixture('minimal.yaml'), { checks: BUILTIN_CHECKS })
+    const r = await loadConfigFile(fixture('minimal.yaml'), { checks: INSTALLED_CHECKS })
     assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors))
     assert.equal(r.config.routes[0]?.upstream, 'users')
     assert.match(r.hash, /^[0-9a-f]{64}$/)
@@ -34,7 +35,7 @@ describe('loadConfigFile', () => {
 
   test('reports a YAML syntax error with its line and column', async () => {
     const file = fixture('syntax-error.yaml')
-    const errs = errorsOf(await loadConfigFile(file, { checks: BUILTIN_CHECKS }))
+    const errs = errorsOf(await loadConfigFile(file, { checks: INSTALLED_CHECKS }))
     assert.ok(errs.length >= 1)
     const e = errs[0]!
     assert.equal(e.path, '')
@@ -45,26 +46,26 @@ describe('loadConfigFile', () => {
   })
 
   test('an unclosed quote is reported where it opens, not at the end of the file', () => {
-    const errs = errorsOf(loadConfigText(`server:\n  listen: "127.0.0.1:8080\nupstreams: {}\nroutes: []\n`, 'q.yaml', { checks: BUILTIN_CHECKS }))
+    const errs = errorsOf(loadConfigText(`server:\n  listen: "127.0.0.1:8080\nupstreams: {}\nroutes: []\n`, 'q.yaml', { checks: INSTALLED_CHECKS }))
     assert.deepEqual([errs[0]!.line, errs[0]!.column], [2, 11])
     assert.match(errs[0]!.hint ?? '', /quoted string that starts here is not closed/)
   })
 
   test('reports an unknown key at the key, with a did-you-mean hint', async () => {
-    const e = only(await loadConfigFile(fixture('unknown-key.yaml'), { checks: BUILTIN_CHECKS }), 'upstreams.users.tiemouts')
+    const e = only(await loadConfigFile(fixture('unknown-key.yaml'), { checks: INSTALLED_CHECKS }), 'upstreams.users.tiemouts')
     assert.equal(e.message, 'unknown key "tiemouts"')
     assert.equal(e.hint, 'did you mean "timeouts"?')
     assert.deepEqual([e.line, e.column], [5, 5])
   })
 
   test('lists the allowed keys when no key is close', () => {
-    const e = only(loadConfigText(`${UPSTREAMS}routes: []\nserver: { zzzzzz: 1 }\n`, 'c.yaml', { checks: BUILTIN_CHECKS }), 'server.zzzzzz')
+    const e = only(loadConfigText(`${UPSTREAMS}routes: []\nserver: { zzzzzz: 1 }\n`, 'c.yaml', { checks: INSTALLED_CHECKS }), 'server.zzzzzz')
     assert.match(e.hint ?? '', /^allowed: .*listen/)
   })
 
   test('reports every error in a file at once, in line order', async () => {
     const file = fixture('many-errors.yaml')
-    const errs = errorsOf(await loadConfigFile(file, { checks: BUILTIN_CHECKS }))
+    const errs = errorsOf(await loadConfigFile(file, { checks: INSTALLED_CHECKS }))
     const paths = errs.map((e) => e.path)
     for (const p of [
       'server.tiemouts',
@@ -102,7 +103,7 @@ describe('loadConfigFile', () => {
   })
 
   test('reports a missing upstream reference with a hint', () => {
-    const r = loadConfigText(`${UPSTREAMS}routes:\n  - name: a\n    paths: [/a]\n    upstream: user\n`, 'c.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(`${UPSTREAMS}routes:\n  - name: a\n    paths: [/a]\n    upstream: user\n`, 'c.yaml', { checks: INSTALLED_CHECKS })
     const e = only(r, 'routes[0].upstream')
     assert.equal(e.message, 'unknown upstream "user"')
     assert.equal(e.hint, 'did you mean "users"?')
@@ -111,21 +112,21 @@ describe('loadConfigFile', () => {
 
   test('reports a duplicate route name at the second use, naming the first line', () => {
     const text = `${UPSTREAMS}routes:\n  - name: a\n    paths: [/a]\n    upstream: users\n  - name: a\n    paths: [/b]\n    upstream: users\n`
-    const e = only(loadConfigText(text, 'c.yaml', { checks: BUILTIN_CHECKS }), 'routes[1].name')
+    const e = only(loadConfigText(text, 'c.yaml', { checks: INSTALLED_CHECKS }), 'routes[1].name')
     assert.equal(e.message, 'duplicate route name "a" (first defined at line 5)')
     assert.equal(e.line, 8)
   })
 
   test('reports an unknown plugin with a hint', () => {
     const text = `${UPSTREAMS}routes: []\nplugins:\n  - name: corss\n`
-    const e = only(loadConfigText(text, 'c.yaml', { checks: BUILTIN_CHECKS }), 'plugins[0].name')
+    const e = only(loadConfigText(text, 'c.yaml', { checks: INSTALLED_CHECKS }), 'plugins[0].name')
     assert.equal(e.message, 'unknown plugin "corss"')
     assert.equal(e.hint, 'did you mean "cors"?')
     assert.deepEqual([e.line, e.column], [6, 11])
   })
 
   test('reports a bad duration once, with the expected forms, in a JSON file', async () => {
-    const errs = errorsOf(await loadConfigFile(fixture('bad-duration.json'), { checks: BUILTIN_CHECKS }))
+    const errs = errorsOf(await loadConfigFile(fixture('bad-duration.json'), { checks: INSTALLED_CHECKS }))
     assert.equal(errs.length, 1, formatErrors(errs))
     const e = errs[0]!
     assert.equal(e.path, 'routes[0].timeouts.read')
@@ -134,7 +135,7 @@ describe('loadConfigFile', () => {
   })
 
   test('refuses a file it cannot read with the OS message', async () => {
-    const errs = errorsOf(await loadConfigFile(fixture('does-not-exist.yaml'), { checks: BUILTIN_CHECKS }))
+    const errs = errorsOf(await loadConfigFile(fixture('does-not-exist.yaml'), { checks: INSTALLED_CHECKS }))
     assert.equal(errs.length, 1)
     assert.match(errs[0]!.message, /ENOENT/)
     assert.equal(errs[0]!.line, 0)
@@ -151,18 +152,18 @@ describe('loadConfigFile', () => {
       '    max_connections: 0',
       'routes: [{ name: r, paths: [/r], upstream: b }]',
     ].join('\n')
-    const errs = errorsOf(loadConfigText(text, 'c.yaml', { checks: BUILTIN_CHECKS }))
+    const errs = errorsOf(loadConfigText(text, 'c.yaml', { checks: INSTALLED_CHECKS }))
     assert.deepEqual(
       errs.map((e) => `${e.line}:${e.column} ${e.path}: ${e.message}`),
       ['7:22 upstreams.b.max_connections: must be >= 1'],
     )
-    const ok = loadConfigText(text.replace('max_connections: 0', 'max_connections: 8'), 'c.yaml', { checks: BUILTIN_CHECKS })
+    const ok = loadConfigText(text.replace('max_connections: 0', 'max_connections: 8'), 'c.yaml', { checks: INSTALLED_CHECKS })
     assert.ok(ok.ok, ok.ok ? '' : formatErrors(ok.errors))
     assert.deepEqual(ok.config.upstreams.b?.timeouts, { connect: '2s' })
   })
 
   test('refuses an empty document', () => {
-    const errs = errorsOf(loadConfigText('# nothing here\n', 'c.yaml', { checks: BUILTIN_CHECKS }))
+    const errs = errorsOf(loadConfigText('# nothing here\n', 'c.yaml', { checks: INSTALLED_CHECKS }))
     assert.equal(errs[0]?.message, 'the document is empty')
   })
 })
@@ -185,15 +186,14 @@ describe('plugin configs', () => {
     ),
     create: () => ({}),
   }) as unknown as PluginDefinition
-  const registry = BUILTIN_PLUGINS as Map<string, PluginDefinition>
-  registry.set(probe.name, probe)
-  after(() => registry.delete(probe.name))
+  // Installed beside the built-ins, as a user plugin is (never by changing the shared map).
+  const checks = documentChecks(new Map([...BUILTIN_PLUGINS, [probe.name, probe]]))
 
   const withPlugin = (use: string): string =>
     `${UPSTREAMS}routes:\n  - name: a\n    paths: [/a]\n    upstream: users\n    plugins:\n${use}`
 
   test('errors are pathed into the plugin config', () => {
-    const r = loadConfigText(withPlugin('      - name: config-probe\n        config:\n          limit: 0\n          windw: 5s\n          mode: shut\n'), 'c.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(withPlugin('      - name: config-probe\n        config:\n          limit: 0\n          windw: 5s\n          mode: shut\n'), 'c.yaml', { checks })
     const errs = errorsOf(r)
     assert.deepEqual(
       errs.map((e) => `${e.line}:${e.column} ${e.path}: ${e.message}${e.hint ? ` (${e.hint})` : ''}`),
@@ -206,13 +206,13 @@ describe('plugin configs', () => {
   })
 
   test('defaults are applied so create() gets a complete config', () => {
-    const r = loadConfigText(withPlugin('      - name: config-probe\n'), 'c.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(withPlugin('      - name: config-probe\n'), 'c.yaml', { checks })
     assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors))
     assert.deepEqual(r.config.routes[0]?.plugins?.[0]?.config, { limit: 10, window: '1s' })
   })
 
   test('config of a built-in plugin is checked against its schema', () => {
-    const r = loadConfigText(withPlugin('      - name: headers\n        config: { no_such_option_anywhere: 1 }\n'), 'c.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(withPlugin('      - name: headers\n        config: { no_such_option_anywhere: 1 }\n'), 'c.yaml', { checks })
     const e = only(r, 'routes[0].plugins[0].config.no_such_option_anywhere')
     assert.equal(e.message, 'unknown key "no_such_option_anywhere"')
   })
@@ -222,18 +222,18 @@ describe('environment interpolation', () => {
   const file = fixture('env.yaml')
 
   test('substitutes set variables and defaults, and keeps $${ literal', async () => {
-    const r = await loadConfigFile(file, { checks: BUILTIN_CHECKS, env: { PORTICO_TEST_TOKEN: 's3cret-value' } })
+    const r = await loadConfigFile(file, { checks: INSTALLED_CHECKS, env: { PORTICO_TEST_TOKEN: 's3cret-value' } })
     assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors))
     assert.equal(r.config.admin?.token, 's3cret-value')
     assert.equal(r.config.upstreams.users?.targets?.[0]?.url, 'http://127.0.0.1:8081')
     assert.equal(r.config.routes[0]?.headers?.['x-template'], '${not_a_var}')
-    const other = await loadConfigFile(file, { checks: BUILTIN_CHECKS, env: { PORTICO_TEST_TOKEN: 's3cret-value', PORTICO_TEST_HOST: '10.1.2.3' } })
+    const other = await loadConfigFile(file, { checks: INSTALLED_CHECKS, env: { PORTICO_TEST_TOKEN: 's3cret-value', PORTICO_TEST_HOST: '10.1.2.3' } })
     assert.ok(other.ok)
     assert.equal(other.config.upstreams.users?.targets?.[0]?.url, 'http://10.1.2.3:8081')
   })
 
   test('an unset variable is an error naming it, and no value leaks', async () => {
-    const r = await loadConfigFile(file, { checks: BUILTIN_CHECKS, env: { PORTICO_TEST_HOST: 'host-value-do-not-print' } })
+    const r = await loadConfigFile(file, { checks: INSTALLED_CHECKS, env: { PORTICO_TEST_HOST: 'host-value-do-not-print' } })
     const e = only(r, 'admin.token')
     assert.equal(e.message, 'environment variable "PORTICO_TEST_TOKEN" is not set')
     assert.deepEqual([e.line, e.column], [2, 10])
@@ -241,25 +241,25 @@ describe('environment interpolation', () => {
   })
 
   test('values from the environment are not quoted back in messages', () => {
-    const r = loadConfigText(`${UPSTREAMS}routes:\n  - name: a\n    paths: [/a]\n    upstream: \${UP}\n`, 'c.yaml', { checks: BUILTIN_CHECKS, env: { UP: 'private-name' } })
+    const r = loadConfigText(`${UPSTREAMS}routes:\n  - name: a\n    paths: [/a]\n    upstream: \${UP}\n`, 'c.yaml', { checks: INSTALLED_CHECKS, env: { UP: 'private-name' } })
     const e = only(r, 'routes[0].upstream')
     assert.ok(!formatErrors([e]).includes('private-name'), formatErrors([e]))
   })
 
   test('a malformed reference is an error', () => {
-    const e = only(loadConfigText(`${UPSTREAMS}routes: []\nadmin: { token: "\${oops" }\n`, 'c.yaml', { checks: BUILTIN_CHECKS, env: {} }), 'admin.token')
+    const e = only(loadConfigText(`${UPSTREAMS}routes: []\nadmin: { token: "\${oops" }\n`, 'c.yaml', { checks: INSTALLED_CHECKS, env: {} }), 'admin.token')
     assert.match(e.message, /malformed/)
   })
 })
 
 describe('hash', () => {
   test('is the same for the same content in another format, and differs for other content', async () => {
-    const yaml = await loadConfigFile(fixture('minimal.yaml'), { checks: BUILTIN_CHECKS })
-    const json = await loadConfigFile(fixture('minimal.json'), { checks: BUILTIN_CHECKS })
+    const yaml = await loadConfigFile(fixture('minimal.yaml'), { checks: INSTALLED_CHECKS })
+    const json = await loadConfigFile(fixture('minimal.json'), { checks: INSTALLED_CHECKS })
     const flow = loadConfigText(
       '# same thing, flow style\nroutes: [{name: users, upstream: users, paths: ["/users"]}]\nupstreams: {users: {targets: [{url: "http://127.0.0.1:8081"}]}}\n',
-      'flow.yaml', { checks: BUILTIN_CHECKS })
-    const other = loadConfigText(`${UPSTREAMS}routes: [{name: users, upstream: users, paths: ["/other"]}]\n`, 'other.yaml', { checks: BUILTIN_CHECKS })
+      'flow.yaml', { checks: INSTALLED_CHECKS })
+    const other = loadConfigText(`${UPSTREAMS}routes: [{name: users, upstream: users, paths: ["/other"]}]\n`, 'other.yaml', { checks: INSTALLED_CHECKS })
     assert.ok(yaml.ok && json.ok && flow.ok && other.ok)
     assert.equal(json.hash, yaml.hash)
     assert.equal(flow.hash, yaml.hash)

@@ -5,14 +5,15 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Type } from '@sinclair/typebox'
 import { loadConfigText } from '../../../src/config/load.js'
-import { BUILTIN_CHECKS, documentChecks } from '../../../src/snapshot/document-checks.js'
+import { documentChecks } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 import { BUILTIN_PLUGINS } from '../../../src/plugins/registry.js'
 import { definePlugin } from '../../../src/plugins/contract.js'
 
 const head = 'upstreams:\n  users: { targets: [{ url: "http://127.0.0.1:9" }] }\nroutes:\n  - name: r\n    paths: [/r]\n    upstream: users\n    plugins:\n'
 
 test('rate-limit policy redis without store.redis: refused at the policy, with line:column', () => {
-  const r = loadConfigText(head + '      - name: rate-limit\n        config: { policy: redis, limits: [{ limit: 5, window: 1s }] }\n', 'p.yaml', { checks: BUILTIN_CHECKS, env: {} })
+  const r = loadConfigText(head + '      - name: rate-limit\n        config: { policy: redis, limits: [{ limit: 5, window: 1s }] }\n', 'p.yaml', { checks: INSTALLED_CHECKS, env: {} })
   assert.equal(r.ok, false)
   const e = !r.ok ? r.errors.find((x) => x.path === 'routes[0].plugins[0].config.policy') : undefined
   assert.ok(e, JSON.stringify(!r.ok && r.errors))
@@ -22,16 +23,16 @@ test('rate-limit policy redis without store.redis: refused at the policy, with l
 
 test('aggregate backend naming an unknown upstream: refused with a did-you-mean; a ${...} value is not echoed', () => {
   const use = (name: string) => `      - name: aggregate\n        config: { backends: [{ name: a, upstream: ${name}, path: /x }] }\n`
-  const r = loadConfigText(head + use('user'), 'p.yaml', { checks: BUILTIN_CHECKS, env: {} })
+  const r = loadConfigText(head + use('user'), 'p.yaml', { checks: INSTALLED_CHECKS, env: {} })
   assert.equal(r.ok, false)
   const e = !r.ok ? r.errors.find((x) => x.path === 'routes[0].plugins[0].config.backends[0].upstream') : undefined
   assert.ok(e, JSON.stringify(!r.ok && r.errors))
   assert.equal(e.message, 'unknown upstream "user"')
   assert.match(e.hint ?? '', /users/)
-  const hidden = loadConfigText(head + use('"${UP}"'), 'p.yaml', { checks: BUILTIN_CHECKS, env: { UP: 'secret-name' } })
+  const hidden = loadConfigText(head + use('"${UP}"'), 'p.yaml', { checks: INSTALLED_CHECKS, env: { UP: 'secret-name' } })
   assert.equal(hidden.ok, false)
   assert.ok(!hidden.ok && hidden.errors.every((x) => !x.message.includes('secret-name')), JSON.stringify(!hidden.ok && hidden.errors))
-  assert.equal(loadConfigText(head + use('users'), 'p.yaml', { checks: BUILTIN_CHECKS, env: {} }).ok, true)
+  assert.equal(loadConfigText(head + use('users'), 'p.yaml', { checks: INSTALLED_CHECKS, env: {} }).ok, true)
 })
 
 test('a plugin the validator does not know brings its own check; disabled uses and schema failures skip it', () => {

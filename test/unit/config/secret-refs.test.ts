@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfigText, formatErrors } from '../../../src/config/index.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 import { redact } from '../../../src/control/admin/redact.js'
 
 const UPSTREAMS = 'upstreams:\n  users:\n    targets: [{ url: "http://127.0.0.1:8081" }]\n'
@@ -26,32 +26,32 @@ describe('secret references', () => {
   const doc = (token: string, upstream = 'users') => `${UPSTREAMS}admin: { token: "${token}" }\nroutes:\n  - name: a\n    paths: [/a]\n    upstream: ${upstream}\n`
 
   test('${file:/path} resolves to the content without its trailing newline', () => {
-    const r = loadConfigText(doc(`\${file:${file}}`), 'c.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(doc(`\${file:${file}}`), 'c.yaml', { checks: INSTALLED_CHECKS })
     assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors))
     assert.equal(r.config.admin?.token, SECRET)
   })
 
   test('${env:NAME} is ${NAME}, defaults included', () => {
-    const r = loadConfigText(doc('${env:PORTICO_T_TOKEN}'), 'c.yaml', { checks: BUILTIN_CHECKS, env: { PORTICO_T_TOKEN: 'env-value' } })
+    const r = loadConfigText(doc('${env:PORTICO_T_TOKEN}'), 'c.yaml', { checks: INSTALLED_CHECKS, env: { PORTICO_T_TOKEN: 'env-value' } })
     assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors))
     assert.equal(r.config.admin?.token, 'env-value')
-    const d = loadConfigText(doc('${env:PORTICO_T_UNSET:-fallback}'), 'c.yaml', { checks: BUILTIN_CHECKS, env: {} })
+    const d = loadConfigText(doc('${env:PORTICO_T_UNSET:-fallback}'), 'c.yaml', { checks: INSTALLED_CHECKS, env: {} })
     assert.ok(d.ok)
     assert.equal(d.config.admin?.token, 'fallback')
-    const missing = loadConfigText(doc('${env:PORTICO_T_UNSET}'), 'c.yaml', { checks: BUILTIN_CHECKS, env: {} })
+    const missing = loadConfigText(doc('${env:PORTICO_T_UNSET}'), 'c.yaml', { checks: INSTALLED_CHECKS, env: {} })
     assert.ok(!missing.ok)
     assert.match(formatErrors(missing.errors), /environment variable "PORTICO_T_UNSET" is not set/)
   })
 
   test('a missing secret file is an error at the value naming the path', () => {
     const gone = join(dir, 'nope')
-    const r = loadConfigText(doc(`\${file:${gone}}`), 'c.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(doc(`\${file:${gone}}`), 'c.yaml', { checks: INSTALLED_CHECKS })
     assert.ok(!r.ok)
     const e = r.errors.find((x) => x.path === 'admin.token')
     assert.ok(e, formatErrors(r.errors))
     assert.match(e.message, /secret file ".*nope" cannot be read \(ENOENT\)/)
     // A relative path is relative to the config file.
-    const rel = loadConfigText(doc('${file:token}'), join(dir, 'c.yaml'), { checks: BUILTIN_CHECKS })
+    const rel = loadConfigText(doc('${file:token}'), join(dir, 'c.yaml'), { checks: INSTALLED_CHECKS })
     assert.ok(rel.ok, rel.ok ? '' : formatErrors(rel.errors))
     assert.equal(rel.config.admin?.token, SECRET)
   })
@@ -59,7 +59,7 @@ describe('secret references', () => {
   test('a resolved value is never quoted back in a message', () => {
     const name = join(dir, 'upstream-name')
     return writeFile(name, 'private-upstream-name').then(() => {
-      const r = loadConfigText(doc('x', `"\${file:${name}}"`), 'c.yaml', { checks: BUILTIN_CHECKS })
+      const r = loadConfigText(doc('x', `"\${file:${name}}"`), 'c.yaml', { checks: INSTALLED_CHECKS })
       assert.ok(!r.ok)
       const text = formatErrors(r.errors)
       assert.match(text, /routes\[0\]\.upstream/)

@@ -4,11 +4,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { loadConfigText } from '../../../src/config/load.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 import { formatErrors } from '../../../src/config/errors.js'
 
 const load = (up: string) =>
-  loadConfigText(`upstreams:\n  u:\n${up}\nroutes: [ { name: r, paths: [/x], upstream: u } ]\n`, 'p.yaml', { checks: BUILTIN_CHECKS })
+  loadConfigText(`upstreams:\n  u:\n${up}\nroutes: [ { name: r, paths: [/x], upstream: u } ]\n`, 'p.yaml', { checks: INSTALLED_CHECKS })
 
 const errors = (up: string): string => {
   const r = load(up)

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { nextIndex } from '../../../src/control/sources/consul.js'
 import { namespaceEntries } from '../../../src/control/sources/apollo.js'
 import { loadConfigText } from '../../../src/config/load.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 
 test('Consul: an index going backwards resets to 0 (a plain read); 0 is clamped to 1; otherwise the answer', () => {
   assert.equal(nextIndex(40, 12), 0)
@@ -33,8 +33,8 @@ test('Apollo yaml namespace: resources by name; settings, unnamed or duplicate i
 })
 
 test('config_center takes exactly one center, said so with its line', () => {
-  const two = loadConfigText('config_center:\n  consul: {}\n  zookeeper: {}\nupstreams: {}\nroutes: []\n', 'two.yaml', { checks: BUILTIN_CHECKS })
+  const two = loadConfigText('config_center:\n  consul: {}\n  zookeeper: {}\nupstreams: {}\nroutes: []\n', 'two.yaml', { checks: INSTALLED_CHECKS })
   assert.ok(!two.ok)
   assert.deepEqual(two.errors.map((e) => [e.path, e.line, e.message]), [['config_center', 2, 'takes exactly one of etcd, consul, zookeeper, apollo']])
-  assert.ok(loadConfigText('config_center:\n  apollo: { server: "http://apollo:8080", app_id: gw }\nupstreams: {}\nroutes: []\n', 'one.yaml', { checks: BUILTIN_CHECKS }).ok)
+  assert.ok(loadConfigText('config_center:\n  apollo: { server: "http://apollo:8080", app_id: gw }\nupstreams: {}\nroutes: []\n', 'one.yaml', { checks: INSTALLED_CHECKS }).ok)
 })

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfigText, formatErrors } from '../../../src/config/index.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 import { BUILTIN_PLUGINS } from '../../../src/plugins/registry.js'
 import { explainRequest, formatExplanation } from '../../../src/control/explain.js'
 import { runCli } from '../../helpers/gateway.js'
@@ -42,7 +42,7 @@ routes:
 `
 
 function config() {
-  const r = loadConfigText(YAML, 'c.yaml', { checks: BUILTIN_CHECKS })
+  const r = loadConfigText(YAML, 'c.yaml', { checks: INSTALLED_CHECKS })
   assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors))
   return r.config
 }

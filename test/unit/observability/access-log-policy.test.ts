@@ -4,17 +4,17 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { accessLogPolicy, redactQuery } from '../../../src/observability/access-log.js'
 import { loadConfigText } from '../../../src/config/load.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 
 const base = 'upstreams: { o: { targets: [ { url: "http://127.0.0.1:1" } ] } }\nroutes: [ { name: r, paths: [/x], upstream: o } ]\n'
 
 test('schema: true/false and the object form are valid; bad values are errors with the path', () => {
   for (const v of ['true', 'false', '{ enabled: false }', '{ sample_success: 0.25, include_query: true, redact_query_params: [token], format: json }']) {
-    const r = loadConfigText(`${base}log: { access_log: ${v} }\n`, 't.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(`${base}log: { access_log: ${v} }\n`, 't.yaml', { checks: INSTALLED_CHECKS })
     assert.equal(r.ok, true, `${v}: ${r.ok ? '' : JSON.stringify(r.errors)}`)
   }
   for (const v of ['{ sample_success: 1.5 }', '{ sample_success: -0.1 }', '{ format: text }', '{ redact: [a] }', '{ redact_query_params: [""] }', '"yes"']) {
-    const r = loadConfigText(`${base}log: { access_log: ${v} }\n`, 't.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(`${base}log: { access_log: ${v} }\n`, 't.yaml', { checks: INSTALLED_CHECKS })
     assert.equal(r.ok, false, v)
     assert.ok(!r.ok && r.errors.some((e) => (e.path ?? '').includes('access_log')), `${v}: ${JSON.stringify(!r.ok && r.errors)}`)
   }

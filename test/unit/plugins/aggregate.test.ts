@@ -7,7 +7,7 @@ import plugin, { interpret } from '../../../src/plugins/aggregate/index.js'
 import { AggregateSchema } from '../../../src/plugins/aggregate/schema.js'
 import { checkGraph, compilePath, pick, place, pathValue } from '../../../src/plugins/aggregate/compose.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 
 const validate = new Ajv({ useDefaults: true, strict: false }).compile(AggregateSchema)
 const b = (o: Record<string, unknown>) => ({ name: 'a', upstream: 'u', path: '/x', ...o })
@@ -98,7 +98,7 @@ test('validate: an aggregate backend naming an unknown upstream is a config erro
   const { formatErrors } = await import('../../../src/config/errors.js')
   const r = loadConfigText(
     `upstreams:\n  users: { targets: [ { url: "http://127.0.0.1:1" } ] }\nroutes:\n  - name: a\n    paths: [/a]\n    upstream: users\n    plugins:\n      - name: aggregate\n        config: { backends: [ { name: x, upstream: userz, path: /x } ] }\n`,
-    'agg.yaml', { checks: BUILTIN_CHECKS })
+    'agg.yaml', { checks: INSTALLED_CHECKS })
   assert.equal(r.ok, false)
   const text = formatErrors((r as { errors: Parameters<typeof formatErrors>[0] }).errors)
   assert.match(text, /routes\[0\]\.plugins\[0\]\.config\.backends\[0\]\.upstream/)

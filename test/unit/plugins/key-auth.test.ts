@@ -12,7 +12,7 @@ import { RequestContext } from '../../../src/core/context.js'
 import { loadConfigText } from '../../../src/config/load.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
 import type { LocalReply } from '../../../src/core/verdict.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 
 const KEY = 'k-0123456789abcdef-alice'
 const consumers = new Consumers([
@@ -55,7 +55,7 @@ consumers:
   - { name: a, credentials: { key_auth: ["${KEY}"] } }
   - { name: a, credentials: { key_auth: ["${KEY}", "short", "sha256:xyz"], hmac_auth: [ { key_id: k1, secret: "0123456789abcdef" }, { key_id: k1, secret: "0123456789abcdef" } ] } }
 `,
-      't.yaml', { checks: BUILTIN_CHECKS })
+      't.yaml', { checks: INSTALLED_CHECKS })
     assert.equal(r.ok, false)
     const text = JSON.stringify(!r.ok && r.errors)
     assert.match(text, /duplicate consumer name/)

@@ -14,7 +14,7 @@ import { startRedis, type RedisServer } from '../../helpers/redis.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
 import { fakeContext } from '../../helpers/context.js'
 import type { Store } from '../../../src/state/store.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 
 const spec = (alg: number, limit: number, windowMs: number, burst = limit): LimitSpec => ({ alg, limit, windowMs, burst })
 
@@ -265,7 +265,7 @@ routes:
     upstream: o
     plugins: [ { name: rate-limit, config: { policy: redis, limits: [ { limit: 1 } ] } } ]
 `,
-      'rl.yaml', { checks: BUILTIN_CHECKS })
+      'rl.yaml', { checks: INSTALLED_CHECKS })
     assert.ok(!r.ok)
     assert.match(formatErrors(r.errors), /routes\[0\]\.plugins\[0\]\.config\.policy[\s\S]*store\.redis/)
   })

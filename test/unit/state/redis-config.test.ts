@@ -5,7 +5,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateMulti } from 'cluster-key-slot'
 import { loadConfigText, formatErrors } from '../../../src/config/index.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 import { rateLimitKeys, tagSafe } from '../../../src/plugins/rate-limit/index.js'
 
 const doc = (redis: string) => `store:\n  redis: ${redis}\nupstreams: { o: { targets: [ { url: "http://127.0.0.1:1" } ] } }\nroutes: []\n`
@@ -18,7 +18,7 @@ describe('store.redis config', () => {
     ['sentinel', '{ sentinel: { sentinels: [s1:26379, s2:26379], name: mymaster, password: y }, username: u, password: p }'],
   ] as const) {
     test(`accepts ${what}`, () => {
-      const r = loadConfigText(doc(redis), 'c.yaml', { checks: BUILTIN_CHECKS })
+      const r = loadConfigText(doc(redis), 'c.yaml', { checks: INSTALLED_CHECKS })
       assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors))
     })
   }
@@ -31,7 +31,7 @@ describe('store.redis config', () => {
     ['sentinel without a name', '{ sentinel: { sentinels: [a:1] } }', /store\.redis\.sentinel/],
   ] as const) {
     test(`refuses ${what}`, () => {
-      const r = loadConfigText(doc(redis), 'c.yaml', { checks: BUILTIN_CHECKS })
+      const r = loadConfigText(doc(redis), 'c.yaml', { checks: INSTALLED_CHECKS })
       assert.ok(!r.ok, 'must be refused')
       assert.match(formatErrors(r.errors), pattern)
     })

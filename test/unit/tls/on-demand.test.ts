@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { OnDemandGate } from '../../../src/tls/acme/on-demand.js'
 import { AcmeDirectory } from '../../../src/tls/acme/storage.js'
 import { loadConfigText } from '../../../src/config/load.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 
 async function askServer(t: { after(fn: () => unknown): void }): Promise<{ url: string; asked: string[] }> {
   const asked: string[] = []
@@ -72,7 +72,7 @@ test('storage: demands are DNS names only; refusals and TLS-ALPN-01 certificates
 
 test('config: acme needs certificates or on_demand; on_demand needs an http(s) ask URL', () => {
   const errs = (acme: string): string[] => {
-    const r = loadConfigText(`acme: ${acme}\nupstreams: {}\nroutes: []\n`, 't.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(`acme: ${acme}\nupstreams: {}\nroutes: []\n`, 't.yaml', { checks: INSTALLED_CHECKS })
     return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)
   }
   assert.match(errs('{ terms_of_service_agreed: true }').join(), /acme needs certificates \(or on_demand\)/)

@@ -13,7 +13,7 @@ import { ticketKeys } from '../../../src/tls/tickets.js'
 import { ocspRequest } from '../../../src/tls/ocsp.js'
 import { certificateStatus } from '../../../src/control/status.js'
 import { loadConfigText } from '../../../src/config/load.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 import { renewalTime, directoryUrl } from '../../../src/tls/acme/manager.js'
 import { createPki } from '../../helpers/pki.js'
 
@@ -71,7 +71,7 @@ test('certificateStatus: one row per fingerprint with the workers serving it', (
 
 test('config checks: listen xor listeners, cert pairs, client_auth needs a CA, redirect only on cleartext', () => {
   const errs = (server: string): string[] => {
-    const r = loadConfigText(`server: ${server}\nupstreams: {}\nroutes: []\n`, 't.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(`server: ${server}\nupstreams: {}\nroutes: []\n`, 't.yaml', { checks: INSTALLED_CHECKS })
     return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)
   }
   assert.deepEqual(errs('{ listeners: [{ listen: 8080 }] }'), [])

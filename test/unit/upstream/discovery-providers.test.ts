@@ -11,7 +11,7 @@ import { parseCurator, parseDubbo } from '../../../src/upstream/discovery/zookee
 import { sliceTargets } from '../../../src/upstream/discovery/kubernetes.js'
 import { loadConfigText } from '../../../src/config/load.js'
 import { formatErrors } from '../../../src/config/errors.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 
 test('consul: only entries whose checks all pass; service address, else the node address; Weights.Passing; tags and meta', () => {
   const entry = (id: string, checks: string[], svc: Record<string, unknown> = {}) => ({
@@ -83,7 +83,7 @@ test('kubernetes: ready (or unset) endpoints only, first address, port by name /
 
 test('config: the provider blocks validate (required keys, pairs that go together, one provider)', () => {
   const one = (disc: string) => {
-    const r = loadConfigText(`upstreams:\n  u: { discovery: ${disc} }\nroutes:\n  - { name: r, paths: [/a], upstream: u }\n`, 'c.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(`upstreams:\n  u: { discovery: ${disc} }\nroutes:\n  - { name: r, paths: [/a], upstream: u }\n`, 'c.yaml', { checks: INSTALLED_CHECKS })
     return r.ok ? '' : formatErrors(r.errors)
   }
   assert.equal(one(`{ consul: { servers: [http://consul:8500], service: users, dc: dc1, tags: [v1], token: t } }`), '')

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { TrafficSplit, stickyPoint } from '../../../src/upstream/split.js'
 import { RequestContext } from '../../../src/core/context.js'
 import { loadConfigText, formatErrors } from '../../../src/config/index.js'
-import { BUILTIN_CHECKS } from '../../../src/snapshot/document-checks.js'
+import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
 
 function ctx(headers: Record<string, string> = {}, ip = '10.0.0.1'): RequestContext {
   const req = { method: 'GET', headers } as unknown as IncomingMessage
@@ -109,7 +109,7 @@ const UPS = `upstreams:
   canary: { targets: [{ url: http://127.0.0.1:2 }] }
 `
 const errorsOf = (yaml: string) => {
-  const r = loadConfigText(UPS + yaml, 'c.yaml', { checks: BUILTIN_CHECKS })
+  const r = loadConfigText(UPS + yaml, 'c.yaml', { checks: INSTALLED_CHECKS })
   return r.ok ? '' : formatErrors(r.errors)
 }
 
@@ -123,7 +123,7 @@ test('config: a valid split loads', () => {
       sticky: { hash_on: "header:x-user-id" }
       overrides: [{ header: x-canary, value: always, upstream: canary }, { cookie: rel, value: c, upstream: canary }]
 `,
-    'c.yaml', { checks: BUILTIN_CHECKS })
+    'c.yaml', { checks: INSTALLED_CHECKS })
   assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors))
 })
 
@@ -148,7 +148,7 @@ test('config: upstream xor upstreams, known and unique names, weights, overrides
 
 test('config: targets xor discovery; dns needs a port except for SRV; etcd needs a prefix', () => {
   const one = (up: string) => {
-    const r = loadConfigText(`upstreams:\n  u: ${up}\nroutes:\n  - { name: r, paths: [/a], upstream: u }\n`, 'c.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(`upstreams:\n  u: ${up}\nroutes:\n  - { name: r, paths: [/a], upstream: u }\n`, 'c.yaml', { checks: INSTALLED_CHECKS })
     return r.ok ? '' : formatErrors(r.errors)
   }
   assert.equal(one(`{ discovery: { dns: { name: users.internal, port: 8080 } } }`), '')
