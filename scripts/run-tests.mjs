@@ -57,8 +57,9 @@ function find(dir) {
 }
 
 const only = process.argv.slice(2)
-// bench/ has tests of its own (load-tool parsers, the floor proxy starting from its built script).
-const files = only.length > 0 ? only : [...find('test'), ...find('bench')].sort()
+// bench/ has tests of its own (load-tool parsers, the floor proxy starting from its built script);
+// examples/ too (the example plugins' tests, written against the package's test kit).
+const files = only.length > 0 ? only : [...find('test'), ...find('bench'), ...find('examples')].sort()
 buildDist()
 buildUi()
 const child = spawn(
