@@ -70,8 +70,13 @@ export class ConsistentHash implements Balancer {
   readonly name = 'consistent-hash'
   readonly needsLatency = false
   readonly #key: KeyReader
-  /** Points per target, fixed from the configured weights so availability changes never reshuffle. */
-  readonly #points = new Map<Target, number>()
+  /**
+   * Points per target and the weight they were made for, fixed when the target is first seen so
+   * availability changes never reshuffle. Weak: targets discovery removed leave with their entry.
+   */
+  readonly #points = new WeakMap<Target, { weight: number; n: number }>()
+  /** Points per unit of weight: VNODES per weight of the lightest configured target, scaled to fit MAX_POINTS. */
+  readonly #unit: number
   #ring = new Uint32Array(0)
   #owners: Target[] = []
   #distinct: Target[] = []
@@ -79,19 +84,33 @@ export class ConsistentHash implements Balancer {
   constructor(targets: readonly Target[], key: KeyReader) {
     this.#key = key
     const weighted = targets.filter((t) => t.weight > 0)
-    const minW = Math.min(...weighted.map((t) => t.weight))
-    let per = weighted.map((t) => Math.max(1, Math.round((VNODES * t.weight) / minW)))
-    const total = per.reduce((a, b) => a + b, 0)
-    if (total > MAX_POINTS) per = per.map((p) => Math.max(1, Math.floor((p * MAX_POINTS) / total)))
-    weighted.forEach((t, i) => this.#points.set(t, per[i]!))
+    const minW = weighted.length === 0 ? 1 : Math.min(...weighted.map((t) => t.weight))
+    let unit = VNODES / minW
+    const total = weighted.reduce((a, t) => a + Math.max(1, Math.round(unit * t.weight)), 0)
+    if (total > MAX_POINTS) unit = (unit * MAX_POINTS) / total
+    this.#unit = unit
     this.update(targets)
+  }
+
+  /**
+   * A target's points. A target first seen after construction (discovery found it, or it had no
+   * weight then) gets them from the same unit as the configured ones; one whose weight changed
+   * gets new ones. Each is capped so one heavy newcomer cannot blow the ring up.
+   */
+  #pointsOf(t: Target): number {
+    if (t.weight <= 0) return 0
+    const known = this.#points.get(t)
+    if (known !== undefined && known.weight === t.weight) return known.n
+    const n = Math.max(1, Math.min(Math.round(this.#unit * t.weight), MAX_POINTS / 4))
+    this.#points.set(t, { weight: t.weight, n })
+    return n
   }
 
   update(targets: readonly Target[]): void {
     const entries: Array<[number, Target]> = []
     const distinct: Target[] = []
     for (const t of targets) {
-      const n = this.#points.get(t) ?? 0
+      const n = this.#pointsOf(t)
       if (n === 0) continue
       distinct.push(t)
       for (let v = 0; v < n; v++) entries.push([hash32(`${t.url}#${v}`), t])

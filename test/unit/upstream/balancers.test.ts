@@ -29,25 +29,7 @@ function shares(pick: () => Target | undefined, n: number): Record<string, numbe
   return out
 }
 
-for (const name of ['round-robin', 'least-connections', 'consistent-hash', 'random', 'p2c-ewma']) {
-  test(`${name}: empty set → undefined; update() takes targets in and out`, () => {
-    const [a, b] = [t('a'), t('b')]
-    const bal = createBalancer(name, [a, b])
-    const c = ctx()
-    assert.ok([a, b].includes(bal.pick(c)!))
-    bal.update([b])
-    for (let i = 0; i < 20; i++) assert.equal(bal.pick(ctx({ ip: `10.0.0.${i}` })), b)
-    bal.update([])
-    assert.equal(bal.pick(c), undefined)
-    bal.update([a, b])
-    assert.ok(bal.pick(c) !== undefined)
-  })
-
-  test(`${name}: weight 0 is never picked`, () => {
-    const bal = createBalancer(name, [t('a', 0), t('b')])
-    for (let i = 0; i < 50; i++) assert.equal(host(bal.pick(ctx({ ip: `10.1.0.${i}` }))), 'b')
-  })
-}
+// What every balancer promises (empty set, update(), weight 0, shares) is test/conformance/balancer.test.ts.
 
 test('random: weighted shares within a few percent', () => {
   const bal = createBalancer('random', [t('a', 3), t('b', 1)])
