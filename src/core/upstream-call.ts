@@ -24,7 +24,15 @@ export interface UpstreamResult {
 }
 
 /** Why a call failed, stable for callers to branch on. */
-export type UpstreamFailure = 'timeout' | 'unreachable' | 'no_healthy_target' | 'too_large'
+export type UpstreamFailure =
+  | 'timeout'
+  | 'unreachable'
+  | 'no_healthy_target'
+  | 'too_large'
+  /** The upstream's circuit breaker is open: the call was not sent. */
+  | 'circuit_open'
+  /** The upstream's max_concurrent_requests and queue are full (or no slot freed within the deadline). */
+  | 'overloaded'
 
 export class UpstreamCallError extends Error {
   readonly code: UpstreamFailure

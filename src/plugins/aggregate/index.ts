@@ -8,7 +8,7 @@
 // itself is never called.
 import { parseDuration, parseSize } from '../../config/units.js'
 import type { RequestContext } from '../../core/context.js'
-import { UpstreamCallError, type UpstreamCaller } from '../../core/upstream-call.js'
+import { UpstreamCallError, type UpstreamCaller, type UpstreamFailure } from '../../core/upstream-call.js'
 import { definePlugin, type PluginInstance } from '../contract.js'
 import { type LocalReply } from '../../core/verdict.js'
 import { isJsonType } from '../request-transformer/json.js'
@@ -36,7 +36,7 @@ interface Backend {
 /** What one backend produced. */
 export type Outcome = { ok: true; data: unknown } | { ok: false; error: BackendError }
 export interface BackendError {
-  error: 'timeout' | 'unreachable' | 'no_healthy_target' | 'too_large' | 'status' | 'not_json' | 'dependency_failed'
+  error: UpstreamFailure | 'status' | 'not_json' | 'dependency_failed'
   message: string
   status?: number
 }
