@@ -161,7 +161,35 @@ export const Acme = Type.Object(
     ),
     ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle trusted for the directory\'s HTTPS (a private CA). Omitted = Node\'s roots.' })),
     storage_dir: Type.Optional(
-      Type.String({ minLength: 1, default: './portico-acme', description: 'Where the account key, certificates and keys, and pending challenges are kept (single instance). Workers read certificates and tokens from here.' }),
+      Type.String({ minLength: 1, default: './portico-acme', description: 'Where the account key, certificates and keys, and pending challenges are kept (single instance). Workers read certificates and tokens from here. In fleet mode (storage.backend: redis) this instance\'s copy of the fleet\'s certificates, which its workers serve (so they keep serving while Redis is down).' }),
+    ),
+    storage: Type.Optional(
+      Type.Object(
+        {
+          backend: Type.Optional(
+            Type.Union([Type.Literal('directory'), Type.Literal('redis')], {
+              default: 'directory',
+              description:
+                'directory: everything in storage_dir (one instance). redis: fleet mode, the account, certificates and keys in store.redis (encrypted with encryption_key), each order under a lock there, so many instances issue each certificate once; every instance mirrors them into its storage_dir, which its workers serve.',
+            }),
+          ),
+          encryption_key: Type.Optional(
+            Type.String({
+              minLength: 1,
+              description: 'AES-256-GCM key for what the redis backend stores: 32 bytes as 64 hex digits or base64 (openssl rand -base64 32). Use ${env:NAME} or ${file:/path}; never logged. Required with backend: redis.',
+            }),
+          ),
+          previous_encryption_keys: Type.Optional(
+            Type.Array(Type.String({ minLength: 1 }), {
+              description: 'Keys that still open older values after a rotation (new values are sealed with encryption_key only). Remove one once every value was renewed under the new key.',
+            }),
+          ),
+          lock_ttl: Type.Optional(
+            Dur('Lifetime of an issuance lock in the store; the holder renews it every third of this, so a crashed holder blocks the others for at most this long.', '30s'),
+          ),
+        },
+        { ...Strict, description: 'Where ACME state lives: the local directory, or the shared Store for a fleet.' },
+      ),
     ),
     challenge: Type.Optional(
       Type.Union([Type.Literal('http-01'), Type.Literal('tls-alpn-01')], {
