@@ -100,3 +100,22 @@ test('ACME: directory aliases and the renewal time (two thirds, or renew_before)
     await pki.remove()
   }
 })
+
+test('config checks: ACME fleet mode needs store.redis and a 32-byte encryption key, errors name the path and never the key', () => {
+  const key = Buffer.alloc(32, 7).toString('base64')
+  const errs = (storage: string, store = '', env: Record<string, string> = {}): string[] => {
+    const text = `${store}acme:\n  terms_of_service_agreed: true\n  certificates: [{ names: [a.test] }]\n  storage: ${storage}\nupstreams: {}\nroutes: []\n`
+    const r = loadConfigText(text, 't.yaml', { checks: BUILTIN_CHECKS, env })
+    return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)
+  }
+  const redis = 'store: { redis: { url: "redis://127.0.0.1:6379" } }\n'
+  assert.deepEqual(errs(`{ backend: redis, encryption_key: "${key}" }`, redis), [])
+  assert.deepEqual(errs('{ backend: redis, encryption_key: "${env:K}" }', redis, { K: Buffer.alloc(32, 1).toString('hex') }), [])
+  assert.match(errs(`{ backend: redis, encryption_key: "${key}" }`).join(), /acme\.storage\.backend: backend: redis \(fleet mode\) needs store\.redis/)
+  assert.match(errs('{ backend: redis }', redis).join(), /acme\.storage: backend: redis needs encryption_key/)
+  const bad = errs('{ backend: redis, encryption_key: "${env:K}" }', redis, { K: 'not-a-key-hunter2' })
+  assert.match(bad.join(), /acme\.storage\.encryption_key: must be 32 bytes/)
+  assert.ok(!bad.join().includes('hunter2'))
+  assert.match(errs(`{ backend: redis, encryption_key: "${key}", previous_encryption_keys: [short] }`, redis).join(), /acme\.storage\.previous_encryption_keys\[0\]: must be 32 bytes/)
+  assert.deepEqual(errs('{ backend: directory }'), [])
+})
