@@ -249,11 +249,22 @@ export class AcmeStoreStorage implements AcmeStorage {
     if (fence === 0) return null
     let lost = false
     let released = false
+    /** Until when the lock is surely ours: the last renewal's start plus the ttl. */
+    let validUntil = Date.now() + ttlMs
     // Renewed at a third of its life: two renewals may fail (a Redis blip) before it expires.
     const timer = setInterval(() => {
+      const sent = Date.now()
+      if (sent >= validUntil) {
+        // No renewal got through for a whole ttl: the lock may have expired and been taken.
+        lost = true
+        clearInterval(timer)
+        return
+      }
       store.eval(RENEW, [key], [owner, ttlMs]).then(
         (r) => {
-          if (Number(r) !== 1 && !released) {
+          if (released) return
+          if (Number(r) === 1) validUntil = sent + ttlMs
+          else {
             lost = true
             clearInterval(timer)
           }
@@ -266,7 +277,7 @@ export class AcmeStoreStorage implements AcmeStorage {
       fence,
       owner,
       get lost() {
-        return lost
+        return lost || Date.now() >= validUntil
       },
       release: async () => {
         released = true

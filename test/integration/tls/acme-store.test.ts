@@ -120,6 +120,8 @@ test('lock: a crashed holder (no more renewals) frees it after its ttl; its late
   assert.match((await s.lockHolder('crash'))!, new RegExp(`/${process.pid}/`), 'the owner token names host and pid')
   await doomedStore.close()
   assert.equal(await s.lock('crash', 10_000), null, 'still held right after the crash')
+  // The holder itself, cut off from Redis, counts its lock as lost once a ttl passed without a renewal.
+  await pollUntil(() => c.lost, { timeoutMs: 5000, what: 'the cut-off holder counting its lock lost' })
   const d = await pollUntil(() => s.lock('crash', 10_000), { timeoutMs: 10_000, intervalMs: 50, what: 'the expired lock taken over' })
   assert.ok(d.fence > c.fence)
   const cert = { name: 'crash', certPem: PEM_CERT, keyPem: PEM_KEY, names: ['x.test'] }
