@@ -46,6 +46,16 @@ export function checkAcme(acme: unknown, sharedStore: boolean, issues: Issue[]):
   if (!isObj(acme)) return
   const certs = Array.isArray(acme.certificates) ? acme.certificates : []
   if (certs.length === 0 && acme.on_demand === undefined) issues.push({ path: ['acme'], message: 'acme needs certificates (or on_demand)' })
+  const dns01 = acme.challenge === 'dns-01'
+  if (dns01 && !isObj(acme.dns)) issues.push({ path: ['acme', 'challenge'], message: 'dns-01 needs acme.dns (a webhook or exec hook that puts the TXT records)' })
+  if (isObj(acme.dns) && (acme.dns.webhook === undefined) === (acme.dns.exec === undefined)) issues.push({ path: ['acme', 'dns'], message: 'needs exactly one of webhook, exec' })
+  if (!dns01) {
+    certs.forEach((c, i) => {
+      if (!isObj(c) || !Array.isArray(c.names)) return
+      const j = c.names.findIndex((n) => typeof n === 'string' && n.startsWith('*.'))
+      if (j >= 0) issues.push({ path: ['acme', 'certificates', i, 'names', j], message: 'a wildcard name can only be validated with challenge: dns-01' })
+    })
+  }
   const st = acme.storage
   if (!isObj(st)) return
   const keyIssue = (v: unknown, path: Segment[]): void => {

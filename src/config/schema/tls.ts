@@ -140,6 +140,34 @@ export const OnDemand = Type.Object(
   },
 )
 
+export const Dns = Type.Object(
+  {
+    webhook: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ pattern: '^https?://', description: 'POSTed {"action":"present"|"cleanup","domain","name","value"} (name: the TXT record FQDN with its trailing dot); any 2xx = done.' }),
+          headers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String(), { description: 'Sent with every call, e.g. authorization: "Bearer ${env:DNS_HOOK_TOKEN}".' })),
+          timeout: Type.Optional(Dur('Deadline of one call.', '30s')),
+        },
+        Strict,
+      ),
+    ),
+    exec: Type.Optional(
+      Type.Object(
+        {
+          command: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Program and its first arguments; run as <command...> present|cleanup <record FQDN.> <value> (no shell). Exit 0 = done.' }),
+          timeout: Type.Optional(Dur('Deadline of one run (then it is killed).', '30s')),
+        },
+        Strict,
+      ),
+    ),
+    propagation_delay: Type.Optional(
+      Dur('Wait this long after the record is put before asking the CA to validate (for DNS providers whose secondaries lag).', '0s'),
+    ),
+  },
+  { ...Strict, description: 'How DNS-01 records are put and removed: one of webhook or exec.' },
+)
+
 export const Acme = Type.Object(
   {
     directory: Type.Optional(
@@ -192,12 +220,13 @@ export const Acme = Type.Object(
       ),
     ),
     challenge: Type.Optional(
-      Type.Union([Type.Literal('http-01'), Type.Literal('tls-alpn-01')], {
+      Type.Union([Type.Literal('http-01'), Type.Literal('tls-alpn-01'), Type.Literal('dns-01')], {
         default: 'http-01',
         description:
-          'How the CA checks control of a name. http-01: a token on port 80, answered by every cleartext listener before routing. tls-alpn-01 (RFC 8737): a handshake on port 443 with ALPN "acme-tls/1", answered by every https listener with acme: true, no cleartext listener needed.',
+          'How the CA checks control of a name. http-01: a token on port 80, answered by every cleartext listener before routing. tls-alpn-01 (RFC 8737): a handshake on port 443 with ALPN "acme-tls/1", answered by every https listener with acme: true, no cleartext listener needed. dns-01: a TXT record at _acme-challenge.<name>, put there by the dns hook; the only one that gives wildcard certificates.',
       }),
     ),
+    dns: Type.Optional(Dns),
     key_type: Type.Optional(Type.Union([Type.Literal('ecdsa'), Type.Literal('rsa')], { default: 'ecdsa', description: 'Key of issued certificates: ECDSA P-256 or RSA 2048.' })),
     renew_before: Type.Optional(
       Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 0 })], {
@@ -223,6 +252,7 @@ export const Acme = Type.Object(
 
 export type AcmeConfig = Static<typeof Acme>
 export type OnDemandConfig = Static<typeof OnDemand>
+export type DnsConfig = Static<typeof Dns>
 export type TlsCertificateConfig = Static<typeof TlsCertificate>
 export type ClientAuthConfig = Static<typeof ClientAuth>
 export type ListenerTlsConfig = Static<typeof ListenerTls>

@@ -23,6 +23,7 @@ import { watch, type FSWatcher } from 'node:fs'
 import { AcmeDirectory, FencedOutError, type AcmeLock, type AcmeStorage, type StoredCertificate } from './storage.js'
 import { OnDemandGate } from './on-demand.js'
 import { directoryUrl } from './directory.js'
+import { dnsProvider, dnsRecord, type DnsProvider } from './dns01.js'
 
 type AcmeModule = typeof import('acme-client')
 
@@ -281,6 +282,17 @@ export class AcmeManager {
     this.#log.info({ certificate: c.name, names: c.names }, 'acme certificate from the store mirrored for the workers')
   }
 
+  #dnsHook: { key: string; provider: DnsProvider } | null = null
+
+  /** The DNS-01 provider of the current config (made again when acme.dns changes). */
+  #dns(): DnsProvider {
+    const cfg = this.#config.dns
+    if (cfg === undefined) throw new Error('challenge dns-01 without acme.dns')
+    const key = JSON.stringify(cfg)
+    if (this.#dnsHook?.key !== key) this.#dnsHook = { key, provider: dnsProvider(cfg) }
+    return this.#dnsHook.provider
+  }
+
   async #clientFor(): Promise<InstanceType<AcmeModule['Client']>> {
     if (this.#client !== null) return this.#client
     const acme = (this.#acme ??= (await import('acme-client')).default as unknown as AcmeModule)
@@ -327,7 +339,13 @@ export class AcmeManager {
       const name = authz.identifier.value
       // Published where every worker reads it: HTTP-01 tokens for the cleartext listeners, the
       // validation certificate (acmeIdentifier extension, RFC 8737 §3) for the https listeners.
-      if (type === 'tls-alpn-01') {
+      // DNS-01: the TXT record through the configured hook (only the lock holder does this).
+      const record = type === 'dns-01' ? dnsRecord(name, keyAuthorization) : null
+      if (record !== null) {
+        await this.#dns().present(record)
+        const delay = parseDuration(this.#config.dns?.propagation_delay ?? '0s')
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay))
+      } else if (type === 'tls-alpn-01') {
         const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization)
         await this.storage.putAlpnChallenge(name, { cert: cert.toString(), key: key.toString() })
       } else {
@@ -337,7 +355,11 @@ export class AcmeManager {
         await client.completeChallenge(challenge)
         await client.waitForValidStatus(challenge)
       } finally {
-        if (type === 'tls-alpn-01') await this.storage.removeAlpnChallenge(name)
+        if (record !== null) {
+          await this.#dns()
+            .cleanup(record)
+            .catch((err: Error) => this.#log.warn({ certificate: m.name, record: record.name, err: err.message }, 'dns-01 record not removed'))
+        } else if (type === 'tls-alpn-01') await this.storage.removeAlpnChallenge(name)
         else await this.storage.removeChallenge(challenge.token)
       }
     }
