@@ -340,7 +340,7 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
   const upstreamNames = Object.keys(upstreams)
   const site: UseSite = { doc, upstreams: upstreamNames, show, checks, sharedStore: isObj(doc.store) && isObj(doc.store.redis) }
 
-  checkAcme(doc.acme, issues)
+  checkAcme(doc.acme, site.sharedStore, issues)
   const server = doc.server
   if (isObj(server)) {
     checkListen(server.listen, ['server', 'listen'], issues)

@@ -399,16 +399,37 @@ class Controller {
   // --- ACME (tls/acme): issuance and renewal in the primary only ---
 
   #acme: import('../tls/acme/manager.js').AcmeManager | null = null
+  /** What the manager's storage was made from: a change (fleet mode on/off, store, keys) makes a new manager. */
+  #acmeStorageKey = ''
+  #acmeStore: import('../state/store.js').Store | null = null
 
   async applyAcme(config: Config): Promise<void> {
-    if (config.acme === undefined) {
+    const acme = config.acme
+    const fleet = acme?.storage?.backend === 'redis'
+    const storageKey = JSON.stringify([acme?.storage_dir, fleet ? [acme?.storage, config.store?.redis, acme?.directory] : null])
+    if (acme === undefined || (this.#acme !== null && storageKey !== this.#acmeStorageKey)) {
       await this.#acme?.stop()
       this.#acme = null
-      return
+      await this.#acmeStore?.close()
+      this.#acmeStore = null
+      if (acme === undefined) return
     }
-    if (this.#acme !== null) return this.#acme.update(config.acme)
+    if (this.#acme !== null) return this.#acme.update(acme)
+    this.#acmeStorageKey = storageKey
     const { AcmeManager } = await import('../tls/acme/manager.js')
-    this.#acme = new AcmeManager(config.acme, this.#logger)
+    let storage: import('../tls/acme/storage.js').AcmeStorage | undefined
+    const redis = config.store?.redis
+    if (fleet && redis !== undefined) {
+      // Its own connection: ACME calls are few and not on the request path, so a longer deadline
+      // than the plugins' (a loaded Redis must not fail an order that took a minute at the CA).
+      const { RedisStore } = await import('../state/redis.js')
+      const store = new RedisStore({ ...redis, timeoutMs: Math.max(parseDuration(redis.timeout ?? '100ms'), 2000), prefix: redis.prefix ?? 'portico:' })
+      this.#acmeStore = store
+      const { storeStorageFor } = await import('../tls/acme/store-storage.js')
+      storage = storeStorageFor(acme, store, (err) => this.#logger.debug({ err: err.message }, 'acme: store call failed'))
+      await store.ready(2000).catch(() => this.#logger.warn('acme: store.redis not reachable yet; issuance waits for it, stored certificates keep serving'))
+    }
+    this.#acme = new AcmeManager(acme, this.#logger, undefined, storage === undefined ? {} : { storage })
     await this.#acme.start().catch((err: Error) => this.#logger.error({ err: err.message }, 'acme storage unusable; no certificates will be issued'))
   }
 
@@ -431,6 +452,7 @@ class Controller {
     }
     await this.admin?.close()
     await this.#acme?.stop()
+    await this.#acmeStore?.close()
     this.#logger.info('stopped')
     process.exit(0)
   }

@@ -25,7 +25,7 @@ import { WebSocketSessions } from '../proxy/ws-sessions.js'
 import type { Front } from '../proxy/listeners/hooks.js'
 import { createTlsListener, type TlsDeps } from '../tls/listener.js'
 import type { CertificateSummary } from '../tls/certificate.js'
-import { AcmeDirectory } from '../tls/acme/storage.js'
+import { AcmeDirectory, type ChallengeReader } from '../tls/acme/storage.js'
 import { http01Front } from '../tls/acme/http01.js'
 import { listenHandles } from './listen-handles.js'
 import { Stores } from './stores.js'
@@ -142,6 +142,9 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
       const acme = config.acme === undefined ? undefined : new AcmeDirectory(config.acme.storage_dir ?? './portico-acme')
       // The primary may not have made the storage yet: make it, so a listener can watch it.
       await acme?.init()
+      // Fleet mode: challenges are in the shared Store (any instance may be asked by the CA);
+      // certificates still come from storage_dir, where this instance's primary mirrors them.
+      const challenges = config.acme?.storage?.backend === 'redis' ? await this.#fleetChallenges(config) : acme
       try {
         const wanted = resolveListeners(config)
         // Sockets the control plane owns (--handoff) are listened on instead of binding new ones.
@@ -154,12 +157,12 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
             const http1 = l.protocols.includes('http1')
             // ALPN in the server's preference: h2 first when both are served.
             const alpn = [...(h2 === null ? [] : ['h2']), ...(http1 ? ['http/1.1'] : [])]
-            const tls = await createTlsListener(l.tls, { logger: this.logger, alpn, ...(acme === undefined ? {} : acmeDeps(acme, config)) })
+            const tls = await createTlsListener(l.tls, { logger: this.logger, alpn, ...(acme === undefined ? {} : acmeDeps(acme, challenges ?? acme, config)) })
             this.#listeners.push(await listenHttps(this, at, limits, tls, handle, { http1, h2 }).catch((err: unknown) => (tls.close(), Promise.reject(err))))
             continue
           }
           const fronts: Front[] = []
-          if (acme !== undefined) fronts.push(http01Front(acme))
+          if (challenges !== undefined) fronts.push(http01Front(challenges))
           if (l.redirectHttps !== undefined) fronts.push(redirectFront(l.redirectHttps))
           const h2c = l.protocols.includes('h2c') ? resolveH2(l.http2, limits.maxHeaderSize) : null
           this.#listeners.push(await listenHttp(this, at, limits, fronts, handle, { http1: l.protocols.includes('http1'), h2c }))
@@ -177,6 +180,13 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
       }
     }
     return this.#listeners[0]!.address()
+  }
+
+  /** The shared Store's view of pending challenges; the Store is looked up per call (a reload may replace it). */
+  async #fleetChallenges(config: Config): Promise<ChallengeReader> {
+    const { storeStorageFor } = await import('../tls/acme/store-storage.js')
+    await this.#stores.sharedFor(config)
+    return storeStorageFor(config.acme!, () => this.#stores.current())
   }
 
   addresses(): AddressInfo[] {
@@ -274,10 +284,11 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
 }
 
 /** What an https listener needs of the acme block: the storage, the challenge, on-demand TLS. */
-function acmeDeps(acme: AcmeDirectory, config: Config): Pick<TlsDeps, 'acme' | 'alpnChallenges' | 'onDemand'> {
+function acmeDeps(acme: AcmeDirectory, challenges: ChallengeReader, config: Config): Pick<TlsDeps, 'acme' | 'alpnChallenges' | 'challenges' | 'onDemand'> {
   const od = config.acme?.on_demand
   return {
     acme,
+    challenges,
     alpnChallenges: config.acme?.challenge === 'tls-alpn-01',
     ...(od === undefined ? {} : { onDemand: { waitMs: parseDuration(od.wait ?? '30s'), perNameMs: parseDuration(od.per_name_interval ?? '10m') } }),
   }

@@ -41,6 +41,11 @@ export class Stores {
     return store
   }
 
+  /** The shared Store made last (by sharedFor), for readers that outlive one Snapshot. */
+  current(): Store {
+    return this.#shared?.store ?? this.#instance
+  }
+
   /** The shared Store's topology and nodes for /status, once one was made. */
   info(): ReturnType<Store['info']> | undefined {
     return this.#shared?.store.info()

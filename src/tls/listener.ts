@@ -21,7 +21,7 @@ import { OcspStapler } from './ocsp.js'
 import { trackListener, untrackListener } from './metrics.js'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { AcmeDirectory } from './acme/storage.js'
+import type { AcmeDirectory, ChallengeReader } from './acme/storage.js'
 
 export interface TlsDeps {
   logger: Logger
@@ -29,6 +29,8 @@ export interface TlsDeps {
   acme?: AcmeDirectory
   /** acme.challenge is tls-alpn-01: listeners with `acme: true` answer validation handshakes. */
   alpnChallenges?: boolean
+  /** Where pending TLS-ALPN-01 certificates are read (fleet mode: the shared Store); default `acme`. */
+  challenges?: ChallengeReader
   /** acme.on_demand: a handshake for an uncovered name on an `acme: true` listener asks for one. */
   onDemand?: { waitMs: number; perNameMs: number }
   /** ALPN protocols the listener serves, in the server's order of preference (default: http/1.1 only). */
@@ -136,7 +138,7 @@ class PorticoTlsListener implements TlsListener {
     const anyClientAuth = b.mode !== 'none' || [...b.modeBySni.values()].some((m) => m !== 'none')
     const allRequired = b.mode === 'required' && [...b.modeBySni.values()].every((m) => m === 'required')
     const fallback = b.set.fallback
-    const acmeDir = config.acme === true && this.#deps.alpnChallenges === true ? this.#deps.acme : undefined
+    const acmeDir = config.acme === true && this.#deps.alpnChallenges === true ? (this.#deps.challenges ?? this.#deps.acme) : undefined
     const alpn = this.#deps.alpn ?? ['http/1.1']
     this.serverOptions = {
       ...b.base,
@@ -451,7 +453,7 @@ class PorticoTlsListener implements TlsListener {
  * offers acme-tls/1 only (a CA's validator), the certificate of the name's pending challenge in the
  * ACME storage, swapped in for this one socket's SNI step. No pending challenge: the handshake fails.
  */
-function alpnSelector(storage: AcmeDirectory, alpn: readonly string[], log: Logger): (this: TLSSocket, info: { servername: string; protocols: string[] }) => string | undefined {
+function alpnSelector(storage: ChallengeReader, alpn: readonly string[], log: Logger): (this: TLSSocket, info: { servername: string; protocols: string[] }) => string | undefined {
   let warned = false
   return function (this: TLSSocket, info) {
     const protocols = info.protocols

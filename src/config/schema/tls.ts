@@ -140,6 +140,34 @@ export const OnDemand = Type.Object(
   },
 )
 
+export const Dns = Type.Object(
+  {
+    webhook: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ pattern: '^https?://', description: 'POSTed {"action":"present"|"cleanup","domain","name","value"} (name: the TXT record FQDN with its trailing dot); any 2xx = done.' }),
+          headers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String(), { description: 'Sent with every call, e.g. authorization: "Bearer ${env:DNS_HOOK_TOKEN}".' })),
+          timeout: Type.Optional(Dur('Deadline of one call.', '30s')),
+        },
+        Strict,
+      ),
+    ),
+    exec: Type.Optional(
+      Type.Object(
+        {
+          command: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Program and its first arguments; run as <command...> present|cleanup <record FQDN.> <value> (no shell). Exit 0 = done.' }),
+          timeout: Type.Optional(Dur('Deadline of one run (then it is killed).', '30s')),
+        },
+        Strict,
+      ),
+    ),
+    propagation_delay: Type.Optional(
+      Dur('Wait this long after the record is put before asking the CA to validate (for DNS providers whose secondaries lag).', '0s'),
+    ),
+  },
+  { ...Strict, description: 'How DNS-01 records are put and removed: one of webhook or exec.' },
+)
+
 export const Acme = Type.Object(
   {
     directory: Type.Optional(
@@ -161,15 +189,44 @@ export const Acme = Type.Object(
     ),
     ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle trusted for the directory\'s HTTPS (a private CA). Omitted = Node\'s roots.' })),
     storage_dir: Type.Optional(
-      Type.String({ minLength: 1, default: './portico-acme', description: 'Where the account key, certificates and keys, and pending challenges are kept (single instance). Workers read certificates and tokens from here.' }),
+      Type.String({ minLength: 1, default: './portico-acme', description: 'Where the account key, certificates and keys, and pending challenges are kept (single instance). Workers read certificates and tokens from here. In fleet mode (storage.backend: redis) this instance\'s copy of the fleet\'s certificates, which its workers serve (so they keep serving while Redis is down).' }),
+    ),
+    storage: Type.Optional(
+      Type.Object(
+        {
+          backend: Type.Optional(
+            Type.Union([Type.Literal('directory'), Type.Literal('redis')], {
+              default: 'directory',
+              description:
+                'directory: everything in storage_dir (one instance). redis: fleet mode, the account, certificates and keys in store.redis (encrypted with encryption_key), each order under a lock there, so many instances issue each certificate once; every instance mirrors them into its storage_dir, which its workers serve.',
+            }),
+          ),
+          encryption_key: Type.Optional(
+            Type.String({
+              minLength: 1,
+              description: 'AES-256-GCM key for what the redis backend stores: 32 bytes as 64 hex digits or base64 (openssl rand -base64 32). Use ${env:NAME} or ${file:/path}; never logged. Required with backend: redis.',
+            }),
+          ),
+          previous_encryption_keys: Type.Optional(
+            Type.Array(Type.String({ minLength: 1 }), {
+              description: 'Keys that still open older values after a rotation (new values are sealed with encryption_key only). Remove one once every value was renewed under the new key.',
+            }),
+          ),
+          lock_ttl: Type.Optional(
+            Dur('Lifetime of an issuance lock in the store; the holder renews it every third of this, so a crashed holder blocks the others for at most this long.', '30s'),
+          ),
+        },
+        { ...Strict, description: 'Where ACME state lives: the local directory, or the shared Store for a fleet.' },
+      ),
     ),
     challenge: Type.Optional(
-      Type.Union([Type.Literal('http-01'), Type.Literal('tls-alpn-01')], {
+      Type.Union([Type.Literal('http-01'), Type.Literal('tls-alpn-01'), Type.Literal('dns-01')], {
         default: 'http-01',
         description:
-          'How the CA checks control of a name. http-01: a token on port 80, answered by every cleartext listener before routing. tls-alpn-01 (RFC 8737): a handshake on port 443 with ALPN "acme-tls/1", answered by every https listener with acme: true, no cleartext listener needed.',
+          'How the CA checks control of a name. http-01: a token on port 80, answered by every cleartext listener before routing. tls-alpn-01 (RFC 8737): a handshake on port 443 with ALPN "acme-tls/1", answered by every https listener with acme: true, no cleartext listener needed. dns-01: a TXT record at _acme-challenge.<name>, put there by the dns hook; the only one that gives wildcard certificates.',
       }),
     ),
+    dns: Type.Optional(Dns),
     key_type: Type.Optional(Type.Union([Type.Literal('ecdsa'), Type.Literal('rsa')], { default: 'ecdsa', description: 'Key of issued certificates: ECDSA P-256 or RSA 2048.' })),
     renew_before: Type.Optional(
       Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 0 })], {
@@ -195,6 +252,7 @@ export const Acme = Type.Object(
 
 export type AcmeConfig = Static<typeof Acme>
 export type OnDemandConfig = Static<typeof OnDemand>
+export type DnsConfig = Static<typeof Dns>
 export type TlsCertificateConfig = Static<typeof TlsCertificate>
 export type ClientAuthConfig = Static<typeof ClientAuth>
 export type ListenerTlsConfig = Static<typeof ListenerTls>

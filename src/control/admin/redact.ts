@@ -12,8 +12,9 @@ export function setOwn(o: Obj, k: string, v: unknown): void {
 }
 
 // Keys whose values are credentials wherever they appear (plugin configs included: jwt `secret`,
-// oauth2-introspection `client_secret`, hmac credentials, key-auth keys, the admin token).
-const SECRET_KEY = /^(secret|password|passphrase|token|api_key|private_key|client_secret|key_auth|sha256)$|_(secret|password|token)$/
+// oauth2-introspection `client_secret`, hmac credentials, key-auth keys, the admin token, ACME's EAB
+// hmac_key and storage encryption keys).
+const SECRET_KEY = /^(secret|password|passphrase|token|api_key|private_key|client_secret|key_auth|sha256|hmac_key|encryption_key|previous_encryption_keys)$|_(secret|password|token)$/
 /** A value that only names an environment variable (no default) or a secret file tells nothing secret. */
 const PURE_REF = /^\$\{(?:(?:env:)?[A-Za-z_][A-Za-z0-9_]*|file:\/[^}]*)\}$/
 

@@ -1,12 +1,13 @@
 // HTTP-01 (RFC 8555 §8.3): every cleartext listener answers /.well-known/acme-challenge/<token>
 // before routing, from the ACME storage the primary writes, so the CA may reach any worker (and,
-// with shared storage, any instance). Unknown tokens are a plain 404, never routed.
+// in fleet mode, where the tokens are in the shared Store, any instance). Unknown tokens are a
+// plain 404, never routed; a Store that does not answer is a 503 (the CA retries or fails the order).
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AcmeDirectory } from './storage.js'
+import type { ChallengeReader } from './storage.js'
 
 const PREFIX = '/.well-known/acme-challenge/'
 
-export function http01Front(storage: AcmeDirectory): (req: IncomingMessage, res: ServerResponse, host: string, path: string) => boolean {
+export function http01Front(storage: ChallengeReader): (req: IncomingMessage, res: ServerResponse, host: string, path: string) => boolean {
   return (req, res, _host, path) => {
     if (!path.startsWith(PREFIX) || (req.method !== 'GET' && req.method !== 'HEAD')) return false
     const token = path.slice(PREFIX.length)

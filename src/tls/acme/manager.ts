@@ -6,6 +6,13 @@
 // write the result back, where the workers' https listeners pick it up (they watch the storage).
 // One order per name set at a time, never a second while one runs; failures back off
 // exponentially (1 min doubling to 6 h, with jitter) and the old certificate keeps serving.
+//
+// Fleet mode (acme.storage.backend: redis): the state is in the shared Store, encrypted
+// (store-storage.ts), and each order runs under the certificate's lock there, so of all the
+// instances one orders and the others wait for its publication. Every primary mirrors the Store's
+// certificates into its local storage_dir, where its workers pick them up as before; so an
+// instance keeps serving what it has when Redis is down (and after a restart), and only issuance
+// and renewal wait for Redis (with the same backoff).
 import { X509Certificate } from 'node:crypto'
 import https from 'node:https'
 import { readFileSync } from 'node:fs'
@@ -13,18 +20,19 @@ import type { Logger } from 'pino'
 import type { AcmeConfig } from '../../config/schema/tls.js'
 import { parseDuration } from '../../config/units.js'
 import { watch, type FSWatcher } from 'node:fs'
-import { AcmeDirectory } from './storage.js'
+import { AcmeDirectory, FencedOutError, type AcmeLock, type AcmeStorage, type StoredCertificate } from './storage.js'
 import { OnDemandGate } from './on-demand.js'
+import { directoryUrl } from './directory.js'
+import { dnsProvider, dnsRecord, type DnsProvider } from './dns01.js'
 
 type AcmeModule = typeof import('acme-client')
 
-const DIRECTORIES: Record<string, string> = {
-  production: 'https://acme-v02.api.letsencrypt.org/directory',
-  staging: 'https://acme-staging-v02.api.letsencrypt.org/directory',
-}
 
 const MIN_BACKOFF_MS = 60_000
 const MAX_BACKOFF_MS = 6 * 3600_000
+/** Lock held by another instance: look again after a third of the lock's lifetime, within these bounds. */
+const BUSY_MIN_MS = 500
+const BUSY_MAX_MS = 10_000
 /** Longest single timer (Node caps at 2^31-1 ms); a longer wait is re-checked then. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -44,10 +52,7 @@ interface Managed {
   onDemand: boolean
 }
 
-export function directoryUrl(d: string | undefined): string {
-  const v = d ?? 'production'
-  return DIRECTORIES[v] ?? v
-}
+export { directoryUrl }
 
 /** When a certificate is due: renew_before before not-after, else at two thirds of its lifetime. */
 export function renewalTime(cert: X509Certificate, renewBeforeMs: number | undefined): number {
@@ -56,8 +61,16 @@ export function renewalTime(cert: X509Certificate, renewBeforeMs: number | undef
   return renewBeforeMs === undefined ? from + ((to - from) * 2) / 3 : to - renewBeforeMs
 }
 
+export interface AcmeManagerDeps {
+  /** The shared storage (fleet mode); omitted = the local directory is the storage. */
+  storage?: AcmeStorage
+}
+
 export class AcmeManager {
-  readonly storage: AcmeDirectory
+  /** Where the state lives: the local directory, or the shared Store (fleet mode). */
+  readonly storage: AcmeStorage
+  /** storage_dir: what this instance's workers serve, and on-demand demands/refusals. */
+  readonly local: AcmeDirectory
   /** Orders placed by this manager, by certificate name (tests and /status). */
   readonly orders = new Map<string, number>()
   #config: AcmeConfig
@@ -72,19 +85,46 @@ export class AcmeManager {
   #demandWatch: FSWatcher | null = null
   #scanning: Promise<void> | null = null
   #rescan = false
+  #unwatch: (() => Promise<void>) | null = null
+  #mirroring: Promise<void> | null = null
+  #remirror = false
 
-  constructor(config: AcmeConfig, log: Logger, onIssued: (e: IssuedEvent) => void = () => {}) {
+  constructor(config: AcmeConfig, log: Logger, onIssued: (e: IssuedEvent) => void = () => {}, deps: AcmeManagerDeps = {}) {
     this.#config = config
     this.#log = log.child({ component: 'acme' })
-    this.storage = new AcmeDirectory(config.storage_dir ?? './portico-acme')
+    this.local = new AcmeDirectory(config.storage_dir ?? './portico-acme')
+    this.storage = deps.storage ?? this.local
     this.#onIssued = onIssued
   }
 
+  get #fleet(): boolean {
+    return this.storage !== this.local
+  }
+
+  #lockTtlMs(): number {
+    return parseDuration(this.#config.storage?.lock_ttl ?? '30s')
+  }
+
   async start(): Promise<void> {
+    await this.local.init()
     await this.storage.init()
+    if (this.#fleet) {
+      // Publications of any instance (this one's included) are mirrored for the workers; the
+      // first mirror runs now, so a restarted instance serves what the fleet has at once.
+      // Not awaited: with Redis down the subscription waits for it (and is restored after each
+      // reconnect), while this instance serves what storage_dir has.
+      this.storage.watch(() => this.#mirror()).then(
+        (unwatch) => {
+          if (this.#stopped) void unwatch()
+          else this.#unwatch = unwatch
+        },
+        (err: Error) => this.#log.warn({ err: err.message }, 'acme: cannot subscribe to certificate publications; checks still mirror them'),
+      )
+      await this.#mirrorNow()
+    }
     this.#sync()
     // On-demand certificates issued before (a restart): renewed like configured ones.
-    for (const name of await this.storage.certificateNames()) {
+    for (const name of await this.storage.certificateNames().catch(() => this.local.certificateNames())) {
       if (this.#managed.has(name)) continue
       const meta = await this.storage.certificateMeta(name).catch(() => null)
       if (meta?.on_demand !== true || !Array.isArray(meta.names)) continue
@@ -138,30 +178,119 @@ export class AcmeManager {
     return m.running
   }
 
+  #renewBefore(): number | undefined {
+    return this.#config.renew_before === undefined ? undefined : parseDuration(this.#config.renew_before)
+  }
+
+  /** When `stored` is due for `m`, or null when it must be ordered now (missing, other names, due). */
+  #dueAt(m: Managed, stored: StoredCertificate | null): number | null {
+    if (stored === null) return null
+    const sameNames = stored.names.length === m.names.length && m.names.every((n) => stored.names.includes(n))
+    const due = renewalTime(new X509Certificate(stored.certPem), this.#renewBefore())
+    return sameNames && Date.now() < due ? due : null
+  }
+
   async #check(m: Managed): Promise<void> {
-    const renewBefore = this.#config.renew_before === undefined ? undefined : parseDuration(this.#config.renew_before)
-    const stored = await this.storage.certificate(m.name)
-    if (stored !== null) {
-      const x = new X509Certificate(stored.certPem)
-      const sameNames = stored.names.length === m.names.length && m.names.every((n) => stored.names.includes(n))
-      const due = renewalTime(x, renewBefore)
-      if (sameNames && Date.now() < due) {
-        this.#schedule(m, due - Date.now())
+    try {
+      const r = await this.#issue(m)
+      if (r.kind === 'busy') {
+        // Another instance orders it: its publication is mirrored here; look again soon in case it dies.
+        this.#schedule(m, Math.min(BUSY_MAX_MS, Math.max(BUSY_MIN_MS, this.#lockTtlMs() / 3)))
         return
       }
-    }
-    try {
-      await this.#order(m)
       m.failures = 0
-      const fresh = await this.storage.certificate(m.name)
-      this.#schedule(m, fresh === null ? MIN_BACKOFF_MS : renewalTime(new X509Certificate(fresh.certPem), renewBefore) - Date.now())
+      this.#schedule(m, r.due - Date.now())
     } catch (err) {
+      if (err instanceof FencedOutError) {
+        // A newer holder exists (this one's lock expired while it ordered): its certificate wins.
+        this.#log.warn({ certificate: m.name, err: err.message }, 'acme: lock lost during the order; the newer holder\'s certificate is kept')
+        this.#schedule(m, BUSY_MIN_MS)
+        return
+      }
       m.failures++
       const backoff = Math.min(MIN_BACKOFF_MS * 2 ** (m.failures - 1), MAX_BACKOFF_MS)
       const wait = backoff / 2 + Math.random() * (backoff / 2)
       this.#log.error({ certificate: m.name, names: m.names, err: (err as Error).message, retry_in_s: Math.round(wait / 1000), failures: m.failures }, 'acme order failed; the current certificate (if any) keeps serving')
       this.#schedule(m, wait)
     }
+  }
+
+  /**
+   * Makes sure the storage holds a fresh certificate for `m`: the stored one when it is not due,
+   * else one ordered under the certificate's lock (looked at again once the lock is held: the
+   * previous holder may have just finished). busy = another instance holds the lock.
+   */
+  async #issue(m: Managed): Promise<{ kind: 'fresh'; due: number } | { kind: 'busy' }> {
+    const stored = await this.storage.certificate(m.name)
+    const due = this.#dueAt(m, stored)
+    if (due !== null) {
+      if (stored !== null) await this.#mirrorOne(stored)
+      return { kind: 'fresh', due }
+    }
+    const lock = await this.storage.lock(m.name, this.#lockTtlMs())
+    if (lock === null) return { kind: 'busy' }
+    try {
+      const again = this.#fleet ? await this.storage.certificate(m.name) : stored
+      const dueAgain = this.#dueAt(m, again)
+      if (dueAgain !== null) {
+        await this.#mirrorOne(again!)
+        return { kind: 'fresh', due: dueAgain }
+      }
+      const issued = await this.#order(m, lock)
+      return { kind: 'fresh', due: renewalTime(new X509Certificate(issued.certPem), this.#renewBefore()) }
+    } finally {
+      await lock.release().catch((err: Error) => this.#log.warn({ certificate: m.name, err: err.message }, 'acme: lock not released (it expires by itself)'))
+    }
+  }
+
+  // --- fleet mode: the Store's certificates mirrored into storage_dir for this instance's workers ---
+
+  /** One mirror at a time; a publication during one asks for one more. */
+  #mirror(): void {
+    if (this.#mirroring !== null) {
+      this.#remirror = true
+      return
+    }
+    this.#mirroring = (async () => {
+      do {
+        this.#remirror = false
+        await this.#mirrorNow()
+      } while (this.#remirror && !this.#stopped)
+    })().finally(() => (this.#mirroring = null))
+  }
+
+  async #mirrorNow(): Promise<void> {
+    try {
+      for (const name of await this.storage.certificateNames()) {
+        const c = await this.storage.certificate(name)
+        if (c !== null) await this.#mirrorOne(c)
+      }
+    } catch (err) {
+      // Redis down: what is mirrored keeps serving; the next publication or check mirrors again.
+      this.#log.warn({ err: (err as Error).message }, 'acme: certificates not mirrored from the store; the local copies keep serving')
+    }
+  }
+
+  /** Writes a certificate to storage_dir unless the copy there is the same. */
+  async #mirrorOne(c: StoredCertificate): Promise<void> {
+    if (!this.#fleet) return
+    const have = await this.local.certificate(c.name)
+    if (have !== null && have.certPem === c.certPem && have.keyPem === c.keyPem) return
+    const meta = (await this.storage.certificateMeta(c.name)) ?? {}
+    delete meta.names
+    await this.local.saveCertificate(c, meta)
+    this.#log.info({ certificate: c.name, names: c.names }, 'acme certificate from the store mirrored for the workers')
+  }
+
+  #dnsHook: { key: string; provider: DnsProvider } | null = null
+
+  /** The DNS-01 provider of the current config (made again when acme.dns changes). */
+  #dns(): DnsProvider {
+    const cfg = this.#config.dns
+    if (cfg === undefined) throw new Error('challenge dns-01 without acme.dns')
+    const key = JSON.stringify(cfg)
+    if (this.#dnsHook?.key !== key) this.#dnsHook = { key, provider: dnsProvider(cfg) }
+    return this.#dnsHook.provider
   }
 
   async #clientFor(): Promise<InstanceType<AcmeModule['Client']>> {
@@ -174,10 +303,8 @@ export class AcmeManager {
       acme.axios.defaults.httpsAgent = new https.Agent({ ca: readFileSync(this.#config.ca_file, 'utf8'), keepAlive: true })
     }
     let key = await this.storage.accountKey()
-    if (key === null) {
-      key = (await acme.crypto.createPrivateEcdsaKey()).toString()
-      await this.storage.saveAccountKey(key)
-    }
+    // In fleet mode another instance may save its key first: then that one is used (one account).
+    key ??= await this.storage.saveAccountKey((await acme.crypto.createPrivateEcdsaKey()).toString())
     const accountUrl = (await this.storage.accountUrl()) ?? undefined
     const eab = this.#config.eab
     const client = new acme.Client({
@@ -190,7 +317,7 @@ export class AcmeManager {
     return client
   }
 
-  async #order(m: Managed): Promise<void> {
+  async #order(m: Managed, lock: AcmeLock): Promise<StoredCertificate> {
     const client = await this.#clientFor()
     const acme = this.#acme!
     if ((await this.storage.accountUrl()) === null) {
@@ -212,7 +339,13 @@ export class AcmeManager {
       const name = authz.identifier.value
       // Published where every worker reads it: HTTP-01 tokens for the cleartext listeners, the
       // validation certificate (acmeIdentifier extension, RFC 8737 §3) for the https listeners.
-      if (type === 'tls-alpn-01') {
+      // DNS-01: the TXT record through the configured hook (only the lock holder does this).
+      const record = type === 'dns-01' ? dnsRecord(name, keyAuthorization) : null
+      if (record !== null) {
+        await this.#dns().present(record)
+        const delay = parseDuration(this.#config.dns?.propagation_delay ?? '0s')
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay))
+      } else if (type === 'tls-alpn-01') {
         const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization)
         await this.storage.putAlpnChallenge(name, { cert: cert.toString(), key: key.toString() })
       } else {
@@ -222,19 +355,28 @@ export class AcmeManager {
         await client.completeChallenge(challenge)
         await client.waitForValidStatus(challenge)
       } finally {
-        if (type === 'tls-alpn-01') await this.storage.removeAlpnChallenge(name)
+        if (record !== null) {
+          await this.#dns()
+            .cleanup(record)
+            .catch((err: Error) => this.#log.warn({ certificate: m.name, record: record.name, err: err.message }, 'dns-01 record not removed'))
+        } else if (type === 'tls-alpn-01') await this.storage.removeAlpnChallenge(name)
         else await this.storage.removeChallenge(challenge.token)
       }
     }
+    // A holder whose lock expired (another instance may be ordering now) stops before the CA
+    // issues: never two certificates for the same names. The fenced write below covers the rest.
+    if (lock.lost) throw new FencedOutError(`certificate ${m.name}: the issuance lock expired during the order; not finalized`)
+    this.#log.info({ certificate: m.name, names: m.names, fence: lock.fence }, 'acme finalize')
     const finalized = await client.finalizeOrder(order, csr)
     const chain = await client.getCertificate(finalized)
     const x = new X509Certificate(chain)
-    await this.storage.saveCertificate(
-      { name: m.name, certPem: chain, keyPem: privateKey.toString(), names: m.names },
-      { order_url: order.url, issued_at: new Date().toISOString(), ...(m.onDemand ? { on_demand: true } : {}) },
-    )
-    this.#log.info({ certificate: m.name, names: m.names, not_after: x.validTo }, 'acme certificate issued')
+    const issued: StoredCertificate = { name: m.name, certPem: chain, keyPem: privateKey.toString(), names: m.names }
+    const meta = { order_url: order.url, issued_at: new Date().toISOString(), ...(m.onDemand ? { on_demand: true } : {}) }
+    await this.storage.saveCertificate(issued, meta, lock)
+    if (this.#fleet) await this.local.saveCertificate(issued, meta)
+    this.#log.info({ certificate: m.name, names: m.names, not_after: x.validTo, serial: x.serialNumber }, 'acme certificate issued')
     this.#onIssued({ name: m.name, names: m.names, notAfter: new Date(x.validTo) })
+    return issued
   }
 
   // --- on-demand TLS: workers write demands/<name>; the gate decides; refusals go to refused/<name> ---
@@ -254,7 +396,7 @@ export class AcmeManager {
     }
     if (this.#demandWatch === null) {
       try {
-        this.#demandWatch = watch(this.storage.demandsDir, { persistent: false }, () => this.#scanDemands())
+        this.#demandWatch = watch(this.local.demandsDir, { persistent: false }, () => this.#scanDemands())
         this.#demandWatch.on('error', (err) => this.#log.warn({ err: err.message }, 'on-demand: demands directory watch failed'))
       } catch (err) {
         this.#log.error({ err: (err as Error).message }, 'on-demand: demands directory cannot be watched; no on-demand certificates')
@@ -272,8 +414,8 @@ export class AcmeManager {
     this.#scanning = (async () => {
       do {
         this.#rescan = false
-        for (const name of await this.storage.demands()) {
-          await this.storage.removeDemand(name)
+        for (const name of await this.local.demands()) {
+          await this.local.removeDemand(name)
           void this.#demand(name)
         }
       } while (this.#rescan && !this.#stopped)
@@ -290,35 +432,35 @@ export class AcmeManager {
     const reason = await gate.decide(name)
     if (reason !== null) {
       this.#log.info({ name, reason }, 'on-demand certificate refused')
-      await this.storage.refuse(name, reason)
+      await this.local.refuse(name, reason)
       return
     }
-    await this.storage.clearRefusal(name)
+    await this.local.clearRefusal(name)
     const m: Managed = { name, names: [name], timer: undefined, failures: 0, running: null, onDemand: true }
     this.#managed.set(name, m)
     // The first order is not retried with backoff like a configured certificate's: a failure is a
     // refusal (the handshake waiting gives up), and the next demand after per_name_interval tries again.
-    m.running = this.#order(m)
-      .then(async () => {
-        const fresh = await this.storage.certificate(name)
-        const renewBefore = this.#config.renew_before === undefined ? undefined : parseDuration(this.#config.renew_before)
-        this.#schedule(m, fresh === null ? MIN_BACKOFF_MS : renewalTime(new X509Certificate(fresh.certPem), renewBefore) - Date.now())
-      })
+    // In fleet mode another instance may be ordering it (its own handshake): then its publication
+    // lands in storage_dir, which settles the waiting handshake, and this one only looks again.
+    m.running = this.#issue(m)
+      .then((r) => this.#schedule(m, r.kind === 'busy' ? Math.min(BUSY_MAX_MS, Math.max(BUSY_MIN_MS, this.#lockTtlMs() / 3)) : r.due - Date.now()))
       .catch(async (err: Error) => {
         this.#managed.delete(name)
         const why = gate.refused(name, `order failed: ${err.message}`)
         this.#log.error({ name, err: err.message }, 'on-demand order failed')
-        await this.storage.refuse(name, why)
+        await this.local.refuse(name, why)
       })
       .finally(() => (m.running = null))
     await m.running
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.#stopped = true
     this.#demandWatch?.close()
     this.#demandWatch = null
     for (const m of this.#managed.values()) clearTimeout(m.timer)
-    return Promise.resolve()
+    await this.#unwatch?.().catch(() => undefined)
+    this.#unwatch = null
+    await this.storage.close()
   }
 }

@@ -31,7 +31,63 @@ export interface StoredCertificate {
   names: string[]
 }
 
-export class AcmeDirectory {
+/**
+ * An issuance lock on one certificate (fleet mode: in the Store, with expiry and a fencing token;
+ * one instance: nothing to share, always granted with fence 0).
+ */
+export interface AcmeLock {
+  /** Monotonic per certificate: every acquisition gets a larger one. */
+  readonly fence: number
+  /** Random token naming this holder (the lock's value in the Store). */
+  readonly owner: string
+  /** true once a renewal found the lock expired or taken: the order must not be finalized. */
+  readonly lost: boolean
+  release(): Promise<void>
+}
+
+/** A certificate write refused because a newer lock holder exists (its fence is larger). */
+export class FencedOutError extends Error {
+  readonly code = 'PORTICO_ACME_FENCED_OUT'
+}
+
+/** What the workers read while a challenge is pending (HTTP-01 tokens, TLS-ALPN-01 certificates). */
+export interface ChallengeReader {
+  challenge(token: string): Promise<string | null>
+  /** The pending TLS-ALPN-01 certificate for a server name, or null. */
+  alpnChallenge(name: string): Promise<AlpnChallenge | null>
+}
+
+/**
+ * Where the manager keeps ACME state: the local directory (one instance) or the shared Store
+ * (fleet mode, store.ts). The workers serve certificates from the local directory in both modes
+ * (in fleet mode the primary mirrors the Store's certificates there).
+ */
+export interface AcmeStorage extends ChallengeReader {
+  readonly kind: 'directory' | 'redis'
+  init(): Promise<void>
+  accountKey(): Promise<string | null>
+  /** Saves the account key unless one exists; returns the key in force (another instance's may have won). */
+  saveAccountKey(pem: string): Promise<string>
+  accountUrl(): Promise<string | null>
+  saveAccountUrl(url: string): Promise<void>
+  certificate(name: string): Promise<StoredCertificate | null>
+  certificateMeta(name: string): Promise<Record<string, unknown> | null>
+  /** With a lock: refused (FencedOutError) when a newer holder took the lock since. */
+  saveCertificate(c: StoredCertificate, meta: Record<string, unknown>, lock?: AcmeLock): Promise<void>
+  certificateNames(): Promise<string[]>
+  putChallenge(token: string, keyAuthorization: string): Promise<void>
+  removeChallenge(token: string): Promise<void>
+  putAlpnChallenge(name: string, c: AlpnChallenge): Promise<void>
+  removeAlpnChallenge(name: string): Promise<void>
+  /** The issuance lock of one certificate, or null while another instance holds it. */
+  lock(name: string, ttlMs: number): Promise<AcmeLock | null>
+  /** Calls onChange when a certificate was published (by any instance); returns the unsubscribe. */
+  watch(onChange: () => void): Promise<() => Promise<void>>
+  close(): Promise<void>
+}
+
+export class AcmeDirectory implements AcmeStorage {
+  readonly kind = 'directory'
   readonly root: string
   readonly certificatesDir: string
   readonly challengesDir: string
@@ -74,8 +130,9 @@ export class AcmeDirectory {
   accountKey(): Promise<string | null> {
     return this.#read(join(this.root, 'account.key'))
   }
-  saveAccountKey(pem: string): Promise<void> {
-    return this.#write(join(this.root, 'account.key'), pem)
+  async saveAccountKey(pem: string): Promise<string> {
+    await this.#write(join(this.root, 'account.key'), pem)
+    return pem
   }
   async accountUrl(): Promise<string | null> {
     return (await this.#read(join(this.root, 'account.url')))?.trim() ?? null
@@ -100,7 +157,7 @@ export class AcmeDirectory {
     return text === null ? null : (JSON.parse(text) as Record<string, unknown>)
   }
 
-  async saveCertificate(c: StoredCertificate, meta: Record<string, unknown>): Promise<void> {
+  async saveCertificate(c: StoredCertificate, meta: Record<string, unknown>, _lock?: AcmeLock): Promise<void> {
     const dir = join(this.certificatesDir, c.name)
     const files = async (d: string): Promise<void> => {
       await this.#write(join(d, 'meta.json'), JSON.stringify({ names: c.names, ...meta }))
@@ -132,7 +189,6 @@ export class AcmeDirectory {
   async removeChallenge(token: string): Promise<void> {
     if (TOKEN.test(token)) await rm(join(this.challengesDir, token), { force: true })
   }
-  /** The key authorization of a pending token, or null (also for anything that is not a token). */
   challenge(token: string): Promise<string | null> {
     if (!TOKEN.test(token)) return Promise.resolve(null)
     return this.#read(join(this.challengesDir, token))
@@ -148,7 +204,6 @@ export class AcmeDirectory {
     const n = name.toLowerCase()
     if (HOST.test(n)) await rm(join(this.alpnDir, `${n}.json`), { force: true })
   }
-  /** The pending TLS-ALPN-01 certificate for a server name, or null (also for anything that is not a name). */
   async alpnChallenge(name: string): Promise<AlpnChallenge | null> {
     const n = name.toLowerCase()
     if (!HOST.test(n)) return null
@@ -182,5 +237,19 @@ export class AcmeDirectory {
   }
   async clearRefusal(name: string): Promise<void> {
     if (HOST.test(name)) await rm(join(this.refusedDir, name), { force: true })
+  }
+
+  /** One instance: the manager already runs one order per certificate at a time. */
+  lock(): Promise<AcmeLock> {
+    return Promise.resolve({ fence: 0, owner: 'local', lost: false, release: () => Promise.resolve() })
+  }
+
+  /** One instance: the workers watch the directory themselves. */
+  watch(): Promise<() => Promise<void>> {
+    return Promise.resolve(() => Promise.resolve())
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve()
   }
 }

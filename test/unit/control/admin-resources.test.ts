@@ -12,12 +12,13 @@ const doc = {
   upstreams: { u: { targets: [{ url: 'http://u:1' }] } },
   routes: [{ name: 'r', paths: ['/'], upstream: 'u', plugins: [{ name: 'jwt', config: { keys: [{ secret: 's'.repeat(32), algorithms: ['HS256'] }] } }] }],
   consumers: [{ name: 'c', credentials: { key_auth: ['k'.repeat(20), '${ALICE_KEY}'], hmac_auth: [{ key_id: 'c1', secret: 'h'.repeat(20) }] } }],
+  acme: { eab: { kid: 'kid-1', hmac_key: 'eab-mac-key' }, storage: { backend: 'redis', encryption_key: 'E'.repeat(43), previous_encryption_keys: ['P'.repeat(43)] } },
 }
 
 test('redact hides every write-only field and keeps pure ${ENV} references', () => {
   const r = redact(doc)
   const text = JSON.stringify(r)
-  for (const secret of ['tok-123', 'ab'.repeat(32), 'hunter2', 'k-1', 's'.repeat(32), 'k'.repeat(20), 'h'.repeat(20)]) assert.ok(!text.includes(secret), secret)
+  for (const secret of ['tok-123', 'ab'.repeat(32), 'hunter2', 'k-1', 's'.repeat(32), 'k'.repeat(20), 'h'.repeat(20), 'eab-mac-key', 'E'.repeat(43), 'P'.repeat(43)]) assert.ok(!text.includes(secret), secret)
   assert.equal(r.store.redis.url, `redis://:${REDACTED}@10.0.0.1:6379/0`)
   assert.deepEqual(r.consumers[0]!.credentials.key_auth, [REDACTED, '${ALICE_KEY}'])
   assert.equal(r.routes[0]!.name, 'r')

@@ -100,3 +100,54 @@ test('ACME: directory aliases and the renewal time (two thirds, or renew_before)
     await pki.remove()
   }
 })
+
+test('config checks: ACME fleet mode needs store.redis and a 32-byte encryption key, errors name the path and never the key', () => {
+  const key = Buffer.alloc(32, 7).toString('base64')
+  const errs = (storage: string, store = '', env: Record<string, string> = {}): string[] => {
+    const text = `${store}acme:\n  terms_of_service_agreed: true\n  certificates: [{ names: [a.test] }]\n  storage: ${storage}\nupstreams: {}\nroutes: []\n`
+    const r = loadConfigText(text, 't.yaml', { checks: BUILTIN_CHECKS, env })
+    return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)
+  }
+  const redis = 'store: { redis: { url: "redis://127.0.0.1:6379" } }\n'
+  assert.deepEqual(errs(`{ backend: redis, encryption_key: "${key}" }`, redis), [])
+  assert.deepEqual(errs('{ backend: redis, encryption_key: "${env:K}" }', redis, { K: Buffer.alloc(32, 1).toString('hex') }), [])
+  assert.match(errs(`{ backend: redis, encryption_key: "${key}" }`).join(), /acme\.storage\.backend: backend: redis \(fleet mode\) needs store\.redis/)
+  assert.match(errs('{ backend: redis }', redis).join(), /acme\.storage: backend: redis needs encryption_key/)
+  const bad = errs('{ backend: redis, encryption_key: "${env:K}" }', redis, { K: 'not-a-key-hunter2' })
+  assert.match(bad.join(), /acme\.storage\.encryption_key: must be 32 bytes/)
+  assert.ok(!bad.join().includes('hunter2'))
+  assert.match(errs(`{ backend: redis, encryption_key: "${key}", previous_encryption_keys: [short] }`, redis).join(), /acme\.storage\.previous_encryption_keys\[0\]: must be 32 bytes/)
+  assert.deepEqual(errs('{ backend: directory }'), [])
+})
+
+test('config checks: dns-01 needs one hook; wildcard names need dns-01', () => {
+  const errs = (acme: string): string[] => {
+    const r = loadConfigText(`acme:\n  terms_of_service_agreed: true\n${acme}\nupstreams: {}\nroutes: []\n`, 't.yaml', { checks: BUILTIN_CHECKS })
+    return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)
+  }
+  assert.deepEqual(errs('  challenge: dns-01\n  dns: { exec: { command: [/bin/true] } }\n  certificates: [{ names: ["*.a.test"] }]'), [])
+  assert.match(errs('  challenge: dns-01\n  certificates: [{ names: [a.test] }]').join(), /acme\.challenge: dns-01 needs acme\.dns/)
+  assert.match(errs('  challenge: dns-01\n  dns: { propagation_delay: 1s }\n  certificates: [{ names: [a.test] }]').join(), /acme\.dns: needs exactly one of webhook, exec/)
+  assert.match(errs('  certificates: [{ names: [a.test, "*.a.test"] }]').join(), /acme\.certificates\[0\]\.names\[1\]: a wildcard name can only be validated with challenge: dns-01/)
+})
+
+test('DNS-01 exec hook: <command...> present|cleanup <FQDN.> <value>; failures and timeouts name the hook', async () => {
+  const { dnsProvider, dnsRecord } = await import('../../../src/tls/acme/dns01.js')
+  const pki = await createPki()
+  try {
+    const out = join(pki.dir, 'args.json')
+    const ok = dnsProvider({ exec: { command: [process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.argv.slice(1)))`] } })
+    const rec = dnsRecord('*.Shop.test', 'v4lue')
+    assert.deepEqual(rec, { domain: 'shop.test', name: '_acme-challenge.shop.test.', value: 'v4lue' })
+    await ok.present(rec)
+    assert.deepEqual(JSON.parse(await (await import('node:fs/promises')).readFile(out, 'utf8')), ['present', '_acme-challenge.shop.test.', 'v4lue'])
+    await ok.cleanup(rec)
+    assert.deepEqual(JSON.parse(await (await import('node:fs/promises')).readFile(out, 'utf8')), ['cleanup', '_acme-challenge.shop.test.', 'v4lue'])
+    const failing = dnsProvider({ exec: { command: [process.execPath, '-e', 'console.error("zone not found"); process.exit(3)'] } })
+    await assert.rejects(failing.present(rec), /dns-01 exec hook .* present _acme-challenge\.shop\.test\.: .*zone not found/)
+    const slow = dnsProvider({ exec: { command: [process.execPath, '-e', 'setTimeout(() => {}, 60000)'], timeout: '300ms' } })
+    await assert.rejects(slow.present(rec), /did not finish within 300 ms/)
+  } finally {
+    await pki.remove()
+  }
+})
