@@ -105,7 +105,7 @@ test('config checks: ACME fleet mode needs store.redis and a 32-byte encryption 
   const key = Buffer.alloc(32, 7).toString('base64')
   const errs = (storage: string, store = '', env: Record<string, string> = {}): string[] => {
     const text = `${store}acme:\n  terms_of_service_agreed: true\n  certificates: [{ names: [a.test] }]\n  storage: ${storage}\nupstreams: {}\nroutes: []\n`
-    const r = loadConfigText(text, 't.yaml', { checks: BUILTIN_CHECKS, env })
+    const r = loadConfigText(text, 't.yaml', { checks: INSTALLED_CHECKS, env })
     return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)
   }
   const redis = 'store: { redis: { url: "redis://127.0.0.1:6379" } }\n'
@@ -122,7 +122,7 @@ test('config checks: ACME fleet mode needs store.redis and a 32-byte encryption 
 
 test('config checks: dns-01 needs one hook; wildcard names need dns-01', () => {
   const errs = (acme: string): string[] => {
-    const r = loadConfigText(`acme:\n  terms_of_service_agreed: true\n${acme}\nupstreams: {}\nroutes: []\n`, 't.yaml', { checks: BUILTIN_CHECKS })
+    const r = loadConfigText(`acme:\n  terms_of_service_agreed: true\n${acme}\nupstreams: {}\nroutes: []\n`, 't.yaml', { checks: INSTALLED_CHECKS })
     return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)
   }
   assert.deepEqual(errs('  challenge: dns-01\n  dns: { exec: { command: [/bin/true] } }\n  certificates: [{ names: ["*.a.test"] }]'), [])
