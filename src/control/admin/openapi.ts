@@ -76,10 +76,13 @@ const str = { type: 'string' }
 const int = { type: 'integer' }
 const nullable = (s: Obj): Obj => ({ anyOf: [s, { type: 'null' }] })
 
+const REDACTED_STRING = [{ const: REDACTED }, { type: 'string', pattern: '^\\$\\{' }]
+
 const API_SCHEMAS: Record<string, Obj> = {
   Redacted: {
     description: 'A write-only value as reads show it: the placeholder, or a ${env:NAME} / ${file:/path} reference as written. Sending it back keeps the stored value.',
-    anyOf: [{ const: REDACTED }, { type: 'string', pattern: '^\\$\\{' }, { type: 'array', items: { $ref: '#/components/schemas/Redacted' } }, { type: 'object', additionalProperties: { $ref: '#/components/schemas/Redacted' } }],
+    // Not recursive (generators choke on self-referencing unions): secrets are strings or lists of strings (key_auth).
+    anyOf: [...REDACTED_STRING, { type: 'array', items: { anyOf: REDACTED_STRING } }],
   },
   Error: {
     description: 'Every error the admin listener answers (docs/errors.md); match on `error`, not on `message`.',
