@@ -202,6 +202,15 @@ export class AdminApi {
       '/admin/openapi.json': { ...apiEndpoint('/admin/openapi.json'), handle: () => Promise.resolve({ status: 200, body: adminOpenApi() }) },
       ...(opts.extra ?? {}),
     }
+    AdminApi.#documented(this.#extra)
+  }
+
+  /** Every endpoint must be in the operation table, so none can be served without being in the OpenAPI document. */
+  static #documented(extra: NonNullable<AdminApiOptions['extra']>): void {
+    for (const [path, e] of Object.entries(extra)) {
+      const op = apiEndpoint(path)
+      if (op.need !== e.need || op.methods.join() !== e.methods.join()) throw new Error(`admin endpoint ${path} differs from its row in operations.ts`)
+    }
   }
 
   get audit(): AuditLog {

@@ -101,6 +101,8 @@ describe('admin OpenAPI document', () => {
     const result = await validator.validate(structuredClone(doc))
     assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2))
     assert.equal(validator.version, '3.1')
+    const ids = operations().map(({ op }) => op.operationId as string)
+    assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), [], 'operationIds are unique')
     assert.equal((await call(gw, 'GET', '/admin/openapi.json', undefined)).status, 401)
     const served = await call(gw, 'GET', '/admin/openapi.json', VIEWER)
     assert.equal(served.status, 200)
