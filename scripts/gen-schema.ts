@@ -1,6 +1,7 @@
-// Generates schema/portico.config.json (the published JSON Schema, for editors and CI) and
+// Generates schema/portico.config.json (the published JSON Schema, for editors and CI),
 // docs/config-reference.md (every key with type, default and description, plus each built-in
-// plugin's config) from the TypeBox schema and the plugin registry, so neither can drift from code.
+// plugin's config) from the TypeBox schema and the plugin registry, and schema/admin-openapi.json
+// (the admin API's OpenAPI document, src/control/admin/openapi.ts), so none can drift from code.
 //   npm run schema             write both files
 //   npm run schema -- --check  exit 1 if either file is out of date (CI, schema-fresh test)
 import { readFile, writeFile, mkdir } from 'node:fs/promises'
@@ -9,12 +10,14 @@ import { fileURLToPath } from 'node:url'
 import { ConfigSchema } from '../src/config/schema/index.js'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../src/config/units.js'
 import { BUILTIN_PLUGINS } from '../src/plugins/registry.js'
+import { adminOpenApiText } from '../src/control/admin/openapi.js'
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SCHEMA_FILE = fileURLToPath(new URL('../schema/portico.config.json', import.meta.url))
+const OPENAPI_FILE = fileURLToPath(new URL('../schema/admin-openapi.json', import.meta.url))
 const DOCS_FILE = fileURLToPath(new URL('../docs/config-reference.md', import.meta.url))
 
 /** TypeBox keeps its metadata under symbol keys, which JSON.stringify drops. */
@@ -166,6 +169,7 @@ async function main(check: boolean): Promise<number> {
   const outputs: [string, string][] = [
     [SCHEMA_FILE, jsonSchema()],
     [DOCS_FILE, referenceDoc()],
+    [OPENAPI_FILE, adminOpenApiText()],
   ]
   const stale: string[] = []
   for (const [file, text] of outputs) {
@@ -178,10 +182,10 @@ async function main(check: boolean): Promise<number> {
   }
   const shown = stale.map((f) => relative(ROOT, f))
   if (check && stale.length > 0) {
-    console.error(`out of date: ${shown.join(', ')}\nthe config schema or a plugin schema changed; run \`npm run schema\` and commit the result`)
+    console.error(`out of date: ${shown.join(', ')}\nthe config schema, a plugin schema or the admin API's operations changed; run \`npm run schema\` and commit the result`)
     return 1
   }
-  console.log(stale.length === 0 ? 'schema and config reference are up to date' : `wrote ${shown.join(', ')}`)
+  console.log(stale.length === 0 ? 'schema, config reference and admin OpenAPI document are up to date' : `wrote ${shown.join(', ')}`)
   return 0
 }
 

@@ -18,6 +18,8 @@ import { validateDocument } from './authority.js'
 import { placeholdersLeft, redact, restoreRedacted } from './redact.js'
 import { BadExplain, explain, parseExplain } from './explain.js'
 import { KINDS, NAME_RE, NOUN, changes, etagOf, get, list, mergePatch, put, remove, type Change, type Kind } from './resources.js'
+import { allowOf, apiEndpoint } from './operations.js'
+import { adminOpenApi } from './openapi.js'
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -131,14 +133,14 @@ function route(method: string, path: string): Target | null {
   const read = method === 'GET' || method === 'HEAD'
   if (parts.length === 1 && parts[0] === 'config') {
     const op: Op | null = read ? 'read' : method === 'PUT' ? 'replace' : method === 'PATCH' ? 'patch' : null
-    if (op === null) throw new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${path}`, {}, { allow: 'GET, HEAD, PUT, PATCH' })
+    if (op === null) throw new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${path}`, {}, { allow: allowOf('/admin/config') })
     return { op, need: read ? 'read' : 'write', kind: 'config' }
   }
   const kind = parts[0] as Kind
   if (!KINDS.includes(kind) || parts.length > 2) return null
   if (parts.length === 1) {
     const op: Op | null = read ? 'list' : method === 'POST' ? 'create' : null
-    if (op === null) throw new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${path}`, {}, { allow: 'GET, HEAD, POST' })
+    if (op === null) throw new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${path}`, {}, { allow: allowOf(`/admin/${kind}`) })
     return { op, need: read ? 'read' : 'write', kind }
   }
   let name: string
@@ -149,7 +151,7 @@ function route(method: string, path: string): Target | null {
   }
   if (!NAME_RE.test(name)) throw new ApiError(400, 'bad_request', `"${name.slice(0, 130)}" is not a valid ${NOUN[kind]} name (letters, digits, _ . @ -)`)
   const op: Op | null = read ? 'read' : method === 'PUT' ? 'replace' : method === 'PATCH' ? 'patch' : method === 'DELETE' ? 'delete' : null
-  if (op === null) throw new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${path}`, {}, { allow: 'GET, HEAD, PUT, PATCH, DELETE' })
+  if (op === null) throw new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${path}`, {}, { allow: allowOf(`/admin/${kind}/{name}`) })
   return { op, need: read ? 'read' : 'write', kind, name }
 }
 
@@ -167,13 +169,13 @@ export class AdminApi {
     this.#authority = opts.authority
     this.#logger = opts.logger
     this.#audit = new AuditLog(() => this.#authority.serving().admin?.audit_log, opts.logger)
+    // Methods and roles come from the operation table (operations.ts), as the OpenAPI document does.
     this.#extra = {
       // Who the presented token is: the console shows the role and hides what it may not change.
-      '/admin/session': { methods: ['GET'], need: 'read', handle: (r) => Promise.resolve({ status: 200, body: { data: r.principal } }) },
+      '/admin/session': { ...apiEndpoint('/admin/session'), handle: (r) => Promise.resolve({ status: 200, body: { data: r.principal } }) },
       // The audit trail of this process (newest first), for people who may write: they see who changed what.
       '/admin/audit': {
-        methods: ['GET'],
-        need: 'write',
+        ...apiEndpoint('/admin/audit'),
         handle: (r) => {
           const n = Number(r.query.get('limit') ?? 100)
           const limit = Number.isInteger(n) && n > 0 ? Math.min(n, 500) : 100
@@ -183,8 +185,7 @@ export class AdminApi {
       },
       // Which route a method + URL + headers would hit, and what it does with it (explain.ts).
       '/admin/explain': {
-        methods: ['POST'],
-        need: 'read',
+        ...apiEndpoint('/admin/explain'),
         handle: async (r) => {
           let input
           try {
@@ -196,7 +197,19 @@ export class AdminApi {
           return { status: 200, body: { data: redact(explain(this.#authority.serving(), input)) } }
         },
       },
+      // This API's OpenAPI document: a read like the others (a viewer token), since it names the
+      // version and the installed shape of the gateway, which an exposed listener should not tell anyone.
+      '/admin/openapi.json': { ...apiEndpoint('/admin/openapi.json'), handle: () => Promise.resolve({ status: 200, body: adminOpenApi() }) },
       ...(opts.extra ?? {}),
+    }
+    AdminApi.#documented(this.#extra)
+  }
+
+  /** Every endpoint must be in the operation table, so none can be served without being in the OpenAPI document. */
+  static #documented(extra: NonNullable<AdminApiOptions['extra']>): void {
+    for (const [path, e] of Object.entries(extra)) {
+      const op = apiEndpoint(path)
+      if (op.need !== e.need || op.methods.join() !== e.methods.join()) throw new Error(`admin endpoint ${path} differs from its row in operations.ts`)
     }
   }
 
@@ -204,11 +217,11 @@ export class AdminApi {
     return this.#audit
   }
 
-  /** Who may call the listener's own protected endpoints: viewers read /status and /metrics; the rest needs admin. */
-  authorize(authorization: string | undefined, path: string): 'ok' | 'unauthorized' | 'forbidden' {
+  /** Who may call the listener's own protected endpoints (viewers read /status and /metrics; revocations and purges need admin: operations.ts). */
+  authorize(authorization: string | undefined, need: Need): 'ok' | 'unauthorized' | 'forbidden' {
     const p = authFor(this.#authority.serving()).authenticate(authorization)
     if (p === null) return 'unauthorized'
-    return allows(p.role, path === '/status' || path === '/metrics' ? 'read' : 'admin') ? 'ok' : 'forbidden'
+    return allows(p.role, need) ? 'ok' : 'forbidden'
   }
 
   owns(path: string): boolean {

@@ -15,6 +15,8 @@ export function setOwn(o: Obj, k: string, v: unknown): void {
 // oauth2-introspection `client_secret`, hmac credentials, key-auth keys, the admin token, ACME's EAB
 // hmac_key and storage encryption keys).
 const SECRET_KEY = /^(secret|password|passphrase|token|api_key|private_key|client_secret|key_auth|sha256|hmac_key|encryption_key|previous_encryption_keys)$|_(secret|password|token)$/
+/** A key whose value is write-only wherever it appears (the OpenAPI document marks these). */
+export const isSecretKey = (key: string): boolean => SECRET_KEY.test(key)
 /** A value that only names an environment variable (no default) or a secret file tells nothing secret. */
 const PURE_REF = /^\$\{(?:(?:env:)?[A-Za-z_][A-Za-z0-9_]*|file:\/[^}]*)\}$/
 

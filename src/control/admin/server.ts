@@ -15,6 +15,8 @@ import { compileGuard } from './guard.js'
 import { consoleFiles } from './console.js'
 import type { CachePurge, CachePurgeResult } from '../ipc.js'
 import { renderStatusHtml, renderStatusText, type StatusDocument } from '../status.js'
+import type { Need } from './auth.js'
+import { LISTENER_ENDPOINTS } from './operations.js'
 import { BadRevocation, parseRevocation, readJson, type RevocationRequest, type RevocationWriter } from './revocations.js'
 
 export { DEFAULT_ADMIN_LISTEN }
@@ -45,7 +47,7 @@ export interface AdminOptions {
     /** The API answers this path (the guard runs first, then handle()). */
     owns(path: string): boolean
     handle(req: http.IncomingMessage, res: http.ServerResponse): boolean
-    authorize(authorization: string | undefined, path: string): 'ok' | 'unauthorized' | 'forbidden'
+    authorize(authorization: string | undefined, need: Need): 'ok' | 'unauthorized' | 'forbidden'
   }
   /** admin.tokens is set: a listener beyond loopback is protected even without admin.token. */
   hasTokens?: boolean
@@ -126,10 +128,9 @@ function wantsOpenMetrics(req: http.IncomingMessage): boolean {
   return /application\/openmetrics-text/i.test(req.headers.accept ?? '')
 }
 
-const PROTECTED = new Set(['/status', '/metrics', '/admin/revocations', '/admin/cache'])
-const KNOWN = new Set(['/healthz', '/readyz', '/status', '/metrics', '/admin/revocations', '/admin/cache'])
-/** Endpoints that take a POST instead of GET/HEAD. */
-const POST_ONLY = new Set(['/admin/revocations'])
+// Paths, methods and roles of the endpoints served here come from the operation table
+// (operations.ts), which the OpenAPI document is rendered from.
+const ALLOW = new Map([...LISTENER_ENDPOINTS].map(([path, methods]) => [path, [...methods.keys()].join(', ')]))
 
 async function revoke(req: http.IncomingMessage, res: http.ServerResponse, writer: RevocationWriter | undefined, logger: Logger): Promise<void> {
   if (writer === undefined) {
@@ -208,23 +209,20 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
       }
       return void opts.api.handle(req, res)
     }
-    if (!KNOWN.has(path)) return sendError(res, 404, 'route_not_found', `no admin endpoint ${req.method} ${path}`)
-    if (POST_ONLY.has(path)) {
-      if (req.method !== 'POST') return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'POST' })
-    } else if (path === '/admin/cache') {
-      if (req.method !== 'DELETE') return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'DELETE' })
-    } else if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: 'GET, HEAD' })
-    }
+    const methods = LISTENER_ENDPOINTS.get(path)
+    if (methods === undefined) return sendError(res, 404, 'route_not_found', `no admin endpoint ${req.method} ${path}`)
+    const need = methods.get(req.method ?? '')
+    if (need === undefined) return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}`, { allow: ALLOW.get(path)! })
     const refused = guard(req, path)
     if (refused !== undefined) {
       req.resume()
       return sendError(res, refused.status, refused.error, refused.message)
     }
-    const verdict = !PROTECTED.has(path)
+    const verdict =
+      need === null
       ? 'ok'
       : opts.api !== undefined
-        ? opts.api.authorize(req.headers.authorization, path)
+        ? opts.api.authorize(req.headers.authorization, need)
         : expected === null || tokenMatches(req.headers.authorization, expected) ? 'ok' : 'unauthorized'
     if (verdict === 'unauthorized') {
       return sendError(res, 401, 'unauthorized', 'a valid admin token is required (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' })
