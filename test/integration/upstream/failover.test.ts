@@ -17,7 +17,7 @@ ${yamlList(origins.map((o) => o.url))}
     timeouts: { connect: 500ms }
     retries: { attempts: 2, backoff: { base: 5ms, max: 20ms } }
     health_checks:
-      active: { path: /, interval: 50ms, timeout: 200ms, healthy: { successes: 2 }, unhealthy: { failures: 2 } }
+      active: { path: /, interval: 50ms, timeout: 1s, healthy: { successes: 2 }, unhealthy: { failures: 2 } }
       passive: { consecutive_failures: 2, base_ejection_time: 200ms, max_ejection_time: 1s }
 routes:
   - { name: r, paths: ['/*'], upstream: killme }

@@ -247,14 +247,19 @@ test('headers and body timeouts fail with undici\'s timeout errors (504 upstream
 test('an aborted request resets only its stream; a refused connection fails the waiting requests with ECONNREFUSED', async () => {
   const srv = await listen(http2.createServer(), 'http')
   let cancelled = 0
+  // The client aborts once the server has the stream (not after a fixed delay: on a loaded host the
+  // connection may not even be up by then, and a stream never sent is never reset).
+  let hangSeen: () => void = () => {}
+  const hanging = new Promise<void>((r) => (hangSeen = r))
   srv.server.on('stream', (st, h) => {
     st.on('close', () => { if (st.rstCode === http2.constants.NGHTTP2_CANCEL) cancelled++ })
     if (h[':path'] === '/ok') { st.respond({ ':status': 200 }); st.end() }
+    if (h[':path'] === '/hang') hangSeen()
   })
   const p = pool(srv.url)
   const err = await new Promise<Error>((resolve) => {
     p.dispatch({ path: '/hang', method: 'GET' }, {
-      onRequestStart(c) { setTimeout(() => c.abort(new Error('client gone')), 50) },
+      onRequestStart(c) { void hanging.then(() => c.abort(new Error('client gone'))) },
       onResponseError(_c, e) { resolve(e) },
     })
   })
