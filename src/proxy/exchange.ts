@@ -28,6 +28,7 @@ import { prepareBody, readBody } from './request-body.js'
 import { HeldBody, holdChunk, releaseHeld } from './held-body.js'
 import type { ProxyEnv } from './env.js'
 import { constants as h2constants } from 'node:http2'
+import { GRPC_STATUS_OF } from './grpc-status.js'
 import { armGrpcDeadline, endWithStatus, isTrailersOnly, propagateGrpcTimeout, relayTrailers, stageHead } from './grpc.js'
 
 const NGHTTP2_NO_ERROR = h2constants.NGHTTP2_NO_ERROR
@@ -98,6 +99,8 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   bodiless: { status: number; headers: Record<string, string | string[]> | HeaderList } | null = null
   /** gRPC: performance.now() the call's deadline falls at, when the client sent a grpc-timeout (else 0). */
   grpcDeadlineAt = 0
+  /** gRPC: grpc-status of the trailers sent to the client (relayed, or the gateway's after the head), for metrics. */
+  grpcStatus: string | undefined = undefined
   /** gRPC: the timer of a grpc-timeout shorter than the route's total timeout (grpc.ts). */
   grpcTimer: NodeJS.Timeout | null = null
 
@@ -415,7 +418,11 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     if (this.held !== null) releaseHeld(this)
     if (this.ctx.tap !== null) this.endTap(undefined)
     if (this.quiet) return
-    if (this.ctx.grpc && trailers !== undefined) relayTrailers(this.res, trailers)
+    if (this.ctx.grpc && trailers !== undefined) {
+      relayTrailers(this.res, trailers)
+      const st = trailers['grpc-status']
+      if (typeof st === 'string') this.grpcStatus = st
+    }
     this.res.end()
   }
 
@@ -450,8 +457,12 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
         // A gRPC call still ends with a status, in trailers (HTTP/2).
         const t = this.route.timeouts
         const r = failureReply(err, { total: t.total, read: t.read, perTry: this.policy?.perTryMs }, false)
-        if (r !== null) this.error = r.code
-        if (endWithStatus(res, r?.code ?? 'upstream_bad_response', r?.message ?? 'the upstream response broke off')) return
+        const code = r?.code ?? 'upstream_bad_response'
+        this.error = code
+        if (endWithStatus(res, code, r?.message ?? 'the upstream response broke off')) {
+          this.grpcStatus = String(GRPC_STATUS_OF[code])
+          return
+        }
       }
       // Bytes already reached the client: all we can do is cut the response so it sees a truncation.
       res.destroy()

@@ -40,6 +40,14 @@ export type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus]
 
 const S = GrpcStatus
 
+const NAMES: readonly string[] = Object.keys(GrpcStatus)
+
+/** A grpc-status value (the upstream's: untrusted) as its name, for metric labels: UNKNOWN unless it is one of the 17 codes. */
+export function grpcStatusName(v: string | number | undefined): string {
+  const n = typeof v === 'number' ? v : v === undefined || !/^\d{1,2}$/.test(v) ? -1 : Number(v)
+  return NAMES[n] ?? 'UNKNOWN'
+}
+
 /** Every catalogue code has its gRPC status: a new code without one fails the type check. */
 export const GRPC_STATUS_OF = {
   bad_request: S.INTERNAL,

@@ -13,6 +13,7 @@ import * as protoLoader from '@grpc/proto-loader'
 import { createPki } from '../../helpers/pki.js'
 import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
 import { pollUntil } from '../../helpers/poll.js'
+import { registry } from '../../../src/observability/metrics.js'
 
 const PROTO = fileURLToPath(new URL('../../fixtures/grpc/echo.proto', import.meta.url))
 const KEY = 'grpc-key-0123456789abcdef'
@@ -469,4 +470,19 @@ test('TLS both sides: ALPN h2 from the client, h2 over TLS to the upstream; unar
   assert.equal(err.metadata.get('x-err')[0], 'why-not')
   const s = seen.find((x) => x.text === 'tls')!
   assert.equal(s.metadata.get('x-forwarded-proto')[0], 'https')
+})
+
+test('metrics: calls counted by route, service, method and gRPC status name', async () => {
+  const c = echo()
+  await unary(c, { text: 'm1' })
+  await refusal(unary(c, { text: 'm2', fail_code: grpc.status.FAILED_PRECONDITION }))
+  await refusal(unary(client('nowhere.test'), { text: 'm3' }))
+  const text = await registry.metrics()
+  const count = (labels: string): number => Number(new RegExp(`^portico_grpc_calls_total\\{${labels}\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0)
+  assert.ok(count('route="plain",service="portico.test.Echo",method="Unary",code="OK"') >= 1)
+  assert.ok(count('route="plain",service="portico.test.Echo",method="Unary",code="FAILED_PRECONDITION"') >= 1)
+  assert.ok(count('route="plain",service="portico.test.Echo",method="ServerStream",code="ABORTED"') >= 1)
+  assert.ok(count('route="plain",service="portico.test.Echo",method="ServerStream",code="CANCELLED"') >= 1)
+  assert.ok(count('route="",service="",method="",code="UNIMPLEMENTED"') >= 1)
+  assert.ok(count('route="auth",service="portico.test.Echo",method="Unary",code="UNAUTHENTICATED"') >= 1)
 })
