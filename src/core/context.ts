@@ -56,6 +56,8 @@ export class RequestContext {
   tap: ExchangeTap | null
   /** The request's trace when tracing is on (observability/tracing.ts), else null. */
   trace: RequestTrace | null
+  /** A gRPC call (content-type application/grpc[+…]): gateway replies are gRPC statuses, trailers are relayed. */
+  grpc: boolean
   #state: Map<string, unknown> | null
 
   constructor(req: IncomingMessage, res: ServerResponse, id: string, start: number) {
@@ -80,6 +82,7 @@ export class RequestContext {
     this.clientCert = null
     this.claims = undefined
     this.trace = null
+    this.grpc = false
     this.consumerRoles = undefined
     this.body = undefined
     this.bodyLimit = Infinity

@@ -31,6 +31,7 @@ export const ERRORS = {
   websocket_limit: { status: 503, message: 'the route has as many WebSocket sessions open as it allows' },
   shutting_down: { status: 503, message: 'the gateway is shutting down' },
   upstream_timeout: { status: 504, message: 'the upstream did not answer in time' },
+  deadline_exceeded: { status: 504, message: "the call's deadline passed" },
   not_cached: { status: 504, message: 'only-if-cached and no stored response can answer the request' },
 } as const satisfies Record<string, { status: number; message: string }>
 

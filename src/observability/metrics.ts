@@ -350,3 +350,30 @@ new PromGauge({
 export function reportWebSocketCounts(fn: () => ReadonlyMap<string, number>): void {
   websocketCounts = fn
 }
+
+// gRPC calls (proxy/completion.ts). service and method come from the request path, which the client
+// chooses: past MAX_GRPC_METHODS distinct (route, service, method) series in a process, new ones are
+// counted as service="other", method="other", so a client cannot grow the registry without bound.
+// The code label is a gRPC status name (a fixed set of 17; anything else is UNKNOWN).
+export const grpcCalls = new FastCounter(
+  'portico_grpc_calls_total',
+  'gRPC calls by route, service, method and gRPC status name (the upstream\'s, or the one the gateway answered with; CANCELLED when the client went first).',
+  registry,
+)
+export const MAX_GRPC_METHODS = 1000
+let grpcMethodSeries = 0
+const grpcKnown = new Set<string>()
+
+export function recordGrpcCall(route: string, service: string, method: string, code: string): void {
+  let m = `${route}\u0000${service}\u0000${method}`
+  if (!grpcKnown.has(m)) {
+    if (grpcMethodSeries >= MAX_GRPC_METHODS) {
+      service = method = 'other'
+      m = `${route}\u0000other\u0000other`
+    } else {
+      grpcKnown.add(m)
+      grpcMethodSeries++
+    }
+  }
+  grpcCalls.series(`${m}\u0000${code}`, { route, service, method, code }).value++
+}

@@ -9,7 +9,8 @@ import { plainAddress } from '../core/address.js'
 import type { Snapshot } from '../snapshot/compile.js'
 import type { Pipeline } from '../plugins/pipeline.js'
 import { runLogPhase } from '../plugins/pipeline.js'
-import { recordRequest } from '../observability/metrics.js'
+import { recordGrpcCall, recordRequest } from '../observability/metrics.js'
+import { grpcStatusName, grpcStatusOfReply, isGrpcContentType } from './grpc-status.js'
 import { UPSTREAM_ERRORS, warnUpstreamError } from '../observability/upstream-errors.js'
 import type { ProxyEnv } from './env.js'
 
@@ -24,6 +25,21 @@ export interface Outcome {
   /** The low-level cause of an upstream failure (ECONNREFUSED, …), for its warn line. */
   readonly cause: string | undefined
   readonly pipeline: Pipeline | null
+  /** gRPC: the grpc-status of the upstream's trailers or of a status the gateway sent in trailers (else undefined: see grpcCode). */
+  readonly grpcStatus?: string | undefined
+}
+
+/** The gRPC status a call ended with: in trailers, or in the head (trailers-only, the gateway's replies), CANCELLED if the client left first. */
+function grpcCode(ctx: RequestContext, status: number, trailerStatus: string | undefined): string {
+  if (status === 499) return 'CANCELLED'
+  const v = trailerStatus ?? ctx.res.getHeader('grpc-status')
+  return grpcStatusName(typeof v === 'string' || typeof v === 'number' ? v : undefined)
+}
+
+/** /package.Service/Method → [service, method]; anything else → ['', ''] (not a gRPC path). */
+function grpcMethod(path: string): [string, string] {
+  const i = path.lastIndexOf('/')
+  return i <= 1 ? ['', ''] : [path.slice(1, i), path.slice(i + 1)]
 }
 
 /**
@@ -47,6 +63,10 @@ export function complete(env: ProxyEnv, snap: Snapshot, status: number, o: Outco
     trace !== null && trace.sampled ? trace.traceId : undefined,
   )
   if (trace !== null) trace.end(status, o.error)
+  if (ctx.grpc) {
+    const [service, method] = grpcMethod(ctx.path)
+    recordGrpcCall(o.route.name, service, method, grpcCode(ctx, status, o.grpcStatus))
+  }
   const log = snap.accessLog
   if (log !== null && log.keep(status, o.error)) {
     env.accessLog.write({
@@ -99,6 +119,10 @@ export function complete(env: ProxyEnv, snap: Snapshot, status: number, o: Outco
 export function completeEarly(env: ProxyEnv, snap: Snapshot, req: IncomingMessage, id: string, start: number, status: number, code: string, ctx: RequestContext | undefined): void {
   const ms = performance.now() - start
   recordRequest(ctx?.routeName ?? '', req.method ?? 'GET', status, ms / 1000)
+  // A gRPC call refused before routing (UNIMPLEMENTED for no route, …): its path names no known
+  // method, so it is counted without one.
+  const ct = req.headers['content-type']
+  if (ct !== undefined && isGrpcContentType(ct)) recordGrpcCall(ctx?.routeName ?? '', '', '', grpcStatusName(grpcStatusOfReply(code, status)))
   const log = snap.accessLog
   if (log === null) return
   const url = req.url ?? ''

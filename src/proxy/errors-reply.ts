@@ -1,7 +1,11 @@
-// Writing gateway-made replies (errors from the catalogue and plugin LocalReplies).
+// Writing gateway-made replies (errors from the catalogue and plugin LocalReplies). A gRPC request
+// (content-type application/grpc*) gets its gRPC status instead of the JSON body: one header check
+// here, on the error path only, so every reply the gateway makes (early 400/404s, plugins' 401/403/
+// 429, the upstream's 502/503/504, the breaker, body limits) is answered the same way.
 import type { ServerResponse, OutgoingHttpHeaders } from 'node:http'
 import { ERRORS, errorBody, type ErrorCode } from '../core/errors.js'
 import type { LocalReply } from '../core/verdict.js'
+import { GRPC_STATUS_OF, encodeGrpcMessage, grpcStatusOfReply, isGrpcContentType, type GrpcStatus } from './grpc-status.js'
 
 export function sendError(
   res: ServerResponse,
@@ -12,6 +16,7 @@ export function sendError(
   close = false,
 ): void {
   if (res.headersSent || res.destroyed) return
+  if (isGrpcRequest(res)) return sendGrpcStatus(res, requestId, GRPC_STATUS_OF[code], message ?? ERRORS[code].message, extra ?? null, close)
   const body = errorBody(code, requestId, message)
   const headers: OutgoingHttpHeaders = {
     ...extra,
@@ -28,6 +33,12 @@ export function sendError(
 
 export function sendLocalReply(res: ServerResponse, requestId: string, reply: LocalReply, extra: Record<string, string | string[]> | null): void {
   if (res.headersSent || res.destroyed) return
+  // A refusal (an error code, or any status ≥ 400) to a gRPC client is a gRPC status; a plugin's
+  // deliberate 2xx/3xx answer goes out as it is.
+  if ((reply.error !== undefined || reply.status >= 400) && isGrpcRequest(res)) {
+    const headers = reply.headers === undefined ? extra : { ...extra, ...reply.headers }
+    return sendGrpcStatus(res, requestId, grpcStatusOfReply(reply.error, reply.status), reply.message ?? reply.error ?? `HTTP ${reply.status}`, headers, false)
+  }
   let body: string | Buffer
   let type: string | undefined
   if (reply.error !== undefined) {
@@ -48,4 +59,40 @@ export function sendLocalReply(res: ServerResponse, requestId: string, reply: Lo
   if (!bodiless) headers['content-length'] = Buffer.byteLength(body)
   res.writeHead(reply.status, headers)
   res.end(bodiless ? undefined : body)
+}
+
+/** The request of `res` is a gRPC call (its content-type is application/grpc*). */
+export function isGrpcRequest(res: ServerResponse): boolean {
+  const ct = (res as { req?: { headers: Record<string, string | string[] | undefined> } }).req?.headers['content-type']
+  return typeof ct === 'string' && isGrpcContentType(ct)
+}
+
+// Fields of a plugin's or the gateway's extra headers that would contradict a gRPC reply.
+const NOT_METADATA = new Set(['content-type', 'content-length', 'grpc-status', 'grpc-message', 'x-request-id', 'connection'])
+
+/**
+ * A "trailers-only" gRPC reply (PROTOCOL-HTTP2.md): HTTP 200, content-type application/grpc,
+ * grpc-status and grpc-message in the one HEADERS frame that also ends the stream, no body. The head
+ * is written by end(), not writeHead(): node:http2's compat response puts END_STREAM on the HEADERS
+ * frame only then; a HEADERS frame without it followed by an empty DATA frame is, to gRPC clients,
+ * response metadata and then a call that ended without a status. `extra` (Retry-After, RateLimit-*,
+ * WWW-Authenticate, …) goes along as response metadata.
+ */
+export function sendGrpcStatus(
+  res: ServerResponse,
+  requestId: string,
+  status: GrpcStatus,
+  message: string,
+  extra: Record<string, string | string[]> | null,
+  close: boolean,
+): void {
+  res.statusCode = 200
+  if (extra !== null) for (const k in extra) if (!NOT_METADATA.has(k.toLowerCase())) res.setHeader(k, extra[k]!)
+  res.setHeader('content-type', 'application/grpc')
+  res.setHeader('grpc-status', String(status))
+  res.setHeader('grpc-message', encodeGrpcMessage(message))
+  res.setHeader('x-request-id', requestId)
+  // HTTP/1.1 only (an HTTP/2 response drops it): the unread body leaves the connection unusable.
+  if (close) res.setHeader('connection', 'close')
+  res.end()
 }

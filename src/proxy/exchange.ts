@@ -27,7 +27,11 @@ import { complete, type Outcome } from './completion.js'
 import { prepareBody, readBody } from './request-body.js'
 import { HeldBody, holdChunk, releaseHeld } from './held-body.js'
 import type { ProxyEnv } from './env.js'
+import { constants as h2constants } from 'node:http2'
+import { GRPC_STATUS_OF } from './grpc-status.js'
+import { armGrpcDeadline, endWithStatus, isTrailersOnly, propagateGrpcTimeout, relayTrailers, stageHead } from './grpc.js'
 
+const NGHTTP2_NO_ERROR = h2constants.NGHTTP2_NO_ERROR
 
 /**
  * One proxied exchange: the per-request object that is also the undici dispatch handler.
@@ -93,6 +97,12 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
    * tell from success.
    */
   bodiless: { status: number; headers: Record<string, string | string[]> | HeaderList } | null = null
+  /** gRPC: performance.now() the call's deadline falls at, when the client sent a grpc-timeout (else 0). */
+  grpcDeadlineAt = 0
+  /** gRPC: grpc-status of the trailers sent to the client (relayed, or the gateway's after the head), for metrics. */
+  grpcStatus: string | undefined = undefined
+  /** gRPC: the timer of a grpc-timeout shorter than the route's total timeout (grpc.ts). */
+  grpcTimer: NodeJS.Timeout | null = null
 
   constructor(env: ProxyEnv, snap: Snapshot, route: CompiledRoute, ctx: RequestContext) {
     this.env = env
@@ -172,7 +182,9 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     const split = this.route.split
     if (split !== null) this.route = split.choose(this.ctx)
     const t = this.route.timeouts
-    if (t.total > 0) this.env.deadlines.add(this, t.total)
+    if (this.ctx.grpc) {
+      if (!armGrpcDeadline(this, t.total)) return
+    } else if (t.total > 0) this.env.deadlines.add(this, t.total)
     const cluster = this.route.cluster
     if (cluster.guarded) {
       const r = admit(cluster, this)
@@ -225,6 +237,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
       this.current = at
       if (policy!.perTryMs > 0) this.tryTimer = setTimeout(onTryTimeout, policy!.perTryMs, at)
     }
+    if (this.grpcDeadlineAt !== 0) propagateGrpcTimeout(this, policy?.perTryMs ?? 0)
     this.ctx.upstreamStart = performance.now()
     const path = target.basePath + this.ctx.upstreamPath + (q === '' ? '' : '?' + q)
     if (this.ctx.trace !== null) this.ctx.trace.startAttempt(this.ctx.upstreamHeaders, req.method ?? 'GET', target.origin, path)
@@ -356,7 +369,9 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
 
   /** The upstream's head as it goes on to the client; a 204/304 waits for its response's end (`bodiless`). */
   writeUpstreamHead(status: number, headers: Record<string, string | string[]> | HeaderList): void {
-    if (status === 204 || status === 304) this.bodiless = { status, headers }
+    // A gRPC trailers-only response (grpc-status in the head) waits too: it must reach the client
+    // as one HEADERS frame that ends the stream (grpc.ts stageHead).
+    if (status === 204 || status === 304 || (this.ctx.grpc && isTrailersOnly(headers))) this.bodiless = { status, headers }
     else this.writeHead(status, headers)
   }
 
@@ -372,6 +387,12 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.held !== null) return holdChunk(this, controller, chunk)
+    if (this.bodiless !== null) {
+      // A body after a head that said there would be none (grpc-status in it, an h2 204): the
+      // head goes now, so it is not lost under the body's implicit one.
+      this.writeHead(this.bodiless.status, this.bodiless.headers)
+      this.bodiless = null
+    }
     const tap = this.ctx.tap
     if (tap !== null) tap.onData(chunk)
     if (this.quiet) return
@@ -382,22 +403,33 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Dispatcher.DispatchController | null, trailers?: Record<string, string | string[] | undefined>): void {
     this.endAttempt()
     this.clearTimer()
     if (this.bodiless !== null) {
-      this.writeHead(this.bodiless.status, this.bodiless.headers)
+      const b = this.bodiless
       this.bodiless = null
+      if (!this.ctx.grpc) this.writeHead(b.status, b.headers)
+      else if (!this.res.destroyed && !this.quiet) {
+        this.status = b.status
+        stageHead(this.res, b.status, b.headers)
+      }
     }
     if (this.held !== null) releaseHeld(this)
     if (this.ctx.tap !== null) this.endTap(undefined)
-    if (!this.quiet) this.res.end()
+    if (this.quiet) return
+    if (this.ctx.grpc && trailers !== undefined) {
+      relayTrailers(this.res, trailers)
+      const st = trailers['grpc-status']
+      if (typeof st === 'string') this.grpcStatus = st
+    }
+    this.res.end()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
     // A 304 may carry the Content-Length its 200 would have (RFC 9110 §8.6) and never a body
     // (RFC 9112 §6.3); undici counts the missing body as a mismatch. The response is complete.
-    if (this.bodiless?.status === 304 && (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return this.onResponseEnd()
+    if (this.bodiless?.status === 304 && (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return this.onResponseEnd(null)
     this.bodiless = null
     this.held = null // a held head was never sent: the error (or a retry) answers instead
     const wasOpen = this.attemptOpen
@@ -420,8 +452,19 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     if (err instanceof ClientGone || res.writableEnded || this.quiet) return
     this.cause = (err as { code?: string }).code ?? err.name
     if (res.headersSent) {
-      // Bytes already reached the client: all we can do is cut the response so it sees a truncation.
       this.error = 'upstream_bad_response'
+      if (this.ctx.grpc) {
+        // A gRPC call still ends with a status, in trailers (HTTP/2).
+        const t = this.route.timeouts
+        const r = failureReply(err, { total: t.total, read: t.read, perTry: this.policy?.perTryMs }, false)
+        const code = r?.code ?? 'upstream_bad_response'
+        this.error = code
+        if (endWithStatus(res, code, r?.message ?? 'the upstream response broke off')) {
+          this.grpcStatus = String(GRPC_STATUS_OF[code])
+          return
+        }
+      }
+      // Bytes already reached the client: all we can do is cut the response so it sees a truncation.
       res.destroy()
       return
     }
@@ -438,11 +481,19 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
 
   clearTimer(): void {
     if (this.dlList !== null) this.env.deadlines.remove(this)
+    if (this.grpcTimer !== null) {
+      clearTimeout(this.grpcTimer)
+      this.grpcTimer = null
+    }
   }
 
   /** The route's total timeout passed. */
   onDeadline(): void {
-    const reason = new UpstreamTimeout('total timeout')
+    this.expire(new UpstreamTimeout('total timeout'))
+  }
+
+  /** A deadline of the exchange passed (the total timeout, a gRPC call's grpc-timeout): stop, and answer with `reason`. */
+  expire(reason: Error): void {
     this.abort(reason)
     // Still queued for a connection: answer now; the abort reaches undici when it starts the request.
     if (this.controller === null) this.onResponseError(null, reason)
@@ -464,7 +515,10 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
       this.clearTimer()
       if (this.ctx.tap !== null) this.endTap(new ClientGone('the exchange ended before the upstream response did'))
     }
-    if (!res.writableFinished) {
+    // An HTTP/2 stream the client reset (RST_STREAM: a gRPC cancel, a browser navigating away)
+    // reports writableFinished like a finished one does; its reset code tells them apart.
+    const gone = !res.writableFinished || (this.ctx.req.httpVersionMajor === 2 && (res as unknown as { stream: { rstCode?: number } }).stream.rstCode !== NGHTTP2_NO_ERROR)
+    if (gone) {
       // The client went away first: stop the upstream exchange too.
       this.abort(new ClientGone('client closed the connection'))
       if (this.error === undefined) this.error = 'client_closed'
@@ -477,6 +531,6 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     if (this.retried) this.policy!.budget.finished()
     this.snap.inFlight--
     this.env.requestEnded()
-    complete(this.env, this.snap, res.writableFinished ? res.statusCode : 499, this)
+    complete(this.env, this.snap, gone ? 499 : res.statusCode, this)
   }
 }

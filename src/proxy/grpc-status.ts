@@ -1,6 +1,6 @@
 // gRPC's view of the gateway's own replies: the catalogue code (core/errors.ts) → grpc-status, the
-// grpc-message encoding, and the grpc-timeout header. Pure functions, not wired into the request
-// path yet (the gRPC reply comes with gRPC proxying, issue 14 item 3).
+// grpc-message encoding, and the grpc-timeout header. Pure functions; the replies are written by
+// errors-reply.ts and the call's deadline and trailers handled by grpc.ts (docs/grpc.md).
 //
 // The mapping follows gRPC's HTTP→gRPC table (doc/http-grpc-status-mapping.md: 400 INTERNAL,
 // 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 UNIMPLEMENTED, 429/502/503/504 UNAVAILABLE, else
@@ -40,6 +40,14 @@ export type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus]
 
 const S = GrpcStatus
 
+const NAMES: readonly string[] = Object.keys(GrpcStatus)
+
+/** A grpc-status value (the upstream's: untrusted) as its name, for metric labels: UNKNOWN unless it is one of the 17 codes. */
+export function grpcStatusName(v: string | number | undefined): string {
+  const n = typeof v === 'number' ? v : v === undefined || !/^\d{1,2}$/.test(v) ? -1 : Number(v)
+  return NAMES[n] ?? 'UNKNOWN'
+}
+
 /** Every catalogue code has its gRPC status: a new code without one fails the type check. */
 export const GRPC_STATUS_OF = {
   bad_request: S.INTERNAL,
@@ -70,9 +78,28 @@ export const GRPC_STATUS_OF = {
   websocket_limit: S.UNAVAILABLE,
   shutting_down: S.UNAVAILABLE,
   upstream_timeout: S.DEADLINE_EXCEEDED,
+  deadline_exceeded: S.DEADLINE_EXCEEDED,
   // only-if-cached with nothing stored: no deadline passed; the answer may be there later.
   not_cached: S.UNAVAILABLE,
 } as const satisfies Record<ErrorCode, GrpcStatus>
+
+/**
+ * A gRPC request's content-type: `application/grpc`, `application/grpc+proto`, `…;charset` (not
+ * gRPC-Web's `application/grpc-web*`, which frames its trailers differently). Runs on every request
+ * that has a content-type: a length check and one startsWith.
+ */
+export function isGrpcContentType(ct: string): boolean {
+  if (ct.length < 16 || !ct.startsWith('application/grpc')) return false
+  if (ct.length === 16) return true
+  const c = ct.charCodeAt(16)
+  return c === 43 /* + */ || c === 59 /* ; */
+}
+
+/** The gRPC status of a plugin's LocalReply: its catalogue code when it names one, else gRPC's table for its HTTP status. */
+export function grpcStatusOfReply(error: string | undefined, status: number): GrpcStatus {
+  if (error !== undefined && Object.hasOwn(GRPC_STATUS_OF, error)) return GRPC_STATUS_OF[error as ErrorCode]
+  return grpcStatusOfHttp(status)
+}
 
 /** The gRPC status of a gateway error. */
 export function grpcStatusOf(code: ErrorCode): GrpcStatus {

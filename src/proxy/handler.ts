@@ -14,6 +14,7 @@ import { requestSkipSet, upstreamRequestHeaders, validRequestId } from './forwar
 import { sendError } from './errors-reply.js'
 import { headProblem, hostValid, targetPath, upstreamPath } from './front.js'
 import { Exchange } from './exchange.js'
+import { isGrpcContentType } from './grpc-status.js'
 import { completeEarly } from './completion.js'
 import type { ProxyEnv } from './env.js'
 import type { ListenerHooks } from './listeners/hooks.js'
@@ -87,6 +88,14 @@ export function createHandler(env: ProxyEnv, listener: ListenerHooks): (req: Inc
     if (tls !== null) {
       ctx.clientCert = tls.identity(req)
       tls.forward(req, ctx.upstreamHeaders)
+    }
+    // gRPC (docs/grpc.md): the one check every request pays is this header lookup. TE: trailers
+    // is hop-by-hop but gRPC servers require it (it says the client takes trailers, and the
+    // gateway relays them), so it is put back for gRPC calls only.
+    const ct = headers['content-type']
+    if (ct !== undefined && isGrpcContentType(ct)) {
+      ctx.grpc = true
+      ctx.upstreamHeaders.te = 'trailers'
     }
     if (route.preserveHost && hostHeader !== undefined && hostHeader !== '') ctx.upstreamHeaders.host = hostHeader
     ctx.upstreamPath = upstreamPath(route, path)

@@ -8,6 +8,13 @@ import type { ErrorCode } from '../core/errors.js'
 export class UpstreamTimeout extends Error {
   readonly code = 'PORTICO_TOTAL_TIMEOUT'
 }
+/**
+ * A gRPC call's own deadline (its grpc-timeout, shorter than the route's total) passed: the
+ * client's choice, not the upstream failing, so no retry and nothing for passive health or the breaker.
+ */
+export class GrpcDeadline extends Error {
+  readonly code = 'PORTICO_GRPC_DEADLINE'
+}
 /** The client went away; not the upstream's fault. */
 export class ClientGone extends Error {
   readonly code = 'PORTICO_CLIENT_GONE'
@@ -102,6 +109,8 @@ export function failureReply(err: Error, d: CallDeadlines, clientAborted: boolea
   switch (code) {
     case 'PORTICO_TOTAL_TIMEOUT':
       return { code: 'upstream_timeout', message: `no complete response within ${d.total}ms`, close: false }
+    case 'PORTICO_GRPC_DEADLINE':
+      return { code: 'deadline_exceeded', message: err.message, close: false }
     case 'PORTICO_TRY_TIMEOUT':
       return { code: 'upstream_timeout', message: `no response head within ${d.perTry}ms (per_try_timeout)`, close: false }
     case 'UND_ERR_CONNECT_TIMEOUT':

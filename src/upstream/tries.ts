@@ -23,7 +23,7 @@ export interface TryOwner {
   onRequestStart(controller: Dispatcher.DispatchController): void
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>): void
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void
-  onResponseEnd(): void
+  onResponseEnd(controller: Dispatcher.DispatchController | null, trailers?: Record<string, string | string[] | undefined>): void
   onResponseError(controller: Dispatcher.DispatchController | null, err: Error): void
 }
 
@@ -62,11 +62,11 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.ex.onResponseData(controller, chunk)
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers?: Record<string, string | string[] | undefined>): void {
     if (this.stale()) return
     this.finished = true
     if (this.discard) return this.retryNow()
-    this.ex.onResponseEnd()
+    this.ex.onResponseEnd(controller, trailers)
   }
 
   onResponseError(controller: Dispatcher.DispatchController, err: Error): void {

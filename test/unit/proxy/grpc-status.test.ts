@@ -11,6 +11,8 @@ import {
   grpcErrorTrailers,
   grpcStatusOf,
   grpcStatusOfHttp,
+  grpcStatusOfReply,
+  isGrpcContentType,
   parseGrpcTimeout,
 } from '../../../src/proxy/grpc-status.js'
 
@@ -95,4 +97,18 @@ test('grpc-timeout formats in the finest unit that fits 8 digits, rounding up, a
     const unitMs = parseGrpcTimeout('1' + v.slice(-1))!
     assert.ok(back >= ms && back - ms <= unitMs, `${ms} → ${v} → ${back}: at most one unit longer, never shorter`)
   }
+})
+
+test('gRPC requests are told by their content-type; gRPC-Web and look-alikes are not', () => {
+  for (const ct of ['application/grpc', 'application/grpc+proto', 'application/grpc+json', 'application/grpc;charset=utf-8']) assert.equal(isGrpcContentType(ct), true, ct)
+  for (const ct of ['application/grpc-web', 'application/grpc-web+proto', 'application/grpc-web-text', 'application/grpcx', 'application/json', 'text/grpc', '', 'application/grp']) assert.equal(isGrpcContentType(ct), false, ct)
+})
+
+test("a plugin's reply: its catalogue code when it names one, else gRPC's table for the HTTP status", () => {
+  assert.equal(grpcStatusOfReply('too_many_requests', 429), GrpcStatus.RESOURCE_EXHAUSTED)
+  assert.equal(grpcStatusOfReply('unauthorized', 401), GrpcStatus.UNAUTHENTICATED)
+  assert.equal(grpcStatusOfReply('deadline_exceeded', 504), GrpcStatus.DEADLINE_EXCEEDED)
+  assert.equal(grpcStatusOfReply('my_plugin_said_no', 403), GrpcStatus.PERMISSION_DENIED)
+  assert.equal(grpcStatusOfReply(undefined, 429), GrpcStatus.UNAVAILABLE)
+  assert.equal(grpcStatusOfReply('toString', 418), GrpcStatus.UNKNOWN) // not an own key of the table
 })
