@@ -9,6 +9,7 @@
 // With PORTICO_TEST_TIMES=<path>, the per-file wall times are also written there as JSON
 // ({ "test/x.test.ts": ms }), the form scripts/run-tests.mjs reads to start the longest files first.
 import { writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 
 export default async function* fileTimes(source) {
   const wall = new Map()
@@ -16,7 +17,8 @@ export default async function* fileTimes(source) {
   for await (const ev of source) {
     const file = ev.data?.file
     if (file === undefined || ev.data.nesting !== 0) continue
-    if (ev.type === 'test:complete' && ev.data.name === file) {
+    // (named by the path as given to the runner, relative or not; `file` is absolute)
+    if (ev.type === 'test:complete' && resolve(ev.data.name) === file) {
       wall.set(file, ev.data.details?.duration_ms ?? 0)
     } else if (ev.type === 'test:pass' || ev.type === 'test:fail') {
       summed.set(file, (summed.get(file) ?? 0) + (ev.data.details?.duration_ms ?? 0))
