@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // Runs every test file under test/ and bench/ with node:test through tsx, two files at a time (2 cores;
-// three made timing-sensitive failover tests fail on a busy host),
-// and ends with the plain line "N passed, N failed" that CI reads.
+// three made timing-sensitive failover tests fail on a busy host), longest first, and ends with the
+// plain line "N passed, N failed" that CI reads.
+//
+// Longest first: with two slots, a 50-75 s file that starts last runs alone at the end while the
+// other slot idles. The expected times come from scripts/test-durations.json (each file's wall time
+// from a run under load; refresh with `PORTICO_TEST_TIMES=scripts/test-durations.json node
+// scripts/run-tests.mjs`); a file it does not list yet counts as the median of its folder's files.
 //
 // It first brings dist/ up to date (an incremental tsc build, a few seconds when nothing changed)
 // and tells the test helpers so through PORTICO_TEST_DIST=1: gateways and CLI commands the tests
@@ -9,8 +14,8 @@
 // process and every cluster worker (at a load average of 20-40 a tsx start took 17-60 s, past
 // the tests' start deadlines).
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 
 function buildDist() {
   // tsc's incremental state outlives a deleted dist/; without the output it would emit nothing.
@@ -56,17 +61,34 @@ function find(dir) {
   return out
 }
 
+/** Longest expected first (see the top); ties and unknown folders by name. */
+function longestFirst(files) {
+  let known = {}
+  try {
+    known = JSON.parse(readFileSync('scripts/test-durations.json', 'utf8'))
+  } catch {
+    // no durations: the order by name
+  }
+  const median = (xs) => (xs.length === 0 ? 0 : xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)])
+  const inDir = new Map()
+  for (const [f, ms] of Object.entries(known)) inDir.set(dirname(f), [...(inDir.get(dirname(f)) ?? []), ms])
+  const overall = median(Object.values(known))
+  const expected = (f) => known[f] ?? (inDir.has(dirname(f)) ? median([...inDir.get(dirname(f))]) : overall)
+  return [...files].sort((a, b) => expected(b) - expected(a) || (a < b ? -1 : 1))
+}
+
 const only = process.argv.slice(2)
 // bench/ has tests of its own (load-tool parsers, the floor proxy starting from its built script);
 // examples/ too (the example plugins' tests, written against the package's test kit).
-const files = only.length > 0 ? only : [...find('test'), ...find('bench'), ...find('examples')].sort()
+const files = longestFirst(only.length > 0 ? only : [...find('test'), ...find('bench'), ...find('examples')])
 buildDist()
 buildUi()
-const child = spawn(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=./scripts/test-times-reporter.mjs', '--test-reporter-destination=stderr', ...files],
-  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_ENV: 'test', PORTICO_TEST_DIST: '1' } },
-)
+// scripts/test-runner.mjs is `node --test` keeping this order (--test sorts by name); every file's
+// process inherits its --import tsx.
+const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/test-runner.mjs', ...files], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+  env: { ...process.env, NODE_ENV: 'test', PORTICO_TEST_DIST: '1' },
+})
 // The whole report is kept: the summary lines come before the "failing tests" section, whose stack
 // traces can run to any length, so a tail of the output may not hold them.
 let out = ''

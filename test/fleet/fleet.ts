@@ -19,10 +19,10 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Etcd3, type Lease } from 'etcd3'
 import { request } from 'undici'
+import { CLI_ENTRY } from '../helpers/gateway.js'
 import { pollUntil } from '../helpers/poll.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
-const MAIN = join(ROOT, 'src/main.ts')
 export const ADMIN_TOKEN = 'fleet-admin-token-0123456789abcdef'
 export const JWT_SECRET = 'fleet-jwt-secret-0123456789abcdef0123456789'
 
@@ -282,7 +282,10 @@ function instance(n: Net, i: number, configFile: string, cluster: boolean): Inst
     async start(build = inst.build) {
       inst.build = build
       const [cmd, ...pre] = [...n.exec(i), process.execPath]
-      const c = spawn(cmd!, [...pre, '--import', 'tsx', MAIN, 'start', '-c', configFile, ...(cluster ? [] : ['--no-cluster'])], {
+      // The compiled dist/main.js under scripts/run-tests.mjs, src/ through tsx otherwise (as
+      // test/helpers/gateway.ts): a tsx start of every instance on a loaded host took most of a
+      // fleet file's time.
+      const c = spawn(cmd!, [...pre, ...CLI_ENTRY, 'start', '-c', configFile, ...(cluster ? [] : ['--no-cluster'])], {
         cwd: ROOT,
         env: {
           ...process.env,
