@@ -1,7 +1,7 @@
 // Wait for state by polling with a deadline; never sleep a fixed time to "let things settle".
 export async function pollUntil<T>(
   fn: () => T | Promise<T>,
-  { timeoutMs = 5000, intervalMs = 20, what = 'condition' }: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+  { timeoutMs = 5000, intervalMs = 20, what = 'condition', signal }: { timeoutMs?: number; intervalMs?: number; what?: string; signal?: AbortSignal } = {},
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs
   let lastErr: unknown
@@ -12,6 +12,8 @@ export async function pollUntil<T>(
     } catch (err) {
       lastErr = err
     }
+    // The caller gave up (another failure won a race with this wait): stop polling.
+    if (signal?.aborted === true) throw new Error(`stopped waiting for ${what}`)
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`)
     }

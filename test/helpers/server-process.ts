@@ -29,22 +29,34 @@ export interface ServerProcess {
   close(): Promise<void>
 }
 
+/** SIGTERM, then SIGKILL after this long. */
+const STOP_TIMEOUT_MS = 20_000
+
 export async function serverProcess(spec: ServerProcessSpec): Promise<ServerProcess> {
   const dir = await mkdtemp(join(tmpdir(), `portico-${spec.command}-`))
   let child: ChildProcess | null = null
   const start = async () => {
     const c = spawn(spec.command, spec.args(dir), { stdio: 'ignore', env: spec.env ?? process.env })
     child = c
-    // A missing binary fails the wait at once, with the package to install, instead of timing out.
-    let spawnError: Error | null = null
-    c.once('error', (err) => (spawnError = err))
-    await pollUntil(
-      () => {
-        if (spawnError !== null) throw new Error(`cannot start ${spec.command} (install the Debian package ${spec.pkg}): ${spawnError.message}`)
-        return spec.ready()
-      },
-      { what: spec.what, timeoutMs: spec.readyTimeoutMs ?? 60_000, intervalMs: 50 },
-    )
+    // A missing binary, or a server that exits at start (a port taken meanwhile, a bad flag), fails
+    // the wait at once, with the package to install, instead of timing out. (pollUntil keeps
+    // polling through a throwing check, so the failure races the wait.)
+    let failed!: (err: Error) => void
+    const failure = new Promise<never>((_, reject) => (failed = reject))
+    const onError = (err: Error) => failed(new Error(`cannot start ${spec.command} (install the Debian package ${spec.pkg}): ${err.message}`))
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => failed(new Error(`${spec.what}: exited during startup (code ${code}, signal ${signal})`))
+    c.once('error', onError)
+    c.once('exit', onExit)
+    const giveUp = new AbortController()
+    const ready = pollUntil(() => spec.ready(), { what: spec.what, timeoutMs: spec.readyTimeoutMs ?? 60_000, intervalMs: 50, signal: giveUp.signal })
+    try {
+      await Promise.race([failure, ready])
+    } finally {
+      giveUp.abort()
+      ready.catch(() => undefined)
+      c.off('exit', onExit)
+      failure.catch(() => undefined)
+    }
   }
   const stop = async () => {
     const c = child
@@ -53,9 +65,19 @@ export async function serverProcess(spec: ServerProcessSpec): Promise<ServerProc
     if (c.exitCode !== null || c.signalCode !== null) return
     const exited = new Promise((r) => c.once('exit', r))
     c.kill('SIGTERM')
+    // A server that ignores SIGTERM (a stuck shutdown) must not hold the file until its timeout.
+    const timer = setTimeout(() => c.kill('SIGKILL'), STOP_TIMEOUT_MS)
     await exited
+    clearTimeout(timer)
   }
-  await start()
+  try {
+    await start()
+  } catch (err) {
+    // Nothing of a server that never came up outlives the failed start.
+    await stop()
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
   return {
     dir,
     start,
