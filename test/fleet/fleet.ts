@@ -225,15 +225,26 @@ async function serverProcess(spec: { command: string; args(dir: string): string[
     child = c
     liveChildren.add(c)
     let spawnError: Error | null = null
-    c.once('error', (err) => (spawnError = err))
-    c.once('exit', () => liveChildren.delete(c))
-    await pollUntil(
-      () => {
-        if (spawnError !== null) throw new Error(`cannot start ${spec.command}: ${(spawnError as Error).message}`)
-        return spec.ready()
-      },
-      { what: spec.what, timeoutMs: spec.readyTimeoutMs ?? 60_000, intervalMs: 50 },
-    )
+    // A server that cannot be spawned or exits during its start ends the wait at once, instead of
+    // being polled (through the thrown error) until the deadline.
+    const gone = new AbortController()
+    c.once('error', (err) => {
+      spawnError = err
+      gone.abort()
+    })
+    c.once('exit', () => {
+      liveChildren.delete(c)
+      gone.abort()
+    })
+    const failure = (): string | null =>
+      spawnError !== null
+        ? `cannot start ${spec.command}: ${(spawnError as Error).message}`
+        : c.exitCode !== null || c.signalCode !== null
+          ? `${spec.command} exited during its start (${c.exitCode ?? c.signalCode})`
+          : null
+    await pollUntil(() => spec.ready(), { what: spec.what, timeoutMs: spec.readyTimeoutMs ?? 60_000, intervalMs: 50, signal: gone.signal }).catch((err: Error) => {
+      throw new Error(failure() ?? err.message)
+    })
   }
   const stop = async () => {
     const c = child
@@ -309,15 +320,11 @@ function instance(n: Net, i: number, configFile: string, cluster: boolean): Inst
           res({ code, signal })
         }),
       )
-      let gone = false
-      void exited.then(() => (gone = true))
-      await pollUntil(
-        async () => {
-          if (gone) throw new Error(`${inst.name} exited during startup:\n${out.slice(-3000)}`)
-          return readyz(inst.adminUrl)
-        },
-        { timeoutMs: 90_000, intervalMs: 100, what: `${inst.name} /readyz` },
-      )
+      const gone = new AbortController()
+      void exited.then(() => gone.abort())
+      await pollUntil(() => readyz(inst.adminUrl), { timeoutMs: 90_000, intervalMs: 100, what: `${inst.name} /readyz`, signal: gone.signal }).catch((err: Error) => {
+        throw new Error(gone.signal.aborted ? `${inst.name} exited during startup:\n${out.slice(-3000)}` : err.message)
+      })
     },
     async stop() {
       const c = child
@@ -424,13 +431,15 @@ async function startHaproxy(n: Net, insts: Instance[], dir: string): Promise<Hap
       liveChildren.delete(child)
     },
   }
-  await pollUntil(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`haproxy exited: ${err}`)
-      return (await command('show info').catch(() => '')).includes('Name: HAProxy')
-    },
-    { timeoutMs: 60_000, what: 'haproxy runtime API' },
-  )
+  const gone = new AbortController()
+  void exited.then(() => gone.abort())
+  await pollUntil(async () => (await command('show info').catch(() => '')).includes('Name: HAProxy'), {
+    timeoutMs: 60_000,
+    what: 'haproxy runtime API',
+    signal: gone.signal,
+  }).catch((e: Error) => {
+    throw new Error(gone.signal.aborted ? `haproxy exited during its start: ${err}` : e.message)
+  })
   return hp
 }
 

@@ -105,7 +105,13 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     })
   })
   let exitInfo: Exit | null = null
-  void exited.then((e) => (exitInfo = e))
+  // A gateway that exits while the test waits for it ends the wait at once (pollUntil would
+  // otherwise poll through the thrown error until its deadline).
+  const gone = new AbortController()
+  void exited.then((e) => {
+    exitInfo = e
+    gone.abort()
+  })
 
   let stopped: Promise<Exit> | null = null
   let tmpSeq = 0
@@ -155,11 +161,12 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
           await res.body.dump()
           return res.statusCode === 200
         },
-        { timeoutMs: opts.readyTimeoutMs ?? START_TIMEOUT_MS, intervalMs: 50, what: 'gateway /readyz' },
+        { timeoutMs: opts.readyTimeoutMs ?? START_TIMEOUT_MS, intervalMs: 50, what: 'gateway /readyz', signal: gone.signal },
       )
     } catch (e) {
       await gw.stop()
-      throw new Error(`${(e as Error).message}\n--- stdout ---\n${out}\n--- stderr ---\n${err}`)
+      const why = exitInfo === null ? (e as Error).message : `gateway exited before it was ready (${JSON.stringify(exitInfo)})`
+      throw new Error(`${why}\n--- stdout ---\n${out}\n--- stderr ---\n${err}`)
     }
   }
   return gw

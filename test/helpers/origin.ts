@@ -1,6 +1,5 @@
 // Real origin servers on free loopback ports (port 0), closed by the caller.
 import http from 'node:http'
-import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 
 export interface Origin {
@@ -47,11 +46,4 @@ export async function startOrigin(handler: OriginHandler = echo): Promise<Origin
   }
 }
 
-/** A free loopback TCP port (bound then released). Prefer listening on 0 where the code allows it. */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer()
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
-  const port = (srv.address() as AddressInfo).port
-  await new Promise<void>((resolve) => srv.close(() => resolve()))
-  return port
-}
+export { freePort } from './ports.js'

@@ -18,6 +18,7 @@ import { UpstreamClient } from '../../../src/upstream/client.js'
 import { fakeContext } from '../../helpers/context.js'
 import { createPki } from '../../helpers/pki.js'
 import { pollUntil } from '../../helpers/poll.js'
+import { freePort } from '../../helpers/ports.js'
 
 type Server = Http2Server | Http2SecureServer
 
@@ -268,10 +269,8 @@ test('an aborted request resets only its stream; a refused connection fails the 
   assert.equal((await call(p, { path: '/ok' })).status, 200)
 
   const port = (srv.server.address() as AddressInfo).port
-  const deadServer = http2.createServer()
-  await new Promise<void>((r) => deadServer.listen(0, '127.0.0.1', r))
-  const deadPort = (deadServer.address() as AddressInfo).port
-  await new Promise<void>((r) => deadServer.close(() => r()))
+  // A reserved port nothing listens on (see helpers/ports.ts): no other test can be given it.
+  const deadPort = await freePort()
   assert.notEqual(deadPort, port)
   const dead = pool(`http://127.0.0.1:${deadPort}`)
   const errs = await Promise.all(Array.from({ length: 3 }, () => call(dead).then(() => null, (e: Error) => e)))
