@@ -11,6 +11,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The config document's validator is generated as standalone code at build time.
+COPY scripts/build-validator.mjs ./scripts/
 # The web console (ui/, built into dist/ui/ with the config schema's validators).
 COPY ui ./ui
 COPY schema ./schema

@@ -26,6 +26,12 @@ function buildDist() {
     console.log('0 passed, 1 failed')
     process.exit(1)
   }
+  const validator = spawnSync(process.execPath, ['scripts/build-validator.mjs'], { stdio: 'inherit' })
+  if (validator.status !== 0) {
+    console.log('build of dist/config/document-validator.cjs failed (see above)')
+    console.log('0 passed, 1 failed')
+    process.exit(1)
+  }
 }
 
 // The web console (ui/ → dist/ui/, Vite, ~2 s): rebuilt when missing or older than its sources, so

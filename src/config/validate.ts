@@ -4,9 +4,11 @@
 // about YAML: it reports paths as segments and load.ts turns them into line:column.
 import { adminExposureProblem } from './admin-rule.js'
 import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
 import { isIP } from 'node:net'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { ConfigSchema, type TSchema } from './schema/index.js'
+import { DOCUMENT_AJV_OPTIONS, schemaHash } from './document-ajv.js'
 import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize } from './units.js'
 import { suggest } from './errors.js'
 import { isAddressOrCidr, isHostPattern } from '../core/address.js'
@@ -69,11 +71,26 @@ export interface Issue {
   firstDefinedAt?: Segment[]
 }
 
-// The document schema is compiled once, at module load. Defaults are NOT applied here: the
-// document handed on keeps what the user wrote, and the snapshot compiler owns the defaults.
-// verbose gives each error its schema and parent schema, which the messages are built from.
-const configAjv = new Ajv({ allErrors: true, useDefaults: false, verbose: true })
-const validateDocument = configAjv.compile(ConfigSchema)
+// The document validator, made on first use: the one scripts/build-validator.mjs generated next to
+// this module when it was built from the same schema (a few ms to load), else compiled here (~200
+// ms of CPU, which every process that validates a document paid at start). Processes that never
+// validate a document (cluster workers are handed validated ones) pay neither.
+let documentValidator: ValidateFunction | undefined
+
+function validateDocument(doc: unknown): ErrorObject[] {
+  documentValidator ??= prebuiltValidator() ?? new Ajv(DOCUMENT_AJV_OPTIONS).compile(ConfigSchema)
+  return documentValidator(doc) ? [] : (documentValidator.errors ?? [])
+}
+
+function prebuiltValidator(): ValidateFunction | undefined {
+  let mod: { default?: ValidateFunction; schemaHash?: string }
+  try {
+    mod = createRequire(import.meta.url)('./document-validator.cjs') as typeof mod
+  } catch {
+    return undefined // not built (src/ run through tsx)
+  }
+  return mod.schemaHash === schemaHash(ConfigSchema) ? mod.default : undefined
+}
 
 // Plugin configs DO get defaults, so a plugin's create() receives a complete config. Strict mode is
 // off because plugin schemas come from plugin authors and may carry defaults inside unions or
@@ -111,7 +128,8 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
  */
 export function validateConfig(doc: unknown, interpolated: ReadonlySet<string>, checks: DocumentChecks): Issue[] {
   const issues: Issue[] = []
-  if (!validateDocument(doc)) issues.push(...translate(validateDocument.errors ?? [], doc, []))
+  const errors = validateDocument(doc)
+  if (errors.length > 0) issues.push(...translate(errors, doc, []))
   checkUnits(ConfigSchema, doc, [], issues)
   if (isObj(doc)) crossCheck(doc, interpolated, checks, issues)
   return dedupe(issues)
