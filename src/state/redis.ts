@@ -80,6 +80,7 @@ export class RedisStore implements Store {
   readonly #shas = new Map<string, string>()
   readonly #handlers = new Map<string, Set<(m: string) => void>>()
   readonly #opts: RedisStoreOptions
+  #closed = false
 
   constructor(opts: RedisStoreOptions) {
     this.#opts = opts
@@ -92,6 +93,34 @@ export class RedisStore implements Store {
     this.#client = this.#connect(false)
     // Errors surface per call; the client's own error events would otherwise be unhandled.
     this.#client.on('error', () => undefined)
+    this.#revive(this.#client, () => undefined)
+  }
+
+  /**
+   * ioredis gives a client up for good (status `end`) when its connector's connect() rejects, and
+   * the Sentinel connector rejects when its failover detector disconnects it in the middle of a
+   * reconnect: the master dies, the client starts reconnecting, and the sentinels' +switch-master
+   * arrives before it has an answer. Seen in CI under load: every call then failed with "redis is
+   * end" until the process restarted. Only close() ends a client here; any other end is followed
+   * by a new connect(), with the same backoff as a reconnect, and `reconnected` (subscriptions).
+   */
+  #revive(client: Client, reconnected: () => void): void {
+    let attempts = 0
+    client.on('end', () => {
+      if (this.#closed) return
+      const delay = Math.min(50 * 2 ** attempts++, 2000)
+      setTimeout(() => {
+        if (this.#closed) return
+        client.connect().then(
+          () => {
+            attempts = 0
+            reconnected()
+          },
+          // A failed connect ends the client again, which schedules the next try.
+          () => undefined,
+        )
+      }, delay).unref()
+    })
   }
 
   /** Options of one data-node connection. */
@@ -295,6 +324,12 @@ export class RedisStore implements Store {
         for (const h of this.#handlers.get(ch) ?? []) h(msg)
       }
       sub.on(sub instanceof Cluster ? 'smessage' : 'message', deliver)
+      // A revived subscriber starts without subscriptions (its state went with the ended client).
+      this.#revive(sub, () => {
+        const channels = [...this.#handlers.keys()]
+        if (channels.length === 0) return
+        void (sub instanceof Cluster ? Promise.all(channels.map((c) => sub.ssubscribe(c))) : sub.subscribe(...channels)).catch(() => undefined)
+      })
       this.#subscriber = sub
     }
     const sub = this.#subscriber
@@ -346,7 +381,13 @@ export class RedisStore implements Store {
     })
   }
 
+  /** The ioredis client under the Store contract; for tests that must act below it. */
+  get rawClient(): Client {
+    return this.#client
+  }
+
   async close(): Promise<void> {
+    this.#closed = true
     this.#client.disconnect()
     this.#subscriber?.disconnect()
   }
