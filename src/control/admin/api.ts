@@ -270,7 +270,8 @@ export class AdminApi {
       return true
     }
     const query = new URLSearchParams(qs ?? '')
-    const areq: ApiRequest = { method, path, query, headers: req.headers, body: () => readBody(req), principal, requestId }
+    // A HEAD on a fixed endpoint is its GET without the body (the handlers only know GET).
+    const areq: ApiRequest = { method: extra !== undefined && method === 'HEAD' ? 'GET' : method, path, query, headers: req.headers, body: () => readBody(req), principal, requestId }
     const work = extra !== undefined ? extra.handle(areq) : this.#serve(areq, target!, client)
     work.then(
       (r) => {

@@ -185,6 +185,12 @@ const STATUS_QUERY = [{ name: 'format', description: 'json, text or html; defaul
 const METRICS = { 200: { description: 'Prometheus text exposition 0.0.4, or OpenMetrics 1.0 with exemplars when the Accept header asks for application/openmetrics-text.', text: ['text/plain', 'application/openmetrics-text'] }, 500: err('internal_error: metrics collection failed') }
 const OPENAPI = { 200: { description: 'This document.', json: { type: 'object', required: ['openapi', 'info', 'paths'] } } }
 
+/** A GET and its HEAD (RFC 9110 §9.3.2: the same headers, no body), as every GET here has. */
+function withHead(get: Operation): Operation[] {
+  const id = `head${get.id.replace(/^get/, '')}`
+  return [get, { ...get, method: 'HEAD', id, summary: `${get.summary} (headers only)` }]
+}
+
 export const OPERATIONS: readonly Operation[] = [
   probe('GET', '/healthz', 'getHealth', 'Liveness (open, no token)', HEALTH),
   probe('HEAD', '/healthz', 'headHealth', 'Liveness (open, no token)', HEALTH),
@@ -196,8 +202,8 @@ export const OPERATIONS: readonly Operation[] = [
   { method: 'HEAD', path: '/metrics', id: 'headMetrics', summary: 'Prometheus metrics (headers only)', tag: 'observability', need: 'read', handler: 'listener', responses: METRICS },
   ...configOps(),
   ...KINDS.flatMap(kindOps),
-  { method: 'GET', path: '/admin/session', id: 'getSession', summary: 'Who the presented token is', tag: 'tools', need: 'read', handler: 'api', responses: { 200: { description: 'The token name and role.', json: { type: 'object', required: ['data'], properties: { data: ref('Principal') } } } } },
-  {
+  ...withHead({ method: 'GET', path: '/admin/session', id: 'getSession', summary: 'Who the presented token is', tag: 'tools', need: 'read', handler: 'api', responses: { 200: { description: 'The token name and role.', json: { type: 'object', required: ['data'], properties: { data: ref('Principal') } } } } }),
+  ...withHead({
     method: 'GET',
     path: '/admin/audit',
     id: 'getAudit',
@@ -207,7 +213,7 @@ export const OPERATIONS: readonly Operation[] = [
     handler: 'api',
     query: [{ name: 'limit', description: 'How many (default 100, at most 500).', schema: { type: 'integer', minimum: 1 } }],
     responses: { 200: { description: 'Audit records (from memory: empty after a restart; admin.audit_log keeps them all).', json: { type: 'object', required: ['data', 'total'], properties: { data: { type: 'array', items: ref('AuditRecord') }, total: { type: 'integer' } } } } },
-  },
+  }),
   {
     method: 'POST',
     path: '/admin/explain',
@@ -224,7 +230,7 @@ export const OPERATIONS: readonly Operation[] = [
       415: err('unsupported_media_type'),
     },
   },
-  { method: 'GET', path: '/admin/openapi.json', id: 'getOpenApi', summary: 'This OpenAPI document', tag: 'tools', need: 'read', handler: 'api', responses: OPENAPI },
+  ...withHead({ method: 'GET', path: '/admin/openapi.json', id: 'getOpenApi', summary: 'This OpenAPI document', tag: 'tools', need: 'read', handler: 'api', responses: OPENAPI }),
   {
     method: 'POST',
     path: '/admin/revocations',
