@@ -1,0 +1,158 @@
+// `npm run bench:scale`: how Portico scales with its route table (issue 12's 10k-route goals).
+//
+// For each table size (10 and 10,000 generated routes by default: exact, param, wildcard and
+// host-bound paths, some with methods) it runs the real CLI from dist/ with one worker and reports:
+// - validate: `portico validate` of the document, wall time;
+// - ready: from spawning `portico start` to /readyz 200;
+// - RSS of the primary and of the worker once ready;
+// - reload: from the rename of a changed file (one route added) to that route serving, median and
+//   max of RELOADS reloads, so the file watcher's debounce is included, as a user sees it.
+// Goals (issue 12): ready < 2 s, worker RSS ≤ 150 MB, reload < 500 ms with 10,000 routes.
+//
+// SCALE_ROUTES=10,10000 (comma list) and SCALE_RELOADS=5 change the run.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { AddressInfo } from 'node:net'
+
+const ROOT = resolve(import.meta.dirname, '../..')
+const MAIN = join(ROOT, 'dist/main.js')
+const sizes = (process.env.SCALE_ROUTES ?? '10,10000').split(',').map(Number)
+const reloads = Number(process.env.SCALE_RELOADS ?? 5)
+
+function routes(n: number, extra: number): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = []
+  for (let i = 0; i < n; i++) {
+    const r: Record<string, unknown> = { name: `r${i}`, upstream: 'origin' }
+    const k = i % 4
+    if (k === 0) r.paths = [`/svc${i}/items`]
+    else if (k === 1) r.paths = [`/svc${i}/items/:id`]
+    else if (k === 2) r.paths = [`/svc${i}/static/*`]
+    else Object.assign(r, { paths: [`/api/v${i}`], hosts: [`h${i}.example.com`] })
+    if (i % 10 === 0) r.methods = ['GET', 'POST']
+    out.push(r)
+  }
+  for (let j = 0; j < extra; j++) out.push({ name: `probe${j}`, paths: [`/probe/${j}`], upstream: 'origin' })
+  return out
+}
+
+function document(n: number, extra: number, port: number, adminPort: number, origin: number): string {
+  return JSON.stringify({
+    server: { listen: `127.0.0.1:${port}` },
+    admin: { listen: `127.0.0.1:${adminPort}` },
+    log: { level: 'warn', access_log: { enabled: false } },
+    upstreams: { origin: { targets: [{ url: `http://127.0.0.1:${origin}` }] } },
+    routes: routes(n, extra),
+  })
+}
+
+function freePortOf(server: http.Server): number {
+  return (server.address() as AddressInfo).port
+}
+
+async function listen(handler: http.RequestListener): Promise<http.Server> {
+  const s = http.createServer(handler)
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  return s
+}
+
+async function status(url: string): Promise<number> {
+  return new Promise((res) => {
+    const req = http.get(url, (r) => {
+      r.resume()
+      r.on('end', () => res(r.statusCode ?? 0))
+    })
+    req.on('error', () => res(0))
+  })
+}
+
+async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m === null ? NaN : Number(m[1]) / 1024
+}
+
+function children(pid: number): number[] {
+  const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+  return r.stdout.split('\n').map((l) => Number(l.trim())).filter((p) => p > 0)
+}
+
+/** Ports for the gateway: taken by listening on 0 and released just before the start (bench only). */
+async function twoPorts(): Promise<[number, number]> {
+  const a = await listen(() => undefined)
+  const b = await listen(() => undefined)
+  const ports: [number, number] = [freePortOf(a), freePortOf(b)]
+  await Promise.all([a, b].map((s) => new Promise((r) => s.close(r))))
+  return ports
+}
+
+interface Row {
+  routes: number
+  validateMs: number
+  readyMs: number
+  primaryMb: number
+  workerMb: number
+  reloadMedianMs: number
+  reloadMaxMs: number
+}
+
+async function measure(n: number, origin: number): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), 'portico-scale-'))
+  const file = join(dir, 'portico.json')
+  const [port, adminPort] = await twoPorts()
+  writeFileSync(file, document(n, 0, port, adminPort, origin))
+  let child: ChildProcess | undefined
+  try {
+    let t = performance.now()
+    const v = spawnSync(process.execPath, [MAIN, 'validate', '-c', file], { encoding: 'utf8' })
+    const validateMs = performance.now() - t
+    if (v.status !== 0) throw new Error(`validate failed: ${v.stdout}${v.stderr}`)
+
+    t = performance.now()
+    child = spawn(process.execPath, [MAIN, 'start', '-c', file, '--workers', '1'], { stdio: ['ignore', 'ignore', 'inherit'] })
+    await until('/readyz', async () => (await status(`http://127.0.0.1:${adminPort}/readyz`)) === 200)
+    const readyMs = performance.now() - t
+    const workers = children(child.pid!)
+    const primaryMb = rssMb(child.pid!)
+    const workerMb = workers.length > 0 ? Math.max(...workers.map(rssMb)) : NaN
+
+    const times: number[] = []
+    for (let j = 1; j <= reloads; j++) {
+      const tmp = `${file}.tmp`
+      writeFileSync(tmp, document(n, j, port, adminPort, origin))
+      t = performance.now()
+      renameSync(tmp, file)
+      await until(`route /probe/${j - 1}`, async () => (await status(`http://127.0.0.1:${port}/probe/${j - 1}`)) === 200)
+      times.push(performance.now() - t)
+    }
+    times.sort((a, b) => a - b)
+    return { routes: n, validateMs, readyMs, primaryMb, workerMb, reloadMedianMs: times[Math.floor(times.length / 2)]!, reloadMaxMs: times.at(-1)! }
+  } finally {
+    if (child !== undefined && child.exitCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r))
+      child.kill('SIGTERM')
+      await exited
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const origin = await listen((_req, res) => res.end('ok'))
+const rows: Row[] = []
+for (const n of sizes) rows.push(await measure(n, freePortOf(origin)))
+origin.close()
+
+const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-')
+console.log(`node ${process.version}, ${reloads} reloads each, one worker`)
+console.log('| routes | validate ms | ready ms | primary RSS MB | worker RSS MB | reload median ms | reload max ms |')
+console.log('|---:|---:|---:|---:|---:|---:|---:|')
+for (const r of rows) console.log(`| ${r.routes} | ${f(r.validateMs)} | ${f(r.readyMs)} | ${f(r.primaryMb)} | ${f(r.workerMb)} | ${f(r.reloadMedianMs)} | ${f(r.reloadMaxMs)} |`)
