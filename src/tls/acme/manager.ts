@@ -312,6 +312,12 @@ export class AcmeManager {
       accountKey: key,
       ...(accountUrl === undefined ? {} : { accountUrl }),
       ...(eab === undefined ? {} : { externalAccountBinding: { kid: eab.kid, hmacKey: eab.hmac_key } }),
+      // Polls of a pending challenge/order: 1 s, doubling to 30 s, 12 tries (~3.5 min in all, as
+      // acme-client's default 5 s × 2ⁿ, 10 tries). Its first poll at 5 s made every issuance wait
+      // 5 s for a validation a CA usually finishes in under one; certbot polls every 1-3 s.
+      backoffMin: 1000,
+      backoffMax: 30_000,
+      backoffAttempts: 12,
     })
     this.#client = client
     return client
