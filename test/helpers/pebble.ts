@@ -17,6 +17,8 @@ export interface Pebble {
   directory: string
   /** PEM file of the CA that signs pebble's own HTTPS certificate (acme.ca_file). */
   caFile: string
+  /** Pebble's own HTTPS certificate (localhost, 127.0.0.1) and key, for servers posing beside it. */
+  tls: { certFile: string; keyFile: string }
   /** The root that issued certificates chain to (PEM). */
   root(): Promise<string>
   /** challtestsrv management API, e.g. POST /set-txt. */
@@ -95,6 +97,7 @@ export async function startPebble(opts: { httpPort: number; tlsPort?: number; en
   return {
     directory: `https://127.0.0.1:${port}/dir`,
     caFile: ca.certFile,
+    tls: { certFile: wfe.chainFile, keyFile: wfe.keyFile },
     async root() {
       const r = await request(`https://127.0.0.1:${mgmt}/roots/0`, { dispatcher })
       return r.body.text()

@@ -24,6 +24,7 @@ import { AcmeDirectory, FencedOutError, type AcmeLock, type AcmeStorage, type St
 import { OnDemandGate } from './on-demand.js'
 import { directoryUrl } from './directory.js'
 import { dnsProvider, dnsRecord, type DnsProvider } from './dns01.js'
+import { ariCertId, parseRenewalInfo, pickRenewalTime } from './ari.js'
 
 type AcmeModule = typeof import('acme-client')
 
@@ -50,6 +51,8 @@ interface Managed {
   running: Promise<void> | null
   /** Issued for a handshake (on-demand TLS), not listed in the config: kept across reloads. */
   onDemand: boolean
+  /** The time drawn in the CA's ARI window for the current certificate (kept while the window is). */
+  ari?: { certId: string; start: number; end: number; at: number }
 }
 
 export { directoryUrl }
@@ -138,7 +141,10 @@ export class AcmeManager {
   /** A reloaded config: certificates added start, removed ones stop being renewed (their files stay). */
   update(config: AcmeConfig): void {
     const clientKey = (c: AcmeConfig): string => JSON.stringify([c.directory, c.email, c.eab, c.ca_file])
-    if (clientKey(config) !== clientKey(this.#config)) this.#client = null
+    if (clientKey(config) !== clientKey(this.#config)) {
+      this.#client = null
+      this.#renewalInfoUrl = undefined
+    }
     this.#config = config
     this.#sync()
     this.#onDemand()
@@ -223,20 +229,30 @@ export class AcmeManager {
   async #issue(m: Managed): Promise<{ kind: 'fresh'; due: number } | { kind: 'busy' }> {
     const stored = await this.storage.certificate(m.name)
     const due = this.#dueAt(m, stored)
+    // A certificate the CA wants replaced early (ARI): ordered now although its lifetime says not.
+    let replaces: string | null = null
     if (due !== null) {
-      if (stored !== null) await this.#mirrorOne(stored)
-      return { kind: 'fresh', due }
+      const ari = await this.#ari(m, stored!)
+      if (ari === null || ari.at > Date.now()) {
+        if (ari !== null) this.#log.info({ certificate: m.name, window_start: new Date(m.ari!.start).toISOString(), window_end: new Date(m.ari!.end).toISOString(), renew_at: new Date(ari.at).toISOString() }, 'acme: renewal window from the CA (ARI)')
+        await this.#mirrorOne(stored!)
+        return { kind: 'fresh', due: Math.min(due, ari?.at ?? Infinity, ari?.next ?? Infinity) }
+      }
+      replaces = ari.certId
+      this.#log.info({ certificate: m.name, names: m.names, window_start: new Date(m.ari!.start).toISOString() }, 'acme: the CA suggests renewing now (ARI)')
     }
     const lock = await this.storage.lock(m.name, this.#lockTtlMs())
     if (lock === null) return { kind: 'busy' }
     try {
       const again = this.#fleet ? await this.storage.certificate(m.name) : stored
       const dueAgain = this.#dueAt(m, again)
-      if (dueAgain !== null) {
+      // Fresh unless it is the very certificate ARI asked to replace (another instance may have
+      // replaced it meanwhile: then the new one is kept).
+      if (dueAgain !== null && !(replaces !== null && again?.certPem === stored?.certPem)) {
         await this.#mirrorOne(again!)
         return { kind: 'fresh', due: dueAgain }
       }
-      const issued = await this.#order(m, lock)
+      const issued = await this.#order(m, lock, replaces)
       return { kind: 'fresh', due: renewalTime(new X509Certificate(issued.certPem), this.#renewBefore()) }
     } finally {
       await lock.release().catch((err: Error) => this.#log.warn({ certificate: m.name, err: err.message }, 'acme: lock not released (it expires by itself)'))
@@ -323,7 +339,37 @@ export class AcmeManager {
     return client
   }
 
-  async #order(m: Managed, lock: AcmeLock): Promise<StoredCertificate> {
+  /** The CA's renewalInfo URL (RFC 9773), from its directory; null when it offers none. */
+  #renewalInfoUrl: string | null | undefined = undefined
+
+  /**
+   * The ARI verdict for `stored`: when to renew (drawn once per window) and when to ask again.
+   * Null without ARI, or when the CA cannot be asked now (the lifetime schedule then applies).
+   */
+  async #ari(m: Managed, stored: StoredCertificate): Promise<{ at: number; next: number; certId: string } | null> {
+    try {
+      await this.#clientFor()
+      const axios = this.#acme!.axios
+      if (this.#renewalInfoUrl === undefined) {
+        const dir = await axios.get<Record<string, unknown>>(directoryUrl(this.#config.directory))
+        const url = dir.data.renewalInfo
+        this.#renewalInfoUrl = typeof url === 'string' && url !== '' ? url : null
+      }
+      if (this.#renewalInfoUrl === null) return null
+      const certId = ariCertId(stored.certPem)
+      if (certId === null) return null
+      const res = await axios.get<unknown>(`${this.#renewalInfoUrl.replace(/\/$/, '')}/${certId}`)
+      const w = parseRenewalInfo(res.data, res.headers['retry-after'] as string | undefined)
+      if (w === null) throw new Error('the renewalInfo answer has no valid suggestedWindow')
+      if (m.ari?.certId !== certId || m.ari.start !== w.start || m.ari.end !== w.end) m.ari = { certId, start: w.start, end: w.end, at: pickRenewalTime(w) }
+      return { at: m.ari.at, next: Date.now() + w.retryAfterMs, certId }
+    } catch (err) {
+      this.#log.warn({ certificate: m.name, err: (err as Error).message }, 'acme: renewal information (ARI) not available; renewing on the lifetime schedule')
+      return null
+    }
+  }
+
+  async #order(m: Managed, lock: AcmeLock, replaces: string | null = null): Promise<StoredCertificate> {
     const client = await this.#clientFor()
     const acme = this.#acme!
     if ((await this.storage.accountUrl()) === null) {
@@ -334,7 +380,16 @@ export class AcmeManager {
     const [, csr] = await acme.crypto.createCsr({ commonName: m.names[0]!, altNames: m.names }, privateKey)
     this.#log.info({ certificate: m.name, names: m.names }, 'acme order')
     this.orders.set(m.name, (this.orders.get(m.name) ?? 0) + 1)
-    const order = await client.createOrder({ identifiers: m.names.map((value) => ({ type: 'dns', value })) })
+    const identifiers = m.names.map((value) => ({ type: 'dns', value }))
+    // `replaces` (RFC 9773 §5) tells the CA which certificate this one succeeds; a CA that refuses
+    // it (the old one was replaced already) still gets the order, without it.
+    const order =
+      replaces === null
+        ? await client.createOrder({ identifiers })
+        : await client.createOrder({ identifiers, replaces } as Parameters<typeof client.createOrder>[0]).catch((err: Error) => {
+            this.#log.warn({ certificate: m.name, err: err.message }, 'acme: order with replaces refused; ordering without it')
+            return client.createOrder({ identifiers })
+          })
     const authorizations = await client.getAuthorizations(order)
     const type = this.#config.challenge ?? 'http-01'
     for (const authz of authorizations) {
