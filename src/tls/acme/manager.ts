@@ -15,6 +15,7 @@
 // and renewal wait for Redis (with the same backoff).
 import { X509Certificate } from 'node:crypto'
 import https from 'node:https'
+import { Agent as UndiciAgent, request as undiciRequest } from 'undici'
 import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import type { AcmeConfig } from '../../config/schema/tls.js'
@@ -232,10 +233,11 @@ export class AcmeManager {
     // A certificate the CA wants replaced early (ARI): ordered now although its lifetime says not.
     let replaces: string | null = null
     if (due !== null) {
+      // Mirrored before the CA is asked: a CA that is down must not delay serving what is stored.
+      await this.#mirrorOne(stored!)
       const ari = await this.#ari(m, stored!)
       if (ari === null || ari.at > Date.now()) {
         if (ari !== null) this.#log.info({ certificate: m.name, window_start: new Date(m.ari!.start).toISOString(), window_end: new Date(m.ari!.end).toISOString(), renew_at: new Date(ari.at).toISOString() }, 'acme: renewal window from the CA (ARI)')
-        await this.#mirrorOne(stored!)
         return { kind: 'fresh', due: Math.min(due, ari?.at ?? Infinity, ari?.next ?? Infinity) }
       }
       replaces = ari.certId
@@ -348,18 +350,16 @@ export class AcmeManager {
    */
   async #ari(m: Managed, stored: StoredCertificate): Promise<{ at: number; next: number; certId: string } | null> {
     try {
-      await this.#clientFor()
-      const axios = this.#acme!.axios
       if (this.#renewalInfoUrl === undefined) {
-        const dir = await axios.get<Record<string, unknown>>(directoryUrl(this.#config.directory))
-        const url = dir.data.renewalInfo
+        const dir = (await this.#caGet(directoryUrl(this.#config.directory))).body as Record<string, unknown> | null
+        const url = dir?.renewalInfo
         this.#renewalInfoUrl = typeof url === 'string' && url !== '' ? url : null
       }
       if (this.#renewalInfoUrl === null) return null
       const certId = ariCertId(stored.certPem)
       if (certId === null) return null
-      const res = await axios.get<unknown>(`${this.#renewalInfoUrl.replace(/\/$/, '')}/${certId}`)
-      const w = parseRenewalInfo(res.data, res.headers['retry-after'] as string | undefined)
+      const res = await this.#caGet(`${this.#renewalInfoUrl.replace(/\/$/, '')}/${certId}`)
+      const w = parseRenewalInfo(res.body, res.retryAfter)
       if (w === null) throw new Error('the renewalInfo answer has no valid suggestedWindow')
       if (m.ari?.certId !== certId || m.ari.start !== w.start || m.ari.end !== w.end) m.ari = { certId, start: w.start, end: w.end, at: pickRenewalTime(w) }
       return { at: m.ari.at, next: Date.now() + w.retryAfterMs, certId }
@@ -368,6 +368,28 @@ export class AcmeManager {
       return null
     }
   }
+
+  /**
+   * A GET of the CA's JSON (directory, renewalInfo) with a 10 s deadline and no retries: not through
+   * acme-client's axios, whose retries of a CA that is down (5, with 5-25 s pauses) would hold a
+   * certificate's check for minutes over what is only advice.
+   */
+  async #caGet(url: string): Promise<{ body: unknown; retryAfter: string | undefined }> {
+    const ca = this.#config.ca_file
+    if (this.#caAgent?.key !== (ca ?? '')) {
+      void this.#caAgent?.agent.close()
+      this.#caAgent = { key: ca ?? '', agent: new UndiciAgent({ headersTimeout: 10_000, bodyTimeout: 10_000, connect: { timeout: 10_000, ...(ca === undefined ? {} : { ca: readFileSync(ca, 'utf8') }) } }) }
+    }
+    const res = await undiciRequest(url, { dispatcher: this.#caAgent.agent, headers: { accept: 'application/json' } })
+    if (res.statusCode !== 200) {
+      await res.body.dump()
+      throw new Error(`GET ${url} answered ${res.statusCode}`)
+    }
+    const retryAfter = res.headers['retry-after']
+    return { body: await res.body.json(), retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter }
+  }
+
+  #caAgent: { key: string; agent: UndiciAgent } | null = null
 
   async #order(m: Managed, lock: AcmeLock, replaces: string | null = null): Promise<StoredCertificate> {
     const client = await this.#clientFor()
@@ -522,6 +544,8 @@ export class AcmeManager {
     for (const m of this.#managed.values()) clearTimeout(m.timer)
     await this.#unwatch?.().catch(() => undefined)
     this.#unwatch = null
+    await this.#caAgent?.agent.close()
+    this.#caAgent = null
     await this.storage.close()
   }
 }
