@@ -22,6 +22,9 @@ const NEEDED = {
   tini: 'tini',
   kubectl: 'kubernetes-client',
   'systemd-analyze': 'systemd',
+  // Type=notify readiness (test/integration/control/sd-notify.test.ts): the sender and a receiver.
+  'systemd-notify': 'systemd',
+  socat: 'socat',
   // The web console's end-to-end tests (test/e2e/): Debian's Chromium driven by playwright-core.
   '/usr/bin/chromium': 'chromium',
 }

@@ -30,6 +30,7 @@ import { AdminApi } from './admin/api.js'
 import { PipelineAuthority } from './admin/pipeline-authority.js'
 import type { ApplyOptions, ApplyResult } from './admin/authority.js'
 import { configCenterSource } from './sources/center.js'
+import { sdNotified, sdNotify } from './sd-notify.js'
 
 export interface PrimaryOptions {
   file: string
@@ -152,7 +153,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     { version: PORTICO_VERSION, mode: pool.mode, workers: pool.workers().length, listen: listenersLabel(config), config_version: 1, hash: initial.hash, source: source.name },
     'portico ready',
   )
+  sdNotify({ READY: '1', STATUS: `serving config version 1 (${initial.hash.slice(0, 12)})` }, logger)
   ready = true
+  // In an in-place upgrade, systemd must learn the new MAINPID before the old primary exits.
+  if (handoff !== null) await sdNotified()
   handoff?.notifyParent()
 }
 
@@ -361,6 +365,17 @@ class Controller {
     const previous = this.current
     const doc: ConfigDoc = { version: this.#nextVersion++, hash, config }
     log.info({ trigger, version: doc.version, hash: doc.hash }, 'config reload: sending new version to the data plane')
+    // systemd shows the unit "reloading" until READY=1 again, whichever version ends up serving.
+    sdNotify({ RELOADING: '1', STATUS: `loading config version ${doc.version}` }, log)
+    try {
+      return await this.#load(trigger, doc, previous)
+    } finally {
+      sdNotify({ READY: '1', STATUS: `serving config version ${this.current.version} (${this.current.hash.slice(0, 12)})` }, log)
+    }
+  }
+
+  async #load(trigger: Trigger, doc: ConfigDoc, previous: ConfigDoc): Promise<ReloadRecord> {
+    const log = this.#logger
     const replies = await this.#pool.load(doc)
     // Each data plane counts its own applied/failed loads in configReloads; the primary adds only
     // what never reaches a worker (rejected).
@@ -442,6 +457,8 @@ class Controller {
       process.exit(1)
     }
     this.#draining = true
+    // Not on an upgrade: the new primary is the service now (it sent its own MAINPID and READY=1).
+    if (signal !== 'upgrade') sdNotify({ STOPPING: '1', STATUS: `draining (${signal})` }, this.#logger)
     await this.#source.close()
     const timeoutMs = parseDuration(this.current.config.server?.drain_timeout ?? DEFAULT_DRAIN)
     this.#logger.info({ signal, timeout_ms: timeoutMs }, 'draining: no new connections; waiting for in-flight requests')
@@ -454,6 +471,7 @@ class Controller {
     await this.#acme?.stop()
     await this.#acmeStore?.close()
     this.#logger.info('stopped')
+    await sdNotified()
     process.exit(0)
   }
 }
