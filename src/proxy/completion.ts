@@ -63,12 +63,17 @@ export function complete(env: ProxyEnv, snap: Snapshot, status: number, o: Outco
     trace !== null && trace.sampled ? trace.traceId : undefined,
   )
   if (trace !== null) trace.end(status, o.error)
+  // gRPC: the HTTP status stays what went on the wire (200 for every answered call); the gRPC
+  // status goes into its own metric and the access log's grpc_status, and a non-OK one counts as a
+  // failure for the access log's sampling.
+  let grpcStatus: string | undefined
   if (ctx.grpc) {
     const [service, method] = grpcMethod(ctx.path)
-    recordGrpcCall(o.route.name, service, method, grpcCode(ctx, status, o.grpcStatus))
+    grpcStatus = grpcCode(ctx, status, o.grpcStatus)
+    recordGrpcCall(o.route.name, service, method, grpcStatus)
   }
   const log = snap.accessLog
-  if (log !== null && log.keep(status, o.error)) {
+  if (log !== null && log.keep(status, o.error, grpcStatus !== undefined && grpcStatus !== 'OK')) {
     env.accessLog.write({
       requestId: ctx.id,
       clientIp: ctx.clientIp,
@@ -88,6 +93,7 @@ export function complete(env: ProxyEnv, snap: Snapshot, status: number, o: Outco
       query: log.redact === null ? undefined : log.query(ctx.query),
       bytesReceived,
       protocol: ctx.req.httpVersionMajor === 2 ? 'HTTP/2.0' : undefined,
+      grpcStatus,
     })
   }
   const error = o.error
@@ -120,9 +126,13 @@ export function completeEarly(env: ProxyEnv, snap: Snapshot, req: IncomingMessag
   const ms = performance.now() - start
   recordRequest(ctx?.routeName ?? '', req.method ?? 'GET', status, ms / 1000)
   // A gRPC call refused before routing (UNIMPLEMENTED for no route, …): its path names no known
-  // method, so it is counted without one.
+  // method, so it is counted without one. The test is errors-reply.ts isGrpcRequest's (HTTP/2 only).
   const ct = req.headers['content-type']
-  if (ct !== undefined && isGrpcContentType(ct)) recordGrpcCall(ctx?.routeName ?? '', '', '', grpcStatusName(grpcStatusOfReply(code, status)))
+  let grpcStatus: string | undefined
+  if (ct !== undefined && isGrpcContentType(ct) && req.httpVersionMajor === 2) {
+    grpcStatus = grpcStatusName(grpcStatusOfReply(code, status))
+    recordGrpcCall(ctx?.routeName ?? '', '', '', grpcStatus)
+  }
   const log = snap.accessLog
   if (log === null) return
   const url = req.url ?? ''
@@ -141,5 +151,6 @@ export function completeEarly(env: ProxyEnv, snap: Snapshot, req: IncomingMessag
     error: code,
     query: log.redact === null ? undefined : log.query(ctx?.query ?? (q === -1 ? '' : url.slice(q + 1))),
     protocol: req.httpVersionMajor === 2 ? 'HTTP/2.0' : undefined,
+    grpcStatus,
   })
 }

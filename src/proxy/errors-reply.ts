@@ -1,5 +1,5 @@
 // Writing gateway-made replies (errors from the catalogue and plugin LocalReplies). A gRPC request
-// (content-type application/grpc*) gets its gRPC status instead of the JSON body: one header check
+// (content-type application/grpc* over HTTP/2) gets its gRPC status instead of the JSON body: one header check
 // here, on the error path only, so every reply the gateway makes (early 400/404s, plugins' 401/403/
 // 429, the upstream's 502/503/504, the breaker, body limits) is answered the same way.
 import type { ServerResponse, OutgoingHttpHeaders } from 'node:http'
@@ -61,10 +61,16 @@ export function sendLocalReply(res: ServerResponse, requestId: string, reply: Lo
   res.end(bodiless ? undefined : body)
 }
 
-/** The request of `res` is a gRPC call (its content-type is application/grpc*). */
+/**
+ * The request of `res` is a gRPC call: content-type application/grpc* over HTTP/2. An HTTP/1.1
+ * request with that content-type is not gRPC (no trailers, so no place for a status a gRPC client
+ * could read) and gets the JSON error (the same test as the handler's ctx.grpc).
+ */
 export function isGrpcRequest(res: ServerResponse): boolean {
-  const ct = (res as { req?: { headers: Record<string, string | string[] | undefined> } }).req?.headers['content-type']
-  return typeof ct === 'string' && isGrpcContentType(ct)
+  const req = (res as { req?: { httpVersionMajor: number; headers: Record<string, string | string[] | undefined> } }).req
+  if (req === undefined) return false
+  const ct = req.headers['content-type']
+  return typeof ct === 'string' && isGrpcContentType(ct) && req.httpVersionMajor === 2
 }
 
 // Fields of a plugin's or the gateway's extra headers that would contradict a gRPC reply.

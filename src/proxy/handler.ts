@@ -91,9 +91,11 @@ export function createHandler(env: ProxyEnv, listener: ListenerHooks): (req: Inc
     }
     // gRPC (docs/grpc.md): the one check every request pays is this header lookup. TE: trailers
     // is hop-by-hop but gRPC servers require it (it says the client takes trailers, and the
-    // gateway relays them), so it is put back for gRPC calls only.
+    // gateway relays them), so it is put back for gRPC calls only. A gRPC call is HTTP/2 only
+    // (PROTOCOL-HTTP2.md): an HTTP/1.1 request that merely carries the content-type cannot take
+    // trailers, so it is proxied and answered as plain HTTP (JSON errors, no deadline, no TE).
     const ct = headers['content-type']
-    if (ct !== undefined && isGrpcContentType(ct)) {
+    if (ct !== undefined && isGrpcContentType(ct) && req.httpVersionMajor === 2) {
       ctx.grpc = true
       ctx.upstreamHeaders.te = 'trailers'
     }
