@@ -14,7 +14,7 @@ import type { UpstreamHead, Verdict } from '../core/verdict.js'
 import { headerObject, responseHeaderList, type HeaderList } from './forward.js'
 import { sendError, sendLocalReply } from './errors-reply.js'
 import { PluginFailure, runRequestPhases, runResponsePhase, type Pipeline } from '../plugins/pipeline.js'
-import { PayloadTooLarge, type BodyLimit } from './body-limit.js'
+import { PayloadTooLarge, type BodyLimit, type ReplayableBody } from './body-limit.js'
 import type { IncomingMessage } from 'node:http'
 import type { DeadlineItem, DeadlineList } from './deadlines.js'
 import { recordAuthFailure, upstreamDuration, upstreamSeries } from '../observability/metrics.js'
@@ -103,6 +103,8 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   grpcStatus: string | undefined = undefined
   /** gRPC: the timer of a grpc-timeout shorter than the route's total timeout (grpc.ts). */
   grpcTimer: NodeJS.Timeout | null = null
+  /** gRPC on a retrying route: the streamed body with the copy a retry replays (else null). */
+  replay: ReplayableBody | null = null
 
   constructor(env: ProxyEnv, snap: Snapshot, route: CompiledRoute, ctx: RequestContext) {
     this.env = env
@@ -221,6 +223,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
       const fallback = this.ctx.tap === null ? undefined : this.endTap(new Error('no healthy target'))
       return fallback === undefined || this.quiet ? this.fail('no_healthy_target') : this.localReply(fallback)
     }
+    if (this.tries > 0 && this.replay !== null) this.body = this.replay.replay() // mayRetry checked it is there
     this.tries++
     this.target = target
     this.ctx.target = target.origin
@@ -271,6 +274,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   mayRetry(): boolean {
     const p = this.policy!
     if (this.tries > p.attempts || this.done || this.quiet || this.res.headersSent) return false
+    if (this.replay !== null && this.replay.replay() === null) return false
     if (!p.budget.withdraw(Date.now(), this.retried)) {
       this.route.cluster.countRejected('retry_budget')
       return false
@@ -305,7 +309,8 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     if (cluster.observed) cluster.observeStatus(this.target!, statusCode, ms, now)
     const at = this.current
     if (at !== null) {
-      if (this.policy!.statuses.has(statusCode) && this.mayRetry()) {
+      // gRPC: a trailers-only answer (no message yet) with a listed grpc-status is retried too.
+      if ((this.policy!.statuses.has(statusCode) || (this.ctx.grpc && this.policy!.grpcStatuses.has(headers['grpc-status'] as string))) && this.mayRetry()) {
         at.discard = true // its body is read and dropped; the retry starts when it ends
         return
       }
@@ -443,7 +448,10 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
           const now = performance.now()
           cluster.observeFailure(this.target!, now - this.ctx.upstreamStart, now, err)
         }
-        if (this.current !== null && !res.headersSent && isRetryable(this.policy!, kind) && this.mayRetry()) return this.scheduleRetry()
+        // A gRPC call (POST) that may have reached the upstream is retried only when POST is listed in `methods`.
+        if (this.current !== null && !res.headersSent && isRetryable(this.policy!, kind) && (kind === FailureKind.Connect || this.policy!.methods.has(this.ctx.method)) && this.mayRetry()) {
+          return this.scheduleRetry()
+        }
       }
     }
     this.clearTimer()

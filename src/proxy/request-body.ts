@@ -2,7 +2,7 @@
 // (PluginDefinition.body), buffered for replay when the route retries a small one, else streamed
 // (through BodyLimit when chunked, so max_body_size holds without a Content-Length).
 import { sendContinue } from './continue.js'
-import { BodyLimit } from './body-limit.js'
+import { BodyLimit, ReplayableBody } from './body-limit.js'
 import type { Exchange } from './exchange.js'
 
 const EMPTY_BODY = Buffer.alloc(0)
@@ -77,7 +77,10 @@ export function prepareBody(ex: Exchange): void {
   const headers = req.headers
   sendContinue(req, ex.res)
   const policy = ex.route.retry
-  const retryable = policy !== null && policy.methods.has(ex.ctx.method)
+  // A gRPC call is always a POST, which says nothing about idempotency: it may be retried whatever
+  // `methods` says, but only where that is safe (exchange.ts: connect failures, refused streams and
+  // the listed statuses in a trailers-only answer; resets and per-try timeouts only when POST is listed).
+  const retryable = policy !== null && (policy.methods.has(ex.ctx.method) || ex.ctx.grpc)
   const buffered = ex.ctx.body
   if (buffered !== undefined) {
     // Buffered for a plugin: send the buffer, framed by its length (the client may have sent it chunked).
@@ -87,7 +90,16 @@ export function prepareBody(ex: Exchange): void {
     }
     if (retryable) ex.policy = policy
   } else if (headers['transfer-encoding'] !== undefined) {
-    const body = req.pipe(new BodyLimit(Math.min(ex.route.maxBodySize, ex.ctx.bodyLimit)))
+    const max = Math.min(ex.route.maxBodySize, ex.ctx.bodyLimit)
+    let limiter: BodyLimit
+    if (retryable && ex.ctx.grpc) {
+      // gRPC clients send no Content-Length: the body streams and a copy is kept for a retry.
+      const r = new ReplayableBody(max, policy.maxBufferedBody)
+      ex.replay = r
+      ex.policy = policy
+      limiter = r
+    } else limiter = new BodyLimit(max)
+    const body = req.pipe(limiter)
     // A client that aborts mid-upload must not leave the limiter's consumer waiting.
     req.once('error', (e) => body.destroy(e))
     ex.body = body

@@ -39,3 +39,10 @@ test('h2c with an https:// target, or discovery with scheme https, is an error',
 test('an unknown protocol is refused by the schema', () => {
   assert.match(errors('    protocol: http2\n    targets: [ { url: http://10.0.0.5:8080 } ]'), /upstreams\.u\.protocol/)
 })
+
+test('retries.on_grpc_statuses takes gRPC status names; an unknown name is an error at its path', () => {
+  assert.equal(load('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    retries: { on_grpc_statuses: [UNAVAILABLE, RESOURCE_EXHAUSTED] }').ok, true)
+  assert.equal(load('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    retries: { on_grpc_statuses: [] }').ok, true)
+  const text = errors('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    retries: { on_grpc_statuses: [UNAVAILABEL] }')
+  assert.match(text, /upstreams\.u\.retries\.on_grpc_statuses\[0\]/)
+})
