@@ -65,10 +65,14 @@ const GrpcStatuses = (description: string, def: string[]) =>
 export const ActiveHealthCheck = Type.Object(
   {
     type: Type.Optional(
-      Type.Union([Type.Literal('http'), Type.Literal('tcp')], {
+      Type.Union([Type.Literal('http'), Type.Literal('tcp'), Type.Literal('grpc')], {
         default: 'http',
-        description: 'http: a GET (over the target\'s scheme, http or https) that must answer an expected status; tcp: a connect that must succeed.',
+        description:
+          'http: a GET (over the target\'s scheme, http or https) that must answer an expected status; tcp: a connect that must succeed; grpc: a grpc.health.v1.Health/Check call over the upstream\'s h2/h2c connection that must answer SERVING (upstreams with protocol h2 or h2c only).',
       }),
+    ),
+    service: Type.Optional(
+      Type.String({ default: '', description: 'grpc checks: the service name asked about (HealthCheckRequest.service); "" = the server as a whole.' }),
     ),
     path: Type.Optional(Type.String({ pattern: '^/', default: '/', description: 'Path probed by http checks (the target URL\'s own path is not prefixed).' })),
     host: Type.Optional(Type.String({ minLength: 1, description: 'Host header of http probes. Omitted = the target\'s host:port.' })),

@@ -46,3 +46,10 @@ test('retries.on_grpc_statuses takes gRPC status names; an unknown name is an er
   const text = errors('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    retries: { on_grpc_statuses: [UNAVAILABEL] }')
   assert.match(text, /upstreams\.u\.retries\.on_grpc_statuses\[0\]/)
 })
+
+test('an active health check of type grpc needs protocol h2 or h2c', () => {
+  assert.equal(load('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    health_checks: { active: { type: grpc, service: users.v1.Users } }').ok, true)
+  const text = errors('    targets: [ { url: http://10.0.0.5:8080 } ]\n    health_checks: { active: { type: grpc } }')
+  assert.match(text, /upstreams\.u\.health_checks\.active\.type/)
+  assert.match(text, /needs HTTP\/2.*h2c/)
+})
