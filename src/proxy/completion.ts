@@ -10,7 +10,7 @@ import type { Snapshot } from '../snapshot/compile.js'
 import type { Pipeline } from '../plugins/pipeline.js'
 import { runLogPhase } from '../plugins/pipeline.js'
 import { recordGrpcCall, recordRequest } from '../observability/metrics.js'
-import { grpcStatusName, grpcStatusOfReply, isGrpcContentType } from './grpc-status.js'
+import { grpcReplyType, grpcStatusName, grpcStatusOfReply } from './grpc-status.js'
 import { UPSTREAM_ERRORS, warnUpstreamError } from '../observability/upstream-errors.js'
 import type { ProxyEnv } from './env.js'
 
@@ -126,10 +126,9 @@ export function completeEarly(env: ProxyEnv, snap: Snapshot, req: IncomingMessag
   const ms = performance.now() - start
   recordRequest(ctx?.routeName ?? '', req.method ?? 'GET', status, ms / 1000)
   // A gRPC call refused before routing (UNIMPLEMENTED for no route, …): its path names no known
-  // method, so it is counted without one. The test is errors-reply.ts isGrpcRequest's (HTTP/2 only).
-  const ct = req.headers['content-type']
+  // method, so it is counted without one. The test is errors-reply.ts's (gRPC over HTTP/2, gRPC-Web).
   let grpcStatus: string | undefined
-  if (ct !== undefined && isGrpcContentType(ct) && req.httpVersionMajor === 2) {
+  if (grpcReplyType(req.headers['content-type'], req.httpVersionMajor) !== null) {
     grpcStatus = grpcStatusName(grpcStatusOfReply(code, status))
     recordGrpcCall(ctx?.routeName ?? '', '', '', grpcStatus)
   }

@@ -3,6 +3,7 @@
 // (through BodyLimit when chunked, so max_body_size holds without a Content-Length).
 import { sendContinue } from './continue.js'
 import { BodyLimit, ReplayableBody } from './body-limit.js'
+import { Base64Decoder, GrpcWeb, decodeGrpcWebText } from './grpc-web.js'
 import type { Exchange } from './exchange.js'
 
 const EMPTY_BODY = Buffer.alloc(0)
@@ -82,6 +83,9 @@ export function prepareBody(ex: Exchange): void {
   // the listed statuses in a trailers-only answer; resets and per-try timeouts only when POST is listed).
   const retryable = policy !== null && (policy.methods.has(ex.ctx.method) || ex.ctx.grpc)
   const buffered = ex.ctx.body
+  // One integer compare per request: a -text body must be decoded whatever its framing, so this
+  // comes before the framing branches (binary gRPC-Web takes them as any body).
+  if (ex.ctx.grpcWeb === GrpcWeb.Text) return prepareWebText(ex, buffered)
   if (buffered !== undefined) {
     // Buffered for a plugin: send the buffer, framed by its length (the client may have sent it chunked).
     if (buffered.length > 0 || headers['content-length'] !== undefined) {
@@ -115,6 +119,26 @@ export function prepareBody(ex: Exchange): void {
       ex.policy = policy
     }
   }
+  ex.startTries()
+}
+
+/**
+ * gRPC-Web -text: the body is base64, decoded on its way upstream (streamed; a body a plugin
+ * buffered is decoded at once). Not retried: the decoded body is not kept for a replay.
+ */
+function prepareWebText(ex: Exchange, buffered: Buffer | undefined): void {
+  if (buffered !== undefined) {
+    const decoded = decodeGrpcWebText(buffered)
+    if (decoded === null) return ex.fail('bad_request', 'the grpc-web-text body is not base64')
+    ex.body = decoded
+    return ex.startTries()
+  }
+  const req = ex.ctx.req
+  const limit = new BodyLimit(Math.min(ex.route.maxBodySize, ex.ctx.bodyLimit))
+  const decoder = new Base64Decoder()
+  req.once('error', (e) => limit.destroy(e))
+  limit.once('error', (e) => decoder.destroy(e))
+  ex.body = req.pipe(limit).pipe(decoder)
   ex.startTries()
 }
 
