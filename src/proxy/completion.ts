@@ -13,6 +13,7 @@ import { recordGrpcCall, recordRequest } from '../observability/metrics.js'
 import { grpcReplyType, grpcStatusName, grpcStatusOfReply } from './grpc-status.js'
 import { UPSTREAM_ERRORS, warnUpstreamError } from '../observability/upstream-errors.js'
 import type { ProxyEnv } from './env.js'
+import { GRPC_STATUS_NAMES, type GrpcStatusName } from '../core/grpc-codes.js'
 
 /** What an exchange knows when it ends (proxy/exchange.ts Exchange is one). */
 export interface Outcome {
@@ -62,16 +63,17 @@ export function complete(env: ProxyEnv, snap: Snapshot, status: number, o: Outco
     o.bytes,
     trace !== null && trace.sampled ? trace.traceId : undefined,
   )
-  if (trace !== null) trace.end(status, o.error)
   // gRPC: the HTTP status stays what went on the wire (200 for every answered call); the gRPC
-  // status goes into its own metric and the access log's grpc_status, and a non-OK one counts as a
-  // failure for the access log's sampling.
+  // status goes into its own metric, the trace and the access log's grpc_status, and a non-OK one
+  // counts as a failure for the access log's sampling.
   let grpcStatus: string | undefined
   if (ctx.grpc) {
     const [service, method] = grpcMethod(ctx.path)
     grpcStatus = grpcCode(ctx, status, o.grpcStatus)
     recordGrpcCall(o.route.name, service, method, grpcStatus)
+    if (trace !== null) trace.grpcStatus(GRPC_STATUS_NAMES.indexOf(grpcStatus as GrpcStatusName))
   }
+  if (trace !== null) trace.end(status, o.error)
   const log = snap.accessLog
   if (log !== null && log.keep(status, o.error, grpcStatus !== undefined && grpcStatus !== 'OK')) {
     env.accessLog.write({
