@@ -58,9 +58,9 @@ export const Target = Type.Object(
 const Statuses = (description: string, def: number[]) =>
   Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { description, default: def })
 
-/** A list of gRPC status names (UNAVAILABLE, RESOURCE_EXHAUSTED, …), as gRPC's service config writes them. */
+/** A list of gRPC failure status names (UNAVAILABLE, RESOURCE_EXHAUSTED, …; not OK), as gRPC's service config writes them. */
 const GrpcStatuses = (description: string, def: string[]) =>
-  Type.Array(Type.Union(GRPC_STATUS_NAMES.map((n) => Type.Literal(n))), { description, default: def })
+  Type.Array(Type.Union(GRPC_STATUS_NAMES.filter((n) => n !== 'OK').map((n) => Type.Literal(n))), { description, default: def })
 
 export const ActiveHealthCheck = Type.Object(
   {

@@ -45,6 +45,7 @@ test('retries.on_grpc_statuses takes gRPC status names; an unknown name is an er
   assert.equal(load('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    retries: { on_grpc_statuses: [] }').ok, true)
   const text = errors('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    retries: { on_grpc_statuses: [UNAVAILABEL] }')
   assert.match(text, /upstreams\.u\.retries\.on_grpc_statuses\[0\]/)
+  assert.equal(load('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    retries: { on_grpc_statuses: [OK] }').ok, false, 'OK is not a failure to retry')
 })
 
 test('an active health check of type grpc needs protocol h2 or h2c', () => {
