@@ -556,7 +556,14 @@ const DISCOVERY_KINDS = ['dns', 'etcd', 'consul', 'nacos', 'zookeeper', 'kuberne
 /** h2 is HTTP/2 over TLS (https:// targets), h2c over cleartext (http://): a mismatch is a mistake, not a fallback. */
 function checkProtocol(up: Obj, path: Segment[], issues: Issue[]): void {
   const p = up.protocol
-  if (p !== 'h2' && p !== 'h2c') return
+  const hc = up.health_checks
+  if (p !== 'h2' && p !== 'h2c') {
+    // grpc.health.v1 is a gRPC call: HTTP/2 only.
+    if (isObj(hc) && isObj(hc.active) && hc.active.type === 'grpc') {
+      issues.push({ path: [...path, 'health_checks', 'active', 'type'], message: 'a grpc health check is a gRPC call, which needs HTTP/2: set the upstream\'s protocol to h2c (cleartext) or h2 (TLS)' })
+    }
+    return
+  }
   const want = p === 'h2' ? 'https' : 'http'
   const why = p === 'h2' ? 'protocol h2 is HTTP/2 over TLS: targets are https:// (h2c is the cleartext one)' : 'protocol h2c is HTTP/2 over cleartext: targets are http:// (h2 is the TLS one)'
   if (Array.isArray(up.targets)) {

@@ -56,8 +56,10 @@ export class RequestContext {
   tap: ExchangeTap | null
   /** The request's trace when tracing is on (observability/tracing.ts), else null. */
   trace: RequestTrace | null
-  /** A gRPC call (content-type application/grpc[+…]): gateway replies are gRPC statuses, trailers are relayed. */
+  /** A gRPC call (content-type application/grpc[+…] over HTTP/2, or gRPC-Web): gateway replies are gRPC statuses, trailers are relayed. */
   grpc: boolean
+  /** gRPC-Web (proxy/grpc-web.ts GrpcWeb): 0 = not, 1 = binary body, 2 = base64 (-text) body. */
+  grpcWeb: number
   #state: Map<string, unknown> | null
 
   constructor(req: IncomingMessage, res: ServerResponse, id: string, start: number) {
@@ -83,6 +85,7 @@ export class RequestContext {
     this.claims = undefined
     this.trace = null
     this.grpc = false
+    this.grpcWeb = 0
     this.consumerRoles = undefined
     this.body = undefined
     this.bodyLimit = Infinity

@@ -38,6 +38,12 @@ export interface AccessEntry {
   bytesReceived?: number | undefined
   /** "HTTP/2.0" for a request that came over HTTP/2 (h2 or h2c); unset (not written) for HTTP/1.x. */
   protocol?: string | undefined
+  /**
+   * gRPC calls only: the gRPC status name the call ended with (OK, UNAVAILABLE, …; Envoy's
+   * %GRPC_STATUS%), the same value as portico_grpc_calls_total's `code`. From grpcStatusName, so
+   * one of the 17 names, written without escaping.
+   */
+  grpcStatus?: string | undefined
 }
 
 /**
@@ -55,9 +61,13 @@ export class AccessLogPolicy {
     this.redact = redact
   }
 
-  /** Whether this request's line is written: failures always, successes by sample. */
-  keep(status: number, error: string | undefined): boolean {
-    return this.sampleSuccess >= 1 || status >= 400 || error !== undefined || Math.random() < this.sampleSuccess
+  /**
+   * Whether this request's line is written: failures always, successes by sample. `failed`: the
+   * request failed whatever its HTTP status says (a gRPC call that ended with a status other than
+   * OK goes out as HTTP 200).
+   */
+  keep(status: number, error: string | undefined, failed = false): boolean {
+    return this.sampleSuccess >= 1 || status >= 400 || error !== undefined || failed || Math.random() < this.sampleSuccess
   }
 
   /** The query field for a raw query string ('' = none), or undefined when queries are not logged. */
@@ -167,7 +177,8 @@ function line(e: AccessEntry): string {
     `${e.traceId === undefined ? '' : `,"trace_id":"${e.traceId}","span_id":"${e.spanId}"`}` +
     `${e.query === undefined ? '' : `,"query":${str(e.query)}`}` +
     `${e.bytesReceived === undefined ? '' : `,"bytes_received":${e.bytesReceived}`}` +
-    `${e.protocol === undefined ? '' : `,"protocol":"${e.protocol}"`}}\n`
+    `${e.protocol === undefined ? '' : `,"protocol":"${e.protocol}"`}` +
+    `${e.grpcStatus === undefined ? '' : `,"grpc_status":"${e.grpcStatus}"`}}\n`
   )
 }
 

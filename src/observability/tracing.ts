@@ -121,8 +121,17 @@ export interface RequestTrace {
   attemptStatus(status: number): void
   endAttempt(error: string | undefined): void
   event(name: string, attributes?: Record<string, string | number>): void
+  /** A gRPC call's status (its code), before end(): recorded as rpc.grpc.status_code. */
+  grpcStatus(code: number): void
   end(status: number, error: string | undefined): void
 }
+
+/**
+ * gRPC statuses that make a server span an error (OpenTelemetry's gRPC semantic conventions):
+ * UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS. The others are the
+ * client's doing, as 4xx are for HTTP.
+ */
+const GRPC_SERVER_ERRORS = new Set([2, 4, 12, 13, 14, 15])
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
 /** trace-flags bits (W3C Trace Context Level 2 §3.2.2.5): sampled, random. */
@@ -192,6 +201,7 @@ class UnsampledTrace implements RequestTrace {
   attemptStatus(): void {}
   endAttempt(): void {}
   event(): void {}
+  grpcStatus(): void {}
   end(): void {}
 }
 
@@ -283,6 +293,13 @@ class SdkTrace implements RequestTrace {
 
   event(name: string, attributes?: Record<string, string | number>): void {
     this.span.addEvent(name, attributes)
+  }
+
+  grpcStatus(code: number): void {
+    this.span.setAttribute('rpc.system', 'grpc')
+    this.span.setAttribute('rpc.grpc.status_code', code)
+    // An HTTP 200 on the wire: the gRPC status decides whether the span failed.
+    if (GRPC_SERVER_ERRORS.has(code)) this.span.setStatus({ code: SpanStatusCode.ERROR })
   }
 
   /** Ends the request: status as the client saw it (499 = client went away). */

@@ -10,9 +10,10 @@ import type { Snapshot } from '../snapshot/compile.js'
 import type { Pipeline } from '../plugins/pipeline.js'
 import { runLogPhase } from '../plugins/pipeline.js'
 import { recordGrpcCall, recordRequest } from '../observability/metrics.js'
-import { grpcStatusName, grpcStatusOfReply, isGrpcContentType } from './grpc-status.js'
+import { grpcReplyType, grpcStatusName, grpcStatusOfReply } from './grpc-status.js'
 import { UPSTREAM_ERRORS, warnUpstreamError } from '../observability/upstream-errors.js'
 import type { ProxyEnv } from './env.js'
+import { GRPC_STATUS_NAMES, type GrpcStatusName } from '../core/grpc-codes.js'
 
 /** What an exchange knows when it ends (proxy/exchange.ts Exchange is one). */
 export interface Outcome {
@@ -62,13 +63,19 @@ export function complete(env: ProxyEnv, snap: Snapshot, status: number, o: Outco
     o.bytes,
     trace !== null && trace.sampled ? trace.traceId : undefined,
   )
-  if (trace !== null) trace.end(status, o.error)
+  // gRPC: the HTTP status stays what went on the wire (200 for every answered call); the gRPC
+  // status goes into its own metric, the trace and the access log's grpc_status, and a non-OK one
+  // counts as a failure for the access log's sampling.
+  let grpcStatus: string | undefined
   if (ctx.grpc) {
     const [service, method] = grpcMethod(ctx.path)
-    recordGrpcCall(o.route.name, service, method, grpcCode(ctx, status, o.grpcStatus))
+    grpcStatus = grpcCode(ctx, status, o.grpcStatus)
+    recordGrpcCall(o.route.name, service, method, grpcStatus)
+    if (trace !== null) trace.grpcStatus(GRPC_STATUS_NAMES.indexOf(grpcStatus as GrpcStatusName))
   }
+  if (trace !== null) trace.end(status, o.error)
   const log = snap.accessLog
-  if (log !== null && log.keep(status, o.error)) {
+  if (log !== null && log.keep(status, o.error, grpcStatus !== undefined && grpcStatus !== 'OK')) {
     env.accessLog.write({
       requestId: ctx.id,
       clientIp: ctx.clientIp,
@@ -88,6 +95,7 @@ export function complete(env: ProxyEnv, snap: Snapshot, status: number, o: Outco
       query: log.redact === null ? undefined : log.query(ctx.query),
       bytesReceived,
       protocol: ctx.req.httpVersionMajor === 2 ? 'HTTP/2.0' : undefined,
+      grpcStatus,
     })
   }
   const error = o.error
@@ -120,9 +128,12 @@ export function completeEarly(env: ProxyEnv, snap: Snapshot, req: IncomingMessag
   const ms = performance.now() - start
   recordRequest(ctx?.routeName ?? '', req.method ?? 'GET', status, ms / 1000)
   // A gRPC call refused before routing (UNIMPLEMENTED for no route, …): its path names no known
-  // method, so it is counted without one.
-  const ct = req.headers['content-type']
-  if (ct !== undefined && isGrpcContentType(ct)) recordGrpcCall(ctx?.routeName ?? '', '', '', grpcStatusName(grpcStatusOfReply(code, status)))
+  // method, so it is counted without one. The test is errors-reply.ts's (gRPC over HTTP/2, gRPC-Web).
+  let grpcStatus: string | undefined
+  if (grpcReplyType(req.headers['content-type'], req.httpVersionMajor) !== null) {
+    grpcStatus = grpcStatusName(grpcStatusOfReply(code, status))
+    recordGrpcCall(ctx?.routeName ?? '', '', '', grpcStatus)
+  }
   const log = snap.accessLog
   if (log === null) return
   const url = req.url ?? ''
@@ -141,5 +152,6 @@ export function completeEarly(env: ProxyEnv, snap: Snapshot, req: IncomingMessag
     error: code,
     query: log.redact === null ? undefined : log.query(ctx?.query ?? (q === -1 ? '' : url.slice(q + 1))),
     protocol: req.httpVersionMajor === 2 ? 'HTTP/2.0' : undefined,
+    grpcStatus,
   })
 }

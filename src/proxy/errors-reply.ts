@@ -1,11 +1,11 @@
 // Writing gateway-made replies (errors from the catalogue and plugin LocalReplies). A gRPC request
-// (content-type application/grpc*) gets its gRPC status instead of the JSON body: one header check
+// (content-type application/grpc* over HTTP/2) gets its gRPC status instead of the JSON body: one header check
 // here, on the error path only, so every reply the gateway makes (early 400/404s, plugins' 401/403/
 // 429, the upstream's 502/503/504, the breaker, body limits) is answered the same way.
 import type { ServerResponse, OutgoingHttpHeaders } from 'node:http'
 import { ERRORS, errorBody, type ErrorCode } from '../core/errors.js'
 import type { LocalReply } from '../core/verdict.js'
-import { GRPC_STATUS_OF, encodeGrpcMessage, grpcStatusOfReply, isGrpcContentType, type GrpcStatus } from './grpc-status.js'
+import { GRPC_STATUS_OF, encodeGrpcMessage, grpcReplyType, grpcStatusOfReply, type GrpcStatus } from './grpc-status.js'
 
 export function sendError(
   res: ServerResponse,
@@ -16,7 +16,8 @@ export function sendError(
   close = false,
 ): void {
   if (res.headersSent || res.destroyed) return
-  if (isGrpcRequest(res)) return sendGrpcStatus(res, requestId, GRPC_STATUS_OF[code], message ?? ERRORS[code].message, extra ?? null, close)
+  const grpcType = replyType(res)
+  if (grpcType !== null) return sendGrpcStatus(res, requestId, GRPC_STATUS_OF[code], message ?? ERRORS[code].message, extra ?? null, close, grpcType)
   const body = errorBody(code, requestId, message)
   const headers: OutgoingHttpHeaders = {
     ...extra,
@@ -35,9 +36,12 @@ export function sendLocalReply(res: ServerResponse, requestId: string, reply: Lo
   if (res.headersSent || res.destroyed) return
   // A refusal (an error code, or any status ≥ 400) to a gRPC client is a gRPC status; a plugin's
   // deliberate 2xx/3xx answer goes out as it is.
-  if ((reply.error !== undefined || reply.status >= 400) && isGrpcRequest(res)) {
-    const headers = reply.headers === undefined ? extra : { ...extra, ...reply.headers }
-    return sendGrpcStatus(res, requestId, grpcStatusOfReply(reply.error, reply.status), reply.message ?? reply.error ?? `HTTP ${reply.status}`, headers, false)
+  if (reply.error !== undefined || reply.status >= 400) {
+    const grpcType = replyType(res)
+    if (grpcType !== null) {
+      const headers = reply.headers === undefined ? extra : { ...extra, ...reply.headers }
+      return sendGrpcStatus(res, requestId, grpcStatusOfReply(reply.error, reply.status), reply.message ?? reply.error ?? `HTTP ${reply.status}`, headers, false, grpcType)
+    }
   }
   let body: string | Buffer
   let type: string | undefined
@@ -61,10 +65,20 @@ export function sendLocalReply(res: ServerResponse, requestId: string, reply: Lo
   res.end(bodiless ? undefined : body)
 }
 
-/** The request of `res` is a gRPC call (its content-type is application/grpc*). */
+/**
+ * The content-type of a gRPC reply when the request of `res` is a gRPC call (application/grpc*
+ * over HTTP/2) or a gRPC-Web one, else null. An HTTP/1.1 request with a gRPC content-type is not
+ * gRPC (no trailers, so no place for a status a gRPC client could read) and gets the JSON error
+ * (the same test as the handler's ctx.grpc).
+ */
+function replyType(res: ServerResponse): string | null {
+  const req = (res as { req?: { httpVersionMajor: number; headers: Record<string, string | string[] | undefined> } }).req
+  return req === undefined ? null : grpcReplyType(req.headers['content-type'], req.httpVersionMajor)
+}
+
+/** The request of `res` is a gRPC (or gRPC-Web) call whose errors are gRPC statuses. */
 export function isGrpcRequest(res: ServerResponse): boolean {
-  const ct = (res as { req?: { headers: Record<string, string | string[] | undefined> } }).req?.headers['content-type']
-  return typeof ct === 'string' && isGrpcContentType(ct)
+  return replyType(res) !== null
 }
 
 // Fields of a plugin's or the gateway's extra headers that would contradict a gRPC reply.
@@ -85,10 +99,12 @@ export function sendGrpcStatus(
   message: string,
   extra: Record<string, string | string[]> | null,
   close: boolean,
+  contentType = 'application/grpc',
 ): void {
   res.statusCode = 200
   if (extra !== null) for (const k in extra) if (!NOT_METADATA.has(k.toLowerCase())) res.setHeader(k, extra[k]!)
-  res.setHeader('content-type', 'application/grpc')
+  // A gRPC-Web client reads a trailers-only status from these headers as well (PROTOCOL-WEB.md).
+  res.setHeader('content-type', contentType)
   res.setHeader('grpc-status', String(status))
   res.setHeader('grpc-message', encodeGrpcMessage(message))
   res.setHeader('x-request-id', requestId)

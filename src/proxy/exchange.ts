@@ -14,8 +14,8 @@ import type { UpstreamHead, Verdict } from '../core/verdict.js'
 import { headerObject, responseHeaderList, type HeaderList } from './forward.js'
 import { sendError, sendLocalReply } from './errors-reply.js'
 import { PluginFailure, runRequestPhases, runResponsePhase, type Pipeline } from '../plugins/pipeline.js'
-import { PayloadTooLarge, type BodyLimit } from './body-limit.js'
-import type { IncomingMessage } from 'node:http'
+import { PayloadTooLarge, type ReplayableBody } from './body-limit.js'
+import type { Readable } from 'node:stream'
 import type { DeadlineItem, DeadlineList } from './deadlines.js'
 import { recordAuthFailure, upstreamDuration, upstreamSeries } from '../observability/metrics.js'
 import { REJECTED, type Ticket } from '../upstream/breaker.js'
@@ -30,6 +30,8 @@ import type { ProxyEnv } from './env.js'
 import { constants as h2constants } from 'node:http2'
 import { GRPC_STATUS_OF } from './grpc-status.js'
 import { armGrpcDeadline, endWithStatus, isTrailersOnly, propagateGrpcTimeout, relayTrailers, stageHead } from './grpc.js'
+import { GrpcWeb, InvalidGrpcWebText, WebTextHandler, endWeb, responseType, webHead, type Base64Encoder } from './grpc-web.js'
+import { grpcErrorTrailers } from './grpc-status.js'
 
 const NGHTTP2_NO_ERROR = h2constants.NGHTTP2_NO_ERROR
 
@@ -81,8 +83,8 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   policy: RetryPolicy | null = null
   /** The try in progress when `policy` is set (null between tries). */
   current: Attempt | null = null
-  /** The request body to send: streamed (IncomingMessage / BodyLimit) or a buffer (replayable). */
-  body: IncomingMessage | BodyLimit | Buffer | null = null
+  /** The request body to send: streamed (the request, through BodyLimit or a gRPC-Web decoder) or a buffer (replayable). */
+  body: Readable | Buffer | null = null
   retryTimer: NodeJS.Timeout | null = null
   tryTimer: NodeJS.Timeout | null = null
   /** Circuit-breaker admission; REJECTED (0) = no breaker involved. */
@@ -103,6 +105,10 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   grpcStatus: string | undefined = undefined
   /** gRPC: the timer of a grpc-timeout shorter than the route's total timeout (grpc.ts). */
   grpcTimer: NodeJS.Timeout | null = null
+  /** gRPC on a retrying route: the streamed body with the copy a retry replays (else null). */
+  replay: ReplayableBody | null = null
+  /** gRPC-Web -text: the base64 encoder of the try whose response the client gets (grpc-web.ts). */
+  webEnc: Base64Encoder | null = null
 
   constructor(env: ProxyEnv, snap: Snapshot, route: CompiledRoute, ctx: RequestContext) {
     this.env = env
@@ -221,6 +227,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
       const fallback = this.ctx.tap === null ? undefined : this.endTap(new Error('no healthy target'))
       return fallback === undefined || this.quiet ? this.fail('no_healthy_target') : this.localReply(fallback)
     }
+    if (this.tries > 0 && this.replay !== null) this.body = this.replay.replay() // mayRetry checked it is there
     this.tries++
     this.target = target
     this.ctx.target = target.origin
@@ -237,7 +244,11 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
       this.current = at
       if (policy!.perTryMs > 0) this.tryTimer = setTimeout(onTryTimeout, policy!.perTryMs, at)
     }
-    if (this.grpcDeadlineAt !== 0) propagateGrpcTimeout(this, policy?.perTryMs ?? 0)
+    let handler: Dispatcher.DispatchHandler = at ?? this
+    if (this.ctx.grpc) {
+      if (this.grpcDeadlineAt !== 0) propagateGrpcTimeout(this, policy?.perTryMs ?? 0)
+      if (this.ctx.grpcWeb === GrpcWeb.Text) handler = new WebTextHandler(handler, this)
+    }
     this.ctx.upstreamStart = performance.now()
     const path = target.basePath + this.ctx.upstreamPath + (q === '' ? '' : '?' + q)
     if (this.ctx.trace !== null) this.ctx.trace.startAttempt(this.ctx.upstreamHeaders, req.method ?? 'GET', target.origin, path)
@@ -250,7 +261,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
         headersTimeout: t.read,
         bodyTimeout: t.read,
       },
-      at ?? this,
+      handler,
     )
   }
 
@@ -271,6 +282,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   mayRetry(): boolean {
     const p = this.policy!
     if (this.tries > p.attempts || this.done || this.quiet || this.res.headersSent) return false
+    if (this.replay !== null && this.replay.replay() === null) return false
     if (!p.budget.withdraw(Date.now(), this.retried)) {
       this.route.cluster.countRejected('retry_budget')
       return false
@@ -305,7 +317,8 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     if (cluster.observed) cluster.observeStatus(this.target!, statusCode, ms, now)
     const at = this.current
     if (at !== null) {
-      if (this.policy!.statuses.has(statusCode) && this.mayRetry()) {
+      // gRPC: a trailers-only answer (no message yet) with a listed grpc-status is retried too.
+      if ((this.policy!.statuses.has(statusCode) || (this.ctx.grpc && this.policy!.grpcStatuses.has(headers['grpc-status'] as string))) && this.mayRetry()) {
         at.discard = true // its body is read and dropped; the retry starts when it ends
         return
       }
@@ -369,9 +382,17 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
 
   /** The upstream's head as it goes on to the client; a 204/304 waits for its response's end (`bodiless`). */
   writeUpstreamHead(status: number, headers: Record<string, string | string[]> | HeaderList): void {
-    // A gRPC trailers-only response (grpc-status in the head) waits too: it must reach the client
-    // as one HEADERS frame that ends the stream (grpc.ts stageHead).
-    if (status === 204 || status === 304 || (this.ctx.grpc && isTrailersOnly(headers))) this.bodiless = { status, headers }
+    if (this.ctx.grpc) {
+      // gRPC-Web: the head says grpc-web again (grpc-web.ts).
+      if (this.ctx.grpcWeb !== GrpcWeb.None) webHead(headers, responseType(this.ctx.req.headers['content-type']!, this.ctx.grpcWeb as GrpcWeb))
+      // A gRPC trailers-only response (grpc-status in the head) waits too: it must reach the client
+      // as one HEADERS frame that ends the stream (grpc.ts stageHead).
+      if (isTrailersOnly(headers)) {
+        this.bodiless = { status, headers }
+        return
+      }
+    }
+    if (status === 204 || status === 304) this.bodiless = { status, headers }
     else this.writeHead(status, headers)
   }
 
@@ -419,6 +440,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     if (this.ctx.tap !== null) this.endTap(undefined)
     if (this.quiet) return
     if (this.ctx.grpc && trailers !== undefined) {
+      if (this.ctx.grpcWeb !== GrpcWeb.None) return endWeb(this, this.ctx.grpcWeb === GrpcWeb.Text, trailers)
       relayTrailers(this.res, trailers)
       const st = trailers['grpc-status']
       if (typeof st === 'string') this.grpcStatus = st
@@ -443,7 +465,10 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
           const now = performance.now()
           cluster.observeFailure(this.target!, now - this.ctx.upstreamStart, now, err)
         }
-        if (this.current !== null && !res.headersSent && isRetryable(this.policy!, kind) && this.mayRetry()) return this.scheduleRetry()
+        // A gRPC call (POST) that may have reached the upstream is retried only when POST is listed in `methods`.
+        if (this.current !== null && !res.headersSent && isRetryable(this.policy!, kind) && (kind === FailureKind.Connect || this.policy!.methods.has(this.ctx.method)) && this.mayRetry()) {
+          return this.scheduleRetry()
+        }
       }
     }
     this.clearTimer()
@@ -459,6 +484,10 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
         const r = failureReply(err, { total: t.total, read: t.read, perTry: this.policy?.perTryMs }, false)
         const code = r?.code ?? 'upstream_bad_response'
         this.error = code
+        if (this.ctx.grpcWeb !== GrpcWeb.None) {
+          // gRPC-Web: the status goes in a trailer frame, over HTTP/1.1 too.
+          return endWeb(this, this.ctx.grpcWeb === GrpcWeb.Text, grpcErrorTrailers(code, r?.message ?? 'the upstream response broke off'))
+        }
         if (endWithStatus(res, code, r?.message ?? 'the upstream response broke off')) {
           this.grpcStatus = String(GRPC_STATUS_OF[code])
           return
@@ -470,6 +499,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     }
     if (err instanceof PluginFailure) return this.pluginFailed(err)
     if (err instanceof PayloadTooLarge) return this.fail('payload_too_large', err.message, true)
+    if (err instanceof InvalidGrpcWebText) return this.fail('bad_request', err.message, true)
     // A plugin answers for the failed upstream (e.g. the cache's stale-if-error).
     if (fallback !== undefined) return this.localReply(fallback)
     const t = this.route.timeouts

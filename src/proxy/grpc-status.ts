@@ -15,6 +15,7 @@
 //   INTERNAL as in the table (the request was malformed below gRPC).
 // - internal and plugin failures → INTERNAL; not_implemented and method_not_allowed → UNIMPLEMENTED.
 import { ERRORS, type ErrorCode } from '../core/errors.js'
+import { GrpcWeb, grpcWebMode, responseType } from './grpc-web.js'
 
 /** gRPC status codes (grpc/doc/statuscodes.md). */
 export const GrpcStatus = {
@@ -93,6 +94,19 @@ export function isGrpcContentType(ct: string): boolean {
   if (ct.length === 16) return true
   const c = ct.charCodeAt(16)
   return c === 43 /* + */ || c === 59 /* ; */
+}
+
+/**
+ * The content-type of a gateway-made gRPC reply to a request with content-type `ct` over HTTP
+ * `httpMajor`, or null when the request is not a gRPC call: application/grpc for gRPC (HTTP/2
+ * only: an HTTP/1.1 request with that type cannot take trailers and gets the JSON error), the
+ * gRPC-Web type of a gRPC-Web request (any version: its status rides in headers or the body).
+ */
+export function grpcReplyType(ct: string | string[] | undefined, httpMajor: number): string | null {
+  if (typeof ct !== 'string' || !ct.startsWith('application/grpc')) return null
+  if (isGrpcContentType(ct)) return httpMajor === 2 ? 'application/grpc' : null
+  const web = grpcWebMode(ct)
+  return web === GrpcWeb.None ? null : responseType(ct, web)
 }
 
 /** The gRPC status of a plugin's LocalReply: its catalogue code when it names one, else gRPC's table for its HTTP status. */

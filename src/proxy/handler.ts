@@ -15,6 +15,7 @@ import { sendError } from './errors-reply.js'
 import { headProblem, hostValid, targetPath, upstreamPath } from './front.js'
 import { Exchange } from './exchange.js'
 import { isGrpcContentType } from './grpc-status.js'
+import { GrpcWeb, grpcWebMode, upstreamType } from './grpc-web.js'
 import { completeEarly } from './completion.js'
 import type { ProxyEnv } from './env.js'
 import type { ListenerHooks } from './listeners/hooks.js'
@@ -91,11 +92,28 @@ export function createHandler(env: ProxyEnv, listener: ListenerHooks): (req: Inc
     }
     // gRPC (docs/grpc.md): the one check every request pays is this header lookup. TE: trailers
     // is hop-by-hop but gRPC servers require it (it says the client takes trailers, and the
-    // gateway relays them), so it is put back for gRPC calls only.
+    // gateway relays them), so it is put back for gRPC calls only. A gRPC call is HTTP/2 only
+    // (PROTOCOL-HTTP2.md): an HTTP/1.1 request that merely carries the content-type cannot take
+    // trailers, so it is proxied and answered as plain HTTP (JSON errors, no deadline, no TE).
+    // gRPC-Web (application/grpc-web*, HTTP/1.1 or HTTP/2) goes upstream as a gRPC call (grpc-web.ts).
     const ct = headers['content-type']
-    if (ct !== undefined && isGrpcContentType(ct)) {
-      ctx.grpc = true
-      ctx.upstreamHeaders.te = 'trailers'
+    if (ct !== undefined && ct.startsWith('application/grpc')) {
+      if (isGrpcContentType(ct)) {
+        if (req.httpVersionMajor === 2) {
+          ctx.grpc = true
+          ctx.upstreamHeaders.te = 'trailers'
+        }
+      } else {
+        const web = grpcWebMode(ct)
+        if (web !== GrpcWeb.None) {
+          ctx.grpc = true
+          ctx.grpcWeb = web
+          ctx.upstreamHeaders.te = 'trailers'
+          ctx.upstreamHeaders['content-type'] = upstreamType(ct, web)
+          // The decoded body is shorter than the base64 one: its length is the upstream stream's framing.
+          if (web === GrpcWeb.Text) delete ctx.upstreamHeaders['content-length']
+        }
+      }
     }
     if (route.preserveHost && hostHeader !== undefined && hostHeader !== '') ctx.upstreamHeaders.host = hostHeader
     ctx.upstreamPath = upstreamPath(route, path)

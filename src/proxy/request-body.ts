@@ -2,7 +2,8 @@
 // (PluginDefinition.body), buffered for replay when the route retries a small one, else streamed
 // (through BodyLimit when chunked, so max_body_size holds without a Content-Length).
 import { sendContinue } from './continue.js'
-import { BodyLimit } from './body-limit.js'
+import { BodyLimit, ReplayableBody } from './body-limit.js'
+import { Base64Decoder, GrpcWeb, decodeGrpcWebText } from './grpc-web.js'
 import type { Exchange } from './exchange.js'
 
 const EMPTY_BODY = Buffer.alloc(0)
@@ -77,8 +78,14 @@ export function prepareBody(ex: Exchange): void {
   const headers = req.headers
   sendContinue(req, ex.res)
   const policy = ex.route.retry
-  const retryable = policy !== null && policy.methods.has(ex.ctx.method)
+  // A gRPC call is always a POST, which says nothing about idempotency: it may be retried whatever
+  // `methods` says, but only where that is safe (exchange.ts: connect failures, refused streams and
+  // the listed statuses in a trailers-only answer; resets and per-try timeouts only when POST is listed).
+  const retryable = policy !== null && (policy.methods.has(ex.ctx.method) || ex.ctx.grpc)
   const buffered = ex.ctx.body
+  // One integer compare per request: a -text body must be decoded whatever its framing, so this
+  // comes before the framing branches (binary gRPC-Web takes them as any body).
+  if (ex.ctx.grpcWeb === GrpcWeb.Text) return prepareWebText(ex, buffered)
   if (buffered !== undefined) {
     // Buffered for a plugin: send the buffer, framed by its length (the client may have sent it chunked).
     if (buffered.length > 0 || headers['content-length'] !== undefined) {
@@ -87,7 +94,16 @@ export function prepareBody(ex: Exchange): void {
     }
     if (retryable) ex.policy = policy
   } else if (headers['transfer-encoding'] !== undefined) {
-    const body = req.pipe(new BodyLimit(Math.min(ex.route.maxBodySize, ex.ctx.bodyLimit)))
+    const max = Math.min(ex.route.maxBodySize, ex.ctx.bodyLimit)
+    let limiter: BodyLimit
+    if (retryable && ex.ctx.grpc) {
+      // gRPC clients send no Content-Length: the body streams and a copy is kept for a retry.
+      const r = new ReplayableBody(max, policy.maxBufferedBody)
+      ex.replay = r
+      ex.policy = policy
+      limiter = r
+    } else limiter = new BodyLimit(max)
+    const body = req.pipe(limiter)
     // A client that aborts mid-upload must not leave the limiter's consumer waiting.
     req.once('error', (e) => body.destroy(e))
     ex.body = body
@@ -103,6 +119,26 @@ export function prepareBody(ex: Exchange): void {
       ex.policy = policy
     }
   }
+  ex.startTries()
+}
+
+/**
+ * gRPC-Web -text: the body is base64, decoded on its way upstream (streamed; a body a plugin
+ * buffered is decoded at once). Not retried: the decoded body is not kept for a replay.
+ */
+function prepareWebText(ex: Exchange, buffered: Buffer | undefined): void {
+  if (buffered !== undefined) {
+    const decoded = decodeGrpcWebText(buffered)
+    if (decoded === null) return ex.fail('bad_request', 'the grpc-web-text body is not base64')
+    ex.body = decoded
+    return ex.startTries()
+  }
+  const req = ex.ctx.req
+  const limit = new BodyLimit(Math.min(ex.route.maxBodySize, ex.ctx.bodyLimit))
+  const decoder = new Base64Decoder()
+  req.once('error', (e) => limit.destroy(e))
+  limit.once('error', (e) => decoder.destroy(e))
+  ex.body = req.pipe(limit).pipe(decoder)
   ex.startTries()
 }
 

@@ -6,11 +6,14 @@
 import type { RetriesConfig } from '../config/schema/index.js'
 import { parseDuration, parseSize } from '../config/units.js'
 import { FailureKind } from './failure.js'
+import { GRPC_STATUS_NAMES } from '../core/grpc-codes.js'
 
 export interface RetryPolicy {
   /** Retries after the first try (≥ 1; a policy with 0 is null). */
   readonly attempts: number
   readonly statuses: ReadonlySet<number>
+  /** gRPC: grpc-status values (decimal strings, as the header carries them) retried in a trailers-only answer. */
+  readonly grpcStatuses: ReadonlySet<string>
   readonly onConnectFailure: boolean
   readonly onReset: boolean
   /** 0 = no per-try deadline. */
@@ -33,6 +36,7 @@ export function resolveRetries(c: RetriesConfig | undefined): RetryPolicy | null
   return {
     attempts,
     statuses: new Set(c.on_statuses ?? [502, 503, 504]),
+    grpcStatuses: new Set((c.on_grpc_statuses ?? ['UNAVAILABLE']).map((n) => String(GRPC_STATUS_NAMES.indexOf(n)))),
     onConnectFailure: c.on_connect_failure ?? true,
     onReset: c.on_reset ?? true,
     perTryMs: parseDuration(c.per_try_timeout ?? 0),

@@ -7,6 +7,7 @@ import { DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_PLANE_LISTEN, DEFAULT_MAX_CONNECTION
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
 import { ListenAddress, Listener } from './listener.js'
 import { Acme, UpstreamTls } from './tls.js'
+import { GRPC_STATUS_NAMES } from '../../core/grpc-codes.js'
 
 export { Listener, type ListenerConfig, type Http2Config } from './listener.js'
 
@@ -57,13 +58,21 @@ export const Target = Type.Object(
 const Statuses = (description: string, def: number[]) =>
   Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { description, default: def })
 
+/** A list of gRPC failure status names (UNAVAILABLE, RESOURCE_EXHAUSTED, …; not OK), as gRPC's service config writes them. */
+const GrpcStatuses = (description: string, def: string[]) =>
+  Type.Array(Type.Union(GRPC_STATUS_NAMES.filter((n) => n !== 'OK').map((n) => Type.Literal(n))), { description, default: def })
+
 export const ActiveHealthCheck = Type.Object(
   {
     type: Type.Optional(
-      Type.Union([Type.Literal('http'), Type.Literal('tcp')], {
+      Type.Union([Type.Literal('http'), Type.Literal('tcp'), Type.Literal('grpc')], {
         default: 'http',
-        description: 'http: a GET (over the target\'s scheme, http or https) that must answer an expected status; tcp: a connect that must succeed.',
+        description:
+          'http: a GET (over the target\'s scheme, http or https) that must answer an expected status; tcp: a connect that must succeed; grpc: a grpc.health.v1.Health/Check call over the upstream\'s h2/h2c connection that must answer SERVING (upstreams with protocol h2 or h2c only).',
       }),
+    ),
+    service: Type.Optional(
+      Type.String({ default: '', description: 'grpc checks: the service name asked about (HealthCheckRequest.service); "" = the server as a whole.' }),
     ),
     path: Type.Optional(Type.String({ pattern: '^/', default: '/', description: 'Path probed by http checks (the target URL\'s own path is not prefixed).' })),
     host: Type.Optional(Type.String({ minLength: 1, description: 'Host header of http probes. Omitted = the target\'s host:port.' })),
@@ -135,6 +144,12 @@ export const Retries = Type.Object(
   {
     attempts: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, default: 2, description: 'Retries after the first try (0 = no retries). Each goes to another target when there is one.' })),
     on_statuses: Type.Optional(Statuses('Upstream statuses that are retried.', [502, 503, 504])),
+    on_grpc_statuses: Type.Optional(
+      GrpcStatuses(
+        'gRPC calls: statuses (names) that are retried when the upstream answers trailers-only (grpc-status in the response head, no message sent yet). Never after a response message or metadata reached the client. [] = none.',
+        ['UNAVAILABLE'],
+      ),
+    ),
     on_connect_failure: Type.Optional(Type.Boolean({ default: true, description: 'Retry when a connection cannot be made (refused, unreachable, connect timeout).' })),
     on_reset: Type.Optional(
       Type.Boolean({ default: true, description: 'Retry when the connection is closed or reset before the response head arrived (the upstream may have seen the request).' }),

@@ -1,5 +1,6 @@
 // Active health checks: each target is probed on its own timer (interval ± jitter), HTTP(S) GET
-// through the target's own connection pool, or a bare TCP connect. `unhealthy.failures` failed
+// through the target's own connection pool, a grpc.health.v1 Check call through it (grpc-health.ts),
+// or a bare TCP connect. `unhealthy.failures` failed
 // probes in a row take a healthy target out; `healthy.successes` passed probes in a row bring it
 // back. The thresholds are what keeps a flapping target from flapping traffic: each transition is
 // logged once and counted in portico_upstream_target_healthy. Timers belong to the Cluster; they
@@ -9,10 +10,13 @@ import type { ActiveHealthCheckConfig } from '../../config/schema/index.js'
 import { parseDuration } from '../../config/units.js'
 import type { Target } from '../target.js'
 import type { HealthHost } from './host.js'
+import { grpcHealthCheck } from './grpc-health.js'
 
 export interface ActivePolicy {
-  type: 'http' | 'tcp'
+  type: 'http' | 'tcp' | 'grpc'
   path: string
+  /** grpc checks: HealthCheckRequest.service ('' = the whole server). */
+  service: string
   host: string | undefined
   intervalMs: number
   /** Fraction of the interval, 0..1. */
@@ -28,6 +32,7 @@ export function resolveActive(c: ActiveHealthCheckConfig): ActivePolicy {
   return {
     type: c.type ?? 'http',
     path: c.path ?? '/',
+    service: c.service ?? '',
     host: c.host,
     intervalMs: Math.max(10, parseDuration(c.interval ?? '5s')),
     jitter: (c.jitter ?? 10) / 100,
@@ -128,7 +133,9 @@ export class ActiveChecker {
 
   /** Resolves true when the probe passed; never rejects. */
   #probe(t: Target): Promise<boolean> {
-    return this.policy.type === 'tcp' ? this.#tcp(t) : this.#http(t)
+    const p = this.policy
+    if (p.type === 'grpc') return grpcHealthCheck(t.pool(this.#connectTimeout), p.host ?? t.hostHeader, p.service, p.timeoutMs)
+    return p.type === 'tcp' ? this.#tcp(t) : this.#http(t)
   }
 
   async #http(t: Target): Promise<boolean> {

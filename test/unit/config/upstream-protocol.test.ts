@@ -39,3 +39,18 @@ test('h2c with an https:// target, or discovery with scheme https, is an error',
 test('an unknown protocol is refused by the schema', () => {
   assert.match(errors('    protocol: http2\n    targets: [ { url: http://10.0.0.5:8080 } ]'), /upstreams\.u\.protocol/)
 })
+
+test('retries.on_grpc_statuses takes gRPC status names; an unknown name is an error at its path', () => {
+  assert.equal(load('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    retries: { on_grpc_statuses: [UNAVAILABLE, RESOURCE_EXHAUSTED] }').ok, true)
+  assert.equal(load('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    retries: { on_grpc_statuses: [] }').ok, true)
+  const text = errors('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    retries: { on_grpc_statuses: [UNAVAILABEL] }')
+  assert.match(text, /upstreams\.u\.retries\.on_grpc_statuses\[0\]/)
+  assert.equal(load('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    retries: { on_grpc_statuses: [OK] }').ok, false, 'OK is not a failure to retry')
+})
+
+test('an active health check of type grpc needs protocol h2 or h2c', () => {
+  assert.equal(load('    protocol: h2c\n    targets: [ { url: http://10.0.0.5:8080 } ]\n    health_checks: { active: { type: grpc, service: users.v1.Users } }').ok, true)
+  const text = errors('    targets: [ { url: http://10.0.0.5:8080 } ]\n    health_checks: { active: { type: grpc } }')
+  assert.match(text, /upstreams\.u\.health_checks\.active\.type/)
+  assert.match(text, /needs HTTP\/2.*h2c/)
+})

@@ -89,6 +89,14 @@ test('retries and traces add their fields; a single try does not', () => {
   assert.equal(retried!.span_id, 'cd'.repeat(8))
 })
 
+test('gRPC calls add grpc_status (the status name) next to HTTP status 200; other requests do not', () => {
+  const [plain, ok, failed] = roundTrip([base, { ...base, protocol: 'HTTP/2.0', grpcStatus: 'OK' }, { ...base, protocol: 'HTTP/2.0', grpcStatus: 'UNAVAILABLE' }])
+  assert.equal('grpc_status' in plain!, false)
+  assert.equal(ok!.grpc_status, 'OK')
+  assert.equal(failed!.grpc_status, 'UNAVAILABLE')
+  assert.equal(failed!.status, 200)
+})
+
 test('a line longer than a batch (a huge escaped path) gets a batch of its own and is written whole', () => {
   const long = '/' + '"'.repeat(300_000)
   const lines = roundTrip([{ ...base, path: long, requestId: 'big' }])

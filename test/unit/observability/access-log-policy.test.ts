@@ -38,6 +38,8 @@ test('sampling: successes sampled, 4xx/5xx and failed requests always kept', () 
   assert.equal(none.keep(404, 'route_not_found'), true)
   assert.equal(none.keep(502, 'upstream_unreachable'), true)
   assert.equal(none.keep(200, 'client_closed'), true, 'a 499 written with the upstream status is still a failure')
+  assert.equal(none.keep(200, undefined, true), true, 'a gRPC call that ended non-OK (HTTP 200) is a failure')
+  assert.equal(none.keep(200, undefined, false), false)
   const tenth = accessLogPolicy({ sample_success: 0.1 })!
   let kept = 0
   for (let i = 0; i < 20_000; i++) if (tenth.keep(200, undefined)) kept++

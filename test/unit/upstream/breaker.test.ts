@@ -114,6 +114,9 @@ test('retry policy: defaults, attempts 0 = off, backoff is capped full jitter', 
   assert.deepEqual([...p.statuses], [502, 503, 504])
   assert.ok(p.methods.has('GET') && !p.methods.has('POST'))
   assert.equal(p.maxBufferedBody, 64 * 1024)
+  assert.deepEqual([...p.grpcStatuses], ['14'], 'gRPC: UNAVAILABLE by default, as the grpc-status header writes it')
+  assert.deepEqual([...resolveRetries({ on_grpc_statuses: ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'] })!.grpcStatuses], ['14', '8'])
+  assert.equal(resolveRetries({ on_grpc_statuses: [] })!.grpcStatuses.size, 0)
   for (let i = 1; i < 10; i++) {
     const d = backoffMs(p, i)
     assert.ok(d >= 0 && d <= Math.min(250, 25 * 2 ** (i - 1)))
