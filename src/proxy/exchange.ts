@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { CompiledRoute, Snapshot } from '../snapshot/compile.js'
 import type { Target } from '../upstream/target.js'
+import { grpcHttpEquivalent } from '../core/grpc-codes.js'
 import type { RequestContext } from '../core/context.js'
 import type { ErrorCode } from '../core/errors.js'
 import type { UpstreamHead, Verdict } from '../core/verdict.js'
@@ -103,6 +104,8 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   grpcDeadlineAt = 0
   /** gRPC: grpc-status of the trailers sent to the client (relayed, or the gateway's after the head), for metrics. */
   grpcStatus: string | undefined = undefined
+  /** A gRPC try whose outcome for passive health waits for its trailers (onResponseStart). */
+  grpcPending: { target: Target; ms: number; status: number } | null = null
   /** gRPC: the timer of a grpc-timeout shorter than the route's total timeout (grpc.ts). */
   grpcTimer: NodeJS.Timeout | null = null
   /** gRPC on a retrying route: the streamed body with the copy a retry replays (else null). */
@@ -314,7 +317,16 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     const target = this.target!
     upstreamDuration.observe((target.latency ??= upstreamSeries(this.route.cluster.name, target.url)), ms / 1000)
     const cluster = this.route.cluster
-    if (cluster.observed) cluster.observeStatus(this.target!, statusCode, ms, now)
+    if (cluster.observed) {
+      if (!this.ctx.grpc) cluster.observeStatus(target, statusCode, ms, now)
+      else {
+        // A gRPC call is judged by its grpc-status: in the head when trailers-only, else at the
+        // trailers (its latency is still the head's).
+        const gs = headers['grpc-status']
+        if (typeof gs === 'string') cluster.observeStatus(target, grpcHttpEquivalent(gs), ms, now)
+        else this.grpcPending = { target, ms, status: statusCode }
+      }
+    }
     const at = this.current
     if (at !== null) {
       // gRPC: a trailers-only answer (no message yet) with a listed grpc-status is retried too.
@@ -427,6 +439,12 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
   onResponseEnd(_controller: Dispatcher.DispatchController | null, trailers?: Record<string, string | string[] | undefined>): void {
     this.endAttempt()
     this.clearTimer()
+    if (this.grpcPending !== null) {
+      const p = this.grpcPending
+      this.grpcPending = null
+      const gs = trailers?.['grpc-status']
+      this.route.cluster.observeStatus(p.target, typeof gs === 'string' ? grpcHttpEquivalent(gs) : p.status, p.ms, performance.now())
+    }
     if (this.bodiless !== null) {
       const b = this.bodiless
       this.bodiless = null
@@ -448,11 +466,18 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
     this.res.end()
   }
 
+  /** The breaker judges a gRPC call by its grpc-status (trailers, else the head), as passive health does. */
+  grpcOutcome(): number {
+    const gs = this.grpcStatus ?? this.res.getHeader('grpc-status')
+    return typeof gs === 'string' || typeof gs === 'number' ? grpcHttpEquivalent(String(gs)) : this.status
+  }
+
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
     // A 304 may carry the Content-Length its 200 would have (RFC 9110 §8.6) and never a body
     // (RFC 9112 §6.3); undici counts the missing body as a mismatch. The response is complete.
     if (this.bodiless?.status === 304 && (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return this.onResponseEnd(null)
     this.bodiless = null
+    this.grpcPending = null // a failure instead of trailers: observed as one below
     this.held = null // a held head was never sent: the error (or a retry) answers instead
     const wasOpen = this.attemptOpen
     this.endAttempt()
@@ -557,7 +582,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
       clearTimeout(this.retryTimer)
       this.retryTimer = null
     }
-    if (this.route.cluster.guarded) releaseGuards(this.route.cluster, this, this.error, this.status)
+    if (this.route.cluster.guarded) releaseGuards(this.route.cluster, this, this.error, this.ctx.grpc ? this.grpcOutcome() : this.status)
     if (this.retried) this.policy!.budget.finished()
     this.snap.inFlight--
     this.env.requestEnded()
