@@ -508,6 +508,13 @@ export const Admin = Type.Object(
     token: Type.Optional(Type.String({ description: 'Bearer token required for /status and /metrics (health probes stay open). Use ${ENV}. Acts as a token named "default" with role admin.' })),
     tokens: Type.Optional(Type.Array(AdminToken, { description: 'Named admin API tokens with roles, stored as SHA-256 hashes (docs/admin-api.md). Changes apply at once.' })),
     audit_log: Type.Optional(Type.String({ minLength: 1, description: 'File that receives one JSON line per admin API write (also sent to the log). Unset: the log only.' })),
+    write_back: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'File config source: an admin API write, once it serves, is also saved to the config file (atomically, by rename; YAML or JSON like the file; comments are not kept; ${ENV} references stay). Off: admin writes serve from memory until the file changes.',
+      }),
+    ),
     hosts: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+$' }), {
         description: 'Host names the admin listener answers to besides IP literals, localhost and the name admin.listen binds to (other names get 403: DNS rebinding).',

@@ -4,8 +4,9 @@
 // callback; whether the content really changed is decided by read() from a content hash.
 import { createHash } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
-import { readFile } from 'node:fs/promises'
-import { basename, dirname } from 'node:path'
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { stringify } from 'yaml'
 import type { Logger } from 'pino'
 import { loadConfigText } from '../../config/load.js'
 import type { Config } from '../../config/schema/index.js'
@@ -64,8 +65,10 @@ export class FileSource implements ConfigSource {
   #watch: FileWatch | null = null
   /** An admin write waiting for the pipeline's next read(). */
   #pending: { doc: Obj; config: Config; hash: string } | null = null
-  /** What the last read() returned, as written. */
-  #lastRead: { doc: Obj; hash: string } | null = null
+  /** What the last read() returned, as written; `save`: an admin write to save to the file once it serves (admin.write_back). */
+  #lastRead: { doc: Obj; hash: string; save?: boolean } | null = null
+  /** Saves to the file, one at a time. */
+  #saving: Promise<void> = Promise.resolve()
   /** The serving document as written (set once it serves). */
   #written: { doc: Obj; hash: string } | null = null
 
@@ -89,7 +92,7 @@ export class FileSource implements ConfigSource {
     const pending = this.#pending
     if (pending !== null) {
       this.#pending = null
-      this.#lastRead = { doc: pending.doc, hash: pending.hash }
+      this.#lastRead = { doc: pending.doc, hash: pending.hash, save: pending.config.admin?.write_back === true }
       return { kind: 'document', config: pending.config, hash: pending.hash }
     }
     // One read of the bytes for the hash, the validated document and the document as written, so
@@ -115,7 +118,7 @@ export class FileSource implements ConfigSource {
     this.#watch = watchConfigFile(this.#file, () => changed('file'), this.#logger)
   }
 
-  /** Admin writes apply in memory; the file is not rewritten (a later edit of the file wins). */
+  /** Admin writes apply in memory, and are saved to the file once they serve with admin.write_back (else a later edit of the file wins). */
   write(doc: Obj): Promise<WriteResult> {
     const v = validateDocument(doc)
     if (!v.ok) return Promise.resolve({ ok: false, reason: 'invalid', errors: v.errors })
@@ -124,7 +127,36 @@ export class FileSource implements ConfigSource {
   }
 
   served(hash: string): void {
-    if (this.#lastRead?.hash === hash) this.#written = this.#lastRead
+    const last = this.#lastRead
+    if (last?.hash !== hash) return
+    this.#written = last
+    if (last.save === true) {
+      last.save = false
+      const doc = last.doc
+      this.#saving = this.#saving.then(() => this.#save(doc))
+    }
+  }
+
+  /**
+   * Writes an admin write that serves to the config file: a temporary file beside it, then a
+   * rename (a reader never sees half a file), with the file's mode. The raw hash is set first, so
+   * the watch event of this rename reads as unchanged and reloads nothing.
+   */
+  async #save(doc: Obj): Promise<void> {
+    const text = /\.json$/i.test(this.#file) ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc)
+    const tmp = join(dirname(this.#file), `.${basename(this.#file)}.portico-${process.pid}.tmp`)
+    const before = this.#rawHash
+    this.#rawHash = createHash('sha256').update(text).digest('hex')
+    try {
+      const mode = (await stat(this.#file).catch(() => null))?.mode ?? 0o644
+      await writeFile(tmp, text, { mode: mode & 0o777 })
+      await rename(tmp, this.#file)
+      this.#logger.info({ file: this.#displayFile }, 'admin write saved to the config file (admin.write_back)')
+    } catch (err) {
+      this.#rawHash = before
+      await rm(tmp, { force: true })
+      this.#logger.error({ err, file: this.#displayFile }, 'admin write not saved to the config file; it serves from memory until the file changes')
+    }
   }
 
   written(serving: ConfigDoc): Promise<Obj | null> {
@@ -134,7 +166,7 @@ export class FileSource implements ConfigSource {
 
   close(): Promise<void> {
     this.#watch?.close()
-    return Promise.resolve()
+    return this.#saving
   }
 }
 
