@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises'
 import { request } from 'undici'
 import { stringify } from 'yaml'
+import { adminDispatcher } from './admin-client.js'
 import { readDocumentAsWritten } from '../control/admin/authority.js'
 import { KINDS, list, put } from '../control/admin/resources.js'
 
@@ -48,6 +49,7 @@ async function call(a: ConfigArgs, method: 'GET' | 'PUT', path: string, body?: u
       ...headers,
     },
     body: body === undefined ? undefined : JSON.stringify(body),
+    dispatcher: adminDispatcher(),
   })
   const text = await res.body.text()
   let parsed: Obj = {}

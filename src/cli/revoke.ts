@@ -5,6 +5,7 @@
 import { request } from 'undici'
 import { loadConfigFile } from '../config/load.js'
 import { formatErrors } from '../config/errors.js'
+import { adminDispatcher } from './admin-client.js'
 import { DEFAULT_ADMIN_LISTEN } from '../control/admin/server.js'
 import { formatHostPort, parseListen } from '../core/address.js'
 import { INSTALLED_CHECKS } from '../snapshot/installed-checks.js'
@@ -56,13 +57,13 @@ export async function revokeCommand(a: RevokeArgs): Promise<number> {
     // A wildcard bind is reachable on loopback.
     if (addr.host === '0.0.0.0') addr.host = '127.0.0.1'
     if (addr.host === '::') addr.host = '::1'
-    base = `http://${formatHostPort(addr)}`
+    base = `${admin?.tls !== undefined ? 'https' : 'http'}://${formatHostPort(addr)}`
   }
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (admin?.token !== undefined && admin.token !== '') headers.authorization = `Bearer ${admin.token}`
   let res
   try {
-    res = await request(`${base}/admin/revocations`, { method: 'POST', headers, body: JSON.stringify(body), headersTimeout: 10_000, bodyTimeout: 10_000 })
+    res = await request(`${base}/admin/revocations`, { method: 'POST', headers, body: JSON.stringify(body), headersTimeout: 10_000, bodyTimeout: 10_000, dispatcher: adminDispatcher() })
   } catch (err) {
     process.stderr.write(`portico revoke: cannot reach the admin API at ${base}: ${(err as Error).message}\n`)
     return 1

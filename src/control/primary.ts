@@ -132,6 +132,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       revocations: revocationWriterFor(() => control.current.config, pool.instanceStore),
       api: new AdminApi({ authority: new PipelineAuthority(control), logger }),
       hasTokens: (config.admin?.tokens?.length ?? 0) > 0,
+      tls: config.admin?.tls,
     })
   } catch (err) {
     fail((err as Error).message)
@@ -201,7 +202,7 @@ class Controller {
     const c = init.doc.config
     this.#boundListen = listenersKey(c)
     this.#boundLabel = listenersLabel(c)
-    this.#boundAdmin = JSON.stringify([c.admin?.listen, c.admin?.token])
+    this.#boundAdmin = JSON.stringify([c.admin?.listen, c.admin?.token, c.admin?.tls])
     this.#boundWorkers = c.workers
   }
 
@@ -403,8 +404,8 @@ class Controller {
     if (listenersKey(next) !== this.#boundListen) {
       this.#logger.warn({ listening: this.#boundLabel, configured: listenersLabel(next) }, 'server.listen changed: a restart is needed to bind the new address; other changes apply now')
     }
-    if (JSON.stringify([next.admin?.listen, next.admin?.token]) !== this.#boundAdmin) {
-      this.#logger.warn('admin.listen or admin.token changed: they apply at the next restart')
+    if (JSON.stringify([next.admin?.listen, next.admin?.token, next.admin?.tls]) !== this.#boundAdmin) {
+      this.#logger.warn('admin.listen, admin.token or admin.tls changed: they apply at the next restart')
     }
     if (next.workers !== this.#boundWorkers) {
       this.#logger.warn({ configured: next.workers }, 'workers changed: the number of workers changes at the next restart')

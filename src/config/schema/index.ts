@@ -6,7 +6,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_PLANE_LISTEN, DEFAULT_MAX_CONNECTIONS } from '../defaults.js'
 import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js'
 import { ListenAddress, Listener } from './listener.js'
-import { Acme, UpstreamTls } from './tls.js'
+import { Acme, ClientAuth, TlsCertificate, UpstreamTls } from './tls.js'
 import { GRPC_STATUS_NAMES } from '../../core/grpc-codes.js'
 
 export { Listener, type ListenerConfig, type Http2Config } from './listener.js'
@@ -508,6 +508,15 @@ export const Admin = Type.Object(
     token: Type.Optional(Type.String({ description: 'Bearer token required for /status and /metrics (health probes stay open). Use ${ENV}. Acts as a token named "default" with role admin.' })),
     tokens: Type.Optional(Type.Array(AdminToken, { description: 'Named admin API tokens with roles, stored as SHA-256 hashes (docs/admin-api.md). Changes apply at once.' })),
     audit_log: Type.Optional(Type.String({ minLength: 1, description: 'File that receives one JSON line per admin API write (also sent to the log). Unset: the log only.' })),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          certificate: TlsCertificate,
+          client_auth: Type.Optional(ClientAuth),
+        },
+        { ...Strict, description: 'Serve the admin listener over HTTPS (applies at the next restart); client_auth adds mTLS: with mode required only clients with a certificate the CA signed complete the handshake. Tokens still apply.' },
+      ),
+    ),
     write_back: Type.Optional(
       Type.Boolean({
         default: false,

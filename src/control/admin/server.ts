@@ -3,8 +3,11 @@
 // /status and /metrics need the bearer token when one is configured; the probes stay open so
 // orchestrators can use them without secrets.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
 import type { AddressInfo } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { errorBody } from '../../core/errors.js'
@@ -51,6 +54,31 @@ export interface AdminOptions {
   }
   /** admin.tokens is set: a listener beyond loopback is protected even without admin.token. */
   hasTokens?: boolean
+  /** admin.tls: HTTPS, and with client_auth mTLS. */
+  tls?: AdminTls | undefined
+}
+
+/** admin.tls as the config has it (config/schema: Admin.tls). */
+export interface AdminTls {
+  certificate: { cert_file?: string | undefined; key_file?: string | undefined; cert?: string | undefined; key?: string | undefined }
+  client_auth?: { mode?: 'none' | 'optional' | 'required' | undefined; ca_file?: string | undefined; ca?: string | undefined } | undefined
+}
+
+/**
+ * node:https options of admin.tls. `required` refuses the handshake of a client without a
+ * certificate the CA signed (nothing of the API is reachable without one); `optional` asks for
+ * one and lets the request on either way (the tokens decide, as without mTLS).
+ */
+export function adminTlsOptions(t: AdminTls): https.ServerOptions {
+  const c = t.certificate
+  const cert = c.cert ?? (c.cert_file !== undefined ? readFileSync(c.cert_file, 'utf8') : undefined)
+  const key = c.key ?? (c.key_file !== undefined ? readFileSync(c.key_file, 'utf8') : undefined)
+  if (cert === undefined || key === undefined) throw new Error('admin.tls.certificate needs cert_file and key_file (or cert and key)')
+  const mode = t.client_auth === undefined ? 'none' : (t.client_auth.mode ?? 'required')
+  if (mode === 'none') return { cert, key, minVersion: 'TLSv1.2' }
+  const ca = t.client_auth!.ca ?? (t.client_auth!.ca_file !== undefined ? readFileSync(t.client_auth!.ca_file, 'utf8') : undefined)
+  if (ca === undefined) throw new Error('admin.tls.client_auth needs ca_file (or ca): the CAs that sign admin client certificates')
+  return { cert, key, ca, minVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: mode === 'required' }
 }
 
 export interface AdminServer {
@@ -187,8 +215,14 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
   const guard = compileGuard(addr.host, opts.hosts)
   const ui = consoleFiles()
 
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const path = (req.url ?? '/').split('?', 1)[0]!
+    // client_auth optional: no certificate is fine, but one that was sent must verify (required
+    // refuses it in the handshake already).
+    if (opts.tls !== undefined && !(req.socket as TLSSocket).authorized && Object.keys((req.socket as TLSSocket).getPeerCertificate()).length > 0) {
+      req.resume()
+      return sendError(res, 403, 'forbidden', 'the client certificate is not signed by a CA in admin.tls.client_auth')
+    }
     if (path === '/ui' || path.startsWith('/ui/')) {
       // The console's files are public (no secret in them), but the browser guard still applies:
       // no rebinding name and no cross-site embedding of the page that holds an admin token.
@@ -257,7 +291,8 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
         )
       }
     }
-  })
+  }
+  const server = opts.tls === undefined ? http.createServer(handler) : https.createServer(adminTlsOptions(opts.tls), handler)
   server.headersTimeout = 10_000
   server.requestTimeout = 30_000
 
@@ -269,7 +304,7 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
     else server.listen(addr.port, addr.host, () => resolve())
   })
   const address = server.address() as AddressInfo
-  logger.info({ address: address.address, port: address.port, token: expected !== null }, 'admin listening')
+  logger.info({ address: address.address, port: address.port, token: expected !== null, tls: opts.tls !== undefined, client_auth: opts.tls?.client_auth?.mode ?? (opts.tls?.client_auth !== undefined ? 'required' : 'none') }, 'admin listening')
 
   return {
     address,
