@@ -82,7 +82,7 @@ class PorticoDataPlane implements DataPlane, ProxyEnv {
       let registry = this.#plugins
       if (registry === null) registry = await loadPlugins(pluginNamesIn(config))
       else await loadSchemaDefaults()
-      next = compileSnapshot(config, {
+      next = await compileSnapshot(config, {
         version: meta.version,
         hash: meta.hash,
         logger: this.logger,

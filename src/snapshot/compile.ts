@@ -102,7 +102,15 @@ export function compileRewrite(route: RouteConfig): CompiledRoute['rewrite'] {
   return { re: new RegExp(route.rewrite.pattern), replacement: route.rewrite.replacement }
 }
 
-export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot {
+/** Compile work between two yields to the event loop (see RouteTable.build). */
+const SLICE_MS = 4
+
+/**
+ * Builds the Snapshot of `config`, in slices of a few ms of CPU: the worker that compiles it keeps
+ * serving the previous one meanwhile, and a request that arrives during a reload of a large table
+ * waits one slice at most, not the whole compile.
+ */
+export async function compileSnapshot(config: Config, opts: CompileOptions): Promise<Snapshot> {
   const server = config.server ?? {}
   const defaultMaxBody = parseSize(server.max_body_size ?? '10mb')
 
@@ -170,7 +178,17 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
   }
 
   const routes: CompiledRoute[] = []
-  const specs = config.routes.map((r) => {
+  const specs: RouteSpec<CompiledRoute>[] = []
+  let since = performance.now()
+  for (const r of config.routes) {
+    if (performance.now() - since >= SLICE_MS) {
+      await new Promise((res) => setImmediate(res))
+      since = performance.now()
+    }
+    specs.push(compileRoute(r))
+  }
+
+  function compileRoute(r: RouteConfig): RouteSpec<CompiledRoute> {
     const names = r.upstreams !== undefined ? r.upstreams.map((u) => u.name) : [r.upstream ?? '']
     const branchClusters = names.map((n) => {
       const c = clusters.get(n)
@@ -231,9 +249,9 @@ export function compileSnapshot(config: Config, opts: CompileOptions): Snapshot 
     }
     routes.push(route)
     return routeSpec(r, route)
-  })
+  }
 
-  const router = new RouteTable(specs)
+  const router = await RouteTable.build(specs, SLICE_MS)
   // Last, once nothing can throw any more: a Snapshot that fails to compile starts no timers.
   for (const c of clusters.values()) c.start()
   return {
