@@ -1,19 +1,16 @@
-// Encryption at rest for ACME state kept in the shared Store (fleet mode): AES-256-GCM with a key
-// from the config, a random 12-byte IV per value, and the key's id in the envelope, so a rotated
-// key still opens what the previous one sealed (previous_encryption_keys) and a value sealed with
-// an unknown key fails with a message that names the key id, never a key. The Store key a value
-// belongs to is the additional authenticated data: a ciphertext moved to another key (a
-// certificate record copied over the account key, say) fails to open instead of being used.
+// Encryption at rest for values Portico keeps in shared services: ACME state in the Store (fleet
+// mode) and secrets in a config center. AES-256-GCM with a key from the config, a random 12-byte IV
+// per value, and the key's id in the envelope, so a rotated key still opens what the previous one
+// sealed and a value sealed with an unknown key fails with a message that names the key id, never
+// a key. Where the value belongs (its Store key, its resource) is the additional authenticated
+// data: a ciphertext moved elsewhere fails to open instead of being used.
 //
 // Envelope: "pe1.<kid>.<iv base64url>.<ciphertext||tag base64url>" (kid: 8 hex of a SHA-256 of the key).
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
-import { parseEncryptionKey } from '../../config/tls-checks.js'
 
 const VERSION = 'pe1'
 const IV_BYTES = 12
 const TAG_BYTES = 16
-
-export { parseEncryptionKey }
 
 export function keyId(key: Buffer): string {
   return createHash('sha256').update('portico-acme-key-id\0').update(key).digest('hex').slice(0, 8)
@@ -45,7 +42,7 @@ export class Envelope {
     const parts = envelope.split('.')
     if (parts.length !== 4 || parts[0] !== VERSION) throw new Error('not a Portico encrypted value (unknown envelope version)')
     const key = this.#byId.get(parts[1]!)
-    if (key === undefined) throw new Error(`sealed with key ${parts[1]}, which is neither encryption_key nor one of previous_encryption_keys`)
+    if (key === undefined) throw new Error(`sealed with key ${parts[1]}, which is neither the current key nor one of the previous keys`)
     const iv = Buffer.from(parts[2]!, 'base64url')
     const body = Buffer.from(parts[3]!, 'base64url')
     if (iv.length !== IV_BYTES || body.length < TAG_BYTES) throw new Error('truncated encrypted value')
