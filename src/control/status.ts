@@ -155,6 +155,8 @@ export interface StatusDocument {
   certificates: CertificateStatus[]
   /** Open WebSocket sessions summed over the workers that answered, and per route. */
   websockets?: { open: number; routes: Record<string, number> }
+  /** The fleet view's summary (etcd config source): count, behind, whether this instance is registered. */
+  fleet?: Record<string, unknown>
 }
 
 /** WebSocket sessions summed over the workers that answered. */
