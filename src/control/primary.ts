@@ -133,7 +133,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       logger,
       source: control,
       revocations: revocationWriterFor(() => control.current.config, pool.instanceStore),
-      api: new AdminApi({ authority: new PipelineAuthority(control), logger, extra: { '/admin/fleet': { methods: ['GET'], need: 'read', handle: () => Promise.resolve(control.fleetReply()) } } }),
+      api: new AdminApi({ authority: new PipelineAuthority(control), logger, extra: { '/admin/fleet': { methods: ['GET'], need: 'read', handle: async () => control.fleetReply() } } }),
       hasTokens: (config.admin?.tokens?.length ?? 0) > 0,
     })
   } catch (err) {

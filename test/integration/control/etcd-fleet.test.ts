@@ -6,9 +6,10 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Ajv2020 } from 'ajv/dist/2020.js'
 import { Etcd3 } from 'etcd3'
 import { request } from 'undici'
 import { startEtcd, type EtcdServer } from '../../helpers/etcd.js'
@@ -87,6 +88,11 @@ describe('fleet view on etcd, three instances', () => {
     assert.equal(f.registered, true)
     assert.equal(f.synced, true)
     assert.equal(f.prefix, FLEET)
+    // The reply is what the OpenAPI document (schema/admin-openapi.json) says it is.
+    const ajv = new Ajv2020({ strict: false, allErrors: true, formats: { 'date-time': true } })
+    ajv.addSchema(JSON.parse(await readFile(new URL('../../../schema/admin-openapi.json', import.meta.url), 'utf8')), 'admin-openapi.json')
+    const valid = ajv.compile({ $ref: 'admin-openapi.json#/components/schemas/Fleet' })
+    assert.equal(valid(f), true, JSON.stringify(valid.errors))
     gws.forEach((g, i) => {
       const r = f.data[i]
       assert.equal(r.admin, `127.0.0.1:${g.adminPort}`)
