@@ -206,6 +206,12 @@ export class Fleet {
       })
       await withTimeout(own.grant(), this.#o.timeoutMs, 'etcd lease grant')
       const { body, text } = this.#record()
+      // Another live process with the same node_id: both would overwrite one record. Said, not refused.
+      const existing = await withTimeout(client.get(this.#key).string(), this.#o.timeoutMs, 'etcd fleet get')
+      const other = existing === null ? null : parseRecord(existing)
+      if (other !== null && (other.pid !== body.pid || other.hostname !== body.hostname || other.started_at !== body.started_at)) {
+        this.#o.logger.warn({ key: this.#key, other: { hostname: other.hostname, pid: other.pid, started_at: other.started_at } }, 'fleet: another instance holds this node_id (or its record has not expired yet); give each instance its own config_center.etcd.fleet.node_id')
+      }
       await withTimeout(own.put(this.#key).value(JSON.stringify({ ...body, updated_at: new Date().toISOString() })).exec(), this.#o.timeoutMs, 'etcd fleet put')
       if (this.#closed || this.#lease !== own) return
       this.#written = text

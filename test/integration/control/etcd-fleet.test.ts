@@ -116,6 +116,7 @@ describe('fleet view on etcd, three instances', () => {
     assert.equal(s.json.fleet.count, 3)
     assert.equal(s.json.fleet.behind, 0)
     assert.equal(s.json.fleet.id, 'node-a')
+    assert.match((await call(a, 'GET', '/status?format=text')).text, /^fleet {2}3 instance\(s\), 0 behind {2}id node-a {2}registered$/m)
     const m = await call(a, 'GET', '/metrics')
     assert.match(m.text, /portico_fleet_instances\{state="current"\} 3/)
     assert.match(m.text, /portico_fleet_registered 1/)
