@@ -27,10 +27,15 @@ import { sharedStateWarnings } from '../config/shared-state.js'
 import { INSTALLED_CHECKS } from '../snapshot/installed-checks.js'
 import { Handoff, inheritedHandoff } from './handoff.js'
 import { AdminApi } from './admin/api.js'
+import { apiEndpoint } from './admin/operations.js'
 import { PipelineAuthority } from './admin/pipeline-authority.js'
 import type { ApplyOptions, ApplyResult } from './admin/authority.js'
 import { configCenterSource } from './sources/center.js'
 import { sdNotified, sdNotify } from './sd-notify.js'
+import { ApiError } from './admin/api.js'
+import type { Fleet } from './fleet.js'
+import type { EtcdSource } from './sources/etcd.js'
+import { formatHostPort } from '../core/address.js'
 
 export interface PrimaryOptions {
   file: string
@@ -130,7 +135,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       logger,
       source: control,
       revocations: revocationWriterFor(() => control.current.config, pool.instanceStore),
-      api: new AdminApi({ authority: new PipelineAuthority(control), logger }),
+      api: new AdminApi({ authority: new PipelineAuthority(control), logger, extra: { '/admin/fleet': { ...apiEndpoint('/admin/fleet'), handle: async () => control.fleetReply() } } }),
       hasTokens: (config.admin?.tokens?.length ?? 0) > 0,
       tls: config.admin?.tls,
     })
@@ -147,6 +152,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     fail(`data plane failed to start: ${(err as Error).message}`)
   }
   control.watch()
+  await control.startFleet(source, initial.config)
   for (const w of sharedStateWarnings(initial.config)) logger.warn(w)
   // ACME issuance runs here, after the workers' listeners are up (they answer HTTP-01).
   await control.applyAcme(initial.config)
@@ -171,6 +177,9 @@ interface ControllerInit {
 
 class Controller {
   admin: AdminServer | null = null
+  /** The fleet view (etcd source with config_center.etcd.fleet on); null otherwise. */
+  fleet: Fleet | null = null
+  #fleetOff = 'the fleet view needs the etcd config source (config_center.etcd): instances register there'
   current: ConfigDoc
   readonly #source: ConfigSource
   #displayFile: string
@@ -217,6 +226,53 @@ class Controller {
     this.#source.watch((trigger) => this.requestReload(trigger, false))
   }
 
+  // --- fleet view (fleet.ts) ---
+
+  /** With the etcd source: register this instance and follow the fleet (never waits for etcd). */
+  async startFleet(source: ConfigSource, config: Config): Promise<void> {
+    const etcd = config.config_center?.etcd
+    if (source.name !== 'etcd' || etcd === undefined) return
+    const f = etcd.fleet ?? {}
+    if (f.enabled === false) {
+      this.#fleetOff = 'the fleet view is off (config_center.etcd.fleet.enabled: false)'
+      return
+    }
+    const src = source as EtcdSource
+    const { Fleet } = await import('./fleet.js')
+    const listen = resolveListeners(config).map((l) => ({ address: String(l.listen), proto: l.proto }))
+    this.fleet = new Fleet({
+      client: () => src.client(),
+      prefix: f.prefix ?? `${src.prefix}_fleet/`,
+      ttlSeconds: Math.max(1, Math.round(parseDuration(f.ttl ?? '10s') / 1000)),
+      nodeId: f.node_id,
+      timeoutMs: Math.max(1, parseDuration(etcd.timeout ?? '2s')),
+      logger: this.#logger,
+      version: PORTICO_VERSION,
+      held: () => src.heldPosition(),
+      local: () => {
+        const r = this.readiness()
+        const pos = src.servedPosition()
+        const a = this.admin?.address
+        return {
+          admin: a === undefined ? null : formatHostPort({ host: a.address, port: a.port }),
+          listen,
+          config: { version: this.current.version, hash: this.current.hash, revision: pos?.revision ?? null, resources: pos?.resources ?? null },
+          ready: r.ready,
+          health_detail: (r as { detail?: string }).detail ?? (r.ready ? null : r.reason),
+        }
+      },
+    })
+    this.fleet.start()
+  }
+
+  /** GET /admin/fleet. */
+  fleetReply(): { status: number; body: unknown } {
+    const fleet = this.fleet
+    if (fleet === null) throw new ApiError(409, 'fleet_unavailable', this.#fleetOff)
+    const { entries, newest } = fleet.view()
+    return { status: 200, body: { data: entries, total: entries.length, behind: entries.filter((e) => e.behind).length, newest_revision: newest?.revision ?? null, ...fleet.state() } }
+  }
+
   // --- AdminSource ---
 
   readiness() {
@@ -259,6 +315,7 @@ class Controller {
       websockets: websocketStatus(planes),
       certificates: certificateStatus(planes),
       ...(this.#source.status === undefined ? {} : { config_center: this.#source.status() }),
+      ...(this.fleet === null ? {} : { fleet: this.fleet.summary() }),
     }
   }
 
@@ -352,10 +409,12 @@ class Controller {
     if (read.hash === this.current.hash && !(force && trigger === 'SIGHUP')) {
       if (trigger !== 'admin') log.info({ trigger, hash: read.hash }, 'config source changed but the document is the same; nothing to reload')
       this.#source.served(read.hash)
+      this.fleet?.poke()
       return null
     }
     const record = await this.#swap(trigger, read.config, read.hash)
     if (record.result !== 'failed') this.#source.served(read.hash)
+    this.fleet?.poke()
     return record
   }
 
@@ -460,6 +519,8 @@ class Controller {
     this.#draining = true
     // Not on an upgrade: the new primary is the service now (it sent its own MAINPID and READY=1).
     if (signal !== 'upgrade') sdNotify({ STOPPING: '1', STATUS: `draining (${signal})` }, this.#logger)
+    // The fleet record goes first: the instance is leaving (the source's client is closed next).
+    await this.fleet?.stop()
     await this.#source.close()
     const timeoutMs = parseDuration(this.current.config.server?.drain_timeout ?? DEFAULT_DRAIN)
     this.#logger.info({ signal, timeout_ms: timeoutMs }, 'draining: no new connections; waiting for in-flight requests')

@@ -155,6 +155,8 @@ export interface StatusDocument {
   certificates: CertificateStatus[]
   /** Open WebSocket sessions summed over the workers that answered, and per route. */
   websockets?: { open: number; routes: Record<string, number> }
+  /** The fleet view's summary (etcd config source): count, behind, whether this instance is registered. */
+  fleet?: Record<string, unknown>
 }
 
 /** WebSocket sessions summed over the workers that answered. */
@@ -226,6 +228,10 @@ export function renderStatusText(d: StatusDocument): string {
       ? 'last reload  none'
       : `last reload  ${r.result}  (${r.trigger}, ${r.at}${r.version === null ? '' : `, version ${r.version}`})${r.errors.length > 0 ? `: ${r.errors.map((e) => e.message).join('; ')}` : ''}`,
   )
+  const f = d.fleet
+  if (f !== undefined) {
+    lines.push(`fleet  ${String(f.count)} instance(s), ${String(f.behind)} behind  id ${String(f.id)}  ${f.registered === true ? 'registered' : 'NOT REGISTERED'}${f.synced === true ? '' : '  (not synced with etcd)'}`)
+  }
   lines.push('', 'WORKERS')
   lines.push(
     table([

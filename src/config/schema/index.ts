@@ -703,6 +703,21 @@ export const ConfigCenter = Type.Object(
           cache_file: Type.Optional(
             Type.String({ minLength: 1, description: 'Last valid resources, served when the gateway starts while etcd is down. Default: <config file>.etcd-cache.json (mode 0600).' }),
           ),
+          fleet: Type.Optional(
+            Type.Object(
+              {
+                enabled: Type.Optional(Type.Boolean({ default: true, description: 'Register this instance in etcd (a record under a lease) and answer GET /admin/fleet.' })),
+                prefix: Type.Optional(
+                  Type.String({ pattern: '^/.*/$', description: "Where the records live, one key per instance: <fleet prefix><node id>. Default: <prefix>_fleet/ (beside the resources; the config source ignores keys that are not resources)." }),
+                ),
+                ttl: Type.Optional(Duration('Lease TTL of the record (whole seconds, at least 1 s): a killed instance disappears this long after its last keepalive. Kept alive every third of it.', '10s')),
+                node_id: Type.Optional(
+                  Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.@:-]+$', description: 'This instance\'s id in the fleet (e.g. ${HOSTNAME} or a pod name). Default: <hostname>-<pid>, new at every start.' }),
+                ),
+              },
+              { ...Strict, description: 'The fleet view (docs/config-center.md#fleet-view): every instance registers what it serves under a lease.' },
+            ),
+          ),
         },
         { ...Strict, description: 'etcd as the config center (docs/config-center.md).' },
       ),

@@ -272,7 +272,8 @@ export class AdminApi {
     const query = new URLSearchParams(qs ?? '')
     // A HEAD on a fixed endpoint is its GET without the body (the handlers only know GET).
     const areq: ApiRequest = { method: extra !== undefined && method === 'HEAD' ? 'GET' : method, path, query, headers: req.headers, body: () => readBody(req), principal, requestId }
-    const work = extra !== undefined ? extra.handle(areq) : this.#serve(areq, target!, client)
+    // A handler that throws synchronously becomes a rejection (a 500), never an uncaught exception.
+    const work = extra !== undefined ? Promise.resolve().then(() => extra.handle(areq)) : this.#serve(areq, target!, client)
     work.then(
       (r) => {
         adminRequests.inc({ op: query.get('dry_run') === 'true' ? 'dry_run' : op, result: r.status < 400 ? 'ok' : 'error' })

@@ -230,6 +230,21 @@ export const OPERATIONS: readonly Operation[] = [
       415: err('unsupported_media_type'),
     },
   },
+  ...withHead({
+    method: 'GET',
+    path: '/admin/fleet',
+    id: 'getFleet',
+    summary: 'Every instance registered in etcd, and which are behind',
+    tag: 'observability',
+    need: 'read',
+    handler: 'api',
+    description:
+      'With the etcd config source (config_center.etcd.fleet, on by default) every instance keeps a record under a lease at <fleet prefix><node id>. Answered from this instance\'s copy of the fleet prefix, which it follows by watch (`synced: false` while etcd is unreachable).',
+    responses: {
+      200: { description: 'The records (by id), each with `behind` and `updated_ago_s`.', json: ref('Fleet') },
+      409: err('fleet_unavailable: the config source is not etcd (the fleet view needs config_center.etcd), or config_center.etcd.fleet.enabled is false'),
+    },
+  }),
   ...withHead({ method: 'GET', path: '/admin/openapi.json', id: 'getOpenApi', summary: 'This OpenAPI document', tag: 'tools', need: 'read', handler: 'api', responses: OPENAPI }),
   {
     method: 'POST',

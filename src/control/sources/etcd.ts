@@ -8,6 +8,7 @@
 // so a concurrent write from another instance fails instead of being overwritten. The last valid
 // resources are kept in a local file, so a restart while etcd is down serves them. It is a
 // ConfigSource (sources/source.ts): the primary's one reload pipeline reads, versions and loads.
+import { createHash } from 'node:crypto'
 import { rename, readFile, writeFile } from 'node:fs/promises'
 import type { Etcd3, Watcher } from 'etcd3'
 import type { Logger } from 'pino'
@@ -47,6 +48,12 @@ interface Built {
   isolated: Isolated[]
 }
 
+/** Where a document stands in etcd: the revision its resources were read at, and their hash. */
+export interface ConfigPosition {
+  revision: string
+  resources: string
+}
+
 export type EtcdCenterConfig = NonNullable<NonNullable<Config['config_center']>['etcd']>
 
 /** Watch-reconnect backoff in the shape etcd3 expects (cockatiel's IBackoff): 100 ms doubling to 2 s. */
@@ -57,7 +64,7 @@ class WatchBackoff {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
@@ -92,7 +99,9 @@ export class EtcdSource implements ConfigSource {
   /** The primary's reload request, set by watch(). */
   #changed: ((trigger: Trigger) => void) | null = null
   /** The kvs and hash of the last read(), persisted by served() once it serves. */
-  #lastRead: { hash: string; revision: string; kvs: Array<[string, Kv]> } | null = null
+  #lastRead: { hash: string; revision: string; resources: string; kvs: Array<[string, Kv]> } | null = null
+  /** The etcd revision and resources hash of the document that serves (the fleet record). */
+  #served: ConfigPosition | null = null
   #isolated: Isolated[] = []
   #servingCache: string | null = null
   #connected = false
@@ -108,6 +117,34 @@ export class EtcdSource implements ConfigSource {
     this.#cacheFile = opts.cacheFile
     this.#logger = opts.logger
     this.#timeoutMs = Math.max(1, parseDuration(opts.policy.timeout ?? '2s'))
+  }
+
+  get prefix(): string {
+    return this.#policy.prefix
+  }
+
+  /** The etcd client this source uses (the fleet view shares its connection). */
+  client(): Promise<Etcd3> {
+    return this.#connect()
+  }
+
+  /** A key that holds a resource (<prefix><kind>/<name>); anything else under the prefix (the fleet's records) changes nothing. */
+  #isResource(key: string): boolean {
+    if (!key.startsWith(this.#policy.prefix)) return false
+    const rest = key.slice(this.#policy.prefix.length)
+    const slash = rest.indexOf('/')
+    return slash > 0 && (KINDS as readonly string[]).includes(rest.slice(0, slash))
+  }
+
+  /** What serves now: the etcd revision its resources were read at and their hash (same resources = same hash on every instance). */
+  servedPosition(): ConfigPosition | null {
+    return this.#served
+  }
+
+  /** The newest resources this source has read (the watch's latest), served or not. */
+  heldPosition(): ConfigPosition | null {
+    const l = this.#lastRead
+    return l === null ? null : { revision: l.revision, resources: l.resources }
   }
 
   keyOf(kind: Kind, name: string): string {
@@ -152,6 +189,7 @@ export class EtcdSource implements ConfigSource {
     const b = this.#build()
     this.#report(b)
     this.#remember(b.hash)
+    this.#served = this.heldPosition()
     if (this.#servingCache === null) await this.#saveCache()
     return { config: b.config, hash: b.hash }
   }
@@ -178,11 +216,18 @@ export class EtcdSource implements ConfigSource {
   }
 
   #remember(hash: string): void {
-    this.#lastRead = { hash, revision: this.#revision, kvs: [...this.#kvs.entries()] }
+    const kvs = [...this.#kvs.entries()]
+    // The resources' own hash: the document's hash also covers this instance's bootstrap settings
+    // (its listen addresses), so it differs between instances serving the same etcd state.
+    const h = createHash('sha256')
+    for (const [key, kv] of [...kvs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) h.update(key).update('\0').update(kv.value).update('\0')
+    this.#lastRead = { hash, revision: this.#revision, resources: h.digest('hex').slice(0, 16), kvs }
   }
 
   served(hash: string): void {
-    if (this.#lastRead?.hash === hash) void this.#saveCache()
+    if (this.#lastRead?.hash !== hash) return
+    this.#served = { revision: this.#lastRead.revision, resources: this.#lastRead.resources }
+    void this.#saveCache()
   }
 
   watch(changed: (trigger: Trigger) => void): void {
@@ -205,7 +250,10 @@ export class EtcdSource implements ConfigSource {
     const client = await this.#connect()
     const res = await withTimeout(client.getAll().prefix(this.#policy.prefix).exec(), this.#timeoutMs, 'etcd list')
     const kvs = new Map<string, Kv>()
-    for (const kv of res.kvs) kvs.set(kv.key.toString(), { value: kv.value.toString(), mod: String(kv.mod_revision) })
+    for (const kv of res.kvs) {
+      const key = kv.key.toString()
+      if (this.#isResource(key)) kvs.set(key, { value: kv.value.toString(), mod: String(kv.mod_revision) })
+    }
     this.#kvs = kvs
     this.#revision = String(res.header.revision)
   }
@@ -220,11 +268,13 @@ export class EtcdSource implements ConfigSource {
     }
     this.#watcher = watcher
     watcher.on('put', (kv) => {
+      if (!this.#isResource(kv.key.toString())) return
       this.#kvs.set(kv.key.toString(), { value: kv.value.toString(), mod: String(kv.mod_revision) })
       this.#revision = String(kv.mod_revision)
       this.#signal()
     })
     watcher.on('delete', (kv) => {
+      if (!this.#isResource(kv.key.toString())) return
       this.#kvs.delete(kv.key.toString())
       this.#revision = String(kv.mod_revision)
       this.#signal()
@@ -285,7 +335,7 @@ export class EtcdSource implements ConfigSource {
       const slash = rest.indexOf('/')
       const kind = rest.slice(0, slash) as Kind
       const name = rest.slice(slash + 1)
-      if (slash < 0 || !KINDS.includes(kind)) continue // e.g. instances/ of the fleet view
+      if (slash < 0 || !KINDS.includes(kind)) continue // not a resource (list and watch keep only resources)
       let value: unknown
       try {
         value = JSON.parse(kv.value)

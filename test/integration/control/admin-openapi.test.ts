@@ -155,6 +155,17 @@ describe('admin OpenAPI document', () => {
     assert.match(JSON.stringify(configRead), /\[REDACTED\]/)
   })
 
+  test('the fleet view needs the etcd source: with the file it is 409 fleet_unavailable in the error shape', async () => {
+    const r = await call(gw, 'GET', '/admin/fleet', VIEWER)
+    assert.equal(r.status, 409, r.text)
+    const body = JSON.parse(r.text)
+    assert.equal(body.error, 'fleet_unavailable')
+    assert.match(body.message, /needs the etcd config source/)
+    assert.equal(typeof body.request_id, 'string')
+    assert.ok(schemaAt('/components/schemas/Error')(body))
+    assert.equal(JSON.parse((await call(gw, 'GET', '/status', VIEWER)).text).fleet, undefined, 'no fleet summary in /status')
+  })
+
   test('roles as documented: no token is 401, a viewer gets 403 where more is needed, probes are open', async () => {
     for (const { path, method, op } of operations()) {
       const label = `${method} ${path}`

@@ -69,6 +69,12 @@ describe('etcd config center, three instances', () => {
     for (const g of [b, c]) await pollUntil(async () => (await status(g, '/r')) === 200, { timeoutMs: 15_000, what: 'route r on another instance' })
     assert.deepEqual(JSON.parse((await client.get(`${PREFIX}routes/r`).string())!), { paths: ['/r'], upstream: 'u', name: 'r' })
     assert.ok((await client.get(`${PREFIX}upstreams/u`).string()) !== null)
+    // The fleet view is on by default; B (cluster mode) lists all three, in the same revision.
+    await pollUntil(async () => {
+      const f = (await call(b, 'GET', '/admin/fleet')).json
+      return f.total === 3 && f.behind === 0 && new Set(f.data.map((r: { config: { resources: string } }) => r.config.resources)).size === 1
+    }, { timeoutMs: 15_000, what: 'the fleet from B' })
+    assert.match(await (await request(`${b.adminUrl}/metrics`)).body.text(), /portico_fleet_instances\{state="current"\} 3/)
   })
 
   test('two instances, one ETag: exactly one write wins', async () => {
