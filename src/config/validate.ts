@@ -12,7 +12,7 @@ import { DOCUMENT_AJV_OPTIONS, schemaHash } from './document-ajv.js'
 import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize } from './units.js'
 import { suggest } from './errors.js'
 import { isAddressOrCidr, isHostPattern } from '../core/address.js'
-import { checkAcme, checkListenerTls, checkUpstreamTls } from './tls-checks.js'
+import { checkAcme, checkListenerTls, checkUpstreamTls, parseEncryptionKey } from './tls-checks.js'
 
 export type Segment = string | number
 
@@ -359,6 +359,19 @@ function crossCheck(doc: Obj, interpolated: ReadonlySet<string>, checks: Documen
   const site: UseSite = { doc, upstreams: upstreamNames, show, checks, sharedStore: isObj(doc.store) && isObj(doc.store.redis) }
 
   checkAcme(doc.acme, site.sharedStore, issues)
+  const sealing = isObj(doc.config_center) && isObj(doc.config_center.etcd) ? doc.config_center.etcd.secrets : undefined
+  if (isObj(sealing)) {
+    const keys: Array<[unknown, Segment[]]> = [[sealing.encryption_key, ['config_center', 'etcd', 'secrets', 'encryption_key']]]
+    if (Array.isArray(sealing.previous_encryption_keys)) sealing.previous_encryption_keys.forEach((k, i) => keys.push([k, ['config_center', 'etcd', 'secrets', 'previous_encryption_keys', i]]))
+    for (const [k, path] of keys) {
+      if (typeof k !== 'string') continue
+      try {
+        parseEncryptionKey(k)
+      } catch (err) {
+        issues.push({ path, message: (err as Error).message }) // never quotes the value: a secret
+      }
+    }
+  }
   const server = doc.server
   if (isObj(server)) {
     checkListen(server.listen, ['server', 'listen'], issues)

@@ -718,6 +718,15 @@ export const ConfigCenter = Type.Object(
               { ...Strict, description: 'The fleet view (docs/config-center.md#fleet-view): every instance registers what it serves under a lease.' },
             ),
           ),
+          secrets: Type.Optional(
+            Type.Object(
+              {
+                encryption_key: Type.String({ minLength: 1, description: 'AES-256 key sealing the secret fields of resources written through the admin API: 32 bytes as 64 hex digits or base64 (openssl rand -base64 32). Use ${env:NAME} or ${file:/path}.' }),
+                previous_encryption_keys: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Keys that still open values sealed before a rotation (new writes seal with encryption_key).' })),
+              },
+              { ...Strict, description: 'Secrets at rest in etcd: credential fields (secret, password, key_auth, …) are stored as "sealed:…" (AES-256-GCM) and opened by every instance with the same key (docs/config-center.md).' },
+            ),
+          ),
         },
         { ...Strict, description: 'etcd as the config center (docs/config-center.md).' },
       ),

@@ -16,6 +16,9 @@ import { Gauge } from 'prom-client'
 import type { Config } from '../../config/schema/index.js'
 import { parseDuration } from '../../config/units.js'
 import { registry } from '../../observability/metrics.js'
+import { Envelope } from '../../core/envelope.js'
+import { parseEncryptionKey } from '../../config/tls-checks.js'
+import { openSecrets, sealSecrets, SealedValueError } from './sealed.js'
 import { KINDS, changes, put, remove, type Kind } from '../admin/resources.js'
 import { validateDocument, type ConfigSource, type SourceError, type SourceRead, type Trigger, type WriteResult, settingsRefusal } from './source.js'
 
@@ -88,6 +91,8 @@ export function owner(path: string, doc: Obj): { kind: Kind; name: string } | un
 export class EtcdSource implements ConfigSource {
   readonly name = 'etcd' as const
   readonly #policy: EtcdCenterConfig & { prefix: string }
+  /** config_center.etcd.secrets: seals secret fields on write, opens them on read (sealed.ts). */
+  readonly #envelope: Envelope | null
   readonly #settings: Obj
   readonly #cacheFile: string
   readonly #logger: Logger
@@ -114,6 +119,8 @@ export class EtcdSource implements ConfigSource {
   constructor(opts: { settings: Obj; policy: EtcdCenterConfig; cacheFile: string; logger: Logger }) {
     this.#settings = Object.fromEntries(Object.entries(opts.settings).filter(([k]) => !(KINDS as readonly string[]).includes(k)))
     this.#policy = { ...opts.policy, prefix: opts.policy.prefix ?? '/portico/' }
+    const sealing = opts.policy.secrets
+    this.#envelope = sealing === undefined ? null : new Envelope(parseEncryptionKey(sealing.encryption_key), (sealing.previous_encryption_keys ?? []).map(parseEncryptionKey))
     this.#cacheFile = opts.cacheFile
     this.#logger = opts.logger
     this.#timeoutMs = Math.max(1, parseDuration(opts.policy.timeout ?? '2s'))
@@ -347,7 +354,14 @@ export class EtcdSource implements ConfigSource {
         unparsable.push({ kind, name, key, errors: [{ path: '', message: 'the value is not a JSON object' }] })
         continue
       }
-      doc = put(doc, kind, name, value)
+      try {
+        value = openSecrets(value, this.#envelope, `${kind}/${name}`)
+      } catch (err) {
+        if (!(err instanceof SealedValueError)) throw err
+        unparsable.push({ kind, name, key, errors: [{ path: err.path, message: `sealed value does not open: ${err.message}` }] })
+        continue
+      }
+      doc = put(doc, kind, name, value as Obj)
     }
     return { doc, unparsable }
   }
@@ -428,7 +442,9 @@ export class EtcdSource implements ConfigSource {
     const keys = diff.map((c) => this.keyOf(c.kind as Kind, c.name))
     let txn = client.if(keys[0]!, 'Mod', '==', this.#kvs.get(keys[0]!)?.mod ?? 0)
     for (const key of keys.slice(1)) txn = txn.and(key, 'Mod', '==', this.#kvs.get(key)?.mod ?? 0)
-    const ops = diff.map((c, i) => (c.op === 'delete' ? client.delete().key(keys[i]!) : client.put(keys[i]!).value(JSON.stringify(c.after))))
+    // Secret fields go to etcd sealed (with secrets configured); the document held here stays open.
+    const stored = diff.map((c) => (c.op === 'delete' ? '' : JSON.stringify(this.#envelope === null ? c.after : sealSecrets(c.after, this.#envelope, `${c.kind}/${c.name}`))))
+    const ops = diff.map((c, i) => (c.op === 'delete' ? client.delete().key(keys[i]!) : client.put(keys[i]!).value(stored[i]!)))
     let res
     try {
       res = await withTimeout(txn.then(...ops).commit(), this.#timeoutMs, 'etcd write')
@@ -440,7 +456,7 @@ export class EtcdSource implements ConfigSource {
     const rev = String(res.header.revision)
     diff.forEach((c, i) => {
       if (c.op === 'delete') this.#kvs.delete(keys[i]!)
-      else this.#kvs.set(keys[i]!, { value: JSON.stringify(c.after), mod: rev })
+      else this.#kvs.set(keys[i]!, { value: stored[i]!, mod: rev })
     })
     return { ok: true }
   }

@@ -6,7 +6,8 @@
 // authenticated data: a sealed value copied into another resource does not open. References
 // (${env:…}, ${file:…}) are not secrets and stay as they are.
 //
-// Rotation without downtime: the new key becomes `key` and the old one goes to `previous_keys`;
+// Rotation without downtime: the new key becomes `encryption_key` and the old one goes to
+// `previous_encryption_keys`;
 // values sealed with either open, and every write seals with the current key.
 import type { Envelope } from '../../core/envelope.js'
 import { isSecretKey } from '../admin/redact.js'
@@ -47,7 +48,7 @@ export class SealedValueError extends Error {
 export function openSecrets(v: unknown, envelope: Envelope | null, aad: string, path = ''): unknown {
   if (typeof v === 'string') {
     if (!v.startsWith(SEALED_PREFIX)) return v
-    if (envelope === null) throw new SealedValueError(path, 'a sealed value, but config_center secrets.key is not set')
+    if (envelope === null) throw new SealedValueError(path, 'a sealed value, but config_center secrets.encryption_key is not set')
     try {
       return envelope.open(v.slice(SEALED_PREFIX.length), aad)
     } catch (err) {

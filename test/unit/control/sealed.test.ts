@@ -50,5 +50,5 @@ test('does not open: moved to another resource, tampered, unknown key, no key; t
   const tampered = { ...sealed, credentials: { ...sealed.credentials, key_auth: [v.slice(0, -4) + (v.endsWith('AAAA') ? 'BBBB' : 'AAAA')] } }
   fails(tampered, env, 'consumers/alice', /does not authenticate/)
   fails(sealed, new Envelope(randomBytes(32)), 'consumers/alice', /neither the current key nor one of the previous keys/)
-  fails(sealed, null, 'consumers/alice', /secrets\.key is not set/)
+  fails(sealed, null, 'consumers/alice', /secrets\.encryption_key is not set/)
 })
