@@ -19,6 +19,8 @@ const SECRET_KEY = /^(secret|password|passphrase|token|api_key|private_key|clien
 export const isSecretKey = (key: string): boolean => SECRET_KEY.test(key)
 /** A value that only names an environment variable (no default) or a secret file tells nothing secret. */
 const PURE_REF = /^\$\{(?:(?:env:)?[A-Za-z_][A-Za-z0-9_]*|file:\/[^}]*)\}$/
+/** A string that is only a reference (${NAME}, ${env:NAME}, ${file:/path}): it carries no secret. */
+export const isPureReference = (v: string): boolean => PURE_REF.test(v)
 
 function redactValue(v: unknown): unknown {
   if (typeof v === 'string') return PURE_REF.test(v) ? v : REDACTED

@@ -15,6 +15,7 @@ import type { Readiness } from '../pool.js'
 import { formatHostPort, parseListen, type HostPort } from '../../core/address.js'
 import { adminExposureProblem, DEFAULT_ADMIN_LISTEN } from '../../config/admin-rule.js'
 import { compileGuard } from './guard.js'
+import { loadCertificate } from '../../tls/certificate.js'
 import { consoleFiles } from './console.js'
 import type { CachePurge, CachePurgeResult } from '../ipc.js'
 import { renderStatusHtml, renderStatusText, type StatusDocument } from '../status.js'
@@ -69,11 +70,9 @@ export interface AdminTls {
  * certificate the CA signed (nothing of the API is reachable without one); `optional` asks for
  * one and lets the request on either way (the tokens decide, as without mTLS).
  */
-export function adminTlsOptions(t: AdminTls): https.ServerOptions {
-  const c = t.certificate
-  const cert = c.cert ?? (c.cert_file !== undefined ? readFileSync(c.cert_file, 'utf8') : undefined)
-  const key = c.key ?? (c.key_file !== undefined ? readFileSync(c.key_file, 'utf8') : undefined)
-  if (cert === undefined || key === undefined) throw new Error('admin.tls.certificate needs cert_file and key_file (or cert and key)')
+export async function adminTlsOptions(t: AdminTls): Promise<https.ServerOptions> {
+  // The listeners' loader: files or inline PEM, and a key that does not match its certificate is an error here too.
+  const { certPem: cert, keyPem: key } = await loadCertificate(t.certificate)
   const mode = t.client_auth === undefined ? 'none' : (t.client_auth.mode ?? 'required')
   if (mode === 'none') return { cert, key, minVersion: 'TLSv1.2' }
   const ca = t.client_auth!.ca ?? (t.client_auth!.ca_file !== undefined ? readFileSync(t.client_auth!.ca_file, 'utf8') : undefined)
@@ -292,7 +291,7 @@ export async function startAdminServer(opts: AdminOptions): Promise<AdminServer>
       }
     }
   }
-  const server = opts.tls === undefined ? http.createServer(handler) : https.createServer(adminTlsOptions(opts.tls), handler)
+  const server = opts.tls === undefined ? http.createServer(handler) : https.createServer(await adminTlsOptions(opts.tls), handler)
   server.headersTimeout = 10_000
   server.requestTimeout = 30_000
 

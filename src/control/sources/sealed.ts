@@ -10,19 +10,17 @@
 // `previous_encryption_keys`;
 // values sealed with either open, and every write seals with the current key.
 import type { Envelope } from '../../core/envelope.js'
-import { isSecretKey } from '../admin/redact.js'
+import { isPureReference, isSecretKey } from '../admin/redact.js'
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 export const SEALED_PREFIX = 'sealed:'
-/** A value that is only a reference (${NAME}, ${env:NAME}, ${file:/path}) carries no secret. */
-const PURE_REF = /^\$\{(?:(?:env:)?[A-Za-z_][A-Za-z0-9_]*|file:\/[^}]*)\}$/
 
 /** `v` with every secret string sealed (already sealed ones and references kept). */
 export function sealSecrets(v: unknown, envelope: Envelope, aad: string, key = '', inSecret = false): unknown {
   const secret = inSecret || isSecretKey(key)
-  if (typeof v === 'string') return secret && !v.startsWith(SEALED_PREFIX) && !PURE_REF.test(v) ? SEALED_PREFIX + envelope.seal(v, aad) : v
+  if (typeof v === 'string') return secret && !v.startsWith(SEALED_PREFIX) && !isPureReference(v) ? SEALED_PREFIX + envelope.seal(v, aad) : v
   if (Array.isArray(v)) return v.map((x) => sealSecrets(x, envelope, aad, key, secret))
   if (isObj(v)) {
     const out: Obj = {}

@@ -7,36 +7,15 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import http2 from 'node:http2'
-import { fileURLToPath } from 'node:url'
 import * as grpc from '@grpc/grpc-js'
-import * as protoLoader from '@grpc/proto-loader'
+import { Echo, echoMethods, type EchoStub, type Msg } from '../../helpers/grpc.js'
 import { createPki } from '../../helpers/pki.js'
 import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
 import { pollUntil } from '../../helpers/poll.js'
 import { registry } from '../../../src/observability/metrics.js'
 
-const PROTO = fileURLToPath(new URL('../../fixtures/grpc/echo.proto', import.meta.url))
 const KEY = 'grpc-key-0123456789abcdef'
-
-interface Msg {
-  text?: string
-  data?: Buffer
-  count?: number
-  delay_ms?: number
-  fail_code?: number
-  fail_after?: number
-}
-type Cb = (err: grpc.ServiceError | null, res?: Msg) => void
-interface EchoStub extends grpc.Client {
-  Unary(m: Msg, md: grpc.Metadata, o: grpc.CallOptions, cb: Cb): grpc.ClientUnaryCall
-  ServerStream(m: Msg, md?: grpc.Metadata, o?: grpc.CallOptions): grpc.ClientReadableStream<Msg>
-  ClientStream(md: grpc.Metadata, o: grpc.CallOptions, cb: Cb): grpc.ClientWritableStream<Msg>
-  Bidi(md?: grpc.Metadata, o?: grpc.CallOptions): grpc.ClientDuplexStream<Msg, Msg>
-}
-
-const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: Number, defaults: true })
-const Echo = ((grpc.loadPackageDefinition(def).portico as grpc.GrpcObject).test as grpc.GrpcObject).Echo as grpc.ServiceClientConstructor
-const methods = def['portico.test.Echo'] as Record<string, { requestSerialize(m: Msg): Buffer; responseDeserialize(b: Buffer): Msg }>
+const methods = echoMethods
 
 /** What the upstream saw of each call: its method, the deadline left on arrival, and whether it was cancelled. */
 interface Seen {

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js'
 import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
 import { pollUntil } from '../../helpers/poll.js'
 import { Echo, HealthService, ServingStatus, echoClient, healthImpl, startGrpcServer, unaryCall, type EchoStub, type GrpcServer, type Msg } from '../../helpers/grpc.js'
-import { registry } from '../../../src/observability/metrics.js'
+import { metric } from './helpers.js'
 
 function echoImpl(name: string): grpc.UntypedServiceImplementation {
   return {
@@ -91,11 +91,7 @@ function client(authority: string): EchoStub {
 }
 
 /** portico_upstream_target_healthy of one target (1 healthy, 0 not). */
-async function healthy(upstream: string, targetPort: number): Promise<number | undefined> {
-  const text = await registry.metrics()
-  const m = new RegExp(`^portico_upstream_target_healthy\\{upstream="${upstream}",target="http://127\\.0\\.0\\.1:${targetPort}"\\} (\\d+)`, 'm').exec(text)
-  return m === null ? undefined : Number(m[1])
-}
+const healthy = (upstream: string, targetPort: number) => metric('portico_upstream_target_healthy', { upstream, target: `http://127.0.0.1:${targetPort}` })
 
 /** Which servers answered `n` calls. */
 async function servedBy(n: number): Promise<Set<string>> {

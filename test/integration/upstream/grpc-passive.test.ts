@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js'
 import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
 import { pollUntil } from '../../helpers/poll.js'
 import { Echo, echoClient, startGrpcServer, unaryCall, type EchoStub, type GrpcServer, type Msg } from '../../helpers/grpc.js'
-import { registry } from '../../../src/observability/metrics.js'
+import { metric } from './helpers.js'
 
 const unavailable = (metadataFirst: boolean): grpc.UntypedServiceImplementation => ({
   Unary(call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) {
@@ -73,10 +73,7 @@ function client(authority: string): EchoStub {
   return cl
 }
 
-async function healthy(upstream: string, targetPort: number): Promise<number | undefined> {
-  const m = new RegExp(`^portico_upstream_target_healthy\\{upstream="${upstream}",target="http://127\\.0\\.0\\.1:${targetPort}"\\} (\\d+)`, 'm').exec(await registry.metrics())
-  return m === null ? undefined : Number(m[1])
-}
+const healthy = (upstream: string, targetPort: number) => metric('portico_upstream_target_healthy', { upstream, target: `http://127.0.0.1:${targetPort}` })
 
 test('passive health ejects targets that answer UNAVAILABLE, in the head or in the trailers; calls then reach the good one only', async () => {
   const cl = client('trio.test')
