@@ -317,6 +317,9 @@ export class RedisStore implements Store {
 
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     const full = this.#key(channel)
+    // A subscriber made after close() would never be closed: its reconnects would keep the process
+    // alive (a plugin starting its subscription while the gateway shuts down).
+    if (this.#closed) throw new StoreUnavailableError('the store is closed')
     if (this.#subscriber === null) {
       const sub = this.#connect(true)
       sub.on('error', () => undefined)

@@ -10,6 +10,7 @@ import { startRedisCluster, type RedisClusterServer } from '../helpers/redis-clu
 import { failoverScenario } from './state/failover-scenario.js'
 import { RedisStore } from '../../src/state/redis.js'
 import { pollUntil } from '../helpers/poll.js'
+import { exitWhenDone } from '../helpers/exit-watchdog.js'
 import { RATE_LIMIT_SCRIPT } from '../../src/plugins/rate-limit/script.js'
 import { rateLimitKeys } from '../../src/plugins/rate-limit/index.js'
 
@@ -115,3 +116,6 @@ describe('Redis Cluster: three gateways, a master killed under load', () => {
     }
   })
 })
+
+// Last: if anything outlives the hooks above, say what, and end the file's process.
+after(() => exitWhenDone(import.meta.filename))

@@ -1,9 +1,10 @@
 // The Store on a real Sentinel set (master, replica, three redis-sentinel processes, started by
 // test/helpers/redis-sentinel.ts): the fleet scenario of failover-scenario.ts — exact limits across
 // three gateways, the master killed under load and the replica promoted by the sentinels.
-import { describe } from 'node:test'
+import { describe, after } from 'node:test'
 import { startRedisSentinel } from '../helpers/redis-sentinel.js'
 import { failoverScenario } from './state/failover-scenario.js'
+import { exitWhenDone } from '../helpers/exit-watchdog.js'
 
 describe('Redis Sentinel: three gateways, the master killed under load', () => {
   failoverScenario(async () => {
@@ -21,3 +22,6 @@ describe('Redis Sentinel: three gateways, the master killed under load', () => {
     }
   })
 })
+
+// Last: if anything outlives the hooks above, say what, and end the file's process.
+after(() => exitWhenDone(import.meta.filename))
