@@ -92,7 +92,6 @@ export function failoverScenario(startBackend: () => Promise<Backend & { close()
     await Promise.all(gws.map((g) => g.close()))
     await agent.close()
     await Promise.all([origin?.close(), backend?.close()])
-    if (process.env.DEBUG_HANDLES) console.log(process.getActiveResourcesInfo())
   })
 
   async function hit(g: InProcGateway, client: string): Promise<{ status: number; remaining: string }> {
