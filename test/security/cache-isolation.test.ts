@@ -1,11 +1,10 @@
 // Attacks on the shared cache: one consumer's stored response served to another (RFC 9111 §3.5,
 // for every auth plugin, not only Authorization), and cache-key collisions between parts of the
 // key (host, path, query, extra headers, consumer). Real in-process gateway, real origin.
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../helpers/inproc.js'
+import { pluginGateway } from '../helpers/scaffold.js'
 import { compileKey } from '../../src/plugins/cache/key.js'
 import type { RequestContext } from '../../src/core/context.js'
 
@@ -18,27 +17,24 @@ async function get(url: string, headers: Record<string, string> = {}) {
 }
 
 describe('a response stored for one consumer is never served to another', () => {
-  let up: Origin
-  let gw: InProcGateway
   let n = 0
-  before(async () => {
-    // The origin answers with the caller's identity and only Last-Modified (heuristically
-    // cacheable, no Cache-Control): the case that leaked.
-    up = await startOrigin((req, res) => {
+  // The origin answers with the caller's identity and only Last-Modified (heuristically
+  // cacheable, no Cache-Control): the case that leaked.
+  const gw = pluginGateway({
+    origin: (req, res) => {
       req.resume()
       const body = `for ${String(req.headers['x-consumer-name'])} #${++n}`
       const lm = new Date(Date.now() - 3_600_000).toUTCString()
       const extra: Record<string, string> = req.url?.startsWith('/public') ? { 'cache-control': 'public, max-age=60' } : {}
       res.writeHead(200, { 'content-type': 'text/plain', 'last-modified': lm, ...extra })
       res.end(body)
-    })
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
+    },
+    extra: `
 consumers:
   - { name: alice, credentials: { key_auth: ["${ALICE}"] } }
   - { name: bob, credentials: { key_auth: ["${BOB}"] } }
-routes:
+`,
+    routes: `
   - name: header-key
     paths: [/account, /public]
     upstream: o
@@ -51,11 +47,7 @@ routes:
     paths: [/mine/*]
     upstream: o
     plugins: [ { name: key-auth }, { name: cache, config: { key: { consumer: true } } } ]
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   test('key in a header: bob does not get alice\'s stored body', async () => {

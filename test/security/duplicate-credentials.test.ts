@@ -3,12 +3,11 @@
 // framework behind it that reads the other one sees a credential nobody verified. Every such
 // request is refused and never reaches the origin. Real gateway, real origin, raw sockets where an
 // HTTP client would merge the fields.
-import { describe, test, before, after } from 'node:test'
+import { describe, test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
 import { SignJWT } from 'jose'
-import { startOrigin, type Origin } from '../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../helpers/inproc.js'
+import { pluginGateway } from '../helpers/scaffold.js'
 import { rawRequest } from '../helpers/raw.js'
 
 const SECRET = 'a-shared-secret-of-at-least-32-bytes!!'
@@ -17,17 +16,13 @@ const status = (raw: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0
 const forged = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"admin"}').toString('base64url')}.`
 
 describe('a credential that appears more than once is refused', () => {
-  let up: Origin
-  let gw: InProcGateway
   let good: string
-  before(async () => {
-    up = await startOrigin()
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
+  const gw = pluginGateway({
+    extra: `
 consumers:
   - { name: alice, credentials: { key_auth: ["${KEY}"] } }
-routes:
+`,
+    routes: `
   - name: cookie
     paths: [/c/*]
     upstream: o
@@ -40,12 +35,10 @@ routes:
     paths: [/k/*]
     upstream: o
     plugins: [ { name: key-auth, config: { header_names: [authorization, apikey] } } ]
-`)
-    good = await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode(SECRET))
+`,
   })
-  after(async () => {
-    await gw.close()
-    await up.close()
+  before(async () => {
+    good = await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode(SECRET))
   })
 
   test('the token cookie alone is accepted (control)', async () => {
@@ -55,32 +48,32 @@ routes:
   })
 
   test('two token cookies in one Cookie field → 400, not forwarded', async () => {
-    const before = up.seen.length
+    const before = gw.up.seen.length
     const r = await request(`${gw.url}/c/x`, { headers: { cookie: `token=${good}; token=${forged}` } })
     const body = (await r.body.json()) as { status: number; error: string }
     assert.equal(r.statusCode, 400)
     assert.equal(body.error, 'bad_request')
-    assert.equal(up.seen.length, before)
+    assert.equal(gw.up.seen.length, before)
   })
 
   test('two token cookies in two Cookie fields → 400', async () => {
-    const before = up.seen.length
+    const before = gw.up.seen.length
     const res = await rawRequest(gw.port, `GET /c/x HTTP/1.1\r\nHost: a\r\nCookie: token=${good}\r\nCookie: token=${forged}\r\nConnection: close\r\n\r\n`)
     assert.equal(status(res), 400, res.split('\r\n')[0])
-    assert.equal(up.seen.length, before)
+    assert.equal(gw.up.seen.length, before)
   })
 
   test('two Authorization fields with bearer tokens → 400', async () => {
-    const before = up.seen.length
+    const before = gw.up.seen.length
     const res = await rawRequest(gw.port, `GET /b/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${good}\r\nAuthorization: Bearer ${forged}\r\nConnection: close\r\n\r\n`)
     assert.equal(status(res), 400, res.split('\r\n')[0])
-    assert.equal(up.seen.length, before)
+    assert.equal(gw.up.seen.length, before)
   })
 
   test('an API key in two Authorization fields → 401', async () => {
-    const before = up.seen.length
+    const before = gw.up.seen.length
     const res = await rawRequest(gw.port, `GET /k/x HTTP/1.1\r\nHost: a\r\nAuthorization: ${KEY}\r\nAuthorization: other\r\nConnection: close\r\n\r\n`)
     assert.equal(status(res), 401, res.split('\r\n')[0])
-    assert.equal(up.seen.length, before)
+    assert.equal(gw.up.seen.length, before)
   })
 })

@@ -1,11 +1,10 @@
 // Attack class: making the gateway accept an upload it should refuse. With `Expect: 100-continue`
 // the client waits before sending its body; the gateway must answer 401/403/429 first when an
 // access plugin refuses, and send `100 Continue` only to an admitted request (issue 11 item 13).
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { startOrigin, type Origin } from '../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../helpers/inproc.js'
+import { pluginGateway } from '../helpers/scaffold.js'
 import { pollUntil } from '../helpers/poll.js'
 
 const KEY = 'alice-key-0123456789'
@@ -31,37 +30,29 @@ function open(port: number, head: string): Promise<Conversation> {
 }
 
 describe('Expect: 100-continue', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin()
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
+  const gw = pluginGateway({
+    extra: `
 consumers:
   - { name: alice, credentials: { key_auth: ["${KEY}"] } }
-routes:
+`,
+    routes: `
   - name: upload
     paths: [/upload]
     upstream: o
     plugins: [ { name: key-auth } ]
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   const head = (extra: string) => `POST /upload HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nExpect: 100-continue\r\n${extra}\r\n`
 
   test('refused by key-auth: 401 with no 100 Continue before it, the origin never reached, the connection closed', async () => {
-    const seen = up.seen.length
+    const seen = gw.up.seen.length
     const c = await open(gw.port, head(''))
     await pollUntil(() => c.data.includes('\r\n\r\n'), { timeoutMs: 30_000, what: 'an answer to the head' })
     assert.match(c.data, /^HTTP\/1\.1 401 /, c.data)
     assert.doesNotMatch(c.data, /100 Continue/)
     await pollUntil(() => c.closed, { timeoutMs: 30_000, what: 'the connection to close' })
-    assert.equal(up.seen.length, seen)
+    assert.equal(gw.up.seen.length, seen)
   })
 
   test('admitted: 100 Continue, then the body goes through', async () => {

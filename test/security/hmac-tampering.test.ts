@@ -3,33 +3,24 @@
 // timestamp (the request's date) and the body's SHA-256; when a body is present its Content-Type
 // must be signed too, so a body cannot be re-labelled (JSON read as a form, or the reverse). Real
 // gateway and origin (default in-memory nonce store).
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../helpers/inproc.js'
+import { pluginGateway } from '../helpers/scaffold.js'
 import { authorization } from '../../src/plugins/hmac-auth/sign.js'
 
 const SECRET = 'hmac-secret-0123456789abcdef'
 
 describe('hmac-auth default coverage', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin()
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
+  const gw = pluginGateway({
+    extra: `
 consumers:
   - { name: carol, credentials: { hmac_auth: [ { key_id: carol-1, secret: "${SECRET}" } ] } }
-routes:
+`,
+    routes: `
   - { name: signed, paths: [/s/*], upstream: o, plugins: [ { name: hmac-auth } ] }
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   const host = () => `127.0.0.1:${gw.port}`
@@ -41,11 +32,11 @@ routes:
   }
 
   test('a body whose Content-Type is not signed → 401', async () => {
-    const before = up.seen.length
+    const before = gw.up.seen.length
     const r = await send({ path: '/s/o', body: '{"qty":3}', signed: [['host', host()]], sent: { 'content-type': 'application/x-www-form-urlencoded' } })
     await r.body.dump()
     assert.equal(r.statusCode, 401)
-    assert.equal(up.seen.length, before)
+    assert.equal(gw.up.seen.length, before)
   })
 
   test('Content-Type signed → 200; changed on the way → 401', async () => {

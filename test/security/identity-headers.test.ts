@@ -2,12 +2,11 @@
 // claims_to_headers target, a key-auth consumer_header) and hopes they pass. Every name any auth
 // plugin of the config may set is removed from every client request on every route, before plugins
 // run, whether or not a consumer is found (issue 11 item 1). Real gateway, real origin.
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
 import { SignJWT } from 'jose'
-import { startOrigin, type Origin } from '../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../helpers/inproc.js'
+import { pluginGateway } from '../helpers/scaffold.js'
 
 const SECRET = 'a-shared-secret-of-at-least-32-bytes!!'
 const KEY = 'alice-key-0123456789'
@@ -15,16 +14,12 @@ const sign = (claims: Record<string, unknown>) => new SignJWT(claims).setProtect
 const FORGED = { 'x-consumer-name': 'alice', 'x-user-email': 'ceo@example.com', 'x-api-user': 'root' }
 
 describe('client-sent identity headers never reach the upstream', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin()
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
+  const gw = pluginGateway({
+    extra: `
 consumers:
   - { name: alice, credentials: { key_auth: ["${KEY}"] } }
-routes:
+`,
+    routes: `
   - name: jwt-consumer
     paths: [/jc/*]
     upstream: o
@@ -40,19 +35,15 @@ routes:
   - name: open
     paths: [/open/*]
     upstream: o
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   /** The headers the origin saw for one request. */
   async function seen(path: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown> }> {
-    const n = up.seen.length
+    const n = gw.up.seen.length
     const res = await request(`${gw.url}${path}`, { headers })
     await res.body.dump()
-    return { status: res.statusCode, headers: (up.seen[n]?.headers ?? {}) as Record<string, unknown> }
+    return { status: res.statusCode, headers: (gw.up.seen[n]?.headers ?? {}) as Record<string, unknown> }
   }
 
   test('jwt with consumer_claim, a subject that is no declared consumer: 200 and no forged header', async () => {

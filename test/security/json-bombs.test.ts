@@ -2,19 +2,16 @@
 // overflow a recursive serializer (depth 10 000) is a 400 invalid_body before any parse, never a
 // 500 with a stack per request; the depth limit is configurable. A deep body from the upstream
 // through response-transformer is passed on unchanged. Real gateway and origin.
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../helpers/inproc.js'
+import { pluginGateway } from '../helpers/scaffold.js'
 
 const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth)
 
 describe('deeply nested JSON', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin((req, res) => {
+  const gw = pluginGateway({
+    origin: (req, res) => {
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
       req.on('end', () => {
@@ -22,10 +19,8 @@ describe('deeply nested JSON', () => {
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(body)
       })
-    })
-    gw = await startInProc(`
-upstreams: { o: { targets: [ { url: ${up.url} } ] } }
-routes:
+    },
+    routes: `
   - name: in
     paths: [/in/*]
     upstream: o
@@ -38,23 +33,19 @@ routes:
     paths: [/out/*]
     upstream: o
     plugins: [ { name: response-transformer, config: { body: { set: { tagged: true } } } } ]
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   const post = (path: string, body: string) => request(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
 
   test('depth 10 000 → 400 invalid_body, the origin never sees it', async () => {
-    const before = up.seen.length
+    const before = gw.up.seen.length
     const r = await post('/in/x', `{"a":${nested(10_000)}}`)
     const body = (await r.body.json()) as { status: number; error: string; request_id: string }
     assert.equal(r.statusCode, 400)
     assert.equal(body.error, 'invalid_body')
     assert.ok(body.request_id)
-    assert.equal(up.seen.length, before)
+    assert.equal(gw.up.seen.length, before)
   })
 
   test('brackets inside strings do not count', async () => {

@@ -1,11 +1,10 @@
 // cache: invalidation by unsafe requests (RFC 9111 §4.4) is per target URI, plus the URIs in the
 // response's Location and Content-Location (same host), never the whole route: a store in flight
 // for another URI still lands. Real in-process gateway, real origin with a held-back response.
-import { describe, test, before, after } from 'node:test'
+import { describe, test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 import { pollUntil } from '../../helpers/poll.js'
 
 async function send(url: string, method: 'GET' | 'PUT' | 'POST' | 'DELETE' = 'GET') {
@@ -14,13 +13,16 @@ async function send(url: string, method: 'GET' | 'PUT' | 'POST' | 'DELETE' = 'GE
 }
 
 describe('cache invalidation per URI', () => {
-  let up: Origin
-  let gw: InProcGateway
   const held = new Map<string, () => void>()
   const heldOnce = new Set<string>()
   let n = 0
-  before(async () => {
-    up = await startOrigin((req, res) => {
+  // Registered before the gateway's own after hook, so it runs first: a held response is let go
+  // before the gateway drains.
+  after(() => {
+    for (const f of held.values()) f()
+  })
+  const gw = pluginGateway({
+    origin: (req, res) => {
       req.resume()
       const url = req.url!
       const answer = () => {
@@ -39,18 +41,10 @@ describe('cache invalidation per URI', () => {
         held.set(url, answer)
       }
       else answer()
-    })
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+    },
+    routes: `
   - { name: c, paths: ["/*"], upstream: o, plugins: [ { name: cache } ] }
-`)
-  })
-  after(async () => {
-    for (const f of held.values()) f()
-    await gw.close()
-    await up.close()
+`,
   })
 
   const slowGetWith = async (path: string, during: () => Promise<unknown>) => {

@@ -1,11 +1,10 @@
 // cache: the request directives only-if-cached, min-fresh and max-stale (RFC 9111 §5.2.1), and
 // which statuses are stored by default (RFC 9111 §3 with RFC 9110 §15.1 for heuristics). Real
 // in-process gateway and origin; the origin counts what reaches it.
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 import { pollUntil } from '../../helpers/poll.js'
 
 async function get(url: string, headers: Record<string, string> = {}) {
@@ -14,12 +13,10 @@ async function get(url: string, headers: Record<string, string> = {}) {
 }
 
 describe('cache request directives and default statuses', () => {
-  let up: Origin
-  let gw: InProcGateway
   const hits = new Map<string, number>()
   const hitsOf = (p: string) => hits.get(p) ?? 0
-  before(async () => {
-    up = await startOrigin((req, res) => {
+  const gw = pluginGateway({
+    origin: (req, res) => {
       req.resume()
       const path = req.url!.split('?')[0]!
       hits.set(path, hitsOf(path) + 1)
@@ -31,17 +28,10 @@ describe('cache request directives and default statuses', () => {
       if (path.startsWith('/heur')) h['last-modified'] = new Date(Date.now() - 3_600_000).toUTCString()
       res.writeHead(status, h)
       res.end(`#${hitsOf(path)}`)
-    })
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+    },
+    routes: `
   - { name: c, paths: ["/*"], upstream: o, plugins: [ { name: cache } ] }
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   test('only-if-cached without a stored response → 504 not_cached, origin not asked', async () => {

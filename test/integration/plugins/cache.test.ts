@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { request, Agent } from 'undici'
 import { startOrigin, type Origin } from '../../helpers/origin.js'
 import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 import { pollUntil } from '../../helpers/poll.js'
 import { startRedis, type RedisServer } from '../../helpers/redis.js'
 import { Redis } from 'ioredis'
@@ -48,16 +49,11 @@ async function get(url: string, headers: Record<string, string> = {}, method: 'G
 describe('cache plugin', () => {
   const table = new Map<string, Behaviour>()
   const hits = new Map<string, number>()
-  let up: Origin
-  let gw: InProcGateway
   const hitsOf = (p: string) => hits.get(p) ?? 0
 
-  before(async () => {
-    up = await startOrigin(originFor(table, hits))
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+  const gw = pluginGateway({
+    origin: originFor(table, hits),
+    routes: `
   - name: cached
     paths: [/c/*]
     upstream: o
@@ -79,11 +75,7 @@ routes:
     plugins:
       - name: cache
         config: { lock_timeout: 100ms }
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   test('MISS then HIT with Age; the origin is asked once', async () => {
@@ -220,7 +212,7 @@ routes:
     try {
       const all = Array.from({ length: 50 }, () => request(`${gw.url}/c/herd`, { dispatcher: agent }).then(async (r) => ({ status: r.statusCode, xc: r.headers['x-cache'], body: await r.body.text() })))
       // Every request is inside the gateway (49 waiting on the first) before the origin answers.
-      await pollUntil(() => gw.dp.status().inFlight === 50 && hitsOf('/c/herd') === 1, { what: '50 requests in flight, 1 at the origin' })
+      await pollUntil(() => gw.gw.dp.status().inFlight === 50 && hitsOf('/c/herd') === 1, { what: '50 requests in flight, 1 at the origin' })
       release()
       const results = await Promise.all(all)
       assert.equal(hitsOf('/c/herd'), 1)
@@ -239,7 +231,7 @@ routes:
     const agent = new Agent({ connections: 16 })
     try {
       const all = Array.from({ length: 5 }, () => request(`${gw.url}/c/herd-private`, { dispatcher: agent }).then((r) => r.body.text()))
-      await pollUntil(() => gw.dp.status().inFlight === 5, { what: '5 requests in flight' })
+      await pollUntil(() => gw.gw.dp.status().inFlight === 5, { what: '5 requests in flight' })
       release()
       assert.deepEqual(await Promise.all(all), ['mine', 'mine', 'mine', 'mine', 'mine'])
       assert.equal(hitsOf('/c/herd-private'), 5)

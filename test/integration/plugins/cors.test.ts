@@ -1,11 +1,10 @@
 // cors plugin through a real gateway and a real origin: preflights answered at the gateway,
 // actual requests proxied with Access-Control-* headers, disallowed origins left without them.
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 
 const APP = 'https://app.example.com'
 
@@ -25,14 +24,9 @@ function origin(req: IncomingMessage, res: ServerResponse): void {
 }
 
 describe('cors plugin', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin(origin)
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+  const gw = pluginGateway({
+    origin,
+    routes: `
   - name: api
     paths: [/api/*]
     upstream: o
@@ -53,18 +47,14 @@ routes:
     upstream: o
     plugins:
       - { name: cors, config: { origins: ["*"] } }
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   const preflight = (path: string, from: string, extra: Record<string, string> = {}) =>
     request(`${gw.url}${path}`, { method: 'OPTIONS', headers: { origin: from, 'access-control-request-method': 'PUT', ...extra } })
 
   test('a preflight is answered by the gateway with 204 and never reaches the origin', async () => {
-    const before = up.seen.length
+    const before = gw.up.seen.length
     const r = await preflight('/api/items', APP, { 'access-control-request-headers': 'content-type,x-trace' })
     assert.equal(r.statusCode, 204)
     assert.equal(await r.body.text(), '')
@@ -75,7 +65,7 @@ routes:
     assert.equal(r.headers['access-control-allow-credentials'], undefined)
     assert.equal(r.headers.vary, 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers')
     assert.ok(typeof r.headers['x-request-id'] === 'string')
-    assert.equal(up.seen.length, before, 'the origin saw the preflight')
+    assert.equal(gw.up.seen.length, before, 'the origin saw the preflight')
   })
 
   test('a preflight from a regex-matched origin is allowed; a look-alike is not', async () => {
@@ -89,12 +79,12 @@ routes:
   })
 
   test('a preflight from a disallowed origin gets 204 without any Access-Control-* header, and no upstream call', async () => {
-    const before = up.seen.length
+    const before = gw.up.seen.length
     const r = await preflight('/api/items', 'https://evil.io')
     await r.body.dump()
     assert.equal(r.statusCode, 204)
     assert.deepEqual(Object.keys(r.headers).filter((h) => h.startsWith('access-control-')), [])
-    assert.equal(up.seen.length, before)
+    assert.equal(gw.up.seen.length, before)
   })
 
   test('an actual request from an allowed origin gets ACAO, Expose-Headers and a merged Vary', async () => {
@@ -108,11 +98,11 @@ routes:
   })
 
   test('a disallowed origin is still proxied but gets no Access-Control-* header', async () => {
-    const before = up.seen.length
+    const before = gw.up.seen.length
     const r = await request(`${gw.url}/api/items`, { method: 'POST', headers: { origin: 'https://evil.io' }, body: 'x' })
     assert.equal(r.statusCode, 200)
     await r.body.dump()
-    assert.equal(up.seen.length, before + 1)
+    assert.equal(gw.up.seen.length, before + 1)
     assert.deepEqual(Object.keys(r.headers).filter((h) => h.startsWith('access-control-')), [])
     assert.equal(r.headers.vary, 'Accept-Encoding, Origin')
   })
@@ -146,41 +136,29 @@ routes:
 
   test('"*" with credentials is refused when the config is loaded', async () => {
     await assert.rejects(
-      gw.reload(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+      gw.reload(gw.config(`
   - name: bad
     paths: [/bad]
     upstream: o
     plugins:
       - { name: cors, config: { origins: ["*"], credentials: true } }
-`),
+`)),
       /origins\[0\]/,
     )
   })
 })
 
 describe('cors plugin on a route that does not list OPTIONS', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin(origin)
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+  const gw = pluginGateway({
+    origin,
+    routes: `
   - name: get-only
     methods: [GET]
     paths: [/only/*]
     upstream: o
     plugins:
       - { name: cors, config: { origins: [${APP}] } }
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   // The handler routes a CORS preflight as the method it asks about, to a route whose cors plugin

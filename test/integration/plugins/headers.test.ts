@@ -1,11 +1,10 @@
 // headers plugin through a real gateway and a real origin: what the origin receives and what the
 // client receives.
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 
 /** Echoes the request headers as JSON and sends a few headers of its own for the response rules. */
 function origin(req: IncomingMessage, res: ServerResponse): void {
@@ -24,14 +23,9 @@ function origin(req: IncomingMessage, res: ServerResponse): void {
 }
 
 describe('headers plugin', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin(origin)
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+  const gw = pluginGateway({
+    origin,
+    routes: `
   - name: edited
     paths: [/edited/*]
     upstream: o
@@ -51,11 +45,7 @@ routes:
   - name: plain
     paths: [/plain/*]
     upstream: o
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   test('request headers are set, added, renamed and removed before reaching the origin', async () => {
@@ -95,16 +85,13 @@ routes:
 
   test('a config that would inject a header is refused before it can load', async () => {
     await assert.rejects(
-      gw.reload(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+      gw.reload(gw.config(`
   - name: bad
     paths: [/bad]
     upstream: o
     plugins:
       - { name: headers, config: { request: { set: { X-A: "a\\r\\nX-Injected: 1" } } } }
-`),
+`)),
       /request\.set\.X-A/,
     )
     // The previous Snapshot keeps serving.

@@ -5,8 +5,7 @@ import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 
 const ALICE = 'alice-key-0123456789abcdef'
 const BOB = 'bob-key-0123456789abcdef0'
@@ -15,14 +14,11 @@ const BOB_HASH = createHash('sha256').update(BOB).digest('hex')
 type Seen = { url: string; headers: Record<string, string> }
 
 describe('key-auth plugin with consumers', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
+  before(() => {
     process.env.PORTICO_TEST_ALICE_KEY = ALICE
-    up = await startOrigin()
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
+  })
+  const gw = pluginGateway({
+    extra: `
 consumers:
   - name: alice
     roles: [admin]
@@ -32,7 +28,8 @@ consumers:
         config: { request: { set: { x-tier: gold } } }
   - name: bob
     credentials: { key_auth: ["sha256:${BOB_HASH}"] }
-routes:
+`,
+    routes: `
   - name: protected
     paths: [/p/*]
     upstream: o
@@ -49,11 +46,9 @@ routes:
   - name: open
     paths: [/open/*]
     upstream: o
-`)
+`,
   })
-  after(async () => {
-    await gw.close()
-    await up.close()
+  after(() => {
     delete process.env.PORTICO_TEST_ALICE_KEY
   })
 
@@ -106,7 +101,7 @@ routes:
       bodies.add(r.json.message!)
     }
     assert.equal(bodies.size, 1, 'the reply does not say which part failed')
-    assert.equal(up.seen.filter((s) => s.url === '/p/x' && s.headers.apikey === 'nope').length, 0)
+    assert.equal(gw.up.seen.filter((s) => s.url === '/p/x' && s.headers.apikey === 'nope').length, 0)
   })
 
   test('a key in both header and query (even the same valid key) is refused', async () => {

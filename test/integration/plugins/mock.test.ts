@@ -1,19 +1,12 @@
 // mock through a real gateway: fixed responses, no upstream call, other plugins still apply.
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 
 describe('mock plugin', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin()
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+  const gw = pluginGateway({
+    routes: `
   - name: json
     paths: [/json]
     upstream: o
@@ -24,11 +17,7 @@ routes:
     paths: [/text]
     upstream: o
     plugins: [ { name: mock, config: { status: 503, body: "down for maintenance" } } ]
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   test('JSON mock: status, headers and body; the origin is never called; rate-limit still applies first', async () => {
@@ -42,7 +31,7 @@ routes:
     const limited = await request(`${gw.url}/json`)
     assert.equal(limited.statusCode, 429)
     await limited.body.dump()
-    assert.equal(up.seen.length, 0)
+    assert.equal(gw.up.seen.length, 0)
   })
 
   test('text mock and HEAD', async () => {
@@ -53,6 +42,6 @@ routes:
     const h = await request(`${gw.url}/text`, { method: 'HEAD' })
     assert.equal(h.statusCode, 503)
     assert.equal(await h.body.text(), '')
-    assert.equal(up.seen.length, 0)
+    assert.equal(gw.up.seen.length, 0)
   })
 })

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { request } from 'undici'
 import { startOrigin, type Origin } from '../../helpers/origin.js'
 import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 import { startRedis, type RedisServer } from '../../helpers/redis.js'
 import { pollUntil } from '../../helpers/poll.js'
 import { registry } from '../../../src/observability/metrics.js'
@@ -26,14 +27,8 @@ async function metric(name: string, labels: Record<string, string>): Promise<num
 }
 
 describe('rate-limit, local policy', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin()
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+  const gw = pluginGateway({
+    routes: `
   - name: rl-local
     paths: [/local/*]
     upstream: o
@@ -48,15 +43,11 @@ routes:
     plugins:
       - name: rate-limit
         config: { limits: [ { limit: 1, window: 1m } ], key: "header:x-api-key", key_missing: skip }
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   test('allowed responses carry RateLimit-Policy and RateLimit; the 4th request gets 429 with Retry-After', async () => {
-    const before = up.seen.length
+    const before = gw.up.seen.length
     const seen = []
     for (let i = 0; i < 3; i++) {
       const r = await get(`${gw.url}/local/a`)
@@ -79,7 +70,7 @@ routes:
     // A refused request consumed nothing from the hourly limit.
     assert.match(String(r.headers.ratelimit), /"per-minute";r=0;t=\d+, "hourly";r=97;t=\d+/)
     assert.equal(r.headers['x-ratelimit-remaining'], '0')
-    assert.equal(up.seen.length - before, 3, 'the refused request never reached the origin')
+    assert.equal(gw.up.seen.length - before, 3, 'the refused request never reached the origin')
     assert.ok((await metric('portico_ratelimit_decisions_total', { route: 'rl-local', policy: 'local', result: 'limited' })) >= 1)
   })
 
@@ -96,10 +87,7 @@ routes:
 
   test('a reload that keeps the limit keeps its counters', async () => {
     // Exhausted above; the same document loaded again must not hand out a fresh quota.
-    await gw.reload(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+    await gw.reload(gw.config(`
   - name: rl-local
     paths: [/local/*]
     upstream: o
@@ -107,7 +95,7 @@ routes:
       - name: rate-limit
         config:
           limits: [ { limit: 3, window: 1m, algorithm: fixed-window, name: per-minute }, { limit: 100, window: 1h, name: hourly } ]
-`)
+`))
     assert.equal((await get(`${gw.url}/local/a`)).status, 429)
   })
 })

@@ -1,27 +1,22 @@
 // rbac through a real gateway behind jwt (HS256 tokens minted here): scopes, a dot-path roles
 // claim, a global jwt with per-route rbac, and rbac without any auth plugin (401, never a pass).
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
 import { SignJWT } from 'jose'
-import { startOrigin, type Origin } from '../../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 
 const SECRET = 'rbac-integration-secret-0123456789abcdef'
 const token = (claims: Record<string, unknown>) =>
   new SignJWT({ exp: Math.floor(Date.now() / 1000) + 600, ...claims }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET))
 
 describe('rbac plugin', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin()
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
+  const gw = pluginGateway({
+    extra: `
 plugins:
   - { name: jwt, config: { keys: [ { secret: "${SECRET}", algorithms: [HS256] } ] } }
-routes:
+`,
+    routes: `
   - name: public
     paths: [/public/*]
     upstream: o
@@ -38,11 +33,7 @@ routes:
     paths: [/orphan/*]
     upstream: o
     plugins: [ { name: jwt, enabled: false }, { name: rbac, config: { any_of: [x] } } ]
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
   const status = async (path: string, claims?: Record<string, unknown>) => {
     const r = await request(`${gw.url}${path}`, { headers: claims === undefined ? {} : { authorization: `Bearer ${await token(claims)}` } })
@@ -69,31 +60,24 @@ routes:
 // jwt with consumer_claim: a token whose claim names a declared consumer brings that consumer's
 // roles (rbac from: consumer), its upstream header, and its own plugins.
 describe('rbac from a consumer identified by jwt', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin((req, res) => res.end(JSON.stringify({ consumer: req.headers['x-consumer-name'] ?? null, tagged: req.headers['x-tagged'] ?? null })))
-    gw = await startInProc(`
+  const gw = pluginGateway({
+    origin: (req, res) => res.end(JSON.stringify({ consumer: req.headers['x-consumer-name'] ?? null, tagged: req.headers['x-tagged'] ?? null })),
+    extra: `
 consumers:
   - name: alice
     roles: [billing]
     plugins: [ { name: headers, config: { request: { set: { x-tagged: alice } } } } ]
   - name: bob
     roles: [support]
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+`,
+    routes: `
   - name: billing
     paths: [/billing/*]
     upstream: o
     plugins:
       - { name: jwt, config: { keys: [ { secret: "${SECRET}", algorithms: [HS256] } ], consumer_claim: sub } }
       - { name: rbac, config: { any_of: [billing], from: consumer } }
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
   const call = async (claims: Record<string, unknown>) => {
     const r = await request(`${gw.url}/billing/1`, { headers: { authorization: `Bearer ${await token(claims)}` } })

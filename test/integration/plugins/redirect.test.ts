@@ -1,21 +1,16 @@
 // redirect through a real gateway: Location, status, strip_prefix + preserve_path, https redirect
 // behind a trusted proxy.
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 
 describe('redirect plugin', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin()
-    gw = await startInProc(`
+  const gw = pluginGateway({
+    extra: `
 server: { listen: 127.0.0.1:0, trusted_proxies: [127.0.0.1] }
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+`,
+    routes: `
   - name: moved
     paths: [/old/*]
     strip_prefix: /old
@@ -25,11 +20,7 @@ routes:
     paths: [/secure/*]
     upstream: o
     plugins: [ { name: redirect, config: { https: true, status: 301 } } ]
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   test('moved: 308 with the stripped path and the query appended', async () => {
@@ -38,7 +29,7 @@ routes:
     assert.equal(r.headers.location, 'https://new.example.com/v2/users/7?x=1')
     assert.equal(r.headers['content-length'], '0')
     await r.body.dump()
-    assert.equal(up.seen.length, 0)
+    assert.equal(gw.up.seen.length, 0)
   })
 
   test('https: plain requests get a 301 to https on the same host; requests a trusted proxy marks https are proxied', async () => {

@@ -1,40 +1,31 @@
 // request-size-limit through a real gateway and origin: declared and streamed (chunked) bodies.
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 
 describe('request-size-limit plugin', () => {
-  let up: Origin
-  let gw: InProcGateway
-  before(async () => {
-    up = await startOrigin()
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
+  const gw = pluginGateway({
+    extra: `
 plugins:
   - { name: request-size-limit, config: { max_size: 2kb } }
-routes:
+`,
+    routes: `
   - { name: small, paths: [/small/*], upstream: o, plugins: [ { name: request-size-limit, config: { max_size: 100 } } ] }
   - { name: global-only, paths: [/g/*], upstream: o }
   - { name: core-lower, paths: [/core/*], upstream: o, max_body_size: 50 }
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   const post = (path: string, body: string | Readable) => request(`${gw.url}${path}`, { method: 'POST', body })
 
   test('declared length over the route use → 413 before the origin sees anything; at the limit → proxied', async () => {
-    const n = up.seen.length
+    const n = gw.up.seen.length
     const r = await post('/small/x', 'a'.repeat(101))
     assert.equal(r.statusCode, 413)
     assert.equal(((await r.body.json()) as { error: string }).error, 'payload_too_large')
-    assert.equal(up.seen.length, n)
+    assert.equal(gw.up.seen.length, n)
     const ok = await post('/small/x', 'a'.repeat(100))
     assert.equal(ok.statusCode, 200)
     assert.equal(((await ok.body.json()) as { body: string }).body.length, 100)

@@ -1,20 +1,17 @@
 // response-transformer through a real gateway and origin: headers, JSON body rewrite with the new
 // Content-Length (fixed-length and chunked upstream bodies), what streams through unchanged, an
 // upstream dying mid-body, and the cache storing the transformed body.
-import { describe, test, before, after } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
-import { startOrigin, type Origin } from '../../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 
 const DOC = JSON.stringify({ id: 1, secret: 's', user: { name: 'ann', token: 't' } })
 
 describe('response-transformer plugin', () => {
-  let up: Origin
-  let gw: InProcGateway
   let hits = 0
-  before(async () => {
-    up = await startOrigin((req, res) => {
+  const gw = pluginGateway({
+    origin: (req, res) => {
       const url = req.url ?? ''
       if (url.startsWith('/cached')) hits++
       if (url === '/chunked') {
@@ -47,11 +44,8 @@ describe('response-transformer plugin', () => {
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': DOC.length, 'x-powered-by': 'php', etag: '"e1"' })
         res.end(req.method === 'HEAD' ? undefined : DOC)
       }
-    })
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+    },
+    routes: `
   - name: t
     paths: [/*]
     upstream: o
@@ -67,11 +61,7 @@ routes:
     plugins:
       - { name: response-transformer, config: { body: { remove: [secret] } } }
       - { name: cache, config: { heuristic_fraction: 0 } }
-`)
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
+`,
   })
 
   test('headers and JSON body are rewritten; Content-Length is the new length', async () => {

@@ -2,34 +2,35 @@
 // backend's response is judged. No sockets (the integration test calls real origins).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { Ajv } from 'ajv'
 import plugin, { interpret } from '../../../src/plugins/aggregate/index.js'
-import { AggregateSchema } from '../../../src/plugins/aggregate/schema.js'
 import { checkGraph, compilePath, pick, place, pathValue } from '../../../src/plugins/aggregate/compose.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
 import { INSTALLED_CHECKS } from '../../../src/snapshot/installed-checks.js'
+import { isValidPluginConfig } from '../../helpers/plugin-config.js'
 
-const validate = new Ajv({ useDefaults: true, strict: false }).compile(AggregateSchema)
 const b = (o: Record<string, unknown>) => ({ name: 'a', upstream: 'u', path: '/x', ...o })
+// Validated as the gateway does, in a document: the upstream the backends name must exist, so every
+// refusal below is the schema's, not a missing upstream's.
+const IN_DOC = { doc: { upstreams: { u: { targets: [{ url: 'http://127.0.0.1:9' }] } } } }
 
 test('schema: accepts a full backend, fills defaults; refuses bad names, paths and prototype field paths', () => {
-  const cfg = { backends: [b({ group: 'g', fields: ['a.b'], timeout: '150ms', depends_on: { backend: 'z', field: 'id' }, required: true })] }
-  assert.ok(validate(cfg))
+  const cfg = { backends: [b({ group: 'g', fields: ['a.b'], timeout: '150ms', depends_on: { backend: 'z', field: 'id' }, required: true }), b({ name: 'z' })] }
+  assert.ok(isValidPluginConfig('aggregate', cfg, IN_DOC))
   const d = { backends: [b({})] } as { backends: Array<Record<string, unknown>>; forward_headers?: unknown }
-  assert.ok(validate(d))
+  assert.ok(isValidPluginConfig('aggregate', d, IN_DOC))
   assert.equal(d.backends[0]!.method, 'GET')
   assert.equal(d.backends[0]!.timeout, '2s')
   assert.deepEqual(d.forward_headers, [])
-  assert.equal(validate({ backends: [] }), false)
-  assert.equal(validate({ backends: [b({ name: 'a b' })] }), false)
-  assert.equal(validate({ backends: [b({ path: 'relative' })] }), false)
-  assert.equal(validate({ backends: [b({ path: '/a b' })] }), false)
-  assert.equal(validate({ backends: [b({ path: '/a\r\nx: y' })] }), false)
-  assert.equal(validate({ backends: [b({ fields: ['__proto__.x'] })] }), false)
-  assert.equal(validate({ backends: [b({ fields: ['a.constructor'] })] }), false)
-  assert.equal(validate({ backends: [b({ method: 'TRACE' })] }), false)
-  assert.equal(validate({ backends: [b({ extra: 1 })] }), false)
-  assert.equal(validate({ backends: [b({})], forward_headers: ['bad header'] }), false)
+  assert.equal(isValidPluginConfig('aggregate', { backends: [] }, IN_DOC), false)
+  assert.equal(isValidPluginConfig('aggregate', { backends: [b({ name: 'a b' })] }, IN_DOC), false)
+  assert.equal(isValidPluginConfig('aggregate', { backends: [b({ path: 'relative' })] }, IN_DOC), false)
+  assert.equal(isValidPluginConfig('aggregate', { backends: [b({ path: '/a b' })] }, IN_DOC), false)
+  assert.equal(isValidPluginConfig('aggregate', { backends: [b({ path: '/a\r\nx: y' })] }, IN_DOC), false)
+  assert.equal(isValidPluginConfig('aggregate', { backends: [b({ fields: ['__proto__.x'] })] }, IN_DOC), false)
+  assert.equal(isValidPluginConfig('aggregate', { backends: [b({ fields: ['a.constructor'] })] }, IN_DOC), false)
+  assert.equal(isValidPluginConfig('aggregate', { backends: [b({ method: 'TRACE' })] }, IN_DOC), false)
+  assert.equal(isValidPluginConfig('aggregate', { backends: [b({ extra: 1 })] }, IN_DOC), false)
+  assert.equal(isValidPluginConfig('aggregate', { backends: [b({})], forward_headers: ['bad header'] }, IN_DOC), false)
 })
 
 test('graph: duplicate names, unknown and self dependencies and cycles are refused', () => {

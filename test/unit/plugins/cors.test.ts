@@ -3,23 +3,19 @@ import { testPluginEnv } from '../../helpers/plugin-env.js'
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
-import { Ajv } from 'ajv'
 import cors from '../../../src/plugins/cors/index.js'
-import { CorsSchema, type CorsConfig } from '../../../src/plugins/cors/schema.js'
+import type { CorsConfig } from '../../../src/plugins/cors/schema.js'
 import { compilePolicy, exposeAllValue, isPreflight, mergeVary, originAllowed, preflightHeaders } from '../../../src/plugins/cors/policy.js'
 import { RequestContext } from '../../../src/core/context.js'
 import type { LocalReply, UpstreamHead } from '../../../src/core/verdict.js'
+import { validatePluginConfig, isValidPluginConfig } from '../../helpers/plugin-config.js'
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true })
-const validate = ajv.compile(CorsSchema)
 
 function accepts(config: unknown): CorsConfig {
-  const copy = structuredClone(config)
-  assert.ok(validate(copy), `expected valid: ${JSON.stringify(config)}: ${JSON.stringify(validate.errors)}`)
-  return copy as CorsConfig
+  return validatePluginConfig<CorsConfig>('cors', structuredClone(config))
 }
 function rejects(config: unknown): void {
-  assert.equal(validate(structuredClone(config)), false, `expected invalid: ${JSON.stringify(config)}`)
+  assert.equal(isValidPluginConfig('cors', structuredClone(config)), false, `expected invalid: ${JSON.stringify(config)}`)
 }
 
 const env = testPluginEnv('r')

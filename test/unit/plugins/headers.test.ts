@@ -3,26 +3,20 @@ import { testPluginEnv } from '../../helpers/plugin-env.js'
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Ajv } from 'ajv'
 import headers from '../../../src/plugins/headers/index.js'
-import { HeadersSchema, type HeadersConfig } from '../../../src/plugins/headers/schema.js'
+import type { HeadersConfig } from '../../../src/plugins/headers/schema.js'
 import { compileValue, render, valueFor } from '../../../src/plugins/headers/template.js'
 import { applyRules, compileRules } from '../../../src/plugins/headers/rules.js'
 import { RequestContext } from '../../../src/core/context.js'
 import type { UpstreamHead } from '../../../src/core/verdict.js'
+import { validatePluginConfig, isValidPluginConfig } from '../../helpers/plugin-config.js'
 
-// Same options as the loader's plugin validator (src/config/validate.ts), plus strict mode so a
-// schema keyword Ajv does not know fails here first.
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true })
-const validate = ajv.compile(HeadersSchema)
 
 function accepts(config: unknown): HeadersConfig {
-  const copy = structuredClone(config)
-  assert.ok(validate(copy), `expected valid: ${JSON.stringify(config)}: ${JSON.stringify(validate.errors)}`)
-  return copy as HeadersConfig
+  return validatePluginConfig<HeadersConfig>('headers', structuredClone(config))
 }
 function rejects(config: unknown): void {
-  assert.equal(validate(structuredClone(config)), false, `expected invalid: ${JSON.stringify(config)}`)
+  assert.equal(isValidPluginConfig('headers', structuredClone(config)), false, `expected invalid: ${JSON.stringify(config)}`)
 }
 
 function context(): RequestContext {

@@ -4,10 +4,9 @@ import { describe, test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
-import { Ajv } from 'ajv'
 import { SignJWT } from 'jose'
 import jwt from '../../../src/plugins/jwt/index.js'
-import { JwtSchema, type JwtConfig } from '../../../src/plugins/jwt/schema.js'
+import type { JwtConfig } from '../../../src/plugins/jwt/schema.js'
 import { extractToken, stripToken, type TokenPlaces } from '../../../src/plugins/jwt/token.js'
 import { claimAt, compileClaimPath, headerValue } from '../../../src/plugins/jwt/claims.js'
 import { Verifier } from '../../../src/plugins/jwt/verifier.js'
@@ -16,20 +15,17 @@ import type { LocalReply } from '../../../src/core/verdict.js'
 import type { PluginInstance } from '../../../src/plugins/contract.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
 import { registry } from '../../../src/observability/metrics.js'
+import { validatePluginConfig, isValidPluginConfig } from '../../helpers/plugin-config.js'
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false })
-const validate = ajv.compile(JwtSchema)
 const SECRET = 'an-hmac-secret-of-at-least-32-bytes!!'
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
 const PEM = rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string
 
 function accepts(config: unknown): JwtConfig {
-  const copy = structuredClone(config)
-  assert.ok(validate(copy), `expected valid: ${JSON.stringify(config)}: ${JSON.stringify(validate.errors)}`)
-  return copy as JwtConfig
+  return validatePluginConfig<JwtConfig>('jwt', structuredClone(config))
 }
 function rejects(config: unknown): void {
-  assert.equal(validate(structuredClone(config)), false, `expected invalid: ${JSON.stringify(config)}`)
+  assert.equal(isValidPluginConfig('jwt', structuredClone(config)), false, `expected invalid: ${JSON.stringify(config)}`)
 }
 
 function context(headers: IncomingHttpHeaders, query = ''): RequestContext {

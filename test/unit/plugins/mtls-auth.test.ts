@@ -4,22 +4,18 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Ajv } from 'ajv'
 import mtlsAuth from '../../../src/plugins/mtls-auth/index.js'
-import { MtlsAuthSchema, type MtlsAuthConfig } from '../../../src/plugins/mtls-auth/schema.js'
+import type { MtlsAuthConfig } from '../../../src/plugins/mtls-auth/schema.js'
 import { Consumers } from '../../../src/plugins/consumers.js'
 import { RequestContext } from '../../../src/core/context.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
 import type { ClientIdentity } from '../../../src/core/client-identity.js'
 import type { LocalReply } from '../../../src/core/verdict.js'
+import { validatePluginConfig, isValidPluginConfig } from '../../helpers/plugin-config.js'
 
-const ajv = new Ajv({ useDefaults: true, strict: false })
-const validate = ajv.compile(MtlsAuthSchema)
 
 function config(c: Record<string, unknown>): MtlsAuthConfig {
-  const copy = structuredClone(c)
-  assert.equal(validate(copy), true, JSON.stringify(validate.errors))
-  return copy as MtlsAuthConfig
+  return validatePluginConfig<MtlsAuthConfig>('mtls-auth', structuredClone(c))
 }
 
 const consumers = new Consumers([{ name: 'alice', roles: ['admin'] }, { name: 'svc' }])
@@ -37,8 +33,8 @@ test('schema: defaults, unknown keys and bad match_on refused', () => {
   assert.deepEqual(d.consumers, {})
   assert.equal(d.allow_unlisted, false)
   assert.equal(d.consumer_header, 'x-consumer-name')
-  assert.equal(validate({ match_on: 'serial' }), false)
-  assert.equal(validate({ nope: 1 }), false)
+  assert.equal(isValidPluginConfig('mtls-auth', { match_on: 'serial' }), false)
+  assert.equal(isValidPluginConfig('mtls-auth', { nope: 1 }), false)
 })
 
 test('maps CN, SAN URI and email to consumers; unlisted 403; none or unverified 401', () => {

@@ -3,19 +3,15 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Ajv } from 'ajv'
 import rbac, { rolesOf } from '../../../src/plugins/rbac/index.js'
-import { RbacSchema, type RbacConfig } from '../../../src/plugins/rbac/schema.js'
+import type { RbacConfig } from '../../../src/plugins/rbac/schema.js'
 import { RequestContext } from '../../../src/core/context.js'
 import type { LocalReply } from '../../../src/core/verdict.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
+import { validatePluginConfig, isValidPluginConfig } from '../../helpers/plugin-config.js'
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false })
-const validate = ajv.compile(RbacSchema)
 function accepts(config: unknown): RbacConfig {
-  const copy = structuredClone(config)
-  assert.ok(validate(copy), `expected valid: ${JSON.stringify(config)}: ${JSON.stringify(validate.errors)}`)
-  return copy as RbacConfig
+  return validatePluginConfig<RbacConfig>('rbac', structuredClone(config))
 }
 
 function ctxWith(claims?: Record<string, unknown>, consumer?: string, roles?: string[]): RequestContext {
@@ -31,7 +27,7 @@ describe('rbac schema', () => {
   test('defaults and refusals', () => {
     assert.deepEqual(accepts({ any_of: ['read'] }), { any_of: ['read'], all_of: [], from: 'claims', claim: 'scope' })
     for (const bad of [{}, { any_of: [] }, { all_of: [] }, { any_of: ['a'], from: 'header' }, { any_of: [''] }, { any_of: ['a'], extra: 1 }]) {
-      assert.equal(validate(structuredClone(bad)), false, JSON.stringify(bad))
+      assert.equal(isValidPluginConfig('rbac', structuredClone(bad)), false, JSON.stringify(bad))
     }
     assert.throws(() => rbac.create({ any_of: [], all_of: [] }, testPluginEnv()), /requires nothing/)
   })

@@ -1,23 +1,22 @@
 // request-size-limit: schema, and the decision on Content-Length, a buffered body and per consumer.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { Ajv } from 'ajv'
-import plugin, { RequestSizeLimitSchema } from '../../../src/plugins/request-size-limit/index.js'
+import plugin from '../../../src/plugins/request-size-limit/index.js'
 import type { RequestContext } from '../../../src/core/context.js'
 import { testPluginEnv } from '../../helpers/plugin-env.js'
+import { isValidPluginConfig } from '../../helpers/plugin-config.js'
 
-const validate = new Ajv({ useDefaults: true, strict: false }).compile(RequestSizeLimitSchema)
 const ctx = (headers: Record<string, string>, extra: Partial<RequestContext> = {}) =>
   ({ req: { headers }, bodyLimit: Infinity, consumer: undefined, body: undefined, ...extra }) as unknown as RequestContext
 
 test('schema: sizes, per-consumer map; refuses unknown keys and bad sizes', () => {
   const c = {}
-  assert.ok(validate(c))
+  assert.ok(isValidPluginConfig('request-size-limit', c))
   assert.equal((c as { max_size: string }).max_size, '1mb')
-  assert.ok(validate({ max_size: 1024, consumers: { alice: '10mb' } }))
-  assert.equal(validate({ max: 1 }), false)
-  assert.equal(validate({ max_size: 'ten' }), false)
-  assert.equal(validate({ consumers: { bob: -1 } }), false)
+  assert.ok(isValidPluginConfig('request-size-limit', { max_size: 1024, consumers: { alice: '10mb' } }))
+  assert.equal(isValidPluginConfig('request-size-limit', { max: 1 }), false)
+  assert.equal(isValidPluginConfig('request-size-limit', { max_size: 'ten' }), false)
+  assert.equal(isValidPluginConfig('request-size-limit', { consumers: { bob: -1 } }), false)
 })
 
 test('Content-Length over the limit is a 413 with connection: close; under it lowers ctx.bodyLimit', () => {
