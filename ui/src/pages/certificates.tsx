@@ -46,7 +46,7 @@ export function Certificates() {
             One row per certificate the workers serve; during a rotation the old and the new one are both listed until every worker moved. Flagged under {WARN_DAYS} days left.
           </p>
           <div class="scroll">
-            <table data-testid="certificates">
+            <table data-testid="certificates" class="wide">
               <thead>
                 <tr>
                   <th scope="col">Name</th>
@@ -74,7 +74,7 @@ export function Certificates() {
                         ))}
                       </td>
                       <td>{c.key_type}</td>
-                      <td class="wrap">{c.issuer}</td>
+                      <td>{c.issuer}</td>
                       <td>
                         <time dateTime={c.not_after} data-testid="not-after">
                           {c.not_after.slice(0, 10)}

@@ -164,7 +164,7 @@ export function Fleet() {
         <p class="panel">No instance is registered.</p>
       ) : (
         <div class="scroll">
-          <table data-testid="fleet">
+          <table data-testid="fleet" class="wide">
             <thead>
               <tr>
                 <th scope="col">Node</th>
