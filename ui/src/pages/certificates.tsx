@@ -75,7 +75,7 @@ export function Certificates() {
                       </td>
                       <td>{c.key_type}</td>
                       <td>{c.issuer}</td>
-                      <td>
+                      <td class="nowrap">
                         <time dateTime={c.not_after} data-testid="not-after">
                           {c.not_after.slice(0, 10)}
                         </time>
