@@ -1,18 +1,22 @@
 // The web console end to end: one real gateway (its admin listener serves /ui) and Debian's
 // Chromium driven by playwright-core, for the whole file. Each test is what an operator does in the
 // browser: sign in, read the routes, watch a target go down, create a route and send traffic
-// through it, meet a lost update, be a viewer, make an invalid edit.
+// through it, meet a lost update, be a viewer, make an invalid edit, read the HTTPS listener's
+// certificates, purge a cached response. (The fleet page with a real etcd: console-fleet.test.ts.)
 // PORTICO_SCREENSHOTS=1 also writes the pages' screenshots into docs/console/ (docs/console.md).
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
+import { createHash, X509Certificate } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { request } from 'undici'
+import { stringify } from 'yaml'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { startOrigin, echo, type Origin } from '../helpers/origin.js'
+import { createPki, type Issued } from '../helpers/pki.js'
 import { pollUntil } from '../helpers/poll.js'
+import { freePort } from '../helpers/ports.js'
 
 const TOKENS = { admin: 'console-admin-token-0123456789', editor: 'console-editor-token-0123456789', viewer: 'console-viewer-token-0123456789' }
 const sha = (s: string) => createHash('sha256').update(s).digest('hex')
@@ -28,6 +32,12 @@ describe('web console in Chromium', () => {
   let gw: Gateway
   let stable: Origin
   let flaky: Origin
+  let pki: Awaited<ReturnType<typeof createPki>> | undefined
+  /** The HTTPS listener's certificates: one far from expiry, one close to it (the warning state). */
+  let site: Issued
+  let legacy: Issued
+  /** The whole config as written at start (YAML text: server.listeners, not the helpers' server.listen). */
+  let document: Record<string, unknown>
   let browser: Browser
   let ctx: BrowserContext
   let page: Page
@@ -57,32 +67,71 @@ describe('web console in Chromium', () => {
     await p.evaluate((h) => ((globalThis as unknown as BrowserGlobals).location.hash = h), hash)
   }
 
+  /** The cache status the cache plugin sent for a fresh request. */
+  const cacheStatus = async (path: string) => {
+    const r = await request(`${gw.url}${path}`)
+    await r.body.dump()
+    assert.equal(r.statusCode, 200)
+    return r.headers['x-cache']
+  }
+
   before(async () => {
-    stable = await startOrigin((req, res) => (req.url === '/healthz' ? res.end('ok') : echo(req, res)))
+    stable = await startOrigin((req, res) => {
+      if (req.url === '/healthz') res.end('ok')
+      // What the cache route stores: cacheable for five minutes.
+      else if (req.url?.startsWith('/cached/') === true) {
+        req.resume()
+        res.writeHead(200, { 'cache-control': 'max-age=300', 'content-type': 'text/plain' })
+        res.end('cached body')
+      } else echo(req, res)
+    })
     flaky = await startOrigin((_req, res) => res.end('ok'))
+    pki = await createPki()
+    const ca = await pki.ca('Console Test CA')
+    ;[site, legacy] = await Promise.all([ca.issue({ names: ['console.test', '*.console.test'], days: 90 }), ca.issue({ names: ['legacy.console.test'], key: 'rsa', days: 5 })])
+    const httpsPort = await freePort()
+    const config = {
+      admin: {
+        tokens: [
+          { name: 'ops', role: 'admin', sha256: sha(TOKENS.admin) },
+          { name: 'ci', role: 'editor', sha256: sha(TOKENS.editor) },
+          { name: 'dashboards', role: 'viewer', sha256: sha(TOKENS.viewer) },
+        ],
+      },
+      upstreams: {
+        backend: { targets: [{ url: stable.url }] },
+        flaky: {
+          targets: [{ url: flaky.url }],
+          health_checks: { active: { path: '/healthz', interval: '200ms', timeout: '500ms', unhealthy: { failures: 1 }, healthy: { successes: 1 } } },
+        },
+      },
+      plugins: [{ name: 'cors' }],
+      consumers: [{ name: 'alice', roles: ['reports'], credentials: { key_auth: [`sha256:${sha('alice-key-0123456789')}`] } }],
+      routes: [
+        { name: 'api', paths: ['/api/*'], methods: ['GET', 'POST'], upstream: 'backend', plugins: [{ name: 'headers', config: { request: { set: { 'x-gateway': 'portico' } } } }] },
+        { name: 'reports', hosts: ['reports.example.com'], paths: ['/reports/*'], upstream: 'flaky', plugins: [{ name: 'key-auth' }] },
+        { name: 'cached', paths: ['/cached/*'], upstream: 'backend', plugins: [{ name: 'cache' }] },
+      ],
+    }
     gw = await startGateway({
       args: ['--no-cluster'],
-      config: {
-        admin: {
-          tokens: [
-            { name: 'ops', role: 'admin', sha256: sha(TOKENS.admin) },
-            { name: 'ci', role: 'editor', sha256: sha(TOKENS.editor) },
-            { name: 'dashboards', role: 'viewer', sha256: sha(TOKENS.viewer) },
-          ],
-        },
-        upstreams: {
-          backend: { targets: [{ url: stable.url }] },
-          flaky: {
-            targets: [{ url: flaky.url }],
-            health_checks: { active: { path: '/healthz', interval: '200ms', timeout: '500ms', unhealthy: { failures: 1 }, healthy: { successes: 1 } } },
+      // YAML text, because the helpers' object form sets server.listen and an HTTPS listener needs
+      // server.listeners: the plain one the helpers expect at gw.url, and the HTTPS one.
+      config: ({ port, adminPort }) => {
+        const listeners = [
+          { listen: `127.0.0.1:${port}` },
+          {
+            listen: `127.0.0.1:${httpsPort}`,
+            tls: {
+              certificates: [
+                { name: 'site', cert_file: site.chainFile, key_file: site.keyFile },
+                { name: 'legacy', cert_file: legacy.chainFile, key_file: legacy.keyFile },
+              ],
+            },
           },
-        },
-        plugins: [{ name: 'cors' }],
-        consumers: [{ name: 'alice', roles: ['reports'], credentials: { key_auth: [`sha256:${sha('alice-key-0123456789')}`] } }],
-        routes: [
-          { name: 'api', paths: ['/api/*'], methods: ['GET', 'POST'], upstream: 'backend', plugins: [{ name: 'headers', config: { request: { set: { 'x-gateway': 'portico' } } } }] },
-          { name: 'reports', hosts: ['reports.example.com'], paths: ['/reports/*'], upstream: 'flaky', plugins: [{ name: 'key-auth' }] },
-        ],
+        ]
+        document = { ...config, server: { listeners }, admin: { listen: `127.0.0.1:${adminPort}`, ...config.admin } }
+        return stringify(document)
       },
     })
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
@@ -99,6 +148,7 @@ describe('web console in Chromium', () => {
     await gw?.stop()
     await stable?.close()
     await flaky?.close()
+    await pki?.remove()
   })
 
   test('sign in with an admin token and see the routes of the running gateway', async () => {
@@ -246,9 +296,95 @@ describe('web console in Chromium', () => {
         return r.status
       })
       assert.equal(status, 403)
+      // Cache purge: no control, and the purge itself is refused for the role too.
+      await go(v, '#/cache')
+      await v.getByText('Purging the cache needs the admin role.').waitFor({ timeout: WAIT })
+      assert.equal(await v.getByRole('button', { name: /Purge/ }).count(), 0)
+      const purge = await v.evaluate(async () => {
+        const token = (globalThis as unknown as BrowserGlobals).sessionStorage.getItem('portico.admin-token')
+        return (await fetch('/admin/cache?prefix=', { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status
+      })
+      assert.equal(purge, 403)
+      // The new pages at phone width: wide tables scroll inside their box, the page itself never sideways.
+      const sideways = () => v.evaluate(() => {
+        const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement
+        return d.scrollWidth > d.clientWidth
+      })
+      assert.equal(await sideways(), false, 'cache purge page')
+      await go(v, '#/fleet')
+      await v.getByTestId('fleet-empty').waitFor({ timeout: WAIT })
+      assert.equal(await sideways(), false, 'fleet page')
+      await go(v, '#/certificates')
+      await v.getByTestId('certificates').locator('tr[data-certificate="legacy"]').waitFor({ timeout: WAIT })
+      assert.equal(await sideways(), false, 'certificates page')
+      await shot(v, 'certificates-phone-viewer')
     } finally {
       await vctx.close()
     }
+  })
+
+  test("the certificates page lists the HTTPS listener's certificates with their expiry", async () => {
+    await go(page, '#/certificates')
+    const row = (name: string) => page.getByTestId('certificates').locator(`tr[data-certificate="${name}"]`)
+    await row('site').waitFor({ timeout: WAIT })
+    for (const [name, cert, names] of [['site', site, ['console.test', '*.console.test']], ['legacy', legacy, ['legacy.console.test']]] as const) {
+      const r = row(name)
+      assert.deepEqual(await r.getByTestId('certificate-names').locator('code').allTextContents(), names)
+      const notAfter = new Date(new X509Certificate(cert.cert).validTo)
+      assert.equal(await r.getByTestId('not-after').getAttribute('datetime'), notAfter.toISOString())
+      assert.equal(await r.getByTestId('not-after').textContent(), notAfter.toISOString().slice(0, 10))
+      assert.match((await r.textContent()) ?? '', new RegExp(`file ${cert.chainFile}`))
+    }
+    // 90 days: fine; 5 days: flagged, in words as well as colour.
+    const days = (name: string) => Math.floor((Date.parse(new X509Certificate((name === 'site' ? site : legacy).cert).validTo) - Date.now()) / 86_400_000)
+    const good = row('site').getByTestId('expiry')
+    assert.equal(await good.textContent(), `${days('site')} days left`)
+    assert.match((await good.getAttribute('class')) ?? '', /\bgood\b/)
+    const soon = row('legacy').getByTestId('expiry')
+    assert.equal(await soon.textContent(), `expires soon: ${days('legacy')} days left`)
+    assert.match((await soon.getAttribute('class')) ?? '', /\bwarn\b/)
+    assert.match((await row('legacy').textContent()) ?? '', /RSA|rsa/)
+    await shot(page, 'certificates')
+  })
+
+  test('a cached response is purged from the cache purge page (by keyboard) and the next request misses', async () => {
+    await pollUntil(async () => (await cacheStatus('/cached/item')) === 'HIT', { timeoutMs: WAIT, what: 'a cache HIT for /cached/item' })
+    await go(page, '#/cache')
+    const key = page.getByLabel('Key', { exact: true })
+    await key.fill('127.0.0.1/cached/item')
+    // Enter submits; nothing is purged before the confirmation, which takes the focus.
+    await key.press('Enter')
+    const confirm = page.getByTestId('purge-confirm')
+    await confirm.filter({ hasText: 'Purge the entry 127.0.0.1/cached/item (and its variants)?' }).waitFor({ timeout: WAIT })
+    assert.equal(await cacheStatus('/cached/item'), 'HIT', 'still cached while the purge awaits its confirmation')
+    await pollUntil(() => page.getByRole('button', { name: 'Confirm purge' }).evaluate((b) => b === (b.ownerDocument as unknown as { activeElement: unknown }).activeElement), { timeoutMs: WAIT, what: 'the focus on Confirm purge' })
+    await page.keyboard.press('Enter')
+    const result = page.getByTestId('purge-result')
+    await result.waitFor({ timeout: WAIT })
+    // Two: the global cors plugin makes the response vary on Origin, so the key holds the Vary
+    // record and the one variant stored (the count is the API's own, shown as answered).
+    assert.equal(await result.textContent(), 'Purged 2 entries from memory on 1 worker, 0 from the second tier.')
+    assert.equal(await result.getAttribute('role'), 'status')
+    assert.equal(await confirm.count(), 0)
+    await shot(page, 'cache-purge')
+    assert.equal(await cacheStatus('/cached/item'), 'MISS')
+    assert.equal(await cacheStatus('/cached/item'), 'HIT')
+
+    // Cancel purges nothing; "everything" needs no key.
+    await page.getByLabel('everything').check()
+    assert.equal(await page.getByLabel('Key', { exact: true }).count(), 0)
+    await page.getByRole('button', { name: 'Purge…' }).click()
+    await confirm.filter({ hasText: 'Purge every entry of every cache route?' }).waitFor({ timeout: WAIT })
+    await page.getByRole('button', { name: 'Cancel' }).click()
+    assert.equal(await confirm.count(), 0)
+    assert.equal(await cacheStatus('/cached/item'), 'HIT')
+  })
+
+  test('the fleet page says why there is no fleet on a file-sourced gateway', async () => {
+    await go(page, '#/fleet')
+    const empty = page.getByTestId('fleet-empty')
+    await empty.waitFor({ timeout: WAIT })
+    assert.match((await empty.textContent()) ?? '', /no fleet view: the fleet view needs the etcd config source/)
   })
 
   test('consumers, audit log and live traffic pages', async () => {
@@ -289,10 +425,7 @@ describe('web console in Chromium', () => {
 
     // The overview lists the reloads, newest first: the console's writes, then a broken file
     // (rejected, with the validator's error; the previous version keeps serving).
-    await gw.writeConfig({
-      upstreams: { backend: { targets: [{ url: stable.url }] } },
-      routes: [{ name: 'api', pathz: ['/api/*'], upstream: 'backend' }],
-    })
+    await gw.writeConfig(stringify({ server: document.server, admin: document.admin, upstreams: { backend: { targets: [{ url: stable.url }] } }, routes: [{ name: 'api', pathz: ['/api/*'], upstream: 'backend' }] }))
     await go(page, '#/overview')
     const reloads = page.getByTestId('reloads')
     await reloads.locator('tbody tr').filter({ hasText: 'rejected' }).waitFor({ timeout: WAIT })

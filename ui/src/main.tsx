@@ -12,6 +12,9 @@ import { Editor } from './pages/editor'
 import { Audit } from './pages/audit'
 import { Revoke } from './pages/revoke'
 import { Traffic } from './pages/traffic'
+import { Fleet } from './pages/fleet'
+import { Certificates } from './pages/certificates'
+import { CachePurge } from './pages/cache'
 import type { Kind } from './validate'
 import './style.css'
 
@@ -21,8 +24,11 @@ const NAV: Array<[string, string]> = [
   ['upstreams', 'Upstreams'],
   ['consumers', 'Consumers'],
   ['traffic', 'Traffic'],
+  ['fleet', 'Fleet'],
+  ['certificates', 'Certificates'],
   ['audit', 'Audit log'],
   ['revoke', 'Revocations'],
+  ['cache', 'Cache purge'],
 ]
 
 function SignIn({ onSignedIn, reason }: { onSignedIn: (p: Principal) => void; reason: string | null }) {
@@ -84,6 +90,13 @@ function Page({ parts, who }: { parts: string[]; who: Principal }) {
       return <Audit canRead={canWrite} />
     case 'revoke':
       return <Revoke canRevoke={who.role === 'admin'} />
+    case 'fleet':
+      return <Fleet />
+    case 'certificates':
+      return <Certificates />
+    case 'cache':
+      // DELETE /admin/cache needs the admin role (operations.ts): others get no control to press.
+      return <CachePurge canPurge={who.role === 'admin'} />
     default:
       return <Overview />
   }

@@ -31,6 +31,21 @@ export interface Reload {
   version: number | null
   errors: Array<{ message: string; file?: string; path?: string; line?: number; column?: number; hint?: string; worker?: number }>
 }
+/** One served certificate over the workers (CertificateStatus in src/control/status.ts). */
+export interface CertificateStatus {
+  name: string
+  names: string[]
+  issuer: string
+  subject: string
+  not_before: string
+  not_after: string
+  key_type: string
+  serial: string
+  fingerprint256: string
+  /** 'file:<cert_file>', 'inline' or 'acme'. */
+  source: string
+  workers: number[]
+}
 export interface StatusDoc {
   version: string
   mode: string
@@ -45,6 +60,8 @@ export interface StatusDoc {
   routes: RouteStatus[]
   upstreams: Record<string, UpstreamStatus>
   config_center?: Record<string, unknown>
+  /** Absent from gateways older than the certificates field. */
+  certificates?: CertificateStatus[]
 }
 
 export async function loadStatus(): Promise<StatusDoc> {

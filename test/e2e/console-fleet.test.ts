@@ -1,0 +1,98 @@
+// The console's fleet page on a real fleet: a real etcd and two real gateways using it as their
+// config center (config_center.etcd, fleet view on), and Debian's Chromium signed in to the first.
+// The page lists both instances; the second one stopped (SIGTERM revokes its lease), the page
+// drops it without a reload. Its own file: etcd and two gateways would slow console.test.ts.
+// PORTICO_SCREENSHOTS=1 also writes docs/console/fleet.png (docs/console.md).
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { startEtcd, type EtcdServer } from '../helpers/etcd.js'
+import { startGateway, type Gateway } from '../helpers/gateway.js'
+import { pollUntil } from '../helpers/poll.js'
+
+const PREFIX = '/portico-console-fleet/'
+const ADMIN = 'console-fleet-admin-0123456789'
+const sha = (s: string) => createHash('sha256').update(s).digest('hex')
+const SHOTS = process.env.PORTICO_SCREENSHOTS === '1' ? resolve(import.meta.dirname, '../../docs/console') : null
+const WAIT = 30_000
+const IDS = ['edge-a', 'edge-b'] as const
+
+describe('console fleet page on etcd, two instances', () => {
+  let etcd: EtcdServer
+  let dir: string
+  const gws: Gateway[] = []
+  let browser: Browser
+  let page: Page
+  const scriptErrors: string[] = []
+  const urls: string[] = []
+
+  before(async () => {
+    ;[etcd, dir] = await Promise.all([startEtcd(), mkdtemp(join(tmpdir(), 'portico-console-fleet-'))])
+    const boot = (n: number) => ({
+      admin: { tokens: [{ name: 'ops', role: 'admin', sha256: sha(ADMIN) }] },
+      // A 2 s lease: were the stop's revoke lost, the record would still go quickly.
+      config_center: { etcd: { endpoints: [etcd.url], prefix: PREFIX, timeout: '1s', cache_file: join(dir, `cache-${n}.json`), fleet: { node_id: IDS[n], ttl: '2s' } } },
+      upstreams: {},
+      routes: [],
+    })
+    gws.push(...(await Promise.all([0, 1].map((n) => startGateway({ config: boot(n), args: ['--no-cluster'], readyTimeoutMs: 90_000 })))))
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
+    page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage()
+    page.on('pageerror', (e) => scriptErrors.push(e.message))
+    page.on('request', (r) => urls.push(r.url()))
+    page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && scriptErrors.push(m.text()))
+  })
+
+  after(async () => {
+    await browser?.close()
+    await Promise.all(gws.map((g) => g.stop()))
+    await etcd?.close()
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  })
+
+  test('the fleet page lists both instances, and drops the one that stops', async () => {
+    const [a, b] = gws as [Gateway, Gateway]
+    await page.goto(`${a.adminUrl}/ui/#/fleet`)
+    await page.getByLabel('Admin token').fill(ADMIN)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    const table = page.getByTestId('fleet')
+    const row = (id: string) => table.locator(`tr[data-instance="${id}"]`)
+    // The instances register independently: wait until this one's copy holds both.
+    await page.getByTestId('fleet-total').filter({ hasText: /^2$/ }).waitFor({ timeout: WAIT })
+    for (const [i, g] of [a, b].entries()) {
+      const r = row(IDS[i]!)
+      await r.getByTestId('instance-ready').filter({ hasText: /^ready$/ }).waitFor({ timeout: WAIT })
+      await r.getByTestId('instance-sync').filter({ hasText: /^current$/ }).waitFor({ timeout: WAIT })
+      const text = (await r.textContent()) ?? ''
+      assert.ok(text.includes(`127.0.0.1:${g.adminPort}`), text)
+      assert.ok(text.includes(`http 127.0.0.1:${g.port}`), text)
+      assert.ok(text.includes(`pid ${g.pid}`), text)
+      assert.equal(text.includes('(this one)'), i === 0)
+      assert.match(await r.getByTestId('instance-revision').textContent() ?? '', /^\d+$/)
+    }
+    assert.equal(await page.getByTestId('fleet-synced').textContent(), 'synced with etcd')
+    assert.equal(await page.getByTestId('fleet-behind').textContent(), '0')
+    if (SHOTS !== null) {
+      mkdirSync(SHOTS, { recursive: true })
+      await page.screenshot({ path: join(SHOTS, 'fleet.png') })
+    }
+
+    // SIGTERM: B revokes its lease on the way out, A's watch sees the record go, the page follows.
+    const exit = await b.stop()
+    assert.equal(exit.code, 0)
+    await pollUntil(async () => (await row(IDS[1]!).count()) === 0 && (await page.getByTestId('fleet-total').textContent()) === '1', { timeoutMs: WAIT, intervalMs: 100, what: 'edge-b gone from the page' })
+    assert.equal(await row(IDS[0]!).count(), 1)
+    assert.ok(!page.url().includes(ADMIN))
+  })
+
+  test('no script error or CSP violation, and no URL carried the token', () => {
+    assert.deepEqual(scriptErrors, [])
+    assert.ok(urls.length > 3)
+    assert.deepEqual(urls.filter((u) => u.includes(ADMIN)), [])
+  })
+})
