@@ -314,6 +314,7 @@ class Controller {
       store: storeStatus(planes),
       websockets: websocketStatus(planes),
       certificates: certificateStatus(planes),
+      ...(this.#acme === null ? {} : { acme: this.#acme.renewals() }),
       ...(this.#source.status === undefined ? {} : { config_center: this.#source.status() }),
       ...(this.fleet === null ? {} : { fleet: this.fleet.summary() }),
     }

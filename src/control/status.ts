@@ -5,6 +5,7 @@ import type { Config } from '../config/schema/index.js'
 import type { DataPlaneStatus } from '../dataplane/data-plane.js'
 import type { WorkerInfo, WorkerPlaneStatus } from './pool.js'
 import type { CertificateSummary } from '../tls/certificate.js'
+import type { AcmeRenewalStatus } from '../tls/acme/manager.js'
 
 export interface RouteStatus {
   name: string
@@ -153,6 +154,8 @@ export interface StatusDocument {
   store?: Array<{ slot: number } & NonNullable<DataPlaneStatus['store']>>
   /** Served TLS certificates, one row per certificate (by fingerprint) over every worker. */
   certificates: CertificateStatus[]
+  /** ACME-managed certificates: next check, orders, failures, the last error, the CA's ARI window. */
+  acme?: AcmeRenewalStatus[]
   /** Open WebSocket sessions summed over the workers that answered, and per route. */
   websockets?: { open: number; routes: Record<string, number> }
   /** The fleet view's summary (etcd config source): count, behind, whether this instance is registered. */
@@ -283,6 +286,15 @@ export function renderStatusText(d: StatusDocument): string {
   if (d.certificates.length > 0) {
     lines.push('', 'CERTIFICATES')
     lines.push(table([['name', 'names', 'key', 'not after', 'issuer', 'source'], ...d.certificates.map((c) => [c.name, c.names.join(','), c.key_type, c.not_after, c.issuer, c.source])]))
+  }
+  if (d.acme !== undefined && d.acme.length > 0) {
+    lines.push('', 'ACME')
+    lines.push(
+      table([
+        ['name', 'names', 'next check', 'orders', 'failures', 'last error'],
+        ...d.acme.map((a) => [a.name, a.names.join(','), a.ordering ? 'ordering now' : (a.next_check ?? '-'), String(a.orders), String(a.failures), a.last_error === null ? '-' : `${a.last_error.at} ${a.last_error.message}`]),
+      ]),
+    )
   }
   return lines.join('\n') + '\n'
 }

@@ -46,6 +46,18 @@ export interface CertificateStatus {
   source: string
   workers: number[]
 }
+/** One ACME-managed certificate's renewal state (AcmeRenewalStatus in src/tls/acme/manager.ts). */
+export interface AcmeRenewal {
+  name: string
+  names: string[]
+  on_demand?: boolean
+  ordering: boolean
+  next_check: string | null
+  orders: number
+  failures: number
+  last_error: { at: string; message: string } | null
+  ari_window?: { start: string; end: string } | null
+}
 export interface StatusDoc {
   version: string
   mode: string
@@ -62,6 +74,8 @@ export interface StatusDoc {
   config_center?: Record<string, unknown>
   /** Absent from gateways older than the certificates field. */
   certificates?: CertificateStatus[]
+  /** Present when the config has `acme:` (the primary runs the renewals). */
+  acme?: AcmeRenewal[]
 }
 
 export async function loadStatus(): Promise<StatusDoc> {

@@ -262,6 +262,25 @@ const API_SCHEMAS: Record<string, Obj> = {
       routes: { type: 'array', items: { type: 'object' } },
       upstreams: { type: 'object' },
       certificates: { type: 'array', items: { type: 'object' } },
+      acme: {
+        type: 'array',
+        description: 'ACME-managed certificates (primary only): next check, orders placed, failures in a row, the last error, the CA\'s ARI window.',
+        items: {
+          type: 'object',
+          required: ['name', 'names', 'ordering', 'next_check', 'orders', 'failures', 'last_error'],
+          properties: {
+            name: str,
+            names: { type: 'array', items: str },
+            on_demand: { type: 'boolean' },
+            ordering: { type: 'boolean' },
+            next_check: nullable(str),
+            orders: int,
+            failures: int,
+            last_error: nullable({ type: 'object', properties: { at: str, message: str } }),
+            ari_window: nullable({ type: 'object', properties: { start: str, end: str } }),
+          },
+        },
+      },
       config_center: { type: 'object', description: 'The config source (etcd, Consul, ZooKeeper, Apollo): connection, revision, isolated resources.' },
       fleet: {
         type: 'object',

@@ -54,6 +54,28 @@ interface Managed {
   onDemand: boolean
   /** The time drawn in the CA's ARI window for the current certificate (kept while the window is). */
   ari?: { certId: string; start: number; end: number; at: number }
+  /** When the timer set by #schedule fires (the next look: renewal, retry or a busy peer's order). */
+  nextAt?: number
+  /** The last failed order, kept until one succeeds (what /status and the console show). */
+  lastError?: { at: number; message: string }
+}
+
+/** One managed certificate's renewal state, as /status lists it (`acme`). */
+export interface AcmeRenewalStatus {
+  name: string
+  names: string[]
+  on_demand: boolean
+  /** An order or check runs now. */
+  ordering: boolean
+  /** When this instance looks at it next (renewal when due, or the retry after a failure), ISO 8601. */
+  next_check: string | null
+  /** Orders this instance placed for it since it started. */
+  orders: number
+  /** Failed orders in a row (0 once one succeeds). */
+  failures: number
+  last_error: { at: string; message: string } | null
+  /** The renewal window the CA suggested (ARI, RFC 9773) for the current certificate. */
+  ari_window: { start: string; end: string } | null
 }
 
 export { directoryUrl }
@@ -172,8 +194,27 @@ export class AcmeManager {
   #schedule(m: Managed, ms: number): void {
     clearTimeout(m.timer)
     if (this.#stopped) return
+    m.nextAt = Date.now() + Math.max(ms, 0)
     m.timer = setTimeout(() => void this.check(m.name), Math.min(Math.max(ms, 0), MAX_TIMER_MS))
     m.timer.unref()
+  }
+
+  /** Each managed certificate's renewal state (configured and on-demand), by name. */
+  renewals(): AcmeRenewalStatus[] {
+    const iso = (t: number | undefined): string | null => (t === undefined ? null : new Date(t).toISOString())
+    return [...this.#managed.values()]
+      .map((m) => ({
+        name: m.name,
+        names: [...m.names],
+        on_demand: m.onDemand,
+        ordering: m.running !== null,
+        next_check: m.running !== null || this.#stopped ? null : iso(m.nextAt),
+        orders: this.orders.get(m.name) ?? 0,
+        failures: m.failures,
+        last_error: m.lastError === undefined ? null : { at: iso(m.lastError.at)!, message: m.lastError.message },
+        ari_window: m.ari === undefined ? null : { start: iso(m.ari.start)!, end: iso(m.ari.end)! },
+      }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
 
   /** Checks one certificate now and orders it if it is missing or due. Settles when done. */
@@ -206,6 +247,7 @@ export class AcmeManager {
         return
       }
       m.failures = 0
+      m.lastError = undefined
       this.#schedule(m, r.due - Date.now())
     } catch (err) {
       if (err instanceof FencedOutError) {
@@ -215,6 +257,7 @@ export class AcmeManager {
         return
       }
       m.failures++
+      m.lastError = { at: Date.now(), message: (err as Error).message }
       const backoff = Math.min(MIN_BACKOFF_MS * 2 ** (m.failures - 1), MAX_BACKOFF_MS)
       const wait = backoff / 2 + Math.random() * (backoff / 2)
       this.#log.error({ certificate: m.name, names: m.names, err: (err as Error).message, retry_in_s: Math.round(wait / 1000), failures: m.failures }, 'acme order failed; the current certificate (if any) keeps serving')

@@ -90,7 +90,19 @@ test('HTTP-01 issuance with Pebble: one order, served by the worker on the next 
   assert.equal(token.statusCode, 404)
   await token.body.dump()
   assert.equal(orders(gw), 1)
-  const status = JSON.parse(await (await request(`${gw.adminUrl}/status`)).body.text()) as { certificates: Array<{ name: string; source: string; issuer: string }> }
+  type Renewal = { name: string; names: string[]; ordering: boolean; next_check: string | null; orders: number; failures: number; last_error: unknown }
+  const status = JSON.parse(await (await request(`${gw.adminUrl}/status`)).body.text()) as {
+    certificates: Array<{ name: string; source: string; issuer: string; not_after: string }>
+    acme: Renewal[]
+  }
+  // The renewal state: one order placed, none failed, the next look scheduled before expiry.
+  const renewal = status.acme.find((a) => a.name === 'shop')
+  assert.ok(renewal, JSON.stringify(status.acme))
+  assert.deepEqual([renewal.names, renewal.orders, renewal.failures, renewal.last_error], [['shop.test', 'www.shop.test'], 1, 0, null])
+  if (!renewal.ordering) {
+    const next = Date.parse(renewal.next_check ?? '')
+    assert.ok(next > Date.now() && next < Date.parse(status.certificates[0]!.not_after), `next check ${renewal.next_check}`)
+  }
   assert.equal(status.certificates[0]?.name, 'shop')
   assert.equal(status.certificates[0]?.source, 'acme')
   assert.match(status.certificates[0]!.issuer, /Pebble/)
@@ -105,4 +117,6 @@ test('HTTP-01 issuance with Pebble: one order, served by the worker on the next 
   // Give the manager its check; it must not order.
   await again.waitForOutput(/portico ready/, 30_000)
   assert.equal(orders(again), 0)
+  const after = JSON.parse(await (await request(`${again.adminUrl}/status`)).body.text()) as { acme: Renewal[] }
+  assert.equal(after.acme.find((a) => a.name === 'shop')?.orders, 0, 'a restart with a stored certificate orders nothing')
 })

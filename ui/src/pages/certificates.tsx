@@ -1,5 +1,5 @@
 import { usePoll } from '../hooks'
-import { loadStatus, type CertificateStatus } from '../status'
+import { loadStatus, type AcmeRenewal, type CertificateStatus } from '../status'
 
 const DAY = 86_400_000
 /** Below this a certificate is flagged: ACME renews 90-day certificates with 30 days left, so a file one this close to the end has likely been forgotten. */
@@ -22,6 +22,46 @@ function Source({ source }: { source: string }) {
   return (
     <>
       {source.slice(0, i)} <code class="wrap">{source.slice(i + 1)}</code>
+    </>
+  )
+}
+
+/** The ACME renewals the primary runs: when it looks next, what it ordered, what failed last. */
+function Renewals({ acme }: { acme: AcmeRenewal[] }) {
+  return (
+    <>
+      <h2>ACME renewals</h2>
+      <div class="scroll">
+        <table data-testid="acme-renewals" class="wide">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Names</th>
+              <th scope="col">Next check</th>
+              <th scope="col">Orders</th>
+              <th scope="col">Failures</th>
+              <th scope="col">Last error</th>
+              <th scope="col">CA window (ARI)</th>
+            </tr>
+          </thead>
+          <tbody>
+            {acme.map((a) => (
+              <tr key={a.name} data-renewal={a.name}>
+                <th scope="row">
+                  {a.name}
+                  {a.on_demand === true && <span class="muted"> (on demand)</span>}
+                </th>
+                <td>{a.names.join(', ')}</td>
+                <td class="nowrap">{a.ordering ? 'ordering now' : a.next_check === null ? '—' : <time dateTime={a.next_check}>{a.next_check.slice(0, 16).replace('T', ' ')} UTC</time>}</td>
+                <td>{a.orders}</td>
+                <td>{a.failures === 0 ? <span class="badge good">0</span> : <span class="badge bad">{a.failures} in a row</span>}</td>
+                <td>{a.last_error === null ? '—' : <span class="error">{a.last_error.at.slice(0, 16).replace('T', ' ')} UTC: {a.last_error.message}</span>}</td>
+                <td>{a.ari_window == null ? '—' : `${a.ari_window.start.slice(0, 10)} → ${a.ari_window.end.slice(0, 10)}`}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </>
   )
 }
@@ -97,6 +137,7 @@ export function Certificates() {
           </div>
         </>
       )}
+      {(s.acme ?? []).length > 0 && <Renewals acme={s.acme!} />}
     </>
   )
 }
