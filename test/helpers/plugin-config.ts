@@ -33,8 +33,6 @@ export class PluginConfigError extends Error {
   }
 }
 
-const USE_PATH = 'routes[0].plugins[0].config'
-
 function check(name: string, config: unknown, opts: PluginConfigOptions): { issues: Issue[]; config: unknown } {
   const { upstreams, ...rest } = opts.doc ?? {}
   const use: Record<string, unknown> = { name, config }
@@ -62,11 +60,3 @@ export function validatePluginConfig<T = Record<string, unknown>>(name: string, 
 export function isValidPluginConfig(name: string, config: unknown, opts: PluginConfigOptions = {}): boolean {
   return check(name, config, opts).issues.length === 0
 }
-
-/** The errors production reports for `config` as plugin `name`'s (none when it is accepted), one formatted line each. */
-export function pluginConfigErrors(name: string, config: unknown, opts: PluginConfigOptions = {}): string {
-  const r = check(name, config, opts)
-  return r.issues.length === 0 ? '' : new PluginConfigError(name, r.issues).message
-}
-
-export { USE_PATH }
