@@ -139,6 +139,8 @@ export class Fleet {
   #tick: NodeJS.Timeout | null = null
   #closed = false
   #lastError: string | null = null
+  /** Other processes seen under our key (hostname/pid/started_at): each warned about once. */
+  #warned = new Set<string>()
   // --- the view ---
   #records = new Map<string, FleetRecord>()
   #watcher: Watcher | null = null
@@ -209,9 +211,7 @@ export class Fleet {
       // Another live process with the same node_id: both would overwrite one record. Said, not refused.
       const existing = await withTimeout(client.get(this.#key).string(), this.#o.timeoutMs, 'etcd fleet get')
       const other = existing === null ? null : parseRecord(existing)
-      if (other !== null && (other.pid !== body.pid || other.hostname !== body.hostname || other.started_at !== body.started_at)) {
-        this.#o.logger.warn({ key: this.#key, other: { hostname: other.hostname, pid: other.pid, started_at: other.started_at } }, 'fleet: another instance holds this node_id (or its record has not expired yet); give each instance its own config_center.etcd.fleet.node_id')
-      }
+      if (other !== null) this.#collision(other)
       await withTimeout(own.put(this.#key).value(JSON.stringify({ ...body, updated_at: new Date().toISOString() })).exec(), this.#o.timeoutMs, 'etcd fleet put')
       if (this.#closed || this.#lease !== own) return
       this.#written = text
@@ -231,6 +231,19 @@ export class Fleet {
       this.#scheduleRegister(this.#registerBackoff)
       this.#registerBackoff = Math.min(5000, this.#registerBackoff * 2)
     }
+  }
+
+  /** A record of another process under our key: said once per process, not refused (both keep overwriting it). */
+  #collision(other: FleetRecord): void {
+    if (this.#isSelf(other)) return
+    const who = `${other.hostname}/${other.pid}/${other.started_at}`
+    if (this.#warned.has(who)) return
+    this.#warned.add(who)
+    this.#o.logger.warn({ key: this.#key, other: { hostname: other.hostname, pid: other.pid, started_at: other.started_at } }, 'fleet: another instance holds this node_id (or its record has not expired yet); give each instance its own config_center.etcd.fleet.node_id')
+  }
+
+  #isSelf(r: FleetRecord): boolean {
+    return r.id === this.id && r.pid === process.pid && r.hostname === this.#host && r.started_at === this.#startedAt
   }
 
   #setRegistered(on: boolean): void {
@@ -303,10 +316,18 @@ export class Fleet {
         const r = parseRecord(kv.value.toString())
         if (r === null) this.#records.delete(kv.key.toString())
         else this.#records.set(kv.key.toString(), r)
+        if (r !== null && kv.key.toString() === this.#key) this.#collision(r)
         this.#changed()
       })
       watcher.on('delete', (kv) => {
         this.#records.delete(kv.key.toString())
+        // Our key went while our lease lives: another process with our node_id stopped (its revoke
+        // deleted the key it had last written) or someone deleted it. Write the record again.
+        if (kv.key.toString() === this.#key && this.#registered && !this.#closed) {
+          this.#o.logger.warn({ key: this.#key }, "fleet: this instance's record was deleted while it is live (another process with the same node_id stopped, or the key was deleted); writing it again")
+          this.#written = null
+          this.poke()
+        }
         this.#changed()
       })
       watcher.on('disconnected', () => (this.#synced = false))
@@ -336,7 +357,9 @@ export class Fleet {
 
   /** GET /admin/fleet: every record with its assessment. */
   view(): { entries: FleetEntry[]; newest: ConfigPosition | null } {
-    return assess([...this.#records.values()], this.#o.held(), Date.now(), this.id)
+    const { entries, newest } = assess([...this.#records.values()], this.#o.held(), Date.now(), this.id)
+    // Under a shared node_id the one record may be the other process's: self is this process only.
+    return { entries: entries.map((e) => (e.self && !this.#isSelf(e) ? { ...e, self: false } : e)), newest }
   }
 
   /** For GET /admin/fleet and /status. */
