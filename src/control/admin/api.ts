@@ -386,7 +386,7 @@ export class AdminApi {
       }
       if (r.reason === 'conflict') throw new ApiError(409, 'conflict', 'the serving config changed while this write was prepared (a file reload or another source); read it again and retry')
       if (r.reason === 'invalid') throw invalid(r.errors, diff)
-      throw new ApiError(422, 'config_rejected', `the data plane could not load the new config; version ${state.version} keeps serving`, { errors: r.errors, changes: diff.map(summary) })
+      throw new ApiError(422, 'config_rejected', `the new config was not applied (the config source refused it, or the data plane could not load it; see errors); version ${state.version} keeps serving`, { errors: r.errors, changes: diff.map(summary) })
     }
     audit(created ? 201 : 200, 'ok', diff, r.version)
     return ok(r.version, next, t.op === 'delete' ? 200 : created ? 201 : 200, r.warnings.length > 0 ? { warnings: r.warnings } : {})

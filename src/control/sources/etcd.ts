@@ -449,7 +449,16 @@ export class EtcdSource implements ConfigSource {
     try {
       res = await withTimeout(txn.then(...ops).commit(), this.#timeoutMs, 'etcd write')
     } catch (err) {
-      return { ok: false, reason: 'rejected', errors: [{ path: '', message: `etcd write failed: ${(err as Error).message}; it may or may not have been applied, read again` }] }
+      const message = (err as Error).message
+      // etcd validates the request's size before applying anything: a refusal here wrote nothing.
+      if (/too many operations in txn request/.test(message)) {
+        return {
+          ok: false,
+          reason: 'rejected',
+          errors: [{ path: '', message: `etcd refused the write: ${diff.length} changed resources are ${diff.length} operations in one transaction, over its --max-txn-ops (128 unless the server sets more); nothing was written. Start etcd with a larger --max-txn-ops, or apply the change in parts` }],
+        }
+      }
+      return { ok: false, reason: 'rejected', errors: [{ path: '', message: `etcd write failed: ${message}; it may or may not have been applied, read again` }] }
     }
     if (!res.succeeded) return { ok: false, reason: 'conflict', errors: [] }
     // Hold the written values at once, so the read() that follows serves them without waiting for the watch.

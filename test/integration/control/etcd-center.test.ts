@@ -90,6 +90,20 @@ describe('etcd config center, three instances', () => {
     for (const g of gws) await pollUntil(async () => (await call(g, 'GET', '/admin/routes/r')).json.data.priority === winner, { timeoutMs: 10_000, what: 'the winner everywhere' })
   })
 
+  test("a write over etcd's --max-txn-ops (default 128) is refused whole, saying so; nothing is written and the old config serves", async () => {
+    const a = gws[0]!
+    const current = await call(a, 'GET', '/admin/config')
+    const doc = current.json.data as { routes: Array<Record<string, unknown>> }
+    const bulk = Array.from({ length: 130 }, (_, i) => ({ name: `bulk-${i}`, paths: [`/bulk/${i}`], upstream: 'u' }))
+    const r = await call(a, 'PUT', '/admin/config', { ...doc, routes: [...doc.routes, ...bulk] }, { 'if-match': current.etag! })
+    assert.equal(r.status, 422, r.text)
+    assert.equal(r.json.error, 'config_rejected')
+    assert.match(JSON.stringify(r.json.errors), /130 changed resources .* over its --max-txn-ops .*nothing was written/)
+    assert.equal((await client.getAll().prefix(`${PREFIX}routes/bulk-`).keys()).length, 0)
+    assert.equal(await status(a, '/bulk/0'), 404)
+    assert.equal(await status(a, '/r'), 200)
+  })
+
   test('an invalid resource written into etcd directly is isolated; the rest serves', async () => {
     await client.put(`${PREFIX}routes/broken`).value(JSON.stringify({ name: 'broken', paths: ['/broken'], upstream: 'missing' }))
     await client.put(`${PREFIX}routes/notjson`).value('{nope')
@@ -124,17 +138,23 @@ describe('etcd config center, three instances', () => {
         }
       }
     })()
-    await etcd.stop()
-    await pollUntil(async () => (await call(b, 'GET', '/status')).json.config_center.connected === false, { timeoutMs: 30_000, what: 'B notices etcd is gone' })
-    const refused = await call(a, 'PUT', '/admin/routes/during', { paths: ['/during'], upstream: 'u' })
-    assert.equal(refused.status, 422, 'no write while etcd is down')
-    await etcd.start()
-    await pollUntil(async () => (await call(b, 'GET', '/status')).json.config_center.connected === true, { timeoutMs: 30_000, what: 'B reconnects' })
-    const w = await call(a, 'PUT', '/admin/routes/after', { paths: ['/after'], upstream: 'u' })
-    assert.equal(w.status, 201, w.text)
-    for (const g of [b, c]) await pollUntil(async () => (await status(g, '/after')) === 200, { timeoutMs: 30_000, what: 'a write after the restart' })
-    stop = true
-    await load
+    // The load stops whatever the outcome: a failed assertion must not leave it running (the file's
+    // process would never exit and node:test would wait out its whole timeout).
+    try {
+      await etcd.stop()
+      await pollUntil(async () => (await call(b, 'GET', '/status')).json.config_center.connected === false, { timeoutMs: 30_000, what: 'B notices etcd is gone' })
+      const refused = await call(a, 'PUT', '/admin/routes/during', { paths: ['/during'], upstream: 'u' })
+      assert.equal(refused.status, 422, 'no write while etcd is down')
+      await etcd.start()
+      // Every instance, A included: the write goes through A, which reconnects on its own schedule.
+      for (const g of [a, b, c]) await pollUntil(async () => (await call(g, 'GET', '/status')).json.config_center.connected === true, { timeoutMs: 30_000, what: 'each instance reconnects' })
+      const w = await call(a, 'PUT', '/admin/routes/after', { paths: ['/after'], upstream: 'u' })
+      assert.equal(w.status, 201, w.text)
+      for (const g of [b, c]) await pollUntil(async () => (await status(g, '/after')) === 200, { timeoutMs: 30_000, what: 'a write after the restart' })
+    } finally {
+      stop = true
+      await load
+    }
     assert.ok(sent > 0)
     assert.equal(failed, 0, `${failed} of ${sent} requests failed`)
   })
