@@ -51,7 +51,8 @@ function segments(values: number[], top: number): string[] {
  */
 export function MultiChart({ label, lines, format, testid }: { label: string; lines: Line[]; format: (v: number) => string; testid: string }) {
   const all = lines.flatMap((l) => l.values.filter(Number.isFinite))
-  const top = Math.max(all.length === 0 ? 1 : Math.max(...all), 1e-9)
+  const highest = all.length === 0 ? 0 : Math.max(...all)
+  const top = highest > 0 ? highest : 1
   const latest = (l: Line) => {
     for (let i = l.values.length - 1; i >= 0; i--) if (Number.isFinite(l.values[i]!)) return format(l.values[i]!)
     return '–'
@@ -60,7 +61,7 @@ export function MultiChart({ label, lines, format, testid }: { label: string; li
   return (
     <figure class="chart" data-testid={testid} data-series={lines.map((l) => l.name).join(' ')}>
       <figcaption>
-        {label} <span class="muted">(max {format(top)})</span>
+        {label} {highest > 0 && <span class="muted">(max {format(highest)})</span>}
         <ul class="legend">
           {lines.map((l, i) => (
             <li key={l.name} data-series={l.name}>
