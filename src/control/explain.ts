@@ -52,7 +52,7 @@ export interface Explanation {
   }
 }
 
-const PHASES: readonly Phase[] = ['rewrite', 'access', 'beforeUpstream', 'response', 'log']
+export const PHASES: readonly Phase[] = ['rewrite', 'access', 'beforeUpstream', 'response', 'log']
 
 export function explainRequest(config: Config, registry: ReadonlyMap<string, PluginDefinition>, req: ExplainRequest): Explanation {
   const method = req.method.toUpperCase()
@@ -102,7 +102,7 @@ export function explainRequest(config: Config, registry: ReadonlyMap<string, Plu
 }
 
 /** The route's merged plugins per phase, in run order (priority, then name: plugins/pipeline.ts stepOrder). */
-function pluginOrder(config: Config, r: RouteConfig, registry: ReadonlyMap<string, PluginDefinition>): Partial<Record<Phase, ExplainedPlugin[]>> {
+export function pluginOrder(config: Config, r: RouteConfig, registry: ReadonlyMap<string, PluginDefinition>): Partial<Record<Phase, ExplainedPlugin[]>> {
   const out: Partial<Record<Phase, ExplainedPlugin[]>> = {}
   for (const [name, { use, scope }] of mergeUses(config.plugins ?? [], r.plugins ?? [])) {
     const def = registry.get(name)
@@ -117,7 +117,7 @@ function pluginOrder(config: Config, r: RouteConfig, registry: ReadonlyMap<strin
   return sorted
 }
 
-function upstreamsOf(config: Config, r: RouteConfig): NonNullable<Explanation['route']>['upstreams'] {
+export function upstreamsOf(config: Config, r: RouteConfig): NonNullable<Explanation['route']>['upstreams'] {
   const targets = (name: string) => {
     const u = config.upstreams[name]
     if (u === undefined) return 'unknown upstream'

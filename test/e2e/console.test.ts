@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { createHash, X509Certificate } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core'
 import { request } from 'undici'
 import { stringify } from 'yaml'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
@@ -46,10 +46,10 @@ describe('web console in Chromium', () => {
   /** Every URL any page of the file requested: a token must never be in one. */
   const urls: string[] = []
 
-  const shot = async (p: Page, name: string) => {
+  const shot = async (p: Page, name: string, fullPage = false) => {
     if (SHOTS === null) return
     mkdirSync(SHOTS, { recursive: true })
-    await p.screenshot({ path: join(SHOTS, `${name}.png`) })
+    await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage })
   }
   const admin = (path: string, init: { method?: string; body?: unknown; token?: string; headers?: Record<string, string> } = {}) =>
     request(`${gw.adminUrl}${path}`, {
@@ -67,6 +67,10 @@ describe('web console in Chromium', () => {
     await p.evaluate((h) => ((globalThis as unknown as BrowserGlobals).location.hash = h), hash)
   }
 
+  /** A pipeline list's steps as "phase plugin" (the phase label, then the plugin's name). */
+  const steps = async (items: Locator) =>
+    (await items.evaluateAll((els) => els.map((e) => `${e.querySelector('.phase')?.textContent ?? ''} ${e.querySelector('strong')?.textContent ?? ''}`)))
+
   /** The cache status the cache plugin sent for a fresh request. */
   const cacheStatus = async (path: string) => {
     const r = await request(`${gw.url}${path}`)
@@ -79,7 +83,7 @@ describe('web console in Chromium', () => {
     stable = await startOrigin((req, res) => {
       if (req.url === '/healthz') res.end('ok')
       // What the cache route stores: cacheable for five minutes.
-      else if (req.url?.startsWith('/cached/') === true) {
+      else if (req.url?.startsWith('/cached/') === true || req.url?.startsWith('/limited/') === true) {
         req.resume()
         res.writeHead(200, { 'cache-control': 'max-age=300', 'content-type': 'text/plain' })
         res.end('cached body')
@@ -111,6 +115,9 @@ describe('web console in Chromium', () => {
         { name: 'api', paths: ['/api/*'], methods: ['GET', 'POST'], upstream: 'backend', plugins: [{ name: 'headers', config: { request: { set: { 'x-gateway': 'portico' } } } }] },
         { name: 'reports', hosts: ['reports.example.com'], paths: ['/reports/*'], upstream: 'flaky', plugins: [{ name: 'key-auth' }] },
         { name: 'cached', paths: ['/cached/*'], upstream: 'backend', plugins: [{ name: 'cache' }] },
+        // Listed out of run order: cache (beforeUpstream and response, priority 10) before
+        // rate-limit (access, 1000); the global cors (access and response, 4000) runs first of all.
+        { name: 'limited', paths: ['/limited/*'], upstream: 'backend', plugins: [{ name: 'cache' }, { name: 'rate-limit', config: { limits: [{ limit: 20, window: '1s' }] } }] },
       ],
     }
     gw = await startGateway({
@@ -179,17 +186,31 @@ describe('web console in Chromium', () => {
     await page.getByLabel('URL or path').fill('http://reports.example.com/reports/today')
     await page.getByRole('button', { name: 'Explain' }).click()
     await explained.filter({ hasText: '→ route reports' }).waitFor({ timeout: WAIT })
-    assert.match((await explained.textContent()) ?? '', new RegExp(`plugins cors → key-auth; upstream flaky, path /[^;]*; targets ${flaky.url}`))
+    assert.match((await explained.textContent()) ?? '', new RegExp(`upstream flaky, path /[^;]*; targets ${flaky.url}; plugins in run order:`))
+    const explainedSteps = explained.getByTestId('explain-pipeline').getByRole('listitem')
+    assert.deepEqual(await steps(explainedSteps), ['access cors', 'access key-auth', 'response cors'])
+    await shot(page, 'routes')
     await page.getByLabel('Method').selectOption('DELETE')
     await page.getByLabel('URL or path').fill('/api/x')
     await page.getByRole('button', { name: 'Explain' }).click()
     await explained.filter({ hasText: '405 method_not_allowed: DELETE is not allowed on /api/x (Allow: GET, HEAD, POST)' }).waitFor({ timeout: WAIT })
-    await shot(page, 'routes')
 
     await table.getByRole('link', { name: 'reports' }).click()
     const plugins = page.getByTestId('route-plugins').getByRole('listitem')
     await plugins.first().waitFor({ timeout: WAIT })
-    assert.deepEqual((await plugins.allTextContents()).map((t) => t.split(' ')[0]), ['cors', 'key-auth'])
+    assert.deepEqual(await steps(plugins), ['access cors', 'access key-auth', 'response cors'])
+
+    // A route whose config lists its plugins out of run order: the page shows the compiled order,
+    // phase by phase and by priority within a phase, each step with its phase.
+    await go(page, '#/routes/limited')
+    await page.getByRole('heading', { name: 'Route limited' }).waitFor({ timeout: WAIT })
+    await plugins.filter({ hasText: 'rate-limit' }).waitFor({ timeout: WAIT })
+    assert.deepEqual(await steps(plugins), ['access cors', 'access rate-limit', 'before upstream cache', 'response cors', 'response cache'])
+    assert.deepEqual(
+      await plugins.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-phase')}:${e.getAttribute('data-plugin')}`)),
+      ['access:cors', 'access:rate-limit', 'beforeUpstream:cache', 'response:cors', 'response:cache'],
+    )
+    assert.match((await plugins.filter({ hasText: 'rate-limit' }).textContent()) ?? '', /priority 1000, route/)
     await shot(page, 'route')
   })
 
@@ -410,17 +431,42 @@ describe('web console in Chromium', () => {
 
     await go(page, '#/traffic')
     const chart = page.locator('[data-route="api"]')
-    // Traffic through the gateway while the chart samples /metrics.
+    const limited = page.locator('[data-route="limited"]')
+    // Traffic through the gateway while the chart samples /metrics: api, and the limited route
+    // (cache + rate-limit at 20/s) faster than its limit, so some requests are refused (429).
     let sending = true
     const load = (async () => {
       while (sending) await (await request(`${gw.url}/api/ping`)).body.dump()
     })()
+    const burst = (async () => {
+      for (let i = 0; sending; i++) await (await request(`${gw.url}/limited/item-${i % 3}`)).body.dump()
+    })()
     try {
       await pollUntil(async () => Number(await chart.getByTestId('latest-requests/s').textContent({ timeout: 1000 })) > 0, { timeoutMs: WAIT, intervalMs: 200, what: 'a requests/s sample above 0' })
-      await shot(page, 'traffic')
+      // p50/p99 per route from the duration histogram: the chart names both, with a latest value in ms.
+      const latency = chart.getByTestId('latency')
+      await pollUntil(async () => /ms$/.test((await latency.getByTestId('latest-p99').textContent({ timeout: 1000 })) ?? ''), { timeoutMs: WAIT, intervalMs: 200, what: 'a p99 sample of api' })
+      assert.equal(await latency.getAttribute('data-series'), 'p50 p99')
+      assert.match((await latency.getByRole('img').getAttribute('aria-label')) ?? '', /^latency p50 \/ p99: p50 [\d.]+ ms, p99 [\d.]+ ms$/)
+      // Rate-limit and cache results of the limited route, as rates; none on api, which has neither plugin.
+      const rl = limited.getByTestId('rate-limit')
+      await pollUntil(async () => parseFloat((await rl.getByTestId('latest-limited').textContent({ timeout: 1000 })) ?? '') > 0, { timeoutMs: WAIT, intervalMs: 200, what: 'limited decisions/s above 0' })
+      assert.match((await rl.getAttribute('data-series')) ?? '', /^allowed limited/)
+      assert.match((await rl.getByRole('img').getAttribute('aria-label')) ?? '', /^rate-limit decisions\/s: allowed [\d.]+\/s, limited [\d.]+\/s/)
+      const cache = limited.getByTestId('cache')
+      await pollUntil(async () => parseFloat((await cache.getByTestId('latest-HIT').textContent({ timeout: 1000 })) ?? '') > 0, { timeoutMs: WAIT, intervalMs: 200, what: 'cache HITs/s above 0' })
+      // The legend names every result the cache plugin counts, HIT and MISS first.
+      assert.match((await cache.getAttribute('data-series')) ?? '', /^HIT MISS\b/)
+      assert.match((await cache.getByRole('img').getAttribute('aria-label')) ?? '', /^cache results\/s: HIT [\d.]+\/s, MISS [\d.]+\/s/)
+      assert.equal(await chart.getByTestId('rate-limit').count(), 0)
+      assert.equal(await chart.getByTestId('cache').count(), 0)
+      await limited.getByTestId('latency').getByTestId('latest-p50').filter({ hasText: /ms$/ }).waitFor({ timeout: WAIT })
+      // (For the screenshot: lines, which need two intervals, on every chart of the limited route.)
+      if (SHOTS !== null) await pollUntil(async () => (await limited.locator('svg:has(polyline)').count()) >= 5, { timeoutMs: WAIT, intervalMs: 500, what: 'lines on the limited charts' })
+      await shot(page, 'traffic', true)
     } finally {
       sending = false
-      await load
+      await Promise.all([load, burst])
     }
 
     // The overview lists the reloads, newest first: the console's writes, then a broken file

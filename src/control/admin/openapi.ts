@@ -129,30 +129,41 @@ const API_SCHEMAS: Record<string, Obj> = {
     },
   },
   ExplainRequest: {
+    description: 'A request (url, with method and headers), or a route by name (route alone): its compiled pipeline without matching.',
     type: 'object',
     additionalProperties: false,
-    required: ['url'],
+    oneOf: [{ required: ['url'] }, { required: ['route'] }],
     properties: {
       method: { ...str, pattern: '^[A-Za-z]{1,20}$', default: 'GET' },
       url: { ...str, minLength: 1, maxLength: 8192, description: 'A path, or an absolute http(s) URL whose host is the Host.' },
       headers: { type: 'object', additionalProperties: str },
+      route: { ...str, minLength: 1, maxLength: 256, description: 'A route name, instead of a request.' },
     },
   },
   Explanation: {
     oneOf: [
       {
         type: 'object',
-        required: ['matched', 'route', 'params', 'plugins', 'phases', 'upstream', 'targets', 'strip_prefix', 'upstream_path'],
+        required: ['matched', 'route', 'params', 'plugins', 'phases', 'pipeline', 'upstream', 'targets', 'strip_prefix', 'upstream_path'],
         properties: {
           matched: { const: true },
           route: str,
           params: { type: 'object', additionalProperties: str },
           plugins: { type: 'array', items: str, description: 'In the order they first run.' },
           phases: { type: 'object', additionalProperties: { type: 'array' }, description: 'Phase → plugins in run order.' },
+          pipeline: {
+            type: 'array',
+            description: 'The compiled pipeline: every (plugin, phase) step in the order a worker runs it (phase, then priority, highest first, then name). Consumer plugins join once an auth plugin identifies a consumer.',
+            items: {
+              type: 'object',
+              required: ['name', 'phase', 'priority', 'from'],
+              properties: { name: str, phase: { enum: ['rewrite', 'access', 'beforeUpstream', 'response', 'log'] }, priority: { type: 'number' }, from: { enum: ['global', 'route', 'consumer'] } },
+            },
+          },
           upstream: str,
           targets: { type: 'array', items: { type: 'object', required: ['upstream', 'url', 'weight'], properties: { upstream: str, url: str, weight: { type: 'number' } } } },
           strip_prefix: nullable(str),
-          upstream_path: str,
+          upstream_path: { ...nullable(str), description: 'null when a route was explained by name.' },
         },
       },
       {

@@ -225,7 +225,7 @@ export const OPERATIONS: readonly Operation[] = [
     body: { schema: ref('ExplainRequest') },
     responses: {
       200: { description: 'The explanation (a dry run of routing on the serving config; nothing is sent).', json: { type: 'object', required: ['data'], properties: { data: ref('Explanation') } } },
-      400: err('bad_request: the body is not {method, url, headers?}'),
+      400: err('bad_request: the body is not {method, url, headers?} or {route}'),
       413: err('payload_too_large'),
       415: err('unsupported_media_type'),
     },

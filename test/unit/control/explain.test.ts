@@ -22,8 +22,15 @@ test('a matching request names the route, its params, plugins in effect and the 
   const full = explain(config, { method: 'GET', url: 'http://API.example.com:8080/users/42?x=1' })
   assert.ok(full.matched)
   // The path sent upstream and the phases in run order come from control/explain.ts (as `portico explain`).
-  const { phases, upstream_path, ...e } = full
+  const { phases, pipeline, upstream_path, ...e } = full
   assert.equal(upstream_path, '/42')
+  assert.deepEqual(
+    pipeline.filter((p) => p.phase === 'access'),
+    [
+      { name: 'cors', phase: 'access', priority: 4000, from: 'global' },
+      { name: 'key-auth', phase: 'access', priority: 2500, from: 'route' },
+    ],
+  )
   assert.deepEqual(phases.access?.map((p) => p.name), ['cors', 'key-auth'])
   assert.deepEqual(e, {
     matched: true,
@@ -61,7 +68,34 @@ test('no route, a method the route does not allow, and an unroutable path say so
 
 test('the body is checked: unknown fields, a bad method or URL are a BadExplain', () => {
   assert.deepEqual(parseExplain({ url: '/a', method: 'get', headers: { 'X-A': 'b' } }), { method: 'GET', url: '/a', headers: { 'x-a': 'b' } })
-  for (const body of [null, [], { url: '' }, { url: '/a', method: 'G E T' }, { url: '/a', extra: 1 }, { url: '/a', headers: { a: 1 } }, { url: 'x'.repeat(9000) }]) {
+  assert.deepEqual(parseExplain({ route: 'users' }), { method: 'GET', url: '', route: 'users' })
+  for (const body of [{ route: '' }, { route: 1 }, { route: 'users', url: '/a' }, { route: 'users', method: 'GET' }, null, [], { url: '' }, { url: '/a', method: 'G E T' }, { url: '/a', extra: 1 }, { url: '/a', headers: { a: 1 } }, { url: 'x'.repeat(9000) }]) {
     assert.throws(() => parseExplain(body), BadExplain, JSON.stringify(body).slice(0, 60))
   }
+})
+
+test('a route by name: its compiled pipeline in run order (phase, then priority), not in the order the config lists it', () => {
+  const listed = {
+    ...config,
+    plugins: [],
+    routes: [{ name: 'mixed', paths: ['/m'], upstream: 'v2', plugins: [{ name: 'cache' }, { name: 'rate-limit', config: { limit: 5, window: '1s' } }, { name: 'key-auth' }, { name: 'cors' }] }],
+  } as unknown as Config
+  const e = explain(listed, { method: 'GET', url: '', route: 'mixed' })
+  assert.ok(e.matched)
+  assert.equal(e.upstream_path, null)
+  assert.deepEqual(e.params, {})
+  assert.equal(e.upstream, 'v2')
+  const access = e.pipeline.filter((p) => p.phase === 'access').map((p) => `${p.name}@${p.priority}`)
+  assert.deepEqual(e.pipeline.filter((p) => p.phase === 'beforeUpstream').map((p) => p.name), ['cache'])
+  assert.deepEqual(access, ['cors@4000', 'key-auth@2500', 'rate-limit@1000'])
+  // Phases in the order a worker runs them; within a phase, the priority order.
+  const PHASES = ['rewrite', 'access', 'beforeUpstream', 'response', 'log']
+  for (let i = 1; i < e.pipeline.length; i++) {
+    const a = e.pipeline[i - 1]!
+    const b = e.pipeline[i]!
+    assert.ok(PHASES.indexOf(a.phase) < PHASES.indexOf(b.phase) || (a.phase === b.phase && a.priority >= b.priority), JSON.stringify([a, b]))
+  }
+  assert.deepEqual(e.plugins, [...new Set(e.pipeline.map((p) => p.name))])
+  const none = explain(listed, { method: 'GET', url: '', route: 'nope' })
+  assert.equal(!none.matched && none.status, 404)
 })

@@ -4,8 +4,26 @@ import { useState } from 'preact/hooks'
 import { call, explain as describe } from '../api'
 import { href } from '../hooks'
 
-type Explanation =
-  | { matched: true; route: string; params: Record<string, string>; plugins: string[]; upstream: string; targets: Array<{ upstream: string; url: string; weight: number }>; strip_prefix: string | null; upstream_path: string }
+/** One step of a route's compiled pipeline, in run order (phase, then priority). */
+export interface PipelineStep {
+  name: string
+  phase: 'rewrite' | 'access' | 'beforeUpstream' | 'response' | 'log'
+  priority: number
+  from: 'global' | 'route' | 'consumer'
+}
+
+export type Explanation =
+  | {
+      matched: true
+      route: string
+      params: Record<string, string>
+      plugins: string[]
+      pipeline: PipelineStep[]
+      upstream: string
+      targets: Array<{ upstream: string; url: string; weight: number }>
+      strip_prefix: string | null
+      upstream_path: string | null
+    }
   | { matched: false; status: number; error: string; message: string; allow?: string }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
@@ -59,21 +77,43 @@ export function ExplainTool() {
       </form>
       <div aria-live="polite" data-testid="explain-result">
         {error !== null && <p class="error">{error}</p>}
-        {result !== null &&
-          (result.matched ? (
+        {result?.matched === true && (
+          <>
             <p>
               → route <a href={href('routes', result.route)}>{result.route}</a>
-              {Object.keys(result.params).length > 0 && <> with {Object.entries(result.params).map(([k, v]) => `${k}=${v}`).join(', ')}</>}; plugins{' '}
-              {result.plugins.length === 0 ? 'none' : result.plugins.join(' → ')}; upstream {result.upstream}
-              {result.strip_prefix !== null && <> (strips {result.strip_prefix})</>}, path {result.upstream_path}; targets {result.targets.map((t) => t.url).join(', ') || 'from discovery'}
+              {Object.keys(result.params).length > 0 && <> with {Object.entries(result.params).map(([k, v]) => `${k}=${v}`).join(', ')}</>}; upstream {result.upstream}
+              {result.strip_prefix !== null && <> (strips {result.strip_prefix})</>}, path {result.upstream_path}; targets {result.targets.map((t) => t.url).join(', ') || 'from discovery'};{' '}
+              {result.pipeline.length === 0 ? 'no plugins' : 'plugins in run order:'}
             </p>
-          ) : (
-            <p class="error">
-              {result.status} {result.error}: {result.message}
-              {result.allow !== undefined && <> (Allow: {result.allow})</>}
-            </p>
-          ))}
+            {result.pipeline.length > 0 && <Pipeline steps={result.pipeline} testid="explain-pipeline" />}
+          </>
+        )}
+        {result?.matched === false && (
+          <p class="error">
+            {result.status} {result.error}: {result.message}
+            {result.allow !== undefined && <> (Allow: {result.allow})</>}
+          </p>
+        )}
       </div>
     </section>
+  )
+}
+
+const PHASE_LABEL: Record<PipelineStep['phase'], string> = { rewrite: 'rewrite', access: 'access', beforeUpstream: 'before upstream', response: 'response', log: 'log' }
+
+/** The compiled pipeline: one row per (plugin, phase) step, in the order a worker runs them. */
+export function Pipeline({ steps, testid, detail }: { steps: PipelineStep[]; testid: string; detail?: (s: PipelineStep) => preact.ComponentChildren }) {
+  return (
+    <ol class="plugins pipeline" data-testid={testid}>
+      {steps.map((s, i) => (
+        <li key={`${s.phase}-${s.name}`} data-plugin={s.name} data-phase={s.phase} data-step={i + 1}>
+          <span class="phase">{PHASE_LABEL[s.phase]}</span> <strong>{s.name}</strong>{' '}
+          <span class="muted">
+            priority {s.priority}, {s.from}
+          </span>
+          {detail?.(s)}
+        </li>
+      ))}
+    </ol>
   )
 }

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks'
 import { call, explain } from '../api'
 import { href, usePoll } from '../hooks'
 import { loadStatus, type RouteStatus } from '../status'
-import { ExplainTool } from './explain'
+import { ExplainTool, Pipeline, type Explanation } from './explain'
 
 const list = (v: string[] | null) => (v === null || v.length === 0 ? <span class="muted">any</span> : v.join(', '))
 
@@ -86,9 +86,16 @@ interface RoutePlugin {
 export function RouteDetail({ name, canWrite }: { name: string; canWrite: boolean }) {
   const { data, error } = usePoll(
     async () => {
-      const [s, r] = await Promise.all([loadStatus(), call<{ data: Record<string, unknown> & { plugins?: RoutePlugin[] } }>(`/admin/routes/${encodeURIComponent(name)}`)])
+      const [s, r, g, x] = await Promise.all([
+        loadStatus(),
+        call<{ data: Record<string, unknown> & { plugins?: RoutePlugin[] } }>(`/admin/routes/${encodeURIComponent(name)}`),
+        call<{ data: RoutePlugin[] }>('/admin/plugins'),
+        // The compiled pipeline in run order (phase, then priority), as a worker builds it.
+        call<{ data: Explanation }>('/admin/explain', { method: 'POST', body: { route: name } }),
+      ])
       if (!r.ok) throw new Error(explain(r))
-      return { status: s.routes.find((x) => x.name === name), def: r.body.data, global: (await call<{ data: RoutePlugin[] }>('/admin/plugins')).body.data ?? [] }
+      if (!x.ok) throw new Error(explain(x))
+      return { status: s.routes.find((x) => x.name === name), def: r.body.data, global: g.body.data ?? [], pipeline: x.body.data.matched ? x.body.data.pipeline : [] }
     },
     5000,
     [name],
@@ -131,22 +138,25 @@ export function RouteDetail({ name, canWrite }: { name: string; canWrite: boolea
           </div>
         </dl>
       )}
-      <h2>Plugins in effect</h2>
-      <p class="muted">Global plugins (unless the route disables them) merged with the route's own; the compiled pipeline runs them by phase, then priority.</p>
-      {data.status === undefined || data.status.plugins.length === 0 ? (
+      <h2>Compiled pipeline</h2>
+      <p class="muted">Global plugins (unless the route disables them) merged with the route's own, in the order a worker runs them: by phase (rewrite, access, before upstream, response, log), then priority (highest first). A plugin with several phases appears in each; consumer plugins join once an auth plugin identifies a consumer.</p>
+      {data.pipeline.length === 0 ? (
         <p>No plugins.</p>
       ) : (
-        <ol class="plugins" data-testid="route-plugins">
-          {data.status.plugins.map((p) => {
-            const def = own.get(p) ?? global.get(p)
+        <Pipeline
+          steps={data.pipeline}
+          testid="route-plugins"
+          detail={(step) => {
+            const def = step.from === 'route' ? own.get(step.name) : global.get(step.name)
+            const first = data.pipeline.find((x) => x.name === step.name) === step
             return (
-              <li key={p}>
-                <strong>{p}</strong> <span class="muted">{own.has(p) ? (global.has(p) ? 'route (overrides global)' : 'route') : 'global'}</span>
-                {def?.config !== undefined && <pre>{JSON.stringify(def.config, null, 2)}</pre>}
-              </li>
+              <>
+                {step.from === 'route' && global.has(step.name) && <span class="muted"> (overrides global)</span>}
+                {first && def?.config !== undefined && <pre>{JSON.stringify(def.config, null, 2)}</pre>}
+              </>
             )
-          })}
-        </ol>
+          }}
+        />
       )}
       <h2>Definition</h2>
       <pre>{JSON.stringify(data.def, null, 2)}</pre>

@@ -1,62 +1,37 @@
-// Requests per second and error ratio per route, from the primary's aggregated /metrics
-// (portico_requests_total{route,method,status}), sampled every 2 s into the last 5 minutes.
+// Live traffic per route from the primary's aggregated /metrics (summed over workers), sampled
+// every 2 s into the last 5 minutes: requests/s and 5xx ratio (portico_requests_total), p50/p99
+// latency (portico_request_duration_seconds buckets), rate-limit decisions
+// (portico_ratelimit_decisions_total) and cache results (portico_cache_results_total) as rates.
+// Every rate is the difference of two samples' counters over the time between them.
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { text } from '../api'
-import { Chart } from '../chart'
+import { Chart, MultiChart } from '../chart'
+import { advance, appendKeyed, KEEP, parseSample, rates, type RouteSeries, type Sample } from '../traffic-metrics'
 
 const SAMPLE_MS = 2000
-const KEEP = 150
 
-type Totals = Map<string, { all: number; errors: number }>
-
-export function parseRequests(metrics: string): Totals {
-  const out: Totals = new Map()
-  for (const line of metrics.split('\n')) {
-    if (!line.startsWith('portico_requests_total{')) continue
-    const close = line.lastIndexOf('}')
-    const labels = line.slice('portico_requests_total{'.length, close)
-    const value = Number(line.slice(close + 1).trim().split(' ')[0])
-    const route = /(?:^|,)route="((?:[^"\\]|\\.)*)"/.exec(labels)?.[1] ?? ''
-    const status = /(?:^|,)status="([^"]*)"/.exec(labels)?.[1] ?? ''
-    const t = out.get(route) ?? { all: 0, errors: 0 }
-    t.all += value
-    if (status.startsWith('5')) t.errors += value
-    out.set(route, t)
-  }
-  return out
-}
-
-interface Series {
-  rate: number[]
-  errors: number[]
-}
+const ms = (v: number) => (v * 1000 < 10 ? `${(v * 1000).toFixed(2)} ms` : `${(v * 1000).toFixed(0)} ms`)
+const perSecond = (v: number) => `${v.toFixed(1)}/s`
+const lines = (m: Map<string, number[]>) => [...m].map(([name, values]) => ({ name, values }))
 
 export function Traffic() {
-  const [series, setSeries] = useState<Map<string, Series>>(new Map())
+  const [series, setSeries] = useState<Map<string, RouteSeries>>(new Map())
+  const [degraded, setDegraded] = useState<Map<string, number[]>>(new Map())
   const [error, setError] = useState<string | null>(null)
-  const last = useRef<{ at: number; totals: Totals } | null>(null)
+  const last = useRef<{ at: number; sample: Sample } | null>(null)
   useEffect(() => {
     let live = true
     let timer: ReturnType<typeof setTimeout> | undefined
     const sample = async () => {
       try {
-        const totals = parseRequests(await text('/metrics'))
-        const now = Date.now()
+        const now = parseSample(await text('/metrics'))
+        const at = Date.now()
         const prev = last.current
-        last.current = { at: now, totals }
+        last.current = { at, sample: now }
         if (prev !== null && live) {
-          const dt = (now - prev.at) / 1000
-          setSeries((old) => {
-            const next = new Map(old)
-            for (const [route, t] of totals) {
-              const p = prev.totals.get(route) ?? { all: 0, errors: 0 }
-              const d = Math.max(0, t.all - p.all)
-              const de = Math.max(0, t.errors - p.errors)
-              const s = next.get(route) ?? { rate: [], errors: [] }
-              next.set(route, { rate: [...s.rate, d / dt].slice(-KEEP), errors: [...s.errors, d === 0 ? 0 : de / d].slice(-KEEP) })
-            }
-            return next
-          })
+          const dt = (at - prev.at) / 1000
+          setSeries((old) => advance(old, prev.sample, now, dt))
+          setDegraded((old) => appendKeyed(old, rates(now.degraded, prev.sample.degraded, dt), old.values().next().value?.length ?? 0, []))
         }
         setError(null)
       } catch (e) {
@@ -75,7 +50,10 @@ export function Traffic() {
   return (
     <>
       <h1>Live traffic</h1>
-      <p class="muted">Per route, sampled every {SAMPLE_MS / 1000} s from /metrics (all workers), the last {Math.round((KEEP * SAMPLE_MS) / 60000)} minutes.</p>
+      <p class="muted">
+        Per route, sampled every {SAMPLE_MS / 1000} s from /metrics (all workers), the last {Math.round((KEEP * SAMPLE_MS) / 60000)} minutes. Latency quantiles are estimated from the request-duration
+        histogram's buckets between two samples (linear within a bucket, as Prometheus's histogram_quantile); a gap is an interval without requests.
+      </p>
       {error !== null && <p role="alert" class="error">{error}</p>}
       {routes.length === 0 && <p class="muted">Waiting for two samples of traffic…</p>}
       <div class="charts">
@@ -86,9 +64,19 @@ export function Traffic() {
               <h2>{r === '' ? '(no route)' : r}</h2>
               <Chart label="requests/s" values={s.rate} format={(v) => v.toFixed(1)} />
               <Chart label="error ratio (5xx)" values={s.errors} max={1} format={(v) => `${(v * 100).toFixed(0)}%`} tone="bad" />
+              <MultiChart label="latency p50 / p99" testid="latency" format={ms} lines={[{ name: 'p50', values: s.p50 }, { name: 'p99', values: s.p99 }]} />
+              {s.rateLimit.size > 0 && <MultiChart label="rate-limit decisions/s" testid="rate-limit" format={perSecond} lines={lines(s.rateLimit)} />}
+              {s.cache.size > 0 && <MultiChart label="cache results/s" testid="cache" format={perSecond} lines={lines(s.cache)} />}
             </section>
           )
         })}
+        {degraded.size > 0 && (
+          <section class="card" aria-label="Degraded mode" data-section="degraded">
+            <h2>Degraded mode (all routes)</h2>
+            <p class="muted">Requests a plugin handled in its degraded mode because a dependency (Redis, an IdP) failed: rate-limit falling back to local counters, for example.</p>
+            <MultiChart label="degraded requests/s by plugin" testid="degraded" format={perSecond} lines={lines(degraded)} />
+          </section>
+        )}
       </div>
     </>
   )
