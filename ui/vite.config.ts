@@ -10,6 +10,16 @@ import { defineConfig, type Plugin } from 'vite'
 
 const root = fileURLToPath(new URL('.', import.meta.url))
 const schemaFile = fileURLToPath(new URL('../schema/portico.config.json', import.meta.url))
+const builtinFile = fileURLToPath(new URL('../src/plugins/builtin.ts', import.meta.url))
+
+/** The built-in plugins' names, from BUILTIN_LOADERS (the schema leaves a plugin's name free-form). */
+function builtinPluginNames(): string[] {
+  const src = readFileSync(builtinFile, 'utf8')
+  const block = /BUILTIN_LOADERS[^=]*=\s*new Map[^[]*\(\[([\s\S]*?)\]\)/.exec(src)?.[1] ?? ''
+  const names = [...block.matchAll(/\['([a-z0-9-]+)',/g)].map((m) => m[1]!)
+  if (names.length === 0) throw new Error('no built-in plugin names found in src/plugins/builtin.ts (BUILTIN_LOADERS); update ui/vite.config.ts')
+  return names.sort()
+}
 
 type Obj = Record<string, unknown>
 
@@ -34,6 +44,7 @@ function validators(): Plugin {
     load(loaded) {
       if (loaded !== `\0${id}`) return null
       this.addWatchFile(schemaFile)
+      this.addWatchFile(builtinFile)
       const schemas = resourceSchemas()
       const ajv = new Ajv({ allErrors: true, code: { source: true, esm: true } })
       for (const [kind, schema] of Object.entries(schemas)) ajv.addSchema(schema, kind)
@@ -44,7 +55,7 @@ function validators(): Plugin {
       // bundle does not pull Ajv's CommonJS runtime in.
       const inlined = code.replace(/require\("ajv\/dist\/runtime\/ucs2length"\)\.default/g, '((s) => [...s].length)')
       if (/require\(/.test(inlined)) throw new Error('the generated validators need another Ajv runtime helper; inline it in ui/vite.config.ts')
-      return `${inlined}\nexport const schemas = ${JSON.stringify(schemas)};\n`
+      return `${inlined}\nexport const schemas = ${JSON.stringify(schemas)};\nexport const pluginNames = ${JSON.stringify(builtinPluginNames())};\n`
     },
   }
 }

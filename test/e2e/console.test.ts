@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core'
 import { request } from 'undici'
-import { stringify } from 'yaml'
+import { parse, stringify } from 'yaml'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { startOrigin, echo, type Origin } from '../helpers/origin.js'
 import { createPki, type Issued } from '../helpers/pki.js'
@@ -245,6 +245,155 @@ describe('web console in Chromium', () => {
     assert.equal(((await r.body.json()) as { url: string }).url, '/created/hello')
   })
 
+  /** Opens the editor at `hash` and switches it to the form view. */
+  const openForm = async (hash: string, testid: 'route-form' | 'upstream-form') => {
+    // (Through another page first: the same hash twice would not remount the editor.)
+    await go(page, '#/overview')
+    await go(page, hash)
+    await page.getByRole('heading', { name: /^(New|Edit) / }).waitFor({ timeout: WAIT })
+    const form = page.getByLabel('Form', { exact: true })
+    await pollUntil(() => form.isEnabled(), { timeoutMs: WAIT, what: 'the resource loaded (the form view enabled)' })
+    await form.check()
+    await page.getByTestId(testid).waitFor({ timeout: WAIT })
+  }
+  const field = (name: string) => page.getByLabel(name, { exact: true })
+  const formStatus = () => page.getByTestId('form-status')
+  const sideways = (p: Page) =>
+    p.evaluate(() => {
+      const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement
+      return d.scrollWidth > d.clientWidth
+    })
+
+  test('create a route through the form (fields by label, a headers plugin), dry run, apply, and send a request through it', async () => {
+    await go(page, '#/routes')
+    await page.getByRole('link', { name: 'New route' }).click()
+    await pollUntil(async () => (await page.getByLabel('route as YAML').inputValue()).includes('new-route'), { timeoutMs: WAIT, what: 'the new-route template' })
+    await page.getByLabel('Form', { exact: true }).check()
+    await page.getByTestId('route-form').waitFor({ timeout: WAIT })
+    // The form shows the template the text view held.
+    assert.equal(await field('Name').inputValue(), 'new-route')
+    assert.equal(await field('Paths (one per line)').inputValue(), '/new/*')
+    await field('Name').fill('formed')
+    await field('Paths (one per line)').fill('/formed/*')
+    await field('Hosts (one per line; empty = any host)').fill('127.0.0.1')
+    // The upstream select offers the upstreams of the admin API.
+    const options = await field('Upstream').locator('option').allTextContents()
+    assert.deepEqual(options.filter((o) => !o.startsWith('(')), ['backend', 'flaky'])
+    await field('Upstream').selectOption('backend')
+    await field('GET').check()
+    // Keyboard: Space checks a method, Enter adds the plugin typed.
+    await field('POST').focus()
+    await page.keyboard.press('Space')
+    assert.equal(await field('POST').isChecked(), true)
+    await field('Strip prefix').fill('/formed')
+    await field('Priority').fill('5')
+    await field('Plugin to add').focus()
+    await page.keyboard.type('headers')
+    await page.keyboard.press('Enter')
+    await field('headers config').fill('request:\n  set:\n    x-formed: "yes"\n')
+    await formStatus().filter({ hasText: 'Matches the schema' }).waitFor({ timeout: WAIT })
+    await page.getByRole('button', { name: 'Dry run' }).click()
+    const outcome = page.getByTestId('outcome')
+    await outcome.filter({ hasText: 'Dry run: valid. create routes formed' }).waitFor({ timeout: WAIT })
+    const diff = (await outcome.locator('.diff').textContent()) ?? ''
+    for (const line of ['+ name: formed', '+ strip_prefix: /formed', '+ priority: 5', '- name: headers', 'x-formed: ']) assert.ok(diff.includes(line), `${line} not in ${diff}`)
+    await shot(page, 'editor-form', true)
+    assert.equal((await request(`${gw.url}/formed/x`)).statusCode, 404, 'the dry run applied nothing')
+
+    await page.getByRole('button', { name: 'Apply' }).click()
+    await outcome.filter({ hasText: /Applied: config version \d+ serves it/ }).waitFor({ timeout: WAIT })
+    const r = await request(`${gw.url}/formed/hello`, { method: 'POST', body: 'x' })
+    assert.equal(r.statusCode, 200)
+    const echoed = (await r.body.json()) as { method: string; url: string; headers: Record<string, string> }
+    assert.equal(echoed.url, '/hello', 'strip_prefix removed /formed')
+    assert.equal(echoed.headers['x-formed'], 'yes', 'the headers plugin set the request header')
+    const stored = (await (await admin('/admin/routes/formed')).body.json()) as { data: Record<string, unknown> }
+    assert.deepEqual(stored.data, {
+      name: 'formed',
+      hosts: ['127.0.0.1'],
+      paths: ['/formed/*'],
+      upstream: 'backend',
+      methods: ['GET', 'POST'],
+      strip_prefix: '/formed',
+      priority: 5,
+      plugins: [{ name: 'headers', config: { request: { set: { 'x-formed': 'yes' } } } }],
+    })
+  })
+
+  test("an invalid value typed in the form shows the validator's message by the field, and Apply is refused", async () => {
+    await openForm('#/edit/upstreams/backend', 'upstream-form')
+    const url = field('Target 1 URL')
+    assert.equal(await url.inputValue(), stable.url)
+    await url.fill('not-a-url')
+    const error = page.locator('[data-testid="field-error"][data-field="targets[0].url"]')
+    await error.filter({ hasText: 'must start with http:// or https://' }).waitFor({ timeout: WAIT })
+    // The same words as the gateway's own validator (`portico validate`), for the same value.
+    const dry = await admin('/admin/upstreams/backend?dry_run=true', { method: 'PUT', body: { name: 'backend', targets: [{ url: 'not-a-url' }] } })
+    assert.equal(dry.statusCode, 422)
+    const body = (await dry.body.json()) as { errors: Array<{ path: string; message: string }> }
+    const e = body.errors.find((x) => x.path.endsWith('targets[0].url'))
+    assert.ok(e !== undefined, JSON.stringify(body))
+    assert.equal(await error.textContent(), `${e.path}: ${e.message}`)
+    // The input points at its error, and says it is invalid; Apply is refused until it is fixed.
+    assert.equal(await url.getAttribute('aria-invalid'), 'true')
+    assert.ok(((await url.getAttribute('aria-describedby')) ?? '').split(' ').includes((await error.getAttribute('id'))!))
+    assert.equal(await error.getAttribute('aria-live'), 'polite')
+    assert.equal(await page.getByRole('button', { name: 'Apply' }).isDisabled(), true)
+    await formStatus().filter({ hasText: '1 problem with the schema' }).waitFor({ timeout: WAIT })
+    await shot(page, 'editor-form-invalid')
+    await url.fill(stable.url)
+    await formStatus().filter({ hasText: 'Matches the schema' }).waitFor({ timeout: WAIT })
+    assert.equal(await page.getByRole('button', { name: 'Apply' }).isDisabled(), false)
+
+    // A path without its leading slash passes the schema; the gateway's dry run refuses it.
+    await openForm('#/edit/routes/formed', 'route-form')
+    await field('Paths (one per line)').fill('formed/*')
+    await page.getByRole('button', { name: 'Dry run' }).click()
+    await page.getByTestId('server-errors').filter({ hasText: 'must start with "/"' }).waitFor({ timeout: WAIT })
+    assert.equal((await request(`${gw.url}/formed/x`)).statusCode, 200, 'nothing was applied')
+  })
+
+  test("edit an upstream's target weight through the form and see it applied (also at phone width)", async () => {
+    await openForm('#/edit/upstreams/backend', 'upstream-form')
+    const weight = field('Target 1 weight')
+    await weight.fill('5')
+    await formStatus().filter({ hasText: 'Matches the schema' }).waitFor({ timeout: WAIT })
+    await page.setViewportSize({ width: 390, height: 800 })
+    try {
+      assert.equal(await sideways(page), false, 'the upstream form at phone width')
+      await shot(page, 'editor-form-phone')
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 })
+    }
+    await page.getByRole('button', { name: 'Apply' }).click()
+    await page.getByTestId('outcome').filter({ hasText: /Applied: config version \d+ serves it \(update upstreams backend\)/ }).waitFor({ timeout: WAIT })
+    const got = (await (await admin('/admin/upstreams/backend')).body.json()) as { data: { targets: Array<{ url: string; weight?: number }> } }
+    assert.deepEqual(got.data.targets, [{ url: stable.url, weight: 5 }])
+  })
+
+  test('form and text are two views of one object: a field the form does not show is kept', async () => {
+    const patched = await admin('/admin/routes/formed', { method: 'PATCH', body: { preserve_host: true, timeouts: { read: '7s' } } })
+    assert.equal(patched.statusCode, 200, await patched.body.text())
+    await openForm('#/edit/routes/formed', 'route-form')
+    await field('Priority').fill('7')
+    await page.getByLabel('Text', { exact: true }).check()
+    const text = page.getByLabel('route as YAML')
+    await text.waitFor({ timeout: WAIT })
+    const current = (await (await admin('/admin/routes/formed')).body.json()) as { data: Record<string, unknown> }
+    assert.deepEqual(parse(await text.inputValue()), { ...current.data, priority: 7 })
+    assert.match(await text.inputValue(), /preserve_host: true/)
+    // And back: the form reads what the text view holds.
+    await text.fill((await text.inputValue()).replace('priority: 7', 'priority: 8'))
+    await page.getByLabel('Form', { exact: true }).check()
+    await pollUntil(async () => (await field('Priority').inputValue()) === '8', { timeoutMs: WAIT, what: 'the form showing the priority typed in the text view' })
+    assert.equal(await field('Name').inputValue(), 'formed')
+    await page.getByRole('button', { name: 'Dry run' }).click()
+    const diff = page.getByTestId('outcome').locator('.diff')
+    await diff.waitFor({ timeout: WAIT })
+    const changed = ((await diff.textContent()) ?? '').split('\n').filter((l) => l.startsWith('+') || l.startsWith('-'))
+    assert.deepEqual(changed, ['- priority: 5', '+ priority: 8'])
+  })
+
   test('a lost update is shown as a conflict and nothing is applied', async () => {
     await go(page, '#/edit/routes/api')
     const editor = page.getByLabel('route as YAML')
@@ -310,6 +459,9 @@ describe('web console in Chromium', () => {
       await v.getByText('Your role may read the configuration but not change it.').waitFor({ timeout: WAIT })
       assert.equal(await v.getByRole('button', { name: 'Apply' }).count(), 0)
       assert.equal(await v.getByLabel('route as YAML').getAttribute('readonly'), '')
+      // No form view either: the form's controls are edit controls.
+      assert.equal(await v.getByLabel('Form', { exact: true }).count(), 0)
+      assert.equal(await v.getByTestId('route-form').count(), 0)
       // The same write from the page's own script, with the viewer's token: 403.
       const status = await v.evaluate(async () => {
         const token = (globalThis as unknown as BrowserGlobals).sessionStorage.getItem('portico.admin-token')

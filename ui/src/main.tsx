@@ -83,7 +83,8 @@ function Page({ parts, who }: { parts: string[]; who: Principal }) {
     case 'consumers':
       return <Consumers canWrite={canWrite} />
     case 'edit':
-      return <Editor kind={a as Kind} name={b ?? null} canWrite={canWrite} />
+      // Keyed: another resource is a fresh editor (text view, no state of the previous one).
+      return <Editor key={`${a ?? ''}/${b ?? ''}`} kind={a as Kind} name={b ?? null} canWrite={canWrite} />
     case 'traffic':
       return <Traffic />
     case 'audit':

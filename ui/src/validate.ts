@@ -67,6 +67,47 @@ function schemaAt(root: unknown, schemaPath: string): Obj {
   return isObj(cur) ? cur : {}
 }
 
+// The words of src/config/validate.ts for patterns, types and unions (its PATTERN_WORDS,
+// describeType, describeUnion and describeBranch), so a form field's message is the CLI's.
+const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h)$'
+const SIZE_PATTERN = '^\\d+(\\.\\d+)?([bB]|[kK][bB]|[mM][bB]|[gG][bB])$'
+const PATTERN_WORDS: Record<string, string> = {
+  '^[A-Za-z0-9_.-]+$': 'may contain only letters, digits, "_", "." and "-"',
+  '^https?://': 'must start with http:// or https://',
+  '^/': 'must start with "/"',
+  '^[A-Z]+$': 'must be an upper-case HTTP method like GET',
+  [DURATION_PATTERN]: 'must be a duration like 250ms, 2s, 5m',
+  [SIZE_PATTERN]: 'must be a size like 512b, 64kb, 10mb',
+}
+const describePattern = (pattern: string) => PATTERN_WORDS[pattern] ?? `must match the pattern ${pattern}`
+const describeType = (type: string) => (type === 'object' ? 'a mapping (key: value)' : type === 'array' ? 'a list' : type === 'integer' ? 'an integer' : `a ${type}`)
+function describeUnion(branches: readonly Obj[]): string {
+  const patterns = branches.map((b) => b.pattern)
+  if (patterns.includes(DURATION_PATTERN)) return 'a duration like 250ms, 2s, 5m or integer milliseconds'
+  if (patterns.includes(SIZE_PATTERN)) return 'a size like 512b, 64kb, 10mb or integer bytes'
+  if (branches.length > 0 && branches.every((b) => b.const !== undefined)) return `one of ${branches.map((b) => JSON.stringify(b.const)).join(', ')}`
+  return branches.map(describeBranch).join(' or ')
+}
+function describeBranch(b: Obj): string {
+  if (b.const !== undefined) return JSON.stringify(b.const)
+  if (typeof b.pattern === 'string') return `a string that ${describePattern(b.pattern)}`
+  const type = String(b.type ?? 'value')
+  const min = typeof b.minimum === 'number' ? b.minimum : undefined
+  const max = typeof b.maximum === 'number' ? b.maximum : undefined
+  if ((type === 'integer' || type === 'number') && min !== undefined && max !== undefined) return `${describeType(type)} from ${min} to ${max}`
+  if (type === 'string' && b.minLength === 1) return 'a non-empty string'
+  return describeType(type)
+}
+
+function valueAt(data: unknown, pointer: string): unknown {
+  let cur = data
+  for (const raw of pointer === '' ? [] : pointer.slice(1).split('/')) {
+    const tok = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    cur = Array.isArray(cur) ? cur[Number(tok)] : isObj(cur) ? cur[tok] : undefined
+  }
+  return cur
+}
+
 function segments(pointer: string, data: unknown): Seg[] {
   if (pointer === '') return []
   const out: Seg[] = []
@@ -102,11 +143,43 @@ export function validateResource(kind: Kind, value: unknown, prefix: Seg[]): Pro
       case 'additionalProperties': {
         const key = String(p.additionalProperty)
         const parent = schemaAt(v.schemas[kind], e.schemaPath)
+        const pattern = isObj(parent.patternProperties) ? Object.keys(parent.patternProperties)[0] : undefined
+        if (pattern !== undefined) {
+          problem = { path: formatPath([...path, key]), message: `key "${key}" ${describePattern(pattern)}` }
+          break
+        }
         const allowed = isObj(parent.properties) ? Object.keys(parent.properties) : []
         const hint = suggest(key, allowed)
         problem = { path: formatPath([...path, key]), message: `unknown key "${key}"`, ...(hint === undefined ? {} : { hint }) }
         break
       }
+      case 'anyOf': {
+        const node = schemaAt(v.schemas[kind], e.schemaPath)
+        const branches = Array.isArray(node.anyOf) ? (node.anyOf as unknown[]).filter(isObj) : []
+        const consts = branches.map((b) => b.const).filter((c): c is string => typeof c === 'string')
+        const value = valueAt(data, e.instancePath)
+        const near = typeof value === 'string' && consts.length > 0 ? suggest(value, consts) : undefined
+        problem = { path: formatPath(path), message: `must be ${describeUnion(branches)}`, ...(near?.startsWith('did') === true ? { hint: near } : {}) }
+        break
+      }
+      case 'const':
+        problem = { path: formatPath(path), message: `must be ${JSON.stringify(p.allowedValue)}` }
+        break
+      case 'pattern':
+        problem = { path: formatPath(path), message: describePattern(String(p.pattern)) }
+        break
+      case 'maxItems':
+        problem = { path: formatPath(path), message: `must have at most ${String(p.limit)} items` }
+        break
+      case 'maxLength':
+        problem = { path: formatPath(path), message: `must be at most ${String(p.limit)} characters long` }
+        break
+      case 'minimum':
+      case 'maximum':
+      case 'exclusiveMinimum':
+      case 'exclusiveMaximum':
+        problem = { path: formatPath(path), message: `must be ${String(p.comparison)} ${String(p.limit)}` }
+        break
       case 'required':
         problem = { path: formatPath(path), message: `missing required key "${String(p.missingProperty)}"` }
         break
@@ -114,7 +187,7 @@ export function validateResource(kind: Kind, value: unknown, prefix: Seg[]): Pro
         problem = { path: formatPath(path), message: `must be one of ${(p.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')}` }
         break
       case 'type':
-        problem = { path: formatPath(path), message: `must be ${p.type === 'array' ? 'a list' : p.type === 'object' ? 'a mapping' : `a ${String(p.type)}`}` }
+        problem = { path: formatPath(path), message: `must be ${describeType(String(p.type))}` }
         break
       case 'minItems':
         problem = { path: formatPath(path), message: `must have at least ${String(p.limit)} item${p.limit === 1 ? '' : 's'}` }
@@ -122,6 +195,9 @@ export function validateResource(kind: Kind, value: unknown, prefix: Seg[]): Pro
       case 'minLength':
         problem = { path: formatPath(path), message: p.limit === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters long` }
         break
+      case 'if':
+        // As the CLI: the errors inside the then-branch say what is wrong.
+        continue
       default:
         problem = { path: formatPath(path), message: e.message ?? `fails ${e.keyword}` }
     }

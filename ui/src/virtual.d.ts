@@ -12,5 +12,7 @@ declare module 'virtual:validators' {
   export const upstreams: Validate
   export const consumers: Validate
   export const plugins: Validate
+  /** The built-in plugins' names (src/plugins/builtin.ts). */
+  export const pluginNames: string[]
   export const schemas: Record<'routes' | 'upstreams' | 'consumers' | 'plugins', Record<string, unknown>>
 }

@@ -1,12 +1,15 @@
 // Create, edit and delete one route, upstream or consumer through the admin API: YAML or JSON,
 // checked against the published schema as you type, a dry run (the gateway's own validator and
 // the diff) before applying, and If-Match on every write so a lost update is a visible 412.
+// Routes and upstreams also have a form view (./forms.tsx): another view of the same text, so
+// both views share the validation, the dry run and the apply below.
 import { useEffect, useMemo, useState } from 'preact/hooks'
 import { parse, stringify } from 'yaml'
 import { call, explain, type Answer, type ApiError, type Change } from '../api'
 import { lineDiff } from '../diff'
 import { href } from '../hooks'
-import { validateResource, type Kind, type Problem } from '../validate'
+import { formatPath, validateResource, type Kind, type Problem } from '../validate'
+import { RouteForm, UpstreamForm, type FormProblem } from './forms'
 
 const NOUN: Record<Kind, string> = { routes: 'route', upstreams: 'upstream', consumers: 'consumer', plugins: 'global plugin' }
 const KINDS: Kind[] = ['routes', 'upstreams', 'consumers', 'plugins']
@@ -19,6 +22,9 @@ const TEMPLATE: Record<Kind, unknown> = {
 }
 
 type Format = 'yaml' | 'json'
+type View = 'text' | 'form'
+/** The kinds with a form view. */
+const FORMS: Kind[] = ['routes', 'upstreams']
 const show = (v: unknown, f: Format) => (f === 'yaml' ? stringify(v) : JSON.stringify(v, null, 2) + '\n')
 
 type Parsed = { ok: true; value: unknown } | { ok: false; message: string }
@@ -71,6 +77,10 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
   const [outcome, setOutcome] = useState<Outcome | null>(null)
   const [busy, setBusy] = useState(false)
   const [confirmDelete, setConfirmDelete] = useState(false)
+  const [view, setView] = useState<View>('text')
+  const [upstreamNames, setUpstreamNames] = useState<string[]>([])
+  // A viewer gets no form controls: the read-only text view only.
+  const hasForm = canWrite && FORMS.includes(kind)
 
   const load = async () => {
     setOutcome(carried)
@@ -79,6 +89,10 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
     const all = await call<{ data: Array<{ name: string }> }>(`/admin/${kind}`)
     if (!all.ok) return setLoadError(explain(all))
     const items = all.body.data
+    if (kind === 'routes') {
+      const ups = await call<{ data: Array<{ name: string }> }>('/admin/upstreams')
+      if (ups.ok) setUpstreamNames(ups.body.data.map((u) => u.name))
+    }
     if (name === null) {
       setIndex(items.length)
       setOriginal(null)
@@ -98,11 +112,17 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
   }, [kind, name])
 
   const parsed = useMemo(() => parseText(text, format), [text, format])
-  const problems: Problem[] = useMemo(() => {
-    if (!parsed.ok) return []
-    const prefix: Array<string | number> = kind === 'upstreams' ? ['upstreams', name ?? String((parsed.value as { name?: unknown } | null)?.name ?? '')] : [kind, index]
-    return validateResource(kind, parsed.value, prefix)
-  }, [parsed, kind, index, name])
+  const prefix: Array<string | number> = kind === 'upstreams' ? ['upstreams', name ?? String((parsed.ok ? (parsed.value as { name?: unknown } | null)?.name : undefined) ?? '')] : [kind, index]
+  const problems: Problem[] = useMemo(() => (parsed.ok ? validateResource(kind, parsed.value, prefix) : []), [parsed, kind, index, name])
+  /** The problems with paths relative to the resource, for the form to put by its fields. */
+  const formProblems: FormProblem[] = useMemo(() => {
+    const at = formatPath(prefix)
+    return problems.map((p) => ({ ...p, full: p.path, path: p.path.startsWith(at) ? p.path.slice(at.length).replace(/^\./, '') : p.path }))
+  }, [problems])
+  const formValue = parsed.ok && typeof parsed.value === 'object' && parsed.value !== null && !Array.isArray(parsed.value) ? (parsed.value as Record<string, unknown>) : null
+
+  // In the form view, Apply waits for the schema's problems to be fixed (they are by the fields).
+  const formBlocks = hasForm && view === 'form' && formValue !== null && problems.length > 0
 
   if (!KINDS.includes(kind)) return <p class="error">Unknown kind {kind}.</p>
   const noun = NOUN[kind]
@@ -111,6 +131,11 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
   const switchFormat = (f: Format) => {
     if (parsed.ok) setText(show(parsed.value, f))
     setFormat(f)
+  }
+  /** The form's edit: the whole object back, shown as the text the other view edits. */
+  const fromForm = (next: Record<string, unknown>) => {
+    setText(show(next, format))
+    setOutcome(null)
   }
 
   const write = async (dryRun: boolean) => {
@@ -176,6 +201,21 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
           {loadError}
         </p>
       )}
+      {hasForm && (
+        <fieldset class="format">
+          <legend>View</legend>
+          {(['form', 'text'] as const).map((w) => (
+            <label key={w}>
+              <input type="radio" name="view" value={w} checked={view === w} disabled={w === 'form' && formValue === null} aria-describedby={formValue === null ? 'form-unavailable' : undefined} onChange={() => setView(w)} /> {w === 'form' ? 'Form' : 'Text'}
+            </label>
+          ))}
+          {formValue === null && (
+            <span id="form-unavailable" class="muted">
+              The form needs text that parses to a mapping.
+            </span>
+          )}
+        </fieldset>
+      )}
       <fieldset class="format">
         <legend>Format</legend>
         {(['yaml', 'json'] as const).map((f) => (
@@ -184,45 +224,68 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
           </label>
         ))}
       </fieldset>
-      <label for="resource-text">
-        {noun} as {format.toUpperCase()}
-        {etag !== null && <span class="muted"> (ETag {etag})</span>}
-      </label>
-      <textarea
-        id="resource-text"
-        spellcheck={false}
-        rows={Math.min(30, Math.max(10, text.split('\n').length + 2))}
-        value={text}
-        readOnly={!canWrite}
-        aria-describedby="live-problems"
-        aria-invalid={!parsed.ok || problems.length > 0}
-        onInput={(e) => {
-          setText((e.target as HTMLTextAreaElement).value)
-          setOutcome(null)
-        }}
-      />
-      <div id="live-problems" aria-live="polite" data-testid="live-problems">
-        {!parsed.ok ? (
-          <p class="error">{parsed.message}</p>
-        ) : problems.length > 0 ? (
-          <ul class="errors">
-            {problems.map((p, i) => (
-              <li key={i}>
-                <code>{p.path}</code>: {p.message}
-                {p.hint !== undefined && <span class="hint"> — {p.hint}</span>}
-              </li>
-            ))}
-          </ul>
+      {hasForm && view === 'form' && formValue !== null ? (
+        kind === 'routes' ? (
+          <RouteForm value={formValue} onChange={fromForm} problems={formProblems} show={(x) => show(x, format)} format={format} upstreams={upstreamNames} />
         ) : (
-          <p class="good-text">Matches the schema. The dry run also checks references, plugin configs and paths.</p>
-        )}
-      </div>
+          <UpstreamForm value={formValue} onChange={fromForm} problems={formProblems} show={(x) => show(x, format)} format={format} />
+        )
+      ) : (
+        <>
+          <label for="resource-text">
+            {noun} as {format.toUpperCase()}
+            {etag !== null && <span class="muted"> (ETag {etag})</span>}
+          </label>
+          <textarea
+            id="resource-text"
+            spellcheck={false}
+            rows={Math.min(30, Math.max(10, text.split('\n').length + 2))}
+            value={text}
+            readOnly={!canWrite}
+            aria-describedby="live-problems"
+            aria-invalid={!parsed.ok || problems.length > 0}
+            onInput={(e) => {
+              setText((e.target as HTMLTextAreaElement).value)
+              setOutcome(null)
+            }}
+          />
+          <div id="live-problems" aria-live="polite" data-testid="live-problems">
+            {!parsed.ok ? (
+              <p class="error">{parsed.message}</p>
+            ) : problems.length > 0 ? (
+              <ul class="errors">
+                {problems.map((p, i) => (
+                  <li key={i}>
+                    <code>{p.path}</code>: {p.message}
+                    {p.hint !== undefined && <span class="hint"> — {p.hint}</span>}
+                  </li>
+                ))}
+              </ul>
+            ) : (
+              <p class="good-text">Matches the schema. The dry run also checks references, plugin configs and paths.</p>
+            )}
+          </div>
+        </>
+      )}
+      {hasForm && view === 'form' && formValue !== null && (
+        <p id="form-status" aria-live="polite" data-testid="form-status" class={problems.length > 0 ? 'error' : 'good-text'}>
+          {problems.length > 0
+            ? `${problems.length} problem${problems.length === 1 ? '' : 's'} with the schema, shown by the fields: fix ${problems.length === 1 ? 'it' : 'them'} before Apply.`
+            : 'Matches the schema. The dry run also checks references, plugin configs and paths.'}
+        </p>
+      )}
       {canWrite && (
         <div class="actions">
           <button type="button" disabled={busy || !parsed.ok} onClick={() => void write(true)}>
             Dry run
           </button>
-          <button type="button" class="primary" disabled={busy || !parsed.ok} onClick={() => void write(false)}>
+          <button
+            type="button"
+            class="primary"
+            disabled={busy || !parsed.ok || formBlocks}
+            aria-describedby={formBlocks ? 'form-status' : undefined}
+            onClick={() => void write(false)}
+          >
             Apply
           </button>
           {name !== null &&
