@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { launchConsoleBrowser, type ConsoleBrowser } from '../helpers/browser.js'
 import { request } from 'undici'
 import { startPebble, type Pebble } from '../helpers/pebble.js'
 import { startOrigin, freePort, type Origin } from '../helpers/origin.js'
@@ -26,10 +26,8 @@ describe('console certificates page with ACME (Pebble)', () => {
   let origin: Origin
   let storage: string
   let gw: Gateway
-  let browser: Browser
-  let page: Page
-  const scriptErrors: string[] = []
-  const urls: string[] = []
+  let cb: ConsoleBrowser
+  let page: ConsoleBrowser['page']
 
   before(async () => {
     const [httpPort, tlsPort] = await Promise.all([freePort(), freePort()])
@@ -62,15 +60,12 @@ routes: [{ name: all, paths: [/*], upstream: o }]
 log: { level: info, access_log: false }
 `,
     })
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage()
-    page.on('pageerror', (e) => scriptErrors.push(e.message))
-    page.on('request', (r) => urls.push(r.url()))
-    page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && scriptErrors.push(m.text()))
+    cb = await launchConsoleBrowser()
+    page = cb.page
   })
 
   after(async () => {
-    await browser?.close()
+    await cb?.close()
     await gw?.stop()
     await pebble?.close()
     await origin?.close()
@@ -107,8 +102,8 @@ log: { level: info, access_log: false }
   })
 
   test('no script error or CSP violation, and no URL carried the token', () => {
-    assert.deepEqual(scriptErrors, [])
-    assert.ok(urls.length > 3)
-    assert.deepEqual(urls.filter((u) => u.includes(ADMIN)), [])
+    assert.deepEqual(cb.scriptErrors, [])
+    assert.ok(cb.urls.length > 3)
+    assert.deepEqual(cb.urls.filter((u) => u.includes(ADMIN)), [])
   })
 })

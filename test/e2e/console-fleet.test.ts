@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { launchConsoleBrowser, type ConsoleBrowser } from '../helpers/browser.js'
 import { startEtcd, type EtcdServer } from '../helpers/etcd.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { pollUntil } from '../helpers/poll.js'
@@ -26,10 +26,8 @@ describe('console fleet page on etcd, two instances', () => {
   let etcd: EtcdServer
   let dir: string
   const gws: Gateway[] = []
-  let browser: Browser
-  let page: Page
-  const scriptErrors: string[] = []
-  const urls: string[] = []
+  let cb: ConsoleBrowser
+  let page: ConsoleBrowser['page']
 
   before(async () => {
     ;[etcd, dir] = await Promise.all([startEtcd(), mkdtemp(join(tmpdir(), 'portico-console-fleet-'))])
@@ -41,15 +39,12 @@ describe('console fleet page on etcd, two instances', () => {
       routes: [],
     })
     gws.push(...(await Promise.all([0, 1].map((n) => startGateway({ config: boot(n), args: ['--no-cluster'], readyTimeoutMs: 90_000 })))))
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage()
-    page.on('pageerror', (e) => scriptErrors.push(e.message))
-    page.on('request', (r) => urls.push(r.url()))
-    page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && scriptErrors.push(m.text()))
+    cb = await launchConsoleBrowser()
+    page = cb.page
   })
 
   after(async () => {
-    await browser?.close()
+    await cb?.close()
     await Promise.all(gws.map((g) => g.stop()))
     await etcd?.close()
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })
@@ -91,8 +86,8 @@ describe('console fleet page on etcd, two instances', () => {
   })
 
   test('no script error or CSP violation, and no URL carried the token', () => {
-    assert.deepEqual(scriptErrors, [])
-    assert.ok(urls.length > 3)
-    assert.deepEqual(urls.filter((u) => u.includes(ADMIN)), [])
+    assert.deepEqual(cb.scriptErrors, [])
+    assert.ok(cb.urls.length > 3)
+    assert.deepEqual(cb.urls.filter((u) => u.includes(ADMIN)), [])
   })
 })

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict'
 import { createHash, X509Certificate } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core'
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
+import { launchConsoleBrowser } from '../helpers/browser.js'
 import { request } from 'undici'
 import { parse, stringify } from 'yaml'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
@@ -42,9 +43,9 @@ describe('web console in Chromium', () => {
   let ctx: BrowserContext
   let page: Page
   /** Uncaught errors and console errors of the console's own scripts (CSP violations land here too). */
-  const scriptErrors: string[] = []
+  let scriptErrors: string[] = []
   /** Every URL any page of the file requested: a token must never be in one. */
-  const urls: string[] = []
+  let urls: string[] = []
 
   const shot = async (p: Page, name: string, fullPage = false) => {
     if (SHOTS === null) return
@@ -141,13 +142,10 @@ describe('web console in Chromium', () => {
         return stringify(document)
       },
     })
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
-    ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } })
-    page = await ctx.newPage()
-    page.on('pageerror', (e) => scriptErrors.push(e.message))
-    page.on('request', (r) => urls.push(r.url()))
-    // (A 4xx answer the console handles is logged by Chromium as "Failed to load resource": not a script error.)
-    page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && scriptErrors.push(m.text()))
+    const b = await launchConsoleBrowser()
+    ;({ browser, context: ctx, page } = b)
+    scriptErrors = b.scriptErrors
+    urls = b.urls
   })
 
   after(async () => {
