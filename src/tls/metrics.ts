@@ -1,6 +1,6 @@
 // portico_tls_certificate_expiry_seconds{name}: seconds until each served certificate's
 // not-after, computed at scrape time from the live listeners (rotated certificates drop out).
-import { Gauge } from 'prom-client'
+import { Counter, Gauge } from 'prom-client'
 import { registry } from '../observability/metrics.js'
 import type { LoadedCertificate } from './certificate.js'
 
@@ -37,4 +37,15 @@ export const certificateExpiry = new Gauge({
     }
     for (const [name, left] of seen) this.labels(name).set(left)
   },
+})
+
+/**
+ * ACME orders this instance's primary placed, by certificate (configured name; on-demand names all
+ * count as "on-demand", since a client chooses them and each would be a series) and result.
+ */
+export const acmeOrders = new Counter({
+  name: 'portico_acme_orders_total',
+  help: 'ACME orders placed by this instance, by certificate (configured name, or on-demand) and result (issued, failed).',
+  labelNames: ['certificate', 'result'] as const,
+  registers: [registry],
 })

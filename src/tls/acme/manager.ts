@@ -26,6 +26,7 @@ import { OnDemandGate } from './on-demand.js'
 import { directoryUrl } from './directory.js'
 import { dnsProvider, dnsRecord, type DnsProvider } from './dns01.js'
 import { ariCertId, parseRenewalInfo, pickRenewalTime } from './ari.js'
+import { acmeOrders } from '../metrics.js'
 
 type AcmeModule = typeof import('acme-client')
 
@@ -59,6 +60,9 @@ interface Managed {
   /** The last failed order, kept until one succeeds (what /status and the console show). */
   lastError?: { at: number; message: string }
 }
+
+/** What a check of one certificate came to: it is fresh until `due`, or another instance orders it. */
+type IssueResult = { kind: 'fresh'; due: number } | { kind: 'busy' }
 
 /** One managed certificate's renewal state, as /status lists it (`acme`). */
 export interface AcmeRenewalStatus {
@@ -238,9 +242,23 @@ export class AcmeManager {
     return sameNames && Date.now() < due ? due : null
   }
 
-  async #check(m: Managed): Promise<void> {
+  /** #issue, with portico_acme_orders_total counting the order it placed, if it placed one. */
+  async #issueCounted(m: Managed): Promise<IssueResult> {
+    const before = this.orders.get(m.name) ?? 0
+    const certificate = m.onDemand ? 'on-demand' : m.name
     try {
       const r = await this.#issue(m)
+      if ((this.orders.get(m.name) ?? 0) > before) acmeOrders.inc({ certificate, result: 'issued' })
+      return r
+    } catch (err) {
+      if ((this.orders.get(m.name) ?? 0) > before) acmeOrders.inc({ certificate, result: 'failed' })
+      throw err
+    }
+  }
+
+  async #check(m: Managed): Promise<void> {
+    try {
+      const r = await this.#issueCounted(m)
       if (r.kind === 'busy') {
         // Another instance orders it: its publication is mirrored here; look again soon in case it dies.
         this.#schedule(m, Math.min(BUSY_MAX_MS, Math.max(BUSY_MIN_MS, this.#lockTtlMs() / 3)))
@@ -270,7 +288,7 @@ export class AcmeManager {
    * else one ordered under the certificate's lock (looked at again once the lock is held: the
    * previous holder may have just finished). busy = another instance holds the lock.
    */
-  async #issue(m: Managed): Promise<{ kind: 'fresh'; due: number } | { kind: 'busy' }> {
+  async #issue(m: Managed): Promise<IssueResult> {
     const stored = await this.storage.certificate(m.name)
     const due = this.#dueAt(m, stored)
     // A certificate the CA wants replaced early (ARI): ordered now although its lifetime says not.
@@ -568,7 +586,7 @@ export class AcmeManager {
     // refusal (the handshake waiting gives up), and the next demand after per_name_interval tries again.
     // In fleet mode another instance may be ordering it (its own handshake): then its publication
     // lands in storage_dir, which settles the waiting handshake, and this one only looks again.
-    m.running = this.#issue(m)
+    m.running = this.#issueCounted(m)
       .then((r) => this.#schedule(m, r.kind === 'busy' ? Math.min(BUSY_MAX_MS, Math.max(BUSY_MIN_MS, this.#lockTtlMs() / 3)) : r.due - Date.now()))
       .catch(async (err: Error) => {
         this.#managed.delete(name)

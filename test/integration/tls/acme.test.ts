@@ -103,6 +103,9 @@ test('HTTP-01 issuance with Pebble: one order, served by the worker on the next 
     const next = Date.parse(renewal.next_check ?? '')
     assert.ok(next > Date.now() && next < Date.parse(status.certificates[0]!.not_after), `next check ${renewal.next_check}`)
   }
+  const metrics = await (await request(`${gw.adminUrl}/metrics`)).body.text()
+  assert.match(metrics, /portico_acme_orders_total\{certificate="shop",result="issued"\} 1\b/)
+  assert.doesNotMatch(metrics, /portico_acme_orders_total\{[^}]*result="failed"/)
   assert.equal(status.certificates[0]?.name, 'shop')
   assert.equal(status.certificates[0]?.source, 'acme')
   assert.match(status.certificates[0]!.issuer, /Pebble/)
