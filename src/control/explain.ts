@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Config, RouteConfig } from '../config/schema/index.js'
 import { hostName } from '../core/address.js'
 import { mergeUses, stepOrder, type UseScope } from '../plugins/pipeline.js'
-import type { Phase, PluginDefinition } from '../plugins/contract.js'
+import { PHASES, type Phase, type PluginDefinition } from '../plugins/contract.js'
 import { hostValid, targetPath, upstreamPath } from '../proxy/front.js'
 import { RouteTable } from '../router/table.js'
 import { compileRewrite, compileStripPrefix, routeSpec } from '../snapshot/compile.js'
@@ -51,8 +51,6 @@ export interface Explanation {
     upstreams: Array<{ name: string; weight?: number; targets: Array<{ url: string; weight?: number }> | string }>
   }
 }
-
-export const PHASES: readonly Phase[] = ['rewrite', 'access', 'beforeUpstream', 'response', 'log']
 
 export function explainRequest(config: Config, registry: ReadonlyMap<string, PluginDefinition>, req: ExplainRequest): Explanation {
   const method = req.method.toUpperCase()

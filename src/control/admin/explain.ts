@@ -100,10 +100,15 @@ export function explain(config: Config, input: ExplainInput): Explanation {
     params: { ...r.params },
     ...pipelineOf(r.plugins),
     upstream: routeStatus({ ...config, routes: [route] })[0]!.upstream,
-    targets: r.upstreams.flatMap((u) => (typeof u.targets === 'string' ? [] : u.targets.map((t) => ({ upstream: u.name, url: t.url, weight: t.weight ?? 1 })))),
+    targets: declaredTargets(r.upstreams),
     strip_prefix: route.strip_prefix ?? null,
     upstream_path: r.upstream_path,
   }
+}
+
+/** The upstreams' declared targets with their weights (a discovered upstream has none to list). */
+function declaredTargets(upstreams: ExplainedRoute['upstreams']): Array<{ upstream: string; url: string; weight: number }> {
+  return upstreams.flatMap((u) => (typeof u.targets === 'string' ? [] : u.targets.map((t) => ({ upstream: u.name, url: t.url, weight: t.weight ?? 1 }))))
 }
 
 /** The names in first-run order, and every step flat in run order (the phases object is in PHASES order). */
@@ -129,7 +134,7 @@ function explainRoute(config: Config, name: string): Explanation {
     params: {},
     ...pipelineOf(pluginOrder(config, route, INSTALLED_PLUGINS)),
     upstream: routeStatus({ ...config, routes: [route] })[0]!.upstream,
-    targets: upstreamsOf(config, route).flatMap((u) => (typeof u.targets === 'string' ? [] : u.targets.map((t) => ({ upstream: u.name, url: t.url, weight: t.weight ?? 1 })))),
+    targets: declaredTargets(upstreamsOf(config, route)),
     strip_prefix: route.strip_prefix ?? null,
     upstream_path: null,
   }
