@@ -179,6 +179,9 @@ describe('fleet view on etcd, three instances', () => {
   test('SIGTERM: the lease is revoked and the record goes at once (its TTL is 30 s)', async () => {
     const [a, , c] = gws as [Gateway, Gateway, Gateway]
     await pollUntil(async () => (await fleetOf(a)).data.some((r: Json) => r.id === 'node-c'), { timeoutMs: 20_000, what: 'C listed' })
+    // After the etcd restart above, C's own client may still be reconnecting (its breaker open): the
+    // revoke is only promised while C is connected, so wait for that first.
+    await pollUntil(async () => (await call(c, 'GET', '/status')).json.config_center?.connected === true, { timeoutMs: 30_000, what: 'C connected to etcd again' })
     const exit = await c.stop()
     assert.equal(exit.code, 0)
     assert.match(c.stdout() + c.stderr(), /fleet: lease revoked/)
