@@ -76,6 +76,8 @@ test('write_back: the admin write is in the file, the watcher does not reload it
   const doc = saved as unknown as Record<string, unknown>
   await gw.writeConfig({ ...doc, routes: saved.routes.filter((r) => r.name !== 'one') })
   await pollUntil(async () => (await status(gw, '/one/x')) === 404, { timeoutMs: 20_000, what: 'the file edit served' })
+  // A worker serves the new table before the primary's "config reloaded" line reaches our pipe.
+  await pollUntil(() => reloads(gw) > afterWrite, { timeoutMs: 20_000, what: 'the reload logged' })
   assert.equal(reloads(gw), afterWrite + 1, 'one reload for the edit, none for the save')
   assert.equal(await status(gw, '/two/x'), 200)
 })
