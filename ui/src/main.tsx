@@ -8,6 +8,7 @@ import { Overview } from './pages/overview'
 import { Routes, RouteDetail } from './pages/routes'
 import { Upstreams } from './pages/upstreams'
 import { Consumers } from './pages/consumers'
+import { GlobalPlugins } from './pages/global-plugins'
 import { Editor } from './pages/editor'
 import { Audit } from './pages/audit'
 import { Revoke } from './pages/revoke'
@@ -23,6 +24,7 @@ const NAV: Array<[string, string]> = [
   ['routes', 'Routes'],
   ['upstreams', 'Upstreams'],
   ['consumers', 'Consumers'],
+  ['plugins', 'Global plugins'],
   ['traffic', 'Traffic'],
   ['fleet', 'Fleet'],
   ['certificates', 'Certificates'],
@@ -82,6 +84,8 @@ function Page({ parts, who }: { parts: string[]; who: Principal }) {
       return <Upstreams canWrite={canWrite} />
     case 'consumers':
       return <Consumers canWrite={canWrite} />
+    case 'plugins':
+      return <GlobalPlugins canWrite={canWrite} />
     case 'edit':
       // Keyed: another resource is a fresh editor (text view, no state of the previous one).
       return <Editor key={`${a ?? ''}/${b ?? ''}`} kind={a as Kind} name={b ?? null} canWrite={canWrite} />
@@ -136,7 +140,7 @@ function App() {
           <ul>
             {NAV.map(([k, label]) => (
               <li key={k}>
-                <a href={href(k)} aria-current={current === k || (current === 'edit' && k === 'routes' && parts[1] === 'routes') ? 'page' : undefined}>
+                <a href={href(k)} aria-current={current === k || (current === 'edit' && k === parts[1]) ? 'page' : undefined}>
                   {label}
                 </a>
               </li>

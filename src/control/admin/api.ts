@@ -20,6 +20,7 @@ import { BadExplain, explain, parseExplain } from './explain.js'
 import { KINDS, NAME_RE, NOUN, changes, etagOf, get, list, mergePatch, put, remove, type Change, type Kind } from './resources.js'
 import { allowOf, apiEndpoint } from './operations.js'
 import { adminOpenApi } from './openapi.js'
+import { installedPlugins } from './installed-plugins.js'
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -195,6 +196,14 @@ export class AdminApi {
             throw err
           }
           return { status: 200, body: { data: redact(explain(this.#authority.serving(), input)) } }
+        },
+      },
+      // The plugins a config may name (built-ins and PORTICO_PLUGINS), for pickers such as the console's.
+      '/admin/installed-plugins': {
+        ...apiEndpoint('/admin/installed-plugins'),
+        handle: () => {
+          const data = installedPlugins()
+          return Promise.resolve({ status: 200, body: { data, total: data.length } })
         },
       },
       // This API's OpenAPI document: a read like the others (a viewer token), since it names the

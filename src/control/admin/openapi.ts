@@ -109,6 +109,18 @@ const API_SCHEMAS: Record<string, Obj> = {
     required: ['kind', 'name', 'op'],
     properties: { kind: { enum: ['routes', 'upstreams', 'consumers', 'plugins', 'settings'] }, name: str, op: { enum: ['create', 'update', 'delete'] } },
   },
+  InstalledPlugin: {
+    type: 'object',
+    required: ['name', 'origin', 'phases', 'priority', 'status', 'schema'],
+    properties: {
+      name: str,
+      origin: { enum: ['builtin', 'user'], description: 'user = loaded from PORTICO_PLUGINS (a path or package).' },
+      phases: { type: 'array', items: str },
+      priority: { ...int, description: 'Default priority inside its phases (higher runs first).' },
+      status: { enum: ['stable', 'beta', 'experimental'] },
+      schema: { type: 'object', description: "The JSON Schema a use's `config` is checked against." },
+    },
+  },
   Principal: { type: 'object', required: ['name', 'role'], properties: { name: str, role: { enum: ['admin', 'editor', 'viewer'] } } },
   AuditRecord: {
     type: 'object',

@@ -245,6 +245,17 @@ export const OPERATIONS: readonly Operation[] = [
       409: err('fleet_unavailable: the config source is not etcd (the fleet view needs config_center.etcd), or config_center.etcd.fleet.enabled is false'),
     },
   }),
+  ...withHead({
+    method: 'GET',
+    path: '/admin/installed-plugins',
+    id: 'getInstalledPlugins',
+    summary: 'Every plugin this gateway can run: the built-ins and the user plugins of PORTICO_PLUGINS',
+    tag: 'tools',
+    need: 'read',
+    handler: 'api',
+    description: 'What a config may name under `plugins:` (the console suggests these): each plugin with where it comes from, its phases, default priority, status and config schema (JSON Schema). Not the global plugins in use: those are GET /admin/plugins.',
+    responses: { 200: { description: 'The installed plugins, built-ins first, each list by name.', json: { type: 'object', required: ['data', 'total'], properties: { data: { type: 'array', items: ref('InstalledPlugin') }, total: { type: 'integer' } } } } },
+  }),
   ...withHead({ method: 'GET', path: '/admin/openapi.json', id: 'getOpenApi', summary: 'This OpenAPI document', tag: 'tools', need: 'read', handler: 'api', responses: OPENAPI }),
   {
     method: 'POST',

@@ -58,12 +58,17 @@ export function redact<T>(v: T, key = ''): T {
   return v
 }
 
-/** Named arrays (routes, consumers, plugins) pair by name, so a reordered list restores correctly. */
+/**
+ * Named arrays (routes, consumers, plugins) pair by name, and hmac credentials by key_id, so a
+ * reordered or shortened list restores correctly: removing the first of two hmac credentials must
+ * not give the second one the first one's secret.
+ */
 function pairOf(list: unknown[], item: unknown, index: number): unknown {
-  if (isObj(item) && typeof item.name === 'string') {
-    const byName = list.find((x) => isObj(x) && x.name === item.name)
-    if (byName !== undefined) return byName
-    if (list.some((x) => isObj(x) && typeof x.name === 'string')) return undefined
+  for (const id of ['name', 'key_id']) {
+    if (!isObj(item) || typeof item[id] !== 'string') continue
+    const byId = list.find((x) => isObj(x) && x[id] === item[id])
+    if (byId !== undefined) return byId
+    if (list.some((x) => isObj(x) && typeof x[id] === 'string')) return undefined
   }
   return list[index]
 }

@@ -37,6 +37,15 @@ test('restoring a redacted copy gives back the original; reordered named lists p
   assert.equal(changed.store.redis.url, 'redis://:new@10.0.0.1:6379/0')
 })
 
+test('hmac credentials pair by key_id: dropping the first keeps the second one its own secret', () => {
+  const two = { consumers: [{ name: 'c', credentials: { hmac_auth: [{ key_id: 'a', secret: 'a'.repeat(20) }, { key_id: 'b', secret: 'b'.repeat(20) }] } }] }
+  const edited = { consumers: [{ name: 'c', credentials: { hmac_auth: [{ key_id: 'b', secret: REDACTED }] } }] }
+  assert.deepEqual(restoreRedacted(edited, two), { consumers: [{ name: 'c', credentials: { hmac_auth: [{ key_id: 'b', secret: 'b'.repeat(20) }] } }] })
+  // A new key_id has no stored secret: the placeholder stays, and the write is refused for it.
+  const renamed = restoreRedacted({ consumers: [{ name: 'c', credentials: { hmac_auth: [{ key_id: 'z', secret: REDACTED }] } }] }, two)
+  assert.deepEqual(placeholdersLeft(renamed), ['consumers[0].credentials.hmac_auth[0].secret'])
+})
+
 test('merge patch (RFC 7396): objects merge, null deletes, arrays replace; __proto__ stays a plain key', () => {
   assert.deepEqual(mergePatch({ a: 1, b: { c: 2, d: 3 }, e: [1] }, { b: { c: null, x: 1 }, e: [2], f: 'y' }), { a: 1, b: { d: 3, x: 1 }, e: [2], f: 'y' })
   const evil = mergePatch({}, JSON.parse('{"__proto__": {"polluted": true}}')) as Record<string, unknown>

@@ -25,7 +25,7 @@ export function Consumers({ canWrite }: { canWrite: boolean }) {
           </a>
         )}
       </div>
-      <p class="muted">Credentials are write-only: the API never returns a key or secret, only that one is set. Saving an edit that keeps "[REDACTED]" keeps the stored value.</p>
+      <p class="muted">Credentials are write-only: the API never returns a key or secret, only that one is set. The form shows a stored one as "stored" and keeps it unless you replace it.</p>
       {error !== null && <p role="alert" class="error">{error}</p>}
       {data === null ? (
         <p class="muted">Loading…</p>

@@ -1,15 +1,17 @@
 // Create, edit and delete one route, upstream or consumer through the admin API: YAML or JSON,
 // checked against the published schema as you type, a dry run (the gateway's own validator and
 // the diff) before applying, and If-Match on every write so a lost update is a visible 412.
-// Routes and upstreams also have a form view (./forms.tsx): another view of the same text, so
-// both views share the validation, the dry run and the apply below.
+// Each kind also has a form view (./forms.tsx, ./consumer-form.tsx): another view of the same
+// text, so both views share the validation, the dry run and the apply below.
 import { useEffect, useMemo, useState } from 'preact/hooks'
 import { parse, stringify } from 'yaml'
 import { call, explain, type Answer, type ApiError, type Change } from '../api'
 import { lineDiff } from '../diff'
 import { href } from '../hooks'
 import { formatPath, validateResource, type Kind, type Problem } from '../validate'
+import { ConsumerForm, GlobalPluginForm } from './consumer-form'
 import { RouteForm, UpstreamForm, type FormProblem } from './forms'
+import { BUILTIN_ONLY, type InstalledPlugin } from './plugin-list'
 
 const NOUN: Record<Kind, string> = { routes: 'route', upstreams: 'upstream', consumers: 'consumer', plugins: 'global plugin' }
 const KINDS: Kind[] = ['routes', 'upstreams', 'consumers', 'plugins']
@@ -24,7 +26,9 @@ const TEMPLATE: Record<Kind, unknown> = {
 type Format = 'yaml' | 'json'
 type View = 'text' | 'form'
 /** The kinds with a form view. */
-const FORMS: Kind[] = ['routes', 'upstreams']
+const FORMS: Kind[] = ['routes', 'upstreams', 'consumers', 'plugins']
+/** The kinds whose form offers plugins, from the gateway's installed list. */
+const PICKS_PLUGINS: Kind[] = ['routes', 'consumers', 'plugins']
 const show = (v: unknown, f: Format) => (f === 'yaml' ? stringify(v) : JSON.stringify(v, null, 2) + '\n')
 
 type Parsed = { ok: true; value: unknown } | { ok: false; message: string }
@@ -79,6 +83,7 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
   const [confirmDelete, setConfirmDelete] = useState(false)
   const [view, setView] = useState<View>('text')
   const [upstreamNames, setUpstreamNames] = useState<string[]>([])
+  const [installed, setInstalled] = useState<InstalledPlugin[]>(BUILTIN_ONLY)
   // A viewer gets no form controls: the read-only text view only.
   const hasForm = canWrite && FORMS.includes(kind)
 
@@ -92,6 +97,11 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
     if (kind === 'routes') {
       const ups = await call<{ data: Array<{ name: string }> }>('/admin/upstreams')
       if (ups.ok) setUpstreamNames(ups.body.data.map((u) => u.name))
+    }
+    if (hasForm && PICKS_PLUGINS.includes(kind)) {
+      // An older gateway without the endpoint: the built-ins the console was built with.
+      const ins = await call<{ data: InstalledPlugin[] }>('/admin/installed-plugins')
+      if (ins.ok) setInstalled(ins.body.data.map(({ name, origin }) => ({ name, origin })))
     }
     if (name === null) {
       setIndex(items.length)
@@ -157,6 +167,9 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
       }
       setOriginal(a.body.data)
       setEtag(a.etag)
+      // Show what the gateway now serves: a key or secret just typed is "[REDACTED]" there, so it
+      // leaves the page's state once written (the API keeps it on the next write).
+      if (a.body.data !== null && a.body.data !== undefined) setText(show(a.body.data, format))
       const applied: Outcome = { type: 'applied', version: a.body.version, changes: a.body.changes, warnings: a.body.warnings ?? [] }
       setOutcome(applied)
       if (name === null && typeof resourceName === 'string') {
@@ -188,7 +201,7 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
   return (
     <>
       <p>
-        <a href={href(kind === 'plugins' ? 'routes' : kind)}>← {kind[0]!.toUpperCase() + kind.slice(1)}</a>
+        <a href={href(kind)}>← {kind === 'plugins' ? 'Global plugins' : kind[0]!.toUpperCase() + kind.slice(1)}</a>
       </p>
       <h1>{name === null ? `New ${noun}` : `Edit ${noun} ${name}`}</h1>
       {!canWrite && (
@@ -226,9 +239,13 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
       </fieldset>
       {hasForm && view === 'form' && formValue !== null ? (
         kind === 'routes' ? (
-          <RouteForm value={formValue} onChange={fromForm} problems={formProblems} show={(x) => show(x, format)} format={format} upstreams={upstreamNames} />
-        ) : (
+          <RouteForm value={formValue} onChange={fromForm} problems={formProblems} show={(x) => show(x, format)} format={format} upstreams={upstreamNames} installed={installed} />
+        ) : kind === 'upstreams' ? (
           <UpstreamForm value={formValue} onChange={fromForm} problems={formProblems} show={(x) => show(x, format)} format={format} />
+        ) : kind === 'consumers' ? (
+          <ConsumerForm value={formValue} onChange={fromForm} problems={formProblems} show={(x) => show(x, format)} format={format} installed={installed} />
+        ) : (
+          <GlobalPluginForm value={formValue} onChange={fromForm} problems={formProblems} show={(x) => show(x, format)} format={format} installed={installed} />
         )
       ) : (
         <>

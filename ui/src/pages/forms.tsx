@@ -3,164 +3,23 @@
 // with only the edited key changed, so keys the form has no field for are kept as they were. The
 // editor validates that object (ui/src/validate.ts) and passes the problems in; each is shown by the
 // field its path points at, and the rest above the form.
-import { useState } from 'preact/hooks'
-import { parse } from 'yaml'
 import * as v from 'virtual:validators'
-import type { Problem } from '../validate'
+import { FieldErrors, GeneralErrors, aria, assign, duration, fid, isObj, lines, num, withKey, type FormProps, type Obj } from './form-fields'
+import { PluginList, pluginListKeys, type InstalledPlugin } from './plugin-list'
 
-type Obj = Record<string, unknown>
-export type FormProblem = Problem & { full: string }
-const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x)
-
-export interface FormProps {
-  value: Obj
-  onChange: (next: Obj) => void
-  /** Problems with paths relative to the resource ("paths[0]", "targets[1].url"); `full` is the document path. */
-  problems: FormProblem[]
-  /** How the text view shows a value (YAML or JSON), for plugin configs. */
-  show: (v: unknown) => string
-  format: 'yaml' | 'json'
-}
-
-/** Sets `key` on a copy of `obj`, or drops it when `val` is undefined. */
-function withKey(obj: Obj, key: string, val: unknown): Obj {
-  const next = { ...obj }
-  if (val === undefined) delete next[key]
-  else next[key] = val
-  return next
-}
-
-const matches = (rel: string, key: string) => rel === key || rel.startsWith(`${key}[`) || rel.startsWith(`${key}.`)
-
-/** Each problem goes to the longest field key its path starts with; the others are general. */
-export function assign(problems: FormProblem[], keys: string[]): { byField: Map<string, FormProblem[]>; general: FormProblem[] } {
-  const byField = new Map<string, FormProblem[]>()
-  const general: FormProblem[] = []
-  for (const p of problems) {
-    const key = keys.filter((k) => matches(p.path, k)).sort((a, b) => b.length - a.length)[0]
-    if (key === undefined) general.push(p)
-    else byField.set(key, [...(byField.get(key) ?? []), p])
-  }
-  return { byField, general }
-}
-
-const fid = (key: string) => `field-${key.replace(/[^A-Za-z0-9_-]/g, '_')}`
-
-/** The problems of one field, next to it: the input points here with aria-describedby. */
-function FieldErrors({ field, problems }: { field: string; problems: FormProblem[] | undefined }) {
-  return (
-    <div id={`${fid(field)}-err`} class="field-error" aria-live="polite" data-testid="field-error" data-field={field}>
-      {(problems ?? []).map((p, i) => (
-        <p key={i} class="error">
-          <code>{p.full}</code>: {p.message}
-          {p.hint !== undefined && <span class="hint"> — {p.hint}</span>}
-        </p>
-      ))}
-    </div>
-  )
-}
-
-function aria(field: string, byField: Map<string, FormProblem[]>, help?: string) {
-  return {
-    id: fid(field),
-    'aria-describedby': [help, `${fid(field)}-err`].filter((x) => x !== undefined).join(' '),
-    'aria-invalid': (byField.get(field)?.length ?? 0) > 0,
-  }
-}
-
-/** A list of strings as a text area, one per line; empty → the key is dropped. */
-function lines(text: string): string[] | undefined {
-  return text === '' ? undefined : text.split('\n')
-}
-
-/** A number input's value: empty → dropped, else a number (the validator says if it must be an integer). */
-function num(text: string): number | undefined {
-  return text.trim() === '' ? undefined : Number(text)
-}
-
-/** A duration field: "2s", or digits as integer milliseconds. */
-function duration(text: string): string | number | undefined {
-  const t = text.trim()
-  return t === '' ? undefined : /^\d+$/.test(t) ? Number(t) : t
-}
-
-export function GeneralErrors({ problems }: { problems: FormProblem[] }) {
-  return (
-    <div aria-live="polite" data-testid="form-problems">
-      {problems.length > 0 && (
-        <ul class="errors error">
-          {problems.map((p, i) => (
-            <li key={i}>
-              <code>{p.full}</code>: {p.message}
-              {p.hint !== undefined && <span class="hint"> — {p.hint}</span>}
-            </li>
-          ))}
-        </ul>
-      )}
-    </div>
-  )
-}
+export { assign, type FormProblem, type FormProps } from './form-fields'
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
-/** One plugin of the route: its config as YAML/JSON, parsed as you type. */
-function PluginRow({ i, plugin, byField, onChange, onRemove, show }: { i: number; plugin: Obj; byField: Map<string, FormProblem[]>; onChange: (p: Obj) => void; onRemove: () => void; show: (v: unknown) => string }) {
-  const name = typeof plugin.name === 'string' ? plugin.name : ''
-  const initial = plugin.config === undefined ? '' : typeof plugin.config === 'string' ? plugin.config : show(plugin.config)
-  const [raw, setRaw] = useState(initial)
-  const [syntax, setSyntax] = useState<string | null>(null)
-  const key = `plugins[${i}].config`
-  const input = (text: string) => {
-    setRaw(text)
-    if (text.trim() === '') {
-      setSyntax(null)
-      return onChange(withKey(plugin, 'config', undefined))
-    }
-    try {
-      const value: unknown = parse(text)
-      setSyntax(null)
-      onChange(withKey(plugin, 'config', value))
-    } catch (e) {
-      // Kept as the text it is: the validator then says the config must be a mapping, and the
-      // text view shows what was typed.
-      setSyntax(`YAML/JSON: ${(e as Error).message.split('\n')[0]}`)
-      onChange(withKey(plugin, 'config', text))
-    }
-  }
-  return (
-    <li class="plugin-row" data-plugin={name}>
-      <div class="row-head">
-        <strong>{name}</strong>
-        <button type="button" class="link" onClick={onRemove} aria-label={`Remove plugin ${name}`}>
-          Remove
-        </button>
-      </div>
-      <FieldErrors field={`plugins[${i}]`} problems={byField.get(`plugins[${i}]`)} />
-      <label for={fid(key)}>{name} config</label>
-      <textarea class="small" spellcheck={false} rows={Math.max(3, raw.split('\n').length + 1)} value={raw} {...aria(key, byField)} aria-invalid={syntax !== null || (byField.get(key)?.length ?? 0) > 0} onInput={(e) => input((e.target as HTMLTextAreaElement).value)} />
-      <div aria-live="polite">{syntax !== null && <p class="error">{syntax}</p>}</div>
-      <FieldErrors field={key} problems={byField.get(key)} />
-    </li>
-  )
-}
-
-export function RouteForm({ value, onChange, problems, show, format, upstreams }: FormProps & { upstreams: string[] }) {
+export function RouteForm({ value, onChange, problems, show, format, upstreams, installed }: FormProps & { upstreams: string[]; installed: InstalledPlugin[] }) {
   const plugins = Array.isArray(value.plugins) ? (value.plugins as unknown[]) : []
-  const keys = ['name', 'hosts', 'paths', 'methods', 'upstream', 'strip_prefix', 'priority', 'plugins', ...plugins.flatMap((_, i) => [`plugins[${i}]`, `plugins[${i}].config`])]
+  const keys = ['name', 'hosts', 'paths', 'methods', 'upstream', 'strip_prefix', 'priority', ...pluginListKeys('plugins', plugins)]
   const { byField, general } = assign(problems, keys)
-  const [adding, setAdding] = useState('')
   const set = (key: string, val: unknown) => onChange(withKey(value, key, val))
   const str = (key: string) => (typeof value[key] === 'string' ? (value[key] as string) : value[key] === undefined ? '' : String(value[key]))
   const list = (key: string) => (Array.isArray(value[key]) ? (value[key] as unknown[]).map(String).join('\n') : '')
   const methods = Array.isArray(value.methods) ? (value.methods as unknown[]).map(String) : []
   const known = [...new Set([...upstreams, ...(typeof value.upstream === 'string' && value.upstream !== '' ? [value.upstream] : [])])].sort()
-  const setPlugins = (next: unknown[]) => set('plugins', next.length === 0 ? undefined : next)
-  const add = () => {
-    const n = adding.trim()
-    if (n === '') return
-    setPlugins([...plugins, { name: n }])
-    setAdding('')
-  }
   return (
     <div class="resource-form" data-testid="route-form">
       <GeneralErrors problems={general} />
@@ -221,54 +80,7 @@ export function RouteForm({ value, onChange, problems, show, format, upstreams }
         ))}
       </fieldset>
       <FieldErrors field="methods" problems={byField.get('methods')} />
-      <fieldset class="plugins-edit">
-        <legend>Plugins</legend>
-        <FieldErrors field="plugins" problems={byField.get('plugins')} />
-        {plugins.length === 0 && <p class="muted">No plugins on this route (the global ones still apply).</p>}
-        <ul class="rows">
-          {plugins.map((p, i) => (
-            <PluginRow
-              key={`${i}-${String((p as Obj | null)?.name)}-${format}`}
-              i={i}
-              plugin={isObj(p) ? p : {}}
-              byField={byField}
-              show={show}
-              onChange={(np) => setPlugins(plugins.map((x, j) => (j === i ? np : x)))}
-              onRemove={() => setPlugins(plugins.filter((_, j) => j !== i))}
-            />
-          ))}
-        </ul>
-        <div class="add-row">
-          <div>
-            <label for="add-plugin">Plugin to add</label>
-            <input
-              id="add-plugin"
-              type="text"
-              list="installed-plugins"
-              value={adding}
-              aria-describedby="add-plugin-help"
-              onInput={(e) => setAdding((e.target as HTMLInputElement).value)}
-              onKeyDown={(e) => {
-                if (e.key === 'Enter') {
-                  e.preventDefault()
-                  add()
-                }
-              }}
-            />
-            <datalist id="installed-plugins">
-              {v.pluginNames.map((n) => (
-                <option key={n} value={n} />
-              ))}
-            </datalist>
-            <p id="add-plugin-help" class="muted">
-              Built-in: {v.pluginNames.join(', ')}. A user plugin (PORTICO_PLUGINS) by its name; the dry run checks it is installed.
-            </p>
-          </div>
-          <button type="button" onClick={add} disabled={adding.trim() === ''}>
-            Add plugin
-          </button>
-        </div>
-      </fieldset>
+      <PluginList listKey="plugins" plugins={plugins} byField={byField} show={show} format={format} installed={installed} empty="No plugins on this route (the global ones still apply)." onChange={(next) => set('plugins', next)} />
     </div>
   )
 }
