@@ -148,13 +148,26 @@ export function hashConfig(config: unknown): string {
   return createHash('sha256').update(canonicalJson(config)).digest('hex')
 }
 
+// Loops and string appends rather than entries/filter/sort/map per object: on a 10,000-route
+// document this was ~50 ms of every reload in the primary, half of it allocation. The output is
+// byte for byte what it was (keys in UTF-16 code unit order, undefined members left out, undefined
+// array items as null): fleet records and restarts compare these hashes.
 function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`
+  if (Array.isArray(v)) {
+    let out = '['
+    for (let i = 0; i < v.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(v[i])
+    return out + ']'
+  }
   if (typeof v === 'object' && v !== null) {
-    const entries = Object.entries(v)
-      .filter(([, x]) => x !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`
+    const obj = v as Record<string, unknown>
+    const keys = Object.keys(obj).sort()
+    let out = '{'
+    for (const k of keys) {
+      const x = obj[k]
+      if (x === undefined) continue
+      out += (out.length === 1 ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(x)
+    }
+    return out + '}'
   }
   return JSON.stringify(v) ?? 'null'
 }
