@@ -6,8 +6,7 @@ import assert from 'node:assert/strict'
 import { createHmac, generateKeyPairSync } from 'node:crypto'
 import { request } from 'undici'
 import { SignJWT, base64url } from 'jose'
-import { startOrigin, type Origin } from '../helpers/origin.js'
-import { startInProc, type InProcGateway } from '../helpers/inproc.js'
+import { pluginGateway } from '../helpers/scaffold.js'
 import { startOidc, type Oidc } from '../helpers/oidc.js'
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -22,17 +21,16 @@ function hmacToken(header: Record<string, unknown>, payload: Record<string, unkn
 }
 
 describe('jwt attacks', () => {
-  let up: Origin
   let idp: Oidc
-  let gw: InProcGateway
   let good: string
 
+  // The provider is started first: the routes name its JWKS URI. Its after hook is registered after
+  // pluginGateway()'s, so the gateway stops fetching from it before it goes away.
   before(async () => {
-    ;[up, idp] = await Promise.all([startOrigin(), startOidc()])
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+    idp = await startOidc()
+  })
+  const gw = pluginGateway({
+    routes: () => `
   - name: pem
     paths: [/pem/*]
     upstream: o
@@ -52,20 +50,21 @@ routes:
           issuer: ${idp.issuer}
           audience: ${idp.audience}
           jwks_refetch_cooldown: 1h
-`)
+`,
+  })
+  before(async () => {
     good = await idp.token()
   })
   after(async () => {
-    await gw?.close()
-    await Promise.all([up?.close(), idp?.stop()])
+    await idp?.stop()
   })
 
   async function refused(path: string, token: string, headers: Record<string, string> = {}, expect = 401) {
-    const seen = up.seen.length
+    const seen = gw.up.seen.length
     const r = await request(`${gw.url}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } })
     const text = await r.body.text()
     assert.equal(r.statusCode, expect, text)
-    assert.equal(up.seen.length, seen, 'the origin was reached')
+    assert.equal(gw.up.seen.length, seen, 'the origin was reached')
     assert.doesNotMatch(text, /jose|JWS|signature|ERR_|kid|stack/i, 'internal detail leaked')
     return r
   }
@@ -134,12 +133,12 @@ routes:
   })
 
   test('a token in a place the route does not read is not used', async () => {
-    const seen = up.seen.length
+    const seen = gw.up.seen.length
     const r = await request(`${gw.url}/idp/x?access_token=${good}`, { headers: { cookie: `access_token=${good}`, 'x-token': good } })
     await r.body.dump()
     assert.equal(r.statusCode, 401)
     assert.equal(r.headers['www-authenticate'], 'Bearer realm="portico"')
-    assert.equal(up.seen.length, seen)
+    assert.equal(gw.up.seen.length, seen)
     await refused('/idp/x', good.replace('Bearer ', ''), { authorization: `Basic ${Buffer.from(`u:${good}`).toString('base64')}` })
   })
 
