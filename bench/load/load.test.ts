@@ -4,11 +4,12 @@
 // cannot start (a module it imports not built beside it) fails here, not in the next benchmark run.
 import { test, describe, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseAutocannon, parseWrk } from './load.js'
-import { freePort, get, parseStatTicks, startProc, waitFor } from './procs.js'
+import { parseAutocannon, parseH2load, parseWrk } from './load.js'
+import { freePort, get, h2get, parseStatTicks, startProc, waitFor } from './procs.js'
 import type { Proc } from './procs.js'
 import { median, ratiosLine, summarize } from './report.js'
 import type { Measurement, SubjectResult } from './report.js'
+import { GRPC_PATH, GRPC_REQUEST } from './scenarios.js'
 import { buildScripts } from './scripts.js'
 
 const WRK_OUT = `Running 2s test @ http://127.0.0.1:40001/bench
@@ -42,7 +43,27 @@ const WRK2_OUT = `Running 10s test @ http://127.0.0.1:40001/bench
 Requests/sec:   1999.00
 `
 
+const H2LOAD_OUT = `starting benchmark...
+spawning thread #0: 10 total client(s). Timing-based test with 0s of warm-up time and 2s of main duration for measurements.
+
+finished in 2.00s, 4050.50 req/s, 1.02MB/s
+requests: 8101 total, 8301 started, 8101 done, 8090 succeeded, 11 failed, 3 errored, 1 timeout
+status codes: 8290 2xx, 0 3xx, 0 4xx, 8 5xx
+traffic: 2.04MB (2140000) total, 150.00KB (153600) headers (space savings 90.00%), 791.00KB (810000) data
+                     min         max         mean         sd        +/- sd
+time for request:      512us     12.50ms      4.90ms      1.10ms    70.00%
+time for connect:      120us       300us       200us        50us    60.00%
+time to 1st byte:      900us      2.00ms      1.50ms       300us    60.00%
+req/s           :     400.00      410.00      405.05        3.00    70.00%
+`
+
 describe('load tool output', () => {
+  test('h2load: succeeded streams, not the status-code line (it counts heads of unfinished ones)', () => {
+    const r = parseH2load(H2LOAD_OUT)
+    assert.deepEqual([r.requests, r.durationS, r.rps, r.non2xx, r.socketErrors, r.p50Ms, r.p99Ms], [8090, 2, 4045, 11, 4, 4.9, 12.5])
+    assert.throws(() => parseH2load('connect error'), /unexpected output/)
+  })
+
   test('wrk: requests, rate, percentiles in any unit, errors', () => {
     const r = parseWrk(WRK_OUT, 'wrk')
     assert.equal(r.requests, 24500)
@@ -136,5 +157,34 @@ describe('floor proxy', () => {
 
     await origin.stop()
     assert.equal((await get(url)).status, 502)
+  })
+})
+
+describe('h2 floor', () => {
+  const procs: Proc[] = []
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop()))
+  })
+
+  test('forwards a GET and a unary gRPC call (trailers included) over h2c, 502 when the origin is gone', async () => {
+    const scripts = buildScripts()
+    const [originPort, h1Port, floorPort] = [await freePort(), await freePort(), await freePort()]
+    const origin = startProc('origin-h2', process.execPath, [scripts['origin-h2']], { env: { ...process.env, PORT: String(originPort), H1_PORT: String(h1Port) } })
+    procs.push(origin)
+    const floor = startProc('floor-h2', process.execPath, [scripts['floor-h2']], {
+      env: { ...process.env, PORT: String(floorPort), ORIGIN: `http://127.0.0.1:${originPort}` },
+    })
+    procs.push(floor)
+    const url = `http://127.0.0.1:${floorPort}`
+    await waitFor(floor, 'the h2 floor to answer', async () => (await h2get(url, '/bench')).status === 200, 10_000)
+
+    assert.equal((await h2get(url, '/bench')).body, 'x'.repeat(100))
+    const call = await h2get(url, GRPC_PATH, { 'content-type': 'application/grpc', te: 'trailers' }, GRPC_REQUEST)
+    assert.deepEqual([call.status, call.body.length, call.grpcStatus], [200, 100, '0'])
+    // nginx's side of the h2 scenario: the origin's HTTP/1.1 port answers the same bytes.
+    assert.equal((await get(`http://127.0.0.1:${h1Port}/bench`)).body, 'x'.repeat(100))
+
+    await origin.stop()
+    assert.equal((await h2get(url, '/bench')).status, 502)
   })
 })

@@ -22,9 +22,19 @@ export interface LoadOptions {
   connections: number
   headers: Record<string, string>
   core: number | undefined
+  /** HTTP/2 scenarios: h2load with this many connections and streams per connection instead. */
+  h2?: H2Load
+}
+
+export interface H2Load {
+  clients: number
+  streams: number
+  /** Request body file (h2load -d; the request becomes a POST), for gRPC calls. */
+  dataFile?: string
 }
 
 export const WRK = which('wrk')
+export const H2LOAD = which('h2load')
 export const WRK2 = which('wrk2')
 export const AUTOCANNON = join(dirname(createRequire(import.meta.url).resolve('autocannon/package.json')), 'autocannon.js')
 
@@ -42,6 +52,7 @@ const headerArgs = (flag: string, headers: Record<string, string>, sep: string):
 
 /** Closed-loop throughput: as many requests as `connections` keep-alive connections can get through. */
 export async function throughput(o: LoadOptions): Promise<LoadResult> {
+  if (o.h2) return h2load(o, o.h2)
   if (WRK) {
     const args = ['-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--latency', ...headerArgs('-H', o.headers, ': '), o.url]
     return parseWrk(await capture('wrk', WRK, args, o.core), 'wrk')
@@ -74,6 +85,42 @@ export async function fixedRate(o: LoadOptions & { rate: number; pacedScript: st
     p99Ms: r.p99Ms,
     non2xx: r.non2xx,
     socketErrors: r.errors,
+  }
+}
+
+/** h2load (nghttp2-client): `clients` h2c connections, `streams` concurrent streams on each, closed loop. */
+async function h2load(o: LoadOptions, h: H2Load): Promise<LoadResult> {
+  if (!H2LOAD) throw new Error('h2load is not installed (Debian package nghttp2-client)')
+  const args = [`-c${h.clients}`, `-m${h.streams}`, '-t1', `-D${o.durationS}`, ...headerArgs('-H', o.headers, ': '), ...(h.dataFile ? ['-d', h.dataFile] : []), o.url]
+  return parseH2load(await capture('h2load', H2LOAD, args, o.core))
+}
+
+/**
+ * Parse h2load's report. It prints no percentiles, only min/max/mean of "time for request", so
+ * p50Ms carries the mean and p99Ms the max (the table's latency columns come from the fixed-rate
+ * run, which the HTTP/2 scenarios do not have). A gRPC call counts as succeeded on a 2xx: h2load
+ * does not read grpc-status (the probe before the run checks it is 0).
+ */
+export function parseH2load(text: string): LoadResult {
+  const fin = /finished in ([\d.]+)(us|ms|s|m),/.exec(text)
+  const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(text)
+  if (!fin || !req) throw new Error(`h2load: unexpected output: ${text.slice(0, 500)}`)
+  const t = /time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)/.exec(text)
+  const durationS = toMs(fin[1] as string, fin[2] as string) / 1000
+  // "succeeded" is done with a 2xx; the status-code line also counts streams whose head arrived
+  // but that had not ended when the duration ran out, so it can exceed "done".
+  const ok = Number(req[4])
+  const done = Number(req[3])
+  return {
+    tool: 'h2load',
+    requests: ok,
+    durationS,
+    rps: ok / durationS,
+    p50Ms: t ? toMs(t[5] as string, t[6] as string) : NaN,
+    p99Ms: t ? toMs(t[3] as string, t[4] as string) : NaN,
+    non2xx: done - ok,
+    // errored includes failed; timeouts are separate.
+    socketErrors: Number(req[6]) + Number(req[7]),
   }
 }
 

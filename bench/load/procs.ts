@@ -4,6 +4,7 @@ import { spawn, execFileSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { accessSync, constants, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
+import { connect as h2connect } from 'node:http2'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { delimiter, join } from 'node:path'
@@ -302,4 +303,44 @@ export function selfAndReapedTicks(): number {
   const f = rest.slice(rest.lastIndexOf(')') + 2).split(' ')
   // fields 14-17: utime stime cutime cstime
   return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
+}
+
+/**
+ * One HTTP/2 request by prior knowledge (h2c) on its own session, closed after: the probe of the h2
+ * and grpc scenarios. `body` makes it a POST; gRPC's status is read from the trailers.
+ */
+export function h2get(url: string, path: string, headers: Record<string, string> = {}, body?: Buffer, timeoutMs = 2000): Promise<Probe & { grpcStatus?: string }> {
+  return new Promise((resolve, reject) => {
+    const session = h2connect(url)
+    const timer = setTimeout(() => {
+      session.destroy()
+      reject(new Error(`h2 ${path} on ${url}: no answer in ${timeoutMs}ms`))
+    }, timeoutMs)
+    const fail = (err: Error): void => {
+      clearTimeout(timer)
+      session.destroy()
+      reject(err)
+    }
+    session.on('error', fail)
+    const req = session.request({ ':method': body ? 'POST' : 'GET', ':path': path, ...headers }, { endStream: body === undefined })
+    let status = 0
+    let grpcStatus: string | undefined
+    let text = ''
+    req.on('response', (h) => {
+      status = Number(h[':status'])
+      if (h['grpc-status'] !== undefined) grpcStatus = String(h['grpc-status'])
+    })
+    req.on('trailers', (t) => {
+      if (t['grpc-status'] !== undefined) grpcStatus = String(t['grpc-status'])
+    })
+    req.setEncoding('latin1')
+    req.on('data', (c: string) => (text += c))
+    req.on('end', () => {
+      clearTimeout(timer)
+      session.close()
+      resolve({ status, body: text, ...(grpcStatus !== undefined ? { grpcStatus } : {}) })
+    })
+    req.on('error', fail)
+    if (body) req.end(body)
+  })
 }

@@ -66,6 +66,30 @@ export function idleLine(idle: IdleResult[]): string {
   return `idle CPU (no traffic): ${idle.map((i) => (i.status === 'ok' ? `${i.name} ${i.cpuMsPerS!.toFixed(2)} ms/s` : `${i.name} failed (${i.reason})`)).join(', ')}`
 }
 
+/** Memory per open HTTP/2 stream (run.ts measureStreams). */
+export interface StreamsResult {
+  name: string
+  status: 'ok' | 'failed'
+  reason?: string
+  /** Streams whose 200 head arrived (the target is sessions × perSession). */
+  streams?: number
+  /** VmRSS of the serving process (Portico's worker) after one request, and with the streams open. */
+  rssBeforeMB?: number
+  rssOpenMB?: number
+  bytesPerStream?: number
+}
+
+export function streamsLine(r: StreamsResult[]): string {
+  const one = (x: StreamsResult): string =>
+    x.status === 'ok'
+      ? `${x.name} ${x.streams} streams: RSS ${x.rssBeforeMB!.toFixed(1)} → ${x.rssOpenMB!.toFixed(1)} MB, ${(x.bytesPerStream! / 1024).toFixed(1)} KB/stream`
+      : `${x.name} failed (${x.reason})`
+  const p = r.find((x) => x.name === 'portico' && x.status === 'ok')
+  const f = r.find((x) => x.name === 'floor-h2' && x.status === 'ok')
+  const ratio = p && f && f.bytesPerStream! > 0 ? `; portico vs floor-h2: ${(p.bytesPerStream! / f.bytesPerStream!).toFixed(2)}× per stream` : ''
+  return `open HTTP/2 streams (worker RSS): ${r.map(one).join(', ')}${ratio}`
+}
+
 export interface Report {
   startedAt: string
   finishedAt: string
@@ -73,6 +97,7 @@ export interface Report {
   settings: Record<string, string | number>
   method: string[]
   idle?: IdleResult[]
+  streams?: StreamsResult[]
   scenarios: ScenarioResult[]
 }
 
@@ -122,8 +147,9 @@ function cells(s: SubjectResult): string[] {
     x.cpuUsPerReq.toFixed(1),
     // direct's CPU is the origin's, not a proxy's: a ratio to the floor would compare unlike things.
     x.cpuRatioToFloor === null || s.role === 'reference' ? '—' : `${x.cpuRatioToFloor.toFixed(2)}×`,
-    x.p50Ms.toFixed(3),
-    x.p99Ms.toFixed(3),
+    // No fixed-rate run in the HTTP/2 scenarios: no latency figure.
+    Number.isFinite(x.p50Ms) ? x.p50Ms.toFixed(3) : '—',
+    Number.isFinite(x.p99Ms) ? x.p99Ms.toFixed(3) : '—',
     x.rssMB.toFixed(1),
     String(x.errors),
     x.noisePct.toFixed(0),
@@ -178,6 +204,7 @@ export function markdown(r: Report): string {
   out.push('', '| setting | |', '|---|---|')
   for (const [k, v] of Object.entries(r.settings)) out.push(`| ${k} | ${v} |`)
   if (r.idle !== undefined && r.idle.length > 0) out.push('', '## Idle', '', idleLine(r.idle))
+  if (r.streams !== undefined && r.streams.length > 0) out.push('', '## Open HTTP/2 streams', '', streamsLine(r.streams))
   for (const sc of r.scenarios) {
     out.push('', `## Scenario \`${sc.name}\``, '', sc.description, '')
     out.push(`| ${HEAD.join(' | ')} |`, `|${HEAD.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`)

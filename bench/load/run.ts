@@ -6,7 +6,9 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect } from 'node:net'
-import { fixedRate, throughput, WRK, WRK2 } from './load.js'
+import { connect as h2connect } from 'node:http2'
+import type { ClientHttp2Session } from 'node:http2'
+import { fixedRate, H2LOAD, throughput, WRK, WRK2 } from './load.js'
 import {
   CLK_TCK,
   canPin,
@@ -14,6 +16,7 @@ import {
   cpuMicrosExact,
   freePort,
   get,
+  h2get,
   installCleanupHandlers,
   lastLines,
   machineBusyTicks,
@@ -25,10 +28,10 @@ import {
   waitFor,
   which,
 } from './procs.js'
-import type { Proc } from './procs.js'
-import { idleLine, markdown, summarize, textTable } from './report.js'
-import type { IdleResult, Measurement, Report, ScenarioResult, SubjectResult } from './report.js'
-import { scenarios, services } from './scenarios.js'
+import type { Probe, Proc } from './procs.js'
+import { idleLine, markdown, streamsLine, summarize, textTable } from './report.js'
+import type { IdleResult, Measurement, Report, ScenarioResult, StreamsResult, SubjectResult } from './report.js'
+import { GRPC_REQUEST, OPEN_STREAMS, openStreamsConfig, scenarios, services } from './scenarios.js'
 import type { Scenario } from './scenarios.js'
 import { buildScripts, repoRoot } from './scripts.js'
 import type { ScriptName } from './scripts.js'
@@ -89,6 +92,7 @@ function machineInfo(): Record<string, string> {
     kernel: release(),
     node: process.version,
     portico: `${pkgVersion('portico')} (commit ${git.status === 0 ? git.stdout.trim() : 'none'})`,
+    h2load: H2LOAD ? firstLine(H2LOAD, ['--version']) : 'not installed (Debian package nghttp2-client): h2 and grpc skipped',
     wrk: WRK ? firstLine(WRK, ['-v']) : 'not installed (throughput by autocannon)',
     wrk2: WRK2 ? firstLine(WRK2, ['-v']) : 'not installed (fixed rate by paced.ts)',
     autocannon: pkgVersion('autocannon'),
@@ -113,19 +117,36 @@ function method(): string[] {
     `Each figure is the median over ${settings.rounds} round(s); the subject order rotates every round.`,
     `noise: CPU used during the measured runs by processes that are not part of the benchmark (from /proc/stat), in % of one core; the largest over rounds. Above ~10% the figures, latency first, are disturbed.`,
     `direct: the load goes straight to the origin (no proxy); its CPU column is the origin's own cost.`,
+    `h2, grpc: h2load -c10 -m20 -t1 over h2c in the same slices (a gRPC call: POST of one 17-byte frame from a file, content-type application/grpc, te: trailers); no fixed-rate run, so no latency columns; × floor is against floor-h2 (node:http2 server + one node:http2 client session). Open streams: 10 sessions × 1,000 held streams, VmRSS of the serving process before and with them open.`,
   ]
 }
 
-async function startOrigins(sc: Scenario, script: string): Promise<Array<{ url: string; pid: number; proc: Proc }>> {
-  const out = []
+type Origin = { url: string; pid: number; proc: Proc; h1Url?: string }
+
+async function startOrigins(sc: Scenario, scripts: Record<ScriptName, string>): Promise<Origin[]> {
+  const out: Origin[] = []
   for (let i = 0; i < sc.origins; i++) {
-    const port = await freePort()
-    const proc = startProc(`origin ${i + 1}`, process.execPath, [script], { core: LOAD_CORE, env: { ...env, NODE_ENV: 'production', PORT: String(port) } })
+    const [port, h1Port] = [await freePort(), await freePort()]
+    const script = sc.http2 ? scripts['origin-h2'] : scripts.origin
+    const proc = startProc(`origin ${i + 1}`, process.execPath, [script], { core: LOAD_CORE, env: { ...env, NODE_ENV: 'production', PORT: String(port), H1_PORT: String(h1Port) } })
     const url = `http://127.0.0.1:${port}`
-    await waitFor(proc, 'the origin to listen', async () => (await get(url + sc.path)).status === 200, READY_TIMEOUT_MS)
-    out.push({ url, pid: proc.pid, proc })
+    const h1Url = `http://127.0.0.1:${h1Port}`
+    const listening = sc.http2
+      ? async () => (await h2get(url, '/')).status === 200 && (await get(h1Url + '/')).status === 200
+      : async () => (await get(url + sc.path)).status === 200
+    await waitFor(proc, 'the origin to listen', listening, READY_TIMEOUT_MS)
+    out.push({ url, pid: proc.pid, proc, ...(sc.http2 ? { h1Url } : {}) })
   }
   return out
+}
+
+/** The gRPC request body file h2load sends (-d), written once per run. */
+let grpcBodyFile = ''
+
+/** One request as the load sends it, for the check before a subject is measured. */
+async function probe(sc: Scenario, url: string): Promise<Probe & { grpcStatus?: string }> {
+  if (!sc.http2) return get(url + sc.path, sc.headers)
+  return h2get(url, sc.path, sc.headers, sc.http2.kind === 'grpc' ? GRPC_REQUEST : undefined)
 }
 
 interface Window {
@@ -168,7 +189,16 @@ interface Slices {
   tool: string
 }
 
-const loadFor = (sc: Scenario, run: Running) => ({ url: run.url + sc.path, connections: settings.connections, headers: sc.headers, core: LOAD_CORE })
+const loadFor = (sc: Scenario, run: Running) => ({
+  url: run.url + sc.path,
+  connections: settings.connections,
+  headers: sc.headers,
+  core: LOAD_CORE,
+  ...(sc.http2 ? { h2: { clients: sc.http2.clients, streams: sc.http2.streams, ...(sc.http2.kind === 'grpc' ? { dataFile: grpcBodyFile } : {}) } } : {}),
+})
+
+/** The HTTP/2 scenarios have no fixed-rate run (h2load's --rps gives no percentiles): an empty result. */
+const NO_FIXED_RATE = { tool: 'none', requests: 0, durationS: 0, rps: NaN, p50Ms: NaN, p99Ms: NaN, non2xx: 0, socketErrors: 0 }
 
 async function warmUp(sc: Scenario, run: Running): Promise<void> {
   await throughput({ ...loadFor(sc, run), durationS: settings.warmupS })
@@ -196,8 +226,10 @@ async function finishRound(sc: Scenario, run: Running, originPid: number, round:
   const rss = rssMB(run.pid)
   const logBytes = run.drainLog?.()
   const w2 = cpuWindow(run.pid, originPid)
-  const f = await fixedRate({ ...loadFor(sc, run), durationS: settings.durationS, rate: settings.rate, pacedScript })
-  const b = w2()
+  const f = sc.http2 ? NO_FIXED_RATE : await fixedRate({ ...loadFor(sc, run), durationS: settings.durationS, rate: settings.rate, pacedScript })
+  // No fixed-rate run (HTTP/2): a window of a few ms would turn one clock tick of other work into
+  // a huge "noise" percentage.
+  const b = sc.http2 ? { subjectUs: 0, originUs: 0, noisePct: 0 } : w2()
   run.drainLog?.()
   if (run.proc?.exit) throw new Error(`exited during the run: ${lastLines(run.proc.stderrTail())}`)
   if (acc.requests === 0) throw new Error('no request completed')
@@ -243,6 +275,11 @@ async function startRedis(): Promise<Proc> {
 }
 
 async function runScenario(sc: Scenario, scripts: Record<ScriptName, string>, tmp: string): Promise<ScenarioResult> {
+  if (sc.http2 && H2LOAD === null) {
+    const reason = 'h2load is not installed (Debian package nghttp2-client)'
+    process.stdout.write(`[${sc.name}] skipped: ${reason}\n`)
+    return { name: sc.name, description: sc.description, subjects: subjects.map((s) => ({ name: s.name, role: s.role, status: 'skipped', reason, notes: [], rounds: [] })) }
+  }
   if (sc.redis === true && which('redis-server') === null) {
     const reason = 'redis-server is not installed (Debian package redis-server)'
     process.stdout.write(`[${sc.name}] skipped: ${reason}\n`)
@@ -261,7 +298,7 @@ async function runScenario(sc: Scenario, scripts: Record<ScriptName, string>, tm
 async function runScenarioWith(sc: Scenario, scripts: Record<ScriptName, string>, tmp: string): Promise<ScenarioResult> {
   const dir = join(tmp, sc.name)
   mkdirSync(dir)
-  const origins = await startOrigins(sc, scripts.origin)
+  const origins = await startOrigins(sc, scripts)
   const chosen = subjects.filter((s) => (!settings.subjects || settings.subjects.includes(s.name)) && (s.appliesTo?.(sc) ?? true))
   const results = new Map<Subject, SubjectResult>()
   const running = new Map<Subject, Running>()
@@ -278,8 +315,9 @@ async function runScenarioWith(sc: Scenario, scripts: Record<ScriptName, string>
     try {
       run = await s.start({ scenario: sc, origins, scripts, tmp: dir, core: PROXY_CORE, readyTimeoutMs: READY_TIMEOUT_MS })
       // Same answer as the origin, or the numbers would compare different work.
-      const probe = await get(run.url + sc.path, sc.headers)
-      if (probe.status !== 200 || probe.body.length !== 100) throw new Error(`GET ${sc.path} answered ${probe.status} with ${probe.body.length} bytes, expected 200 with 100`)
+      const p = await probe(sc, run.url)
+      if (p.status !== 200 || p.body.length !== 100) throw new Error(`${sc.path} answered ${p.status} with ${p.body.length} bytes, expected 200 with 100`)
+      if (sc.http2?.kind === 'grpc' && p.grpcStatus !== '0') throw new Error(`${sc.path}: grpc-status ${p.grpcStatus ?? 'missing'}, expected 0`)
       r.notes.push(...run.notes)
       running.set(s, run)
     } catch (err) {
@@ -308,7 +346,7 @@ async function runScenarioWith(sc: Scenario, scripts: Record<ScriptName, string>
   for (let round = 1; round <= settings.rounds; round++) {
     // Rotate the order each round (and each slice) so no subject is always measured first or last.
     const order = rotate([...running.keys()], round - 1)
-    process.stdout.write(`[${sc.name}] round ${round}/${settings.rounds}: warm-up, ${slices} interleaved slices, fixed rate (${order.map((s) => s.name).join(', ')})\n`)
+    process.stdout.write(`[${sc.name}] round ${round}/${settings.rounds}: warm-up, ${slices} interleaved slices${sc.http2 ? '' : ', fixed rate'} (${order.map((s) => s.name).join(', ')})\n`)
     for (const s of order) await guarded(s, round, (run) => warmUp(sc, run))
     const acc = new Map<Subject, Slices>(order.map((s) => [s, { requests: 0, durationS: 0, subjectUs: 0, originUs: 0, noisePct: 0, non2xx: 0, socketErrors: 0, p50Sum: 0, p99Sum: 0, tool: '' }]))
     for (let k = 0; k < slices; k++) {
@@ -338,7 +376,7 @@ async function measureIdle(scripts: Record<ScriptName, string>, tmp: string): Pr
   const sc = scenarios.find((s) => s.name === 'plain') as Scenario
   const dir = join(tmp, 'idle')
   mkdirSync(dir)
-  const origins = await startOrigins(sc, scripts.origin)
+  const origins = await startOrigins(sc, scripts)
   const chosen = subjects.filter((s) => ['floor', 'portico', 'portico@compare'].includes(s.name) && s.unavailable() === null)
   const running: Array<[Subject, Running]> = []
   const out: IdleResult[] = []
@@ -364,12 +402,77 @@ async function measureIdle(scripts: Record<ScriptName, string>, tmp: string): Pr
   return out
 }
 
+/**
+ * Memory per open stream: `sessions` h2c sessions from this process, each opening `perSession`
+ * streams of `GET /hold` (the origin sends the head and keeps the stream open), through Portico
+ * (listener max_concurrent_streams raised to `perSession`) and the h2 floor. RSS of the serving
+ * process (Portico's worker) after one request and with every stream's head received; the
+ * difference over the streams is bytes per open stream (client and upstream side together).
+ */
+async function measureStreams(scripts: Record<ScriptName, string>, tmp: string): Promise<StreamsResult[]> {
+  const base = scenarios.find((s) => s.name === 'h2') as Scenario
+  const sc: Scenario = { ...base, gatewayConfig: openStreamsConfig }
+  const dir = join(tmp, 'streams')
+  mkdirSync(dir)
+  const origins = await startOrigins(sc, scripts)
+  const out: StreamsResult[] = []
+  const want = OPEN_STREAMS.sessions * OPEN_STREAMS.perSession
+  try {
+    for (const s of subjects.filter((x) => ['floor-h2', 'portico'].includes(x.name) && (!settings.subjects || settings.subjects.includes(x.name)))) {
+      process.stdout.write(`[streams] ${s.name}: ${want} open streams (${OPEN_STREAMS.sessions} sessions × ${OPEN_STREAMS.perSession})\n`)
+      let run: Running | undefined
+      const sessions: ClientHttp2Session[] = []
+      try {
+        run = await s.start({ scenario: sc, origins, scripts, tmp: dir, core: PROXY_CORE, readyTimeoutMs: READY_TIMEOUT_MS })
+        await h2get(run.url, '/bench')
+        const before = rssMB(run.pid).largest
+        let open = 0
+        const all: Array<Promise<void>> = []
+        for (let i = 0; i < OPEN_STREAMS.sessions; i++) {
+          const session = h2connect(run.url)
+          session.on('error', () => {})
+          sessions.push(session)
+          for (let k = 0; k < OPEN_STREAMS.perSession; k++) {
+            const req = session.request({ ':path': '/hold' })
+            req.on('error', () => {})
+            all.push(
+              new Promise<void>((resolve) => {
+                req.once('response', (h) => {
+                  if (h[':status'] === 200) open++
+                  resolve()
+                })
+                req.once('close', () => resolve())
+              }),
+            )
+          }
+        }
+        const deadline = new Promise<void>((r) => setTimeout(r, 30_000).unref())
+        await Promise.race([Promise.all(all), deadline])
+        // Let the last streams' buffers settle before reading.
+        await new Promise((r) => setTimeout(r, 500))
+        const withStreams = rssMB(run.pid).largest
+        out.push({ name: s.name, status: 'ok', streams: open, rssBeforeMB: before, rssOpenMB: withStreams, bytesPerStream: open > 0 ? ((withStreams - before) * 1024 * 1024) / open : NaN })
+      } catch (err) {
+        out.push({ name: s.name, status: 'failed', reason: (err as Error).message })
+      } finally {
+        for (const session of sessions) session.destroy()
+        await run?.stop()
+      }
+    }
+  } finally {
+    await Promise.all(origins.map((o) => o.proc.stop()))
+  }
+  return out
+}
+
 async function main(): Promise<void> {
   installCleanupHandlers()
   const startedAt = new Date().toISOString()
   const tmp = mkdtempSync(join(tmpdir(), 'portico-bench-'))
   trackTempDir(tmp)
   const scripts = buildScripts()
+  grpcBodyFile = join(tmp, 'grpc-request.bin')
+  writeFileSync(grpcBodyFile, GRPC_REQUEST)
   const machine = machineInfo()
   const chosen = scenarios.filter((s) => !settings.scenarios || settings.scenarios.includes(s.name))
   if (chosen.length === 0) throw new Error(`bench: no scenario named ${settings.scenarios?.join(', ')}; have ${scenarios.map((s) => s.name).join(', ')}`)
@@ -378,6 +481,8 @@ async function main(): Promise<void> {
   const idle = settings.idleS > 0 ? await measureIdle(scripts, tmp) : []
   const results: ScenarioResult[] = []
   for (const sc of chosen) results.push(await runScenario(sc, scripts, tmp))
+  // With the h2 scenario: memory per open stream (BENCH_STREAMS=0 skips it).
+  const streams = chosen.some((s) => s.name === 'h2') && env.BENCH_STREAMS !== '0' && H2LOAD !== null ? await measureStreams(scripts, tmp) : []
   await stopAll()
 
   const report: Report = {
@@ -394,6 +499,7 @@ async function main(): Promise<void> {
     },
     method: method(),
     idle,
+    ...(streams.length > 0 ? { streams } : {}),
     scenarios: results,
   }
   const resultsDir = join(repoRoot, 'bench', 'results')
@@ -409,6 +515,7 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${Object.entries(machine).map(([k, v]) => `${k}: ${v}`).join('\n')}\n\n`)
   if (idle.length > 0) process.stdout.write(`${idleLine(idle)}\n\n`)
   for (const sc of results) process.stdout.write(`${textTable(sc)}\n\n`)
+  if (streams.length > 0) process.stdout.write(`${streamsLine(streams)}\n\n`)
   process.stdout.write(`p50/p99 by ${WRK2 ? 'wrk2' : 'paced.ts'} at ${settings.rate} req/s; req/s and CPU by ${WRK ? 'wrk' : 'autocannon'}. Written bench/results/latest.{json,md} and ${stamp}.{json,md}\n`)
   // Failing only when nothing at all was measured: a subject that fails is reported in the table.
   if (!results.some((sc) => sc.subjects.some((s) => s.summary))) process.exitCode = 1

@@ -31,6 +31,13 @@ export interface Scenario {
    * The scenario verifies a JWT per request: the peers floor+fast-jwt and http-proxy+fast-jwt run
    * too, verifying the same token with fast-jwt (no cache). A getter: keys exist after setup().
    */
+  /**
+   * HTTP/2 scenarios: the origin is origin-h2.ts (h2c), the load is h2load (`clients` connections ×
+   * `streams` streams each), the probe is an h2c request, the subjects are the ones that speak
+   * HTTP/2 (direct, floor-h2, portico, nginx), and there is no fixed-rate run. `grpc`: each
+   * request is a unary gRPC call (POST of one small message, trailers expected).
+   */
+  http2?: { kind: 'h2' | 'grpc'; clients: number; streams: number }
   jwtPeers?: { alg: 'HS256' | 'ES256'; key: string; issuer: string; audience: string }
 }
 
@@ -131,6 +138,23 @@ const base = (p: ScenarioPorts): Pick<Config, 'server' | 'admin' | 'workers' | '
   workers: 1,
   log: { level: 'warn', access_log: true },
 })
+
+/** The HTTP/2 scenarios' Portico: one h2c listener (HTTP/1.1 on the same port too), an h2c upstream. */
+const h2Config = (p: ScenarioPorts, maxStreams = 128): Config => ({
+  ...base(p),
+  server: { listeners: [{ listen: `127.0.0.1:${p.port}`, protocols: ['http1', 'h2c'], http2: { max_concurrent_streams: maxStreams } }] },
+  upstreams: { origin: { protocol: 'h2c', targets: p.origins.map((url) => ({ url })) } },
+  routes: [{ name: 'all', paths: ['/*'], upstream: 'origin' }],
+})
+
+/** The gRPC method every call of the grpc scenario goes to (the origin answers any path alike). */
+export const GRPC_PATH = '/bench.v1.Bench/Unary'
+/** The request of one unary call: a gRPC frame holding a 10-byte protobuf message (field 1, a string). */
+export const GRPC_REQUEST = Buffer.from([0, 0, 0, 0, 12, 0x0a, 10, ...Buffer.from('0123456789')])
+
+/** Open streams held through a subject for the RSS figure (run.ts measureStreams). */
+export const OPEN_STREAMS = { sessions: 10, perSession: 1000 }
+export const openStreamsConfig = (p: ScenarioPorts): Config => h2Config(p, OPEN_STREAMS.perSession)
 
 export const scenarios: Scenario[] = [
   {
@@ -282,5 +306,23 @@ export const scenarios: Scenario[] = [
         },
       ],
     }),
+  },
+  {
+    name: 'h2',
+    description: 'h2c by prior knowledge, h2load -c10 -m20 (20 streams per connection), GET of 100 bytes; portico: h2c listener → h2c upstream, access log on; nginx: listen http2 → proxy_pass HTTP/1.1',
+    origins: 1,
+    path: '/bench',
+    headers: {},
+    http2: { kind: 'h2', clients: 10, streams: 20 },
+    gatewayConfig: (p) => h2Config(p),
+  },
+  {
+    name: 'grpc',
+    description: 'unary gRPC calls (12-byte request message, 100-byte response frame, grpc-status in trailers) over h2c, h2load -c10 -m20; portico: h2c listener → h2c upstream, access log on; nginx: grpc_pass',
+    origins: 1,
+    path: GRPC_PATH,
+    headers: { 'content-type': 'application/grpc', te: 'trailers' },
+    http2: { kind: 'grpc', clients: 10, streams: 20 },
+    gatewayConfig: (p) => h2Config(p),
   },
 ]

@@ -14,7 +14,7 @@ export const repoRoot = join(here, '..', '..')
 // project's node_modules, and nothing lands in the source tree.
 const outDir = join(repoRoot, 'node_modules', '.cache', 'portico-bench')
 
-export const SCRIPTS = ['origin', 'floor', 'paced', 'peers/http-proxy', 'peers/fast-gateway', 'peers/fastify-http-proxy'] as const
+export const SCRIPTS = ['origin', 'origin-h2', 'floor', 'floor-h2', 'paced', 'peers/http-proxy', 'peers/fast-gateway', 'peers/fastify-http-proxy'] as const
 export type ScriptName = (typeof SCRIPTS)[number]
 /** Modules the scripts import (./x.js, ../x.js from peers/): written flat beside them as x.js. */
 const LIBRARIES = ['peer-jwt'] as const

@@ -5,7 +5,7 @@ import { closeSync, existsSync, mkdirSync, openSync, statSync, truncateSync, wri
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
-import { freePort, get, startProc, waitFor, which } from './procs.js'
+import { freePort, get, h2get, startProc, waitFor, which } from './procs.js'
 import type { Proc } from './procs.js'
 import type { Scenario } from './scenarios.js'
 import { repoRoot } from './scripts.js'
@@ -13,7 +13,8 @@ import type { ScriptName } from './scripts.js'
 
 export interface SubjectEnv {
   scenario: Scenario
-  origins: Array<{ url: string; pid: number }>
+  /** h1Url: the HTTP/1.1 port of origin-h2.ts (HTTP/2 scenarios), for nginx's proxy_pass. */
+  origins: Array<{ url: string; pid: number; h1Url?: string }>
   scripts: Record<ScriptName, string>
   /** This scenario's scratch directory (removed at the end of the run). */
   tmp: string
@@ -77,12 +78,13 @@ async function waitServing(proc: Proc, url: string, path: string, timeoutMs: num
  * A Node.js proxy from one of the transpiled scripts (floor and the peers). With `jwt`, it runs only
  * in scenarios with jwtPeers and verifies each request's token with fast-jwt (see floor.ts).
  */
-function nodeScript(name: string, role: Subject['role'], script: ScriptName, packages: string[], jwt = false): Subject {
+function nodeScript(name: string, role: Subject['role'], script: ScriptName, packages: string[], jwt = false, http2 = false): Subject {
   return {
     name,
     role,
     unavailable: () => missingPackage(...packages, ...(jwt ? ['fast-jwt'] : [])),
-    ...(jwt ? { appliesTo: (sc: Scenario) => sc.jwtPeers !== undefined } : {}),
+    // The HTTP/1.1 proxies sit out the HTTP/2 scenarios and the h2 floor sits out the others.
+    appliesTo: (sc: Scenario) => (sc.http2 !== undefined) === http2 && (!jwt || sc.jwtPeers !== undefined),
     async start(env) {
       const port = await freePort()
       const origin = env.origins[0]?.url ?? ''
@@ -93,7 +95,8 @@ function nodeScript(name: string, role: Subject['role'], script: ScriptName, pac
         env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ORIGIN: origin, ...jwtEnv },
       })
       const url = `http://127.0.0.1:${port}`
-      await waitServing(proc, url, env.scenario.path, env.readyTimeoutMs, j ? env.scenario.headers : {})
+      if (http2) await ready(proc, 'an h2c answer', async () => (await h2get(url, '/')).status === 200, env.readyTimeoutMs)
+      else await waitServing(proc, url, env.scenario.path, env.readyTimeoutMs, j ? env.scenario.headers : {})
       return { pid: proc.pid, url, proc, notes: j ? [`verifies every request's ${j.alg} token with fast-jwt (cache off)`] : [], stop: () => proc.stop() }
     },
   }
@@ -175,7 +178,16 @@ const nginx: Subject = {
     const port = await freePort()
     const dir = join(env.tmp, 'nginx')
     mkdirSync(dir, { recursive: true })
-    const origin = new URL(env.origins[0]?.url ?? '')
+    const h2 = env.scenario.http2?.kind
+    // HTTP/2 in front: nginx's proxy_pass speaks HTTP/1.x only, so the h2 scenario goes to the
+    // origin's HTTP/1.1 port; grpc_pass speaks h2c to the origin's HTTP/2 port.
+    const origin = new URL((h2 === 'h2' ? env.origins[0]?.h1Url : env.origins[0]?.url) ?? '')
+    const location =
+      h2 === 'grpc'
+        ? 'grpc_pass grpc://origin;'
+        : `proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";`
     // keepalive_requests: nginx closes a keep-alive connection after 1000 requests by default (both
     // client side and upstream side); the Node servers have no such limit, so lift it for parity.
     writeFileSync(
@@ -197,12 +209,10 @@ http {
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${h2 ? ' http2' : ''};
     keepalive_requests 1000000;
     location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      ${location}
     }
   }
 }
@@ -213,14 +223,17 @@ http {
       core: env.core,
     })
     const url = `http://127.0.0.1:${port}`
-    await waitServing(proc, url, env.scenario.path, env.readyTimeoutMs)
-    return { pid: proc.pid, url, proc, notes: ['one process (master_process off), upstream keepalive 64, access_log off'], stop: () => proc.stop() }
+    if (h2) await ready(proc, 'an h2c answer', async () => (await h2get(url, '/')).status === 200, env.readyTimeoutMs)
+    else await waitServing(proc, url, env.scenario.path, env.readyTimeoutMs)
+    const how = h2 === 'grpc' ? 'listen http2 (h2c) → grpc_pass' : h2 === 'h2' ? 'listen http2 (h2c) → proxy_pass over HTTP/1.1' : 'HTTP/1.1'
+    return { pid: proc.pid, url, proc, notes: [`one process (master_process off), ${how}, upstream keepalive 64, access_log off`], stop: () => proc.stop() }
   },
 }
 
 export const subjects: Subject[] = [
   direct,
   nodeScript('floor', 'floor', 'floor', ['undici']),
+  nodeScript('floor-h2', 'floor', 'floor-h2', [], false, true),
   porticoFrom('portico', repoRoot),
   // BENCH_COMPARE=<another checkout>: that build as a second subject in the same interleaved
   // slices, for an A/B of a change (two separate runs differ by more than most changes do).
