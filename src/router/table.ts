@@ -531,7 +531,9 @@ export class RouteTable<T> {
   match(host: string, method: string, path: string, headers: IncomingHttpHeaders, sni = ''): MatchResult<T> {
     const hadPercent = path.includes('%')
     const fmwPath = hadPercent ? path.replaceAll('%', SENTINEL) : path
-    const exact = this.#exact.get(path)
+    // No lookup at all for a table without exact patterns (a catch-all gateway): callgrind put the
+    // miss at ~0.5 % of a plain proxied request's instructions.
+    const exact = this.#exact.size === 0 ? undefined : this.#exact.get(path)
     // A fresh params object per hit, as find-my-way's: the caller may keep or change it.
     const hit = exact !== undefined ? { store: exact, params: {} } : this.#router.find('GET', fmwPath)
     let best: Entry<T> | undefined
