@@ -11,6 +11,7 @@ import { request } from 'undici'
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose'
 import { startOrigin, freePort, type Origin } from '../../helpers/origin.js'
 import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
+import { pluginGateway } from '../../helpers/scaffold.js'
 import { startOidc, type Oidc } from '../../helpers/oidc.js'
 import { pollUntil } from '../../helpers/poll.js'
 
@@ -20,25 +21,24 @@ interface Echo {
 }
 
 describe('jwt + rbac with a real OpenID provider', () => {
-  let up: Origin
   let idp: Oidc
-  let gw: InProcGateway
   let deadPort: number
 
+  // The provider and the dead port come first: the routes name them. Its after hook is registered
+  // after pluginGateway()'s (below), so the gateway is closed before the provider stops.
   before(async () => {
-    ;[up, idp, deadPort] = await Promise.all([startOrigin(), startOidc(), freePort()])
-    const jwks = `{ jwks_uri: "${idp.jwksUri}", algorithms: [ES256] }`
-    gw = await startInProc(`
-upstreams:
-  o: { targets: [ { url: ${up.url} } ] }
-routes:
+    ;[idp, deadPort] = await Promise.all([startOidc(), freePort()])
+  })
+  const jwks = () => `{ jwks_uri: "${idp.jwksUri}", algorithms: [ES256] }`
+  const gw = pluginGateway({
+    routes: () => `
   - name: api
     paths: [/api/*]
     upstream: o
     plugins:
       - name: jwt
         config:
-          keys: [ ${jwks} ]
+          keys: [ ${jwks()} ]
           issuer: ${idp.issuer}
           audience: ${idp.audience}
           claims_to_headers: { sub: x-user-id, scope: x-scope, roles: x-roles }
@@ -56,25 +56,25 @@ routes:
     upstream: o
     plugins:
       - name: jwt
-        config: { keys: [ ${jwks} ], header: "", cookie: at, query: access_token, hide_credentials: true }
+        config: { keys: [ ${jwks()} ], header: "", cookie: at, query: access_token, hide_credentials: true }
   - name: admin
     paths: [/admin/*]
     upstream: o
     plugins:
-      - { name: jwt, config: { keys: [ ${jwks} ] } }
+      - { name: jwt, config: { keys: [ ${jwks()} ] } }
       - { name: rbac, config: { any_of: [admin], claim: roles } }
   - name: scoped
     paths: [/scoped/*]
     upstream: o
     plugins:
-      - { name: jwt, config: { keys: [ ${jwks} ] } }
+      - { name: jwt, config: { keys: [ ${jwks()} ] } }
       - { name: rbac, config: { all_of: [read, write] } }
   - name: rotating
     paths: [/rot/*]
     upstream: o
     plugins:
       - name: jwt
-        config: { keys: [ ${jwks} ], jwks_cache_ttl: 300ms, jwks_refetch_cooldown: 100ms }
+        config: { keys: [ ${jwks()} ], jwks_cache_ttl: 300ms, jwks_refetch_cooldown: 100ms }
   - name: dead-closed
     paths: [/dead-closed/*]
     upstream: o
@@ -87,11 +87,10 @@ routes:
     plugins:
       - name: jwt
         config: { keys: [ { jwks_uri: "http://127.0.0.1:${deadPort}/jwks", algorithms: [ES256] } ], timeout: 500ms, failure_mode: open, claims_to_headers: { sub: x-user-id } }
-`)
+`,
   })
   after(async () => {
-    await gw?.close()
-    await Promise.all([up?.close(), idp?.stop()])
+    await idp?.stop()
   })
 
   const get = async (path: string, headers: Record<string, string> = {}) => {
@@ -121,7 +120,7 @@ routes:
     const garbage = await get('/api/x', bearer('not-a-jwt'))
     assert.equal(garbage.status, 401)
     assert.match(String(garbage.headers['www-authenticate']), /error="invalid_token"/)
-    assert.equal(up.seen.filter((s) => s.url === '/api/x').length, 1, 'refused requests never reach the origin')
+    assert.equal(gw.up.seen.filter((s) => s.url === '/api/x').length, 1, 'refused requests never reach the origin')
   })
 
   test('discovery: keys and the issuer check come from .well-known; hide_credentials strips the header', async () => {
