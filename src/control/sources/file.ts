@@ -66,11 +66,11 @@ export class FileSource implements ConfigSource {
   /** An admin write waiting for the pipeline's next read(). */
   #pending: { doc: Obj; config: Config; hash: string } | null = null
   /** What the last read() returned, as written; `save`: an admin write to save to the file once it serves (admin.write_back). */
-  #lastRead: { doc: Obj; hash: string; save?: boolean } | null = null
+  #lastRead: Written | null = null
   /** Saves to the file, one at a time. */
   #saving: Promise<void> = Promise.resolve()
   /** The serving document as written (set once it serves). */
-  #written: { doc: Obj; hash: string } | null = null
+  #written: Written | null = null
 
   constructor(opts: { file: string; displayFile: string; logger: Logger; first: { config: Config; hash: string }; rawHash: string | null }) {
     this.#file = opts.file
@@ -92,7 +92,7 @@ export class FileSource implements ConfigSource {
     const pending = this.#pending
     if (pending !== null) {
       this.#pending = null
-      this.#lastRead = { doc: pending.doc, hash: pending.hash, save: pending.config.admin?.write_back === true }
+      this.#lastRead = { doc: pending.doc, text: null, hash: pending.hash, save: pending.config.admin?.write_back === true }
       return { kind: 'document', config: pending.config, hash: pending.hash }
     }
     // One read of the bytes for the hash, the validated document and the document as written, so
@@ -110,7 +110,8 @@ export class FileSource implements ConfigSource {
     this.#rawHash = raw
     const result = loadConfigText(text, this.#displayFile, { checks: INSTALLED_CHECKS })
     if (!result.ok) return { kind: 'invalid', errors: result.errors }
-    this.#lastRead = { doc: parseWritten(text), hash: result.hash }
+    // Parsed when the admin API first asks for it, not on every reload (a second parse of the file).
+    this.#lastRead = { doc: null, text, hash: result.hash }
     return { kind: 'document', config: result.config, hash: result.hash }
   }
 
@@ -132,7 +133,7 @@ export class FileSource implements ConfigSource {
     this.#written = last
     if (last.save === true) {
       last.save = false
-      const doc = last.doc
+      const doc = asWritten(last)
       this.#saving = this.#saving.then(() => this.#save(doc))
     }
   }
@@ -161,13 +162,30 @@ export class FileSource implements ConfigSource {
 
   written(serving: ConfigDoc): Promise<Obj | null> {
     const w = this.#written
-    return Promise.resolve(w !== null && w.hash === serving.hash ? w.doc : null)
+    return Promise.resolve(w !== null && w.hash === serving.hash ? asWritten(w) : null)
   }
 
   close(): Promise<void> {
     this.#watch?.close()
     return this.#saving
   }
+}
+
+/** A document as written: an admin write's object, or a file's text parsed on first use. */
+interface Written {
+  doc: Obj | null
+  text: string | null
+  hash: string
+  /** An admin write to save to the file once it serves (admin.write_back). */
+  save?: boolean
+}
+
+function asWritten(w: Written): Obj {
+  if (w.doc === null) {
+    w.doc = parseWritten(w.text ?? '')
+    w.text = null
+  }
+  return w.doc
 }
 
 async function rawHash(file: string): Promise<string | null> {
