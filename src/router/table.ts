@@ -108,6 +108,8 @@ const SENTINEL = '\x7f'
 
 const NOT_FOUND: MatchResult<never> = Object.freeze({ kind: 'not_found' })
 const EMPTY_QUERY = Object.freeze({})
+/** The params of no match: never handed out (a match always gets a fresh object). */
+const NO_PARAMS: Params = Object.freeze({})
 const noop = (): void => {}
 const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 const METHOD = /^[A-Z][A-Z-]*$/
@@ -139,6 +141,8 @@ interface ParsedPath {
   key: string
   /** Tie-break inside the class: literal segments for params, prefix length for wildcards. */
   specificity: number
+  /** This pattern alone in a router of its own (PatternNode.alone); shared by every table that parses it. */
+  alone?: Router
 }
 
 interface ParsedRegex {
@@ -251,26 +255,26 @@ class PatternNode<T> {
   rivals: Entry<T>[] = []
   /** Named params that must be non-empty (find-my-way lets a param match ''), or null. */
   readonly named: string[] | null
-  /**
-   * This pattern alone in a find-my-way router of its own, to test it as a rival. Built only for
-   * the patterns that are some pattern's rival (at table build) and on first use otherwise (explain
-   * tests any entry): one router per param/wildcard pattern was most of a 10,000-route table's
-   * memory (~100 MB of the worker's heap for 7,500 patterns) and a third of its build time.
-   */
-  #alone: Router | undefined
-
   constructor(parsed: ParsedPath) {
     this.parsed = parsed
     const named = parsed.paramNames.filter((n) => n !== '*')
     this.named = named.length > 0 ? named : null
   }
 
+  /**
+   * This pattern alone in a find-my-way router of its own, to test it as a rival. Built only for
+   * the patterns that are some pattern's rival (at table build) and on first use otherwise (explain
+   * tests any entry): one router per param/wildcard pattern was most of a 10,000-route table's
+   * memory (~100 MB of the worker's heap for 7,500 patterns) and a third of its build time. It
+   * depends on the pattern only, so it lives on the parsed pattern, which the next table reuses.
+   */
   alone(): Router {
-    if (this.#alone === undefined) {
-      this.#alone = newRouter()
-      this.#alone.on('GET', this.parsed.fmwPattern, noop)
+    const p = this.parsed
+    if (p.alone === undefined) {
+      p.alone = newRouter()
+      p.alone.on('GET', p.fmwPattern, noop)
     }
-    return this.#alone
+    return p.alone
   }
 
   /** find-my-way's params are usable (no empty named param). */
@@ -409,10 +413,28 @@ function byPrecedence<T>(a: Entry<T>, b: Entry<T>): number {
   )
 }
 
+/**
+ * One find-my-way router with the param and wildcard patterns of a table, and the pattern key at
+ * each store index (minus one). Its store values are indexes, not a table's nodes, so a later table with the
+ * same pattern set (the same first pattern of each shape, which names the params) takes it over (each table maps the indexes to its own nodes): inserting the
+ * patterns generates code per node (new Function), which was most of a 10,000-route rebuild.
+ */
+interface FmwIndex {
+  readonly router: Router
+  readonly keys: readonly string[]
+  /** The pattern inserted for each key: find-my-way names a match's params after it. */
+  readonly inserted: ReadonlyMap<string, string>
+}
+
 export class RouteTable<T> {
   /** Number of routes (specs), not of patterns. */
   readonly size: number
-  readonly #router: Router = newRouter()
+  #fmw: FmwIndex | undefined
+  /** This table's node for each store index of #fmw. */
+  #fmwNodes: PatternNode<T>[] = []
+  /** Every pattern this table parsed, by its text, for the next table built from this one. */
+  readonly #parsed = new Map<string, ParsedPath | ParsedRegex>()
+  #previous: RouteTable<T> | undefined
   /**
    * Exact patterns (no param, no wildcard) by their text: a Map lookup instead of find-my-way,
    * which would return the same pattern (it tries literal children first at every segment, so a
@@ -427,8 +449,9 @@ export class RouteTable<T> {
   #regexOnly: Entry<T>[] = []
 
   /** Throws an Error naming the route and the pattern when a pattern, host, method or header is bad. */
-  constructor(specs: RouteSpec<T>[], deferred = false) {
+  constructor(specs: RouteSpec<T>[], deferred = false, previous?: RouteTable<T>) {
     this.size = specs.length
+    this.#previous = previous
     this.#steps = this.#build(specs)
     if (!deferred) for (const _ of this.#steps);
   }
@@ -440,8 +463,8 @@ export class RouteTable<T> {
    * between: a worker rebuilding a 10,000-route table (100-250 ms in one piece) kept every request
    * that arrived meanwhile waiting for it (p99 2.5 → 158 ms during a reload storm, bench:scale).
    */
-  static async build<T>(specs: RouteSpec<T>[], sliceMs = 4): Promise<RouteTable<T>> {
-    const t = new RouteTable(specs, true)
+  static async build<T>(specs: RouteSpec<T>[], sliceMs = 4, previous?: RouteTable<T>): Promise<RouteTable<T>> {
+    const t = new RouteTable(specs, true, previous)
     let since = performance.now()
     for (const _ of t.#steps) {
       if (performance.now() - since < sliceMs) continue
@@ -454,6 +477,7 @@ export class RouteTable<T> {
   /** The constructor's work as a generator that yields every few dozen routes or patterns. */
   *#build(specs: RouteSpec<T>[]): Generator<void, void, void> {
     const nodes = new Map<string, PatternNode<T>>()
+    const earlier = this.#previous === undefined ? undefined : this.#previous.#parsed
     const all: Entry<T>[] = []
     let order = 0
     let k = 0
@@ -473,8 +497,9 @@ export class RouteTable<T> {
       const hosts = spec.hosts === undefined ? [{ kind: HOST_ANY, value: '' }] : spec.hosts.map((h) => compileHost(h, fail))
       if (hosts.length === 0) fail('hosts is empty (omit it to match any host)')
       for (const pattern of spec.paths) {
-        const parsed = parsePattern(pattern)
+        const parsed = earlier?.get(pattern) ?? parsePattern(pattern)
         if (typeof parsed === 'string') fail(`path pattern "${pattern}" ${parsed}`)
+        this.#parsed.set(pattern, parsed as ParsedPath | ParsedRegex)
         const p = parsed as ParsedPath | ParsedRegex
         let path: { node: PatternNode<T>; names: string[] } | RegExp
         if (p.cls === CLASS_REGEX) {
@@ -485,7 +510,6 @@ export class RouteTable<T> {
             node = new PatternNode<T>(p)
             nodes.set(p.key, node)
             if (p.cls === CLASS_EXACT) this.#exact.set(p.source, node)
-            else this.#router.on('GET', p.fmwPattern, noop, node)
           }
           path = { node, names: p.paramNames }
         }
@@ -498,6 +522,8 @@ export class RouteTable<T> {
       if (++k % 32 === 0) yield
     }
 
+    yield
+    this.#indexPatterns(nodes)
     yield
     all.sort(byPrecedence)
     yield
@@ -524,6 +550,32 @@ export class RouteTable<T> {
     }
   }
 
+  /** The find-my-way router of this table's param and wildcard patterns: the previous table's when the set is the same. */
+  #indexPatterns(nodes: Map<string, PatternNode<T>>): void {
+    let count = 0
+    for (const node of nodes.values()) if (node.parsed.cls !== CLASS_EXACT) count++
+    const prev = this.#previous === undefined ? undefined : this.#previous.#fmw
+    let same = prev !== undefined && prev.keys.length === count
+    if (same) for (const [key, node] of nodes) if (node.parsed.cls !== CLASS_EXACT && prev!.inserted.get(key) !== node.parsed.fmwPattern) same = false
+    if (same) {
+      this.#fmw = prev
+      this.#fmwNodes = prev!.keys.map((k) => nodes.get(k)!)
+    } else {
+      const router = newRouter()
+      const keys: string[] = []
+      for (const [key, node] of nodes) {
+        if (node.parsed.cls === CLASS_EXACT) continue
+        // find-my-way hands back a falsy store as null: the store is the index + 1.
+        router.on('GET', node.parsed.fmwPattern, noop, keys.length + 1)
+        keys.push(key)
+        this.#fmwNodes.push(node)
+      }
+      this.#fmw = { router, keys, inserted: new Map(keys.map((k) => [k, nodes.get(k)!.parsed.fmwPattern])) }
+    }
+    // Only the next build reads the previous table; holding it longer would chain every table.
+    this.#previous = undefined
+  }
+
   /**
    * Finds the route for a request. `host` is lower-cased without port, `path` is the output of
    * normalizePath(). Never throws on request input.
@@ -534,21 +586,29 @@ export class RouteTable<T> {
     // No lookup at all for a table without exact patterns (a catch-all gateway): callgrind put the
     // miss at ~0.5 % of a plain proxied request's instructions.
     const exact = this.#exact.size === 0 ? undefined : this.#exact.get(path)
+    let node: PatternNode<T> | undefined = exact
     // A fresh params object per hit, as find-my-way's: the caller may keep or change it.
-    const hit = exact !== undefined ? { store: exact, params: {} } : this.#router.find('GET', fmwPath)
+    let found: Params = NO_PARAMS
+    if (node !== undefined) found = {}
+    else {
+      const hit = this.#fmw!.router.find('GET', fmwPath)
+      if (hit !== null) {
+        node = this.#fmwNodes[(hit.store as number) - 1]
+        found = hit.params
+      }
+    }
     let best: Entry<T> | undefined
     let params: Params | null = null
     let rivals = this.#regexOnly
-    if (hit !== null) {
-      const node = hit.store as PatternNode<T>
+    if (node !== undefined) {
       rivals = node.rivals
-      if (node.accepts(hit.params)) {
+      if (node.accepts(found)) {
         const entries = node.entries
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i] as Entry<T>
           if (e.qualifies(host, method, headers, sni)) {
             best = e
-            params = hit.params
+            params = found
             break
           }
         }
@@ -565,13 +625,14 @@ export class RouteTable<T> {
         break
       }
     }
-    if (best === undefined) return this.#miss(hit, rivals, host, path, fmwPath, headers, sni)
+    if (best === undefined) return this.#miss(node, found, rivals, host, path, fmwPath, headers, sni)
     return { kind: 'found', data: best.data, name: best.name, params: best.ownParams(params as Params, hadPercent) }
   }
 
   /** No route allows the method: 405 when some match path, host and headers, else 404. */
   #miss(
-    hit: { store: unknown; params: Params } | null,
+    node: PatternNode<T> | undefined,
+    found: Params,
     rivals: Entry<T>[],
     host: string,
     path: string,
@@ -586,10 +647,7 @@ export class RouteTable<T> {
     }
     const near = (e: Entry<T>): boolean =>
       e.hostMatches(host) && (e.snis === null || sniMatches(e.snis, sni)) && (e.headers === null || headersMatch(e.headers, headers))
-    if (hit !== null) {
-      const node = hit.store as PatternNode<T>
-      if (node.accepts(hit.params)) for (const e of node.entries) if (near(e)) add(e)
-    }
+    if (node !== undefined && node.accepts(found)) for (const e of node.entries) if (near(e)) add(e)
     for (const r of rivals) if (near(r) && r.matchPath(path, fmwPath) !== null) add(r)
     if (allow.size === 0) return NOT_FOUND
     return { kind: 'method_not_allowed', allow: [...allow].sort().join(', ') }
