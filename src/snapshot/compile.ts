@@ -65,14 +65,55 @@ export interface Snapshot {
   readonly accessLog: AccessLogPolicy | null
   /** Requests currently running on this Snapshot (the handler counts them). */
   inFlight: number
-  /** Plugin instances created for this Snapshot (global, per-route and per-consumer). */
-  readonly plugins: readonly PluginInstance[]
   readonly consumers: Consumers
+  /** What the next compile may take over from this one (see compileSnapshot). */
+  readonly carry: CarryOver
   /**
    * Identity headers any plugin of this config may set upstream (PluginDefinition.identityHeaders),
    * removed from every client request on every route; null when no plugin declares one.
    */
   readonly identityHeaders: ReadonlySet<string> | null
+}
+
+/**
+ * What a compile leaves for the next one. A route whose definition and context are unchanged is
+ * taken over whole (compiled route, route-table spec and plugin instances), as unchanged clusters
+ * are: a one-route change to a 10,000-route document then compiles one route, not 10,000.
+ */
+interface CarryOver {
+  /** Everything outside a route that goes into compiling it (see contextKey). */
+  readonly context: string
+  readonly registry: ReadonlyMap<string, PluginDefinition>
+  readonly store: Store
+  readonly memory: Store
+  readonly consumers: Consumers
+  /** Global and consumer instances, shared by every route, and the clusters they called for. */
+  readonly globalInstances: Map<string, PluginInstance>
+  readonly consumerInstances: Map<string, PluginInstance>
+  readonly sharedClusters: Cluster[]
+  readonly routes: Map<string, CompiledRouteRecord>
+}
+
+interface CompiledRouteRecord {
+  /** The route's definition as JSON: equal text, equal route. */
+  readonly key: string
+  readonly spec: RouteSpec<CompiledRoute>
+  /** The route's own plugin instances (live: consumer pipelines built later add theirs). */
+  readonly instances: PluginInstance[]
+  /** Every cluster the route holds: its upstream(s) and those its plugins called for. */
+  readonly clusters: Cluster[]
+}
+
+/** The parts of a document every compiled route depends on besides its own definition. */
+function contextKey(config: Config): string {
+  return JSON.stringify([config.plugins ?? null, config.consumers ?? null, config.server?.max_body_size ?? null])
+}
+
+/** The plugin names a use list refers to have the same definitions in both registries. */
+function sameDefinitions(uses: readonly PluginUseConfig[] | undefined, a: ReadonlyMap<string, PluginDefinition>, b: ReadonlyMap<string, PluginDefinition>): boolean {
+  if (a === b || uses === undefined) return true
+  for (const u of uses) if (a.get(u.name) !== b.get(u.name)) return false
+  return true
 }
 
 export interface CompileOptions {
@@ -128,40 +169,59 @@ export async function compileSnapshot(config: Config, opts: CompileOptions): Pro
     }
   }
 
-  const consumers = new Consumers(config.consumers ?? [])
+  // Routes, and the global and consumer instances they share, are taken over only when nothing
+  // they were compiled against changed: the document around the routes, the plugin definitions,
+  // the stores, and every cluster a shared instance holds.
+  const context = contextKey(config)
+  const before = opts.previous?.carry
+  const sameContext =
+    before !== undefined &&
+    before.context === context &&
+    before.store === opts.store &&
+    before.memory === opts.memory &&
+    sameDefinitions(config.plugins, before.registry, opts.registry) &&
+    (config.consumers ?? []).every((c) => sameDefinitions(c.plugins, before.registry, opts.registry)) &&
+    before.sharedClusters.every((c) => clusters.get(c.name) === c)
+  const carried = sameContext ? before : undefined
+
+  const consumers = carried?.consumers ?? new Consumers(config.consumers ?? [])
   // Plugins that call upstreams themselves (aggregate) get one client per cluster of this Snapshot.
   const clients = new Map<string, UpstreamClient>()
-  const upstream = (name: string): UpstreamClient | undefined => {
+  /** `held`: where the clusters handed out are noted, so a changed one stops the carry-over. */
+  const upstreamFor = (held: Cluster[]) => (name: string): UpstreamClient | undefined => {
     let c = clients.get(name)
     const cluster = clusters.get(name)
     if (c === undefined && cluster !== undefined) clients.set(name, (c = new UpstreamClient(cluster)))
+    if (cluster !== undefined) held.push(cluster)
     return c
   }
-  const pluginEnv = { logger: opts.logger, store: opts.store, memory: opts.memory, consumers, upstream }
+  const sharedClusters: Cluster[] = carried === undefined ? [] : [...carried.sharedClusters]
+  const sharedEnv = { logger: opts.logger, store: opts.store, memory: opts.memory, consumers, upstream: upstreamFor(sharedClusters) }
   // Global uses get one instance each, shared by every route's pipeline; consumer uses one instance
   // per (consumer, plugin), shared by every route (a consumer's own rate limit is gateway-wide).
-  const globalInstances = new Map<string, PluginInstance>()
-  const consumerInstances = new Map<string, PluginInstance>()
-  const allInstances: PluginInstance[] = []
+  const globalInstances = new Map<string, PluginInstance>(carried?.globalInstances)
+  const consumerInstances = new Map<string, PluginInstance>(carried?.consumerInstances)
   type Use = Parameters<typeof createInstance>[1]
   const shared = (cache: Map<string, PluginInstance>, key: string, def: PluginDefinition, use: Use): PluginInstance => {
     let inst = cache.get(key)
     if (inst === undefined) {
-      inst = createInstance(def, use, pluginEnv, undefined)
+      inst = createInstance(def, use, sharedEnv, undefined)
       cache.set(key, inst)
-      allInstances.push(inst)
     }
     return inst
   }
-  const factoryFor = (routeName: string) => ({
-    instance: (use: Use, def: PluginDefinition, scope: UseScope, consumer?: string) => {
-      if (scope === 'consumer') return shared(consumerInstances, `${consumer ?? ''}\0${use.name}`, def, use)
-      if (scope === 'global') return shared(globalInstances, use.name, def, use)
-      const inst = createInstance(def, use, pluginEnv, routeName)
-      allInstances.push(inst)
-      return inst
-    },
-  })
+  const factoryFor = (routeName: string, record: { instances: PluginInstance[]; clusters: Cluster[] }) => {
+    const routeEnv = { ...sharedEnv, upstream: upstreamFor(record.clusters) }
+    return {
+      instance: (use: Use, def: PluginDefinition, scope: UseScope, consumer?: string) => {
+        if (scope === 'consumer') return shared(consumerInstances, `${consumer ?? ''}\0${use.name}`, def, use)
+        if (scope === 'global') return shared(globalInstances, use.name, def, use)
+        const inst = createInstance(def, use, routeEnv, routeName)
+        record.instances.push(inst)
+        return inst
+      },
+    }
+  }
 
   // Consumers with plugins of their own: their instances are created now (a bad config fails the
   // compile, not a request); the merged (route, consumer) pipelines are built lazily.
@@ -173,28 +233,38 @@ export async function compileSnapshot(config: Config, opts: CompileOptions): Pro
       if (use.enabled === false) continue
       const def = opts.registry.get(use.name)
       if (def === undefined) throw new Error(`consumer ${c.name}: unknown plugin "${use.name}"`)
-      factoryFor('').instance(use, def, 'consumer', c.name)
+      factoryFor('', { instances: [], clusters: sharedClusters }).instance(use, def, 'consumer', c.name)
     }
   }
 
   const routes: CompiledRoute[] = []
   const specs: RouteSpec<CompiledRoute>[] = []
+  const records = new Map<string, CompiledRouteRecord>()
   let since = performance.now()
   for (const r of config.routes) {
     if (performance.now() - since >= SLICE_MS) {
       await new Promise((res) => setImmediate(res))
       since = performance.now()
     }
-    specs.push(compileRoute(r))
+    const key = JSON.stringify(r)
+    const old = carried?.routes.get(r.name)
+    const record =
+      old !== undefined && old.key === key && sameDefinitions(r.plugins, carried!.registry, opts.registry) && old.clusters.every((c) => clusters.get(c.name) === c)
+        ? old
+        : compileRoute(r, key)
+    if (record === old) routes.push(old.spec.data)
+    records.set(r.name, record)
+    specs.push(record.spec)
   }
 
-  function compileRoute(r: RouteConfig): RouteSpec<CompiledRoute> {
+  function compileRoute(r: RouteConfig, key: string): CompiledRouteRecord {
     const names = r.upstreams !== undefined ? r.upstreams.map((u) => u.name) : [r.upstream ?? '']
     const branchClusters = names.map((n) => {
       const c = clusters.get(n)
       if (c === undefined) throw new Error(`route ${r.name}: unknown upstream "${n}"`)
       return c
     })
+    const record = { key, instances: [] as PluginInstance[], clusters: [...branchClusters] }
     const cluster = branchClusters[0]!
     const t = r.timeouts
     // The route's own timeouts and retries win; the rest comes from the cluster it proxies to
@@ -205,10 +275,10 @@ export async function compileSnapshot(config: Config, opts: CompileOptions): Pro
       total: t?.total !== undefined ? parseDuration(t.total) : c.timeouts.total,
     })
     const retryFor = (c: Cluster) => (r.retries !== undefined ? resolveRetries(r.retries) : c.retry)
-    let pipeline = buildPipeline(config.plugins ?? [], r.plugins ?? [], opts.registry, factoryFor(r.name))
+    const factory = factoryFor(r.name, record)
+    let pipeline = buildPipeline(config.plugins ?? [], r.plugins ?? [], opts.registry, factory)
     // Only a route with an access phase can identify a consumer; only then can consumer plugins apply.
     if (pipeline !== null && pipeline.access !== null && consumerUses.size > 0) {
-      const factory = factoryFor(r.name)
       const routeUses = r.plugins ?? []
       pipeline = {
         ...pipeline,
@@ -248,10 +318,10 @@ export async function compileSnapshot(config: Config, opts: CompileOptions): Pro
       route = { ...compiled, split }
     }
     routes.push(route)
-    return routeSpec(r, route)
+    return { ...record, spec: routeSpec(r, route) }
   }
 
-  const router = await RouteTable.build(specs, SLICE_MS)
+  const router = await RouteTable.build(specs, SLICE_MS, opts.previous?.router)
   // Last, once nothing can throw any more: a Snapshot that fails to compile starts no timers.
   for (const c of clusters.values()) c.start()
   return {
@@ -264,9 +334,9 @@ export async function compileSnapshot(config: Config, opts: CompileOptions): Pro
     bodyTimeoutMs: parseDuration(server.body_timeout ?? '60s'),
     accessLog: accessLogPolicy(config.log?.access_log),
     inFlight: 0,
-    plugins: allInstances,
     consumers,
     identityHeaders: identityHeaders(config, opts.registry),
+    carry: { context, registry: opts.registry, store: opts.store, memory: opts.memory, consumers, globalInstances, consumerInstances, sharedClusters, routes: records },
   }
 }
 
@@ -284,6 +354,16 @@ function identityHeaders(config: Config, registry: ReadonlyMap<string, PluginDef
 }
 
 /**
+ * Every plugin instance a Snapshot's pipelines use: global, per-consumer and per-route (some taken
+ * over from its predecessor, some created by a consumer's pipeline at its first request).
+ */
+export function pluginInstances(s: Snapshot): PluginInstance[] {
+  const out = [...s.carry.globalInstances.values(), ...s.carry.consumerInstances.values()]
+  for (const r of s.carry.routes.values()) out.push(...r.instances)
+  return out
+}
+
+/**
  * Retires a replaced Snapshot once its in-flight requests are done: closes the clusters the new
  * Snapshot did not carry over (undici's close() lets running requests finish) and the plugin
  * instances. Never blocks the swap.
@@ -292,9 +372,10 @@ export async function retireSnapshot(old: Snapshot, next: Snapshot | undefined, 
   const deadline = Date.now() + 120_000
   while (old.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
   const kept = new Set(next?.clusters.values() ?? [])
+  const keptPlugins = new Set(next === undefined ? [] : pluginInstances(next))
   const closing: Promise<unknown>[] = []
   for (const c of old.clusters.values()) if (!kept.has(c)) closing.push(c.close())
-  for (const p of old.plugins) if (p.close !== undefined) closing.push(Promise.resolve().then(() => p.close!()))
+  for (const p of pluginInstances(old)) if (p.close !== undefined && !keptPlugins.has(p)) closing.push(Promise.resolve().then(() => p.close!()))
   const results = await Promise.allSettled(closing)
   for (const r of results) if (r.status === 'rejected') logger.warn({ err: r.reason }, 'error while retiring a snapshot')
 }
