@@ -4,7 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { formatErrors } from '../config/errors.js'
 import type { LoadResult } from '../config/load.js'
 import { PORTICO_VERSION } from '../core/version.js'
-import { CONFIG_USAGE, EXPLAIN_USAGE, MAIN_USAGE, REVOKE_USAGE, START_USAGE, UPGRADE_USAGE, VALIDATE_USAGE } from './usage.js'
+import { CONFIG_USAGE, EXPLAIN_USAGE, MAIN_USAGE, MIGRATE_USAGE, REVOKE_USAGE, START_USAGE, UPGRADE_USAGE, VALIDATE_USAGE } from './usage.js'
 
 /**
  * Loads and validates `file` against the built-in plugins. Imported on use, like every command's
@@ -113,6 +113,20 @@ async function config(args: string[]): Promise<number> {
   }
 }
 
+async function migrate(args: string[]): Promise<number> {
+  const [direction, ...rest] = args
+  if (direction === undefined || direction === '-h' || direction === '--help') return help(MIGRATE_USAGE)
+  const v = parse(rest, { config: { type: 'string', short: 'c' }, to: { type: 'string' }, force: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } })
+  if (v.help === true) return help(MIGRATE_USAGE)
+  const { migrateCommand, MigrateUsageError } = await import('./migrate.js')
+  try {
+    return await migrateCommand({ direction, config: v.config, to: v.to, force: v.force, dryRun: v['dry-run'] })
+  } catch (err) {
+    if (err instanceof MigrateUsageError) throw new UsageError(err.message)
+    throw err
+  }
+}
+
 async function explain(args: string[]): Promise<number> {
   let parsed
   try {
@@ -175,6 +189,8 @@ export async function runCli(argv: string[]): Promise<number | null> {
         return await config(rest)
       case 'explain':
         return await explain(rest)
+      case 'migrate':
+        return await migrate(rest)
       case '-h':
       case '--help':
       case 'help':

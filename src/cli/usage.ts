@@ -9,6 +9,7 @@ Commands:
   upgrade    Upgrade a running 'start --handoff' instance in place (SIGUSR2), no dropped connection
   config     dump | diff | apply: declarative sync with a running gateway's admin API
   explain    Show what a request would hit: route, upstream path, plugins in order, targets
+  migrate    file-to-etcd: seed a config center's etcd from a config file
 
 Options:
   -h, --help      Show this help
@@ -113,6 +114,24 @@ Options:
       --dry-run        apply: show the changes and validate, apply nothing
   -o, --output <file>  dump: write to a file (mode 0600) instead of stdout
       --json           dump: JSON instead of YAML
+`
+
+export const MIGRATE_USAGE = `Usage: portico migrate file-to-etcd -c <file> --to <bootstrap file> [--dry-run] [--force]
+
+Validates <file> (errors with file:line:column; nothing is written), then writes its routes,
+upstreams, consumers and global plugins, as written (\${ENV} references stay references), to the
+etcd that <bootstrap file>'s config_center.etcd names: its endpoints, prefix, auth and secret key
+(secret fields are sealed when it has config_center.etcd.secrets). Global plugins and upstreams go
+first and routes last, in transactions of at most 100 resources (etcd's --max-txn-ops is 128 by
+default), so instances already watching the prefix only ever see valid documents. Settings
+(server, admin, log, ...) stay in the bootstrap file. Later changes: the admin API or config apply.
+
+Options:
+  -c, --config <file>  The config file to migrate
+      --to <file>      The bootstrap file the instances start with (with config_center.etcd)
+      --dry-run        Validate and count, write nothing
+      --force          Write even if the prefix already holds resources (keys the file names are
+                       overwritten, others are kept; nothing is deleted)
 `
 
 export const EXPLAIN_USAGE = `Usage: portico explain [-c <file>] [-H 'Name: value']... [--sni <name>] [--json] <METHOD> <URL>

@@ -19,7 +19,7 @@ import { registry } from '../../observability/metrics.js'
 import { Envelope } from '../../core/envelope.js'
 import { parseEncryptionKey } from '../../config/tls-checks.js'
 import { openSecrets, sealSecrets, SealedValueError } from './sealed.js'
-import { KINDS, changes, put, remove, type Kind } from '../admin/resources.js'
+import { KINDS, changes, list, put, remove, type Kind } from '../admin/resources.js'
 import { validateDocument, type ConfigSource, type SourceError, type SourceRead, type Trigger, type WriteResult, settingsRefusal } from './source.js'
 
 type Obj = Record<string, unknown>
@@ -86,6 +86,17 @@ export function owner(path: string, doc: Obj): { kind: Kind; name: string } | un
     return isObj(item) && typeof item.name === 'string' ? { kind: m[1] as Kind, name: item.name } : undefined
   }
   return { kind: 'upstreams', name: (m[3] ?? m[4])! }
+}
+
+/** What EtcdSource.seed did: resources per kind in the file, how many were written in how many transactions. */
+export interface SeedResult {
+  ok: boolean
+  counts: Record<Kind, number>
+  written: number
+  transactions: number
+  /** Resources the prefix held before. */
+  existing: number
+  errors: Array<{ path: string; message: string }>
 }
 
 export class EtcdSource implements ConfigSource {
@@ -468,6 +479,53 @@ export class EtcdSource implements ConfigSource {
       else this.#kvs.set(keys[i]!, { value: stored[i]!, mod: rev })
     })
     return { ok: true }
+  }
+
+  /**
+   * Seeds the prefix with the resources of `doc` (`portico migrate file-to-etcd`): the document is
+   * validated whole with this instance's settings first, then written in transactions of at most
+   * `batch` puts (etcd refuses more than --max-txn-ops, 128 by default, in one), global plugins and
+   * upstreams first, routes last, so every state a watching instance sees in between is valid (a
+   * route never arrives before its upstream). Each put compares the key's mod_revision with the
+   * one listed now: a key written meanwhile by someone else stops the seed. A prefix that already
+   * holds resources is refused unless `force` (then those keys are overwritten, others kept).
+   * Nothing is deleted.
+   */
+  async seed(doc: Obj, opts: { force: boolean; dryRun: boolean; batch?: number }): Promise<SeedResult> {
+    const batch = Math.max(1, Math.min(opts.batch ?? 100, 128))
+    await this.#list()
+    const existing = [...this.#kvs.keys()].filter((k) => this.#isResource(k))
+    const resources = (['plugins', 'upstreams', 'consumers', 'routes'] as const).flatMap((kind) => list(doc, kind).map((r) => ({ kind, name: String(r.name), value: r })))
+    const counts = Object.fromEntries(KINDS.map((k) => [k, resources.filter((r) => r.kind === k).length])) as Record<Kind, number>
+    const result: SeedResult = { ok: false, counts, written: 0, transactions: 0, existing: existing.length, errors: [] }
+    const candidate: Obj = { ...this.#settings }
+    for (const kind of KINDS) candidate[kind] = doc[kind] ?? (kind === 'upstreams' ? {} : [])
+    const v = validateDocument(candidate, 'file')
+    if (!v.ok) return { ...result, errors: v.errors.map((e) => ({ path: e.path, message: e.message })) }
+    if (existing.length > 0 && !opts.force) {
+      return { ...result, errors: [{ path: '', message: `${this.#policy.prefix} already holds ${existing.length} resource(s); nothing was written. Change them with the admin API or \`portico config apply\`, or pass --force to overwrite the keys this file names` }] }
+    }
+    if (opts.dryRun) return { ...result, ok: true }
+    const client = await this.#connect()
+    for (let i = 0; i < resources.length; i += batch) {
+      const part = resources.slice(i, i + batch)
+      const keys = part.map((r) => this.keyOf(r.kind, r.name))
+      let txn = client.if(keys[0]!, 'Mod', '==', this.#kvs.get(keys[0]!)?.mod ?? 0)
+      for (const key of keys.slice(1)) txn = txn.and(key, 'Mod', '==', this.#kvs.get(key)?.mod ?? 0)
+      const stored = part.map((r) => JSON.stringify(this.#envelope === null ? r.value : sealSecrets(r.value, this.#envelope, `${r.kind}/${r.name}`)))
+      let res
+      try {
+        res = await withTimeout(txn.then(...part.map((_, k) => client.put(keys[k]!).value(stored[k]!))).commit(), this.#timeoutMs, 'etcd write')
+      } catch (err) {
+        return { ...result, errors: [{ path: '', message: `etcd write failed after ${result.written} of ${resources.length} resources: ${(err as Error).message}` }] }
+      }
+      if (!res.succeeded) {
+        return { ...result, errors: [{ path: '', message: `a key of the next ${part.length} resources was written by someone else meanwhile; stopped after ${result.written} of ${resources.length}` }] }
+      }
+      result.written += part.length
+      result.transactions++
+    }
+    return { ...result, ok: true }
   }
 
   // --- status ---
