@@ -5,6 +5,7 @@
 // its answer verbatim.
 import * as v from 'virtual:validators'
 import { REDACTED } from './secrets'
+import { checkSchema, type SchemaError } from './schema-check'
 
 export type Kind = 'routes' | 'upstreams' | 'consumers' | 'plugins'
 type Seg = string | number
@@ -132,7 +133,34 @@ export function validateResource(kind: Kind, value: unknown, prefix: Seg[]): Pro
   // Upstreams are a map in the file: the API shows each with its name inside, the schema does not.
   const data = kind === 'upstreams' && isObj(value) ? (({ name: _n, ...rest }) => rest)(value) : value
   if (fn(data)) return []
-  const errors = fn.errors ?? []
+  return describeErrors(fn.errors ?? [], data, v.schemas[kind], prefix)
+}
+
+/**
+ * The plugin configs of a resource (a route's or consumer's `plugins`, or one global plugin)
+ * checked against each installed plugin's schema (./schema-check.ts), worded as the document's.
+ * `schemas` maps a plugin's name to its config schema; a use of a plugin not in it is left to the
+ * gateway (it says "unknown plugin"), and so is a config that is not a mapping (the document
+ * schema says so).
+ */
+export function validatePluginConfigs(kind: Kind, value: unknown, prefix: Seg[], schemas: ReadonlyMap<string, unknown>): Problem[] {
+  if (!isObj(value)) return []
+  const uses: Array<[unknown, Seg[]]> = kind === 'plugins' ? [[value, prefix]] : kind === 'routes' || kind === 'consumers' ? (Array.isArray(value.plugins) ? value.plugins : []).map((u, i) => [u, [...prefix, 'plugins', i]]) : []
+  const out: Problem[] = []
+  for (const [use, at] of uses) {
+    if (!isObj(use) || typeof use.name !== 'string') continue
+    const schema = schemas.get(use.name)
+    // As the gateway: `{name, enabled: false}` only switches a global plugin off.
+    if (schema === undefined || (use.enabled === false && use.config === undefined)) continue
+    const config = use.config === undefined ? {} : use.config
+    if (!isObj(config)) continue
+    out.push(...describeErrors(checkSchema(schema, config), config, schema, [...at, 'config']))
+  }
+  return out
+}
+
+/** Ajv's errors (or ./schema-check.ts's, in the same shape) for `data` against `root`, as problems at `prefix`. */
+function describeErrors(errors: readonly SchemaError[], data: unknown, root: unknown, prefix: Seg[]): Problem[] {
   const unions = errors.filter((e) => e.keyword === 'anyOf').map((e) => `${e.schemaPath}/`)
   const out: Problem[] = []
   for (const e of errors) {
@@ -146,7 +174,7 @@ export function validateResource(kind: Kind, value: unknown, prefix: Seg[]): Pro
     switch (e.keyword) {
       case 'additionalProperties': {
         const key = String(p.additionalProperty)
-        const parent = schemaAt(v.schemas[kind], e.schemaPath)
+        const parent = schemaAt(root, e.schemaPath)
         const pattern = isObj(parent.patternProperties) ? Object.keys(parent.patternProperties)[0] : undefined
         if (pattern !== undefined) {
           problem = { path: formatPath([...path, key]), message: `key "${key}" ${describePattern(pattern)}` }
@@ -158,7 +186,7 @@ export function validateResource(kind: Kind, value: unknown, prefix: Seg[]): Pro
         break
       }
       case 'anyOf': {
-        const node = schemaAt(v.schemas[kind], e.schemaPath)
+        const node = schemaAt(root, e.schemaPath)
         const branches = Array.isArray(node.anyOf) ? (node.anyOf as unknown[]).filter(isObj) : []
         const consts = branches.map((b) => b.const).filter((c): c is string => typeof c === 'string')
         const value = valueAt(data, e.instancePath)

@@ -8,7 +8,7 @@ import { parse, stringify } from 'yaml'
 import { call, explain, type Answer, type ApiError, type Change } from '../api'
 import { lineDiff } from '../diff'
 import { href } from '../hooks'
-import { formatPath, validateResource, type Kind, type Problem } from '../validate'
+import { formatPath, validatePluginConfigs, validateResource, type Kind, type Problem } from '../validate'
 import { ConsumerForm, GlobalPluginForm } from './consumer-form'
 import { RouteForm, UpstreamForm, type FormProblem } from './forms'
 import { BUILTIN_ONLY, type InstalledPlugin } from './plugin-list'
@@ -101,7 +101,7 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
     if (hasForm && PICKS_PLUGINS.includes(kind)) {
       // An older gateway without the endpoint: the built-ins the console was built with.
       const ins = await call<{ data: InstalledPlugin[] }>('/admin/installed-plugins')
-      if (ins.ok) setInstalled(ins.body.data.map(({ name, origin }) => ({ name, origin })))
+      if (ins.ok) setInstalled(ins.body.data.map(({ name, origin, schema }) => ({ name, origin, schema })))
     }
     if (name === null) {
       setIndex(items.length)
@@ -123,7 +123,9 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
 
   const parsed = useMemo(() => parseText(text, format), [text, format])
   const prefix: Array<string | number> = kind === 'upstreams' ? ['upstreams', name ?? String((parsed.ok ? (parsed.value as { name?: unknown } | null)?.name : undefined) ?? '')] : [kind, index]
-  const problems: Problem[] = useMemo(() => (parsed.ok ? validateResource(kind, parsed.value, prefix) : []), [parsed, kind, index, name])
+  // The plugin configs too, against each installed plugin's schema (a form field shows its problem).
+  const pluginSchemas = useMemo(() => new Map(installed.flatMap((p) => (p.schema === undefined ? [] : [[p.name, p.schema] as const]))), [installed])
+  const problems: Problem[] = useMemo(() => (parsed.ok ? [...validateResource(kind, parsed.value, prefix), ...validatePluginConfigs(kind, parsed.value, prefix, pluginSchemas)] : []), [parsed, kind, index, name, pluginSchemas])
   /** The problems with paths relative to the resource, for the form to put by its fields. */
   const formProblems: FormProblem[] = useMemo(() => {
     const at = formatPath(prefix)

@@ -5,11 +5,14 @@
 import { useState } from 'preact/hooks'
 import { parse } from 'yaml'
 import * as v from 'virtual:validators'
-import { FieldErrors, aria, fid, isObj, num, withKey, type FormProblem, type Obj } from './form-fields'
+import { FieldErrors, assign, aria, fid, isObj, num, withKey, type FormProblem, type Obj } from './form-fields'
+import { ObjectFields, formable, schemaFieldKeys } from './schema-form'
 
 export interface InstalledPlugin {
   name: string
   origin: 'builtin' | 'user'
+  /** The JSON Schema of the plugin's config (from the gateway; the form view of a config needs it). */
+  schema?: unknown
 }
 
 /** The built-ins compiled into the console: the picker's list when the gateway's cannot be read. */
@@ -28,16 +31,27 @@ export function pluginListKeys(listKey: string, plugins: unknown[]): string[] {
   return [listKey, ...plugins.flatMap((_, i) => pluginFieldKeys(`${listKey}[${i}]`))]
 }
 
-/** The config of one use as YAML/JSON text, parsed as you type; enabled and priority beside it. */
-export function PluginFields({ prefix, plugin, byField, onChange, show }: { prefix: string; plugin: Obj; byField: Map<string, FormProblem[]>; onChange: (p: Obj) => void; show: (v: unknown) => string }) {
+/**
+ * The config of one use, as a form generated from the plugin's schema or as YAML/JSON text parsed
+ * as you type (a toggle per plugin; both edit the same value), with enabled and priority beside it.
+ * Without a schema, or with one the form cannot show (./schema-form.tsx), the text is the only view.
+ */
+export function PluginFields({ prefix, plugin, byField, onChange, show, format, schema }: { prefix: string; plugin: Obj; byField: Map<string, FormProblem[]>; onChange: (p: Obj) => void; show: (v: unknown) => string; format: 'yaml' | 'json'; schema?: unknown }) {
   const name = typeof plugin.name === 'string' ? plugin.name : ''
-  const initial = plugin.config === undefined ? '' : typeof plugin.config === 'string' ? plugin.config : show(plugin.config)
-  const [raw, setRaw] = useState(initial)
+  const text = (config: unknown) => (config === undefined ? '' : typeof config === 'string' ? config : show(config))
+  const [raw, setRaw] = useState(() => text(plugin.config))
   const [syntax, setSyntax] = useState<string | null>(null)
+  const canForm = syntax === null && formable(schema, plugin.config)
+  // Until a toggle or a keystroke in the text chooses, the form when it can (the schema may come
+  // from the gateway after the row first shows).
+  const [chosen, setChosen] = useState<'form' | 'text' | null>(null)
+  const mode = chosen ?? (canForm ? 'form' : 'text')
   const configKey = at(prefix, 'config')
   const enabledKey = at(prefix, 'enabled')
   const priorityKey = at(prefix, 'priority')
+  const modeName = `${fid(configKey)}-mode`
   const input = (text: string) => {
+    setChosen('text')
     setRaw(text)
     if (text.trim() === '') {
       setSyntax(null)
@@ -54,6 +68,14 @@ export function PluginFields({ prefix, plugin, byField, onChange, show }: { pref
       onChange(withKey(plugin, 'config', text))
     }
   }
+  const switchTo = (m: 'form' | 'text') => {
+    // The text starts again from the value the form edited.
+    if (m === 'text') setRaw(text(plugin.config))
+    setChosen(m)
+  }
+  const inForm = mode === 'form' && canForm
+  // In the form, each problem of the config goes to its field; the rest stay by the config.
+  const { byField: inner, general } = inForm ? assign(byField.get(configKey) ?? [], schemaFieldKeys(schema, plugin.config, configKey)) : { byField, general: byField.get(configKey) ?? [] }
   return (
     <>
       <div class="form-grid">
@@ -70,10 +92,34 @@ export function PluginFields({ prefix, plugin, byField, onChange, show }: { pref
           <FieldErrors field={priorityKey} problems={byField.get(priorityKey)} />
         </div>
       </div>
-      <label for={fid(configKey)}>{name} config</label>
-      <textarea class="small" spellcheck={false} rows={Math.max(3, raw.split('\n').length + 1)} value={raw} {...aria(configKey, byField)} aria-invalid={syntax !== null || (byField.get(configKey)?.length ?? 0) > 0} onInput={(e) => input((e.target as HTMLTextAreaElement).value)} />
-      <div aria-live="polite">{syntax !== null && <p class="error">{syntax}</p>}</div>
-      <FieldErrors field={configKey} problems={byField.get(configKey)} />
+      <fieldset class="format config-mode">
+        <legend>{name} config as</legend>
+        {(['form', 'text'] as const).map((m) => (
+          <label key={m}>
+            <input type="radio" name={modeName} value={m} checked={(m === 'form') === inForm} disabled={m === 'form' && !canForm} aria-describedby={m === 'form' && !canForm ? `${modeName}-why` : undefined} onChange={() => switchTo(m)} /> <span class="sr-only">{name} config as </span>
+            {m === 'form' ? 'form' : format.toUpperCase()}
+          </label>
+        ))}
+        {!canForm && (
+          <span id={`${modeName}-why`} class="muted">
+            {schema === undefined
+              ? 'No schema for this plugin from the gateway: edit its config as text.'
+              : syntax !== null
+                ? 'The form needs text that parses.'
+                : "Parts of this plugin's config (unions, free-form mappings) have no form fields: edit it as text."}
+          </span>
+        )}
+      </fieldset>
+      {inForm ? (
+        <ObjectFields schema={schema as Obj} value={plugin.config} onChange={(c) => onChange(withKey(plugin, 'config', c))} field={configKey} name={`${name} config`} context="" required={false} byField={inner} />
+      ) : (
+        <>
+          <label for={fid(configKey)}>{name} config</label>
+          <textarea class="small" spellcheck={false} rows={Math.max(3, raw.split('\n').length + 1)} value={raw} {...aria(configKey, byField)} aria-invalid={syntax !== null || (byField.get(configKey)?.length ?? 0) > 0} onInput={(e) => input((e.target as HTMLTextAreaElement).value)} />
+          <div aria-live="polite">{syntax !== null && <p class="error">{syntax}</p>}</div>
+        </>
+      )}
+      <FieldErrors field={configKey} problems={general} />
     </>
   )
 }
@@ -156,7 +202,7 @@ export function PluginList({ listKey, plugins, byField, onChange, show, format, 
                 </span>
               </div>
               <FieldErrors field={prefix} problems={byField.get(prefix)} />
-              <PluginFields prefix={prefix} plugin={plugin} byField={byField} show={show} onChange={(np) => set(plugins.map((x, j) => (j === i ? np : x)))} />
+              <PluginFields prefix={prefix} plugin={plugin} byField={byField} show={show} format={format} schema={installed.find((x) => x.name === name)?.schema} onChange={(np) => set(plugins.map((x, j) => (j === i ? np : x)))} />
             </li>
           )
         })}
