@@ -167,7 +167,7 @@ export function GlobalPluginForm({ value, onChange, problems, show, format, inst
           <FieldErrors field="name" problems={byField.get('name')} />
         </div>
       </div>
-      <PluginFields key={`${format}-${name}`} prefix="" plugin={value as Obj} byField={byField} show={show} format={format} schema={installed.find((p) => p.name === name)?.schema} onChange={onChange} />
+      <PluginFields key={format} prefix="" plugin={value as Obj} byField={byField} show={show} format={format} schema={installed.find((p) => p.name === name)?.schema} onChange={onChange} />
       <p class="muted">Global plugins apply to every route (a route can switch one off with enabled: false). A worker runs them by phase, then priority: set the priority to order them.</p>
     </div>
   )

@@ -6,6 +6,7 @@
 // free-form mappings, conditionals) it reports through formable(), and the plugin's config is then
 // edited as text (./plugin-list.tsx). Like every form here it is a view of one value: an edit hands
 // back the config with only the edited key changed, so keys without a field are kept.
+import { formatPath } from '../validate'
 import { FieldErrors, aria, duration, fid, isObj, num, withKey, type FormProblem, type Obj } from './form-fields'
 
 type Kind = 'object' | 'array' | 'select' | 'string' | 'integer' | 'number' | 'boolean' | 'text-or-number'
@@ -64,8 +65,8 @@ export function formable(schema: unknown, value: unknown): boolean {
   return isObj(schema) && kindOf(schema) === 'object' && fits(schema, value)
 }
 
-/** A child's field key, spelled as formatPath() spells problem paths. */
-const child = (base: string, seg: string | number) => (typeof seg === 'number' ? `${base}[${seg}]` : /^[A-Za-z0-9_$-]+$/.test(seg) ? (base === '' ? seg : `${base}.${seg}`) : `${base}[${JSON.stringify(seg)}]`)
+/** A child's field key, spelled as formatPath() spells problem paths (`.key`, `[0]`, `["a b"]` after the parent's). */
+const child = (base: string, seg: string | number) => (base === '' ? formatPath([seg]) : `${base}${formatPath(['_', seg]).slice(1)}`)
 
 /** Every field key of the form for `value` at `base`, for assign(). */
 export function schemaFieldKeys(schema: unknown, value: unknown, base: string): string[] {
