@@ -123,6 +123,13 @@ describe('console: plugin config forms from the plugin schemas, and the consumer
     // An hour: no window edge falls between the requests below.
     await window.fill('1h')
     await field('rate-limit config policy').selectOption({ label: 'local' })
+    // Every field of the generated form has a label.
+    const unlabelled = await page.locator('li.plugin-row[data-plugin="rate-limit"]').evaluate((row) =>
+      Array.from((row as unknown as { querySelectorAll(s: string): ArrayLike<{ id: string; labels: ArrayLike<unknown> | null }> }).querySelectorAll('input, select, textarea'))
+        .filter((e) => (e.labels?.length ?? 0) === 0)
+        .map((e) => e.id),
+    )
+    assert.deepEqual(unlabelled, [])
     await page.getByTestId('form-status').filter({ hasText: 'Matches the schema' }).waitFor({ timeout: WAIT })
     if (SHOTS !== null) {
       mkdirSync(SHOTS, { recursive: true })
@@ -168,7 +175,10 @@ describe('console: plugin config forms from the plugin schemas, and the consumer
     assert.equal(await limit.inputValue(), '3')
     await limit.fill('7')
     await field('rate-limit config limits 1 algorithm').selectOption({ label: 'gcra' })
-    await field('rate-limit config as YAML').check()
+    // By keyboard: the switch is a radio group (arrow keys move the choice).
+    await field('rate-limit config as form').focus()
+    await page.keyboard.press('ArrowRight')
+    assert.equal(await field('rate-limit config as YAML').isChecked(), true)
     const yaml = await configText().inputValue()
     assert.match(yaml, /limit: 7/)
     assert.match(yaml, /algorithm: gcra/)
