@@ -38,8 +38,8 @@ export function pluginListKeys(listKey: string, plugins: unknown[]): string[] {
  */
 export function PluginFields({ prefix, plugin, byField, onChange, show, format, schema }: { prefix: string; plugin: Obj; byField: Map<string, FormProblem[]>; onChange: (p: Obj) => void; show: (v: unknown) => string; format: 'yaml' | 'json'; schema?: unknown }) {
   const name = typeof plugin.name === 'string' ? plugin.name : ''
-  const text = (config: unknown) => (config === undefined ? '' : typeof config === 'string' ? config : show(config))
-  const [raw, setRaw] = useState(() => text(plugin.config))
+  const asText = (config: unknown) => (config === undefined ? '' : typeof config === 'string' ? config : show(config))
+  const [raw, setRaw] = useState(() => asText(plugin.config))
   const [syntax, setSyntax] = useState<string | null>(null)
   const canForm = syntax === null && formable(schema, plugin.config)
   // Until a toggle or a keystroke in the text chooses, the form when it can (the schema may come
@@ -70,7 +70,7 @@ export function PluginFields({ prefix, plugin, byField, onChange, show, format, 
   }
   const switchTo = (m: 'form' | 'text') => {
     // The text starts again from the value the form edited.
-    if (m === 'text') setRaw(text(plugin.config))
+    if (m === 'text') setRaw(asText(plugin.config))
     setChosen(m)
   }
   const inForm = mode === 'form' && canForm
