@@ -281,7 +281,7 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
                 ))}
               </ul>
             ) : (
-              <p class="good-text">Matches the schema. The dry run also checks references, plugin configs and paths.</p>
+              <p class="good-text">Matches the schema and the plugins' config schemas. The dry run also checks references, paths and each plugin's own checks.</p>
             )}
           </div>
         </>
@@ -290,7 +290,7 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
         <p id="form-status" aria-live="polite" data-testid="form-status" class={problems.length > 0 ? 'error' : 'good-text'}>
           {problems.length > 0
             ? `${problems.length} problem${problems.length === 1 ? '' : 's'} with the schema, shown by the fields: fix ${problems.length === 1 ? 'it' : 'them'} before Apply.`
-            : 'Matches the schema. The dry run also checks references, plugin configs and paths.'}
+            : "Matches the schema and the plugins' config schemas. The dry run also checks references, paths and each plugin's own checks."}
         </p>
       )}
       {canWrite && (
