@@ -20,8 +20,8 @@ export interface MigrateArgs {
   direction: string | undefined
   config: string | undefined
   to: string | undefined
-  force: boolean | undefined
-  dryRun: boolean | undefined
+  force?: boolean | undefined
+  dryRun?: boolean | undefined
 }
 
 export interface Output {

@@ -6,7 +6,6 @@
 import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import type { Logger, LevelWithSilent } from 'pino'
-import { loadConfigFile } from '../config/load.js'
 import { listenersKey, listenersLabel, resolveListeners } from '../config/listeners.js'
 import { formatErrors } from '../config/errors.js'
 import type { Config } from '../config/schema/index.js'
@@ -18,13 +17,12 @@ import type { CachePurge, CachePurgeResult, ConfigDoc } from './ipc.js'
 import type { WorkerPool } from './pool.js'
 import { InProcessPool } from './single.js'
 import { ClusterSupervisor } from './supervisor.js'
-import { FileSource, fileRawHash } from './sources/file.js'
+import { FileSource, loadFirst } from './sources/file.js'
 import type { ConfigSource, SourceRead, Trigger } from './sources/source.js'
 import { PORTICO_VERSION } from '../core/version.js'
 import { revocationWriterFor } from './revocation-writer.js'
 import { certificateStatus, routeStatus, storeStatus, upstreamStatus, websocketStatus, workerStatus, type StatusDocument } from './status.js'
 import { sharedStateWarnings } from '../config/shared-state.js'
-import { INSTALLED_CHECKS } from '../snapshot/installed-checks.js'
 import { Handoff, inheritedHandoff } from './handoff.js'
 import { AdminApi } from './admin/api.js'
 import { apiEndpoint } from './admin/operations.js'
@@ -84,8 +82,7 @@ function fail(message: string): never {
 
 export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const file = resolve(opts.file)
-  const firstRaw = await fileRawHash(file)
-  const first = await loadConfigFile(opts.file, { checks: INSTALLED_CHECKS })
+  const { result: first, rawHash: firstRaw } = await loadFirst(file, opts.file)
   if (!first.ok) {
     process.stderr.write(formatErrors(first.errors) + '\n')
     fail(`${opts.file}: ${first.errors.length} error${first.errors.length === 1 ? '' : 's'}; not starting`)
