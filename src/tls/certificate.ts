@@ -48,12 +48,20 @@ export function pemCertificates(pem: string): string[] {
   return pem.match(PEM_CERT) ?? []
 }
 
-/** DNS names of a certificate: subjectAltName DNS entries, else the subject CN. Lower-cased. */
+/**
+ * Names a certificate covers: subjectAltName DNS entries and IP addresses, else the subject CN.
+ * Lower-cased. IP entries count because clients that connect to an address (wrk, some Java
+ * clients) send it as SNI against RFC 6066 and as the Host: without them, a certificate issued for
+ * 127.0.0.1 answered its own address 421 misdirected_request.
+ */
 export function certificateNames(x: X509Certificate): string[] {
   const san = x.subjectAltName
   if (san !== undefined && san !== '') {
     const names: string[] = []
-    for (const part of san.split(', ')) if (part.startsWith('DNS:')) names.push(part.slice(4).toLowerCase())
+    for (const part of san.split(', ')) {
+      if (part.startsWith('DNS:')) names.push(part.slice(4).toLowerCase())
+      else if (part.startsWith('IP Address:')) names.push(part.slice(11).toLowerCase())
+    }
     if (names.length > 0) return names
   }
   const cn = /(?:^|\n)CN=([^\n]+)/.exec(x.subject)

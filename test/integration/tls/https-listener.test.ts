@@ -125,6 +125,15 @@ test('a Host the SNI certificate does not cover is 421 misdirected_request; cove
   // A client cannot claim to be https on the cleartext side either.
 })
 
+test('a certificate with an IP address in its subjectAltName covers that address as SNI and Host (clients such as wrk send it)', async () => {
+  const ip = await ca.issue({ names: ['ip.test'], sans: ['IP:127.0.0.1'] })
+  const { https } = await gateway(`certificates: [${cert(a)}, ${cert(ip)}]`)
+  const byIp = await get(https, { sni: '127.0.0.1', host: '127.0.0.1', path: '/ip' })
+  assert.equal(byIp.status, 200)
+  // The address is not a name for another certificate's connection.
+  assert.equal((await get(https, { sni: 'a.test', host: '127.0.0.1' })).status, 421)
+})
+
 test('check_host: false lets any Host through', async () => {
   const { https } = await gateway(`certificates: [${cert(a)}]\ncheck_host: false`)
   assert.equal((await get(https, { sni: 'a.test', host: 'elsewhere.test' })).status, 200)
