@@ -6,7 +6,9 @@
 // With JWT_ALG set (the jwt scenarios' "+fast-jwt" subject): every request's bearer token is
 // verified first with fast-jwt (JWT_KEY, JWT_ISS, JWT_AUD; its cache off, as each token were new),
 // a bare 401 when it fails. Loaded only then, so the plain floor carries none of it.
-import { createServer } from 'node:http'
+import { readFileSync } from 'node:fs'
+import { createServer, type IncomingMessage } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { ServerResponse } from 'node:http'
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
@@ -84,10 +86,14 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
-const server = createServer((req, res) => {
+function proxy(req: IncomingMessage, res: ServerResponse): void {
   if (!authorized(req.headers.authorization)) return unauthorized(res)
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
   pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path: req.url ?? '/', headers: dropHop(req.rawHeaders), body: hasBody ? req : null }, new Exchange(res))
-})
+}
+
+// TLS_CERT/TLS_KEY (the TLS scenarios): the least a Node HTTPS proxy does, node:https in front.
+const tlsCert = process.env.TLS_CERT
+const server = tlsCert ? createHttpsServer({ cert: readFileSync(tlsCert), key: readFileSync(process.env.TLS_KEY ?? '') }, proxy) : createServer(proxy)
 server.listen(port, '127.0.0.1')
 process.on('SIGTERM', () => process.exit(0))

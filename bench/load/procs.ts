@@ -4,6 +4,7 @@ import { spawn, execFileSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { accessSync, constants, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { connect as h2connect } from 'node:http2'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
@@ -250,7 +251,9 @@ export interface Probe {
 /** One GET on a fresh connection (no agent, so nothing is left open on the subject). */
 export function get(url: string, headers: Record<string, string> = {}, timeoutMs = 2000): Promise<Probe> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers, agent: false, timeout: timeoutMs }, (res) => {
+    // https:// (the TLS scenarios): the bench's own self-signed certificate, so no verification.
+    const send = url.startsWith('https:') ? (u: string, o: object, cb: Parameters<typeof request>[2]) => httpsRequest(u, { ...o, rejectUnauthorized: false }, cb) : request
+    const req = send(url, { headers, agent: false, timeout: timeoutMs }, (res) => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (c: string) => (body += c))

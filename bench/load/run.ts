@@ -197,6 +197,12 @@ const loadFor = (sc: Scenario, run: Running) => ({
   ...(sc.http2 ? { h2: { clients: sc.http2.clients, streams: sc.http2.streams, ...(sc.http2.kind === 'grpc' ? { dataFile: grpcBodyFile } : {}) } } : {}),
 })
 
+/**
+ * The HTTP/2 and TLS scenarios have no fixed-rate run: h2load's --rps gives no percentiles, and the
+ * paced client (used without wrk2) speaks cleartext HTTP/1.1 only.
+ */
+const noFixedRate = (sc: Scenario): boolean => sc.http2 !== undefined || sc.tls !== undefined
+
 /** The HTTP/2 scenarios have no fixed-rate run (h2load's --rps gives no percentiles): an empty result. */
 const NO_FIXED_RATE = { tool: 'none', requests: 0, durationS: 0, rps: NaN, p50Ms: NaN, p99Ms: NaN, non2xx: 0, socketErrors: 0 }
 
@@ -226,10 +232,10 @@ async function finishRound(sc: Scenario, run: Running, originPid: number, round:
   const rss = rssMB(run.pid)
   const logBytes = run.drainLog?.()
   const w2 = cpuWindow(run.pid, originPid)
-  const f = sc.http2 ? NO_FIXED_RATE : await fixedRate({ ...loadFor(sc, run), durationS: settings.durationS, rate: settings.rate, pacedScript })
+  const f = noFixedRate(sc) ? NO_FIXED_RATE : await fixedRate({ ...loadFor(sc, run), durationS: settings.durationS, rate: settings.rate, pacedScript })
   // No fixed-rate run (HTTP/2): a window of a few ms would turn one clock tick of other work into
   // a huge "noise" percentage.
-  const b = sc.http2 ? { subjectUs: 0, originUs: 0, noisePct: 0 } : w2()
+  const b = noFixedRate(sc) ? { subjectUs: 0, originUs: 0, noisePct: 0 } : w2()
   run.drainLog?.()
   if (run.proc?.exit) throw new Error(`exited during the run: ${lastLines(run.proc.stderrTail())}`)
   if (acc.requests === 0) throw new Error('no request completed')
@@ -346,7 +352,7 @@ async function runScenarioWith(sc: Scenario, scripts: Record<ScriptName, string>
   for (let round = 1; round <= settings.rounds; round++) {
     // Rotate the order each round (and each slice) so no subject is always measured first or last.
     const order = rotate([...running.keys()], round - 1)
-    process.stdout.write(`[${sc.name}] round ${round}/${settings.rounds}: warm-up, ${slices} interleaved slices${sc.http2 ? '' : ', fixed rate'} (${order.map((s) => s.name).join(', ')})\n`)
+    process.stdout.write(`[${sc.name}] round ${round}/${settings.rounds}: warm-up, ${slices} interleaved slices${noFixedRate(sc) ? '' : ', fixed rate'} (${order.map((s) => s.name).join(', ')})\n`)
     for (const s of order) await guarded(s, round, (run) => warmUp(sc, run))
     const acc = new Map<Subject, Slices>(order.map((s) => [s, { requests: 0, durationS: 0, subjectUs: 0, originUs: 0, noisePct: 0, non2xx: 0, socketErrors: 0, p50Sum: 0, p99Sum: 0, tool: '' }]))
     for (let k = 0; k < slices; k++) {

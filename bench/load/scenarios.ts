@@ -2,6 +2,10 @@
 // sends; the baselines (floor, nginx, peers) always proxy plainly to the first origin, so each
 // scenario reads as "what this feature costs on top of the plain proxy".
 // Adding one (3 targets with health checks, jwt, rate limit, ...) means adding an entry here.
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Config } from '../../src/config/schema/index.js'
 import { jwtFixture, startJwtFixture } from './jwt-fixture.js'
 import { otlpSink, startOtlpSink } from './otlp-sink.js'
@@ -38,8 +42,35 @@ export interface Scenario {
    * request is a unary gRPC call (POST of one small message, trailers expected).
    */
   http2?: { kind: 'h2' | 'grpc'; clients: number; streams: number }
+  /**
+   * HTTPS in front (issue 13): Portico, the floor and nginx terminate TLS with the same ECDSA P-256
+   * certificate (tlsFiles, made by setup()), the load is wrk over https://, the origin stays
+   * cleartext HTTP/1.1. `handshakes`: every request on a new connection (Connection: close), so a
+   * request's CPU includes a full handshake. No fixed-rate run.
+   */
+  tls?: { handshakes: boolean }
   jwtPeers?: { alg: 'HS256' | 'ES256'; key: string; issuer: string; audience: string }
 }
+
+/** The TLS scenarios' certificate and key (PEM files), set by their setup(). */
+export const tlsFiles: { cert: string; key: string } = { cert: '', key: '' }
+
+/** A throw-away self-signed ECDSA P-256 certificate for 127.0.0.1 / localhost (openssl). */
+async function makeCertificate(): Promise<() => Promise<void>> {
+  const dir = mkdtempSync(join(tmpdir(), 'portico-bench-tls-'))
+  tlsFiles.cert = join(dir, 'cert.pem')
+  tlsFiles.key = join(dir, 'key.pem')
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', tlsFiles.key, '-out', tlsFiles.cert], { stdio: 'ignore' })
+  return async () => rmSync(dir, { recursive: true, force: true })
+}
+
+/** The TLS scenarios' Portico: one HTTPS listener with the bench certificate, the plain route. */
+const tlsConfig = (p: ScenarioPorts): Config => ({
+  ...base(p),
+  server: { listeners: [{ listen: `127.0.0.1:${p.port}`, tls: { certificates: [{ cert_file: tlsFiles.cert, key_file: tlsFiles.key }] } }] },
+  upstreams: { origin: { targets: p.origins.map((url) => ({ url })) } },
+  routes: [{ name: 'all', paths: ['/*'], upstream: 'origin' }],
+})
 
 /** Services run.ts started for the current scenario (set before gatewayConfig is called). */
 export const services: { redisUrl: string } = { redisUrl: '' }
@@ -324,5 +355,25 @@ export const scenarios: Scenario[] = [
     headers: { 'content-type': 'application/grpc', te: 'trailers' },
     http2: { kind: 'grpc', clients: 10, streams: 20 },
     gatewayConfig: (p) => h2Config(p),
+  },
+  {
+    name: 'tls',
+    description: 'HTTPS, kept-alive connections (TLS 1.3, ECDSA P-256 certificate), GET of 100 bytes, plain proxy to a cleartext origin; access log on',
+    origins: 1,
+    path: '/bench',
+    headers: {},
+    tls: { handshakes: false },
+    setup: makeCertificate,
+    gatewayConfig: (p) => tlsConfig(p),
+  },
+  {
+    name: 'tls-handshake',
+    description: 'HTTPS, a new connection per request (Connection: close): a full TLS 1.3 handshake (ECDHE + ECDSA P-256) and one GET of 100 bytes each',
+    origins: 1,
+    path: '/bench',
+    headers: { connection: 'close' },
+    tls: { handshakes: true },
+    setup: makeCertificate,
+    gatewayConfig: (p) => tlsConfig(p),
   },
 ]

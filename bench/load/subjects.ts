@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { freePort, get, h2get, startProc, waitFor, which } from './procs.js'
 import type { Proc } from './procs.js'
-import type { Scenario } from './scenarios.js'
+import { tlsFiles, type Scenario } from './scenarios.js'
 import { repoRoot } from './scripts.js'
 import type { ScriptName } from './scripts.js'
 
@@ -84,7 +84,8 @@ function nodeScript(name: string, role: Subject['role'], script: ScriptName, pac
     role,
     unavailable: () => missingPackage(...packages, ...(jwt ? ['fast-jwt'] : [])),
     // The HTTP/1.1 proxies sit out the HTTP/2 scenarios and the h2 floor sits out the others.
-    appliesTo: (sc: Scenario) => (sc.http2 !== undefined) === http2 && (!jwt || sc.jwtPeers !== undefined),
+    // Of these, only the floor terminates TLS (TLS_CERT/TLS_KEY): the TLS scenarios' × floor.
+    appliesTo: (sc: Scenario) => (sc.http2 !== undefined) === http2 && (!jwt || sc.jwtPeers !== undefined) && (sc.tls === undefined || script === 'floor'),
     async start(env) {
       const port = await freePort()
       const origin = env.origins[0]?.url ?? ''
@@ -92,9 +93,9 @@ function nodeScript(name: string, role: Subject['role'], script: ScriptName, pac
       const jwtEnv = j ? { JWT_ALG: j.alg, JWT_KEY: j.key, JWT_ISS: j.issuer, JWT_AUD: j.audience } : {}
       const proc = startProc(name, process.execPath, [env.scripts[script]], {
         core: env.core,
-        env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ORIGIN: origin, ...jwtEnv },
+        env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ORIGIN: origin, ...jwtEnv, ...(env.scenario.tls ? { TLS_CERT: tlsFiles.cert, TLS_KEY: tlsFiles.key } : {}) },
       })
-      const url = `http://127.0.0.1:${port}`
+      const url = `${env.scenario.tls ? 'https' : 'http'}://127.0.0.1:${port}`
       if (http2) await ready(proc, 'an h2c answer', async () => (await h2get(url, '/')).status === 200, env.readyTimeoutMs)
       else await waitServing(proc, url, env.scenario.path, env.readyTimeoutMs, j ? env.scenario.headers : {})
       return { pid: proc.pid, url, proc, notes: j ? [`verifies every request's ${j.alg} token with fast-jwt (cache off)`] : [], stop: () => proc.stop() }
@@ -149,7 +150,7 @@ function porticoFrom(name: string, root: string): Subject {
       }
       const admin = `http://127.0.0.1:${adminPort}`
       await ready(proc, 'GET /readyz → 200 on the admin port', async () => (await get(`${admin}/readyz`)).status === 200, env.readyTimeoutMs)
-      const url = `http://127.0.0.1:${port}`
+      const url = `${env.scenario.tls ? 'https' : 'http'}://127.0.0.1:${port}`
       return {
         pid: proc.pid,
         url,
@@ -209,8 +210,11 @@ http {
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:${port}${h2 ? ' http2' : ''};
-    keepalive_requests 1000000;
+    listen 127.0.0.1:${port}${h2 ? ' http2' : ''}${env.scenario.tls ? ' ssl' : ''};
+    keepalive_requests 1000000;${env.scenario.tls ? `
+    ssl_certificate ${tlsFiles.cert};
+    ssl_certificate_key ${tlsFiles.key};
+    ssl_protocols TLSv1.2 TLSv1.3;` : ''}
     location / {
       ${location}
     }
@@ -222,10 +226,10 @@ http {
     const proc = startProc('nginx', NGINX as string, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off; master_process off;'], {
       core: env.core,
     })
-    const url = `http://127.0.0.1:${port}`
+    const url = `${env.scenario.tls ? 'https' : 'http'}://127.0.0.1:${port}`
     if (h2) await ready(proc, 'an h2c answer', async () => (await h2get(url, '/')).status === 200, env.readyTimeoutMs)
     else await waitServing(proc, url, env.scenario.path, env.readyTimeoutMs)
-    const how = h2 === 'grpc' ? 'listen http2 (h2c) → grpc_pass' : h2 === 'h2' ? 'listen http2 (h2c) → proxy_pass over HTTP/1.1' : 'HTTP/1.1'
+    const how = h2 === 'grpc' ? 'listen http2 (h2c) → grpc_pass' : h2 === 'h2' ? 'listen http2 (h2c) → proxy_pass over HTTP/1.1' : env.scenario.tls ? 'listen ssl (HTTPS, HTTP/1.1), default session cache and tickets' : 'HTTP/1.1'
     return { pid: proc.pid, url, proc, notes: [`one process (master_process off), ${how}, upstream keepalive 64, access_log off`], stop: () => proc.stop() }
   },
 }
