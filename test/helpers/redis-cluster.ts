@@ -1,16 +1,17 @@
 // A real Redis Cluster on loopback: six `redis-server --cluster-enabled yes` processes on free ports
-// (each with its own data dir and bus port), joined with `redis-cli --cluster create …
-// --cluster-replicas 1`: three masters, one replica each. A small cluster-node-timeout (2 s) keeps
-// failovers short. stopNode()/startNode() let tests kill a master and bring it back (it rejoins as
-// a replica of the node that replaced it). Share one cluster per test file; close() in `after`.
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
-import { Redis } from 'ioredis'
+// (each with its own data dir and bus port), three masters with one replica each (or, with
+// `replicas: 0`, three masters alone). stopNode()/startNode() let tests kill a master and bring it
+// back (it rejoins as a replica of the node that replaced it). With `tls`, every node listens on TLS
+// only and the bus and replication use TLS too. Share one cluster per test file; close() in `after`.
+//
+// The cluster is joined by hand over one connection per node, not with `redis-cli --cluster
+// create`, which sleeps in fixed steps (~11 s of a 44 s test file): distinct config epochs, MEET
+// to the first node, the slot ranges on the masters, then REPLICATE once every node knows every
+// other, and a poll until the cluster is whole.
 import { freePort } from './origin.js'
 import { pollUntil } from './poll.js'
+import { redisLinks, redisTlsArgs, type RedisTlsFiles } from './redis.js'
 import { serverProcess, type ServerProcess } from './server-process.js'
-
-const run = promisify(execFile)
 
 export interface ClusterNodeInfo {
   port: number
@@ -39,16 +40,23 @@ export interface RedisClusterServer {
   close(): Promise<void>
 }
 
-async function ask<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 1000, commandTimeout: 1000, retryStrategy: () => null })
-  r.on('error', () => undefined)
-  try {
-    await r.connect()
-    return await fn(r)
-  } finally {
-    r.disconnect()
-  }
+export interface RedisClusterOptions {
+  /**
+   * cluster-node-timeout: how long a node may be silent before it is suspected, and so most of a
+   * failover's duration. 2 s by default: much shorter, and a live node starved of CPU on a busy
+   * 2-core host (other test files run beside this one) could be taken for a failed one.
+   */
+  nodeTimeoutMs?: number
+  /** Replicas per master: 1 (default) or 0 (three masters; no failover, quicker to start). */
+  replicas?: 0 | 1
+  tls?: RedisTlsFiles
 }
+
+const MASTER_SLOTS: Array<[number, number]> = [
+  [0, 5460],
+  [5461, 10922],
+  [10923, 16383],
+]
 
 function parseNodes(text: string, portOf: (addr: string) => number): ClusterNodeInfo[] {
   return text
@@ -74,74 +82,111 @@ function parseNodes(text: string, portOf: (addr: string) => number): ClusterNode
     })
 }
 
-export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): Promise<RedisClusterServer> {
+const portOf = (addr: string) => Number(/:(\d+)/.exec(addr)?.[1] ?? 0)
+
+export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise<RedisClusterServer> {
   const nodeTimeout = opts.nodeTimeoutMs ?? 2000
+  const replicasPerMaster = opts.replicas ?? 1
+  const nodeCount = 3 * (1 + replicasPerMaster)
   const procs = new Map<number, ServerProcess>()
   const down = new Set<number>()
+  const links = redisLinks(opts.tls)
   const close = async () => {
+    links.close()
     await Promise.all([...procs.values()].map((p) => p.close()))
   }
+  const ask = links.ask
   try {
-    for (let i = 0; i < 6; i++) {
-      const port = await freePort()
-      const busPort = await freePort()
-      const proc = await serverProcess({
-        command: 'redis-server',
-        pkg: 'redis-server',
-        args: (dir) => [
-          '--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1',
-          '--cluster-enabled', 'yes', '--cluster-config-file', `${dir}/nodes.conf`, '--cluster-node-timeout', String(nodeTimeout),
-          '--save', '', '--appendonly', 'no', '--dir', dir,
-        ],
-        ready: () => ask(port, (r) => r.ping()).then((p) => p === 'PONG', () => false),
-        what: `redis-server (cluster) on ${port}`,
-      })
-      procs.set(port, proc)
+    // Ports one after another (each is reserved on disk), then the servers all at once.
+    const ports: number[] = []
+    const busPorts: number[] = []
+    for (let i = 0; i < nodeCount; i++) {
+      ports.push(await freePort())
+      busPorts.push(await freePort())
     }
-    const ports = [...procs.keys()]
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 })
+    await Promise.all(
+      ports.map(async (port, i) => {
+        const proc = await serverProcess({
+          command: 'redis-server',
+          pkg: 'redis-server',
+          args: (dir) => [
+            ...(opts.tls !== undefined ? [...redisTlsArgs(opts.tls, port), '--tls-cluster', 'yes'] : ['--port', String(port)]),
+            '--cluster-port', String(busPorts[i]), '--bind', '127.0.0.1',
+            '--cluster-enabled', 'yes', '--cluster-config-file', `${dir}/nodes.conf`, '--cluster-node-timeout', String(nodeTimeout),
+            // A replica (re)joining is sent its data at once, not after the default 5 s wait for
+            // more replicas to share one transfer.
+            '--repl-diskless-sync-delay', '0',
+            // CLUSTER SLOTS (what clients map the cluster from) leaves out a replica whose
+            // replication offset is still 0, and on an idle master only its pings to the
+            // replicas move the offset: every 10 s by default, which was most of the start-up.
+            '--repl-ping-replica-period', '1',
+            '--save', '', '--appendonly', 'no', '--dir', dir,
+          ],
+          ready: () => ask(port, 'PING').then((p) => p === 'PONG', () => false),
+          what: `redis-server (cluster${opts.tls !== undefined ? ', TLS' : ''}) on ${port}`,
+        })
+        procs.set(port, proc)
+      }),
+    )
+
+    // What `redis-cli --cluster create` does, without its fixed sleeps. Distinct config epochs
+    // first, so the masters need no epoch-collision rounds before they agree on slot owners.
+    await Promise.all(ports.map((p, i) => ask(p, 'CLUSTER', 'SET-CONFIG-EPOCH', i + 1)))
+    await Promise.all(ports.slice(1).map((p) => ask(p, 'CLUSTER', 'MEET', '127.0.0.1', ports[0]!, busPorts[0]!)))
+    await Promise.all(MASTER_SLOTS.map(([from, to], i) => ask(ports[i]!, 'CLUSTER', 'ADDSLOTSRANGE', from, to)))
+    await pollUntil(
+      async () => {
+        const views = await Promise.all(ports.map((p) => ask(p, 'CLUSTER', 'NODES')))
+        // Known, and past the handshake (a node in handshake has no id yet to REPLICATE to).
+        return views.every((v) => parseNodes(String(v), portOf).length === nodeCount && !/handshake|noaddr/.test(String(v)))
+      },
+      { timeoutMs: 30_000, intervalMs: 50, what: `every cluster node knowing all ${nodeCount}` },
+    )
+    if (replicasPerMaster > 0) {
+      const ids = await Promise.all(ports.slice(0, 3).map(async (p) => String(await ask(p, 'CLUSTER', 'MYID'))))
+      await Promise.all(ports.slice(3).map((p, i) => ask(p, 'CLUSTER', 'REPLICATE', ids[i]!)))
+    }
+
     const live = () => ports.filter((p) => !down.has(p))
-    const portOf = (addr: string) => Number(/:(\d+)/.exec(addr)?.[1] ?? 0)
     const topology = async (): Promise<ClusterNodeInfo[]> => {
       let lastErr: unknown
       for (const p of live()) {
         try {
-          return parseNodes(String(await ask(p, (r) => r.call('CLUSTER', 'NODES'))), portOf)
+          return parseNodes(String(await ask(p, 'CLUSTER', 'NODES')), portOf)
         } catch (err) {
           lastErr = err
         }
       }
       throw lastErr instanceof Error ? lastErr : new Error('no live cluster node')
     }
-    const waitHealthy = async (timeoutMs = 30_000) => {
-      await pollUntil(
-        async () => {
-          for (const p of live()) {
-            const info = String(await ask(p, (r) => r.call('CLUSTER', 'INFO')))
-            if (!info.includes('cluster_state:ok') || !/cluster_known_nodes:6\b/.test(info)) return false
+    // Every live node is asked in parallel.
+    const healthy = async (): Promise<boolean> => {
+      const up = live()
+      const liveReplicas = up.length - 3
+      const oks = await Promise.all(
+        up.map(async (p) => {
+          const [info, nodes, slots] = await Promise.all([ask(p, 'CLUSTER', 'INFO'), ask(p, 'CLUSTER', 'NODES'), ask(p, 'CLUSTER', 'SLOTS')])
+          if (!String(info).includes('cluster_state:ok') || !new RegExp(`cluster_known_nodes:${nodeCount}\\b`).test(String(info))) return false
+          // This node's view: three masters serving slots, every other live node a replica.
+          const view = parseNodes(String(nodes), portOf).filter((n) => !down.has(n.port))
+          if (view.filter((n) => n.role === 'replica' && !n.failed).length !== liveReplicas) return false
+          const served = view.filter((n) => n.role === 'master' && !n.failed).reduce((n, m) => n + m.slots.reduce((a, [x, y]) => a + y - x + 1, 0), 0)
+          if (served !== 16384) return false
+          // CLUSTER SLOTS (what clients map from) lists a replica for every range while none is down.
+          const ranges = slots as unknown[][]
+          const entries = replicasPerMaster > 0 && down.size === 0 ? 4 : 3
+          if (ranges.length !== 3 || ranges.some((r) => r.length < entries)) return false
+          // A replica counts once its link to its master is up (it has the data).
+          if (view.find((n) => n.port === p)?.role === 'replica') {
+            if (!String(await ask(p, 'INFO', 'replication')).includes('master_link_status:up')) return false
           }
-          // Every live node's view: three masters serving slots, every other live node a replica.
-          for (const p of live()) {
-            const view = parseNodes(String(await ask(p, (r) => r.call('CLUSTER', 'NODES'))), portOf).filter((n) => !down.has(n.port))
-            if (view.filter((n) => n.role === 'replica' && !n.failed).length !== live().length - 3) return false
-          }
-          // CLUSTER SLOTS (what clients map from) lists a replica for every range.
-          for (const p of live()) {
-            const slots = (await ask(p, (r) => r.call('CLUSTER', 'SLOTS'))) as unknown[][]
-            if (slots.length !== 3 || slots.some((r) => r.length < (down.size > 0 ? 3 : 4))) return false
-          }
-          const t = await topology()
-          const served = t.filter((n) => n.role === 'master' && !n.failed && !down.has(n.port)).reduce((n, m) => n + m.slots.reduce((a, [x, y]) => a + y - x + 1, 0), 0)
-          // Replicas synced: every live replica's link to its master is up.
-          for (const n of t) {
-            if (n.role !== 'replica' || down.has(n.port)) continue
-            const repl = String(await ask(n.port, (r) => r.call('INFO', 'replication')))
-            if (!repl.includes('master_link_status:up')) return false
-          }
-          return served === 16384
-        },
-        { timeoutMs, intervalMs: 100, what: 'redis cluster healthy (all slots served, replicas in sync)' },
+          return true
+        }),
       )
+      return oks.every(Boolean)
+    }
+    const waitHealthy = async (timeoutMs = 30_000) => {
+      await pollUntil(healthy, { timeoutMs, intervalMs: 50, what: 'redis cluster healthy (all slots served, replicas in sync)' })
     }
     await waitHealthy()
     return {
@@ -155,6 +200,7 @@ export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): 
       },
       async stopNode(port) {
         down.add(port)
+        links.drop(port)
         await procs.get(port)!.stop()
       },
       async startNode(port) {
