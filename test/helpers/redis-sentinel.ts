@@ -1,11 +1,12 @@
 // A real Sentinel set on loopback: one redis-server master, one replica (replicaof the master) and
 // three `redis-sentinel` processes monitoring them as `mymaster` (quorum 2, down-after 1 s), each on
-// free ports with its own data dir. stopMaster() kills the current master and waits until the
+// free ports with its own data dir. With `tls`, the data nodes and the sentinels listen on TLS only
+// and talk to each other over TLS. stopMaster() kills the current master and waits until the
 // sentinels name the promoted replica. Share one set per test file; close() in `after`.
 import { writeFileSync, existsSync } from 'node:fs'
-import { Redis } from 'ioredis'
 import { freePort } from './origin.js'
 import { pollUntil } from './poll.js'
+import { redisLinks, redisTlsArgs, type RedisTlsFiles } from './redis.js'
 import { serverProcess, type ServerProcess } from './server-process.js'
 
 export const SENTINEL_MASTER = 'mymaster'
@@ -22,50 +23,58 @@ export interface RedisSentinelServer {
   stopMaster(): Promise<number>
   /** Polls until the sentinels name a master other than `old`. */
   waitPromoted(old: number, timeoutMs?: number): Promise<void>
-  /** Starts a stopped data node again (it comes back as a replica). */
+  /** Starts a stopped data node again, as a replica of the current master. */
   startNode(port: number): Promise<void>
   /** Polls until the named master has a replica in sync and every sentinel agrees. */
   waitHealthy(timeoutMs?: number): Promise<void>
   close(): Promise<void>
 }
 
-async function ask<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 1000, commandTimeout: 1000, retryStrategy: () => null })
-  r.on('error', () => undefined)
-  try {
-    await r.connect()
-    return await fn(r)
-  } finally {
-    r.disconnect()
-  }
+export interface RedisSentinelOptions {
+  tls?: RedisTlsFiles
 }
 
-const ping = (port: number) => ask(port, (r) => r.ping()).then((p) => p === 'PONG', () => false)
-
-export async function startRedisSentinel(): Promise<RedisSentinelServer> {
+export async function startRedisSentinel(opts: RedisSentinelOptions = {}): Promise<RedisSentinelServer> {
+  const tls = opts.tls
   const data = new Map<number, ServerProcess>()
   const sentinels: Array<{ port: number; proc: ServerProcess }> = []
+  const links = redisLinks(tls)
+  const ask = links.ask
   const close = async () => {
+    links.close()
     await Promise.all([...sentinels.map((s) => s.proc.close()), ...[...data.values()].map((p) => p.close())])
   }
+  const ping = (port: number) => ask(port, 'PING').then((p) => p === 'PONG', () => false)
   try {
+    // Ports one after another (each is reserved on disk), then the servers all at once.
     const masterPort = await freePort()
     const replicaPort = await freePort()
-    for (const port of [masterPort, replicaPort]) {
-      const replicaOf = port === replicaPort ? ['--replicaof', '127.0.0.1', String(masterPort)] : []
+    const sentinelPorts = [await freePort(), await freePort(), await freePort()]
+    // The master each data node replicates from when it (re)starts; none for the first master.
+    const replicaOf = new Map<number, number>([[replicaPort, masterPort]])
+    const startData = async (port: number) => {
       data.set(
         port,
         await serverProcess({
           command: 'redis-server',
           pkg: 'redis-server',
-          args: (dir) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...replicaOf],
+          args: (dir) => {
+            const of = replicaOf.get(port)
+            return [
+              ...(tls !== undefined ? redisTlsArgs(tls, port) : ['--port', String(port)]),
+              '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+              // A replica (re)joining is sent its data at once, not after the default 5 s wait
+              // for more replicas to share one transfer.
+              '--repl-diskless-sync-delay', '0',
+              ...(of !== undefined ? ['--replicaof', '127.0.0.1', String(of)] : []),
+            ]
+          },
           ready: () => ping(port),
-          what: `redis-server on ${port}`,
+          what: `redis-server${tls !== undefined ? ' (TLS)' : ''} on ${port}`,
         }),
       )
     }
-    for (let i = 0; i < 3; i++) {
-      const port = await freePort()
+    const startSentinel = async (port: number) => {
       const proc = await serverProcess({
         command: 'redis-sentinel',
         pkg: 'redis-sentinel',
@@ -76,7 +85,14 @@ export async function startRedisSentinel(): Promise<RedisSentinelServer> {
             writeFileSync(
               file,
               [
-                `port ${port}`,
+                ...(tls !== undefined
+                  ? [
+                      'port 0', `tls-port ${port}`, `tls-cert-file ${tls.certFile}`, `tls-key-file ${tls.keyFile}`, `tls-ca-cert-file ${tls.caFile}`,
+                      'tls-auth-clients no',
+                      // The sentinels' own links to the data nodes and to each other.
+                      'tls-replication yes',
+                    ]
+                  : [`port ${port}`]),
                 'bind 127.0.0.1',
                 `dir ${dir}`,
                 `sentinel monitor ${SENTINEL_MASTER} 127.0.0.1 ${masterPort} 2`,
@@ -90,13 +106,15 @@ export async function startRedisSentinel(): Promise<RedisSentinelServer> {
           return [file]
         },
         ready: () => ping(port),
-        what: `redis-sentinel on ${port}`,
+        what: `redis-sentinel${tls !== undefined ? ' (TLS)' : ''} on ${port}`,
       })
       sentinels.push({ port, proc })
     }
+    await Promise.all([startData(masterPort), startData(replicaPort), ...sentinelPorts.map(startSentinel)])
+
     const down = new Set<number>()
     const named = async (sport: number): Promise<number> => {
-      const r = (await ask(sport, (c) => c.call('SENTINEL', 'get-master-addr-by-name', SENTINEL_MASTER))) as [string, string] | null
+      const r = (await ask(sport, 'SENTINEL', 'get-master-addr-by-name', SENTINEL_MASTER)) as [string, string] | null
       return r === null ? 0 : Number(r[1])
     }
     const masterPortNow = async (): Promise<number> => {
@@ -109,26 +127,26 @@ export async function startRedisSentinel(): Promise<RedisSentinelServer> {
       }
       throw new Error('no sentinel answers')
     }
-    const waitHealthy = async (timeoutMs = 30_000) => {
-      await pollUntil(
-        async () => {
-          const ports = await Promise.all(sentinels.map((s) => named(s.port)))
-          const m = ports[0]!
-          if (m === 0 || down.has(m) || ports.some((p) => p !== m)) return false
-          for (const s of sentinels) {
-            const others = (await ask(s.port, (c) => c.call('SENTINEL', 'sentinels', SENTINEL_MASTER))) as unknown[]
-            const replicas = (await ask(s.port, (c) => c.call('SENTINEL', 'replicas', SENTINEL_MASTER))) as string[][]
-            const upReplicas = replicas.filter((r) => {
-              const flags = r[r.indexOf('flags') + 1] ?? ''
-              return !flags.includes('down') && !flags.includes('disconnected')
-            })
-            if (others.length < 2 || upReplicas.length < 1) return false
-          }
-          const repl = String(await ask(m, (c) => c.call('INFO', 'replication')))
-          return /role:master/.test(repl) && /connected_slaves:[1-9]/.test(repl) && /state=online/.test(repl)
-        },
-        { timeoutMs, intervalMs: 100, what: 'sentinel set healthy (agreed master with a replica in sync)' },
+    const healthy = async (): Promise<boolean> => {
+      const ports = await Promise.all(sentinels.map((s) => named(s.port)))
+      const m = ports[0]!
+      if (m === 0 || down.has(m) || ports.some((p) => p !== m)) return false
+      const views = await Promise.all(
+        sentinels.map(async (s) => {
+          const [others, replicas] = (await Promise.all([ask(s.port, 'SENTINEL', 'sentinels', SENTINEL_MASTER), ask(s.port, 'SENTINEL', 'replicas', SENTINEL_MASTER)])) as [unknown[], string[][]]
+          const upReplicas = replicas.filter((r) => {
+            const flags = r[r.indexOf('flags') + 1] ?? ''
+            return !flags.includes('down') && !flags.includes('disconnected')
+          })
+          return others.length >= 2 && upReplicas.length >= 1
+        }),
       )
+      if (!views.every(Boolean)) return false
+      const repl = String(await ask(m, 'INFO', 'replication'))
+      return /role:master/.test(repl) && /connected_slaves:[1-9]/.test(repl) && /state=online/.test(repl)
+    }
+    const waitHealthy = async (timeoutMs = 30_000) => {
+      await pollUntil(healthy, { timeoutMs, intervalMs: 50, what: 'sentinel set healthy (agreed master with a replica in sync)' })
     }
     await waitHealthy()
     const server: RedisSentinelServer = {
@@ -138,6 +156,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelServer> {
       async stopMaster() {
         const old = await masterPortNow()
         down.add(old)
+        links.drop(old)
         await data.get(old)!.stop()
         return old
       },
@@ -145,9 +164,9 @@ export async function startRedisSentinel(): Promise<RedisSentinelServer> {
         await pollUntil(
           async () => {
             const m = await masterPortNow()
-            return m !== old && m !== 0 && /role:master/.test(String(await ask(m, (c) => c.call('INFO', 'replication'))))
+            return m !== old && m !== 0 && /role:master/.test(String(await ask(m, 'INFO', 'replication')))
           },
-          { timeoutMs, intervalMs: 100, what: 'sentinels to promote the replica' },
+          { timeoutMs, intervalMs: 50, what: 'sentinels to promote the replica' },
         )
       },
       async failover(timeoutMs = 30_000) {
@@ -156,6 +175,11 @@ export async function startRedisSentinel(): Promise<RedisSentinelServer> {
         return old
       },
       async startNode(port) {
+        // Started as a replica of the master the sentinels name now, as an operator's config for
+        // a repaired node would say. Started as a master, it is converted by a sentinel only once
+        // it has reported that role for 8 s, and a sentinel asks a replica for INFO every 10 s:
+        // that wait was most of what a heal took.
+        replicaOf.set(port, await masterPortNow())
         await data.get(port)!.start()
         down.delete(port)
       },
