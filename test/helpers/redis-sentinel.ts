@@ -3,6 +3,7 @@
 // free ports with its own data dir. With `tls`, the data nodes and the sentinels listen on TLS only
 // and talk to each other over TLS. stopMaster() kills the current master and waits until the
 // sentinels name the promoted replica. Share one set per test file; close() in `after`.
+import { randomBytes } from 'node:crypto'
 import { writeFileSync, existsSync } from 'node:fs'
 import { freePort } from './origin.js'
 import { pollUntil } from './poll.js'
@@ -50,6 +51,9 @@ export async function startRedisSentinel(opts: RedisSentinelOptions = {}): Promi
     const masterPort = await freePort()
     const replicaPort = await freePort()
     const sentinelPorts = [await freePort(), await freePort(), await freePort()]
+    // Each sentinel is told the others (and the replica) in its config, as it would write them
+    // itself: discovering them through the master's hello channel takes a 2 s publish period.
+    const sentinelIds = new Map(sentinelPorts.map((p) => [p, randomBytes(20).toString('hex')]))
     // The master each data node replicates from when it (re)starts; none for the first master.
     const replicaOf = new Map<number, number>([[replicaPort, masterPort]])
     const startData = async (port: number) => {
@@ -99,6 +103,9 @@ export async function startRedisSentinel(opts: RedisSentinelOptions = {}): Promi
                 `sentinel down-after-milliseconds ${SENTINEL_MASTER} 1000`,
                 `sentinel failover-timeout ${SENTINEL_MASTER} 4000`,
                 `sentinel parallel-syncs ${SENTINEL_MASTER} 1`,
+                `sentinel myid ${sentinelIds.get(port)!}`,
+                ...sentinelPorts.filter((p) => p !== port).map((p) => `sentinel known-sentinel ${SENTINEL_MASTER} 127.0.0.1 ${p} ${sentinelIds.get(p)!}`),
+                `sentinel known-replica ${SENTINEL_MASTER} 127.0.0.1 ${replicaPort}`,
                 '',
               ].join('\n'),
             )

@@ -81,7 +81,7 @@ describe('Redis Cluster: sharded pub/sub', () => {
       await c.stopNode(killed)
       await c.waitHealthy(30_000)
       // Published until it arrives: the subscriber re-subscribes on the promoted replica.
-      await pollUntil(async () => (await pub.publish('revocations', 'after').catch(() => undefined), got.includes('after')), { what: 'message after the failover', timeoutMs: 10_000, intervalMs: 200 })
+      await pollUntil(async () => (await pub.publish('revocations', 'after').catch(() => undefined), got.includes('after')), { what: 'message after the failover', timeoutMs: 10_000, intervalMs: 50 })
     } finally {
       await Promise.all([sub.close(), pub.close()])
       if (killed !== undefined) {
