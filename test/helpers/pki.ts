@@ -34,6 +34,11 @@ export interface IssueOptions {
   days?: number
   /** Client certificate (extendedKeyUsage clientAuth) instead of a server one. */
   client?: boolean
+  /**
+   * A server certificate that is a client one too (serverAuth and clientAuth): for servers that
+   * connect to their peers with it, as Redis Cluster nodes do on their bus, which requires it.
+   */
+  serverAndClient?: boolean
   ocspUrl?: string
   /** File stem inside the PKI dir (default: random). */
   file?: string
@@ -70,7 +75,7 @@ export async function createPki(): Promise<{ dir: string; ca(name?: string, key?
         const san = [...names.map((n) => `DNS:${n}`), ...(o.sans ?? [])]
         const ext = [
           ...(san.length > 0 ? [`subjectAltName=${san.join(',')}`] : []),
-          `extendedKeyUsage=${o.client === true ? 'clientAuth' : 'serverAuth'}`,
+          `extendedKeyUsage=${o.serverAndClient === true ? 'serverAuth,clientAuth' : o.client === true ? 'clientAuth' : 'serverAuth'}`,
           'basicConstraints=CA:FALSE',
           ...(o.ocspUrl !== undefined ? [`authorityInfoAccess=OCSP;URI:${o.ocspUrl}`] : []),
         ]

@@ -12,7 +12,10 @@ import { serverProcess } from './server-process.js'
  * speak TLS to each other (cluster bus, replication, sentinel links) with the same certificate.
  */
 export interface RedisTlsFiles {
-  /** The certificate (and its key) every node presents; it must name IP 127.0.0.1. */
+  /**
+   * The certificate (and its key) every node presents; it must name IP 127.0.0.1, and for a
+   * cluster be valid for client auth too: a node presents it on another's bus, which asks for it.
+   */
   certFile: string
   keyFile: string
   /** The CA that signed it: the nodes verify each other with it, and so do the helpers' own connections. */
