@@ -150,7 +150,18 @@ export async function startRedisSentinel(opts: RedisSentinelOptions = {}): Promi
       )
       if (!views.every(Boolean)) return false
       const repl = String(await ask(m, 'INFO', 'replication'))
-      return /role:master/.test(repl) && /connected_slaves:[1-9]/.test(repl) && /state=online/.test(repl)
+      if (!/role:master/.test(repl) || !/connected_slaves:[1-9]/.test(repl)) return false
+      // Asked on the replicas, not the master: with a diskless sync the master reports a replica
+      // `state=online` once it has streamed the data, before the replica has loaded it and
+      // acknowledged (a WAIT right after timed out). The replica says link up once it has.
+      const replicas = [...data.keys()].filter((p) => p !== m && !down.has(p))
+      const links = await Promise.all(replicas.map(async (p) => String(await ask(p, 'INFO', 'replication'))))
+      if (links.length === 0 || !links.every((r) => r.includes('master_link_status:up') && r.includes(`master_port:${m}`))) return false
+      // And the replicas acknowledge a write: what a caller's WAIT needs. Even with the link up, a
+      // WAIT right after start timed out now and then on a busy host (the conformance suite's
+      // waitReplicas). A PUBLISH is replicated and leaves no key behind.
+      await ask(m, 'PUBLISH', '__test-helper:probe', '1')
+      return Number(await ask(m, 'WAIT', replicas.length, 200)) >= replicas.length
     }
     const waitHealthy = async (timeoutMs = 30_000) => {
       await pollUntil(healthy, { timeoutMs, intervalMs: 50, what: 'sentinel set healthy (agreed master with a replica in sync)' })
