@@ -9,6 +9,7 @@
 import { loadavg, cpus } from 'node:os'
 import { startRedis } from '../../test/helpers/redis.js'
 import { startRedisCluster } from '../../test/helpers/redis-cluster.js'
+import { allStarted } from '../../test/helpers/server-process.js'
 import { RedisStore } from '../../src/state/redis.js'
 import { RATE_LIMIT_SCRIPT } from '../../src/plugins/rate-limit/script.js'
 import { rateLimitKeys } from '../../src/plugins/rate-limit/index.js'
@@ -51,7 +52,13 @@ async function drive(store: RedisStore, total: number): Promise<Round> {
 const load = () => loadavg().map((l) => l.toFixed(1)).join(' ')
 console.log(`redis decisions/s, node ${process.version}, ${cpus().length} CPUs, load average ${load()} at start, ${DECISIONS} decisions per round, ${CONCURRENCY} concurrent callers, ${KEYS} keys`)
 
-const [single, cluster] = await Promise.all([startRedis(), startRedisCluster({ replicas: 0 })])
+const singleStart = startRedis()
+const clusterStart = startRedisCluster({ replicas: 0 })
+const [single, cluster] = await allStarted([singleStart, clusterStart]).catch(async (err: unknown) => {
+  // The one that did start must not outlive the bench.
+  await Promise.allSettled([singleStart.then((s) => s.close()), clusterStart.then((c) => c.close())])
+  throw err
+})
 // The deadline is generous: this measures throughput, and a busy machine must not turn slow calls
 // into errors (errors are counted and printed all the same).
 const stores = {

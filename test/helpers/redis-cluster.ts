@@ -11,7 +11,7 @@
 import { freePort } from './origin.js'
 import { pollUntil } from './poll.js'
 import { redisLinks, redisTlsArgs, type RedisTlsFiles } from './redis.js'
-import { serverProcess, type ServerProcess } from './server-process.js'
+import { allStarted, serverProcess, type ServerProcess } from './server-process.js'
 
 export interface ClusterNodeInfo {
   port: number
@@ -104,7 +104,7 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
       ports.push(await freePort())
       busPorts.push(await freePort())
     }
-    await Promise.all(
+    await allStarted(
       ports.map(async (port, i) => {
         const proc = await serverProcess({
           command: 'redis-server',

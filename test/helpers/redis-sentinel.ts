@@ -8,7 +8,7 @@ import { writeFileSync, existsSync } from 'node:fs'
 import { freePort } from './origin.js'
 import { pollUntil } from './poll.js'
 import { redisLinks, redisTlsArgs, type RedisTlsFiles } from './redis.js'
-import { serverProcess, type ServerProcess } from './server-process.js'
+import { allStarted, serverProcess, type ServerProcess } from './server-process.js'
 
 export const SENTINEL_MASTER = 'mymaster'
 
@@ -117,7 +117,7 @@ export async function startRedisSentinel(opts: RedisSentinelOptions = {}): Promi
       })
       sentinels.push({ port, proc })
     }
-    await Promise.all([startData(masterPort), startData(replicaPort), ...sentinelPorts.map(startSentinel)])
+    await allStarted([startData(masterPort), startData(replicaPort), ...sentinelPorts.map(startSentinel)])
 
     const down = new Set<number>()
     const named = async (sport: number): Promise<number> => {

@@ -88,3 +88,15 @@ export async function serverProcess(spec: ServerProcessSpec): Promise<ServerProc
     },
   }
 }
+
+/**
+ * Waits for every start, even when one fails, then throws the first failure. With Promise.all a
+ * failed start returns at once, and the caller's cleanup misses the servers still starting: they
+ * outlive the test (seen: a TLS cluster that never formed left its Sentinel set running).
+ */
+export async function allStarted<T extends readonly unknown[]>(starts: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(starts)
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed !== undefined) throw failed.reason
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T
+}

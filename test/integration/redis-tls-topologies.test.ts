@@ -12,6 +12,7 @@ import { createPki, type Ca } from '../helpers/pki.js'
 import { startRedisCluster, type RedisClusterServer } from '../helpers/redis-cluster.js'
 import { startRedisSentinel, type RedisSentinelServer } from '../helpers/redis-sentinel.js'
 import type { RedisTlsFiles } from '../helpers/redis.js'
+import { allStarted } from '../helpers/server-process.js'
 import { RedisStore, type RedisStoreOptions } from '../../src/state/redis.js'
 import { RATE_LIMIT_SCRIPT } from '../../src/plugins/rate-limit/script.js'
 import { rateLimitKeys } from '../../src/plugins/rate-limit/index.js'
@@ -34,7 +35,8 @@ before(async () => {
   // Also a client certificate: a cluster node presents it when it connects to another's bus.
   const server = await good.issue({ names: ['redis.test'], sans: ['IP:127.0.0.1'], serverAndClient: true, file: 'redis' })
   const tls: RedisTlsFiles = { certFile: server.certFile, keyFile: server.keyFile, caFile: good.certFile }
-  ;[cluster, sentinel] = await Promise.all([startRedisCluster({ replicas: 0, tls }), startRedisSentinel({ tls })])
+  // Each kept as soon as it is up, so `after` closes it even when the other fails to start.
+  await allStarted([startRedisCluster({ replicas: 0, tls }).then((c) => (cluster = c)), startRedisSentinel({ tls }).then((s) => (sentinel = s))])
 })
 after(async () => {
   await Promise.all([cluster?.close(), sentinel?.close()])
