@@ -349,6 +349,9 @@ class WsSession implements GuardHolder, Outcome, ClosableSession {
     const tls = u.protocol === 'https:'
     const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname
     const opts: https.RequestOptions = {
+      // The cluster's upstream.tls (CA, server_name, pinned names, client certificate, verify), as
+      // its pools use it; the request's own fields below come last and win.
+      ...(tls ? cluster.tls : null),
       hostname,
       port: u.port === '' ? (tls ? 443 : 80) : Number(u.port),
       path,
@@ -357,7 +360,8 @@ class WsSession implements GuardHolder, Outcome, ClosableSession {
       agent: false,
       setHost: false,
     }
-    // TLS towards the target is verified (Node's default), SNI and the name checked are its host.
+    // TLS towards the target is verified unless upstream.tls says `verify: false`; SNI and the
+    // name checked are its host unless server_name or pinned_names say otherwise.
     const req = tls ? https.request(opts) : http.request(opts)
     this.upstreamReq = req
     ctx.upstreamStart = performance.now()

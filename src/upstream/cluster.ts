@@ -4,6 +4,7 @@
 // pools, same balancer, health and breaker state), so a reload causes no connection churn.
 // Health-check timers belong to the cluster: start() once it is in a live Snapshot, close() when
 // the Snapshot that last used it retires.
+import type { ConnectionOptions } from 'node:tls'
 import { upstreamTlsOptions } from './tls.js'
 import type { Logger } from 'pino'
 import type { UpstreamConfig } from '../config/schema/index.js'
@@ -66,6 +67,12 @@ export class Cluster implements HealthHost, DiscoverySink {
   /** Static targets, or the ones discovery last reported (replaced as a whole, never mutated). */
   #targets: readonly Target[]
   readonly #poolSettings: PoolSettings
+  /**
+   * Connect options towards https:// targets (upstream.tls: CA, SNI, pinned names, client
+   * certificate), or null for Node's defaults. The pools use them; so does every connection the
+   * cluster's callers open themselves (WebSocket handshakes), so all verify alike.
+   */
+  readonly tls: ConnectionOptions | null
   /** Where targets come from when not static; null = static targets. */
   readonly discovery: DiscoverySource | null
   readonly balancer: Balancer
@@ -96,10 +103,11 @@ export class Cluster implements HealthHost, DiscoverySink {
     this.name = name
     this.key = Cluster.keyOf(def)
     this.logger = env.logger
+    this.tls = upstreamTlsOptions(def.tls)
     const settings = {
       connections: def.max_connections ?? 256,
       keepAliveTimeout: parseDuration(def.keep_alive_timeout ?? '4s'),
-      tls: upstreamTlsOptions(def.tls),
+      tls: this.tls,
       protocol: def.protocol,
     }
     this.#poolSettings = settings

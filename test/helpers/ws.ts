@@ -1,6 +1,7 @@
 // WebSocket helpers for tests: a real `ws` origin on loopback (echo, with hooks) and client
 // helpers that resolve on the handshake's outcome.
 import http from 'node:http'
+import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 
@@ -22,11 +23,13 @@ export interface WsOrigin {
  * prefixed with `prefix` when set. Messages `close:<code>` make it close with that code;
  * `ping-me` makes it ping the client and answer `pong:<data>` once the pong arrives.
  */
-export async function startWsOrigin(opts: { prefix?: string; perMessageDeflate?: boolean } = {}): Promise<WsOrigin> {
-  const httpServer = http.createServer((_req, res) => {
+export async function startWsOrigin(opts: { prefix?: string; perMessageDeflate?: boolean; tls?: { cert: string; key: string } } = {}): Promise<WsOrigin> {
+  const plain = (_req: http.IncomingMessage, res: http.ServerResponse): void => {
     res.writeHead(426, { 'content-type': 'text/plain' })
     res.end('websocket only')
-  })
+  }
+  // With `tls`, a wss:// origin: the same echo behind an https server with that certificate.
+  const httpServer = opts.tls === undefined ? http.createServer(plain) : https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, plain)
   const server = new WebSocketServer({
     server: httpServer,
     perMessageDeflate: opts.perMessageDeflate ?? false,
@@ -70,7 +73,7 @@ export async function startWsOrigin(opts: { prefix?: string; perMessageDeflate?:
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve))
   const port = (httpServer.address() as AddressInfo).port
   origin.port = port
-  origin.url = `http://127.0.0.1:${port}`
+  origin.url = `${opts.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`
   return origin
 }
 

@@ -11,6 +11,7 @@ import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
 import { pollUntil } from '../../helpers/poll.js'
 import { closed, nextMessage, openWs, refusedWs, startWsOrigin, type WsOrigin } from '../../helpers/ws.js'
 import { registry } from '../../../src/observability/metrics.js'
+import { createPki } from '../../helpers/pki.js'
 
 const KEY = 'ws-test-key-0123456789abcdef'
 const SECRET = 'ws-test-hs256-secret-0123456789abcdef0123'
@@ -419,6 +420,40 @@ routes:
       await g.close()
       for (const s of held) s.destroy()
       await new Promise((r) => silent.close(r))
+    }
+  })
+})
+
+describe('wss:// upstreams', () => {
+  test('a target signed by a private CA: the upstream tls.ca_file verifies it (101, echo); without it → 502', async () => {
+    const pki = await createPki()
+    const ca = await pki.ca('Portico WS Private CA')
+    const leaf = await ca.issue({ names: ['ws.internal'], sans: ['IP:127.0.0.1'] })
+    const secure = await startWsOrigin({ tls: { cert: leaf.chain, key: leaf.key } })
+    const g = await startInProc(`
+upstreams:
+  trusted: { targets: [ { url: ${secure.url} } ], tls: { ca_file: ${ca.certFile} } }
+  untrusted: { targets: [ { url: ${secure.url} } ] }
+routes:
+  - { name: trusted, paths: [/trusted], upstream: trusted, websocket: { enabled: true } }
+  - { name: untrusted, paths: [/untrusted], upstream: untrusted, websocket: { enabled: true } }
+`)
+    try {
+      const c = await openWs(`ws://127.0.0.1:${g.port}/trusted`)
+      c.send('over wss')
+      assert.equal(await nextMessage(c), 'over wss')
+      assert.equal(secure.handshakes.length, 1)
+      c.close()
+      await closed(c)
+
+      const r = await refusedWs(`ws://127.0.0.1:${g.port}/untrusted`)
+      assert.equal(r.status, 502)
+      assert.equal(r.body.error, 'upstream_unreachable')
+      assert.equal(secure.handshakes.length, 1, 'verification failed before any handshake reached the origin')
+    } finally {
+      await g.close()
+      await secure.close()
+      await pki.remove()
     }
   })
 })
