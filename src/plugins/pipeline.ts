@@ -256,7 +256,7 @@ export const REQUEST_PHASES = ['rewrite', 'access', 'beforeUpstream'] as const
 
 /**
  * What runRequestPhases drives: a proxied exchange (proxy/exchange.ts) or a WebSocket handshake
- * (proxy/upgrade.ts). Both run the same phases the same way; only what happens around them differs.
+ * (proxy/ws-tunnel.ts). Both run the same phases the same way; only what happens around them differs.
  */
 export interface PhaseHost extends PipelineHolder {
   readonly ctx: RequestContext

@@ -3,7 +3,7 @@
 // Counted by route name, across Snapshots: after a reload a route's old sessions still hold their
 // share of its limit.
 
-/** What the registry needs of a session (proxy/upgrade.ts WsSession). */
+/** What the registry needs of a session (proxy/ws-tunnel.ts WsSession). */
 export interface ClosableSession {
   /** Ends the session from the gateway's side: a close frame `code` where the framing allows, else the sockets are cut. */
   shut(code: number, reason: string): void
