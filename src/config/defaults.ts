@@ -21,6 +21,8 @@ export const DEFAULT_HTTP2 = {
   max_resets_per_second: 100,
   /** SETTINGS and PING frames a client may send per second before its connection is closed. */
   max_control_frames_per_second: 100,
+  /** SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): WebSocket over HTTP/2 offered. */
+  enable_connect_protocol: true,
 } as const
 /** server.max_connections: client connections per worker (a file descriptor and buffers each). */
 export const DEFAULT_MAX_CONNECTIONS = 16_384

@@ -21,6 +21,7 @@ export const Http2Settings = Type.Object(
     max_header_list_size: Type.Optional(Type.Integer({ minimum: 1024, maximum: 2 ** 31 - 1, description: 'SETTINGS_MAX_HEADER_LIST_SIZE in bytes (decoded, RFC 9113 §6.5.2); a larger header list (an HPACK bomb included) is refused. Default: server.max_header_size.' })),
     max_resets_per_second: Type.Optional(Type.Integer({ minimum: 1, default: DEFAULT_HTTP2.max_resets_per_second, description: 'Streams a connection may have reset (RST_STREAM, by either side) per second; past it the connection gets GOAWAY ENHANCE_YOUR_CALM and is closed (rapid reset, CVE-2023-44487).' })),
     max_control_frames_per_second: Type.Optional(Type.Integer({ minimum: 1, default: DEFAULT_HTTP2.max_control_frames_per_second, description: 'SETTINGS and PING frames a client may send per second; past it the connection gets GOAWAY ENHANCE_YOUR_CALM and is closed (settings and ping floods).' })),
+    enable_connect_protocol: Type.Optional(Type.Boolean({ default: DEFAULT_HTTP2.enable_connect_protocol, description: 'SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): clients may open WebSocket sessions as extended CONNECT streams on routes with websocket.enabled. false: not advertised, and an extended CONNECT is refused by the HTTP/2 layer.' })),
   },
   { additionalProperties: false, description: 'HTTP/2 settings of the listener (used when `protocols` has h2 or h2c).' },
 )

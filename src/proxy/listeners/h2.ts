@@ -18,6 +18,8 @@ export interface H2Settings {
   maxHeaderListSize: number
   maxResetsPerSecond: number
   maxControlFramesPerSecond: number
+  /** SETTINGS_ENABLE_CONNECT_PROTOCOL: WebSocket over HTTP/2 (RFC 8441, proxy/ws-h2.ts). */
+  enableConnectProtocol: boolean
 }
 
 export function resolveH2(c: Http2Config | undefined, maxHeaderSize: number): H2Settings {
@@ -29,6 +31,7 @@ export function resolveH2(c: Http2Config | undefined, maxHeaderSize: number): H2
     maxHeaderListSize: c?.max_header_list_size ?? maxHeaderSize,
     maxResetsPerSecond: c?.max_resets_per_second ?? DEFAULT_HTTP2.max_resets_per_second,
     maxControlFramesPerSecond: c?.max_control_frames_per_second ?? DEFAULT_HTTP2.max_control_frames_per_second,
+    enableConnectProtocol: c?.enable_connect_protocol ?? DEFAULT_HTTP2.enable_connect_protocol,
   }
 }
 
@@ -110,6 +113,7 @@ export function h2ServerOptions(s: H2Settings): http2.ServerOptions {
       maxFrameSize: s.maxFrameSize,
       maxHeaderListSize: s.maxHeaderListSize,
       enablePush: false,
+      enableConnectProtocol: s.enableConnectProtocol,
     },
     // HPACK bombs and header floods: a decoded list over maxHeaderListSize, or more fields than
     // this, is refused (RST_STREAM ENHANCE_YOUR_CALM) before any request exists.
