@@ -1,6 +1,7 @@
 // WebSocket helpers for tests: a real `ws` origin on loopback (echo, with hooks) and client
 // helpers that resolve on the handshake's outcome.
 import http from 'node:http'
+import { randomBytes } from 'node:crypto'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
@@ -123,4 +124,102 @@ export function nextMessage(ws: WebSocket): Promise<string | Buffer> {
 export function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
   if (ws.readyState === WebSocket.CLOSED) return Promise.resolve({ code: 1006, reason: '' })
   return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+}
+
+/** One RFC 6455 frame as a client writes it (masked, §5.3), or a server (unmasked). */
+export function wsFrame(opcode: number, payload: Buffer | string, opts: { fin?: boolean; masked?: boolean } = {}): Buffer {
+  const data = typeof payload === 'string' ? Buffer.from(payload) : payload
+  const masked = opts.masked ?? true
+  const n = data.length
+  const lenBytes = n < 126 ? 0 : n < 65536 ? 2 : 8
+  const head = Buffer.alloc(2 + lenBytes + (masked ? 4 : 0))
+  head[0] = (opts.fin === false ? 0 : 0x80) | opcode
+  head[1] = (masked ? 0x80 : 0) | (lenBytes === 0 ? n : lenBytes === 2 ? 126 : 127)
+  if (lenBytes === 2) head.writeUInt16BE(n, 2)
+  else if (lenBytes === 8) head.writeBigUInt64BE(BigInt(n), 2)
+  if (!masked) return Buffer.concat([head, data])
+  const mask = randomBytes(4)
+  mask.copy(head, 2 + lenBytes)
+  const out = Buffer.alloc(n)
+  for (let i = 0; i < n; i++) out[i] = data[i]! ^ mask[i & 3]!
+  return Buffer.concat([head, out])
+}
+
+/** A close frame's payload: the code, then the reason. */
+export function closePayload(code: number, reason = ''): Buffer {
+  const b = Buffer.alloc(2 + Buffer.byteLength(reason))
+  b.writeUInt16BE(code, 0)
+  b.write(reason, 2)
+  return b
+}
+
+export interface WsMessage {
+  /** 1 text, 2 binary, 8 close, 9 ping, 10 pong (a fragmented message has its first frame's opcode). */
+  opcode: number
+  data: Buffer
+}
+
+/**
+ * Reads whole messages off a byte stream of frames (any framing the peer chose: fragmented
+ * messages are joined, control frames come out as they arrive). For raw clients, e.g. an HTTP/2
+ * extended CONNECT stream.
+ */
+export class WsReader {
+  #buf: Buffer = Buffer.alloc(0)
+  #parts: Buffer[] = []
+  #first = 0
+  readonly #ready: WsMessage[] = []
+  readonly #waiting: Array<{ resolve(m: WsMessage): void; reject(e: Error): void }> = []
+  #ended: Error | null = null
+
+  feed(chunk: Buffer): void {
+    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk])
+    for (;;) {
+      const b = this.#buf
+      if (b.length < 2) return
+      const len7 = b[1]! & 0x7f
+      const masked = (b[1]! & 0x80) !== 0
+      const lenBytes = len7 === 126 ? 2 : len7 === 127 ? 8 : 0
+      const headLen = 2 + lenBytes + (masked ? 4 : 0)
+      if (b.length < headLen) return
+      const n = len7 < 126 ? len7 : len7 === 126 ? b.readUInt16BE(2) : Number(b.readBigUInt64BE(2))
+      if (b.length < headLen + n) return
+      let payload = b.subarray(headLen, headLen + n)
+      if (masked) {
+        const mask = b.subarray(2 + lenBytes, headLen)
+        payload = Buffer.from(payload.map((x, i) => x ^ mask[i & 3]!))
+      }
+      this.#buf = b.subarray(headLen + n)
+      const fin = (b[0]! & 0x80) !== 0
+      const opcode = b[0]! & 0x0f
+      if (opcode >= 8) this.#push({ opcode, data: Buffer.from(payload) })
+      else {
+        if (opcode !== 0) this.#first = opcode
+        this.#parts.push(Buffer.from(payload))
+        if (fin) {
+          this.#push({ opcode: this.#first, data: Buffer.concat(this.#parts) })
+          this.#parts = []
+        }
+      }
+    }
+  }
+
+  /** The byte stream ended: pending and later next() calls reject. */
+  end(): void {
+    this.#ended = new Error('the stream ended before a message')
+    for (const w of this.#waiting.splice(0)) w.reject(this.#ended)
+  }
+
+  #push(m: WsMessage): void {
+    const w = this.#waiting.shift()
+    if (w !== undefined) w.resolve(m)
+    else this.#ready.push(m)
+  }
+
+  next(): Promise<WsMessage> {
+    const m = this.#ready.shift()
+    if (m !== undefined) return Promise.resolve(m)
+    if (this.#ended !== null) return Promise.reject(this.#ended)
+    return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }))
+  }
 }

@@ -11,6 +11,7 @@ import type { HostPort } from '../../core/address.js'
 import { checkContinue } from '../continue.js'
 import { createHandler } from '../handler.js'
 import { createUpgradeHandler } from '../upgrade.js'
+import { createExtendedConnectHandler } from '../ws-h2.js'
 import type { ProxyEnv } from '../env.js'
 import { composeFronts, type Front } from './hooks.js'
 import { checkingIntervalMs, ConnectionGuard } from './connections.js'
@@ -244,6 +245,8 @@ export async function listenHttp(env: ProxyEnv, at: HostPort, limits: ListenerLi
     // The compat request/response are the handler's IncomingMessage/ServerResponse as far as it reads them (h2.ts).
     h2.on('request', h2RequestListener(handler, h2c.maxHeaderListSize))
     h2.on('checkContinue', h2RequestListener(checkContinue(handler), h2c.maxHeaderListSize))
+    // CONNECT streams: WebSocket over HTTP/2 (RFC 8441) when enable_connect_protocol is on (proxy/ws-h2.ts).
+    h2.on('connect', h2RequestListener(createExtendedConnectHandler(env, hooks) as unknown as (req: http.IncomingMessage, res: http.ServerResponse) => void, h2c.maxHeaderListSize))
     ;(h2 as unknown as { timeout: number }).timeout = 0
     listener.withH2((onSession) => new H2Sessions(h2, h2c, limits.headersTimeoutMs, limits.keepAliveTimeoutMs, onSession))
     if (protocols.http1) sniffPreface(server, h2, limits.headersTimeoutMs)

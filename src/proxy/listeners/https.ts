@@ -7,10 +7,12 @@ import https from 'node:https'
 import http2 from 'node:http2'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HostPort } from '../../core/address.js'
+import type { Socket } from 'node:net'
 import type { TlsListener } from '../../tls/listener.js'
 import { checkContinue } from '../continue.js'
 import { createHandler } from '../handler.js'
 import { createUpgradeHandler } from '../upgrade.js'
+import { createExtendedConnectHandler } from '../ws-h2.js'
 import type { ProxyEnv } from '../env.js'
 import { NodeListener, bind, clientErrorReply, serverOptions, type Listener, type ListenerLimits } from './http.js'
 import { H2Sessions, h2RequestListener, h2ServerOptions, type H2Settings } from './h2.js'
@@ -73,6 +75,13 @@ async function listenH2(
   server.on('checkContinue', (req: http2.Http2ServerRequest | IncomingMessage, res: http2.Http2ServerResponse | ServerResponse) => {
     if (req.httpVersionMajor === 2) h2Continue(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse)
     else continued(req as IncomingMessage, res as ServerResponse)
+  })
+  // CONNECT streams: WebSocket over HTTP/2 (RFC 8441, proxy/ws-h2.ts). The HTTP/1.1 side emits
+  // 'connect' too now that there is a listener: such a CONNECT is cut, as node:http does without one.
+  const h2Connect = h2RequestListener(createExtendedConnectHandler(env, hooks) as unknown as Handler, h2.maxHeaderListSize)
+  server.on('connect', (req: http2.Http2ServerRequest | IncomingMessage, res: http2.Http2ServerResponse | Socket) => {
+    if (req.httpVersionMajor === 2) h2Connect(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse)
+    else (res as Socket).destroy()
   })
   if (http1) {
     server.on('clientError' as 'session', clientErrorReply as unknown as () => void)
