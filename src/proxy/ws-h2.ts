@@ -44,6 +44,11 @@ export function createExtendedConnectHandler(env: ProxyEnv, hooks: ListenerHooks
     }
     const asIncoming = req as unknown as IncomingMessage
     const reply = res as unknown as ServerResponse
+    // A reply instead of a tunnel (a refusal, the target's non-101) is complete: the stream's
+    // request side, which a client keeps open for frames, is reset with NO_ERROR (RFC 9113 §8.1)
+    // so the stream does not stay open (and count against max_concurrent_streams) until the
+    // client ends it. An open tunnel answers on the stream itself and never finishes `res`.
+    res.once('finish', closeAfterReply)
     if (protocol.toLowerCase() !== 'websocket') return refuse(env, asIncoming, reply, 'not_implemented', `extended CONNECT for ${protocol.slice(0, 32)} is not supported; only websocket`)
     // RFC 8441 §4: an extended CONNECT names its target like any request.
     if (pseudo(raw, ':path') === undefined || pseudo(raw, ':scheme') === undefined) return refuse(env, asIncoming, reply, 'bad_request', 'an extended CONNECT needs :path and :scheme')
@@ -55,6 +60,11 @@ export function createExtendedConnectHandler(env: ProxyEnv, hooks: ListenerHooks
     delete headers['transfer-encoding']
     handshake(env, hooks, asIncoming, reply, new Http2Downstream(req.stream))
   }
+}
+
+function closeAfterReply(this: http2.Http2ServerResponse): void {
+  const stream = this.stream
+  if (!stream.destroyed && !stream.closed) stream.close(constants.NGHTTP2_NO_ERROR)
 }
 
 function refuse(env: ProxyEnv, req: IncomingMessage, res: ServerResponse, code: 'not_implemented' | 'bad_request', message: string): void {

@@ -31,6 +31,14 @@ routes:
   - { name: echo, paths: [/ws, /ws/*], upstream: o, websocket: { enabled: true } }
   - { name: plain, paths: [/plain], upstream: o }
   - { name: keyed, paths: [/keyed], upstream: o, websocket: { enabled: true }, plugins: [ { name: key-auth } ] }
+  - { name: capped, paths: [/capped], upstream: o, websocket: { enabled: true, max_connections: 2 } }
+  - { name: idle, paths: [/idle], upstream: o, websocket: { enabled: true, idle_timeout: 300ms } }
+  - { name: short, paths: [/short], upstream: o, websocket: { enabled: true, max_lifetime: 300ms } }
+  - name: cors
+    paths: [/cors]
+    upstream: o
+    websocket: { enabled: true }
+    plugins: [ { name: cors, config: { origins: ["https://app.example.com"] } } ]
 `
 
 before(async () => {
@@ -256,6 +264,46 @@ describe('refusals', () => {
     }
   })
 
+  test('cors: a stream from an origin the policy does not allow → 403; an allowed one opens', async () => {
+    const s = await connect(tlsUrl())
+    try {
+      const r = await open(s, '/cors', { origin: 'https://evil.example.com' })
+      assert.equal(r.status, 403)
+      assert.equal((JSON.parse(await r.body()) as Record<string, unknown>).error, 'forbidden')
+      const c = await openOk(s, '/cors', { origin: 'https://app.example.com' })
+      c.stream.close()
+    } finally {
+      await closeSession(s)
+    }
+  })
+
+  test('max_connections counts HTTP/2 sessions: the third → 503 websocket_limit', async () => {
+    const s = await connect(tlsUrl())
+    try {
+      const a = await openOk(s, '/capped')
+      const b = await openOk(s, '/capped')
+      const r = await open(s, '/capped')
+      assert.equal(r.status, 503)
+      assert.equal((JSON.parse(await r.body()) as Record<string, unknown>).error, 'websocket_limit')
+      // Closed as a WebSocket client does: a close frame, then END_STREAM.
+      for (const c of [a, b]) c.stream.end(wsFrame(OP.CLOSE, closePayload(1000)))
+      await pollUntil(() => gw.dp.status().websockets?.routes.capped === undefined, { what: 'capped sessions released' })
+    } finally {
+      await closeSession(s)
+    }
+  })
+
+  test("the target's answer other than 101 is relayed as that status (no sec-websocket-version → the origin's 400)", async () => {
+    const s = await connect(tlsUrl())
+    try {
+      const r = await open(s, '/ws', { 'sec-websocket-version': '' })
+      assert.equal(r.status, 400)
+      await r.body()
+    } finally {
+      await closeSession(s)
+    }
+  })
+
   test('an extended CONNECT for another protocol → 501 JSON', async () => {
     const s = await connect(tlsUrl())
     try {
@@ -311,6 +359,30 @@ describe('refusals', () => {
       const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve))
       assert.equal(headers[':status'], 405)
       stream.close()
+    } finally {
+      await closeSession(s)
+    }
+  })
+})
+
+describe('timeouts', () => {
+  test('idle_timeout closes a quiet stream with 1001; max_lifetime closes a busy one with 1001', async () => {
+    const s = await connect(tlsUrl())
+    try {
+      const quiet = await openOk(s, '/idle')
+      const q = await quiet.reader.next()
+      assert.equal(q.opcode, OP.CLOSE)
+      assert.equal(q.data.readUInt16BE(0), 1001)
+      quiet.stream.close()
+
+      const busy = await openOk(s, '/short')
+      // Messages keep flowing until the lifetime is over: the close comes whatever the traffic.
+      const pump = setInterval(() => busy.stream.writable && busy.stream.write(wsFrame(OP.TEXT, 'busy')), 20)
+      let m = await busy.reader.next()
+      while (m.opcode !== OP.CLOSE) m = await busy.reader.next()
+      clearInterval(pump)
+      assert.equal(m.data.readUInt16BE(0), 1001)
+      busy.stream.close()
     } finally {
       await closeSession(s)
     }
