@@ -117,7 +117,7 @@ acme:
   storage:
     backend: redis
     encryption_key: \${env:PORTICO_ACME_KEY}
-    lock_ttl: 3s
+    lock_ttl: 8s   # renewed every third of it; 3s let a holder stalled 2 s on a loaded CI host lose it mid-order, and the next holder ordered again
   certificates:
     - { name: shop, names: [shop.test, www.shop.test] }
     - { name: slow, names: [slow.test] }
