@@ -197,6 +197,7 @@ class Controller {
   #boundLabel: string
   #boundAdmin: string
   #boundWorkers: Config['workers']
+  #boundAccept: Config['workers_accept']
 
   constructor(init: ControllerInit) {
     this.#source = init.source
@@ -210,6 +211,7 @@ class Controller {
     this.#boundLabel = listenersLabel(c)
     this.#boundAdmin = JSON.stringify([c.admin?.listen, c.admin?.token, c.admin?.tls])
     this.#boundWorkers = c.workers
+    this.#boundAccept = c.workers_accept
   }
 
   installSignals(): void {
@@ -466,6 +468,9 @@ class Controller {
     }
     if (next.workers !== this.#boundWorkers) {
       this.#logger.warn({ configured: next.workers }, 'workers changed: the number of workers changes at the next restart')
+    }
+    if (next.workers_accept !== this.#boundAccept) {
+      this.#logger.warn({ configured: next.workers_accept }, 'workers_accept changed: it applies at the next restart')
     }
   }
 

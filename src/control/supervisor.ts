@@ -64,6 +64,17 @@ export function workerExecArgv(execArgv: readonly string[] = process.execArgv, n
   return own ? [...execArgv] : [...execArgv, '--max-semi-space-size=12']
 }
 
+/**
+ * node:cluster's scheduling policy for `workers_accept`. Round robin has the primary accept every
+ * connection and pass its handle over IPC; a new TLS connection per request cost 1,181-1,254 µs
+ * of CPU that way against 791-1,006 with the workers accepting (one worker, wrk with Connection:
+ * close, issue 13). With one worker there is nothing to spread, so auto takes the kernel's way.
+ */
+export function acceptPolicy(setting: 'auto' | 'round_robin' | 'kernel', workers: number): number {
+  const kernel = setting === 'kernel' || (setting === 'auto' && workers === 1)
+  return kernel ? cluster.SCHED_NONE : cluster.SCHED_RR
+}
+
 export class ClusterSupervisor implements WorkerPool {
   readonly mode = 'cluster' as const
   #logger: Logger
@@ -107,6 +118,8 @@ export class ClusterSupervisor implements WorkerPool {
     // worker resumes on any other. tls.session_tickets.secret replaces it for a whole fleet.
     process.env.PORTICO_TLS_TICKET_SEED ??= randomBytes(32).toString('hex')
     this.#current = doc
+    // Frozen by setupPrimary: from here on every fork accepts connections this way.
+    cluster.schedulingPolicy = acceptPolicy(doc.config.workers_accept ?? 'auto', this.#slots.length)
     cluster.setupPrimary({ execArgv: workerExecArgv() })
     const firstLoads = this.#slots.map((slot) => this.#expectLoad(slot, doc.version, FIRST_LOAD_TIMEOUT_MS))
     for (const slot of this.#slots) this.#fork(slot)

@@ -803,6 +803,13 @@ export const ConfigSchema = Type.Object(
         description: 'Data-plane worker processes: auto = one per core.',
       }),
     ),
+    workers_accept: Type.Optional(
+      Type.Union([Type.Literal('auto'), Type.Literal('round_robin'), Type.Literal('kernel')], {
+        default: 'auto',
+        description:
+          'How new connections reach the workers (cluster mode; restart to change). round_robin: the primary accepts each and passes it to a worker over IPC (even spread, a few hundred µs of CPU per connection); kernel: every worker accepts on the shared socket (no IPC, less even spread). auto: kernel with one worker, round_robin with more. `start --handoff` always accepts in the workers.',
+      }),
+    ),
     log: Type.Optional(Log),
     store: Type.Optional(StoreConfig),
     tracing: Type.Optional(TracingConfig),

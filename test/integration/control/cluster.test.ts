@@ -1,8 +1,9 @@
 // Cluster mode as an operator sees it: a primary with 2 data-plane workers, /status and /readyz,
-// metrics combined over workers (counters summed, health gauges their minimum), and a worker killed with SIGKILL coming back.
+// metrics combined over workers (counters summed, health gauges their minimum), a worker killed
+// with SIGKILL coming back, and workers_accept: who holds the data port's listening socket.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs'
 import { Agent, request } from 'undici'
 import { startOrigin, type Origin } from '../../helpers/origin.js'
 import { pollUntil } from '../../helpers/poll.js'
@@ -33,6 +34,27 @@ async function getFresh(url: string): Promise<number> {
   } finally {
     await agent.close()
   }
+}
+
+/** Pids (of those given) holding an fd on the socket listening on 127.0.0.1:`port` (/proc/net/tcp). */
+function listeningHolders(port: number, pids: number[]): number[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0')
+  const inodes = new Set<string>()
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/)
+    // local_address, state 0A = LISTEN, inode
+    if (f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A') inodes.add(f[9]!)
+  }
+  return pids.filter((pid) =>
+    readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))
+        return m !== null && inodes.has(m[1]!)
+      } catch {
+        return false
+      }
+    }),
+  )
 }
 
 function metricValue(text: string, name: string, labels: string): number {
@@ -76,6 +98,12 @@ describe('cluster mode with 2 workers', () => {
       assert.notEqual(w.pid, gw.pid, 'the primary never serves traffic itself')
     }
     assert.deepEqual(body.upstreams.echo!.targets.map((t) => t.url), [origin.url])
+  })
+
+  test('workers_accept auto with 2 workers is round robin: the primary holds the listening socket, the workers do not', async () => {
+    const { body } = await adminJson<Status>(gw, '/status')
+    const workers = body.workers.map((w) => w.pid!)
+    assert.deepEqual(listeningHolders(gw.port, [gw.pid, ...workers]), [gw.pid])
   })
 
   test('workers run with the 8 MB young-generation cap (RSS per worker), the primary without it', async () => {
@@ -138,5 +166,30 @@ describe('cluster mode with 2 workers', () => {
     assert.match(gw.stdout(), new RegExp(`"worker_pid":${victim.pid}.*"signal":"SIGKILL".*worker died unexpectedly`))
     const later = await Promise.all(Array.from({ length: 10 }, () => getFresh(`${gw.url}/echo/after`)))
     assert.deepEqual(later, Array(10).fill(200))
+  })
+})
+
+describe('workers_accept: kernel with 2 workers', () => {
+  let origin: Origin
+  let gw: Gateway
+
+  before(async () => {
+    origin = await startOrigin()
+    gw = await startGateway({
+      config: { workers_accept: 'kernel', upstreams: { echo: { targets: [{ url: origin.url }] } }, routes: [{ name: 'echo', paths: ['/echo/*'], upstream: 'echo' }] },
+      args: ['--workers', '2'],
+    })
+  })
+  after(async () => {
+    await gw?.stop()
+    await origin?.close()
+  })
+
+  test('every worker accepts on the shared listening socket (no handle passing through the primary), and new connections are served', async () => {
+    const { body } = await adminJson<Status>(gw, '/status')
+    const workers = body.workers.map((w) => w.pid!)
+    assert.deepEqual(listeningHolders(gw.port, workers).sort(), [...workers].sort())
+    const codes = await Promise.all(Array.from({ length: 20 }, () => getFresh(`${gw.url}/echo/k`)))
+    assert.deepEqual(codes, Array(20).fill(200))
   })
 })
