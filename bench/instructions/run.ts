@@ -15,6 +15,7 @@
 // runs more often under valgrind's ~50× slowdown. Use it to compare builds, and `npm run bench` for
 // what a request costs in CPU time.
 import { execFileSync } from 'node:child_process'
+import http2 from 'node:http2'
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -31,6 +32,10 @@ const SUBJECTS = (env.INSTR_SUBJECTS ?? 'floor,portico').split(',').map((s) => s
 const SCENARIO = env.INSTR_SCENARIO ?? 'plain'
 const TOP = Number(env.INSTR_TOP ?? 25)
 const CONNECTIONS = 8
+/** Streams in flight per session in the HTTP/2 scenarios. */
+const H2_STREAMS = 20
+/** A gRPC request message frame: not compressed, 12 bytes (the grpc scenario's, as in `npm run bench`). */
+const GRPC_REQUEST = Buffer.concat([Buffer.from([0, 0, 0, 0, 12]), Buffer.alloc(12, 1)])
 
 interface Counted {
   subject: string
@@ -62,6 +67,39 @@ async function load(pool: Pool, path: string, headers: Record<string, string>, n
     }
   }
   await Promise.all(Array.from({ length: CONNECTIONS }, one))
+  if (bad > 0) throw new Error(`${bad} of ${n} requests were not 200`)
+}
+
+/**
+ * The HTTP/2 scenarios' load: CONNECTIONS h2c sessions, H2_STREAMS streams in flight on each (as
+ * h2load -m does in `npm run bench`), `n` requests in all.
+ */
+async function loadH2(url: string, path: string, headers: Record<string, string>, n: number): Promise<void> {
+  let left = n
+  let bad = 0
+  const body = headers['content-type']?.startsWith('application/grpc') === true ? GRPC_REQUEST : undefined
+  // A session's error (refused while the subject starts) reaches its streams, which reject.
+  const sessions = Array.from({ length: CONNECTIONS }, () => http2.connect(url).on('error', () => undefined))
+  const one = (session: http2.ClientHttp2Session) =>
+    new Promise<void>((resolve, reject) => {
+      const next = (): void => {
+        if (left-- <= 0) return resolve()
+        const st = session.request({ ':method': body === undefined ? 'GET' : 'POST', ':path': path, ...headers }, { endStream: body === undefined })
+        st.on('response', (h) => {
+          if (h[':status'] !== 200) bad++
+        })
+        st.on('error', reject)
+        st.resume()
+        st.on('end', next)
+        if (body !== undefined) st.end(body)
+      }
+      next()
+    })
+  try {
+    await Promise.all(sessions.flatMap((session) => Array.from({ length: H2_STREAMS }, () => one(session))))
+  } finally {
+    for (const session of sessions) session.close()
+  }
   if (bad > 0) throw new Error(`${bad} of ${n} requests were not 200`)
 }
 
@@ -121,9 +159,12 @@ async function measure(subject: string, scripts: ReturnType<typeof buildScripts>
   const scenario = scenarios.find((s) => s.name === SCENARIO)
   if (scenario === undefined) throw new Error(`no scenario "${SCENARIO}" (have ${scenarios.map((s) => s.name).join(', ')})`)
   const [originPort, port] = [await freePort(), await freePort()]
-  const origin = startProc('origin', process.execPath, [scripts.origin], { core: 1, env: { ...env, PORT: String(originPort) } })
+  const h2 = scenario.http2 !== undefined
+  // The HTTP/2 origin answers HTTP/1.1 on H1_PORT, which is how it is seen to be up.
+  const h1Port = h2 ? await freePort() : originPort
+  const origin = startProc('origin', process.execPath, [h2 ? scripts['origin-h2'] : scripts.origin], { core: 1, env: { ...env, PORT: String(originPort), H1_PORT: String(h1Port) } })
   const originUrl = `http://127.0.0.1:${originPort}`
-  await waitFor(origin, 'origin listening', async () => (await get(`${originUrl}/`)).status === 200, 10_000)
+  await waitFor(origin, 'origin listening', async () => (await get(`http://127.0.0.1:${h1Port}/`)).status === 200, 10_000)
   // Scenarios with policy redis get a private redis-server on the load core (outside the count).
   let redis: Proc | undefined
   if (scenario.redis === true) {
@@ -155,7 +196,7 @@ async function measure(subject: string, scripts: ReturnType<typeof buildScripts>
   const nodeFlags = '--max-semi-space-size=8 --perf-basic-prof'
   let proc: Proc
   if (subject === 'floor') {
-    proc = startProc('floor', 'valgrind', [...valgrind, process.execPath, scripts.floor], {
+    proc = startProc('floor', 'valgrind', [...valgrind, process.execPath, h2 ? scripts['floor-h2'] : scripts.floor], {
       core: 0,
       env: { ...env, NODE_OPTIONS: nodeFlags, NODE_ENV: 'production', PORT: String(port), ORIGIN: originUrl },
     })
@@ -175,16 +216,22 @@ async function measure(subject: string, scripts: ReturnType<typeof buildScripts>
   const url = `http://127.0.0.1:${port}`
   const pool = new Pool(url, { connections: CONNECTIONS })
   try {
-    await waitFor(proc, `${url}${scenario.path} answering 200`, async () => (await get(`${url}${scenario.path}`, scenario.headers, 20_000)).status === 200, 180_000)
+    // Up when the listener answers at all (an h2c-only floor gives HTTP/1.1 nothing), then a request of the scenario's.
+    const drive = (n: number) => (h2 ? loadH2(url, scenario.path, scenario.headers, n) : load(pool, scenario.path, scenario.headers, n))
+    await waitFor(proc, `${url}${scenario.path} answering 200`, async () => {
+      if (!h2) return (await get(`${url}${scenario.path}`, scenario.headers, 20_000)).status === 200
+      await drive(1)
+      return true
+    }, 180_000)
     process.stdout.write(`[${subject}] warm-up: ${WARMUP} requests (uninstrumented)\n`)
-    await load(pool, scenario.path, scenario.headers, WARMUP)
+    await drive(WARMUP)
     // The serving process is the last descendant: Portico's worker (the primary forks it), or the floor itself.
     const pid = tree(proc.pid).at(-1)!
     const control = (...args: string[]) => execFileSync('callgrind_control', [...args, String(pid)], { stdio: 'ignore' })
     control('--zero')
     control('--instr=on')
     process.stdout.write(`[${subject}] counting: ${REQUESTS} requests in pid ${pid}\n`)
-    await load(pool, scenario.path, scenario.headers, REQUESTS)
+    await drive(REQUESTS)
     control('--instr=off')
     control('--dump')
     await pool.close()
@@ -220,7 +267,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 function report(results: Counted[]): string {
   const floor = results.find((r) => r.subject === 'floor')
   const lines = [
-    `Instructions per request (callgrind), scenario ${SCENARIO}: ${WARMUP} warm-up requests, ${REQUESTS} counted, ${CONNECTIONS} connections.`,
+    `Instructions per request (callgrind), scenario ${SCENARIO}: ${WARMUP} warm-up requests, ${REQUESTS} counted, ${CONNECTIONS} connections${scenarios.find((s) => s.name === SCENARIO)?.http2 ? ` (h2c, ${H2_STREAMS} streams each)` : ''}.`,
     '',
     '| subject | main thread | all threads | main × floor |',
     '|---|---:|---:|---:|',
