@@ -3,7 +3,10 @@
 // generated from its schema (nested list rows, selects, number fields). The page never scrolls
 // sideways, every field is inside the viewport, and the route it creates limits traffic. After the
 // create the editor moves to the new route's URL and stays in the form view. Every other page at
-// the same width: no sideways scrolling of the page (wide tables scroll inside their own box).
+// the same width: no sideways scrolling of the page (wide tables scroll inside their own box). The
+// traffic page says its figures are this instance's, and charts degraded-mode requests per route:
+// a route whose introspection endpoint fails (503) with failure_mode open gets the chart, the
+// route beside it does not.
 // PORTICO_SCREENSHOTS=1 also writes docs/console/plugin-form-phone.png (docs/console.md).
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -43,6 +46,8 @@ interface PageGlobals {
 describe('console at phone width (390×844)', () => {
   let gw: Gateway
   let origin: Origin
+  /** An authorization server that is down: every introspection call gets a 503. */
+  let idp: Origin
   let cb: ConsoleBrowser
   let page: ConsoleBrowser['page']
 
@@ -73,13 +78,21 @@ describe('console at phone width (390×844)', () => {
   }
 
   before(async () => {
-    origin = await startOrigin(echo)
+    ;[origin, idp] = await Promise.all([startOrigin(echo), startOrigin((_req, res) => res.writeHead(503).end())])
     gw = await startGateway({
       args: ['--no-cluster'],
       config: {
         admin: { tokens: [{ name: 'ops', role: 'admin', sha256: sha(TOKEN) }] },
         upstreams: { backend: { targets: [{ url: origin.url }] } },
-        routes: [{ name: 'api', paths: ['/api/*'], upstream: 'backend', plugins: [{ name: 'cors' }] }],
+        routes: [
+          { name: 'api', paths: ['/api/*'], upstream: 'backend', plugins: [{ name: 'cors' }] },
+          {
+            name: 'idp-down',
+            paths: ['/idp/*'],
+            upstream: 'backend',
+            plugins: [{ name: 'oauth2-introspection', config: { endpoint: `${idp.url}/introspect`, client_id: 'gateway', client_secret: 'phone-test-client-secret', failure_mode: 'open' } }],
+          },
+        ],
       },
     })
     cb = await launchConsoleBrowser(PHONE)
@@ -94,6 +107,7 @@ describe('console at phone width (390×844)', () => {
     await cb?.close()
     await gw?.stop()
     await origin?.close()
+    await idp?.close()
   })
 
   test('a route with a rate-limit created through the form: nothing sideways, and the editor stays in the form view', async () => {
@@ -160,6 +174,33 @@ describe('console at phone width (390×844)', () => {
       await ready()
       await assertFits(hash)
     }
+  })
+
+  test('the traffic page: this instance only, and degraded-mode requests charted on the route that had them', async () => {
+    await go('#/traffic')
+    const scope = page.getByTestId('traffic-scope')
+    await scope.filter({ hasText: 'This instance only' }).waitFor({ timeout: WAIT })
+    const degraded = page.locator('[data-route="idp-down"]').getByTestId('degraded')
+    let n = 0
+    // Requests across several 2 s samples, until the chart has a rate for the plugin.
+    await pollUntil(
+      async () => {
+        const r = await request(`${gw.url}/idp/x`, { headers: { authorization: `Bearer phone-token-${n++}` } })
+        await r.body.dump()
+        assert.equal(r.statusCode, 200, 'failure_mode open lets the request through')
+        const latest = degraded.getByTestId('latest-oauth2-introspection')
+        return (await latest.count()) === 1 && /^[1-9][\d.]*\/s$|^0\.[1-9]\d*\/s$/.test((await latest.textContent()) ?? '')
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: 'a degraded-mode rate on idp-down' },
+    )
+    assert.equal(await degraded.getAttribute('data-series'), 'oauth2-introspection')
+    assert.match((await degraded.getByRole('img').getAttribute('aria-label')) ?? '', /^degraded mode requests\/s by plugin \(a dependency failed\): oauth2-introspection [\d.]+\/s$/)
+    // The route beside it had none: no degraded chart there (its requests/s chart is there).
+    await get('/api/x')
+    await page.locator('[data-route="api"]').waitFor({ timeout: WAIT })
+    assert.equal(await page.locator('[data-route="api"]').getByTestId('degraded').count(), 0)
+    await assertFits('#/traffic with charts')
+    if (SHOTS !== null) await page.screenshot({ path: join(SHOTS, 'traffic-phone.png'), fullPage: true })
   })
 
   test('no script error or CSP violation, and no URL carried the token', () => {
