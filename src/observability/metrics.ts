@@ -30,9 +30,28 @@ export const ratelimitDecisions = new FastCounter(
 /** A plugin fell back to its degraded mode (e.g. rate-limit to local counters while Redis fails). */
 export const pluginDegraded = new FastCounter(
   'portico_plugin_degraded_total',
-  'Requests a plugin handled in its degraded mode because a dependency (Redis, an IdP) failed, by plugin.',
+  'Requests a plugin handled in its degraded mode because a dependency (Redis, an IdP) failed, by plugin and route.',
   registry,
 )
+
+/**
+ * One plugin's degraded-mode counter, by route: `degraded(ctx.routeName).value++`. The series is
+ * looked up only when a request is degraded (a dependency just failed), never on the healthy path,
+ * and resolved once per route (a global instance serves many routes). Routes are configured
+ * names, so the label stays bounded.
+ */
+export function degradedCounter(plugin: string): (route: string) => { value: number } {
+  const byRoute = new Map<string, { value: number }>()
+  return (route) => {
+    let s = byRoute.get(route)
+    if (s === undefined) {
+      const r = route === '' ? '(none)' : route
+      s = pluginDegraded.series(`${plugin}\u0000${r}`, { plugin, route: r })
+      byRoute.set(route, s)
+    }
+    return s
+  }
+}
 
 export const configReloads = new Counter({
   name: 'portico_config_reloads_total',

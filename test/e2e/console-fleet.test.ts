@@ -1,8 +1,10 @@
 // The console's fleet page on a real fleet: a real etcd and two real gateways using it as their
 // config center (config_center.etcd, fleet view on), and Debian's Chromium signed in to the first.
 // The page lists both instances; the second one stopped (SIGTERM revokes its lease), the page
-// drops it without a reload. Its own file: etcd and two gateways would slow console.test.ts.
-// PORTICO_SCREENSHOTS=1 also writes docs/console/fleet.png (docs/console.md).
+// drops it without a reload. The overview lists the fleet's instances too, and the traffic page
+// says its figures are this instance's, naming it and the other one. Its own file: etcd and two
+// gateways would slow console.test.ts.
+// PORTICO_SCREENSHOTS=1 also writes docs/console/fleet.png and overview-fleet.png (docs/console.md).
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
@@ -57,6 +59,7 @@ describe('console fleet page on etcd, two instances', () => {
     await page.getByRole('button', { name: 'Sign in' }).click()
     const table = page.getByTestId('fleet')
     const row = (id: string) => table.locator(`tr[data-instance="${id}"]`)
+    const go = (hash: string) => page.evaluate((h) => ((globalThis as unknown as { location: { hash: string } }).location.hash = h), hash)
     // The instances register independently: wait until this one's copy holds both.
     await page.getByTestId('fleet-total').filter({ hasText: /^2$/ }).waitFor({ timeout: WAIT })
     for (const [i, g] of [a, b].entries()) {
@@ -76,6 +79,30 @@ describe('console fleet page on etcd, two instances', () => {
       mkdirSync(SHOTS, { recursive: true })
       await page.screenshot({ path: join(SHOTS, 'fleet.png') })
     }
+
+    // The overview: the same instances, each with its revision, sync and health, and the summary.
+    await go('#/overview')
+    const overview = page.getByTestId('overview-fleet')
+    const summary = page.getByTestId('overview-fleet-summary')
+    await summary.filter({ hasText: /^2 instances on / }).waitFor({ timeout: WAIT })
+    const said = (await summary.textContent()) ?? ''
+    for (const words of [`on ${PREFIX}`, '0 behind', '0 not ready']) assert.ok(said.includes(words), `${words} not in ${said}`)
+    for (const [i, g] of [a, b].entries()) {
+      const r = overview.locator(`tr[data-instance="${IDS[i]!}"]`)
+      await r.getByTestId('instance-ready').filter({ hasText: /^ready$/ }).waitFor({ timeout: WAIT })
+      assert.equal(await r.getByTestId('instance-sync').textContent(), 'current')
+      assert.match(await r.getByTestId('instance-revision').textContent() ?? '', /^\d+$/)
+      assert.ok(((await r.textContent()) ?? '').includes(`127.0.0.1:${g.adminPort}`))
+    }
+    if (SHOTS !== null) await page.screenshot({ path: join(SHOTS, 'overview-fleet.png') })
+    // The traffic page counts this instance only, and says which one and that another is not counted.
+    await go('#/traffic')
+    const scope = page.getByTestId('traffic-scope')
+    await scope.filter({ hasText: 'The 1 other instance of the fleet serves traffic not counted here' }).waitFor({ timeout: WAIT })
+    const note = (await scope.textContent()) ?? ''
+    assert.ok(note.startsWith(`This instance only (${IDS[0]}, admin 127.0.0.1:${a.adminPort})`), note)
+    await go('#/fleet')
+    await row(IDS[1]!).waitFor({ timeout: WAIT })
 
     // SIGTERM: B revokes its lease on the way out, A's watch sees the record go, the page follows.
     const exit = await b.stop()

@@ -117,6 +117,9 @@ describe('console forms: consumers, global plugins, user plugins in the picker',
     assert.equal((await get('/keyed/x', { apikey: 'not-bobs-key-0123456789' })).statusCode, 401)
     // After the create the editor shows the stored consumer: the key as stored and hidden.
     await page.getByRole('heading', { name: 'Edit consumer bob' }).waitFor({ timeout: WAIT })
+    // The create was made in the form view: the consumer's own page opens in it too.
+    assert.equal(await page.getByLabel('Form', { exact: true }).isChecked(), true)
+    await page.getByTestId('consumer-form').getByTestId('secret-stored').first().waitFor({ timeout: WAIT })
     assert.ok(!(await pageText()).includes(KEY), 'the key is not in the page after it was written')
   })
 

@@ -580,6 +580,8 @@ describe('web console in Chromium', () => {
     await page.getByRole('status').filter({ hasText: 'Revoked: {"jti":"token-123"' }).waitFor({ timeout: WAIT })
 
     await go(page, '#/traffic')
+    // A file-sourced gateway has no fleet: the page still says whose figures these are.
+    await page.getByTestId('traffic-scope').filter({ hasText: /^This instance only: the figures are the sum over this instance's workers\. Fleet-wide figures: / }).waitFor({ timeout: WAIT })
     const chart = page.locator('[data-route="api"]')
     const limited = page.locator('[data-route="limited"]')
     // Traffic through the gateway while the chart samples /metrics: api, and the limited route
@@ -628,6 +630,9 @@ describe('web console in Chromium', () => {
     const rows = await reloads.locator('tbody tr').allTextContents()
     assert.match(rows[0]!, /file.*rejected.*unknown key "pathz".*did you mean "paths"\?/)
     assert.ok(rows.slice(1).length >= 2 && rows.slice(1).every((r) => r.includes('admin') && r.includes('ok')), rows.join('\n'))
+    // No etcd config center: the overview says there is no fleet, and why, instead of a fleet table.
+    assert.match((await page.getByTestId('overview-fleet-off').textContent()) ?? '', /^Fleet: none\. The fleet view needs the etcd config source \(config_center\.etcd\).*\.$/)
+    assert.equal(await page.getByTestId('overview-fleet').count(), 0)
     await shot(page, 'overview')
   })
 

@@ -109,15 +109,8 @@ export function parseCounterBy(metrics: string, name: string, by: string): Map<s
 export const parseRateLimit = (metrics: string) => parseCounterBy(metrics, 'portico_ratelimit_decisions_total', 'result')
 /** Cache results per route (HIT, MISS, STALE, BYPASS, REVALIDATED: the x-cache header sent). */
 export const parseCache = (metrics: string) => parseCounterBy(metrics, 'portico_cache_results_total', 'result')
-/** Requests plugins handled in their degraded mode (a dependency failed), per plugin: gateway-wide, not per route. */
-export function parseDegraded(metrics: string): Map<string, number> {
-  const out = new Map<string, number>()
-  for (const line of metrics.split('\n')) {
-    const s = series(line, 'portico_plugin_degraded_total')
-    if (s !== null) out.set(s.labels.plugin ?? '', (out.get(s.labels.plugin ?? '') ?? 0) + s.value)
-  }
-  return out
-}
+/** Requests plugins handled in their degraded mode (a dependency failed), per route and plugin. */
+export const parseDegraded = (metrics: string) => parseCounterBy(metrics, 'portico_plugin_degraded_total', 'plugin')
 
 /** Per-second rates of each key of `now` between two samples of counters `dt` seconds apart (a reset counts as 0). */
 export function rates(now: Map<string, number>, prev: Map<string, number> | undefined, dt: number): Map<string, number> {
@@ -132,7 +125,7 @@ export interface Sample {
   durations: Map<string, Buckets>
   rateLimit: Map<string, Map<string, number>>
   cache: Map<string, Map<string, number>>
-  degraded: Map<string, number>
+  degraded: Map<string, Map<string, number>>
 }
 
 export function parseSample(metrics: string): Sample {
@@ -149,6 +142,8 @@ export interface RouteSeries {
   /** Result → decisions/s; only routes with rate-limit (resp. cache) series have any. */
   rateLimit: Map<string, number[]>
   cache: Map<string, number[]>
+  /** Plugin → requests/s it handled in its degraded mode on this route; only routes where one was. */
+  degraded: Map<string, number[]>
 }
 
 const RL_ORDER = ['allowed', 'limited', 'failed']
@@ -168,17 +163,18 @@ export function appendKeyed(old: Map<string, number[]>, values: Map<string, numb
 /** The series after one more interval: `prev` and `now` are two samples `dt` seconds apart. */
 export function advance(old: Map<string, RouteSeries>, prev: Sample, now: Sample, dt: number): Map<string, RouteSeries> {
   const next = new Map(old)
-  const routes = new Set([...now.requests.keys(), ...now.rateLimit.keys(), ...now.cache.keys()])
+  const routes = new Set([...now.requests.keys(), ...now.rateLimit.keys(), ...now.cache.keys(), ...now.degraded.keys()])
   for (const route of routes) {
     const t = now.requests.get(route) ?? { all: 0, errors: 0 }
     const p = prev.requests.get(route) ?? { all: 0, errors: 0 }
     const d = Math.max(0, t.all - p.all)
     const de = Math.max(0, t.errors - p.errors)
-    const s = next.get(route) ?? { rate: [], errors: [], p50: [], p99: [], rateLimit: new Map(), cache: new Map() }
+    const s = next.get(route) ?? { rate: [], errors: [], p50: [], p99: [], rateLimit: new Map(), cache: new Map(), degraded: new Map() }
     const h = now.durations.get(route)
     const delta = h === undefined ? undefined : bucketDeltas(h, prev.durations.get(route))
     const rl = now.rateLimit.get(route)
     const cache = now.cache.get(route)
+    const degraded = now.degraded.get(route)
     next.set(route, {
       rate: [...s.rate, d / dt].slice(-KEEP),
       errors: [...s.errors, d === 0 ? 0 : de / d].slice(-KEEP),
@@ -186,6 +182,7 @@ export function advance(old: Map<string, RouteSeries>, prev: Sample, now: Sample
       p99: [...s.p99, delta === undefined ? NaN : histogramQuantile(0.99, delta)].slice(-KEEP),
       rateLimit: rl === undefined && s.rateLimit.size === 0 ? s.rateLimit : appendKeyed(s.rateLimit, rl === undefined ? undefined : rates(rl, prev.rateLimit.get(route), dt), s.rate.length, RL_ORDER),
       cache: cache === undefined && s.cache.size === 0 ? s.cache : appendKeyed(s.cache, cache === undefined ? undefined : rates(cache, prev.cache.get(route), dt), s.rate.length, CACHE_ORDER),
+      degraded: degraded === undefined && s.degraded.size === 0 ? s.degraded : appendKeyed(s.degraded, degraded === undefined ? undefined : rates(degraded, prev.degraded.get(route), dt), s.rate.length, []),
     })
   }
   return next

@@ -8,7 +8,7 @@ import { definePlugin, type PluginInstance } from '../contract.js'
 import { type ExchangeTap, type LocalReply, type UpstreamHead, type Verdict } from '../../core/verdict.js'
 import type { RequestContext } from '../../core/context.js'
 import { parseDuration, parseSize } from '../../config/units.js'
-import { pluginDegraded, registry } from '../../observability/metrics.js'
+import { degradedCounter, registry } from '../../observability/metrics.js'
 import { FastCounter } from '../../observability/series.js'
 import type { Store } from '../../state/store.js'
 import { CacheSchema, type CacheConfig } from './schema.js'
@@ -70,7 +70,8 @@ interface Compiled {
   /** key.consumer: entries are per consumer, so authorized responses are stored and served to their own consumer. */
   perConsumer: boolean
   counters: Record<CacheResult, { value: number }>
-  degraded: { value: number }
+  /** portico_plugin_degraded_total{plugin="cache"} by route (a second-tier failure). */
+  degraded: (route: string) => { value: number }
 }
 
 type Mode = 'invalidate' | 'pass' | 'fetch'
@@ -363,7 +364,7 @@ export default definePlugin({
       failClosed: config.failure_mode === 'closed',
       perConsumer: config.key?.consumer ?? false,
       counters,
-      degraded: pluginDegraded.series(NAME, { plugin: NAME }),
+      degraded: degradedCounter(NAME),
     }
     const logger = env.logger
 
@@ -465,7 +466,7 @@ export default definePlugin({
       return c.zone.getTier2(r.key, r.ctx.upstreamHeaders, varySignature).then(
         (e) => decide(r, e, mayWait),
         (err: unknown) => {
-          c.degraded.value++
+          c.degraded(r.ctx.routeName).value++
           logger.warn({ err, request_id: r.ctx.id }, 'cache: second tier failed')
           if (c.failClosed) {
             r.finish(null)

@@ -7,7 +7,7 @@
 import { headerFieldCount } from '../credentials.js'
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { parseDuration, parseSize } from '../../config/units.js'
-import { pluginDegraded } from '../../observability/metrics.js'
+import { degradedCounter } from '../../observability/metrics.js'
 import { definePlugin, type PluginInstance } from '../contract.js'
 import { type LocalReply, type Verdict } from '../../core/verdict.js'
 import { identify, NO_CONSUMERS } from '../consumers.js'
@@ -65,7 +65,7 @@ export default definePlugin({
     const open = config.failure_mode === 'open'
     const { logger, store } = env
     const consumers = env.consumers ?? NO_CONSUMERS
-    const degraded = pluginDegraded.series(NAME, { plugin: NAME })
+    const degraded = degradedCounter(NAME)
 
     const deny = (ctx: RequestContext, reason: string): LocalReply => {
       logger.debug({ request_id: ctx.id, reason }, 'hmac-auth refused the request')
@@ -108,7 +108,7 @@ export default definePlugin({
             return accept(ctx, cred.consumer)
           },
           (err: unknown): Verdict => {
-            degraded.value++
+            degraded(ctx.routeName).value++
             logger.warn({ err, request_id: ctx.id, failure_mode: config.failure_mode }, 'hmac-auth: cannot record the nonce')
             return open ? accept(ctx, cred.consumer) : AUTH_UNAVAILABLE
           },

@@ -3,7 +3,8 @@
 // verified (ctx.claims; oauth2-introspection sets them too), before key-auth and rbac. A request
 // without claims passes untouched: deciding that a token is required is the jwt plugin's job.
 import { parseDuration } from '../../config/units.js'
-import { pluginDegraded } from '../../observability/metrics.js'
+import type { RequestContext } from '../../core/context.js'
+import { degradedCounter } from '../../observability/metrics.js'
 import { Revocations } from '../../state/revocations.js'
 import type { Store } from '../../state/store.js'
 import { definePlugin, type PluginInstance } from '../contract.js'
@@ -56,13 +57,13 @@ export default definePlugin({
     const { logger } = env
     const open = config.failure_mode === 'open'
     const timeoutMs = parseDuration(config.timeout)
-    const degraded = pluginDegraded.series(NAME, { plugin: NAME })
+    const degraded = degradedCounter(NAME)
     const handle = acquire(env.store, parseDuration(config.cache_ttl), config.max_entries, (err) => logger.warn({ err }, 'jwt-revocation: cannot subscribe to revocations'))
     const svc = handle.svc
 
-    const failed = (err: unknown, requestId: string): Verdict => {
-      degraded.value++
-      logger.warn({ err, request_id: requestId, failure_mode: config.failure_mode }, 'jwt-revocation: cannot check the token')
+    const failed = (err: unknown, ctx: RequestContext): Verdict => {
+      degraded(ctx.routeName).value++
+      logger.warn({ err, request_id: ctx.id, failure_mode: config.failure_mode }, 'jwt-revocation: cannot check the token')
       return open ? undefined : AUTH_UNAVAILABLE
     }
     const decide = (revoked: boolean, requestId: string): Verdict => {
@@ -79,12 +80,12 @@ export default definePlugin({
         try {
           r = svc.isRevoked(claims)
         } catch (err) {
-          return failed(err, ctx.id)
+          return failed(err, ctx)
         }
         if (typeof r === 'boolean') return decide(r, ctx.id)
         return withDeadline(r, timeoutMs, 'revocation lookup').then(
           (revoked) => decide(revoked, ctx.id),
-          (err: unknown) => failed(err, ctx.id),
+          (err: unknown) => failed(err, ctx),
         )
       },
       close: () => handle.release(),

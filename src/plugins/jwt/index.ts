@@ -13,7 +13,7 @@ import { Counter } from 'prom-client'
 import { definePlugin, type PluginInstance } from '../contract.js'
 import { type LocalReply } from '../../core/verdict.js'
 import type { RequestContext } from '../../core/context.js'
-import { pluginDegraded, registry } from '../../observability/metrics.js'
+import { degradedCounter, registry } from '../../observability/metrics.js'
 import { JwtSchema, JWT_DEFAULTS } from './schema.js'
 import { Verifier, type Outcome, type Verified } from './verifier.js'
 import { REFUSALS, type Refusal } from './jws.js'
@@ -56,8 +56,8 @@ new Counter({
   },
 })
 
-// portico_plugin_degraded_total{plugin="jwt"} (style.md §4.6), resolved once.
-const degraded = pluginDegraded.series('jwt', { plugin: 'jwt' })
+// portico_plugin_degraded_total{plugin="jwt", route} (style.md §4.6), a series resolved once per route.
+const degraded = degradedCounter('jwt')
 
 function challenge(realm: string, error?: string, description?: string): string {
   let v = `Bearer realm="${realm}"`
@@ -151,7 +151,7 @@ export default definePlugin({
           return refuse(ctx, 'expired', EXPIRED, out.reason)
         case 'unavailable':
           if (open) {
-            degraded.value++
+            degraded(ctx.routeName).value++
             logger.warn({ request_id: ctx.id, reason: out.reason }, 'jwt: no key set; failure_mode open lets the request through unauthenticated')
             clearForwarded(ctx)
             return undefined

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { Pool } from 'undici'
 import { parseDuration } from '../../config/units.js'
-import { pluginDegraded } from '../../observability/metrics.js'
+import { degradedCounter } from '../../observability/metrics.js'
 import type { RequestContext } from '../../core/context.js'
 import { definePlugin, type PluginInstance } from '../contract.js'
 import { type LocalReply, type Verdict } from '../../core/verdict.js'
@@ -119,7 +119,7 @@ export default definePlugin({
     const positiveMs = parseDuration(config.positive_ttl)
     const negativeMs = parseDuration(config.negative_ttl)
     const open = config.failure_mode === 'open'
-    const degraded = pluginDegraded.series(NAME, { plugin: NAME })
+    const degraded = degradedCounter(NAME)
     const cache = new LRUCache<string, Answer>({ max: config.max_entries })
     const inflight = new Map<string, Promise<Answer>>()
     const forwards = Object.entries(config.claims_to_headers).map(([claim, header]) => ({ claim, header: header.toLowerCase() }))
@@ -188,7 +188,7 @@ export default definePlugin({
         return lookup(key, token).then(
           (a) => apply(ctx, a),
           (err: unknown): Verdict => {
-            degraded.value++
+            degraded(ctx.routeName).value++
             logger.warn({ err, request_id: ctx.id, failure_mode: config.failure_mode }, 'oauth2-introspection: endpoint failed')
             return open ? undefined : AUTH_UNAVAILABLE
           },

@@ -10,7 +10,7 @@ import { definePlugin, type PluginInstance } from '../contract.js'
 import { type LocalReply, type Verdict } from '../../core/verdict.js'
 import type { RequestContext } from '../../core/context.js'
 import { parseDuration } from '../../config/units.js'
-import { ratelimitDecisions, pluginDegraded } from '../../observability/metrics.js'
+import { degradedCounter, ratelimitDecisions } from '../../observability/metrics.js'
 import { ALGORITHMS, type LimitSpec, type StepOut } from './algorithms.js'
 import { LocalLimiter, localTable } from './local.js'
 import { RATE_LIMIT_SCRIPT, replyStride } from './script.js'
@@ -172,7 +172,7 @@ export default definePlugin({
       }
       return s
     }
-    const degraded = pluginDegraded.series(NAME, { plugin: NAME })
+    const degraded = degradedCounter(NAME)
     let lastWarn = 0
 
     /** Headers for the decision in `outs`; on a refusal, also the reply. */
@@ -236,7 +236,7 @@ export default definePlugin({
         env.logger.warn({ err, route: b.waiters[0]!.ctx.routeName, failure_mode: failClosed ? 'closed' : 'open' }, 'rate-limit: redis failed; applying failure_mode')
       }
       for (const w of b.waiters) {
-        degraded.value++
+        degraded(w.ctx.routeName).value++
         if (failClosed) {
           seriesFor(w.ctx.routeName)[5]!.value++
           w.resolve({ status: 503, error: 'rate_limit_unavailable', message: 'rate limiting is temporarily unavailable' })

@@ -226,7 +226,9 @@ routes:
   })
 
   test('fail_open falls back to local counters (still limited), fail_closed answers 503; both recover when Redis is back', async () => {
-    const degradedBefore = await metric('portico_plugin_degraded_total', { plugin: 'rate-limit' })
+    // Degraded requests are counted per route: the open route's five fallbacks, the closed one's refusal.
+    const degraded = (route: string) => metric('portico_plugin_degraded_total', { plugin: 'rate-limit', route })
+    const [openBefore, closedBefore] = [await degraded('rl-open'), await degraded('rl-closed')]
     await redis.stop()
     const open = []
     for (let i = 0; i < 5; i++) open.push((await get(`${gw.url}/open/x`)).status)
@@ -234,7 +236,8 @@ routes:
     const closed = await get(`${gw.url}/closed/x`)
     assert.equal(closed.status, 503)
     assert.equal((JSON.parse(closed.body) as { error: string }).error, 'rate_limit_unavailable')
-    assert.ok((await metric('portico_plugin_degraded_total', { plugin: 'rate-limit' })) >= degradedBefore + 6)
+    assert.equal(await degraded('rl-open'), openBefore + 5)
+    assert.equal(await degraded('rl-closed'), closedBefore + 1)
     assert.ok((await metric('portico_ratelimit_decisions_total', { route: 'rl-closed', policy: 'redis', result: 'failed' })) >= 1)
 
     await redis.start()

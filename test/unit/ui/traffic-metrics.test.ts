@@ -1,6 +1,7 @@
 // The console's live traffic arithmetic (ui/src/traffic-metrics.ts): /metrics text parsed into
 // counters, latency quantiles from the duration histogram's bucket deltas between two samples
-// (Prometheus's histogram_quantile interpolation), rate-limit and cache results as rates.
+// (Prometheus's histogram_quantile interpolation), rate-limit and cache results and degraded-mode
+// requests per route as rates.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Registry } from 'prom-client'
@@ -97,4 +98,24 @@ test('advance adds one interval per route: rates per second, p50/p99, rate-limit
   assert.equal(b.rateLimit.size, 0)
   assert.equal(b.cache.size, 0)
   assert.ok(b.p50.every(Number.isNaN), 'no histogram series for b')
+})
+
+test('degraded-mode requests parse per route and plugin, and chart only on the routes that had them', async () => {
+  // The data plane's series: portico_plugin_degraded_total{plugin, route} (src/observability/metrics.ts).
+  const registry = new Registry()
+  const degraded = new FastCounter('portico_plugin_degraded_total', 'c', registry)
+  const requests = new FastCounter('portico_requests_total', 'c', registry)
+  const rl = degraded.series('rate-limit\0a', { plugin: 'rate-limit', route: 'a' })
+  const jwt = degraded.series('jwt\0a', { plugin: 'jwt', route: 'a' })
+  requests.series('a', { route: 'a', method: 'GET', status: '2xx' }).value = 10
+  requests.series('b', { route: 'b', method: 'GET', status: '2xx' }).value = 10
+  const s0 = parseSample(await registry.metrics())
+  rl.value = 6
+  jwt.value = 2
+  const s1 = parseSample(await registry.metrics())
+  assert.deepEqual(Object.fromEntries(s1.degraded.get('a')!), { 'rate-limit': 6, jwt: 2 })
+  assert.equal(s1.degraded.has('b'), false)
+  const series = advance(new Map(), s0, s1, 2)
+  assert.deepEqual(Object.fromEntries(series.get('a')!.degraded), { 'rate-limit': [3], jwt: [1] })
+  assert.equal(series.get('b')!.degraded.size, 0, 'no degraded line on a route without one')
 })

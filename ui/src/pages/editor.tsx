@@ -50,8 +50,12 @@ type Outcome =
   | { type: 'conflict'; message: string }
   | { type: 'failed'; message: string }
 
-/** What to show after a create moved the editor to the new resource's own URL (it remounts). */
-let carried: Outcome | null = null
+/**
+ * What a create hands the editor it moves to (the new resource's own URL is a fresh, keyed
+ * editor): the outcome to show, and the view and format the user was in, so a create made in the
+ * form view lands in the form view.
+ */
+let carried: { outcome: Outcome; view: View; format: Format } | null = null
 
 function ServerErrors({ body }: { body: ApiError }) {
   return (
@@ -72,7 +76,9 @@ function ServerErrors({ body }: { body: ApiError }) {
 }
 
 export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | null; canWrite: boolean }) {
-  const [format, setFormat] = useState<Format>('yaml')
+  // Read once, before load() consumes it: the view and format a create was made in.
+  const [arrived] = useState(() => carried)
+  const [format, setFormat] = useState<Format>(arrived?.format ?? 'yaml')
   const [text, setText] = useState('')
   const [original, setOriginal] = useState<unknown>(null)
   const [etag, setEtag] = useState<string | null>(null)
@@ -81,14 +87,14 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
   const [outcome, setOutcome] = useState<Outcome | null>(null)
   const [busy, setBusy] = useState(false)
   const [confirmDelete, setConfirmDelete] = useState(false)
-  const [view, setView] = useState<View>('text')
+  const [view, setView] = useState<View>(arrived?.view ?? 'text')
   const [upstreamNames, setUpstreamNames] = useState<string[]>([])
   const [installed, setInstalled] = useState<InstalledPlugin[]>(BUILTIN_ONLY)
   // A viewer gets no form controls: the read-only text view only.
   const hasForm = canWrite && FORMS.includes(kind)
 
   const load = async () => {
-    setOutcome(carried)
+    setOutcome(carried?.outcome ?? null)
     carried = null
     setLoadError(null)
     const all = await call<{ data: Array<{ name: string }> }>(`/admin/${kind}`)
@@ -175,7 +181,7 @@ export function Editor({ kind, name, canWrite }: { kind: Kind; name: string | nu
       const applied: Outcome = { type: 'applied', version: a.body.version, changes: a.body.changes, warnings: a.body.warnings ?? [] }
       setOutcome(applied)
       if (name === null && typeof resourceName === 'string') {
-        carried = applied
+        carried = { outcome: applied, view, format }
         location.hash = href('edit', kind, resourceName)
       }
     } catch (e) {

@@ -1,46 +1,7 @@
-import { call, explain, type Answer } from '../api'
+// The fleet page: every instance sharing the etcd prefix (GET /admin/fleet). Its table is also the
+// overview's fleet section.
+import { loadFleet, type FleetDoc, type FleetInstance } from '../fleet'
 import { usePoll } from '../hooks'
-
-/** One record of GET /admin/fleet (FleetInstance in the OpenAPI document). */
-interface FleetInstance {
-  id: string
-  hostname: string
-  pid: number
-  version: string
-  build: string | null
-  admin: string | null
-  listen: Array<{ address: string; proto: string }>
-  config: { version: number; hash: string; revision: string | null; resources: string | null }
-  ready: boolean
-  health_detail: string | null
-  started_at: string
-  updated_at: string
-  behind: boolean
-  updated_ago_s: number
-  self: boolean
-}
-interface FleetDoc {
-  data: FleetInstance[]
-  total: number
-  behind: number
-  newest_revision: string | null
-  id: string
-  prefix: string
-  ttl_s: number
-  registered: boolean
-  synced: boolean
-  last_error?: string | null
-}
-
-/** The fleet, or why there is none: 409 fleet_unavailable is a configuration, not a failure. */
-type Loaded = { fleet: FleetDoc } | { off: string }
-
-async function loadFleet(): Promise<Loaded> {
-  const a: Answer<FleetDoc> = await call<FleetDoc>('/admin/fleet')
-  if (a.status === 409) return { off: a.body.message ?? 'the fleet view is not available' }
-  if (!a.ok) throw new Error(explain(a))
-  return { fleet: a.body }
-}
 
 const ago = (s: number) => {
   const n = Math.max(0, Math.round(s))
@@ -160,11 +121,20 @@ export function Fleet() {
         As this instance ({f.id}) follows the fleet prefix. An instance that stops leaves at once; one that is killed leaves when its lease expires. “Record written” is when its record last
         changed (config, health, re-registration), not a heartbeat.
       </p>
+      <FleetTable fleet={f} testid="fleet" />
+    </>
+  )
+}
+
+/** One row per instance: node, addresses, version, the config revision it serves, current or behind, health, record age. */
+export function FleetTable({ fleet: f, testid }: { fleet: FleetDoc; testid: string }) {
+  return (
+    <>
       {f.data.length === 0 ? (
         <p class="panel">No instance is registered.</p>
       ) : (
         <div class="scroll">
-          <table data-testid="fleet" class="wide">
+          <table data-testid={testid} class="wide">
             <thead>
               <tr>
                 <th scope="col">Node</th>

@@ -1,5 +1,7 @@
-import { usePoll } from '../hooks'
+import { loadFleet, type Loaded } from '../fleet'
+import { href, usePoll } from '../hooks'
 import { loadStatus, type Reload } from '../status'
+import { FleetTable } from './fleet'
 
 const ago = (iso: string) => {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))
@@ -40,8 +42,40 @@ function ReloadRow({ r }: { r: Reload }) {
   )
 }
 
+/**
+ * The instances sharing this one's etcd prefix, as on the fleet page: which serve which revision,
+ * which are behind or not ready. Without a fleet view, one line saying why.
+ */
+function FleetSection({ data, error }: { data: Loaded | null; error: string | null }) {
+  if (data === null) return error === null ? null : <p class="error">Fleet: {error}</p>
+  if ('off' in data) {
+    return (
+      <p class="muted" data-testid="overview-fleet-off">
+        Fleet: none. {data.off.charAt(0).toUpperCase() + data.off.slice(1)}.
+      </p>
+    )
+  }
+  const f = data.fleet
+  const notReady = f.data.filter((r) => !r.ready).length
+  return (
+    <section aria-labelledby="overview-fleet-title">
+      <h2 id="overview-fleet-title">Fleet</h2>
+      {error !== null && <p role="alert" class="error">Fleet refresh failed: {error}</p>}
+      <p data-testid="overview-fleet-summary">
+        <strong>{f.total}</strong> instance{f.total === 1 ? '' : 's'} on <code>{f.prefix}</code>:{' '}
+        <span class={`badge ${f.behind === 0 ? 'good' : 'warn'}`}>{f.behind} behind</span>
+        <span class={`badge ${notReady === 0 ? 'good' : 'bad'}`}>{notReady} not ready</span>
+        {f.newest_revision !== null && <span class="muted">newest revision {f.newest_revision}</span>}
+        {!f.synced && <span class="badge warn">not synced with etcd: last known records</span>} <a href={href('fleet')}>Fleet page</a>
+      </p>
+      <FleetTable fleet={f} testid="overview-fleet" />
+    </section>
+  )
+}
+
 export function Overview() {
   const { data: s, error } = usePoll(loadStatus, 2000)
+  const fleet = usePoll(loadFleet, 2000)
   if (s === null) return <p class={error === null ? 'muted' : 'error'}>{error ?? 'Loading status…'}</p>
   const reloads = s.reloads ?? (s.last_reload === null ? [] : [s.last_reload])
   return (
@@ -86,7 +120,8 @@ export function Overview() {
           </dd>
         </div>
       </dl>
-      <h2>Workers</h2>
+      <FleetSection data={fleet.data} error={fleet.error} />
+      <h2>Workers{fleet.data !== null && 'fleet' in fleet.data ? ' of this instance' : ''}</h2>
       <div class="scroll">
         <table>
           <thead>

@@ -3,10 +3,15 @@
 // latency (portico_request_duration_seconds buckets), rate-limit decisions
 // (portico_ratelimit_decisions_total) and cache results (portico_cache_results_total) as rates.
 // Every rate is the difference of two samples' counters over the time between them.
+// The figures are this instance's only: /metrics is the primary's sum over its own workers, and no
+// instance holds another's counters (fleet-wide figures are Prometheus's job: scrape every
+// instance and sum). With a fleet, the page says so and names this instance.
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { text } from '../api'
 import { Chart, MultiChart } from '../chart'
-import { advance, appendKeyed, KEEP, parseSample, rates, type RouteSeries, type Sample } from '../traffic-metrics'
+import { loadFleet, type Loaded } from '../fleet'
+import { href, usePoll } from '../hooks'
+import { advance, KEEP, parseSample, type RouteSeries, type Sample } from '../traffic-metrics'
 
 const SAMPLE_MS = 2000
 
@@ -14,9 +19,35 @@ const ms = (v: number) => (v * 1000 < 10 ? `${(v * 1000).toFixed(2)} ms` : `${(v
 const perSecond = (v: number) => `${v.toFixed(1)}/s`
 const lines = (m: Map<string, number[]>) => [...m].map(([name, values]) => ({ name, values }))
 
+/** Whose traffic this is: this instance's, and with a fleet, not the other instances'. */
+function Scope({ fleet }: { fleet: Loaded | null }) {
+  const f = fleet !== null && 'fleet' in fleet ? fleet.fleet : null
+  const self = f?.data.find((r) => r.self)
+  const others = f === null ? 0 : f.data.filter((r) => !r.self).length
+  return (
+    <p class="panel" role="note" data-testid="traffic-scope">
+      <strong>This instance only</strong>
+      {self !== undefined ? (
+        <>
+          {' '}
+          (<code>{self.id}</code>, admin <code>{self.admin ?? '—'}</code>)
+        </>
+      ) : null}
+      : the figures are the sum over this instance's workers.{' '}
+      {f !== null && others > 0 ? (
+        <>
+          The {others} other instance{others === 1 ? '' : 's'} of the <a href={href('fleet')}>fleet</a> serve{others === 1 ? 's' : ''} traffic not counted here: open {others === 1 ? 'its' : 'each one\'s'} console, or scrape
+          every instance's /metrics with Prometheus and sum them for fleet-wide figures.
+        </>
+      ) : (
+        <>Fleet-wide figures: scrape every instance's /metrics with Prometheus and sum them.</>
+      )}
+    </p>
+  )
+}
+
 export function Traffic() {
   const [series, setSeries] = useState<Map<string, RouteSeries>>(new Map())
-  const [degraded, setDegraded] = useState<Map<string, number[]>>(new Map())
   const [error, setError] = useState<string | null>(null)
   const last = useRef<{ at: number; sample: Sample } | null>(null)
   useEffect(() => {
@@ -31,7 +62,6 @@ export function Traffic() {
         if (prev !== null && live) {
           const dt = (at - prev.at) / 1000
           setSeries((old) => advance(old, prev.sample, now, dt))
-          setDegraded((old) => appendKeyed(old, rates(now.degraded, prev.sample.degraded, dt), old.values().next().value?.length ?? 0, []))
         }
         setError(null)
       } catch (e) {
@@ -46,6 +76,8 @@ export function Traffic() {
       clearTimeout(timer)
     }
   }, [])
+  // The fleet changes slowly; its size is enough for the scope note.
+  const { data: fleet } = usePoll(loadFleet, 10_000)
   const routes = [...series.keys()].sort()
   return (
     <>
@@ -54,6 +86,7 @@ export function Traffic() {
         Per route, sampled every {SAMPLE_MS / 1000} s from /metrics (all workers), the last {Math.round((KEEP * SAMPLE_MS) / 60000)} minutes. Latency quantiles are estimated from the request-duration
         histogram's buckets between two samples (linear within a bucket, as Prometheus's histogram_quantile); a gap is an interval without requests.
       </p>
+      <Scope fleet={fleet} />
       {error !== null && <p role="alert" class="error">{error}</p>}
       {routes.length === 0 && <p class="muted">Waiting for two samples of traffic…</p>}
       <div class="charts">
@@ -67,16 +100,13 @@ export function Traffic() {
               <MultiChart label="latency p50 / p99" testid="latency" format={ms} lines={[{ name: 'p50', values: s.p50 }, { name: 'p99', values: s.p99 }]} />
               {s.rateLimit.size > 0 && <MultiChart label="rate-limit decisions/s" testid="rate-limit" format={perSecond} lines={lines(s.rateLimit)} />}
               {s.cache.size > 0 && <MultiChart label="cache results/s" testid="cache" format={perSecond} lines={lines(s.cache)} />}
+              {s.degraded.size > 0 && (
+                // Requests a plugin handled without its dependency (Redis, an IdP): rate-limit on local counters, for example.
+                <MultiChart label="degraded mode requests/s by plugin (a dependency failed)" testid="degraded" format={perSecond} lines={lines(s.degraded)} />
+              )}
             </section>
           )
         })}
-        {degraded.size > 0 && (
-          <section class="card" aria-label="Degraded mode" data-section="degraded">
-            <h2>Degraded mode (all routes)</h2>
-            <p class="muted">Requests a plugin handled in its degraded mode because a dependency (Redis, an IdP) failed: rate-limit falling back to local counters, for example.</p>
-            <MultiChart label="degraded requests/s by plugin" testid="degraded" format={perSecond} lines={lines(degraded)} />
-          </section>
-        )}
       </div>
     </>
   )

@@ -25,6 +25,10 @@ export function Upstreams({ canWrite }: { canWrite: boolean }) {
         )}
       </div>
       {error !== null && <p role="alert" class="error">Refresh failed: {error}</p>}
+      {/* /status is this instance's: each instance checks its targets itself, so another instance may see them otherwise. */}
+      <p class="muted" data-testid="upstreams-scope">
+        Health, breakers and in-flight counts as this instance's workers see them; other instances of a fleet check their targets themselves.
+      </p>
       {Object.entries(s.upstreams).map(([name, u]) => (
         <section key={name} class="card" aria-labelledby={`up-${name}`} data-upstream={name}>
           <div class="titlebar">
