@@ -91,7 +91,7 @@ log: { level: info, access_log: false }
 function oneRequest(port: number, root: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = https.request(
-      { host: '127.0.0.1', port, path: '/', servername: 'shop.test', headers: { host: 'shop.test' }, ca: root, agent: false, ALPNProtocols: ['http/1.1'] },
+      { host: '127.0.0.1', port, path: '/', servername: 'shop.test', headers: { host: 'shop.test' }, ca: root, agent: false },
       (res) => {
         const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber
         res.resume()
