@@ -191,14 +191,22 @@ class PorticoTlsListener implements TlsListener {
     const dir = this.#deps.acme
     if (config.acme !== true || dir === undefined) return []
     const out: LoadedCertificate[] = []
+    // undefined while the listener's first set is built.
+    const served = (this.#b as Built | undefined)?.certs ?? []
     for (const name of await dir.certificateNames()) {
       const base = join(dir.certificatesDir, name)
       try {
         const c = await loadCertificate({ name, cert_file: join(base, 'cert.pem'), key_file: join(base, 'key.pem') })
         out.push({ ...c, source: 'acme' })
       } catch (err) {
-        // Not there yet (an order in progress) or half-written: the next change event retries.
-        this.#log.debug({ certificate: name, err: (err as Error).message }, 'acme certificate not loadable yet')
+        // A renewal replaces key.pem, then cert.pem: a reload between the two (the writer stalled
+        // past the reload's 100 ms settle, as on a loaded host) finds the new key with the old
+        // certificate. The pair served now keeps serving until the next change event completes the
+        // new one; dropping it failed every handshake for its names in that gap. A first issuance
+        // (nothing served yet) simply waits for that event.
+        const previous = served.find((s) => s.source === 'acme' && s.name === name)
+        if (previous !== undefined) out.push(previous)
+        this.#log.debug({ certificate: name, err: (err as Error).message, kept_previous: previous !== undefined }, 'acme certificate not loadable yet')
       }
     }
     return out

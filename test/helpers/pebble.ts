@@ -42,7 +42,19 @@ async function stop(c: ChildProcess): Promise<void> {
   await exited
 }
 
-export async function startPebble(opts: { httpPort: number; tlsPort?: number; env?: Record<string, string>; eab?: Record<string, string> }): Promise<Pebble> {
+export interface PebbleOptions {
+  /** Where Pebble's VA sends HTTP-01 validations (127.0.0.1:<httpPort>). */
+  httpPort: number
+  /** Where it sends TLS-ALPN-01 validations (default 5001). */
+  tlsPort?: number
+  env?: Record<string, string>
+  /** External Account Binding required, with these kid → HMAC keys. */
+  eab?: Record<string, string>
+  /** Lifetime of the certificates it issues, in seconds (default: Pebble's own, years): a short one brings a renewal due within a test. */
+  certificateValiditySeconds?: number
+}
+
+export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
   const pki = await createPki()
   const ca = await pki.ca('Pebble WFE test CA')
   const wfe = await ca.issue({ names: ['localhost'], sans: ['IP:127.0.0.1'], key: 'ec' })
@@ -61,6 +73,7 @@ export async function startPebble(opts: { httpPort: number; tlsPort?: number; en
         ocspResponderURL: '',
         externalAccountBindingRequired: opts.eab !== undefined,
         ...(opts.eab === undefined ? {} : { externalAccountMACKeys: opts.eab }),
+        ...(opts.certificateValiditySeconds === undefined ? {} : { certificateValidityPeriod: opts.certificateValiditySeconds }),
       },
     }),
   )

@@ -153,16 +153,28 @@ export class AcmeManager {
       await this.#mirrorNow()
     }
     this.#sync()
-    // On-demand certificates issued before (a restart): renewed like configured ones.
-    for (const name of await this.storage.certificateNames().catch(() => this.local.certificateNames())) {
-      if (this.#managed.has(name)) continue
+    // On-demand certificates issued before (a restart).
+    await this.#adoptOnDemand(await this.storage.certificateNames().catch(() => this.local.certificateNames()))
+    this.#onDemand()
+  }
+
+  /**
+   * On-demand certificates in the storage that this instance does not renew yet: renewed from now
+   * on like configured ones. At start (issued before a restart) and, in fleet mode, at each mirror
+   * (issued by another instance for its own handshake): otherwise only the instance that ordered
+   * one renewed it, and it expired once that instance was gone (scaled down) unless another
+   * restarted meanwhile. The renewals then share the lock as configured certificates do.
+   */
+  async #adoptOnDemand(names: string[]): Promise<void> {
+    for (const name of names) {
+      if (this.#managed.has(name) || this.#stopped) continue
+      // A certificate of a name no longer configured is read again at each mirror: one GET.
       const meta = await this.storage.certificateMeta(name).catch(() => null)
-      if (meta?.on_demand !== true || !Array.isArray(meta.names)) continue
+      if (meta?.on_demand !== true || !Array.isArray(meta.names) || this.#managed.has(name)) continue
       const m: Managed = { name, names: meta.names as string[], timer: undefined, failures: 0, running: null, onDemand: true }
       this.#managed.set(name, m)
       this.#schedule(m, 0)
     }
-    this.#onDemand()
   }
 
   /** A reloaded config: certificates added start, removed ones stop being renewed (their files stay). */
@@ -340,10 +352,12 @@ export class AcmeManager {
 
   async #mirrorNow(): Promise<void> {
     try {
-      for (const name of await this.storage.certificateNames()) {
+      const names = await this.storage.certificateNames()
+      for (const name of names) {
         const c = await this.storage.certificate(name)
         if (c !== null) await this.#mirrorOne(c)
       }
+      await this.#adoptOnDemand(names)
     } catch (err) {
       // Redis down: what is mirrored keeps serving; the next publication or check mirrors again.
       this.#log.warn({ err: (err as Error).message }, 'acme: certificates not mirrored from the store; the local copies keep serving')
@@ -574,6 +588,8 @@ export class AcmeManager {
     // Already issued, or an order runs: the worker's watch on the storage serves it when it lands.
     for (const m of this.#managed.values()) if (m.names.includes(name)) return
     const reason = await gate.decide(name)
+    // Taken over from the Store while the ask URL answered (another instance issued it): renewed as such.
+    if (this.#managed.has(name)) return
     if (reason !== null) {
       this.#log.info({ name, reason }, 'on-demand certificate refused')
       await this.local.refuse(name, reason)

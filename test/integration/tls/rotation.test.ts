@@ -1,17 +1,26 @@
 // Certificate rotation: files replaced on disk (rename, as cert-manager and ACME clients do) are
 // served from the next handshake on, under load, with zero failed requests; a half-written pair
 // (new certificate, old key) keeps the old pair serving. /status and the expiry metric follow.
+// The same for the ACME storage: a renewal caught between its key.pem and cert.pem renames keeps
+// the served pair (it used to drop the certificate, failing every handshake for its names).
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import https from 'node:https'
 import { X509Certificate } from 'node:crypto'
-import { copyFile, rename } from 'node:fs/promises'
+import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import tls from 'node:tls'
+import type { AddressInfo } from 'node:net'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
 import { createPki, type Ca, type Issued } from '../../helpers/pki.js'
 import { startOrigin, type Origin } from '../../helpers/origin.js'
 import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
 import { pollUntil } from '../../helpers/poll.js'
 import { registry } from '../../../src/observability/metrics.js'
+import { AcmeDirectory } from '../../../src/tls/acme/storage.js'
+import { createTlsListener } from '../../../src/tls/listener.js'
 import { get, handshake } from './client.js'
 
 let pki: Awaited<ReturnType<typeof createPki>>
@@ -133,4 +142,37 @@ log: { level: silent, access_log: false }
 `)
   assert.equal((await handshake(port, { servername: 'a.test' })).cert.fingerprint256, fp(v3.cert))
   assert.equal(gw.dp.status().certificates![0]!.source, 'inline')
+})
+
+test('ACME storage: a renewal caught half-written (new key, old certificate) keeps the served pair; the completed pair follows', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'portico-acme-pair-'))
+  t.after(() => rm(root, { recursive: true, force: true }))
+  const dir = new AcmeDirectory(root)
+  await dir.init()
+  // A first issuance, as the manager writes it; then the listener an https listener with acme: true builds.
+  await dir.saveCertificate({ name: 'a', certPem: v1.chain, keyPem: v1.key, names: ['a.test'] }, {})
+  const lines: string[] = []
+  const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) })
+  const listener = await createTlsListener({ acme: true }, { logger: pino({ level: 'debug' }, sink), acme: dir })
+  const server = tls.createServer(listener.serverOptions)
+  listener.attach(server)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    listener.close()
+    server.close()
+  })
+  const port = (server.address() as AddressInfo).port
+  assert.equal((await handshake(port, { servername: 'a.test' })).cert.fingerprint256, fp(v1.cert))
+
+  // The renewal's key lands; its certificate not yet. The reload that follows keeps v1.
+  const base = join(dir.certificatesDir, 'a')
+  await writeFile(join(base, 'key.pem.tmp'), v2.key)
+  await rename(join(base, 'key.pem.tmp'), join(base, 'key.pem'))
+  await pollUntil(() => lines.some((l) => l.includes('acme certificate not loadable yet')), { timeoutMs: 20_000, what: 'the reload that found the half-written pair' })
+  assert.equal((await handshake(port, { servername: 'a.test' })).cert.fingerprint256, fp(v1.cert))
+  assert.equal(listener.status()[0]?.fingerprint256, fp(v1.cert))
+
+  await writeFile(join(base, 'cert.pem.tmp'), v2.chain)
+  await rename(join(base, 'cert.pem.tmp'), join(base, 'cert.pem'))
+  await pollUntil(async () => (await handshake(port, { servername: 'a.test' })).cert.fingerprint256 === fp(v2.cert), { timeoutMs: 20_000, what: 'the completed pair on new handshakes' })
 })
