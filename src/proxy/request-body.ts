@@ -85,7 +85,7 @@ export function prepareBody(ex: Exchange): void {
   const buffered = ex.ctx.body
   // One integer compare per request: a -text body must be decoded whatever its framing, so this
   // comes before the framing branches (binary gRPC-Web takes them as any body).
-  if (ex.ctx.grpcWeb === GrpcWeb.Text) return prepareWebText(ex, buffered)
+  if (ex.ctx.grpcWeb === GrpcWeb.Text) return prepareWebText(ex, buffered, retryable ? policy : null)
   if (buffered !== undefined) {
     // Buffered for a plugin: send the buffer, framed by its length (the client may have sent it chunked).
     if (buffered.length > 0 || headers['content-length'] !== undefined) {
@@ -124,21 +124,33 @@ export function prepareBody(ex: Exchange): void {
 
 /**
  * gRPC-Web -text: the body is base64, decoded on its way upstream (streamed; a body a plugin
- * buffered is decoded at once). Not retried: the decoded body is not kept for a replay.
+ * buffered is decoded at once). On a retrying route the decoded stream keeps a copy for a replay,
+ * as a binary call's does (up to max_buffered_body of decoded bytes): a retry sends the gRPC
+ * bytes again, never the base64.
  */
-function prepareWebText(ex: Exchange, buffered: Buffer | undefined): void {
+function prepareWebText(ex: Exchange, buffered: Buffer | undefined, policy: Exchange['route']['retry']): void {
   if (buffered !== undefined) {
     const decoded = decodeGrpcWebText(buffered)
     if (decoded === null) return ex.fail('bad_request', 'the grpc-web-text body is not base64')
     ex.body = decoded
+    if (policy !== null) ex.policy = policy
     return ex.startTries()
   }
   const req = ex.ctx.req
-  const limit = new BodyLimit(Math.min(ex.route.maxBodySize, ex.ctx.bodyLimit))
+  const max = Math.min(ex.route.maxBodySize, ex.ctx.bodyLimit)
+  const limit = new BodyLimit(max)
   const decoder = new Base64Decoder()
   req.once('error', (e) => limit.destroy(e))
   limit.once('error', (e) => decoder.destroy(e))
-  ex.body = req.pipe(limit).pipe(decoder)
+  const decoded = req.pipe(limit).pipe(decoder)
+  if (policy === null) ex.body = decoded
+  else {
+    const r = new ReplayableBody(max, policy.maxBufferedBody)
+    decoder.once('error', (e) => r.destroy(e))
+    ex.replay = r
+    ex.policy = policy
+    ex.body = decoded.pipe(r)
+  }
   ex.startTries()
 }
 

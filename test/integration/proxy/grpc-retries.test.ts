@@ -2,12 +2,14 @@
 // upstream and grpc-js clients: a trailers-only UNAVAILABLE from one target is retried on the other
 // (the request message replayed intact), but never once a response message reached the client, never
 // for a status that is not listed, never with a body larger than max_buffered_body; a listed
-// non-default status (RESOURCE_EXHAUSTED) is retried; attempts: 0 turns it off.
+// non-default status (RESOURCE_EXHAUSTED) is retried; attempts: 0 turns it off; a gRPC-Web -text
+// call (base64 body, decoded on its way) is retried with its decoded message replayed.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as grpc from '@grpc/grpc-js'
+import { request } from 'undici'
 import { startInProc, type InProcGateway } from '../../helpers/inproc.js'
-import { Echo, echoClient, startGrpcServer, unaryCall, type EchoStub, type GrpcServer, type Msg } from '../../helpers/grpc.js'
+import { Echo, echoClient, echoMethods, startGrpcServer, unaryCall, type EchoStub, type GrpcServer, type Msg } from '../../helpers/grpc.js'
 import { registry } from '../../../src/observability/metrics.js'
 
 /** Calls each server saw, by request text. */
@@ -50,7 +52,7 @@ before(async () => {
 server:
   listeners:
     - listen: 127.0.0.1:0
-      protocols: [h2c]
+      protocols: [http1, h2c]
 upstreams:
   pair:
     protocol: h2c
@@ -176,4 +178,51 @@ test('attempts: 0 turns gRPC retries off', async () => {
     if (r.err !== undefined) failed++
   }
   assert.ok(failed >= 1)
+})
+
+/** A unary gRPC-Web -text call over HTTP/1.1: the framed message base64'd, the answer decoded. */
+async function webTextCall(authority: string, m: Msg, metadata: Record<string, string>): Promise<{ status: number; messages: Msg[]; grpcStatus: string | undefined }> {
+  const msg = echoMethods.Unary!.requestSerialize(m)
+  const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), msg])
+  framed.writeUInt32BE(msg.length, 1)
+  const r = await request(`http://127.0.0.1:${port}/portico.test.Echo/Unary`, {
+    method: 'POST',
+    headers: { host: authority, 'content-type': 'application/grpc-web-text', accept: 'application/grpc-web-text', 'x-grpc-web': '1', ...metadata },
+    body: framed.toString('base64'),
+  })
+  const bytes = Buffer.from(await r.body.text(), 'base64')
+  const messages: Msg[] = []
+  let grpcStatus = r.headers['grpc-status'] as string | undefined
+  for (let off = 0; off + 5 <= bytes.length; ) {
+    const n = bytes.readUInt32BE(off + 1)
+    const payload = bytes.subarray(off + 5, off + 5 + n)
+    if (bytes[off]! & 0x80) grpcStatus = /grpc-status:\s*(\d+)/.exec(payload.toString('latin1'))?.[1]
+    else messages.push(echoMethods.Unary!.responseDeserialize(payload))
+    off += 5 + n
+  }
+  return { status: r.statusCode, messages, grpcStatus }
+}
+
+test('gRPC-Web -text: a trailers-only UNAVAILABLE is retried on the other target with the decoded message replayed', async () => {
+  const data = Buffer.alloc(1500, 7)
+  data[3] = 200
+  for (let i = 0; i < 4; i++) {
+    const r = await webTextCall('retried.test', { text: `wt${i}`, data }, { 'x-fail-a': String(grpc.status.UNAVAILABLE) })
+    assert.equal(r.status, 200)
+    assert.equal(r.grpcStatus, '0', `call wt${i} succeeded after the retry`)
+    assert.equal(r.messages[0]!.text, `b:wt${i}`)
+    assert.ok(data.equals(r.messages[0]!.data!), 'b got the message the client sent, decoded from base64')
+  }
+  assert.ok(calls.a!.filter((t) => /^wt\d$/.test(t)).length >= 1, 'a saw some of the calls first')
+  assert.equal(calls.b!.filter((t) => /^wt\d$/.test(t)).length, 4)
+})
+
+test('gRPC-Web -text: attempts: 0 leaves the UNAVAILABLE to the client', async () => {
+  let unavailable = 0
+  for (let i = 0; i < 4; i++) {
+    const r = await webTextCall('off.test', { text: `wo${i}` }, { 'x-fail-a': String(grpc.status.UNAVAILABLE) })
+    if (r.grpcStatus === String(grpc.status.UNAVAILABLE)) unavailable++
+    assert.equal(seen(`wo${i}`), 1, `call wo${i} went upstream once`)
+  }
+  assert.ok(unavailable >= 1, 'the calls round robin put on a failed there, unretried')
 })
