@@ -91,6 +91,34 @@ class Session {
 type Handler = Dispatcher.DispatchHandler
 
 /**
+ * Head and body timeouts of at least this long are swept (below) instead of set on the stream; a
+ * shorter one keeps the stream's own timer, whose precision it needs.
+ */
+const SWEPT_MIN_MS = 1000
+/** How often the sweep looks: a swept timeout fires up to this late. */
+const SWEEP_MS = 250
+
+/**
+ * The requests whose timeout is swept, and the one unref'd interval that looks at them while there
+ * are any. A node:http2 stream's setTimeout costs, per call, a clearTimeout, a new Timeout with a
+ * bound callback and a 'timeout' listener, and then a timer refresh on every frame read; a request
+ * made two (the head's, then the body's). Here a request costs a Set add and delete, and a clock
+ * read per response chunk. Like undici's own timers for its HTTP/1.1 pools, which resolve at
+ * about a second, precision is traded where the timeouts are long.
+ */
+const swept = new Set<H2Request>()
+let sweeper: NodeJS.Timeout | null = null
+
+function sweep(): void {
+  const now = Date.now()
+  for (const r of swept) if (now - r.since >= r.limit) r.onTimeout()
+  if (swept.size === 0 && sweeper !== null) {
+    clearInterval(sweeper)
+    sweeper = null
+  }
+}
+
+/**
  * The old-style handler (onConnect/onHeaders/onData/onComplete/onError) that undici's
  * Dispatcher.request() still passes, seen through the new interface (undici's own WrapHandler is
  * not exported). Only the buffered client and health checks use request(); the proxy's exchange
@@ -144,6 +172,12 @@ class H2Request implements Dispatcher.DispatchController {
   /** The stream's own error, kept until 'close' says how it ended. */
   streamError: Error | null = null
   trailers: IncomingHttpHeaders | null = null
+  /** The running timeout (ms; 0 = none) and when its wait began (Date.now(); the last chunk for the body's). */
+  limit = 0
+  since = 0
+  /** The running timeout is the stream's own timer (shorter than SWEPT_MIN_MS), with this listener. */
+  #onStream = false
+  #streamTimeout: (() => void) | undefined = undefined
 
   constructor(pool: H2Pool, opts: Dispatcher.DispatchOptions, handler: Handler) {
     this.pool = pool
@@ -175,7 +209,7 @@ class H2Request implements Dispatcher.DispatchController {
     if (st !== null) {
       st.pause()
       // A response held back by a slow client is not the upstream idling.
-      st.setTimeout(0)
+      this.#time(0)
     }
   }
 
@@ -183,15 +217,38 @@ class H2Request implements Dispatcher.DispatchController {
     this.#paused = false
     const st = this.stream
     if (st !== null && !this.done) {
-      st.setTimeout(this.opts.bodyTimeout ?? 0)
+      this.#time(this.opts.bodyTimeout ?? 0)
       st.resume()
     }
+  }
+
+  /** Runs a timeout of `ms` from now (0: none), swept or on the stream (see SWEPT_MIN_MS). */
+  #time(ms: number): void {
+    if (this.#onStream) {
+      this.#onStream = false
+      this.stream!.setTimeout(0, this.#streamTimeout)
+    }
+    this.limit = ms
+    if (ms <= 0) {
+      swept.delete(this)
+      return
+    }
+    this.since = Date.now()
+    if (ms < SWEPT_MIN_MS) {
+      swept.delete(this)
+      this.#onStream = true
+      this.stream!.setTimeout(ms, (this.#streamTimeout ??= () => this.onTimeout()))
+      return
+    }
+    swept.add(this)
+    sweeper ??= setInterval(sweep, SWEEP_MS).unref()
   }
 
   /** Ends the request with an error, once; resets the stream if it is still open. */
   fail(err: Error): void {
     if (this.done) return
     this.done = true
+    swept.delete(this)
     const st = this.stream
     if (st !== null && !st.closed) st.close(NGHTTP2_CANCEL)
     this.handler.onResponseError?.(this, err)
@@ -220,10 +277,12 @@ class H2Request implements Dispatcher.DispatchController {
     this.stream = st
     sess.active++
     this.pool.busy(sess)
-    st.setTimeout(o.headersTimeout ?? 0, () => this.onTimeout())
+    this.#time(o.headersTimeout ?? 0)
     st.on('response', (h) => this.onResponse(h))
     st.on('data', (chunk: Buffer) => {
-      if (!this.done) this.handler.onResponseData?.(this, chunk)
+      if (this.done) return
+      if (this.limit > 0) this.since = Date.now()
+      this.handler.onResponseData?.(this, chunk)
     })
     st.once('trailers', (t) => (this.trailers = t))
     st.once('end', () => this.onEnd())
@@ -250,7 +309,7 @@ class H2Request implements Dispatcher.DispatchController {
     const status = Number(h[':status'])
     delete h[':status']
     this.responded = true
-    this.stream!.setTimeout(this.#paused ? 0 : (this.opts.bodyTimeout ?? 0))
+    this.#time(this.#paused ? 0 : (this.opts.bodyTimeout ?? 0))
     this.handler.onResponseStart?.(this, status, h, '')
   }
 
@@ -258,6 +317,7 @@ class H2Request implements Dispatcher.DispatchController {
     if (this.done) return
     if (!this.responded) return this.fail(new H2StreamReset('the upstream ended the stream without a response'))
     this.done = true
+    swept.delete(this)
     // Trailers (gRPC's grpc-status) arrive before 'end'; a response without them ends with {}.
     this.handler.onResponseEnd?.(this, this.trailers ?? {})
   }
@@ -268,6 +328,7 @@ class H2Request implements Dispatcher.DispatchController {
   }
 
   onClose(): void {
+    swept.delete(this)
     const sess = this.session!
     sess.active--
     this.pool.released(sess)

@@ -245,6 +245,39 @@ test('headers and body timeouts fail with undici\'s timeout errors (504 upstream
   assert.equal((body as { code?: string } | null)?.code, 'UND_ERR_BODY_TIMEOUT')
 })
 
+test('timeouts of a second or more (swept, not a timer per stream): never early, a body that keeps coming is not idle', async () => {
+  const srv = await listen(http2.createServer(), 'http')
+  srv.server.on('stream', (st, h) => {
+    if (h[':path'] === '/body') {
+      st.respond({ ':status': 200 })
+      st.write('first')
+    } else if (h[':path'] === '/trickle') {
+      // A chunk every 200 ms for 2 s: every gap is well inside the 1.5 s idle timeout.
+      st.respond({ ':status': 200 })
+      let n = 0
+      const t = setInterval(() => {
+        if (st.destroyed) return clearInterval(t)
+        if (++n === 10) {
+          clearInterval(t)
+          st.end(`c${n}`)
+        } else st.write(`c${n},`)
+      }, 200)
+    } // '/head': never answers
+  })
+  const p = pool(srv.url)
+  let t0 = Date.now()
+  const head = await call(p, { path: '/head', headersTimeout: 1000 }).then(() => null, (e: Error) => e)
+  assert.equal((head as { code?: string } | null)?.code, 'UND_ERR_HEADERS_TIMEOUT')
+  assert.ok(Date.now() - t0 >= 1000, `the head timeout fired after ${Date.now() - t0} ms, not before 1000`)
+  t0 = Date.now()
+  const body = await call(p, { path: '/body', bodyTimeout: 1000 }).then(() => null, (e: Error) => e)
+  assert.equal((body as { code?: string } | null)?.code, 'UND_ERR_BODY_TIMEOUT')
+  assert.ok(Date.now() - t0 >= 1000, `the body timeout fired after ${Date.now() - t0} ms, not before 1000`)
+  const trickle = await call(p, { path: '/trickle', headersTimeout: 1500, bodyTimeout: 1500 })
+  assert.equal(trickle.status, 200)
+  assert.equal(trickle.body.split(',').length, 10, 'the whole body, its 2 s longer than the idle timeout')
+})
+
 test('an aborted request resets only its stream; a refused connection fails the waiting requests with ECONNREFUSED', async () => {
   const srv = await listen(http2.createServer(), 'http')
   let cancelled = 0
