@@ -9,21 +9,13 @@
 // refuses keys in several slots before sending them (a CROSSSLOT error would otherwise surface as
 // a failed request only on a cluster).
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import type { ConnectionOptions } from 'node:tls'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import calculateSlot, { generateMulti } from 'cluster-key-slot'
 import { StoreTimeoutError, StoreUnavailableError, type Store, type StoreInfo, type StoreNodeInfo, type StoreScript } from './store.js'
+import { redisTlsOptions, type RedisTlsConfig } from './redis-tls.js'
 
-export interface RedisTlsConfig {
-  /** PEM file paths. */
-  ca?: string
-  cert?: string
-  key?: string
-  server_name?: string
-  /** Verify the server certificate (default true). */
-  verify?: boolean
-}
+export type { RedisTlsConfig } from './redis-tls.js'
 
 /** The shape of `store.redis` in the config, plus the parsed deadline. */
 export interface RedisStoreOptions {
@@ -31,8 +23,11 @@ export interface RedisStoreOptions {
   url?: string
   /** Redis Cluster seed nodes, host:port. */
   cluster?: { nodes: string[] }
-  /** Sentinel addresses (host:port) and the monitored master's name. */
-  sentinel?: { sentinels: string[]; name: string; username?: string; password?: string }
+  /**
+   * Sentinel addresses (host:port) and the monitored master's name. `tls`: the sentinels' own TLS
+   * block (their CA, a client certificate for them); absent, they use the data nodes' `tls`.
+   */
+  sentinel?: { sentinels: string[]; name: string; username?: string; password?: string; tls?: RedisTlsConfig }
   username?: string
   password?: string
   tls?: RedisTlsConfig
@@ -55,17 +50,6 @@ function parseNode(s: string): { host: string; port: number } {
   return { host: m[1] ?? m[2]!, port: Number(m[3]) }
 }
 
-function tlsOptions(t: RedisTlsConfig | undefined, url: string | undefined): ConnectionOptions | undefined {
-  if (t === undefined) return url?.startsWith('rediss://') === true ? {} : undefined
-  return {
-    ...(t.ca !== undefined ? { ca: readFileSync(t.ca) } : {}),
-    ...(t.cert !== undefined ? { cert: readFileSync(t.cert) } : {}),
-    ...(t.key !== undefined ? { key: readFileSync(t.key) } : {}),
-    ...(t.server_name !== undefined ? { servername: t.server_name } : {}),
-    rejectUnauthorized: t.verify !== false,
-  }
-}
-
 const GLOB = /[*?[\]\\]/g
 
 type Client = Redis | Cluster
@@ -80,6 +64,11 @@ export class RedisStore implements Store {
   readonly #shas = new Map<string, string>()
   readonly #handlers = new Map<string, Set<(m: string) => void>>()
   readonly #opts: RedisStoreOptions
+  /** Connect options of the data nodes, and of the sentinels (their own block, else the data nodes'). */
+  readonly #tls: ConnectionOptions | undefined
+  readonly #sentinelTls: ConnectionOptions | undefined
+  /** Why the client last failed (a refused handshake, a wrong password), until it is ready again. */
+  #lastError: string | null = null
   #closed = false
 
   constructor(opts: RedisStoreOptions) {
@@ -90,10 +79,29 @@ export class RedisStore implements Store {
     const given = [opts.url, opts.cluster, opts.sentinel].filter((x) => x !== undefined).length
     if (given !== 1) throw new Error('store.redis needs exactly one of url, cluster, sentinel')
     this.topology = opts.cluster !== undefined ? 'cluster' : opts.sentinel !== undefined ? 'sentinel' : 'single'
+    this.#tls = redisTlsOptions('store.redis.tls', opts.tls) ?? (opts.url?.startsWith('rediss://') === true ? {} : undefined)
+    this.#sentinelTls = opts.sentinel?.tls !== undefined ? redisTlsOptions('store.redis.sentinel.tls', opts.sentinel.tls) : this.#tls
     this.#client = this.#connect(false)
-    // Errors surface per call; the client's own error events would otherwise be unhandled.
-    this.#client.on('error', () => undefined)
+    // Errors surface per call (with the last one as the reason); the client's own error events
+    // would otherwise be unhandled. A cluster reports each node's errors as `node error`.
+    this.#client.on('error', (err: unknown) => this.#failed(err))
+    if (this.#client instanceof Cluster) this.#client.on('node error', (err: unknown, node: unknown) => this.#failed(err, typeof node === 'string' ? node : undefined))
+    this.#client.on('ready', () => {
+      this.#lastError = null
+    })
     this.#revive(this.#client, () => undefined)
+  }
+
+  /**
+   * Keeps the reason for /status and for the errors calls fail with. The messages come from
+   * node:tls, the socket or the server (no key material, and Redis never echoes a password);
+   * a configured password is masked all the same, in case a server quotes what it was sent.
+   */
+  #failed(err: unknown, node?: string): void {
+    let msg = err instanceof Error ? err.message : String(err)
+    for (const secret of [this.#opts.password, this.#opts.sentinel?.password]) if (secret !== undefined && secret.length > 0) msg = msg.split(secret).join('***')
+    if (msg.length > 300) msg = `${msg.slice(0, 300)}…`
+    this.#lastError = node !== undefined ? `${node}: ${msg}` : msg
   }
 
   /**
@@ -126,7 +134,7 @@ export class RedisStore implements Store {
   /** Options of one data-node connection. */
   #nodeOptions(): RedisOptions {
     const o = this.#opts
-    const tls = tlsOptions(o.tls, o.url)
+    const tls = this.#tls
     return {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -195,7 +203,9 @@ export class RedisStore implements Store {
         sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
         ...(s.username !== undefined ? { sentinelUsername: s.username } : {}),
         ...(s.password !== undefined ? { sentinelPassword: s.password } : {}),
-        ...(node.tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: node.tls } : {}),
+        // `tls` (in node) is for the master the sentinels name, `sentinelTLS` for the sentinels.
+        ...(node.tls !== undefined ? { enableTLSForSentinelMode: true } : {}),
+        ...(this.#sentinelTls !== undefined ? { sentinelTLS: this.#sentinelTls } : {}),
       })
     }
     return new Redis(o.url!, node)
@@ -206,7 +216,7 @@ export class RedisStore implements Store {
   }
 
   async #call<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#client.status !== 'ready') throw new StoreUnavailableError(`redis is ${this.#client.status}`)
+    if (this.#client.status !== 'ready') throw new StoreUnavailableError(`redis is ${this.#client.status}${this.#lastError !== null ? ` (last error: ${this.#lastError})` : ''}`)
     try {
       if (this.topology !== 'cluster') return await fn()
       // A cluster call may be retried across a failover; the deadline covers all of it.
@@ -369,7 +379,7 @@ export class RedisStore implements Store {
     } else {
       nodes.push({ address: `${c.options.host}:${c.options.port}`, role: 'master', state: c.status })
     }
-    return { kind: this.kind, topology: this.topology, state: c.status, nodes }
+    return { kind: this.kind, topology: this.topology, state: c.status, ...(c.status !== 'ready' && this.#lastError !== null ? { last_error: this.#lastError } : {}), nodes }
   }
 
   /** Resolves once connected (or rejects after timeoutMs); for start-up and tests. */
