@@ -3,7 +3,9 @@
 // rate-limit's failure_mode open lets requests through on local counters, /status says why the
 // store is down and so does the log, and neither shows any key material. The config is then fixed
 // on disk (client certificate and key given as ${file:} references, the key a secret): the reload
-// makes a new Store, which connects, and decisions are counted in Redis.
+// makes a new Store, which connects, and decisions are counted in Redis. A reload with a key that
+// is not the certificate's is refused with a reason naming store.redis.tls, and the working Store
+// stays.
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
@@ -29,6 +31,8 @@ let redis: RedisServer | undefined
 let links: RedisLinks | undefined
 let origin: Origin | undefined
 let gw: Gateway | undefined
+/** The key of the mismatched-key reload, looked for in the output too. */
+let wrongKey = ''
 
 function config(tls: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -37,10 +41,12 @@ function config(tls: Record<string, unknown>): Record<string, unknown> {
     upstreams: { o: { targets: [{ url: origin!.url }] } },
     routes: [
       {
+        // A bucket of 3 per client that refills one token in 20 minutes: no window boundary can
+        // reset it during the test. The local fallback keeps its own bucket (per worker).
         name: 'limited',
         paths: ['/limited/*'],
         upstream: 'o',
-        plugins: [{ name: 'rate-limit', config: { policy: 'redis', failure_mode: 'open', timeout: 500, limits: [{ limit: 3, window: '1m', algorithm: 'fixed-window' }] } }],
+        plugins: [{ name: 'rate-limit', config: { policy: 'redis', failure_mode: 'open', timeout: 500, limits: [{ limit: 3, window: '1h', algorithm: 'token-bucket' }] } }],
       },
     ],
   }
@@ -101,11 +107,20 @@ describe('a gateway on a Redis that requires client certificates', () => {
     assert.ok(keys.length > 0, 'the counters are in Redis')
   })
 
+  test('a key that is not the certificate\'s: the reload is refused with a reason, the working Store stays', async () => {
+    const other = await ca.issue({ cn: 'someone-else', client: true, file: 'other' })
+    wrongKey = other.key
+    await gw!.writeConfig(gw!.document(config({ ca_file: ca.certFile, cert_file: client.certFile, key_file: other.keyFile })))
+    await gw!.waitForOutput(/store\.redis\.tls: the client certificate, its key or the CA cannot be used/, 30_000)
+    assert.equal((await status())!.state, 'ready')
+    // Still decided in Redis, whose bucket the previous test emptied (the local one has a token left).
+    assert.equal(await get('/limited/c'), 429)
+  })
+
   test('no key material in the log or in /status', async () => {
     const everything = gw!.stdout() + gw!.stderr() + JSON.stringify((await adminJson(gw!, '/status?format=json')).body)
-    const keyBody = client.key.split('\n')[1]!
     assert.ok(!everything.includes('PRIVATE KEY'), 'no PEM header')
-    assert.ok(!everything.includes(keyBody), 'no line of the key')
+    for (const key of [client.key, wrongKey]) assert.ok(!everything.includes(key.split('\n')[1]!), 'no line of a key')
   })
 })
 
