@@ -87,6 +87,8 @@ describe('a gateway on a Redis that requires client certificates', () => {
     const st = (await status())!
     assert.equal(st.kind, 'redis')
     assert.notEqual(st.state, 'ready')
+    const text = await request(`${gw!.adminUrl}/status?format=text`)
+    assert.match(await text.body.text(), /STORE {2}redis {2}topology=single {2}state=\w+ .*\n {2}last error: tls: tlsv13 alert certificate required/)
 
     // failure_mode open: this worker's local counters decide (same limit), no 503.
     assert.deepEqual([await get('/limited/a'), await get('/limited/a')], [200, 200])
