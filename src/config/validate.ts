@@ -517,6 +517,19 @@ function checkRedisTopology(doc: Obj, issues: Issue[]): void {
       hint: 'url: redis://host:6379 | cluster: { nodes: [host:port, …] } | sentinel: { sentinels: [host:port, …], name: mymaster }',
     })
   }
+  checkRedisTls(r.tls, ['store', 'redis', 'tls'], issues)
+  if (isObj(r.sentinel)) checkRedisTls(r.sentinel.tls, ['store', 'redis', 'sentinel', 'tls'], issues)
+}
+
+/** A redis TLS block: each PEM given once (file or inline), and a client certificate with its key. */
+function checkRedisTls(t: unknown, path: Segment[], issues: Issue[]): void {
+  if (!isObj(t)) return
+  for (const what of ['ca', 'cert', 'key'] as const) {
+    if (t[what] !== undefined && t[`${what}_file`] !== undefined) issues.push({ path: [...path, what], message: `${what} and ${what}_file name the same thing; keep one`, at: 'key' })
+  }
+  const cert = t.cert !== undefined || t.cert_file !== undefined
+  const key = t.key !== undefined || t.key_file !== undefined
+  if (cert !== key) issues.push({ path, message: 'a client certificate needs both cert_file (or cert) and key_file (or key)' })
 }
 
 /** upstream xor upstreams; split entries name defined upstreams once each; overrides name one of them. */

@@ -281,6 +281,7 @@ export function renderStatusText(d: StatusDocument): string {
   const st = d.store?.[0]
   if (st !== undefined) {
     lines.push('', `STORE  ${st.kind}  topology=${st.topology}  state=${st.state}  (worker ${st.slot})`)
+    if (st.last_error !== undefined) lines.push(`  last error: ${st.last_error}`)
     if (st.nodes.length > 0) lines.push(table([['  node', 'role', 'state'], ...st.nodes.map((n) => [`  ${n.address}`, n.role, n.state])]))
   }
   if (d.certificates.length > 0) {

@@ -9,21 +9,14 @@
 // refuses keys in several slots before sending them (a CROSSSLOT error would otherwise surface as
 // a failed request only on a cluster).
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import type { ConnectionOptions } from 'node:tls'
+import { connect as netConnect } from 'node:net'
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import calculateSlot, { generateMulti } from 'cluster-key-slot'
 import { StoreTimeoutError, StoreUnavailableError, type Store, type StoreInfo, type StoreNodeInfo, type StoreScript } from './store.js'
+import { redisTlsOptions, type RedisTlsConfig } from './redis-tls.js'
 
-export interface RedisTlsConfig {
-  /** PEM file paths. */
-  ca?: string
-  cert?: string
-  key?: string
-  server_name?: string
-  /** Verify the server certificate (default true). */
-  verify?: boolean
-}
+export type { RedisTlsConfig } from './redis-tls.js'
 
 /** The shape of `store.redis` in the config, plus the parsed deadline. */
 export interface RedisStoreOptions {
@@ -31,8 +24,11 @@ export interface RedisStoreOptions {
   url?: string
   /** Redis Cluster seed nodes, host:port. */
   cluster?: { nodes: string[] }
-  /** Sentinel addresses (host:port) and the monitored master's name. */
-  sentinel?: { sentinels: string[]; name: string; username?: string; password?: string }
+  /**
+   * Sentinel addresses (host:port) and the monitored master's name. `tls`: the sentinels' own TLS
+   * block (their CA, a client certificate for them); absent, they use the data nodes' `tls`.
+   */
+  sentinel?: { sentinels: string[]; name: string; username?: string; password?: string; tls?: RedisTlsConfig }
   username?: string
   password?: string
   tls?: RedisTlsConfig
@@ -49,24 +45,59 @@ export interface RedisStoreOptions {
 
 export type RedisTopology = 'single' | 'cluster' | 'sentinel'
 
+/** host and port of a redis:// or rediss:// url. */
+function urlNode(url: string): { host: string; port: number } | undefined {
+  try {
+    const u = new URL(url)
+    return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port === '' ? 6379 : Number(u.port) }
+  } catch {
+    return undefined
+  }
+}
+
 function parseNode(s: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(s)
   if (m === null) throw new Error(`store.redis: "${s}" is not host:port`)
   return { host: m[1] ?? m[2]!, port: Number(m[3]) }
 }
 
-function tlsOptions(t: RedisTlsConfig | undefined, url: string | undefined): ConnectionOptions | undefined {
-  if (t === undefined) return url?.startsWith('rediss://') === true ? {} : undefined
-  return {
-    ...(t.ca !== undefined ? { ca: readFileSync(t.ca) } : {}),
-    ...(t.cert !== undefined ? { cert: readFileSync(t.cert) } : {}),
-    ...(t.key !== undefined ? { key: readFileSync(t.key) } : {}),
-    ...(t.server_name !== undefined ? { servername: t.server_name } : {}),
-    rejectUnauthorized: t.verify !== false,
-  }
+const GLOB = /[*?[\]\\]/g
+
+/**
+ * What a bare connection to `at` meets within `ms`, or null when it stays up: a refused connection,
+ * a failed verification, or the server's alert after the handshake (TLS 1.3 servers refuse a
+ * missing client certificate that way). Nothing is written: a write racing the server's close
+ * would come back as ECONNRESET and lose the alert.
+ */
+function connectionError(at: { host: string; port: number }, tls: ConnectionOptions | undefined, ms: number): Promise<Error | null> {
+  return new Promise((resolve) => {
+    const socket = tls !== undefined ? tlsConnect({ ...tls, ...at }) : netConnect(at)
+    socket.unref()
+    const finish = (err: Error | null) => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(err)
+    }
+    const timer = setTimeout(() => finish(null), ms)
+    timer.unref()
+    socket.once('error', finish)
+    socket.once('close', () => finish(new Error('the server closed the connection without a reason')))
+  })
 }
 
-const GLOB = /[*?[\]\\]/g
+/**
+ * An error as one line. OpenSSL's messages carry its source file and line; its reason and Node's
+ * code say it better: "tls: tlsv13 alert certificate required (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED)".
+ */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  const e = err as Error & { code?: unknown; reason?: unknown }
+  if (typeof e.code === 'string' && e.code.startsWith('ERR_SSL_') && typeof e.reason === 'string') return `tls: ${e.reason} (${e.code})`
+  return e.message.replace(/\s+/g, ' ').trim()
+}
+
+/** ioredis messages that follow a failure without saying what failed. */
+const CONSEQUENCE = /^(Stream isn't writeable|Connection is closed|Failed to refresh slots cache|None of startup nodes is available|Cluster is disconnect|(read|write) ECONNRESET)/
 
 type Client = Redis | Cluster
 
@@ -80,6 +111,17 @@ export class RedisStore implements Store {
   readonly #shas = new Map<string, string>()
   readonly #handlers = new Map<string, Set<(m: string) => void>>()
   readonly #opts: RedisStoreOptions
+  /** Connect options of the data nodes, and of the sentinels (their own block, else the data nodes'). */
+  readonly #tls: ConnectionOptions | undefined
+  readonly #sentinelTls: ConnectionOptions | undefined
+  /** Why the client last failed (a refused handshake, a wrong password), until it is ready again. */
+  #lastError: string | null = null
+  /** Whether #lastError says why (not only "Connection is closed."); else the next error probes. */
+  #explained = false
+  #reached: { host: string; port: number } | undefined
+  #sentinelsFailed = false
+  #probing = false
+  #probedAt = 0
   #closed = false
 
   constructor(opts: RedisStoreOptions) {
@@ -90,10 +132,78 @@ export class RedisStore implements Store {
     const given = [opts.url, opts.cluster, opts.sentinel].filter((x) => x !== undefined).length
     if (given !== 1) throw new Error('store.redis needs exactly one of url, cluster, sentinel')
     this.topology = opts.cluster !== undefined ? 'cluster' : opts.sentinel !== undefined ? 'sentinel' : 'single'
+    this.#tls = redisTlsOptions('store.redis.tls', opts.tls) ?? (opts.url?.startsWith('rediss://') === true ? {} : undefined)
+    this.#sentinelTls = opts.sentinel?.tls !== undefined ? redisTlsOptions('store.redis.sentinel.tls', opts.sentinel.tls) : this.#tls
     this.#client = this.#connect(false)
-    // Errors surface per call; the client's own error events would otherwise be unhandled.
-    this.#client.on('error', () => undefined)
+    // Errors surface per call (with the last one as the reason); the client's own error events
+    // would otherwise be unhandled. A cluster reports each node's errors as `node error`.
+    this.#client.on('error', (err: unknown) => {
+      this.#failed(err)
+      if (!this.#explained && this.#client.status !== 'ready') this.#probe()
+    })
+    if (this.#client instanceof Cluster) this.#client.on('node error', (err: unknown, node: unknown) => this.#failed(err, typeof node === 'string' ? node : undefined))
+    else {
+      // The data node the client reached last (with Sentinel, the master it was told about), to probe.
+      this.#client.on('connect', () => {
+        const s = (this.#client as Redis).stream as { remoteAddress?: string; remotePort?: number } | undefined
+        if (s?.remoteAddress !== undefined && s.remotePort !== undefined) this.#reached = { host: s.remoteAddress, port: s.remotePort }
+      })
+    }
+    this.#client.on('ready', () => {
+      this.#lastError = null
+      this.#explained = false
+    })
     this.#revive(this.#client, () => undefined)
+  }
+
+  /**
+   * Keeps the reason for /status and for the errors calls fail with. The messages come from
+   * node:tls, the socket or the server (no key material, and Redis never echoes a password);
+   * a configured password is masked all the same, in case a server quotes what it was sent.
+   * A message that only follows a failure ("Connection is closed.") does not replace one that
+   * explains it (a TLS alert, a refused verification).
+   */
+  #failed(err: unknown, node?: string): void {
+    const cause = err instanceof Error && 'lastNodeError' in err && err.lastNodeError instanceof Error ? err.lastNodeError : err
+    let msg = describe(cause)
+    // The Sentinel connector's own message ends with the last sentinel's error, which may be one
+    // of those too; then the sentinels are what to probe.
+    const sentinels = /^All sentinels are unreachable\b/.test(msg)
+    const consequence = CONSEQUENCE.test(sentinels ? (/Last error: (.*)$/.exec(msg)?.[1] ?? '') : msg)
+    if (consequence && this.#lastError !== null) return
+    this.#explained = !consequence
+    this.#sentinelsFailed = sentinels
+    for (const secret of [this.#opts.password, this.#opts.sentinel?.password]) if (secret !== undefined && secret.length > 0) msg = msg.split(secret).join('***')
+    if (msg.length > 300) msg = `${msg.slice(0, 300)}…`
+    this.#lastError = node !== undefined ? `${node}: ${msg}` : msg
+  }
+
+  /**
+   * The client's errors do not always say why. A cluster that cannot map its slots reports only
+   * "Connection is closed.": ioredis asks CLUSTER SLOTS on a throw-away connection whose errors it
+   * drops. And a client that writes at once (its first command) after a TLS 1.3 handshake meets
+   * the server's close as ECONNRESET, losing the alert that said "certificate required". One bare
+   * connection, which writes nothing, at most every 5 s while the reason is missing, says what it
+   * is: to a seed node of a cluster, to the node a single or Sentinel client reached last, or to
+   * a sentinel when the sentinels were what failed (the Sentinel connector drops their errors too).
+   */
+  #probe(): void {
+    const now = Date.now()
+    if (this.#probing || this.#closed || now - this.#probedAt < 5000) return
+    const o = this.#opts
+    const sentinel = this.#sentinelsFailed && o.sentinel !== undefined
+    const at = sentinel
+      ? parseNode(o.sentinel!.sentinels[0]!)
+      : o.cluster !== undefined
+        ? parseNode(o.cluster.nodes[0]!)
+        : (this.#reached ?? (o.url !== undefined ? urlNode(o.url) : undefined))
+    if (at === undefined) return
+    this.#probing = true
+    this.#probedAt = now
+    void connectionError(at, sentinel ? this.#sentinelTls : this.#tls, Math.max(this.#timeoutMs, 1000)).then((err) => {
+      this.#probing = false
+      if (err !== null && !this.#closed && this.#client.status !== 'ready') this.#failed(err, `${sentinel ? 'sentinel ' : ''}${at.host}:${at.port}`)
+    })
   }
 
   /**
@@ -126,7 +236,7 @@ export class RedisStore implements Store {
   /** Options of one data-node connection. */
   #nodeOptions(): RedisOptions {
     const o = this.#opts
-    const tls = tlsOptions(o.tls, o.url)
+    const tls = this.#tls
     return {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -195,7 +305,9 @@ export class RedisStore implements Store {
         sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
         ...(s.username !== undefined ? { sentinelUsername: s.username } : {}),
         ...(s.password !== undefined ? { sentinelPassword: s.password } : {}),
-        ...(node.tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: node.tls } : {}),
+        // `tls` (in node) is for the master the sentinels name, `sentinelTLS` for the sentinels.
+        ...(node.tls !== undefined ? { enableTLSForSentinelMode: true } : {}),
+        ...(this.#sentinelTls !== undefined ? { sentinelTLS: this.#sentinelTls } : {}),
       })
     }
     return new Redis(o.url!, node)
@@ -206,7 +318,7 @@ export class RedisStore implements Store {
   }
 
   async #call<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#client.status !== 'ready') throw new StoreUnavailableError(`redis is ${this.#client.status}`)
+    if (this.#client.status !== 'ready') throw new StoreUnavailableError(`redis is ${this.#client.status}${this.#lastError !== null ? ` (last error: ${this.#lastError})` : ''}`)
     try {
       if (this.topology !== 'cluster') return await fn()
       // A cluster call may be retried across a failover; the deadline covers all of it.
@@ -369,7 +481,7 @@ export class RedisStore implements Store {
     } else {
       nodes.push({ address: `${c.options.host}:${c.options.port}`, role: 'master', state: c.status })
     }
-    return { kind: this.kind, topology: this.topology, state: c.status, nodes }
+    return { kind: this.kind, topology: this.topology, state: c.status, ...(c.status !== 'ready' && this.#lastError !== null ? { last_error: this.#lastError } : {}), nodes }
   }
 
   /** Resolves once connected (or rejects after timeoutMs); for start-up and tests. */

@@ -62,6 +62,11 @@ export interface StoreInfo {
   topology: string
   /** ready when calls are served; else the client's state. */
   state: string
+  /**
+   * While not ready: why the last connection attempt failed (node:tls's or the server's reason:
+   * a refused client certificate, an unverified server certificate, a wrong password).
+   */
+  last_error?: string
   nodes: StoreNodeInfo[]
 }
 

@@ -33,10 +33,17 @@ export interface RedisSentinelServer {
 
 export interface RedisSentinelOptions {
   tls?: RedisTlsFiles
+  /**
+   * The sentinels' own certificate (default: `tls`'s), e.g. from another CA than the data nodes'.
+   * Sentinels and data nodes connect to each other, so each side's caFile must trust both CAs;
+   * the helpers' own connections use `tls` (its caFile, and its certificate with authClients).
+   */
+  sentinelTls?: RedisTlsFiles
 }
 
 export async function startRedisSentinel(opts: RedisSentinelOptions = {}): Promise<RedisSentinelServer> {
   const tls = opts.tls
+  const stls = opts.sentinelTls ?? tls
   const data = new Map<number, ServerProcess>()
   const sentinels: Array<{ port: number; proc: ServerProcess }> = []
   const links = redisLinks(tls)
@@ -89,10 +96,10 @@ export async function startRedisSentinel(opts: RedisSentinelOptions = {}): Promi
             writeFileSync(
               file,
               [
-                ...(tls !== undefined
+                ...(stls !== undefined
                   ? [
-                      'port 0', `tls-port ${port}`, `tls-cert-file ${tls.certFile}`, `tls-key-file ${tls.keyFile}`, `tls-ca-cert-file ${tls.caFile}`,
-                      'tls-auth-clients no',
+                      'port 0', `tls-port ${port}`, `tls-cert-file ${stls.certFile}`, `tls-key-file ${stls.keyFile}`, `tls-ca-cert-file ${stls.caFile}`,
+                      `tls-auth-clients ${stls.authClients === true ? 'yes' : 'no'}`,
                       // The sentinels' own links to the data nodes and to each other.
                       'tls-replication yes',
                     ]
@@ -113,7 +120,7 @@ export async function startRedisSentinel(opts: RedisSentinelOptions = {}): Promi
           return [file]
         },
         ready: () => ping(port),
-        what: `redis-sentinel${tls !== undefined ? ' (TLS)' : ''} on ${port}`,
+        what: `redis-sentinel${stls !== undefined ? ' (TLS)' : ''} on ${port}`,
       })
       sentinels.push({ port, proc })
     }

@@ -20,6 +20,13 @@ export interface RedisTlsFiles {
   keyFile: string
   /** The CA that signed it: the nodes verify each other with it, and so do the helpers' own connections. */
   caFile: string
+  /**
+   * `tls-auth-clients yes`: every client must present a certificate `caFile` verifies. The
+   * helpers' own connections then present certFile/keyFile (so it must allow client auth).
+   */
+  authClients?: boolean
+  /** The name the helpers' connections verify, for a certificate without IP 127.0.0.1 (default: the IP). */
+  serverName?: string
 }
 
 /** redis-server / redis-sentinel arguments for a TLS-only listener on `port` (the plain port closed). */
@@ -27,14 +34,18 @@ export function redisTlsArgs(tls: RedisTlsFiles, port: number): string[] {
   return [
     '--port', '0', '--tls-port', String(port), '--tls-replication', 'yes',
     '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile,
-    // The gateway's client does not present a certificate; the server's is what is verified.
-    '--tls-auth-clients', 'no',
+    // Without authClients the gateway's client presents no certificate; the server's is what is verified.
+    '--tls-auth-clients', tls.authClients === true ? 'yes' : 'no',
   ]
 }
 
 /** What the helpers' own ioredis connections pass as `tls`. */
 export function redisTlsClientOptions(tls: RedisTlsFiles): ConnectionOptions {
-  return { ca: readFileSync(tls.caFile) }
+  return {
+    ca: readFileSync(tls.caFile),
+    ...(tls.authClients === true ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } : {}),
+    ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
+  }
 }
 
 /**
@@ -105,14 +116,28 @@ function ping(port: number): Promise<boolean> {
   })
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** With `tls`, the server listens on TLS only (rediss:// url) with those files. */
+export async function startRedis(opts: { tls?: RedisTlsFiles } = {}): Promise<RedisServer> {
   const port = await freePort()
+  const tls = opts.tls
+  // A TLS server is asked over a kept TLS link (the plain PING below cannot speak TLS).
+  const links = tls !== undefined ? redisLinks(tls) : undefined
   const server = await serverProcess({
     command: 'redis-server',
     pkg: 'redis-server',
-    args: (dir) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    ready: () => ping(port),
-    what: `redis-server on ${port}`,
+    args: (dir) => [
+      ...(tls !== undefined ? redisTlsArgs(tls, port) : ['--port', String(port)]),
+      '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+    ],
+    ready: () => (links !== undefined ? links.ask(port, 'PING').then((p) => p === 'PONG', () => false) : ping(port)),
+    what: `redis-server${tls !== undefined ? ' (TLS)' : ''} on ${port}`,
+  }).catch((err: unknown) => {
+    links?.close()
+    throw err
   })
-  return { port, url: `redis://127.0.0.1:${port}`, stop: server.stop, start: server.start, close: server.close }
+  const close = async () => {
+    links?.close()
+    await server.close()
+  }
+  return { port, url: `${tls !== undefined ? 'rediss' : 'redis'}://127.0.0.1:${port}`, stop: server.stop, start: server.start, close }
 }

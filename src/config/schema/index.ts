@@ -576,6 +576,24 @@ export const Log = Type.Object(
   { ...Strict, description: 'Logging.' },
 )
 
+/** One TLS block of store.redis: the data nodes' (tls), or the sentinels' (sentinel.tls). */
+const RedisTls = (description: string) =>
+  Type.Object(
+    {
+      ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the CA(s) that signed the servers\' certificates (default: the system roots).' })),
+      ca: Type.Optional(Type.String({ minLength: 1, description: 'Inline PEM CA bundle ("${file:path}" or "${ENV}"). A value that is not PEM is read as a file path (the older form; prefer ca_file).' })),
+      cert_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM client certificate file, presented to every server (for tls-auth-clients yes).' })),
+      cert: Type.Optional(Type.String({ minLength: 1, description: 'Inline PEM client certificate ("${file:path}" or "${ENV}"); a value that is not PEM is read as a file path.' })),
+      key_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key file of the client certificate. Never logged.' })),
+      key: Type.Optional(Type.String({ minLength: 1, description: 'Inline PEM private key ("${file:path}" or "${ENV}"); a value that is not PEM is read as a file path. Never logged or shown.' })),
+      server_name: Type.Optional(
+        Type.String({ minLength: 1, description: 'The name verified in every server certificate, and sent as SNI (default: the address connected to, often an IP from the slot map or the sentinels).' }),
+      ),
+      verify: Type.Optional(Type.Boolean({ default: true, description: 'Verify the server certificate. Leave on outside tests.' })),
+    },
+    { ...Strict, description },
+  )
+
 const RedisNode = Type.String({ pattern: '^(\\[[0-9a-fA-F:]+\\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$', description: 'host:port' })
 
 export const StoreConfig = Type.Object(
@@ -597,24 +615,14 @@ export const StoreConfig = Type.Object(
                 name: Type.String({ minLength: 1, description: 'The master group name the sentinels monitor.' }),
                 username: Type.Optional(Type.String({ description: 'ACL user for the sentinels (when they require auth).' })),
                 password: Type.Optional(Type.String({ description: 'Password for the sentinels. Use ${ENV}.' })),
+                tls: Type.Optional(RedisTls('TLS to the sentinels, when they use another CA or want another client certificate than the data nodes. Omitted = store.redis.tls.')),
               },
               { ...Strict, description: 'Redis Sentinel: the client follows the master through failovers.' },
             ),
           ),
           username: Type.Optional(Type.String({ description: 'ACL user (Redis 6+); with cluster/sentinel, for every data node.' })),
           password: Type.Optional(Type.String({ description: 'Password (AUTH); with cluster/sentinel, for every data node. Use ${ENV}; never logged.' })),
-          tls: Type.Optional(
-            Type.Object(
-              {
-                ca: Type.Optional(Type.String({ description: 'PEM file of the CA that signed the Redis servers (default: the system roots).' })),
-                cert: Type.Optional(Type.String({ description: 'PEM client certificate file (when Redis requires client certificates).' })),
-                key: Type.Optional(Type.String({ description: 'PEM private key file of cert.' })),
-                server_name: Type.Optional(Type.String({ description: 'Name to verify in the server certificate (default: the host).' })),
-                verify: Type.Optional(Type.Boolean({ default: true, description: 'Verify the server certificate. Leave on outside tests.' })),
-              },
-              { ...Strict, description: 'TLS to every node (and sentinel). Implied by a rediss:// url.' },
-            ),
-          ),
+          tls: Type.Optional(RedisTls('TLS to every data node (and to the sentinels unless sentinel.tls is given). Implied by a rediss:// url.')),
           timeout: Type.Optional(Duration('Deadline for each Redis call; past it the caller applies its failure mode.', '100ms')),
           prefix: Type.Optional(Type.String({ pattern: '^[^{}]*$', default: 'portico:', description: 'Prefix of every key, so several gateways can share one Redis. No braces: hash tags come from the keys themselves.' })),
         },
