@@ -57,11 +57,20 @@ time to 1st byte:      900us      2.00ms      1.50ms       300us    60.00%
 req/s           :     400.00      410.00      405.05        3.00    70.00%
 `
 
+// The lines h2load adds over https:// (after the first connection's handshake).
+const H2LOAD_TLS = (alpn: string): string =>
+  H2LOAD_OUT.replace('\nfinished', `TLS Protocol: TLSv1.3\nCipher: TLS_AES_256_GCM_SHA384\nServer Temp Key: X25519 253 bits\nApplication protocol: ${alpn}\n\nfinished`)
+
 describe('load tool output', () => {
   test('h2load: succeeded streams, not the status-code line (it counts heads of unfinished ones)', () => {
     const r = parseH2load(H2LOAD_OUT)
     assert.deepEqual([r.requests, r.durationS, r.rps, r.non2xx, r.socketErrors, r.p50Ms, r.p99Ms], [8090, 2, 4045, 11, 4, 4.9, 12.5])
     assert.throws(() => parseH2load('connect error'), /unexpected output/)
+  })
+
+  test('h2load over TLS: the same figures when ALPN chose h2; an error when the server chose HTTP/1.1', () => {
+    assert.deepEqual(parseH2load(H2LOAD_TLS('h2')), parseH2load(H2LOAD_OUT))
+    assert.throws(() => parseH2load(H2LOAD_TLS('http/1.1')), /negotiated http\/1\.1 by ALPN, not h2/)
   })
 
   test('wrk: requests, rate, percentiles in any unit, errors', () => {
