@@ -56,7 +56,7 @@ export interface Scenario {
 export const tlsFiles: { cert: string; key: string } = { cert: '', key: '' }
 
 /** A throw-away self-signed ECDSA P-256 certificate for 127.0.0.1 / localhost (openssl). */
-async function makeCertificate(): Promise<() => Promise<void>> {
+export async function makeCertificate(): Promise<() => Promise<void>> {
   const dir = mkdtempSync(join(tmpdir(), 'portico-bench-tls-'))
   tlsFiles.cert = join(dir, 'cert.pem')
   tlsFiles.key = join(dir, 'key.pem')
