@@ -4,7 +4,10 @@
 // to drop but `te` other than trailers), trailers relayed (gRPC's status is in them), the upstream
 // stream cancelled when the client's goes away, a bare 502 when the origin fails. No routing, no
 // logging, no limits: the yardstick of the h2 and grpc scenarios (see floor.ts for HTTP/1.1).
-import { connect, constants, createServer } from 'node:http2'
+// With TLS_CERT/TLS_KEY (the h2-tls scenario), as floor.ts: TLS in front, HTTP/2 by ALPN; the
+// upstream session stays h2c.
+import { readFileSync } from 'node:fs'
+import { connect, constants, createSecureServer, createServer } from 'node:http2'
 import type { ClientHttp2Session, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
 
 const port = Number(process.env.PORT)
@@ -41,7 +44,10 @@ function responseHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out
 }
 
-const server = createServer({ settings: UNLIMITED })
+// createSecureServer offers ALPN h2 alone (no allowHTTP1): a client that cannot speak HTTP/2 is
+// not served, as the least an HTTP/2 proxy does.
+const tlsCert = process.env.TLS_CERT
+const server = tlsCert ? createSecureServer({ cert: readFileSync(tlsCert), key: readFileSync(process.env.TLS_KEY ?? ''), settings: UNLIMITED }) : createServer({ settings: UNLIMITED })
 server.on('stream', (down, h) => {
   down.on('error', () => {})
   const hasBody = h[':method'] !== 'GET' && h[':method'] !== 'HEAD'

@@ -9,7 +9,7 @@ import { freePort, get, h2get, parseStatTicks, startProc, waitFor } from './proc
 import type { Proc } from './procs.js'
 import { median, ratiosLine, summarize } from './report.js'
 import type { Measurement, SubjectResult } from './report.js'
-import { GRPC_PATH, GRPC_REQUEST } from './scenarios.js'
+import { GRPC_PATH, GRPC_REQUEST, makeCertificate, tlsFiles } from './scenarios.js'
 import { buildScripts } from './scripts.js'
 
 const WRK_OUT = `Running 2s test @ http://127.0.0.1:40001/bench
@@ -57,11 +57,20 @@ time to 1st byte:      900us      2.00ms      1.50ms       300us    60.00%
 req/s           :     400.00      410.00      405.05        3.00    70.00%
 `
 
+// The lines h2load adds over https:// (after the first connection's handshake).
+const H2LOAD_TLS = (alpn: string): string =>
+  H2LOAD_OUT.replace('\nfinished', `TLS Protocol: TLSv1.3\nCipher: TLS_AES_256_GCM_SHA384\nServer Temp Key: X25519 253 bits\nApplication protocol: ${alpn}\n\nfinished`)
+
 describe('load tool output', () => {
   test('h2load: succeeded streams, not the status-code line (it counts heads of unfinished ones)', () => {
     const r = parseH2load(H2LOAD_OUT)
     assert.deepEqual([r.requests, r.durationS, r.rps, r.non2xx, r.socketErrors, r.p50Ms, r.p99Ms], [8090, 2, 4045, 11, 4, 4.9, 12.5])
     assert.throws(() => parseH2load('connect error'), /unexpected output/)
+  })
+
+  test('h2load over TLS: the same figures when ALPN chose h2; an error when the server chose HTTP/1.1', () => {
+    assert.deepEqual(parseH2load(H2LOAD_TLS('h2')), parseH2load(H2LOAD_OUT))
+    assert.throws(() => parseH2load(H2LOAD_TLS('http/1.1')), /negotiated http\/1\.1 by ALPN, not h2/)
   })
 
   test('wrk: requests, rate, percentiles in any unit, errors', () => {
@@ -186,5 +195,26 @@ describe('h2 floor', () => {
 
     await origin.stop()
     assert.equal((await h2get(url, '/bench')).status, 502)
+  })
+
+  test('over TLS (TLS_CERT/TLS_KEY): HTTP/2 by ALPN on TLS 1.3, the upstream still h2c', async () => {
+    const removeCertificate = await makeCertificate()
+    try {
+      const scripts = buildScripts()
+      const [originPort, h1Port, floorPort] = [await freePort(), await freePort(), await freePort()]
+      procs.push(startProc('origin-h2', process.execPath, [scripts['origin-h2']], { env: { ...process.env, PORT: String(originPort), H1_PORT: String(h1Port) } }))
+      const floor = startProc('floor-h2', process.execPath, [scripts['floor-h2']], {
+        env: { ...process.env, PORT: String(floorPort), ORIGIN: `http://127.0.0.1:${originPort}`, TLS_CERT: tlsFiles.cert, TLS_KEY: tlsFiles.key },
+      })
+      procs.push(floor)
+      const url = `https://127.0.0.1:${floorPort}`
+      await waitFor(floor, 'the h2 floor to answer over TLS', async () => (await h2get(url, '/bench')).status === 200, 10_000)
+
+      // What the h2-tls probe checks before a subject is measured.
+      const res = await h2get(url, '/bench')
+      assert.deepEqual([res.status, res.body, res.tls], [200, 'x'.repeat(100), 'TLSv1.3'])
+    } finally {
+      await removeCertificate()
+    }
   })
 })

@@ -102,6 +102,11 @@ async function h2load(o: LoadOptions, h: H2Load): Promise<LoadResult> {
  * does not read grpc-status (the probe before the run checks it is 0).
  */
 export function parseH2load(text: string): LoadResult {
+  // Over https:// h2load offers http/1.1 after h2 in ALPN, and falls back to it when the server
+  // picks none, then carries on: a run that is not HTTP/2 is refused rather than reported as one.
+  if (/^No protocol negotiated/m.test(text)) throw new Error('h2load: the server negotiated no protocol by ALPN (h2 expected)')
+  const alpn = /^Application protocol: (\S+)$/m.exec(text)?.[1]
+  if (alpn !== undefined && alpn !== 'h2') throw new Error(`h2load: the server negotiated ${alpn} by ALPN, not h2`)
   const fin = /finished in ([\d.]+)(us|ms|s|m),/.exec(text)
   const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(text)
   if (!fin || !req) throw new Error(`h2load: unexpected output: ${text.slice(0, 500)}`)

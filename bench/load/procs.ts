@@ -8,6 +8,7 @@ import { request as httpsRequest } from 'node:https'
 import { connect as h2connect } from 'node:http2'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import { delimiter, join } from 'node:path'
 
 /** Absolute path of an executable on PATH (or an absolute path that exists), or null. */
@@ -310,11 +311,14 @@ export function selfAndReapedTicks(): number {
 
 /**
  * One HTTP/2 request by prior knowledge (h2c) on its own session, closed after: the probe of the h2
- * and grpc scenarios. `body` makes it a POST; gRPC's status is read from the trailers.
+ * and grpc scenarios. `body` makes it a POST; gRPC's status is read from the trailers. An https://
+ * url (h2-tls) is HTTP/2 by ALPN over TLS, the bench's self-signed certificate not verified (as
+ * get() does); `tls` then says the version negotiated, so the probe can hold the scenario to TLS 1.3.
  */
-export function h2get(url: string, path: string, headers: Record<string, string> = {}, body?: Buffer, timeoutMs = 2000): Promise<Probe & { grpcStatus?: string }> {
+export function h2get(url: string, path: string, headers: Record<string, string> = {}, body?: Buffer, timeoutMs = 2000): Promise<Probe & { grpcStatus?: string; tls?: string }> {
   return new Promise((resolve, reject) => {
-    const session = h2connect(url)
+    // node:http2 offers ALPN h2 alone on https://: a server that does not pick it fails the session.
+    const session = h2connect(url, url.startsWith('https:') ? { rejectUnauthorized: false } : {})
     const timer = setTimeout(() => {
       session.destroy()
       reject(new Error(`h2 ${path} on ${url}: no answer in ${timeoutMs}ms`))
@@ -340,8 +344,9 @@ export function h2get(url: string, path: string, headers: Record<string, string>
     req.on('data', (c: string) => (text += c))
     req.on('end', () => {
       clearTimeout(timer)
+      const tls = session.encrypted === true ? (session.socket as TLSSocket).getProtocol() : null
       session.close()
-      resolve({ status, body: text, ...(grpcStatus !== undefined ? { grpcStatus } : {}) })
+      resolve({ status, body: text, ...(grpcStatus !== undefined ? { grpcStatus } : {}), ...(tls ? { tls } : {}) })
     })
     req.on('error', fail)
     if (body) req.end(body)

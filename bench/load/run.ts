@@ -118,6 +118,7 @@ function method(): string[] {
     `noise: CPU used during the measured runs by processes that are not part of the benchmark (from /proc/stat), in % of one core; the largest over rounds. Above ~10% the figures, latency first, are disturbed.`,
     `direct: the load goes straight to the origin (no proxy); its CPU column is the origin's own cost.`,
     `h2, grpc: h2load -c10 -m20 -t1 over h2c in the same slices (a gRPC call: POST of one 17-byte frame from a file, content-type application/grpc, te: trailers); no fixed-rate run, so no latency columns; × floor is against floor-h2 (node:http2 server + one node:http2 client session). Open streams: 10 sessions × 1,000 held streams, VmRSS of the serving process before and with them open.`,
+    `h2-tls: the same h2load run over https:// (HTTP/2 by ALPN, TLS 1.3, the generated ECDSA P-256 certificate) to floor-h2 on TLS, Portico's https listener and nginx's listen ssl http2; the origin stays h2c (nginx: its HTTP/1.1 port).`,
   ]
 }
 
@@ -144,7 +145,7 @@ async function startOrigins(sc: Scenario, scripts: Record<ScriptName, string>): 
 let grpcBodyFile = ''
 
 /** One request as the load sends it, for the check before a subject is measured. */
-async function probe(sc: Scenario, url: string): Promise<Probe & { grpcStatus?: string }> {
+async function probe(sc: Scenario, url: string): Promise<Probe & { grpcStatus?: string; tls?: string }> {
   if (!sc.http2) return get(url + sc.path, sc.headers)
   return h2get(url, sc.path, sc.headers, sc.http2.kind === 'grpc' ? GRPC_REQUEST : undefined)
 }
@@ -324,6 +325,8 @@ async function runScenarioWith(sc: Scenario, scripts: Record<ScriptName, string>
       const p = await probe(sc, run.url)
       if (p.status !== 200 || p.body.length !== 100) throw new Error(`${sc.path} answered ${p.status} with ${p.body.length} bytes, expected 200 with 100`)
       if (sc.http2?.kind === 'grpc' && p.grpcStatus !== '0') throw new Error(`${sc.path}: grpc-status ${p.grpcStatus ?? 'missing'}, expected 0`)
+      // h2-tls compares TLS 1.3 stacks: a subject that settled for less would be doing other work.
+      if (sc.http2 && sc.tls && p.tls !== 'TLSv1.3') throw new Error(`${sc.path}: negotiated ${p.tls ?? 'no TLS'}, expected TLSv1.3`)
       r.notes.push(...run.notes)
       running.set(s, run)
     } catch (err) {

@@ -39,14 +39,16 @@ export interface Scenario {
    * HTTP/2 scenarios: the origin is origin-h2.ts (h2c), the load is h2load (`clients` connections ×
    * `streams` streams each), the probe is an h2c request, the subjects are the ones that speak
    * HTTP/2 (direct, floor-h2, portico, nginx), and there is no fixed-rate run. `grpc`: each
-   * request is a unary gRPC call (POST of one small message, trailers expected).
+   * request is a unary gRPC call (POST of one small message, trailers expected). With `tls` too
+   * (h2-tls): HTTP/2 by ALPN over TLS in front, h2load over https://, the origin still h2c.
    */
   http2?: { kind: 'h2' | 'grpc'; clients: number; streams: number }
   /**
    * HTTPS in front (issue 13): Portico, the floor and nginx terminate TLS with the same ECDSA P-256
    * certificate (tlsFiles, made by setup()), the load is wrk over https://, the origin stays
    * cleartext HTTP/1.1. `handshakes`: every request on a new connection (Connection: close), so a
-   * request's CPU includes a full handshake. No fixed-rate run.
+   * request's CPU includes a full handshake. No fixed-rate run. With `http2` (h2-tls) the load is
+   * h2load instead and the origin origin-h2.ts.
    */
   tls?: { handshakes: boolean }
   jwtPeers?: { alg: 'HS256' | 'ES256'; key: string; issuer: string; audience: string }
@@ -56,7 +58,7 @@ export interface Scenario {
 export const tlsFiles: { cert: string; key: string } = { cert: '', key: '' }
 
 /** A throw-away self-signed ECDSA P-256 certificate for 127.0.0.1 / localhost (openssl). */
-async function makeCertificate(): Promise<() => Promise<void>> {
+export async function makeCertificate(): Promise<() => Promise<void>> {
   const dir = mkdtempSync(join(tmpdir(), 'portico-bench-tls-'))
   tlsFiles.cert = join(dir, 'cert.pem')
   tlsFiles.key = join(dir, 'key.pem')
@@ -174,6 +176,26 @@ const base = (p: ScenarioPorts): Pick<Config, 'server' | 'admin' | 'workers' | '
 const h2Config = (p: ScenarioPorts, maxStreams = 128): Config => ({
   ...base(p),
   server: { listeners: [{ listen: `127.0.0.1:${p.port}`, protocols: ['http1', 'h2c'], http2: { max_concurrent_streams: maxStreams } }] },
+  upstreams: { origin: { protocol: 'h2c', targets: p.origins.map((url) => ({ url })) } },
+  routes: [{ name: 'all', paths: ['/*'], upstream: 'origin' }],
+})
+
+/**
+ * The h2-tls scenario's Portico: an HTTPS listener offering h2 by ALPN (and HTTP/1.1, the default
+ * for a tls listener, spelled out), the bench certificate, the same h2c upstream as h2Config.
+ */
+const h2TlsConfig = (p: ScenarioPorts): Config => ({
+  ...base(p),
+  server: {
+    listeners: [
+      {
+        listen: `127.0.0.1:${p.port}`,
+        tls: { certificates: [{ cert_file: tlsFiles.cert, key_file: tlsFiles.key }] },
+        protocols: ['http1', 'h2'],
+        http2: { max_concurrent_streams: 128 },
+      },
+    ],
+  },
   upstreams: { origin: { protocol: 'h2c', targets: p.origins.map((url) => ({ url })) } },
   routes: [{ name: 'all', paths: ['/*'], upstream: 'origin' }],
 })
@@ -355,6 +377,20 @@ export const scenarios: Scenario[] = [
     headers: { 'content-type': 'application/grpc', te: 'trailers' },
     http2: { kind: 'grpc', clients: 10, streams: 20 },
     gatewayConfig: (p) => h2Config(p),
+  },
+  {
+    // The h2 scenario behind TLS: with it, what TLS adds to an HTTP/2 request when a connection
+    // carries many streams (set against tls, where each HTTP/1.1 connection has one at a time).
+    name: 'h2-tls',
+    description:
+      'HTTP/2 by ALPN over TLS 1.3 (ECDSA P-256 certificate), h2load -c10 -m20 over https://, GET of 100 bytes; portico: https listener (h2) → h2c upstream, access log on; nginx: listen ssl http2 → proxy_pass HTTP/1.1',
+    origins: 1,
+    path: '/bench',
+    headers: {},
+    http2: { kind: 'h2', clients: 10, streams: 20 },
+    tls: { handshakes: false },
+    setup: makeCertificate,
+    gatewayConfig: (p) => h2TlsConfig(p),
   },
   {
     name: 'tls',

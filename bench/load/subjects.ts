@@ -84,8 +84,9 @@ function nodeScript(name: string, role: Subject['role'], script: ScriptName, pac
     role,
     unavailable: () => missingPackage(...packages, ...(jwt ? ['fast-jwt'] : [])),
     // The HTTP/1.1 proxies sit out the HTTP/2 scenarios and the h2 floor sits out the others.
-    // Of these, only the floor terminates TLS (TLS_CERT/TLS_KEY): the TLS scenarios' × floor.
-    appliesTo: (sc: Scenario) => (sc.http2 !== undefined) === http2 && (!jwt || sc.jwtPeers !== undefined) && (sc.tls === undefined || script === 'floor'),
+    // Of these, only the two floors terminate TLS (TLS_CERT/TLS_KEY): the TLS scenarios' × floor
+    // (floor-h2 in h2-tls, the HTTP/1.1 floor in the others).
+    appliesTo: (sc: Scenario) => (sc.http2 !== undefined) === http2 && (!jwt || sc.jwtPeers !== undefined) && (sc.tls === undefined || script === 'floor' || script === 'floor-h2'),
     async start(env) {
       const port = await freePort()
       const origin = env.origins[0]?.url ?? ''
@@ -96,7 +97,7 @@ function nodeScript(name: string, role: Subject['role'], script: ScriptName, pac
         env: { ...process.env, NODE_ENV: 'production', PORT: String(port), ORIGIN: origin, ...jwtEnv, ...(env.scenario.tls ? { TLS_CERT: tlsFiles.cert, TLS_KEY: tlsFiles.key } : {}) },
       })
       const url = `${env.scenario.tls ? 'https' : 'http'}://127.0.0.1:${port}`
-      if (http2) await ready(proc, 'an h2c answer', async () => (await h2get(url, '/')).status === 200, env.readyTimeoutMs)
+      if (http2) await ready(proc, `an ${env.scenario.tls ? 'h2' : 'h2c'} answer`, async () => (await h2get(url, '/')).status === 200, env.readyTimeoutMs)
       else await waitServing(proc, url, env.scenario.path, env.readyTimeoutMs, j ? env.scenario.headers : {})
       return { pid: proc.pid, url, proc, notes: j ? [`verifies every request's ${j.alg} token with fast-jwt (cache off)`] : [], stop: () => proc.stop() }
     },
@@ -227,9 +228,16 @@ http {
       core: env.core,
     })
     const url = `${env.scenario.tls ? 'https' : 'http'}://127.0.0.1:${port}`
-    if (h2) await ready(proc, 'an h2c answer', async () => (await h2get(url, '/')).status === 200, env.readyTimeoutMs)
+    if (h2) await ready(proc, `an ${env.scenario.tls ? 'h2' : 'h2c'} answer`, async () => (await h2get(url, '/')).status === 200, env.readyTimeoutMs)
     else await waitServing(proc, url, env.scenario.path, env.readyTimeoutMs)
-    const how = h2 === 'grpc' ? 'listen http2 (h2c) → grpc_pass' : h2 === 'h2' ? 'listen http2 (h2c) → proxy_pass over HTTP/1.1' : env.scenario.tls ? 'listen ssl (HTTPS, HTTP/1.1), default session cache and tickets' : 'HTTP/1.1'
+    const how =
+      h2 === 'grpc'
+        ? 'listen http2 (h2c) → grpc_pass'
+        : h2 === 'h2'
+          ? `listen http2 (${env.scenario.tls ? 'ssl, h2 by ALPN' : 'h2c'}) → proxy_pass over HTTP/1.1`
+          : env.scenario.tls
+            ? 'listen ssl (HTTPS, HTTP/1.1), default session cache and tickets'
+            : 'HTTP/1.1'
     return { pid: proc.pid, url, proc, notes: [`one process (master_process off), ${how}, upstream keepalive 64, access_log off`], stop: () => proc.stop() }
   },
 }
