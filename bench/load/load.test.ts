@@ -71,6 +71,8 @@ describe('load tool output', () => {
   test('h2load over TLS: the same figures when ALPN chose h2; an error when the server chose HTTP/1.1', () => {
     assert.deepEqual(parseH2load(H2LOAD_TLS('h2')), parseH2load(H2LOAD_OUT))
     assert.throws(() => parseH2load(H2LOAD_TLS('http/1.1')), /negotiated http\/1\.1 by ALPN, not h2/)
+    // Cleartext by prior knowledge (the h2 and grpc scenarios): h2load says h2c, which is HTTP/2.
+    assert.deepEqual(parseH2load(H2LOAD_OUT.replace('\nfinished', 'Application protocol: h2c\n\nfinished')), parseH2load(H2LOAD_OUT))
   })
 
   test('wrk: requests, rate, percentiles in any unit, errors', () => {

@@ -106,7 +106,8 @@ export function parseH2load(text: string): LoadResult {
   // picks none, then carries on: a run that is not HTTP/2 is refused rather than reported as one.
   if (/^No protocol negotiated/m.test(text)) throw new Error('h2load: the server negotiated no protocol by ALPN (h2 expected)')
   const alpn = /^Application protocol: (\S+)$/m.exec(text)?.[1]
-  if (alpn !== undefined && alpn !== 'h2') throw new Error(`h2load: the server negotiated ${alpn} by ALPN, not h2`)
+  // Over cleartext (prior knowledge) h2load reports "h2c": HTTP/2 too, with nothing negotiated.
+  if (alpn !== undefined && alpn !== 'h2' && alpn !== 'h2c') throw new Error(`h2load: the server negotiated ${alpn} by ALPN, not h2`)
   const fin = /finished in ([\d.]+)(us|ms|s|m),/.exec(text)
   const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(text)
   if (!fin || !req) throw new Error(`h2load: unexpected output: ${text.slice(0, 500)}`)
