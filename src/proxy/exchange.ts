@@ -12,7 +12,7 @@ import { grpcHttpEquivalent } from '../core/grpc-codes.js'
 import type { RequestContext } from '../core/context.js'
 import type { ErrorCode } from '../core/errors.js'
 import type { UpstreamHead, Verdict } from '../core/verdict.js'
-import { headerObject, responseHeaderList, type HeaderList } from './forward.js'
+import { headerObject, responseHeaderList, VIA_HTTP1, VIA_HTTP2, type HeaderList } from './forward.js'
 import { sendError, sendLocalReply } from './errors-reply.js'
 import { PluginFailure, runRequestPhases, runResponsePhase, type Pipeline } from '../plugins/pipeline.js'
 import { PayloadTooLarge, type ReplayableBody } from './body-limit.js'
@@ -343,7 +343,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DeadlineItem, Guard
       controller.abort(new UpstreamProtocolError('the upstream sent a 204 with a body length'))
       return
     }
-    const list = responseHeaderList(headers, this.ctx.id, this.ctx.responseHeaders)
+    const list = responseHeaderList(headers, this.ctx.id, this.ctx.responseHeaders, this.route.cluster.http2 ? VIA_HTTP2 : VIA_HTTP1)
     // Two entries per field; a few are the gateway's own (via, x-request-id, plugins' headers).
     if (list.length > 2 * MAX_UPSTREAM_HEADERS + 16) {
       controller.abort(new UpstreamProtocolError(`the upstream sent more than ${MAX_UPSTREAM_HEADERS} header fields`))

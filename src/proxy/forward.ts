@@ -46,9 +46,22 @@ function connectionNamed(value: string | string[] | undefined): string[] | null 
   return s.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '')
 }
 
+/**
+ * This hop's Via entry, by the protocol the message was received with (RFC 9110 §7.6.3: the
+ * received-protocol; HTTP's name is left out and HTTP/2's version is "2").
+ */
+export const VIA_HTTP1 = '1.1 portico'
+export const VIA_HTTP2 = '2 portico'
+const VIA_HTTP10 = '1.0 portico'
+
+/** The Via entry of a request received as HTTP/`httpVersion` (IncomingMessage#httpVersion). */
+export function viaOf(httpVersion: string): string {
+  return httpVersion === '1.1' ? VIA_HTTP1 : httpVersion === '2.0' ? VIA_HTTP2 : httpVersion === '1.0' ? VIA_HTTP10 : `${httpVersion} portico`
+}
+
 /** RFC 9110 §7.6.3: this hop appended to a message's Via (either direction). */
-function withVia(prior: string | string[] | undefined): string {
-  return prior === undefined ? '1.1 portico' : `${String(prior)}, 1.1 portico`
+function withVia(prior: string | string[] | undefined, hop: string): string {
+  return prior === undefined ? hop : `${String(prior)}, ${hop}`
 }
 
 export interface ForwardInfo {
@@ -60,6 +73,8 @@ export interface ForwardInfo {
   trustedPeer: boolean
   /** Headers never taken from the client: requestSkipSet(Snapshot.identityHeaders). */
   skip: ReadonlySet<string>
+  /** This hop's Via entry for the client's protocol (viaOf(req.httpVersion)); HTTP/1.1's if absent. */
+  via?: string
 }
 
 /**
@@ -87,7 +102,7 @@ export function upstreamRequestHeaders(src: IncomingHttpHeaders, info: ForwardIn
   const priorFwd = info.trustedPeer ? src.forwarded : undefined
   const hop = forwardedHop(info.peer, info.proto, info.host)
   out.forwarded = priorFwd === undefined ? hop : `${priorFwd}, ${hop}`
-  out.via = withVia(src.via)
+  out.via = withVia(src.via, info.via ?? VIA_HTTP1)
   out['x-request-id'] = info.requestId
   return out
 }
@@ -132,10 +147,10 @@ export type HeaderList = Array<string | string[]>
  * walking an object: cheaper than deleting from undici's object (a delete turns it into a slow
  * dictionary) and handing that over. Routes with response plugins turn it into an object.
  */
-export function responseHeaderList(headers: Record<string, string | string[]>, requestId: string, extra: Record<string, string | string[]> | null): HeaderList {
+export function responseHeaderList(headers: Record<string, string | string[]>, requestId: string, extra: Record<string, string | string[]> | null, hop: string = VIA_HTTP1): HeaderList {
   const named = headers.connection === undefined ? null : connectionNamed(headers.connection)
   const out: HeaderList = []
-  const via = withVia(headers.via)
+  const via = withVia(headers.via, hop)
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || (named !== null && named.includes(name))) continue
     if (name === 'via' || name === 'x-request-id' || (extra !== null && Object.hasOwn(extra, name))) continue

@@ -10,7 +10,7 @@ import { RequestContext } from '../core/context.js'
 import { clientAddress, hostName, plainAddress } from '../core/address.js'
 import type { ErrorCode } from '../core/errors.js'
 import { newRequestId } from './request-id.js'
-import { requestSkipSet, upstreamRequestHeaders, validRequestId } from './forward.js'
+import { requestSkipSet, upstreamRequestHeaders, validRequestId, viaOf } from './forward.js'
 import { sendError } from './errors-reply.js'
 import { headProblem, hostValid, targetPath, upstreamPath } from './front.js'
 import { Exchange } from './exchange.js'
@@ -85,7 +85,7 @@ export function createHandler(env: ProxyEnv, listener: ListenerHooks): (req: Inc
     const peer = plainAddress(req.socket.remoteAddress)
     const trustedPeer = snap.trustedProxies.has(peer)
     ctx.clientIp = trustedPeer ? clientAddress(peer, headers['x-forwarded-for'], snap.trustedProxies) : peer
-    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader ?? '', requestId: id, trustedPeer, skip: requestSkipSet(snap.identityHeaders) })
+    ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader ?? '', requestId: id, trustedPeer, skip: requestSkipSet(snap.identityHeaders), via: viaOf(req.httpVersion) })
     if (tls !== null) {
       ctx.clientCert = tls.identity(req)
       tls.forward(req, ctx.upstreamHeaders)

@@ -27,7 +27,7 @@ import { ADMITTED_NOW, QUEUED, admit, releaseGuards, type GuardHolder } from '..
 import { FailureKind, failureKind, failureReply } from '../upstream/failure.js'
 import { recordAuthFailure, recordRequest, upstreamDuration, upstreamSeries, websocketHandshakes } from '../observability/metrics.js'
 import { newRequestId } from './request-id.js'
-import { requestSkipSet, responseHeaderList, upstreamRequestHeaders, validRequestId } from './forward.js'
+import { requestSkipSet, responseHeaderList, upstreamRequestHeaders, validRequestId, viaOf } from './forward.js'
 import { sendError, sendLocalReply } from './errors-reply.js'
 import { headProblem, hostValid, targetPath, upstreamPath } from './front.js'
 import { complete, completeEarly, type Outcome } from './completion.js'
@@ -135,7 +135,7 @@ export function handshake(env: ProxyEnv, hooks: ListenerHooks, req: IncomingMess
   const peer = plainAddress(socket.remoteAddress)
   const trustedPeer = snap.trustedProxies.has(peer)
   ctx.clientIp = trustedPeer ? clientAddress(peer, headers['x-forwarded-for'], snap.trustedProxies) : peer
-  ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader, requestId: id, trustedPeer, skip: requestSkipSet(snap.identityHeaders) })
+  ctx.upstreamHeaders = upstreamRequestHeaders(headers, { peer, proto, host: hostHeader, requestId: id, trustedPeer, skip: requestSkipSet(snap.identityHeaders), via: viaOf(req.httpVersion) })
   if (tls !== null) {
     ctx.clientCert = tls.identity(req)
     tls.forward(req, ctx.upstreamHeaders)

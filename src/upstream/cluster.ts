@@ -60,6 +60,8 @@ const gaugeOwner = new Map<string, Cluster>()
 
 export class Cluster implements HealthHost, DiscoverySink {
   readonly name: string
+  /** The targets speak HTTP/2 (`protocol: h2 | h2c`): responses arrive as HTTP/2 (the Via entry says so). */
+  readonly http2: boolean
   /** Canonical JSON of the definition: equal keys mean the cluster can be carried over. */
   readonly key: string
   /** Canonical JSON of the discovery block ('' for static targets): equal = same source. */
@@ -101,6 +103,7 @@ export class Cluster implements HealthHost, DiscoverySink {
 
   constructor(name: string, def: UpstreamConfig, env: ClusterEnv = {}) {
     this.name = name
+    this.http2 = def.protocol === 'h2' || def.protocol === 'h2c'
     this.key = Cluster.keyOf(def)
     this.logger = env.logger
     this.tls = upstreamTlsOptions(def.tls)

@@ -232,6 +232,9 @@ test('h2c by prior knowledge and HTTP/1.1 on one cleartext port; 200 concurrent 
     const seen = JSON.parse(r.body) as { headers: Record<string, string> }
     assert.equal(seen.headers['x-forwarded-proto'], 'http')
     assert.equal(seen.headers['x-forwarded-host'], 'api.test')
+    // RFC 9110 §7.6.3: Via names the protocol each hop received (HTTP/2 is "2"); the origin is HTTP/1.1.
+    assert.equal(seen.headers.via, '2 portico')
+    assert.equal(r.headers.via, '1.1 portico')
     // More streams than max_concurrent_streams (64): the client queues the rest, every one answers.
     const all = await Promise.all(Array.from({ length: 200 }, (_, i) => h2Request(s, { ':path': `/echo/${i}`, ':authority': 'api.test' })))
     assert.deepEqual(all.map((x) => x.status), Array(200).fill(200))

@@ -206,6 +206,7 @@ for (const [name, prefix] of [['h2c', '/c'], ['h2 (TLS, test CA)', '/s']] as con
     assert.match(String(h['x-authority']), /^(127\.0\.0\.1|localhost):\d+$/) // the target's host as :authority
     assert.deepEqual(h['set-cookie'], ['a=1', 'b=2'])
     assert.ok(h['x-request-id'])
+    assert.equal(h.via, '2 portico', 'the response came from the target over HTTP/2 (RFC 9110 §7.6.3)')
 
     const st = await request(`${gw.url}${prefix}/stream`)
     const it = st.body[Symbol.asyncIterator]()

@@ -1,7 +1,7 @@
 // The upstream request's forwarding headers, built from the client's headers and connection.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { requestSkipSet, upstreamRequestHeaders, type ForwardInfo } from '../../../src/proxy/forward.js'
+import { VIA_HTTP2, requestSkipSet, responseHeaderList, upstreamRequestHeaders, viaOf, type ForwardInfo } from '../../../src/proxy/forward.js'
 
 const info = (over: Partial<ForwardInfo>): ForwardInfo => ({ peer: '10.0.0.1', proto: 'http', host: 'api.example', requestId: 'r1', trustedPeer: false, skip: requestSkipSet(null), ...over })
 
@@ -27,6 +27,14 @@ test('a prior Forwarded is kept only from a trusted peer', () => {
   assert.equal(upstreamRequestHeaders(src, info({})).forwarded, 'for=10.0.0.1;proto=http;host=api.example')
   assert.equal(upstreamRequestHeaders(src, info({ trustedPeer: true })).forwarded, 'for=192.0.2.9, for=10.0.0.1;proto=http;host=api.example')
   assert.equal(upstreamRequestHeaders(src, info({ trustedPeer: true }))['x-forwarded-for'], '192.0.2.9, 10.0.0.1')
+})
+
+test('Via names the protocol the message was received with (RFC 9110 §7.6.3): HTTP/2 is "2"', () => {
+  assert.deepEqual(['1.1', '2.0', '1.0'].map(viaOf), ['1.1 portico', '2 portico', '1.0 portico'])
+  assert.equal(upstreamRequestHeaders({ via: '1.1 edge' }, info({ via: viaOf('2.0') })).via, '1.1 edge, 2 portico')
+  assert.equal(upstreamRequestHeaders({}, info({})).via, '1.1 portico', 'HTTP/1.1 when not told')
+  const list = responseHeaderList({ 'content-type': 'text/plain', via: '2 origin-lb' }, 'id1', null, VIA_HTTP2)
+  assert.equal(list[list.indexOf('via') + 1], '2 origin-lb, 2 portico')
 })
 
 test('a Snapshot\'s identity headers join the skip set: the client\'s copies never go upstream, other headers do', () => {
