@@ -79,7 +79,10 @@ function loadJsonFast(text: string, file: string, env: Env, opts: LoadOptions): 
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined
   const interpolated = new Set<string>()
   const envIssues: Issue[] = []
-  const resolved = interpolate(raw, [], env, interpolated, envIssues, file)
+  // A text with no "${" (and no \u escape that could spell one) has no reference to resolve, and
+  // JSON.parse's tree is already a copy of nobody's: the walk that rebuilds every object is skipped
+  // (~50-75 ms of a 10,000-route start and of every reload in the primary, in a CPU profile).
+  const resolved = text.includes('${') || text.includes('\\u') ? interpolate(raw, [], env, interpolated, envIssues, file) : raw
   if (envIssues.length > 0 || validateConfig(resolved, interpolated, opts.checks).length > 0) return undefined
   return { ok: true, file, config: resolved as Config, hash: hashConfig(resolved) }
 }

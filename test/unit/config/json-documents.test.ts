@@ -52,3 +52,18 @@ test('a YAML flow mapping that is not JSON still loads as YAML', () => {
   const r = loadConfigText('{ upstreams: { u: { targets: [ { url: "http://127.0.0.1:1" } ] } }, routes: [ { name: a, paths: [/a], upstream: u } ] }', 'c.yaml', { checks: INSTALLED_CHECKS })
   assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors))
 })
+
+test('a JSON document without "${" skips the reference walk and loads as the YAML path does; a \\u-escaped "${" is still a reference', () => {
+  const plain = { ...doc, routes: doc.routes.map((r) => ({ ...r, timeouts: { total: '5s' } })) }
+  const json = loadConfigText(JSON.stringify(plain), 'c.json', { checks: INSTALLED_CHECKS, env })
+  const yaml = loadConfigText(stringify(plain), 'c.yaml', { checks: INSTALLED_CHECKS, env })
+  assert.ok(json.ok && yaml.ok)
+  assert.deepEqual(json.config, yaml.config)
+  assert.equal(json.hash, yaml.hash)
+  // JSON may spell "$" as \u0024: the text then holds no "${", and the reference must resolve all the same.
+  const escaped = JSON.stringify(doc).replaceAll('${TOTAL}', '\\u0024{TOTAL}')
+  assert.ok(!escaped.includes('${'))
+  const r = loadConfigText(escaped, 'c.json', { checks: INSTALLED_CHECKS, env })
+  assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors))
+  assert.equal((r.config.routes[3] as { timeouts?: { total?: string } }).timeouts?.total, '5s')
+})
