@@ -98,7 +98,8 @@ export function prepareBody(ex: Exchange): void {
     let limiter: BodyLimit
     if (retryable && ex.ctx.grpc) {
       // gRPC clients send no Content-Length: the body streams and a copy is kept for a retry.
-      const r = new ReplayableBody(max, policy.maxBufferedBody)
+      // The size limit applied to the base64 already (`limit`); the copy only keeps what it may.
+    const r = new ReplayableBody(Number.POSITIVE_INFINITY, policy.maxBufferedBody)
       ex.replay = r
       ex.policy = policy
       limiter = r

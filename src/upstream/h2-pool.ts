@@ -172,11 +172,13 @@ class H2Request implements Dispatcher.DispatchController {
   /** The stream's own error, kept until 'close' says how it ended. */
   streamError: Error | null = null
   trailers: IncomingHttpHeaders | null = null
-  /** The running timeout (ms; 0 = none) and when its wait began (Date.now(); the last chunk for the body's). */
+  /**
+   * The running timeout (ms; 0 = none) and when its wait began (Date.now(); the last chunk for the
+   * body's). One under SWEPT_MIN_MS is the stream's own timer, with this listener; a longer one is
+   * in `swept` until the stream closes.
+   */
   limit = 0
   since = 0
-  /** The running timeout is the stream's own timer (shorter than SWEPT_MIN_MS), with this listener. */
-  #onStream = false
   #streamTimeout: (() => void) | undefined = undefined
 
   constructor(pool: H2Pool, opts: Dispatcher.DispatchOptions, handler: Handler) {
@@ -224,19 +226,12 @@ class H2Request implements Dispatcher.DispatchController {
 
   /** Runs a timeout of `ms` from now (0: none), swept or on the stream (see SWEPT_MIN_MS). */
   #time(ms: number): void {
-    if (this.#onStream) {
-      this.#onStream = false
-      this.stream!.setTimeout(0, this.#streamTimeout)
-    }
+    if (this.limit > 0 && this.limit < SWEPT_MIN_MS) this.stream!.setTimeout(0, this.#streamTimeout)
     this.limit = ms
-    if (ms <= 0) {
-      swept.delete(this)
-      return
-    }
+    if (ms < SWEPT_MIN_MS) swept.delete(this)
+    if (ms <= 0) return
     this.since = Date.now()
     if (ms < SWEPT_MIN_MS) {
-      swept.delete(this)
-      this.#onStream = true
       this.stream!.setTimeout(ms, (this.#streamTimeout ??= () => this.onTimeout()))
       return
     }
@@ -248,7 +243,6 @@ class H2Request implements Dispatcher.DispatchController {
   fail(err: Error): void {
     if (this.done) return
     this.done = true
-    swept.delete(this)
     const st = this.stream
     if (st !== null && !st.closed) st.close(NGHTTP2_CANCEL)
     this.handler.onResponseError?.(this, err)
@@ -320,7 +314,6 @@ class H2Request implements Dispatcher.DispatchController {
     if (this.done) return
     if (!this.responded) return this.fail(new H2StreamReset('the upstream ended the stream without a response'))
     this.done = true
-    swept.delete(this)
     // Trailers (gRPC's grpc-status) arrive before 'end'; a response without them ends with {}.
     this.handler.onResponseEnd?.(this, this.trailers ?? {})
   }
@@ -331,6 +324,7 @@ class H2Request implements Dispatcher.DispatchController {
   }
 
   onClose(): void {
+    // Every stream closes, however it ended (a done request the sweep meets meanwhile is ignored by onTimeout).
     swept.delete(this)
     const sess = this.session!
     sess.active--
