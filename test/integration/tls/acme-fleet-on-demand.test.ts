@@ -15,14 +15,13 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
 import { Redis } from 'ioredis'
 import { startPebble, type Pebble } from '../../helpers/pebble.js'
 import { startRedis, type RedisServer } from '../../helpers/redis.js'
 import { startOrigin, freePort, type Origin } from '../../helpers/origin.js'
-import { adminJson, startGateway, type Gateway } from '../../helpers/gateway.js'
+import { adminJson, type Gateway } from '../../helpers/gateway.js'
+import { startFleetInstance } from './fleet-instance.js'
 import { pollUntil } from '../../helpers/poll.js'
 import { handshake, get, type Handshake } from './client.js'
 
@@ -86,36 +85,14 @@ after(async () => {
 })
 
 async function startInstance(httpPort: number): Promise<Instance> {
-  const dir = await mkdtemp(join(tmpdir(), 'portico-acme-fleet-od-'))
-  const gw = await startGateway({
-    args: ['--workers', '1'],
-    readyTimeoutMs: 120_000,
-    env: { PORTICO_ACME_KEY: KEY },
-    config: ({ port, adminPort }) => `
-server:
-  listeners:
-    - listen: 127.0.0.1:${port}
-      tls: { acme: true, strict_sni: true }
-    - listen: 127.0.0.1:${httpPort}
-admin: { listen: 127.0.0.1:${adminPort} }
-store:
-  redis: { url: ${redis.url}, timeout: 2s }
-acme:
-  directory: ${pebble.directory}
-  ca_file: ${pebble.caFile}
-  terms_of_service_agreed: true
-  storage_dir: ${dir}
-  storage:
-    backend: redis
-    encryption_key: \${env:PORTICO_ACME_KEY}
-    lock_ttl: 15s   # a holder would have to stall 15 s to lose it mid-order (8 s was once too close on a loaded CI host)
-  on_demand: { ask: "${askUrl}", wait: 120s, per_name_interval: 1h, max_orders: 10, per: 1h }
-upstreams: { o: { targets: [{ url: ${origin.url} }] } }
-routes: [{ name: all, paths: [/*], upstream: o }]
-log: { level: info, access_log: false }
-`,
+  const inst = await startFleetInstance({ redis, pebble, origin, key: KEY }, {
+    httpPort,
+    dirPrefix: 'portico-acme-fleet-od-',
+    listenerTls: '{ acme: true, strict_sni: true }',
+    // A holder would have to stall 15 s to lose it mid-order (8 s was once too close on a loaded CI host).
+    lockTtl: '15s',
+    acme: `  on_demand: { ask: "${askUrl}", wait: 120s, per_name_interval: 1h, max_orders: 10, per: 1h }`,
   })
-  const inst = { gw, dir }
   instances.push(inst)
   return inst
 }

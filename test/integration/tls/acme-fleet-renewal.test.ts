@@ -12,14 +12,13 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import https from 'node:https'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
 import type { TLSSocket } from 'node:tls'
 import { startPebble, type Pebble } from '../../helpers/pebble.js'
 import { startRedis, type RedisServer } from '../../helpers/redis.js'
 import { startOrigin, freePort, type Origin } from '../../helpers/origin.js'
-import { startGateway, type Gateway } from '../../helpers/gateway.js'
+import type { Gateway } from '../../helpers/gateway.js'
+import { startFleetInstance } from './fleet-instance.js'
 import { pollUntil } from '../../helpers/poll.js'
 
 /** Seconds: with renew_before 30s, due after 30 s, and 30 s left for the renewal before the old one expires. */
@@ -51,38 +50,16 @@ after(async () => {
 })
 
 async function startInstance(httpPort: number): Promise<Instance> {
-  const dir = await mkdtemp(join(tmpdir(), 'portico-acme-renew-'))
-  const gw = await startGateway({
-    args: ['--workers', '1'],
-    readyTimeoutMs: 120_000,
-    env: { PORTICO_ACME_KEY: KEY },
-    config: ({ port, adminPort }) => `
-server:
-  listeners:
-    - listen: 127.0.0.1:${port}
-      tls: { acme: true }
-    - listen: 127.0.0.1:${httpPort}
-admin: { listen: 127.0.0.1:${adminPort} }
-store:
-  redis: { url: ${redis.url}, timeout: 2s }
-acme:
-  directory: ${pebble.directory}
-  ca_file: ${pebble.caFile}
-  terms_of_service_agreed: true
-  renew_before: 30s
-  storage_dir: ${dir}
-  storage:
-    backend: redis
-    encryption_key: \${env:PORTICO_ACME_KEY}
-    lock_ttl: 15s   # renewed every 5 s: a holder would have to stall 15 s to lose it mid-order (8 s was once too close on a loaded CI host)
+  const inst = await startFleetInstance({ redis, pebble, origin, key: KEY }, {
+    httpPort,
+    dirPrefix: 'portico-acme-renew-',
+    listenerTls: '{ acme: true }',
+    // Renewed every 5 s: a holder would have to stall 15 s to lose it mid-order (8 s was once too close on a loaded CI host).
+    lockTtl: '15s',
+    acme: `  renew_before: 30s
   certificates:
-    - { name: shop, names: [shop.test] }
-upstreams: { o: { targets: [{ url: ${origin.url} }] } }
-routes: [{ name: all, paths: [/*], upstream: o }]
-log: { level: info, access_log: false }
-`,
+    - { name: shop, names: [shop.test] }`,
   })
-  const inst = { gw, dir }
   instances.push(inst)
   return inst
 }

@@ -10,15 +10,14 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { startPebble, type Pebble } from '../../helpers/pebble.js'
 import { startRedis, type RedisServer } from '../../helpers/redis.js'
 import { startOrigin, freePort, type Origin } from '../../helpers/origin.js'
-import { startGateway, type Gateway } from '../../helpers/gateway.js'
+import type { Gateway } from '../../helpers/gateway.js'
+import { startFleetInstance } from './fleet-instance.js'
 import { pollUntil } from '../../helpers/poll.js'
 import { handshake } from './client.js'
 
@@ -95,36 +94,15 @@ after(async () => {
 
 async function startInstance(): Promise<Instance> {
   const httpPort = await freePort()
-  const dir = await mkdtemp(join(tmpdir(), 'portico-acme-fleet-'))
-  const gw = await startGateway({
-    args: ['--workers', '1'],
-    readyTimeoutMs: 120_000,
-    env: { PORTICO_ACME_KEY: KEY },
-    config: ({ port, adminPort }) => `
-server:
-  listeners:
-    - listen: 127.0.0.1:${port}
-      tls: { acme: true }
-    - listen: 127.0.0.1:${httpPort}
-admin: { listen: 127.0.0.1:${adminPort} }
-store:
-  redis: { url: ${redis.url}, timeout: 2s }
-acme:
-  directory: ${pebble.directory}
-  ca_file: ${pebble.caFile}
-  terms_of_service_agreed: true
-  storage_dir: ${dir}
-  storage:
-    backend: redis
-    encryption_key: \${env:PORTICO_ACME_KEY}
-    lock_ttl: 8s   # renewed every third of it; 3s let a holder stalled 2 s on a loaded CI host lose it mid-order, and the next holder ordered again
-  certificates:
+  const { gw, dir } = await startFleetInstance({ redis, pebble, origin, key: KEY }, {
+    httpPort,
+    dirPrefix: 'portico-acme-fleet-',
+    listenerTls: '{ acme: true }',
+    // Renewed every third of it; 3s let a holder stalled 2 s on a loaded CI host lose it mid-order, and the next holder ordered again.
+    lockTtl: '8s',
+    acme: `  certificates:
     - { name: shop, names: [shop.test, www.shop.test] }
-    - { name: slow, names: [slow.test] }
-upstreams: { o: { targets: [{ url: ${origin.url} }] } }
-routes: [{ name: all, paths: [/*], upstream: o }]
-log: { level: info, access_log: false }
-`,
+    - { name: slow, names: [slow.test] }`,
   })
   const inst = { gw, httpPort, dir, killed: false }
   instances.push(inst)
